@@ -1,0 +1,98 @@
+"""Settings: from st.secrets, then the environment, then a local .env file."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from core.providers import REGISTRY
+
+DATA_DIR_ENV = "SWITCHBOARD_DATA_DIR"
+DEFAULT_DATA_DIR = Path.home() / ".switchboard"
+
+# Every setting the app reads; the README documents each one.
+SETTING_NAMES = (
+    "SUPABASE_URL",
+    "SUPABASE_ANON_KEY",
+    "SWITCHBOARD_DATA_DIR",
+    "SWITCHBOARD_ENCRYPTION_KEYS",
+    "SWITCHBOARD_ALLOWED_HOSTS",
+    "SWITCHBOARD_CONNECT_TIMEOUT",
+    "SWITCHBOARD_FIRST_TOKEN_TIMEOUT",
+    "SWITCHBOARD_IDLE_TIMEOUT",
+    "OPENAI_API_KEY",
+    "OPENAI_COMPATIBLE_API_KEY",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    supabase_url: str = ""
+    supabase_anon_key: str = field(default="", repr=False)
+    data_dir: Path = DEFAULT_DATA_DIR
+    encryption_keys: tuple[str, ...] = field(default=(), repr=False)
+    allowed_hosts: tuple[str, ...] = ()
+    connect_timeout: float = 5.0
+    first_token_timeout: float = 60.0
+    idle_timeout: float = 30.0
+    server_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def mode(self) -> str:
+        """'supabase' when a Supabase project is configured, else the local default."""
+        return "supabase" if self.supabase_url and self.supabase_anon_key else "local"
+
+
+def _number(raw: str, default: float, name: str) -> float:
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be more than 0 seconds, got {raw!r}")
+    return value
+
+
+def _split(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def load_settings(
+    secrets: Mapping[str, object] | None = None,
+    environ: Mapping[str, str] | None = None,
+    dotenv_path: str | os.PathLike | None = ".env",
+) -> Settings:
+    """Read every setting: secrets first, then the environment, then `.env`."""
+    environ = os.environ if environ is None else environ
+    dotenv = dotenv_values(dotenv_path) if dotenv_path and Path(dotenv_path).is_file() else {}
+    secrets = secrets or {}
+
+    def get(name: str) -> str:
+        for source in (secrets, environ, dotenv):
+            value = source.get(name)
+            if value not in (None, ""):
+                return str(value).strip()
+        return ""
+
+    data_dir = get(DATA_DIR_ENV)
+    return Settings(
+        supabase_url=get("SUPABASE_URL").rstrip("/"),
+        supabase_anon_key=get("SUPABASE_ANON_KEY"),
+        data_dir=Path(data_dir).expanduser() if data_dir else DEFAULT_DATA_DIR,
+        encryption_keys=_split(get("SWITCHBOARD_ENCRYPTION_KEYS")),
+        allowed_hosts=_split(get("SWITCHBOARD_ALLOWED_HOSTS")),
+        connect_timeout=_number(get("SWITCHBOARD_CONNECT_TIMEOUT"), 5.0, "SWITCHBOARD_CONNECT_TIMEOUT"),
+        first_token_timeout=_number(
+            get("SWITCHBOARD_FIRST_TOKEN_TIMEOUT"), 60.0, "SWITCHBOARD_FIRST_TOKEN_TIMEOUT"
+        ),
+        idle_timeout=_number(get("SWITCHBOARD_IDLE_TIMEOUT"), 30.0, "SWITCHBOARD_IDLE_TIMEOUT"),
+        server_keys={
+            p.server_key_name: get(p.server_key_name) for p in REGISTRY if get(p.server_key_name)
+        },
+    )

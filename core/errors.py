@@ -1,0 +1,200 @@
+"""Every failure becomes one message for the user, here and nowhere else (R4, P6)."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import ssl
+from collections.abc import Iterable
+
+import httpx2
+import openai
+
+_MAX_PROVIDER_MESSAGE = 500
+_TAG = re.compile(r"<[^>]+>")
+_SCRIPT_OR_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.S | re.I)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.S | re.I)
+_H1 = re.compile(r"<h1[^>]*>(.*?)</h1\s*>", re.S | re.I)
+# Strings that look like credentials, hidden even when we were not told the key.
+_KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|Bearer\s+\S{8,})")
+
+
+class UserFacingError(Exception):
+    """An error whose text is written for the user and is safe to show as it is."""
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` with every secret, and anything that looks like a key, blanked out."""
+    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, "[redacted]")
+    text = _KEYLIKE.sub("[redacted]", text)
+    return text
+
+
+def _collapse(text: str) -> str:
+    text = " ".join(text.split())
+    if len(text) > _MAX_PROVIDER_MESSAGE:
+        text = text[: _MAX_PROVIDER_MESSAGE - 1].rstrip() + "…"
+    return text
+
+
+def _from_html(text: str) -> str | None:
+    """A short line from an HTML error page (its title or heading), never the markup."""
+    for pattern in (_TITLE, _H1):
+        match = pattern.search(text)
+        if match:
+            inner = _collapse(_TAG.sub(" ", match.group(1)))
+            if inner:
+                return inner
+    return None
+
+
+def _looks_like_html(text: str) -> bool:
+    head = text.lstrip()[:200].lower()
+    return head.startswith(("<!doctype", "<html", "<head", "<body")) or "<html" in head
+
+
+def _message_in(value: object, depth: int = 0) -> str | None:
+    """The provider's message inside a decoded error body, in any shape we know."""
+    if depth > 4 or value is None:
+        return None
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped[:1] in "{[":
+            try:
+                return _message_in(json.loads(stripped), depth + 1)
+            except ValueError:
+                pass
+        if _looks_like_html(stripped):
+            return _from_html(stripped)
+        return _collapse(_TAG.sub(" ", stripped)) if "<" in stripped else _collapse(stripped) or None
+    if isinstance(value, list):
+        parts = [m for item in value[:5] if (m := _message_in(item, depth + 1))]
+        return "; ".join(parts) or None
+    if isinstance(value, dict):
+        # {"error": {"message": ...}}, {"error": "..."}, {"message": ...}, {"detail": ...},
+        # FastAPI's {"detail": [{"msg": ...}]}, {"errors": [...]}, {"error_message": ...}
+        for key in ("error", "message", "detail", "msg", "error_message", "errors", "title"):
+            if key in value:
+                found = _message_in(value[key], depth + 1)
+                if found:
+                    return found
+    return None
+
+
+def provider_message(body: object) -> str | None:
+    """The provider's own error text from an error body of any shape, or None."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    return _message_in(body)
+
+
+def _status_message(exc: openai.APIStatusError, base_url: str) -> str:
+    body = exc.body
+    if body is None:
+        try:
+            body = exc.response.text
+        except Exception:  # a streamed response that was never read
+            body = None
+    said = provider_message(body)
+    status = exc.status_code
+    suffix = f" The server said: {said}" if said else ""
+    if status == 401:
+        return "The API key was rejected (401): check the key in Settings." + suffix
+    if status == 403:
+        return "Access denied (403): this key may not use this model or endpoint." + suffix
+    if status == 404:
+        return _not_found_message(said, base_url)
+    if status == 429:
+        return "Too many requests (429): the server is rate-limiting you." + _retry_after(
+            exc
+        ) + suffix
+    if status >= 500:
+        return f"The server had an internal error ({status}); try again shortly." + suffix
+    if said:
+        return f"The server refused the request ({status}): {said}"
+    return f"The server refused the request ({status})."
+
+
+def _retry_after(exc: openai.APIStatusError) -> str:
+    value = exc.response.headers.get("retry-after") if exc.response is not None else None
+    if value and value.strip().isdigit():
+        return f" Try again in {int(value)} seconds."
+    return " Wait a moment before trying again."
+
+
+def _not_found_message(said: str | None, base_url: str) -> str:
+    said_text = f" The server said: {said}" if said else ""
+    if said and "model" in said.lower():
+        return "The model was not found (404): check the model name in Settings." + said_text
+    hint = (
+        " Most servers expect the base URL to end in /v1."
+        if not base_url.rstrip("/").endswith("/v1")
+        else " Check the path: the base URL may have an extra /v1 or a wrong path."
+    )
+    return f"Nothing was found at {base_url}/chat/completions (404).{hint}" + said_text
+
+
+def _connection_message(exc: BaseException, base_url: str) -> str:
+    cause = exc
+    while cause.__cause__ is not None or cause.__context__ is not None:
+        nxt = cause.__cause__ or cause.__context__
+        if nxt is cause:
+            break
+        cause = nxt
+        if isinstance(cause, (socket.gaierror, ssl.SSLError, ConnectionRefusedError)):
+            break
+    text = str(cause).lower()
+    if isinstance(cause, ssl.SSLError) or "certificate" in text or "ssl" in text:
+        return f"Could not make a secure (TLS) connection to {base_url}: {_collapse(str(cause))}"
+    if isinstance(cause, socket.gaierror) or "name or service not known" in text or (
+        "name resolution" in text
+    ) or "nodename nor servname" in text:
+        return f"Could not find the server at {base_url}: the host name does not resolve."
+    if isinstance(cause, ConnectionRefusedError) or "refused" in text:
+        return (
+            f"Could not connect to {base_url}: the connection was refused. "
+            "Is the server running, and is the port right?"
+        )
+    return f"Could not connect to {base_url}: {_collapse(str(cause)) or type(cause).__name__}"
+
+
+def describe_error(exc: BaseException, *, base_url: str = "", secrets: Iterable[str] = ()) -> str:
+    """One message for the user for any exception from a provider call."""
+    return redact(_describe(exc, base_url), secrets)
+
+
+def _user_facing_cause(exc: BaseException) -> UserFacingError | None:
+    """A message of ours raised deep inside the SDK (e.g. the network guard), if any."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, UserFacingError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _describe(exc: BaseException, base_url: str) -> str:
+    ours = _user_facing_cause(exc)
+    if ours is not None:
+        return str(ours)
+    if isinstance(exc, openai.APITimeoutError):
+        return f"The server at {base_url} did not answer in time (timed out)."
+    if isinstance(exc, openai.APIConnectionError):
+        return _connection_message(exc, base_url)
+    if isinstance(exc, openai.APIStatusError):
+        return _status_message(exc, base_url)
+    if isinstance(exc, openai.APIError):  # an error event inside the stream
+        said = provider_message(exc.body) or provider_message(exc.message)
+        return "The server reported an error during the reply: " + (said or "no details given.")
+    if isinstance(exc, httpx2.TimeoutException):
+        return f"The server at {base_url} stopped sending (timed out)."
+    if isinstance(exc, (httpx2.RemoteProtocolError, httpx2.ReadError)):
+        return f"The connection to {base_url} dropped in the middle of the reply."
+    if isinstance(exc, httpx2.TransportError):
+        return _connection_message(exc, base_url)
+    if isinstance(exc, json.JSONDecodeError):
+        return "The server sent a malformed reply that could not be read."
+    return f"Something went wrong talking to the server ({type(exc).__name__})."
