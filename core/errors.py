@@ -24,12 +24,35 @@ class UserFacingError(Exception):
     """An error whose text is written for the user and is safe to show as it is."""
 
 
+KEY_FRAGMENT = 8  # no run of this many characters of a secret may reach the user
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` with every secret, and anything that looks like a key, blanked out."""
-    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
-        text = text.replace(secret, "[redacted]")
-    text = _KEYLIKE.sub("[redacted]", text)
-    return text
+    """`text` with every secret, any 8-character piece of one, and key-like strings hidden."""
+    secrets = [s for s in secrets if s]
+    for short in (s for s in secrets if 4 <= len(s) < KEY_FRAGMENT):
+        text = text.replace(short, "[redacted]")
+    windows = {
+        secret[i : i + KEY_FRAGMENT]
+        for secret in secrets
+        if len(secret) >= KEY_FRAGMENT
+        for i in range(len(secret) - KEY_FRAGMENT + 1)
+    }
+    hidden = [False] * len(text)
+    for start in range(len(text)):
+        piece = text[start : start + KEY_FRAGMENT]
+        if piece in windows:
+            hidden[start : start + len(piece)] = [True] * len(piece)
+    if any(hidden):
+        out, previous = [], False
+        for ch, hide in zip(text, hidden):
+            if hide and not previous:
+                out.append("[redacted]")
+            elif not hide:
+                out.append(ch)
+            previous = hide
+        text = "".join(out)
+    return _KEYLIKE.sub("[redacted]", text)
 
 
 def _collapse(text: str) -> str:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Protocol
 
 from core.errors import UserFacingError
-from core.urls import url_problem
+from core.urls import has_control_characters, url_problem
 
 MAX_TEXT_LENGTH = 1000  # the database's CHECK on every text column
 # Keys are stored encrypted; an encrypted 600-character key still fits in 1000.
@@ -57,7 +57,7 @@ def field_problem(name: str, value: str) -> str | None:
     if name == "openai_compatible_base_url":
         problem = url_problem(value)
         return f"{label}: {problem}" if problem else None
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if has_control_characters(value):
         return f"{label} contains control characters."
     if (name in KEY_FIELDS or name == "openai_organization_id") and any(
         ch.isspace() for ch in value

@@ -109,10 +109,14 @@ def is_available(provider: Provider, profile: Profile, server_keys: Mapping[str,
     return bool(resolve_key(provider, profile, server_keys)) or not provider.needs_key
 
 
-def available_targets(profile: Profile, server_keys: Mapping[str, str]) -> list[Target]:
+def available_targets(
+    profile: Profile,
+    server_keys: Mapping[str, str],
+    registry: tuple[Provider, ...] = REGISTRY,
+) -> list[Target]:
     """Every model the user can chat with now, across all providers (R2.1, R5.3)."""
     targets = []
-    for provider in REGISTRY:
+    for provider in registry:
         if not is_available(provider, profile, server_keys):
             continue
         base_url = resolve_base_url(provider, profile)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from urllib.parse import urlsplit, urlunsplit
 
 MAX_URL_LENGTH = 1000
@@ -12,6 +13,11 @@ PLACEHOLDER_BASE_URL = "http://localhost:1234/v1"
 # Suffixes users paste from curl examples: the SDK appends these itself.
 _PASTED_SUFFIXES = ("/chat/completions", "/completions", "/models")
 _HOST_LABEL = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})?$")
+
+
+def has_control_characters(text: str) -> bool:
+    """True if `text` holds a C0/C1 control character or DEL."""
+    return any(unicodedata.category(ch) == "Cc" for ch in text)
 
 
 class InvalidBaseURL(ValueError):
@@ -25,7 +31,7 @@ class InvalidBaseURL(ValueError):
 def _check(url: str) -> None:
     if len(url) > MAX_URL_LENGTH:
         raise InvalidBaseURL(f"The URL is longer than {MAX_URL_LENGTH} characters.")
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+    if has_control_characters(url) or any(ch.isspace() for ch in url):
         raise InvalidBaseURL("The URL contains spaces or control characters.")
     try:
         parts = urlsplit(url)
