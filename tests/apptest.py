@@ -1,0 +1,46 @@
+"""Helpers for driving the app in streamlit.testing's AppTest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+
+
+def open_app(page: str | None = None, timeout: float = 30) -> AppTest:
+    """A fresh browser session on the app, optionally switched to `page` (e.g. 'settings')."""
+    at = AppTest.from_file(APP, default_timeout=timeout).run()
+    assert not at.exception, at.exception
+    if page:
+        at.switch_page(f"pages/{page}.py").run()
+        assert not at.exception, at.exception
+    return at
+
+
+def widget(at: AppTest, kind: str, key: str):
+    """The widget of `kind` ('text_input', 'button', ...) whose key is `key`."""
+    return getattr(at, kind)(key=key)
+
+
+def compatible(name: str) -> str:
+    return f"settings:openai-compatible:{name}"
+
+
+def configure_compatible(at: AppTest, base_url: str, key: str = "", model: str = "") -> AppTest:
+    """Fill the OpenAI-compatible expander on the settings page and press Save."""
+    at.text_input(key=compatible("base_url")).set_value(base_url).run()
+    if key:
+        at.text_input(key=compatible("key")).set_value(key).run()
+    at.text_input(key=compatible("model")).set_value(model).run()
+    at.button(key=compatible("save")).click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def chat_messages(at: AppTest) -> list[tuple[str, str]]:
+    """(role, text) for every chat message on the page, text being all its markdown."""
+    return [
+        (m.name, "\n".join(md.value for md in m.markdown)) for m in at.chat_message
+    ]

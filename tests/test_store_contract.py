@@ -1,0 +1,68 @@
+"""The ProfileStore contract: every backend must pass these same tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.errors import UserFacingError
+from core.profiles import Profile
+from core.store_sqlite import SQLiteProfileStore
+
+FULL = Profile(
+    display_name="Ada",
+    openai_api_key="sk-openai-0123456789",
+    openai_organization_id="org-123",
+    openai_compatible_api_key="local-key-abcdef",
+    openai_compatible_base_url="http://localhost:1234/v1",
+    openai_compatible_model_name="llama-3.1-8b-instruct",
+)
+
+
+@pytest.fixture(params=["sqlite"])
+def make_store(request, tmp_path):
+    """A factory of stores for one user; calling it again is the app restarted."""
+    if request.param == "sqlite":
+        return lambda: SQLiteProfileStore(tmp_path / "store")
+    raise AssertionError(request.param)
+
+
+def test_a_new_user_has_an_empty_profile(make_store):
+    assert make_store().load() == Profile()
+
+
+def test_save_then_load_gives_the_same(make_store):
+    assert make_store().save(FULL) == FULL
+    assert make_store().load() == FULL
+
+
+def test_saving_again_replaces_every_field(make_store):
+    make_store().save(FULL)
+    changed = FULL.with_changes(openai_compatible_base_url="", openai_api_key="")
+    make_store().save(changed)
+    assert make_store().load() == changed
+
+
+def test_unicode_survives(make_store):
+    profile = FULL.with_changes(display_name="Zoë 🚀 名前", openai_compatible_model_name="qwen2.5:7b")
+    make_store().save(profile)
+    assert make_store().load() == profile
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("openai_compatible_base_url", "http://localhost/" + "a" * 1000),
+        ("openai_compatible_model_name", "m" * 1001),
+        ("display_name", "x" * 1001),
+        ("openai_compatible_api_key", "k" * 601),
+        ("openai_compatible_base_url", "ftp://example.com"),
+        ("openai_compatible_api_key", "key with spaces"),
+        ("display_name", "bell\x07"),
+    ],
+)
+def test_bad_values_are_refused_and_nothing_saved_is_lost(make_store, field, value):
+    make_store().save(FULL)
+    with pytest.raises(UserFacingError) as refused:
+        make_store().save(FULL.with_changes(**{field: value}))
+    assert str(refused.value)  # a message for the user
+    assert make_store().load() == FULL
