@@ -10,8 +10,9 @@ import httpx2
 import openai
 
 from core.config import Settings
-from core.errors import describe_error
+from core.errors import describe_error, describe_stall, describe_stream_end
 from core.providers import Target
+from core.streaming import ThinkSplitter, Watchdog
 
 COALESCE_SECONDS = 0.05  # at most one page update per 50 ms (FACTS.md: faster freezes the page)
 NO_KEY_PLACEHOLDER = "no-key"  # the SDK insists on a key; keyless local servers ignore it
@@ -44,17 +45,41 @@ class Limits:
     idle: float = 30.0
 
 
+class _DoneAwareDecoder:
+    """Wraps the SDK's SSE decoder to note whether the server sent `data: [DONE]`.
+
+    The SDK ends iteration the same way for [DONE] and for a connection that just closed;
+    only the first is a finished stream.
+    """
+
+    def __init__(self, inner):
+        self._inner = inner
+        self.saw_done = False
+
+    def iter_bytes(self, iterator):
+        for event in self._inner.iter_bytes(iterator):
+            if event.data.startswith("[DONE]"):
+                self.saw_done = True
+            yield event
+
+
+class _Client(openai.OpenAI):
+    def _make_sse_decoder(self):
+        return _DoneAwareDecoder(super()._make_sse_decoder())
+
+
 def build_client(
     target: Target, limits: Limits = Limits(), http_client: httpx2.Client | None = None
 ) -> openai.OpenAI:
     """A client that talks to exactly `target.base_url` (P4) and never retries on its own."""
-    return openai.OpenAI(
+    return _Client(
         api_key=target.api_key or NO_KEY_PLACEHOLDER,
         organization=target.organization,
         project=None,
         base_url=target.base_url,
+        # The watchdog enforces first-token and idle limits; this read limit is a backstop.
         timeout=httpx2.Timeout(
-            connect=limits.connect, read=max(limits.first_token, limits.idle), write=30, pool=5
+            connect=limits.connect, read=max(limits.first_token, limits.idle) + 5, write=30, pool=5
         ),
         max_retries=0,  # the page offers Retry; silent retries only delay the error
         http_client=http_client,
@@ -70,6 +95,36 @@ def chat_messages(history: Iterable[dict], system_prompt: str = "") -> list[dict
     return messages
 
 
+def _open_stream(client, target: Target, messages, extra: dict, quirks: set[str]):
+    """Start the request; once, without stream_options, for a server that rejects it."""
+    wants_usage = target.base_url not in quirks
+    try:
+        return client.chat.completions.create(
+            model=target.model,
+            messages=messages,
+            stream=True,
+            **({"stream_options": {"include_usage": True}} if wants_usage else {}),
+            **extra,
+        )
+    except openai.APIStatusError as exc:
+        if not (wants_usage and exc.status_code in (400, 422) and _names_stream_options(exc)):
+            raise
+    quirks.add(target.base_url)  # remembered for this base URL for the rest of the session
+    return client.chat.completions.create(
+        model=target.model, messages=messages, stream=True, **extra
+    )
+
+
+def _names_stream_options(exc: openai.APIStatusError) -> bool:
+    text = f"{exc.body} {exc.message}".lower()
+    return "stream_options" in text or "include_usage" in text
+
+
+def _socket_of(stream) -> object | None:
+    network = stream.response.extensions.get("network_stream")
+    return network.get_extra_info("socket") if network is not None else None
+
+
 def stream_reply(
     client: openai.OpenAI,
     target: Target,
@@ -77,54 +132,90 @@ def stream_reply(
     reply: Reply,
     *,
     temperature: float | None = None,
+    limits: Limits = Limits(),
+    quirks: set[str] | None = None,
 ) -> Iterator[str]:
-    """Yield the reply's text as it arrives, keeping `reply` up to date.
+    """Yield the reply's answer text as it arrives, keeping `reply` up to date.
 
     Never raises for a provider failure: the reply ends 'failed' (nothing arrived) or
     'interrupted' (some text arrived), with `reply.error` written for the user.
+    Reasoning (`reasoning_content`, `reasoning`, `<think>`) goes to `reply.reasoning`.
     """
     reply.model, reply.provider = target.model, target.provider_label
+    extra = {} if temperature is None else {"temperature": temperature}
+    watchdog = Watchdog()
+    splitter = ThinkSplitter()
+    stream = None
+    clock = time.monotonic
+    idle = limits.idle
     try:
-        extra = {} if temperature is None else {"temperature": temperature}
-        stream = client.chat.completions.create(
-            model=target.model, messages=messages, stream=True, **extra
-        )
-        with stream:
-            for chunk in stream:
-                if not chunk.choices:
-                    if chunk.usage is not None:
-                        reply.usage = chunk.usage.model_dump()
-                    continue
-                choice = chunk.choices[0]
-                delta = choice.delta
-                if delta is not None:
-                    extra_fields = delta.model_extra
-                    if extra_fields:
-                        thought = extra_fields.get("reasoning_content") or extra_fields.get(
-                            "reasoning"
-                        )
-                        if isinstance(thought, str):
-                            reply.reasoning += thought
-                    text = delta.content
-                    if text:
+        stream = _open_stream(client, target, messages, extra, quirks if quirks is not None else set())
+        watchdog.watch(_socket_of(stream), limits.first_token, "first_token")
+        for chunk in stream:
+            if reply.first_token_seconds is not None:
+                watchdog.deadline = clock() + idle
+            if chunk.usage is not None:
+                reply.usage = chunk.usage.model_dump(exclude_none=True)
+            if not chunk.choices:
+                continue
+            choice = chunk.choices[0]
+            delta = choice.delta
+            if delta is not None:
+                extra_fields = delta.model_extra
+                if extra_fields:
+                    thought = extra_fields.get("reasoning_content") or extra_fields.get("reasoning")
+                    if isinstance(thought, str):
+                        reply.reasoning += thought
+                text = delta.content
+                if text:
+                    answer, thought = splitter.feed(text)
+                    if thought:
+                        reply.reasoning += thought
+                    if answer:
                         if reply.first_token_seconds is None:
-                            reply.first_token_seconds = time.monotonic() - reply.started
-                        reply.text += text
-                        yield text
-                if choice.finish_reason:
-                    reply.finish_reason = choice.finish_reason
-                if chunk.usage is not None:
-                    reply.usage = chunk.usage.model_dump()
+                            reply.first_token_seconds = clock() - reply.started
+                            watchdog.arm(idle, "idle")
+                        reply.text += answer
+                        yield answer
+            if choice.finish_reason:
+                reply.finish_reason = choice.finish_reason
+        answer, thought = splitter.flush()
+        reply.reasoning += thought
+        if answer:
+            reply.text += answer
+            yield answer
     except GeneratorExit:
         reply.status = "stopped"
         raise
     except Exception as exc:  # every provider failure becomes a message, once, here
-        reply.error = describe_error(exc, base_url=target.base_url, secrets=[target.api_key])
-        reply.status = "interrupted" if reply.text else "failed"
+        _end_with_error(reply, target, limits, watchdog.fired, exc)
         return
-    reply.status = "complete" if reply.finish_reason else "incomplete"
-    if reply.status == "incomplete":
-        reply.error = "The server ended the reply without saying it was finished; it may be cut short."
+    finally:
+        watchdog.close()
+        if stream is not None:
+            stream.close()
+    if watchdog.fired:
+        _end_with_error(reply, target, limits, watchdog.fired, None)
+    elif not getattr(getattr(stream, "_decoder", None), "saw_done", True) and not reply.finish_reason:
+        reply.status = "interrupted" if reply.text else "failed"
+        reply.error = describe_stream_end("truncated", target.base_url)
+    elif not reply.finish_reason:
+        reply.status = "incomplete"
+        reply.error = describe_stream_end("no_finish_reason", target.base_url)
+    elif reply.finish_reason == "length":
+        reply.status = "incomplete"
+        reply.error = describe_stream_end("length", target.base_url)
+    else:
+        reply.status = "complete"
+
+
+def _end_with_error(reply, target, limits, stalled: str, exc: BaseException | None) -> None:
+    if stalled:
+        seconds = limits.first_token if stalled == "first_token" else limits.idle
+        reply.error = describe_stall(stalled, seconds, target.base_url)
+    else:
+        reply.error = describe_error(exc, base_url=target.base_url, secrets=[target.api_key])
+    reply.status = "interrupted" if reply.text else "failed"
 
 
 def coalesce(chunks: Iterable[str], interval: float = COALESCE_SECONDS) -> Iterator[str]:
@@ -157,7 +248,11 @@ def start_reply(
     reply: Reply,
     *,
     temperature: float | None = None,
+    quirks: set[str] | None = None,
 ) -> Iterator[str]:
     """The reply's text stream for `target`, with the limits the settings give."""
-    client = build_client(target, limits_for(settings))
-    return stream_reply(client, target, messages, reply, temperature=temperature)
+    limits = limits_for(settings)
+    client = build_client(target, limits)
+    return stream_reply(
+        client, target, messages, reply, temperature=temperature, limits=limits, quirks=quirks
+    )

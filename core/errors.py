@@ -80,8 +80,10 @@ def _looks_like_html(text: str) -> bool:
 
 def _message_in(value: object, depth: int = 0) -> str | None:
     """The provider's message inside a decoded error body, in any shape we know."""
-    if depth > 4 or value is None:
+    if depth > 4 or value is None or isinstance(value, bool):
         return None
+    if isinstance(value, (int, float)):  # a plain-text body that happens to parse as JSON
+        return str(value)
     if isinstance(value, str):
         stripped = value.strip()
         if stripped[:1] in "{[":
@@ -183,6 +185,34 @@ def _connection_message(exc: BaseException, base_url: str) -> str:
     return f"Could not connect to {base_url}: {_collapse(str(cause)) or type(cause).__name__}"
 
 
+_STALL_SETTINGS = {
+    "first_token": ("did not start replying", "SWITCHBOARD_FIRST_TOKEN_TIMEOUT"),
+    "idle": ("stopped sending in the middle of the reply", "SWITCHBOARD_IDLE_TIMEOUT"),
+}
+
+
+def describe_stall(limit: str, seconds: float, base_url: str) -> str:
+    """A reply cut because a time limit passed ('first_token' or 'idle')."""
+    what, setting = _STALL_SETTINGS[limit]
+    return (
+        f"The server at {base_url} {what} within {seconds:g} seconds, so the reply was cut off. "
+        f"An operator can change this limit with {setting}."
+    )
+
+
+_STREAM_ENDS = {
+    "truncated": "The connection to {url} closed before the reply was finished: it is cut short.",
+    "no_finish_reason": "The server ended the reply without saying it was finished; "
+    "it may be incomplete.",
+    "length": "The reply stopped at the server's length limit (max tokens).",
+}
+
+
+def describe_stream_end(kind: str, base_url: str) -> str:
+    """A stream that ended without an error, but not as a finished reply should."""
+    return _STREAM_ENDS[kind].format(url=base_url)
+
+
 def describe_error(exc: BaseException, *, base_url: str = "", secrets: Iterable[str] = ()) -> str:
     """One message for the user for any exception from a provider call."""
     return redact(_describe(exc, base_url), secrets)
@@ -204,6 +234,8 @@ def _describe(exc: BaseException, base_url: str) -> str:
     if ours is not None:
         return str(ours)
     if isinstance(exc, openai.APITimeoutError):
+        if isinstance(exc.__cause__, httpx2.ConnectTimeout):
+            return f"Could not connect to {base_url}: the connection attempt timed out."
         return f"The server at {base_url} did not answer in time (timed out)."
     if isinstance(exc, openai.APIConnectionError):
         return _connection_message(exc, base_url)

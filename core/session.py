@@ -46,3 +46,8 @@ def conversation() -> Conversation:
     if "conversation" not in st.session_state:
         st.session_state.conversation = Conversation()
     return st.session_state.conversation
+
+
+def server_quirks() -> set[str]:
+    """Base URLs found, in this session, to reject `stream_options`."""
+    return st.session_state.setdefault("server_quirks", set())

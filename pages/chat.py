@@ -35,7 +35,9 @@ def _reply(target: Target) -> None:
     reply = conversation.begin_reply()
     messages = chat_messages(conversation.history())
     with st.chat_message("assistant"):
-        st.write_stream(coalesce(start_reply(session.settings(), target, messages, reply)))
+        st.write_stream(coalesce(start_reply(
+            session.settings(), target, messages, reply, quirks=session.server_quirks()
+        )))
     conversation.finish_reply(reply, target.label)
     st.rerun()
 

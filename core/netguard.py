@@ -1,0 +1,372 @@
+"""SSRF guard: in Supabase (multi-user) mode a user's base URL must not reach our own network.
+
+The check runs when a connection is opened, for every hop (redirects included), on the very
+address that is then connected to: `GuardedBackend` is an httpcore2 network backend that
+resolves the host once, judges every address, and connects to a vetted IP literal, so a DNS
+answer that changes between check and connect (DNS rebinding) cannot slip through. TLS still
+verifies the certificate against the host name: httpcore2 passes the origin's name as
+`server_hostname` to `start_tls`, whatever address the socket was connected to.
+
+In the local default everything is allowed, since local models live on localhost.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import ssl
+from dataclasses import dataclass
+from typing import Union
+
+import httpcore2
+import httpx2
+import openai
+
+from core.errors import UserFacingError
+
+IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+
+ALLOW_ALL_PRIVATE = "private"  # the SWITCHBOARD_ALLOWED_HOSTS entry that turns the guard off
+_SETTING = "SWITCHBOARD_ALLOWED_HOSTS"
+
+_net = ipaddress.ip_network
+_THIS_NETWORK = _net("0.0.0.0/8")
+_SHARED = _net("100.64.0.0/10")
+_METADATA = ipaddress.ip_address("169.254.169.254")
+_PRIVATE_V4 = (_net("10.0.0.0/8"), _net("172.16.0.0/12"), _net("192.168.0.0/16"))
+_ULA = _net("fc00::/7")
+_SITE_LOCAL = _net("fec0::/10")  # deprecated, still routed inside some sites
+_NAT64 = _net("64:ff9b::/96")  # well-known prefix: the last 32 bits are the IPv4 reached
+_NAT64_LOCAL = _net("64:ff9b:1::/48")  # local-use NAT64 (RFC 8215): a site's own translator
+_V4_COMPATIBLE = _net("::/96")  # deprecated ::a.b.c.d
+_V4_TRANSLATED = _net("::ffff:0:0:0/96")  # SIIT ::ffff:0:a.b.c.d
+
+
+@dataclass(frozen=True)
+class NetworkPolicy:
+    """Which addresses a request may reach.
+
+    `allow_private`: no address is refused (the local default, or the operator's `private`).
+    `allowed`: operator entries, each a lower-case host name (that name may reach any address)
+    or an IP network (addresses inside it are allowed; a single IP is a /32 or /128).
+    """
+
+    allow_private: bool = False
+    allowed: tuple[Union[str, IPNetwork], ...] = ()
+
+    @classmethod
+    def from_entries(cls, entries: tuple[str, ...] | list[str]) -> NetworkPolicy:
+        """A guarded policy from SWITCHBOARD_ALLOWED_HOSTS entries (names, IPs, CIDRs, `private`)."""
+        allow_private = False
+        allowed: list[Union[str, IPNetwork]] = []
+        for raw in entries:
+            entry = raw.strip()
+            if not entry:
+                continue
+            if entry.lower() == ALLOW_ALL_PRIVATE:
+                allow_private = True
+                continue
+            try:
+                allowed.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+            except ValueError:
+                allowed.append(_normal_host(entry))
+        return cls(allow_private=allow_private, allowed=tuple(allowed))
+
+    def allows_host(self, host: str) -> bool:
+        """True when the operator named this host (the guard then does not judge its addresses)."""
+        return self.allow_private or _normal_host(host) in self.allowed
+
+    def allows_address(self, address: IPAddress) -> bool:
+        """True when an operator IP/CIDR entry covers the address (or the IPv4 it embeds)."""
+        if self.allow_private:
+            return True
+        candidates = [_without_scope(address)]
+        embedded = _embedded_v4(address)
+        if embedded is not None:
+            candidates.append(embedded[1])
+        return any(
+            isinstance(entry, (ipaddress.IPv4Network, ipaddress.IPv6Network))
+            and entry.version == ip.version
+            and ip in entry
+            for entry in self.allowed
+            for ip in candidates
+        )
+
+
+def policy_for(settings) -> NetworkPolicy:
+    """The policy for these settings: everything in local mode, guarded in Supabase mode."""
+    if settings.mode != "supabase":
+        return NetworkPolicy(allow_private=True)
+    return NetworkPolicy.from_entries(settings.allowed_hosts)
+
+
+class BlockedAddress(UserFacingError, httpcore2.ConnectError):
+    """A connection refused by the guard, with a message written for the user.
+
+    It is also an `httpcore2.ConnectError`, so httpx2 maps it to `httpx2.ConnectError` (with
+    this exception as `__cause__`) and the openai SDK, which only wraps httpx2's request
+    errors, turns that into `APIConnectionError`. A plain exception would escape the SDK raw.
+    """
+
+    def __init__(self, host: str, address: str, reason: str) -> None:
+        self.host = host
+        self.address = address
+        self.reason = reason
+        if _normal_host(host) == _normal_host(address):
+            subject = f"{address} is {reason}"
+        elif address:
+            subject = f"{host} resolves to {address}, {reason}"
+        else:
+            subject = f"{host} is {reason}"
+        super().__init__(
+            f"Refused to connect: {subject}; this server does not connect to private networks. "
+            f"An operator can allow it with {_SETTING}."
+        )
+
+
+# --- judging one address -------------------------------------------------------------
+
+
+def _without_scope(address: IPAddress) -> IPAddress:
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id:
+        return ipaddress.IPv6Address(int(address))
+    return address
+
+
+def _embedded_v4(address: IPAddress) -> tuple[str, ipaddress.IPv4Address] | None:
+    """(kind, IPv4) for an IPv6 address that carries an IPv4 address it leads to."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    address = _without_scope(address)
+    if address.ipv4_mapped is not None:
+        return "an IPv4-mapped form of", address.ipv4_mapped
+    if address in _NAT64:
+        return "a NAT64 form of", ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.sixtofour is not None:
+        return "a 6to4 form of", address.sixtofour
+    if address.teredo is not None:
+        return "a Teredo form of", address.teredo[1]
+    if address in _V4_TRANSLATED:
+        return "an IPv4-translated form of", ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address in _V4_COMPATIBLE and int(address) > 1:
+        return "an IPv4-compatible form of", ipaddress.IPv4Address(int(address))
+    return None
+
+
+def _v4_reason(ip: ipaddress.IPv4Address) -> str | None:
+    if ip.is_unspecified:
+        return "the unspecified address, which reaches this machine"
+    if ip in _THIS_NETWORK:
+        return "a reserved 'this network' address (0.0.0.0/8)"
+    if ip.is_loopback:
+        return "a loopback address"
+    if ip == _METADATA:
+        return "the cloud metadata address (link-local)"
+    if ip.is_link_local:
+        return "a link-local address (the range of cloud metadata services)"
+    if ip in _SHARED:
+        return "a shared address (100.64.0.0/10, carrier-grade NAT)"
+    if any(ip in net for net in _PRIVATE_V4):
+        return "a private address"
+    if ip.is_multicast:
+        return "a multicast address"
+    if ip.is_reserved or ip == ipaddress.IPv4Address("255.255.255.255"):
+        return "a reserved address"
+    if not ip.is_global:
+        return "a special-purpose address that is not on the public internet"
+    return None
+
+
+def _v6_reason(ip: ipaddress.IPv6Address) -> str | None:
+    embedded = _embedded_v4(ip)
+    if embedded is not None:
+        kind, v4 = embedded
+        inner = _v4_reason(v4)
+        if inner is not None:
+            return f"{kind} {v4}, {inner}"
+        if ip.ipv4_mapped is not None or ip in _NAT64 or ip.sixtofour or ip.teredo:
+            return None  # leads to a public IPv4 address: judged as that address
+        # IPv4-compatible / translated forms of a public IPv4 fall through (reserved)
+    if ip.is_unspecified:
+        return "the unspecified address, which reaches this machine"
+    if ip.is_loopback:
+        return "a loopback address"
+    if ip.is_link_local:
+        return "a link-local address (the range of cloud metadata services)"
+    if ip in _NAT64_LOCAL:
+        return "a local-use NAT64 address (a private network)"
+    if ip in _ULA or ip in _SITE_LOCAL or ip.is_site_local:
+        return "a private address"
+    if ip.is_multicast:
+        return "a multicast address"
+    if ip.is_reserved:
+        return "a reserved address"
+    if not ip.is_global:
+        return "a special-purpose address that is not on the public internet"
+    return None
+
+
+def forbidden_reason(address: str | IPAddress) -> str | None:
+    """Why a guarded request may not reach this address ("a loopback address", ...), or None."""
+    ip = ipaddress.ip_address(address) if isinstance(address, str) else address
+    ip = _without_scope(ip)
+    if isinstance(ip, ipaddress.IPv4Address):
+        return _v4_reason(ip)
+    return _v6_reason(ip)
+
+
+def check_address(host: str, address: str | IPAddress, policy: NetworkPolicy) -> None:
+    """Raise BlockedAddress if `host`, resolved to `address`, may not be reached."""
+    if policy.allows_host(host):
+        return
+    ip = ipaddress.ip_address(address) if isinstance(address, str) else address
+    if policy.allows_address(ip):
+        return
+    reason = forbidden_reason(ip)
+    if reason is not None:
+        raise BlockedAddress(host, str(address), reason)
+
+
+# --- resolving a host ----------------------------------------------------------------
+
+
+def _normal_host(host: str) -> str:
+    host = host.strip().strip("[]").rstrip(".").lower()
+    try:
+        return host.encode("idna").decode("ascii") if not host.isascii() else host
+    except UnicodeError:
+        return host
+
+
+def vet(host: str, port: int, policy: NetworkPolicy) -> list[str]:
+    """The addresses `host` resolves to, in resolver order, all judged allowed.
+
+    Raises BlockedAddress when ANY address is forbidden, rather than quietly connecting to the
+    allowed ones: a name that answers with both public and private addresses is the shape of
+    a rebinding or split-horizon trick, and refusing it is predictable (the outcome does not
+    depend on which address the OS would try first) and easy to explain; an operator who
+    trusts such a name can list it. Resolver errors (socket.gaierror) propagate.
+    """
+    if policy.allows_host(host):
+        return [host]
+    name = _normal_host(host)
+    if name.endswith(".localhost"):  # RFC 6761: always this machine, whatever DNS says
+        raise BlockedAddress(host, "", "a localhost name, which always means this machine")
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses: list[str] = []
+    for *_, sockaddr in infos:
+        literal = str(sockaddr[0])
+        check_address(host, literal, policy)
+        if literal not in addresses:
+            addresses.append(literal)
+    return addresses
+
+
+def check_base_url(url: str, policy: NetworkPolicy) -> None:
+    """Early feedback for the settings page: raise BlockedAddress if `url` may not be reached.
+
+    Advisory only (the real check runs at connection time): an unparseable URL or a host that
+    does not resolve passes here and is reported by the request itself.
+    """
+    if policy.allow_private:
+        return
+    try:
+        parsed = httpx2.URL(url.strip())
+    except (httpx2.InvalidURL, TypeError, ValueError):
+        return
+    host = parsed.host
+    if not host:
+        return
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        vet(parsed.raw_host.decode("ascii"), port, policy)
+    except socket.gaierror:
+        return
+
+
+# --- the transport -------------------------------------------------------------------
+
+
+class GuardedBackend(httpcore2.SyncBackend):
+    """An httpcore2 backend that judges and pins the address of every new connection."""
+
+    def __init__(self, policy: NetworkPolicy) -> None:
+        self.policy = policy
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options=None,
+    ) -> httpcore2.NetworkStream:
+        if self.policy.allow_private:
+            return super().connect_tcp(host, port, timeout, local_address, socket_options)
+        try:
+            addresses = vet(host, port, self.policy)
+        except OSError as exc:  # the resolver failed: reported like httpcore2 reports it
+            raise httpcore2.ConnectError(str(exc)) from exc
+        last: Exception | None = None
+        for address in addresses:
+            try:
+                # An IP literal: create_connection does no DNS lookup, so the socket reaches
+                # exactly the address judged above. start_tls later gets the host name.
+                return super().connect_tcp(address, port, timeout, local_address, socket_options)
+            except (httpcore2.ConnectError, httpcore2.ConnectTimeout) as exc:
+                last = exc
+        assert last is not None  # getaddrinfo never answers with an empty list
+        raise last
+
+
+class GuardedTransport(httpx2.HTTPTransport):
+    """httpx2.HTTPTransport whose connection pool opens connections through GuardedBackend.
+
+    httpx2.HTTPTransport takes no network_backend argument, so the pool it builds is replaced
+    by one with the same settings plus the backend.
+    """
+
+    def __init__(
+        self,
+        policy: NetworkPolicy,
+        *,
+        verify: ssl.SSLContext | bool = True,
+        limits: httpx2.Limits = openai.DEFAULT_CONNECTION_LIMITS,
+    ) -> None:
+        # One SSL context for both pools (the SDK's default: trusts SSL_CERT_FILE/SSL_CERT_DIR).
+        ssl_context = httpx2.create_ssl_context(verify=verify)
+        super().__init__(verify=ssl_context, limits=limits)
+        self.backend = GuardedBackend(policy)
+        self._pool = httpcore2.ConnectionPool(
+            ssl_context=ssl_context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            http1=True,
+            http2=False,
+            network_backend=self.backend,
+        )
+
+
+def guarded_http_client(
+    policy: NetworkPolicy,
+    timeout: httpx2.Timeout | float | None = openai.DEFAULT_TIMEOUT,
+    *,
+    verify: ssl.SSLContext | bool = True,
+) -> httpx2.Client:
+    """An httpx2.Client for openai.OpenAI(http_client=...) that enforces `policy`.
+
+    Same defaults as the SDK's own client (limits, redirects followed), except that the
+    environment is not trusted.
+    """
+    return httpx2.Client(
+        transport=GuardedTransport(policy, verify=verify),
+        timeout=timeout,
+        limits=openai.DEFAULT_CONNECTION_LIMITS,
+        follow_redirects=True,  # as the SDK does; every hop goes through GuardedBackend
+        # trust_env=False: HTTP(S)_PROXY / ALL_PROXY from the environment would send requests
+        # through a proxy, which connects to the target itself and so bypasses this guard
+        # (it would only ever judge the proxy's address). Also no .netrc credentials.
+        trust_env=False,
+    )
