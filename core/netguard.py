@@ -115,10 +115,8 @@ class BlockedAddress(UserFacingError, httpcore2.ConnectError):
         self.reason = reason
         if _normal_host(host) == _normal_host(address):
             subject = f"{address} is {reason}"
-        elif address:
-            subject = f"{host} resolves to {address}, {reason}"
         else:
-            subject = f"{host} is {reason}"
+            subject = f"{host} resolves to {address}, {reason}"
         super().__init__(
             f"Refused to connect: {subject}; this server does not connect to private networks. "
             f"An operator can allow it with {_SETTING}."
@@ -251,8 +249,10 @@ def vet(host: str, port: int, policy: NetworkPolicy) -> list[str]:
     if policy.allows_host(host):
         return [host]
     name = _normal_host(host)
-    if name.endswith(".localhost"):  # RFC 6761: always this machine, whatever DNS says
-        raise BlockedAddress(host, "", "a localhost name, which always means this machine")
+    if name == "localhost" or name.endswith(".localhost"):
+        # RFC 6761: localhost names mean this machine whatever a resolver says (and some
+        # resolvers send `localhost.` or `app.localhost` to DNS): judged as 127.0.0.1 first.
+        check_address(host, "127.0.0.1", policy)
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     addresses: list[str] = []
     for *_, sockaddr in infos:

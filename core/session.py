@@ -13,6 +13,7 @@ import streamlit as st
 from core.config import Settings, load_settings
 from core.conversation import Conversation
 from core.profiles import Profile, ProfileStore
+from core.keybox import EncryptedProfileStore, keybox_for
 from core.store_sqlite import SQLiteProfileStore
 
 
@@ -33,7 +34,9 @@ def settings() -> Settings:
 def store() -> ProfileStore:
     """This session's profile store, bound to its user."""
     if "store" not in st.session_state:
-        st.session_state.store = SQLiteProfileStore(settings().data_dir)
+        config = settings()
+        backend = SQLiteProfileStore(config.data_dir)
+        st.session_state.store = EncryptedProfileStore(backend, keybox_for(config))
     return st.session_state.store
 
 

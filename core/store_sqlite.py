@@ -8,7 +8,7 @@ from contextlib import closing
 from pathlib import Path
 
 from core.errors import UserFacingError
-from core.profiles import PROFILE_FIELDS, Profile, validate_profile
+from core.profiles import FIELD_LABELS, PROFILE_FIELDS, Profile
 
 DB_FILENAME = "switchboard.db"
 LOCAL_USER_ID = "local"
@@ -93,7 +93,7 @@ class SQLiteProfileStore:
         return Profile.from_row(dict(row)) if row else Profile()
 
     def save(self, profile: Profile) -> Profile:
-        validate_profile(profile)
+        """Store the profile as given (validation and encryption happen in front of it)."""
         values = profile.as_dict()
         columns = ", ".join(PROFILE_FIELDS)
         marks = ", ".join("?" for _ in PROFILE_FIELDS)
@@ -107,9 +107,15 @@ class SQLiteProfileStore:
                     (self.user_id, *(values[c] for c in PROFILE_FIELDS)),
                 )
         except sqlite3.IntegrityError as exc:
-            raise UserFacingError(
-                "The settings were refused by the store: a value is too long."
-            ) from exc
+            raise UserFacingError(_refusal(str(exc))) from exc
         except sqlite3.Error as exc:
             raise UserFacingError(f"Could not save the settings locally: {exc}") from exc
         return self.load()
+
+
+def _refusal(detail: str) -> str:
+    """The database's CHECK refusal, said for the user."""
+    for column, label in FIELD_LABELS.items():
+        if column in detail:
+            return f"{label} is too long: the store keeps at most 1000 characters. Nothing was saved."
+    return "The settings were refused by the store (a value is too long). Nothing was saved."

@@ -4,7 +4,7 @@ import streamlit as st
 
 from core import session
 from core.errors import UserFacingError
-from core.profiles import Profile, describe_saved_key
+from core.profiles import FIELD_LABELS, Profile, describe_saved_key
 from core.providers import REGISTRY, Provider, server_key
 from core.settings_form import ProviderForm, apply_form
 from core.urls import PLACEHOLDER_BASE_URL, url_problem
@@ -111,6 +111,11 @@ try:
 except UserFacingError as exc:
     st.error(str(exc))
     st.stop()
+for field in getattr(session.store(), "unreadable_keys", ()):
+    st.warning(
+        f"Your saved {FIELD_LABELS[field]} can no longer be decrypted (the server's encryption "
+        "secret changed). Please enter it again."
+    )
 
 for provider in REGISTRY:
     configured = bool(getattr(current, provider.base_url_field or provider.key_field, ""))

@@ -12,7 +12,7 @@ import string
 
 import httpx2
 import openai
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.chat import Reply, build_client, stream_reply
@@ -24,7 +24,6 @@ from core.providers import (
     Target,
     available_targets,
 )
-from core.store_sqlite import SQLiteProfileStore
 from core.urls import is_valid_base_url, normalize_base_url
 
 # --- strategies ---------------------------------------------------------------------------
@@ -76,12 +75,12 @@ invalid_urls = st.builds(
 )
 
 # Printable, no whitespace: what an API key or model id looks like.
-_token = st.text(
+tokens = st.text(
     st.characters(min_codepoint=33, max_codepoint=0x2FFF, exclude_categories=("Cs", "Cc", "Zs", "Zl", "Zp")),
     min_size=1,
     max_size=80,
 )
-keys = _token.filter(lambda k: len(k) <= MAX_KEY_LENGTH)
+keys = tokens.filter(lambda k: len(k) <= MAX_KEY_LENGTH)
 
 
 # --- P1 -----------------------------------------------------------------------------------
@@ -109,21 +108,7 @@ def test_p1_url_validation_only_http_with_host(text):
         assert not any(ch.isspace() for ch in text)
 
 
-# --- P2 -----------------------------------------------------------------------------------
-
-
-@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(key=keys, url=valid_urls, model=_token)
-def test_p2_settings_round_trip(tmp_path, key, url, model):
-    """P2: for any valid key, URL and model name, save then load gives the same."""
-    store = SQLiteProfileStore(tmp_path / "p2")
-    profile = Profile(
-        openai_compatible_api_key=key,
-        openai_compatible_base_url=url,
-        openai_compatible_model_name=model,
-    )
-    assert store.save(profile) == profile
-    assert SQLiteProfileStore(tmp_path / "p2").load() == profile
+# --- P2 lives in test_store_contract.py, run against every store backend ----------------
 
 
 # --- P3 -----------------------------------------------------------------------------------
@@ -208,7 +193,7 @@ def test_p4_base_url_usage(url, suffix):
 
 
 @settings(max_examples=60)
-@given(model=st.one_of(st.just(""), st.just("  "), _token))
+@given(model=st.one_of(st.just(""), st.just("  "), tokens))
 def test_p5_model_name_propagation(model):
     """P5: the request body's `model` is the configured name, or the stated default."""
     profile = Profile(

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+
+from tests.test_properties import keys, tokens, valid_urls
 
 from core.errors import UserFacingError
 from core.profiles import Profile
+from core.keybox import EncryptedProfileStore, KeyBox, local_secret
 from core.store_sqlite import SQLiteProfileStore
 
 FULL = Profile(
@@ -22,7 +26,8 @@ FULL = Profile(
 def make_store(request, tmp_path):
     """A factory of stores for one user; calling it again is the app restarted."""
     if request.param == "sqlite":
-        return lambda: SQLiteProfileStore(tmp_path / "store")
+        box = KeyBox([local_secret(tmp_path / "store")])
+        return lambda: EncryptedProfileStore(SQLiteProfileStore(tmp_path / "store"), box)
     raise AssertionError(request.param)
 
 
@@ -66,3 +71,16 @@ def test_bad_values_are_refused_and_nothing_saved_is_lost(make_store, field, val
         make_store().save(FULL.with_changes(**{field: value}))
     assert str(refused.value)  # a message for the user
     assert make_store().load() == FULL
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=keys, url=valid_urls, model=tokens)
+def test_p2_settings_round_trip(make_store, key, url, model):
+    """P2: for any valid key, URL and model name, save then load gives the same."""
+    profile = Profile(
+        openai_compatible_api_key=key,
+        openai_compatible_base_url=url,
+        openai_compatible_model_name=model,
+    )
+    assert make_store().save(profile) == profile
+    assert make_store().load() == profile

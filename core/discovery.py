@@ -1,0 +1,395 @@
+"""Model discovery and the "Test connection" action for an OpenAI-compatible server.
+
+`list_models` asks `GET {base}/models` and reads whatever shape the server answers with;
+`test_connection` lists the models, then sends a one-token streamed chat and times it.
+Every request goes through `core.chat.build_client`, so it talks to exactly the configured base
+URL (P4) and through the network guard the caller passes in `http_client`. Probes for a
+missing or extra `/v1` only change the path on the same origin, so the key never goes to a
+host the user did not name. No message here ever holds the key (`describe_error` / `redact`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx2
+import openai
+
+from core.chat import Limits, build_client
+from core.errors import UserFacingError, describe_error, provider_message, redact
+from core.providers import Target
+
+LIST_STEP = "List models"
+CHAT_STEP = "One-token chat"
+PING_MESSAGES = [{"role": "user", "content": "Hi"}]
+MAX_TEST_CHUNKS = 64  # a server that ignores max_tokens=1 is not read to the end
+_SHOWN_MODELS = 10
+
+
+class DiscoveryError(UserFacingError):
+    """Why the model list could not be had; the text is written for the user.
+
+    `kind` says what went wrong, for callers that react differently:
+      - "not_listed": the server has no /models (404): type the model name by hand;
+      - "wrong_base_url": the base URL lacks or doubles /v1; `suggested_base_url` works;
+      - "unreachable": no connection (refused, DNS, TLS, timeout, refused by the guard);
+      - "auth": 401 / 403;
+      - "bad_response": 200, but not a model list (an HTML page, unknown JSON);
+      - "server_error": any other HTTP error.
+    """
+
+    def __init__(self, message: str, kind: str, suggested_base_url: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.suggested_base_url = suggested_base_url
+
+
+# ---------------------------------------------------------------- reading a model list
+
+
+class _NotAModelList(ValueError):
+    """The body is not a model list; the text says what it was instead."""
+
+
+def parse_model_ids(body: bytes | str) -> list[str]:
+    """Sorted unique model ids from a /models body of any shape servers use.
+
+    `{"data": [...]}` (OpenAI), `{"models": [...]}` (Ollama-like), or a bare list; each item a
+    string or an object with `id` (or `name`, or `model`). Raises `_NotAModelList` otherwise.
+    """
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    try:
+        decoded = json.loads(text)
+    except ValueError:
+        said = provider_message(text)
+        what = f" ({said})" if said else ""
+        raise _NotAModelList(f"a page that is not JSON{what}") from None
+    items = _items(decoded)
+    if items is None:
+        said = provider_message(decoded) if isinstance(decoded, dict) else None
+        if said:
+            raise _NotAModelList(f"an error instead of a model list: {said}")
+        raise _NotAModelList("JSON that is not a model list")
+    ids = {model_id for item in items if (model_id := _item_id(item))}
+    return sorted(ids)
+
+
+def _items(decoded: object) -> list | None:
+    if isinstance(decoded, list):
+        return decoded
+    if isinstance(decoded, dict):
+        for key in ("data", "models"):
+            value = decoded.get(key)
+            if isinstance(value, list):
+                return value
+            if isinstance(value, dict) and isinstance(value.get("models"), list):
+                return value["models"]
+    return None
+
+
+def _item_id(item: object) -> str | None:
+    if isinstance(item, str):
+        return item.strip() or None
+    if isinstance(item, dict):
+        for key in ("id", "name", "model"):
+            value = item.get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+    return None
+
+
+# ---------------------------------------------------------------- list_models
+
+
+@contextmanager
+def _client(target: Target, limits: Limits, http_client: httpx2.Client | None) -> Iterator[openai.OpenAI]:
+    client = build_client(target, limits, http_client)
+    try:
+        yield client
+    finally:
+        if http_client is None:  # closing ours; the caller's client stays the caller's
+            client.close()
+
+
+def _get_models(target: Target, limits: Limits, http_client: httpx2.Client | None) -> list[str]:
+    """GET {base}/models and parse it. SDK errors propagate; a bad body raises _NotAModelList."""
+    with _client(target, limits, http_client) as client:
+        response = client.get("/models", cast_to=httpx2.Response)
+        return parse_model_ids(response.content)
+
+
+def _answers(target: Target, base_url: str, limits: Limits, http_client: httpx2.Client | None) -> bool:
+    """Whether {base_url}/models exists: it lists models, or asks for a key (401/403)."""
+    probe = dataclasses.replace(target, base_url=base_url)
+    try:
+        _get_models(probe, limits, http_client)
+    except openai.APIStatusError as exc:
+        return exc.status_code in (401, 403)
+    except Exception:
+        return False
+    return True
+
+
+def _strip_v1(base_url: str) -> str | None:
+    return base_url[: -len("/v1")] if base_url.endswith("/v1") else None
+
+
+def _not_found(target: Target, limits: Limits, http_client: httpx2.Client | None) -> DiscoveryError:
+    """The message for a 404 at {base}/models: a wrong base URL if a probe says so, else unlisted."""
+    base = target.base_url.rstrip("/")
+    without = _strip_v1(base)
+    if base.endswith("/v1/v1") or (without and _answers(target, without, limits, http_client)):
+        return DiscoveryError(
+            f"Nothing was found at {base}/models (404): the base URL has an extra /v1. "
+            f"Remove the extra /v1 (use {without}).",
+            "wrong_base_url",
+            without,
+        )
+    if without is None and _answers(target, base + "/v1", limits, http_client):
+        return DiscoveryError(
+            f"Nothing was found at {base}/models (404), but {base}/v1/models answers: "
+            f"add /v1 to the end of the base URL (use {base}/v1).",
+            "wrong_base_url",
+            base + "/v1",
+        )
+    return DiscoveryError(
+        f"This server does not list its models ({base}/models not found); "
+        "type the model name by hand.",
+        "not_listed",
+    )
+
+
+def _kind(exc: BaseException) -> str:
+    if isinstance(exc, openai.APIStatusError):
+        return "auth" if exc.status_code in (401, 403) else "server_error"
+    return "unreachable"
+
+
+def list_models(
+    target: Target, limits: Limits = Limits(), http_client: httpx2.Client | None = None
+) -> list[str]:
+    """The model ids the server at `target.base_url` lists, sorted, without duplicates.
+
+    Raises `DiscoveryError` (a `UserFacingError`) with a message for the user on any failure.
+    """
+    secrets = [target.api_key]
+    try:
+        return _get_models(target, limits, http_client)
+    except openai.APIStatusError as exc:
+        if exc.status_code in (404, 405):
+            error = _not_found(target, limits, http_client)
+            raise DiscoveryError(redact(str(error), secrets), error.kind, error.suggested_base_url) from None
+        message = describe_error(exc, base_url=target.base_url, secrets=secrets)
+        raise DiscoveryError(message, _kind(exc)) from None
+    except _NotAModelList as exc:
+        message = (
+            f"The server at {target.base_url} answered {target.base_url}/models with {exc}. "
+            "Check the base URL, or type the model name by hand."
+        )
+        raise DiscoveryError(redact(message, secrets), "bad_response") from None
+    except Exception as exc:  # connection, TLS, timeout, the network guard
+        message = describe_error(exc, base_url=target.base_url, secrets=secrets)
+        raise DiscoveryError(message, _kind(exc)) from None
+
+
+# ---------------------------------------------------------------- test_connection
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a connection test. `warning`: it passed, with something to say."""
+
+    name: str
+    ok: bool
+    detail: str
+    seconds: float
+    warning: bool = False
+
+    @property
+    def summary(self) -> str:
+        mark = "✗" if not self.ok else ("⚠" if self.warning else "✓")
+        return f"{mark} {self.name} ({self.seconds * 1000:.0f} ms): {self.detail}"
+
+
+@dataclass(frozen=True)
+class ConnectionReport:
+    """What "Test connection" found: every step that ran, and the chat latency on success."""
+
+    ok: bool
+    name: str  # what was tested: "model · provider at base URL"
+    detail: str  # one line: the latency, or which step failed and why
+    seconds: float  # the whole test
+    steps: tuple[Step, ...] = ()
+    models: tuple[str, ...] = ()  # what the server listed (empty if it does not list)
+    warnings: tuple[str, ...] = ()
+    first_chunk_ms: float | None = None
+    total_ms: float | None = None
+
+    @property
+    def failed_step(self) -> Step | None:
+        return next((step for step in self.steps if not step.ok), None)
+
+    @property
+    def summary(self) -> str:
+        head = ("Connection works: " if self.ok else "Connection test failed: ") + self.detail
+        lines = [head, *(step.summary for step in self.steps)]
+        lines += [f"Warning: {warning}" for warning in self.warnings]
+        return "\n".join(lines)
+
+
+def _listed(model: str, models: list[str]) -> bool:
+    """Whether `model` is among `models` (Ollama's `name` stands for `name:latest`)."""
+    names = set(models)
+    return model in names or f"{model}:latest" in names or model.removesuffix(":latest") in names
+
+
+def _models_step(
+    target: Target, limits: Limits, http_client: httpx2.Client | None
+) -> tuple[Step, list[str], list[str], bool]:
+    """The listing step, the models, warnings, and whether the test should go on."""
+    started = time.monotonic()
+    try:
+        models = list_models(target, limits, http_client)
+    except DiscoveryError as exc:
+        seconds = time.monotonic() - started
+        if exc.kind in ("not_listed", "bad_response", "server_error"):
+            # Listing is optional for chatting: say so, and see whether chat works.
+            return Step(LIST_STEP, True, str(exc), seconds, warning=True), [], [str(exc)], True
+        return Step(LIST_STEP, False, str(exc), seconds), [], [], False
+    seconds = time.monotonic() - started
+    warnings = []
+    if not models:
+        detail = "The server lists no models."
+        warnings.append("The server's model list is empty; type the model name by hand.")
+    else:
+        shown = ", ".join(models[:_SHOWN_MODELS]) + (" …" if len(models) > _SHOWN_MODELS else "")
+        detail = f"{len(models)} model{'s' if len(models) != 1 else ''}: {shown}"
+        if target.model and not _listed(target.model, models):
+            warnings.append(
+                f"The model '{target.model}' is not among the models this server lists; "
+                "chat may fail or use another model. Check the model name."
+            )
+    warnings = [redact(w, [target.api_key]) for w in warnings]
+    step = Step(LIST_STEP, True, redact(detail, [target.api_key]), seconds, warning=bool(warnings))
+    return step, models, warnings, True
+
+
+def _wants_max_completion_tokens(exc: BaseException) -> bool:
+    """OpenAI's reasoning models refuse max_tokens and ask for max_completion_tokens."""
+    if not isinstance(exc, openai.BadRequestError):
+        return False
+    text = (provider_message(exc.body) or exc.message or "").lower()
+    return "max_tokens" in text and "max_completion_tokens" in text
+
+
+def _chat_step(
+    target: Target, limits: Limits, http_client: httpx2.Client | None
+) -> tuple[Step, float | None, float | None, str | None]:
+    """A one-token streamed chat: the step, time to first chunk and total in ms, a warning."""
+    secrets = [target.api_key]
+    if not target.model.strip():
+        return Step(CHAT_STEP, False, "No model name is set: enter one in Settings.", 0.0), None, None, None
+    started = time.monotonic()
+    first: float | None = None
+    chunks = content_chunks = 0
+    finish: str | None = None
+    cut_short = False
+    try:
+        with _client(target, limits, http_client) as client:
+            limit = {"max_tokens": 1}
+            try:
+                stream = client.chat.completions.create(
+                    model=target.model, messages=PING_MESSAGES, stream=True, **limit
+                )
+            except openai.BadRequestError as exc:
+                if not _wants_max_completion_tokens(exc):
+                    raise
+                limit = {"max_completion_tokens": 1}
+                started = time.monotonic()
+                stream = client.chat.completions.create(
+                    model=target.model, messages=PING_MESSAGES, stream=True, **limit
+                )
+            with stream:
+                for chunk in stream:
+                    if first is None:
+                        first = time.monotonic()
+                    chunks += 1
+                    for choice in chunk.choices or ():
+                        if choice.delta is not None and choice.delta.content:
+                            content_chunks += 1
+                        finish = choice.finish_reason or finish
+                    if content_chunks >= MAX_TEST_CHUNKS and finish is None:
+                        cut_short = True
+                        break
+    except Exception as exc:
+        seconds = time.monotonic() - started
+        message = describe_error(exc, base_url=target.base_url, secrets=secrets)
+        return Step(CHAT_STEP, False, message, seconds), _ms(first, started), None, None
+    ended = time.monotonic()
+    seconds = ended - started
+    if first is None:
+        detail = "The server accepted the chat request but sent nothing back."
+        return Step(CHAT_STEP, False, detail, seconds), None, None, None
+    first_ms, total_ms = _ms(first, started), (ended - started) * 1000
+    detail = (
+        f"model '{target.model}' answered: first chunk after {first_ms:.0f} ms, "
+        f"done after {total_ms:.0f} ms."
+    )
+    warning = None
+    if cut_short:
+        warning = f"The server ignored the 1-token limit; stopped reading after {chunks} chunks."
+    elif finish is None:
+        warning = "The stream ended without a finish reason; replies may be cut short."
+    if warning:
+        detail += " " + warning
+    step = Step(CHAT_STEP, True, redact(detail, secrets), seconds, warning=warning is not None)
+    return step, first_ms, total_ms, warning
+
+
+def _ms(moment: float | None, started: float) -> float | None:
+    return None if moment is None else (moment - started) * 1000
+
+
+def test_connection(
+    target: Target, limits: Limits = Limits(), http_client: httpx2.Client | None = None
+) -> ConnectionReport:
+    """List the models, then send a one-token streamed chat; report what happened.
+
+    Never raises for a server's failure: the report says which step failed and why.
+    """
+    started = time.monotonic()
+    name = redact(f"{target.label} at {target.base_url}", [target.api_key])
+    list_step, models, warnings, go_on = _models_step(target, limits, http_client)
+    steps = [list_step]
+    first_ms = total_ms = None
+    if go_on:
+        chat_step, first_ms, total_ms, chat_warning = _chat_step(target, limits, http_client)
+        steps.append(chat_step)
+        if chat_warning:
+            warnings.append(chat_warning)
+    failed = next((step for step in steps if not step.ok), None)
+    if failed is not None:
+        detail = f"the step '{failed.name}' failed: {failed.detail}"
+        total_ms = None
+    else:
+        detail = f"first chunk after {first_ms:.0f} ms, whole reply in {total_ms:.0f} ms."
+    return ConnectionReport(
+        ok=failed is None,
+        name=name,
+        detail=detail,
+        seconds=time.monotonic() - started,
+        steps=tuple(steps),
+        models=tuple(models),
+        warnings=tuple(warnings),
+        first_chunk_ms=first_ms,
+        total_ms=total_ms,
+    )
+
+
+# pytest collects module-level functions named test_*; this one is not a test.
+test_connection.__test__ = False  # type: ignore[attr-defined]

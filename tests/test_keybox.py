@@ -1,0 +1,76 @@
+"""Keys encrypted at rest: the local secret file, ciphertext in the store, rotation."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+
+import pytest
+from cryptography.fernet import Fernet
+
+from core.config import Settings
+from core.keybox import EncryptedProfileStore, KeyBox, MissingEncryptionSecret, keybox_for, local_secret
+from core.profiles import Profile
+from core.store_sqlite import DB_FILENAME, SQLiteProfileStore
+
+KEY = "sk-proj-abcdefghijklmnopqrstuvwxyz0123"
+
+
+def test_the_local_secret_is_made_once_with_mode_600(tmp_path):
+    first = local_secret(tmp_path)
+    assert local_secret(tmp_path) == first
+    assert stat.S_IMODE((tmp_path / "encryption.key").stat().st_mode) == 0o600
+
+
+def test_the_sqlite_file_holds_ciphertext_only(tmp_path):
+    store = EncryptedProfileStore(SQLiteProfileStore(tmp_path), KeyBox([local_secret(tmp_path)]))
+    store.save(Profile(openai_compatible_api_key=KEY, openai_api_key=KEY[::-1]))
+    raw = sqlite3.connect(tmp_path / DB_FILENAME).execute(
+        "select openai_compatible_api_key, openai_api_key from profiles"
+    ).fetchone()
+    assert KEY not in "".join(raw) and KEY[::-1] not in "".join(raw)
+    assert all(value.startswith("gAAAA") for value in raw)  # Fernet tokens
+    assert KEY.encode() not in (tmp_path / DB_FILENAME).read_bytes()
+    assert store.load().openai_compatible_api_key == KEY
+
+
+def test_a_new_secret_in_front_still_reads_old_keys(tmp_path):
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    EncryptedProfileStore(SQLiteProfileStore(tmp_path), KeyBox([old])).save(
+        Profile(openai_api_key=KEY)
+    )
+    rotated = EncryptedProfileStore(SQLiteProfileStore(tmp_path), KeyBox([new, old]))
+    assert rotated.load().openai_api_key == KEY
+
+
+def test_a_key_no_secret_opens_reads_as_missing_and_is_reported(tmp_path):
+    EncryptedProfileStore(SQLiteProfileStore(tmp_path), KeyBox([Fernet.generate_key().decode()])).save(
+        Profile(openai_api_key=KEY, display_name="Ada")
+    )
+    other = EncryptedProfileStore(SQLiteProfileStore(tmp_path), KeyBox([Fernet.generate_key().decode()]))
+    profile = other.load()
+    assert profile.openai_api_key == "" and profile.display_name == "Ada"
+    assert other.unreadable_keys == ("openai_api_key",)
+
+
+def test_supabase_mode_refuses_to_run_without_a_secret(tmp_path):
+    settings = Settings(supabase_url="http://x", supabase_anon_key="anon", data_dir=tmp_path)
+    with pytest.raises(MissingEncryptionSecret) as refused:
+        keybox_for(settings)
+    assert "SWITCHBOARD_ENCRYPTION_KEYS" in str(refused.value)
+
+
+def test_a_malformed_secret_gets_a_clear_message():
+    with pytest.raises(Exception) as refused:
+        KeyBox(["not-a-fernet-key"])
+    assert "Fernet keys" in str(refused.value)
+
+
+def test_the_database_itself_refuses_over_long_values(tmp_path):
+    """Bypassing the app's validation, the CHECK constraint still holds (and says which)."""
+    backend = SQLiteProfileStore(tmp_path)
+    backend.save(Profile(display_name="kept"))
+    with pytest.raises(Exception) as refused:
+        backend.save(Profile(openai_compatible_model_name="m" * 1001))
+    assert "OpenAI-compatible model name is too long" in str(refused.value)
+    assert backend.load().display_name == "kept"
