@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import ssl
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Union
 
@@ -300,7 +301,7 @@ class GuardedBackend(httpcore2.SyncBackend):
         port: int,
         timeout: float | None = None,
         local_address: str | None = None,
-        socket_options=None,
+        socket_options: Iterable[tuple] | None = None,
     ) -> httpcore2.NetworkStream:
         if self.policy.allow_private:
             return super().connect_tcp(host, port, timeout, local_address, socket_options)
@@ -316,8 +317,7 @@ class GuardedBackend(httpcore2.SyncBackend):
                 return super().connect_tcp(address, port, timeout, local_address, socket_options)
             except (httpcore2.ConnectError, httpcore2.ConnectTimeout) as exc:
                 last = exc
-        assert last is not None  # getaddrinfo never answers with an empty list
-        raise last
+        raise last or httpcore2.ConnectError(f"{host} resolved to no address")
 
 
 class GuardedTransport(httpx2.HTTPTransport):
