@@ -326,11 +326,11 @@ def _chat_step(
                     if content_chunks >= MAX_TEST_CHUNKS and finish is None:
                         cut_short = True
                         break
+            ended = time.monotonic()  # before closing our client: that is not latency
     except Exception as exc:
         seconds = time.monotonic() - started
         message = describe_error(exc, base_url=target.base_url, secrets=secrets)
         return Step(CHAT_STEP, False, message, seconds), _ms(first, started), None, None
-    ended = time.monotonic()
     seconds = ended - started
     if first is None:
         detail = "The server accepted the chat request but sent nothing back."
