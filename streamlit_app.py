@@ -3,18 +3,30 @@
 import streamlit as st
 
 from core import session
+from core.errors import UserFacingError
+from core.keybox import keybox_for
 
 st.set_page_config(page_title="Switchboard", page_icon="🔀", layout="centered")
 
-chat_page = st.Page("pages/chat.py", title="Chat", icon="💬", default=True)
-settings_page = st.Page("pages/settings.py", title="Settings", icon="⚙️")
-
 try:
-    session.settings()
-except ValueError as exc:  # a malformed setting: say which, don't show a traceback
-    st.error(f"Switchboard is misconfigured: {exc}")
+    settings = session.settings()
+    keybox_for(settings)  # Supabase mode refuses to start without an encryption secret
+except (ValueError, UserFacingError) as exc:  # misconfigured: say what, never a traceback
+    st.error(f"Switchboard cannot start: {exc}")
     st.stop()
 
-pages = [chat_page, settings_page]
-pg = st.navigation(pages)
-pg.run()
+chat = st.Page("pages/chat.py", title="Chat", icon="💬", default=True)
+preferences = st.Page("pages/settings.py", title="Settings", icon="⚙️")
+
+if settings.mode == "local":
+    pages = [chat, preferences]
+elif session.current_user() is None:
+    pages = [
+        st.Page("pages/sign_in.py", title="Sign in", icon="🔑", default=True),
+        st.Page("pages/sign_up.py", title="Sign up", icon="✍️"),
+    ]
+else:
+    pages = [chat, preferences, st.Page("pages/sign_out.py", title="Sign out", icon="🚪")]
+    st.sidebar.caption(f"Signed in as {session.current_user().email}")
+
+st.navigation(pages).run()

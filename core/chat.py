@@ -11,6 +11,7 @@ import openai
 
 from core.config import Settings
 from core.errors import describe_error, describe_stall, describe_stream_end
+from core.netguard import guarded_http_client, policy_for
 from core.providers import Target
 from core.streaming import ThinkSplitter, Watchdog
 
@@ -43,6 +44,11 @@ class Limits:
     connect: float = 5.0
     first_token: float = 60.0
     idle: float = 30.0
+
+    def http_timeout(self) -> httpx2.Timeout:
+        # The watchdog enforces first-token and idle limits; this read limit is a backstop.
+        read = max(self.first_token, self.idle) + 5
+        return httpx2.Timeout(connect=self.connect, read=read, write=30, pool=5)
 
 
 class _DoneAwareDecoder:
@@ -77,10 +83,7 @@ def build_client(
         organization=target.organization,
         project=None,
         base_url=target.base_url,
-        # The watchdog enforces first-token and idle limits; this read limit is a backstop.
-        timeout=httpx2.Timeout(
-            connect=limits.connect, read=max(limits.first_token, limits.idle) + 5, write=30, pool=5
-        ),
+        timeout=limits.http_timeout(),
         max_retries=0,  # the page offers Retry; silent retries only delay the error
         http_client=http_client,
     )
@@ -237,6 +240,11 @@ def coalesce(chunks: Iterable[str], interval: float = COALESCE_SECONDS) -> Itera
         yield "".join(pending)
 
 
+def http_client_for(settings: Settings, limits: Limits) -> httpx2.Client:
+    """An HTTP client that checks every address it connects to (SSRF guard, SPEC Security)."""
+    return guarded_http_client(policy_for(settings), limits.http_timeout())
+
+
 def limits_for(settings: Settings) -> Limits:
     return Limits(settings.connect_timeout, settings.first_token_timeout, settings.idle_timeout)
 
@@ -252,7 +260,7 @@ def start_reply(
 ) -> Iterator[str]:
     """The reply's text stream for `target`, with the limits the settings give."""
     limits = limits_for(settings)
-    client = build_client(target, limits)
+    client = build_client(target, limits, http_client=http_client_for(settings, limits))
     return stream_reply(
         client, target, messages, reply, temperature=temperature, limits=limits, quirks=quirks
     )

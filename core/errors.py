@@ -253,3 +253,62 @@ def _describe(exc: BaseException, base_url: str) -> str:
     if isinstance(exc, json.JSONDecodeError):
         return "The server sent a malformed reply that could not be read."
     return f"Something went wrong talking to the server ({type(exc).__name__})."
+
+
+_AUTH_MESSAGES = {
+    "invalid_credentials": "Wrong email or password.",
+    "user_already_exists": "An account with this email already exists. Sign in instead.",
+    "email_exists": "An account with this email already exists. Sign in instead.",
+    "weak_password": "That password is too weak: choose a longer one.",
+    "email_not_confirmed": "Please confirm your email address first (see your inbox).",
+    "over_request_rate_limit": "Too many attempts: wait a minute and try again.",
+    "validation_failed": "Please check the email address and password.",
+    "session_not_found": "Your session has ended. Please sign in again.",
+    "refresh_token_not_found": "Your session has ended. Please sign in again.",
+}
+
+
+def describe_auth_error(exc: BaseException) -> str:
+    """A Supabase Auth failure, said for the user."""
+    code = getattr(exc, "code", None)
+    if code in _AUTH_MESSAGES:
+        message = _AUTH_MESSAGES[code]
+        said = getattr(exc, "message", "")
+        if code == "weak_password" and said:
+            message += f" ({_collapse(said)})"
+        return message
+    if getattr(exc, "status", None) is not None and getattr(exc, "message", None):
+        return f"Sign-in service error: {_collapse(exc.message)}"
+    return describe_backend_error(exc)
+
+
+# PostgreSQL error codes PostgREST passes on.
+_PG_MESSAGES = {
+    "23514": "A value is longer than the database allows (1000 characters). Nothing was saved.",
+    "42501": "You are not allowed to change that profile.",
+    "PGRST301": "Your session has expired. Please sign in again.",
+    "PGRST303": "Your session has expired. Please sign in again.",
+}
+
+
+def describe_backend_error(exc: BaseException) -> str:
+    """A failure of the profile database (PostgREST) or of reaching it."""
+    from core.profiles import FIELD_LABELS  # profiles imports this module
+
+    code = getattr(exc, "code", None)
+    if code == "23514":  # check_violation: name the column whose limit was passed
+        detail = f"{getattr(exc, 'message', '')} {getattr(exc, 'details', '')}"
+        for column in sorted(FIELD_LABELS, key=len, reverse=True):
+            if column in detail:
+                return (
+                    f"{FIELD_LABELS[column]} is too long: the database keeps at most 1000 "
+                    "characters. Nothing was saved."
+                )
+    if code in _PG_MESSAGES:
+        return _PG_MESSAGES[code]
+    if type(exc).__module__.startswith(("httpx", "httpcore")):  # supabase-py's transport
+        return "Could not reach the profile database. Please try again in a moment."
+    said = getattr(exc, "message", None)
+    if said:
+        return f"The profile database refused the request: {_collapse(str(said))}"
+    return f"The profile database could not be reached ({type(exc).__name__})."

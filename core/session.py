@@ -1,7 +1,8 @@
 """The one module of core that touches Streamlit: secrets and per-session state.
 
 Everything here belongs to one browser session. Nothing per-user is ever put in
-st.cache_resource (SPEC: Scale, Security).
+st.cache_resource (SPEC: Scale, Security): the signed-in client, the store and the
+conversation all live in st.session_state.
 """
 
 from __future__ import annotations
@@ -10,11 +11,15 @@ from collections.abc import Mapping
 
 import streamlit as st
 
+from core.auth import SupabaseAuth, User
 from core.config import Settings, load_settings
 from core.conversation import Conversation
-from core.profiles import Profile, ProfileStore
 from core.keybox import EncryptedProfileStore, keybox_for
-from core.store_sqlite import SQLiteProfileStore
+from core.profiles import Profile, ProfileStore
+from core.store_sqlite import LOCAL_USER_ID, SQLiteProfileStore
+from core.store_supabase import SupabaseProfileStore
+
+LOCAL_USER = User(LOCAL_USER_ID, "")
 
 
 def _secrets() -> Mapping[str, object]:
@@ -31,17 +36,39 @@ def settings() -> Settings:
     return st.session_state.settings
 
 
+def auth() -> SupabaseAuth:
+    """This session's own Supabase client (it carries the user's token)."""
+    if "auth" not in st.session_state:
+        st.session_state.auth = SupabaseAuth(settings())
+    return st.session_state.auth
+
+
+def current_user() -> User | None:
+    """Who this session acts for: the local user, or the signed-in Supabase user."""
+    if settings().mode == "local":
+        return LOCAL_USER
+    return auth().current_user()
+
+
 def store() -> ProfileStore:
-    """This session's profile store, bound to its user."""
-    if "store" not in st.session_state:
+    """This session's profile store, bound to its current user."""
+    user = current_user()
+    if user is None:
+        raise RuntimeError("no user is signed in")  # the frame shows only sign-in pages then
+    cached = st.session_state.get("store")
+    if cached is None or cached[0] != user.id:
         config = settings()
-        backend = SQLiteProfileStore(config.data_dir)
-        st.session_state.store = EncryptedProfileStore(backend, keybox_for(config))
-    return st.session_state.store
+        if config.mode == "local":
+            backend = SQLiteProfileStore(config.data_dir)
+        else:
+            backend = SupabaseProfileStore(auth().client, user.id)
+        cached = (user.id, EncryptedProfileStore(backend, keybox_for(config)))
+        st.session_state.store = cached
+    return cached[1]
 
 
 def profile() -> Profile:
-    """The saved profile, read once per script run (pages share it)."""
+    """The saved profile, read fresh (another replica may have changed it)."""
     return store().load()
 
 
@@ -54,3 +81,12 @@ def conversation() -> Conversation:
 def server_quirks() -> set[str]:
     """Base URLs found, in this session, to reject `stream_options`."""
     return st.session_state.setdefault("server_quirks", set())
+
+
+def sign_out() -> None:
+    """End the Supabase session and forget everything this browser session held."""
+    if "auth" in st.session_state:
+        st.session_state.auth.sign_out()
+    for name in list(st.session_state.keys()):
+        if name != "settings":
+            del st.session_state[name]

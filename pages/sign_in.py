@@ -1,0 +1,21 @@
+"""Sign in with email and password (Supabase mode)."""
+
+import streamlit as st
+
+from core import session
+from core.errors import UserFacingError
+
+st.title("Sign in")
+with st.form("sign_in"):
+    email = st.text_input("Email", key="sign_in:email", autocomplete="email")
+    password = st.text_input("Password", type="password", key="sign_in:password")
+    submitted = st.form_submit_button("Sign in", type="primary")
+
+if submitted:
+    try:
+        session.auth().sign_in(email, password)
+    except UserFacingError as exc:
+        st.error(str(exc))
+    else:
+        st.rerun()
+st.page_link("pages/sign_up.py", label="No account yet? Sign up", icon="✍️")

@@ -1,0 +1,12 @@
+"""Sign out (Supabase mode)."""
+
+import streamlit as st
+
+from core import session
+
+st.title("Sign out")
+user = session.current_user()
+st.write(f"Signed in as **{user.email if user else ''}**.")
+if st.button("Sign out", type="primary", key="sign_out"):
+    session.sign_out()
+    st.rerun()
