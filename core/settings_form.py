@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.profiles import Profile
-from core.providers import Provider
-from core.urls import normalize_base_url
+from core.providers import Provider, Target, available_targets
+from core.urls import InvalidBaseURL, normalize_base_url
 
 
 @dataclass(frozen=True)
@@ -39,3 +39,15 @@ def apply_form(provider: Provider, profile: Profile, form: ProviderForm) -> Prof
     if provider.model_field:
         changes[provider.model_field] = form.model.strip()
     return profile.with_changes(**changes)
+
+
+def draft_target(
+    provider: Provider, saved: Profile, form: ProviderForm, server_keys
+) -> Target | None:
+    """The target the form describes right now, saved or not; None if it is not usable."""
+    try:
+        draft = apply_form(provider, saved, form)
+    except InvalidBaseURL:
+        return None
+    targets = available_targets(draft, server_keys, registry=(provider,))
+    return targets[0] if targets else None

@@ -6,7 +6,10 @@ from core import session
 from core.errors import UserFacingError
 from core.profiles import FIELD_LABELS, Profile, describe_saved_key
 from core.providers import REGISTRY, Provider, server_key
-from core.settings_form import ProviderForm, apply_form
+from core.chat import http_client_for, limits_for
+from core.discovery import list_models, test_connection
+from core.netguard import check_base_url, policy_for
+from core.settings_form import ProviderForm, apply_form, draft_target
 from core.urls import PLACEHOLDER_BASE_URL, url_problem
 
 
@@ -27,19 +30,27 @@ def _init_fields(provider: Provider, profile: Profile) -> None:
             st.session_state[key] = getattr(profile, profile_field)
 
 
-def _save(provider: Provider) -> None:
-    """Save button callback: runs before the page, so it may clear the key input."""
+def _form(provider: Provider) -> ProviderForm:
     state = st.session_state
-    form = ProviderForm(
+    return ProviderForm(
         new_key=state.get(_widget(provider, "key"), "") or "",
         remove_key=bool(state.get(_widget(provider, "remove_key"))),
         organization=state.get(_widget(provider, "organization"), "") or "",
         base_url=state.get(_widget(provider, "base_url"), "") or "",
         model=state.get(_widget(provider, "model"), "") or "",
     )
+
+
+def _save(provider: Provider) -> None:
+    """Save button callback: runs before the page, so it may clear the key input."""
+    state = st.session_state
+    form = _form(provider)
     try:
         store = session.store()
-        saved = store.save(apply_form(provider, store.load(), form))
+        updated = apply_form(provider, store.load(), form)
+        if provider.base_url_field and getattr(updated, provider.base_url_field):
+            check_base_url(getattr(updated, provider.base_url_field), policy_for(session.settings()))
+        saved = store.save(updated)
     except (UserFacingError, ValueError) as exc:
         state["settings:flash"] = ("error", provider.id, str(exc))
         return
@@ -48,6 +59,65 @@ def _save(provider: Provider) -> None:
     if provider.base_url_field:
         state[_widget(provider, "base_url")] = getattr(saved, provider.base_url_field)
     state["settings:flash"] = ("saved", provider.id, f"{provider.label} settings saved.")
+
+
+def _draft_target(provider: Provider):
+    config = session.settings()
+    return draft_target(provider, session.store().load(), _form(provider), config.server_keys)
+
+
+def _fetch_models(provider: Provider) -> None:
+    """'Fetch models' callback: offer the server's model ids in a selector."""
+    target = _draft_target(provider)
+    if target is None:
+        st.session_state[_widget(provider, "models")] = ("error", "Enter a valid base URL first.")
+        return
+    config = session.settings()
+    limits = limits_for(config)
+    try:
+        models = list_models(target, limits, http_client_for(config, limits))
+    except UserFacingError as exc:
+        st.session_state[_widget(provider, "models")] = ("error", str(exc))
+        return
+    st.session_state[_widget(provider, "models")] = ("ok", models)
+
+
+def _pick_model(provider: Provider) -> None:
+    picked = st.session_state.get(_widget(provider, "model_pick"))
+    if picked:
+        st.session_state[_widget(provider, "model")] = picked
+
+
+def _test_connection(provider: Provider) -> None:
+    target = _draft_target(provider)
+    if target is None:
+        st.session_state[_widget(provider, "test")] = (False, "Enter a valid base URL first.")
+        return
+    config = session.settings()
+    limits = limits_for(config)
+    report = test_connection(target, limits, http_client_for(config, limits))
+    st.session_state[_widget(provider, "test")] = (report.ok, report.summary)
+
+
+def _discovery(provider: Provider, disabled: bool) -> None:
+    """Fetch models and Test connection, with their results; manual entry is untouched."""
+    left, right = st.columns(2)
+    left.button("Fetch models", key=_widget(provider, "fetch"), disabled=disabled,
+                on_click=_fetch_models, args=(provider,), width="stretch")
+    right.button("Test connection", key=_widget(provider, "test_button"), disabled=disabled,
+                 on_click=_test_connection, args=(provider,), width="stretch")
+    found = st.session_state.get(_widget(provider, "models"))
+    if found and found[0] == "error":
+        st.warning(found[1])
+    elif found and not found[1]:
+        st.info("The server lists no models; type the model name by hand.")
+    elif found:
+        st.selectbox(f"Models served here ({len(found[1])})", found[1], index=None,
+                     placeholder="Pick one to fill in the model name",
+                     key=_widget(provider, "model_pick"), on_change=_pick_model, args=(provider,))
+    tested = st.session_state.get(_widget(provider, "test"))
+    if tested:
+        (st.success if tested[0] else st.error)(tested[1].replace("\n", "  \n"))
 
 
 def _key_input(provider: Provider, profile: Profile) -> None:
@@ -94,6 +164,8 @@ def _provider_section(provider: Provider, profile: Profile) -> None:
             help=f"Leave empty to use the default, {provider.default_model}.",
         )
         st.caption(f"Default when empty: `{provider.default_model}`")
+    if provider.base_url_field:
+        _discovery(provider, disabled=problem is not None or not (url or "").strip())
     st.button(
         "Save",
         key=_widget(provider, "save"),
