@@ -10,7 +10,7 @@ import httpx2
 import openai
 
 from core.config import Settings
-from core.errors import describe_error, describe_stall, describe_stream_end
+from core.errors import describe_empty_stream, describe_error, describe_stall, describe_stream_end
 from core.netguard import guarded_http_client, policy_for
 from core.providers import Target
 from core.streaming import ThinkSplitter, Watchdog
@@ -46,9 +46,13 @@ class Limits:
     idle: float = 30.0
 
     def http_timeout(self) -> httpx2.Timeout:
-        # The watchdog enforces first-token and idle limits; this read limit is a backstop.
-        read = max(self.first_token, self.idle) + 5
-        return httpx2.Timeout(connect=self.connect, read=read, write=30, pool=5)
+        """Connect limit, and the first-token limit while waiting for the response head."""
+        return httpx2.Timeout(connect=self.connect, read=self.first_token, write=30, pool=5)
+
+    @property
+    def body_read_backstop(self) -> float:
+        # The watchdog enforces the limits inside the body; this only catches a dead watchdog.
+        return max(self.first_token, self.idle) + 5
 
 
 class _DoneAwareDecoder:
@@ -123,6 +127,15 @@ def _names_stream_options(exc: openai.APIStatusError) -> bool:
     return "stream_options" in text or "include_usage" in text
 
 
+def _raise_error_event(chunk) -> None:
+    """An `event: error` SSE that the SDK passed on as a chunk without choices."""
+    extra = chunk.model_extra or {}
+    if chunk.usage is None and ("error" in extra or "message" in extra):
+        raise openai.APIError(
+            message="error event", request=None, body=extra.get("error") or extra
+        )
+
+
 def _socket_of(stream) -> object | None:
     network = stream.response.extensions.get("network_stream")
     return network.get_extra_info("socket") if network is not None else None
@@ -153,13 +166,16 @@ def stream_reply(
     idle = limits.idle
     try:
         stream = _open_stream(client, target, messages, extra, quirks if quirks is not None else set())
-        watchdog.watch(_socket_of(stream), limits.first_token, "first_token")
+        stream.response.request.extensions["timeout"]["read"] = limits.body_read_backstop
+        waited = clock() - reply.started
+        watchdog.watch(_socket_of(stream), limits.first_token - waited, "first_token")
         for chunk in stream:
             if reply.first_token_seconds is not None:
                 watchdog.deadline = clock() + idle
             if chunk.usage is not None:
                 reply.usage = chunk.usage.model_dump(exclude_none=True)
             if not chunk.choices:
+                _raise_error_event(chunk)
                 continue
             choice = chunk.choices[0]
             delta = choice.delta
@@ -199,6 +215,11 @@ def stream_reply(
             stream.close()
     if watchdog.fired:
         _end_with_error(reply, target, limits, watchdog.fired, None)
+    elif not reply.text and not reply.reasoning and not reply.finish_reason:
+        reply.status = "failed"
+        reply.error = describe_empty_stream(
+            target.base_url, stream.response.headers.get("content-type", "")
+        )
     elif not getattr(getattr(stream, "_decoder", None), "saw_done", True) and not reply.finish_reason:
         reply.status = "interrupted" if reply.text else "failed"
         reply.error = describe_stream_end("truncated", target.base_url)
@@ -213,6 +234,9 @@ def stream_reply(
 
 
 def _end_with_error(reply, target, limits, stalled: str, exc: BaseException | None) -> None:
+    if not stalled and isinstance(exc, openai.APITimeoutError):
+        if isinstance(exc.__cause__, httpx2.ReadTimeout):  # connect timeouts keep their message
+            stalled = "idle" if reply.first_token_seconds is not None else "first_token"
     if stalled:
         seconds = limits.first_token if stalled == "first_token" else limits.idle
         reply.error = describe_stall(stalled, seconds, target.base_url)

@@ -28,6 +28,20 @@ class Turn:
     def note(self) -> str | None:
         return STATUS_NOTES.get(self.status)
 
+    @property
+    def footer(self) -> str:
+        """The line under a reply: its model, how it ended if not normally, its usage."""
+        parts = [self.model or "unknown model"]
+        if self.note:
+            parts.append(self.note)
+        usage = self.usage or {}
+        if usage.get("total_tokens"):
+            parts.append(
+                f"{usage['total_tokens']} tokens ({usage.get('prompt_tokens', '?')} in, "
+                f"{usage.get('completion_tokens', '?')} out)"
+            )
+        return " · ".join(parts)
+
 
 @dataclass
 class Conversation:

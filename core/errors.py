@@ -213,6 +213,20 @@ def describe_stream_end(kind: str, base_url: str) -> str:
     return _STREAM_ENDS[kind].format(url=base_url)
 
 
+def describe_empty_stream(base_url: str, content_type: str) -> str:
+    """A 200 answer that carried no reply at all."""
+    kind = content_type.split(";")[0].strip().lower()
+    if kind and kind != "text/event-stream":
+        return (
+            f"The server at {base_url} answered with a {kind} page instead of a streamed reply. "
+            "Check the base URL: it should be the API root (often ending in /v1)."
+        )
+    return (
+        f"The server at {base_url} accepted the request but sent no reply. The conversation "
+        "may be too long for the model's context, or the server hit an error (see its log)."
+    )
+
+
 def describe_error(exc: BaseException, *, base_url: str = "", secrets: Iterable[str] = ()) -> str:
     """One message for the user for any exception from a provider call."""
     return redact(_describe(exc, base_url), secrets)

@@ -17,8 +17,7 @@ def _show_turn(turn: Turn) -> None:
         if turn.content:
             st.markdown(turn.content)
         if turn.role == "assistant":
-            note = f" · {turn.note}" if turn.note else ""
-            st.caption(f"{turn.model}{note}")
+            st.caption(turn.footer)
             if turn.error:
                 st.error(turn.error)
 
