@@ -35,8 +35,9 @@ class Reply:
     first_token_seconds: float | None = None
 
     @property
-    def ended(self) -> bool:
-        return self.status != "streaming"
+    def label(self) -> str:
+        """The same label the model selector shows (Target.label)."""
+        return f"{self.model} · {self.provider}" if self.model else ""
 
 
 @dataclass(frozen=True)
@@ -215,13 +216,19 @@ def stream_reply(
             stream.close()
     if watchdog.fired:
         _end_with_error(reply, target, limits, watchdog.fired, None)
-    elif not reply.text and not reply.reasoning and not reply.finish_reason:
+        return
+    _classify_end(reply, target, stream)
+
+
+def _classify_end(reply: Reply, target: Target, stream) -> None:
+    """How a stream that raised nothing ended: finished, cut short, or empty."""
+    saw_done = getattr(getattr(stream, "_decoder", None), "saw_done", True)
+    if not (reply.text or reply.reasoning or reply.finish_reason):
         reply.status = "failed"
-        reply.error = describe_empty_stream(
-            target.base_url, stream.response.headers.get("content-type", "")
-        )
-    elif not getattr(getattr(stream, "_decoder", None), "saw_done", True) and not reply.finish_reason:
-        reply.status = "interrupted" if reply.text else "failed"
+        content_type = stream.response.headers.get("content-type", "")
+        reply.error = describe_empty_stream(target.base_url, content_type)
+    elif not reply.finish_reason and not saw_done:
+        reply.status = "interrupted"
         reply.error = describe_stream_end("truncated", target.base_url)
     elif not reply.finish_reason:
         reply.status = "incomplete"

@@ -55,14 +55,14 @@ class Conversation:
         self.in_flight = Reply()
         return self.in_flight
 
-    def finish_reply(self, reply: Reply, label: str) -> Turn:
+    def finish_reply(self, reply: Reply) -> Turn:
         """Record how the reply in flight ended; it is never dropped, even when empty."""
         if reply.status == "streaming":  # the run ended under it: the user pressed Stop
             reply.status = "stopped"
         turn = Turn(
             "assistant",
             reply.text,
-            model=label,
+            model=reply.label,
             status=reply.status,
             error=reply.error,
             reasoning=reply.reasoning,
@@ -72,10 +72,10 @@ class Conversation:
         self.in_flight = None
         return turn
 
-    def recover(self, label: str = "") -> None:
+    def recover(self) -> None:
         """A run that ended mid-reply (Stop, a rerun) leaves its reply in flight: keep it."""
         if self.in_flight is not None:
-            self.finish_reply(self.in_flight, label or self.in_flight.model)
+            self.finish_reply(self.in_flight)
 
     def last_user_text(self) -> str | None:
         for turn in reversed(self.turns):

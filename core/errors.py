@@ -243,6 +243,13 @@ def _user_facing_cause(exc: BaseException) -> UserFacingError | None:
     return None
 
 
+def _dropped(base_url: str) -> str:
+    return (
+        f"The connection to {base_url} dropped in the middle of the reply "
+        "(the server closed it without finishing)."
+    )
+
+
 def _describe(exc: BaseException, base_url: str) -> str:
     ours = _user_facing_cause(exc)
     if ours is not None:
@@ -252,6 +259,8 @@ def _describe(exc: BaseException, base_url: str) -> str:
             return f"Could not connect to {base_url}: the connection attempt timed out."
         return f"The server at {base_url} did not answer in time (timed out)."
     if isinstance(exc, openai.APIConnectionError):
+        if isinstance(exc.__cause__, (httpx2.RemoteProtocolError, httpx2.ReadError)):
+            return _dropped(base_url)
         return _connection_message(exc, base_url)
     if isinstance(exc, openai.APIStatusError):
         return _status_message(exc, base_url)
@@ -261,7 +270,7 @@ def _describe(exc: BaseException, base_url: str) -> str:
     if isinstance(exc, httpx2.TimeoutException):
         return f"The server at {base_url} stopped sending (timed out)."
     if isinstance(exc, (httpx2.RemoteProtocolError, httpx2.ReadError)):
-        return f"The connection to {base_url} dropped in the middle of the reply."
+        return _dropped(base_url)
     if isinstance(exc, httpx2.TransportError):
         return _connection_message(exc, base_url)
     if isinstance(exc, json.JSONDecodeError):

@@ -78,6 +78,16 @@ def conversation() -> Conversation:
     return st.session_state.conversation
 
 
+CHAT_OPTION_KEYS = ("chat:system_prompt", "chat:custom_temperature", "chat:temperature")
+
+
+def new_chat() -> None:
+    """Start over: an empty conversation with default options (the model stays)."""
+    st.session_state.conversation = Conversation()
+    for key in (*CHAT_OPTION_KEYS, "chat:editing"):
+        st.session_state.pop(key, None)
+
+
 def server_quirks() -> set[str]:
     """Base URLs found, in this session, to reject `stream_options`."""
     return st.session_state.setdefault("server_quirks", set())
