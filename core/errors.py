@@ -301,7 +301,7 @@ def describe_auth_error(exc: BaseException) -> str:
             message += f" ({_collapse(said)})"
         return message
     if getattr(exc, "status", None) is not None and getattr(exc, "message", None):
-        return f"Sign-in service error: {_collapse(exc.message)}"
+        return redact(f"Sign-in service error: {_collapse(exc.message)}")
     return describe_backend_error(exc)
 
 
@@ -333,5 +333,5 @@ def describe_backend_error(exc: BaseException) -> str:
         return "Could not reach the profile database. Please try again in a moment."
     said = getattr(exc, "message", None)
     if said:
-        return f"The profile database refused the request: {_collapse(str(said))}"
+        return redact(f"The profile database refused the request: {_collapse(str(said))}")
     return f"The profile database could not be reached ({type(exc).__name__})."
