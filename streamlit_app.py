@@ -18,15 +18,25 @@ except (ValueError, UserFacingError) as exc:  # misconfigured: say what, never a
 chat = st.Page("pages/chat.py", title="Chat", icon="💬", default=True)
 preferences = st.Page("pages/settings.py", title="Settings", icon="⚙️")
 
+sign_in = "pages/sign_in.py", "Sign in", "🔑"
+sign_up = "pages/sign_up.py", "Sign up", "✍️"
+sign_out = "pages/sign_out.py", "Sign out", "🚪"
+
+
+def page(spec, **options):
+    path, title, icon = spec
+    return st.Page(path, title=title, icon=icon, **options)
+
+
+# Pages of the other state stay registered but hidden: they only send the user on, so a
+# page that just signed someone in or out never lands on "page not found".
 if settings.mode == "local":
     pages = [chat, preferences]
 elif session.current_user() is None:
-    pages = [
-        st.Page("pages/sign_in.py", title="Sign in", icon="🔑", default=True),
-        st.Page("pages/sign_up.py", title="Sign up", icon="✍️"),
-    ]
+    pages = [page(sign_in, default=True), page(sign_up), page(sign_out, visibility="hidden")]
 else:
-    pages = [chat, preferences, st.Page("pages/sign_out.py", title="Sign out", icon="🚪")]
+    hidden = {"visibility": "hidden"}
+    pages = [chat, preferences, page(sign_out), page(sign_in, **hidden), page(sign_up, **hidden)]
     st.sidebar.caption(f"Signed in as {session.current_user().email}")
 
 st.navigation(pages).run()

@@ -3,6 +3,9 @@
 import streamlit as st
 
 from core import session
+
+if session.current_user() is not None:  # signed in or out just now: move on
+    st.switch_page("pages/chat.py")
 from core.errors import UserFacingError
 
 st.title("Sign in")

@@ -4,6 +4,9 @@ import streamlit as st
 
 from core import session
 
+if session.current_user() is None:  # signed in or out just now: move on
+    st.switch_page("pages/sign_in.py")
+
 st.title("Sign out")
 user = session.current_user()
 st.write(f"Signed in as **{user.email if user else ''}**.")

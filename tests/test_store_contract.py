@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
+from cryptography.fernet import Fernet
 from hypothesis import HealthCheck, given, settings
 
-from tests.test_properties import keys, tokens, valid_urls
-
+from core.auth import SupabaseAuth
+from core.config import Settings
 from core.errors import UserFacingError
-from core.profiles import Profile
 from core.keybox import EncryptedProfileStore, KeyBox, local_secret
+from core.profiles import Profile
 from core.store_sqlite import SQLiteProfileStore
+from core.store_supabase import SupabaseProfileStore
+from tests.test_properties import keys, tokens, valid_urls
 
 FULL = Profile(
     display_name="Ada",
@@ -22,13 +27,24 @@ FULL = Profile(
 )
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "supabase"])
 def make_store(request, tmp_path):
     """A factory of stores for one user; calling it again is the app restarted."""
     if request.param == "sqlite":
         box = KeyBox([local_secret(tmp_path / "store")])
         return lambda: EncryptedProfileStore(SQLiteProfileStore(tmp_path / "store"), box)
-    raise AssertionError(request.param)
+    stack = request.getfixturevalue("supabase_stack")
+    settings = Settings(supabase_url=stack.url, supabase_anon_key=stack.anon_key)
+    email, password = f"contract-{uuid.uuid4().hex[:12]}@example.com", "correct horse battery"
+    SupabaseAuth(settings).sign_up(email, password)
+    box = KeyBox([Fernet.generate_key().decode()])
+
+    def signed_in_store():  # a new browser session: a new client, signed in again
+        auth = SupabaseAuth(settings)
+        user = auth.sign_in(email, password)
+        return EncryptedProfileStore(SupabaseProfileStore(auth.client, user.id), box)
+
+    return signed_in_store
 
 
 def test_a_new_user_has_an_empty_profile(make_store):
@@ -73,7 +89,7 @@ def test_bad_values_are_refused_and_nothing_saved_is_lost(make_store, field, val
     assert make_store().load() == FULL
 
 
-@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(key=keys, url=valid_urls, model=tokens)
 def test_p2_settings_round_trip(make_store, key, url, model):
     """P2: for any valid key, URL and model name, save then load gives the same."""
