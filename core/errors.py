@@ -135,6 +135,15 @@ def _status_message(exc: openai.APIStatusError, base_url: str) -> str:
         return "Too many requests (429): the server is rate-limiting you." + _retry_after(
             exc
         ) + suffix
+    if status == 413:
+        return (
+            "The request is too large for the server (413): start a new chat or shorten "
+            "the conversation." + suffix
+        )
+    if status == 422:
+        return "The server could not process the request (422)." + (
+            f" It said: {said}" if said else " It may not support one of the options sent."
+        )
     if status >= 500:
         return f"The server had an internal error ({status}); try again shortly." + suffix
     if said:

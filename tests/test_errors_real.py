@@ -7,6 +7,11 @@ still there; after pointing back at a working server, one click on Retry answers
 
 from __future__ import annotations
 
+import datetime
+import http.server
+import ipaddress
+import ssl
+import threading
 from dataclasses import dataclass
 
 import pytest
@@ -98,7 +103,70 @@ def _error_event_in_stream(request) -> Failing:
     return Failing(server.base_url, "k", "m", ("during the reply", "model overloaded, try later"))
 
 
+def _too_large(request) -> Failing:
+    server = request.getfixturevalue("canned_server")(
+        413, "<html><head><title>413 Request Entity Too Large</title></head></html>",
+        content_type="text/html",
+    )
+    return Failing(server.base_url, "k", "m", ("too large for the server (413)", "413 Request Entity Too Large"))
+
+
+def _unprocessable(request) -> Failing:
+    body = {"error": {"message": "body -> messages: Input should be a valid list", "type": "invalid_request_error"}}
+    server = request.getfixturevalue("canned_server")(422, body)
+    return Failing(server.base_url, "k", "m", ("(422)", "Input should be a valid list"))
+
+
+def _untrusted_certificate(request) -> Failing:
+    port = request.getfixturevalue("self_signed_https_port")
+    url = f"https://127.0.0.1:{port}/v1"
+    return Failing(url, "k", "m", ("secure (TLS) connection to " + url, "certificate"))
+
+
+@pytest.fixture(scope="module")
+def self_signed_https_port(tmp_path_factory):
+    """A real HTTPS server on loopback whose certificate nobody trusts."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = _self_signed_certificate(folder)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def _self_signed_certificate(folder):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ))
+    return str(cert_path), str(key_path)
+
+
 SCENARIOS = {
+    "413": _too_large,
+    "422": _unprocessable,
+    "TLS with a self-signed certificate": _untrusted_certificate,
     "connection refused": _closed_port,
     "unknown host": _unknown_host,
     "first-token timeout": _timeout,
