@@ -84,7 +84,9 @@ def url_problem(url: str) -> str | None:
     try:
         _check(url.strip())
     except InvalidBaseURL as exc:
-        return exc.reason
+        if exc.reason == INVALID_URL_MESSAGE:
+            return exc.reason
+        return f"{INVALID_URL_MESSAGE}. {exc.reason}"  # the spec's message, then why
     return None
 
 
