@@ -72,6 +72,7 @@ class SQLiteProfileStore:
         self.user_id = user_id
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.path.touch(mode=0o600, exist_ok=True)  # holds (encrypted) keys: owner only
             with closing(self._connect()) as db:
                 migrate(db)
         except (OSError, sqlite3.Error) as exc:

@@ -20,6 +20,8 @@ def test_the_local_secret_is_made_once_with_mode_600(tmp_path):
     first = local_secret(tmp_path)
     assert local_secret(tmp_path) == first
     assert stat.S_IMODE((tmp_path / "encryption.key").stat().st_mode) == 0o600
+    SQLiteProfileStore(tmp_path)
+    assert stat.S_IMODE((tmp_path / DB_FILENAME).stat().st_mode) == 0o600
 
 
 def test_the_sqlite_file_holds_ciphertext_only(tmp_path):
