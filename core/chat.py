@@ -25,7 +25,6 @@ class Reply:
 
     model: str = ""
     provider: str = ""
-    text: str = ""
     reasoning: str = ""
     status: str = "streaming"  # complete | stopped | interrupted | incomplete | failed
     finish_reason: str | None = None
@@ -33,6 +32,18 @@ class Reply:
     error: str | None = None
     started: float = field(default_factory=time.monotonic)
     first_token_seconds: float | None = None
+    # Pieces, joined on demand: `text += piece` on an attribute copies the whole text each time.
+    parts: list[str] = field(default_factory=list, repr=False)
+
+    @property
+    def text(self) -> str:
+        if len(self.parts) > 1:
+            self.parts[:] = ["".join(self.parts)]
+        return self.parts[0] if self.parts else ""
+
+    @text.setter
+    def text(self, value: str) -> None:
+        self.parts[:] = [value] if value else []
 
     @property
     def label(self) -> str:
@@ -165,6 +176,7 @@ def stream_reply(
     stream = None
     clock = time.monotonic
     idle = limits.idle
+    add = reply.parts.append
     try:
         stream = _open_stream(client, target, messages, extra, quirks if quirks is not None else set())
         stream.response.request.extensions["timeout"]["read"] = limits.body_read_backstop
@@ -195,14 +207,14 @@ def stream_reply(
                         if reply.first_token_seconds is None:
                             reply.first_token_seconds = clock() - reply.started
                             watchdog.arm(idle, "idle")
-                        reply.text += answer
+                        add(answer)
                         yield answer
             if choice.finish_reason:
                 reply.finish_reason = choice.finish_reason
         answer, thought = splitter.flush()
         reply.reasoning += thought
         if answer:
-            reply.text += answer
+            add(answer)
             yield answer
     except GeneratorExit:
         reply.status = "stopped"
@@ -223,7 +235,7 @@ def stream_reply(
 def _classify_end(reply: Reply, target: Target, stream) -> None:
     """How a stream that raised nothing ended: finished, cut short, or empty."""
     saw_done = getattr(getattr(stream, "_decoder", None), "saw_done", True)
-    if not (reply.text or reply.reasoning or reply.finish_reason):
+    if not (reply.parts or reply.reasoning or reply.finish_reason):
         reply.status = "failed"
         content_type = stream.response.headers.get("content-type", "")
         reply.error = describe_empty_stream(target.base_url, content_type)
