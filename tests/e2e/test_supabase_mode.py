@@ -1,0 +1,134 @@
+"""Supabase mode in a real browser, on the test stack (PostgreSQL + PostgREST + the auth
+stand-in of tests/supabase_stack): sign up, settings, chat, sign out, sign in, and a second
+user who sees none of the first one's settings.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from cryptography.fernet import Fernet
+from playwright.sync_api import expect
+
+from tests.e2e.browser import (
+    assert_no_exception,
+    button,
+    compatible,
+    go_to,
+    messages,
+    open_app,
+    screenshot,
+    send,
+    wait_idle,
+)
+
+PASSWORD = "a long enough password"
+
+
+@pytest.fixture
+def supabase_app(app_factory, supabase_stack):
+    """The app configured for the test stack, as an operator would; loopback allowed so it
+    can reach the test's model server."""
+    return app_factory(env={
+        "SUPABASE_URL": supabase_stack.url,
+        "SUPABASE_ANON_KEY": supabase_stack.anon_key,
+        "SWITCHBOARD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "SWITCHBOARD_ALLOWED_HOSTS": "127.0.0.1",
+    })
+
+
+def _email() -> str:
+    return f"e2e-{uuid.uuid4().hex[:10]}@example.com"
+
+
+def _sign_up(page, app, email: str) -> None:
+    open_app(page, app.url, "Sign in")
+    page.locator('[data-testid="stPageLink-NavLink"]', has_text="Sign up").click()
+    expect(page.locator("h1", has_text="Sign up")).to_be_visible()
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.locator("h1", has_text="Chat")).to_be_visible()
+    wait_idle(page)
+    expect(page.locator('[data-testid="stSidebar"]')).to_contain_text(f"Signed in as {email}")
+
+
+def _sign_in(page, email: str, shoot: str | None = None) -> None:
+    expect(page.locator("h1", has_text="Sign in")).to_be_visible()
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    if shoot:
+        screenshot(page, shoot)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("h1", has_text="Chat")).to_be_visible()
+    wait_idle(page)
+
+
+def _settings_field(page, name: str):
+    return page.locator(compatible(name)).locator("input")
+
+
+def test_sign_up_settings_chat_sign_out_sign_in_and_a_second_user(
+    supabase_app, new_page, katan_server
+):
+    email = "ada@example.com"  # the stack is new for each test session; a stable screenshot
+    page = new_page()
+
+    # Signed out, only the sign-in pages exist.
+    open_app(page, supabase_app.url, "Sign in")
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    expect(nav).to_contain_text("Sign up")
+    expect(nav).not_to_contain_text("Settings")
+
+    _sign_up(page, supabase_app, email)
+    expect(page.get_by_text("No provider is configured yet")).to_be_visible()
+
+    go_to(page, "Settings")
+    for name, value in (("base_url", katan_server.base_url), ("key", katan_server.api_key),
+                        ("model", katan_server.model)):
+        _settings_field(page, name).fill(value)
+        _settings_field(page, name).press("Enter")
+        wait_idle(page)
+    button(page, "settings:openai-compatible:save").click()
+    wait_idle(page)
+    expect(page.get_by_text("OpenAI-compatible settings saved.").last).to_be_visible()
+    assert katan_server.api_key not in page.content()
+
+    go_to(page, "Chat")
+    send(page, "hello from supabase mode")
+    wait_idle(page)
+    expect(messages(page, "assistant").last).to_contain_text("User: hello from supabase mode")
+
+    go_to(page, "Sign out")
+    button(page, "sign_out").click()
+    expect(page.locator("h1", has_text="Sign in")).to_be_visible()
+    wait_idle(page)
+    expect(nav).not_to_contain_text("Settings")
+
+    # Signing in again brings the saved settings back, the key still masked.
+    _sign_in(page, email, shoot="sign-in-desktop")
+    expect(messages(page)).to_have_count(0)  # the conversation went with the sign-out
+    go_to(page, "Settings")
+    expect(_settings_field(page, "base_url")).to_have_value(katan_server.base_url)
+    expect(_settings_field(page, "model")).to_have_value(katan_server.model)
+    expect(page.get_by_text(f"A key is saved, ending in …{katan_server.api_key[-4:]}.")).to_be_visible()
+    assert katan_server.api_key not in page.content()
+    go_to(page, "Chat")
+    send(page, "and again after signing in")
+    wait_idle(page)
+    expect(messages(page, "assistant").last).to_contain_text("User: and again after signing in")
+    assert_no_exception(page)
+
+    # A second user, in another browser, sees none of it.
+    other = new_page()
+    _sign_up(other, supabase_app, _email())
+    expect(other.get_by_text("No provider is configured yet")).to_be_visible()
+    go_to(other, "Settings")
+    expect(_settings_field(other, "base_url")).to_have_value("")
+    expect(_settings_field(other, "model")).to_have_value("")
+    expect(other.locator('[data-testid="stExpander"]', has_text="OpenAI-compatible")
+           .get_by_text("No key saved.")).to_be_visible()
+    content = other.content()
+    assert katan_server.base_url not in content and email not in content
+    assert katan_server.api_key not in supabase_app.log_text()
