@@ -78,14 +78,19 @@ def conversation() -> Conversation:
     return st.session_state.conversation
 
 
-CHAT_OPTION_KEYS = ("chat:system_prompt", "chat:custom_temperature", "chat:temperature")
+# A browser keeps a widget's value unless it is set: New chat sets the defaults back.
+CHAT_OPTION_DEFAULTS = {
+    "chat:system_prompt": "",
+    "chat:custom_temperature": False,
+    "chat:temperature": 0.7,
+}
 
 
 def new_chat() -> None:
     """Start over: an empty conversation with default options (the model stays)."""
     st.session_state.conversation = Conversation()
-    for key in (*CHAT_OPTION_KEYS, "chat:editing"):
-        st.session_state.pop(key, None)
+    st.session_state.update(CHAT_OPTION_DEFAULTS)
+    st.session_state.pop("chat:editing", None)
 
 
 def server_quirks() -> set[str]:

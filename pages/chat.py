@@ -49,49 +49,72 @@ def _chat_options() -> tuple[str, float | None]:
     return system_prompt, (temperature if custom else None)
 
 
+def _request(action: str) -> None:
+    """Button callback: the action runs before anything is drawn, so nothing jumps."""
+    st.session_state["chat:action"] = action
+
+
+def _start_editing() -> None:
+    st.session_state["chat:editing"] = session.conversation().last_user_text() or ""
+
+
+def _stop_editing() -> None:
+    st.session_state.pop("chat:editing", None)
+
+
+def _take_request(conversation, prompt: str | None) -> bool:
+    """Apply what the user asked for; True when a reply must be streamed now."""
+    action = st.session_state.pop("chat:action", None)
+    if prompt:
+        conversation.add_user(prompt)
+        return True
+    if action == "regenerate":
+        return conversation.prepare_regenerate()
+    if action == "send_edit":
+        text = st.session_state.pop("chat:editing", "").strip()
+        if text:
+            conversation.take_last_user_message()
+            conversation.add_user(text)
+            return True
+    return False
+
+
+def _actions(conversation) -> None:
+    """Under the conversation: regenerate or retry, edit the last message (or the edit box)."""
+    if "chat:editing" in st.session_state:
+        with st.container(border=True):
+            st.text_area("Edit your last message", key="chat:editing")
+            send, cancel, _ = st.columns([1, 1, 2])
+            send.button("Send", type="primary", key="chat:edit_send", width="stretch",
+                        on_click=_request, args=("send_edit",))
+            cancel.button("Cancel", key="chat:edit_cancel", width="stretch", on_click=_stop_editing)
+        return
+    if not conversation.turns:
+        return
+    label = "Retry" if conversation.needs_retry() else "Regenerate"
+    left, right, _ = st.columns([1, 1, 2])
+    left.button(label, icon="🔁", key="chat:retry", width="stretch", on_click=_request,
+                args=("regenerate",), help="Answer your last message again.")
+    right.button("Edit", icon="✏️", key="chat:edit", width="stretch", on_click=_start_editing,
+                 help="Edit your last message and send it again.")
+
+
 def _reply(target: Target, system_prompt: str, temperature: float | None) -> None:
     """Stream one reply into the page; how it ended is recorded in the conversation."""
     conversation = session.conversation()
     reply = conversation.begin_reply()
     messages = chat_messages(conversation.history(), system_prompt)
     with st.chat_message("assistant"):
+        text = st.empty()
+        # Clicking Stop reruns the page; the next run keeps the partial reply, marked stopped.
+        st.button("Stop", icon="⏹️", key="chat:stop", help="Stop the reply here; keep what came.")
         stream = start_reply(
             session.settings(), target, messages, reply,
             temperature=temperature, quirks=session.server_quirks(),
         )
-        st.write_stream(coalesce(stream))
+        text.write_stream(coalesce(stream))
     conversation.finish_reply(reply)
     st.rerun()
-
-
-def _last_turn_actions(conversation) -> str | None:
-    """Buttons under the conversation: regenerate or retry, and edit the last message."""
-    if not conversation.turns:
-        return None
-    retry_label = "Retry" if conversation.needs_retry() else "Regenerate"
-    left, right, _ = st.columns([1, 1, 2])
-    if left.button(retry_label, icon="🔁", key="chat:retry", width="stretch",
-                   help="Answer your last message again."):
-        return "regenerate"
-    if right.button("Edit", icon="✏️", key="chat:edit", width="stretch",
-                    help="Edit your last message and send it again."):
-        st.session_state["chat:editing"] = conversation.last_user_text() or ""
-        st.rerun()
-    return None
-
-
-def _edit_box() -> str | None:
-    """The last message open for editing; returns the new text when sent."""
-    with st.container(border=True):
-        st.text_area("Edit your last message", key="chat:editing")
-        send, cancel, _ = st.columns([1, 1, 2])
-        if send.button("Send", type="primary", key="chat:edit_send", width="stretch"):
-            text = st.session_state.pop("chat:editing", "").strip()
-            return text or None
-        if cancel.button("Cancel", key="chat:edit_cancel", width="stretch"):
-            st.session_state.pop("chat:editing", None)
-            st.rerun()
-    return None
 
 
 st.title("Chat")
@@ -102,7 +125,7 @@ except UserFacingError as exc:
     st.stop()
 
 conversation = session.conversation()
-conversation.recover()
+conversation.recover()  # a reply cut by Stop (or any rerun) is kept, marked stopped
 if not targets:
     st.info("No provider is configured yet. Add an OpenAI key or an OpenAI-compatible server.")
     st.page_link("pages/settings.py", label="Open Settings", icon="⚙️")
@@ -110,18 +133,11 @@ if not targets:
 
 target = _pick_target(targets)
 system_prompt, temperature = _chat_options()
+prompt = st.chat_input("Message", submit_mode="disable", key="chat:input")  # pinned to the bottom
+streaming = _take_request(conversation, prompt)
 for turn in conversation.turns:
     _show_turn(turn)
-
-edited = _edit_box() if "chat:editing" in st.session_state else None
-action = None if edited else _last_turn_actions(conversation)
-prompt = st.chat_input("Message", submit_mode="stop", key="chat:input")
-if edited:
-    conversation.take_last_user_message()
-    prompt = edited
-if prompt:
-    conversation.add_user(prompt)
-    _show_turn(conversation.turns[-1])
+if streaming:
     _reply(target, system_prompt, temperature)
-elif action == "regenerate" and conversation.prepare_regenerate():
-    _reply(target, system_prompt, temperature)
+else:
+    _actions(conversation)
