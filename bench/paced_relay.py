@@ -1,0 +1,157 @@
+"""A relay that re-sends an upstream server's SSE stream at a fixed number of events per second.
+
+llm-katan (`--chunk-delay-ms`) and llmock (`--stream-chunk-delay-ms`) pace only in whole
+milliseconds per chunk, and an asyncio server cannot sleep less than about 1.1 ms: their fastest
+paced stream is 700 to 850 chunks/s here. A 2,000 chunks/s stream is paced here instead, on a
+schedule (event i leaves at start + i / rate), so sleep granularity does not add up.
+
+    python bench/paced_relay.py UPSTREAM_ORIGIN PORT RATE
+
+Every request is forwarded unchanged (method, path, body, Authorization). Non-SSE responses are
+passed through as they are. `GET /_relay/streams` lists the relayed streams, oldest first, with
+wall-clock times (time.time()) of the request, the first event sent and the last byte sent.
+Standard library only; loopback only.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import queue
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+FORWARDED_HEADERS = ("Authorization", "Content-Type", "Accept")
+
+
+class _Records:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: list[dict] = []
+
+    def add(self, record: dict) -> None:
+        with self._lock:
+            self._items.append(record)
+
+    def as_json(self) -> bytes:
+        with self._lock:
+            return json.dumps(self._items).encode()
+
+
+def _read_events(response: http.client.HTTPResponse, events: queue.SimpleQueue) -> None:
+    """Split the upstream body into SSE events as fast as it arrives; None marks the end."""
+    buffer = b""
+    try:
+        while data := response.read1(65536):
+            buffer += data
+            *complete, buffer = buffer.split(b"\n\n")
+            for event in complete:
+                events.put(event + b"\n\n")
+    except OSError:
+        pass  # an upstream that drops the connection ends the stream here too
+    if buffer.strip():
+        events.put(buffer)
+    events.put(None)
+
+
+class PacedRelay(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # one small write per event must leave at once
+    upstream: tuple[str, int]
+    interval: float
+    records: _Records
+
+    def log_message(self, format, *args) -> None:  # noqa: A002 - the base class's name
+        pass
+
+    def do_GET(self) -> None:
+        if self.path == "/_relay/streams":
+            self._send_plain(200, "application/json", self.records.as_json())
+        else:
+            self._forward()
+
+    def do_POST(self) -> None:
+        self._forward()
+
+    def _forward(self) -> None:
+        started = time.time()
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        headers = {name: value for name in FORWARDED_HEADERS if (value := self.headers.get(name))}
+        upstream = http.client.HTTPConnection(*self.upstream, timeout=120)
+        try:
+            upstream.request(self.command, self.path, body=body, headers=headers)
+            response = upstream.getresponse()
+            content_type = response.getheader("Content-Type", "")
+            if not content_type.startswith("text/event-stream"):
+                self._send_plain(response.status, content_type, response.read())
+                return
+            self.send_response(response.status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            events: queue.SimpleQueue = queue.SimpleQueue()
+            threading.Thread(target=_read_events, args=(response, events), daemon=True).start()
+            self.records.add({"path": self.path, "started": started, **self._pace(events)})
+        finally:
+            upstream.close()
+
+    def _pace(self, events: queue.SimpleQueue) -> dict:
+        """Send event i at first + i * interval; when behind, send every event already due."""
+        sent, first_sent, complete = 0, None, False
+        origin = 0.0
+        try:
+            while (event := events.get()) is not None:
+                if first_sent is None:
+                    origin, first_sent = time.perf_counter(), time.time()
+                wait = origin + sent * self.interval - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+                batch = [event]
+                while origin + (sent + len(batch)) * self.interval <= time.perf_counter():
+                    try:
+                        following = events.get_nowait()
+                    except queue.Empty:
+                        break
+                    if following is None:
+                        events.put(None)
+                        break
+                    batch.append(following)
+                self._write_chunk(b"".join(batch))
+                sent += len(batch)
+            self._write_chunk(b"")
+            complete = True
+        except OSError:  # the client went away (Stop, a closed page): the stream ends here
+            self.close_connection = True
+        return {"first_event": first_sent, "ended": time.time(), "events": sent, "complete": complete}
+
+    def _write_chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def _send_plain(self, status: int, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type or "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) != 3:
+        raise SystemExit("usage: paced_relay.py UPSTREAM_ORIGIN PORT RATE")
+    origin, port, rate = argv[0], int(argv[1]), float(argv[2])
+    parts = urlsplit(origin)
+    PacedRelay.upstream = (parts.hostname, parts.port)
+    PacedRelay.interval = 1.0 / rate
+    PacedRelay.records = _Records()
+    server = ThreadingHTTPServer(("127.0.0.1", port), PacedRelay)
+    server.daemon_threads = True
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
