@@ -539,7 +539,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
     report(paths, browser, args.runs, args.rate)
     print(f"\n(bench took {time.monotonic() - started:.0f} s; load average {load} at the start,"
           f" {_load_now()} at the end, {os.cpu_count()} CPUs)")
-    if float(load) > (os.cpu_count() or 1) - 0.5:  # measured before the bench's own processes
+    if float(load) > (os.cpu_count() or 1):  # measured before the bench's own processes ran
         print("note: other processes kept the CPUs busy when the bench started: wall times are"
               " noisy; compare the CPU-time row, or run again on a quieter machine")
 
