@@ -16,6 +16,8 @@ from core.providers import Target
 from core.streaming import ThinkSplitter, Watchdog
 
 COALESCE_SECONDS = 0.05  # at most one page update per 50 ms (FACTS.md: faster freezes the page)
+# Every update re-sends and re-renders the whole reply: measured by bench/stream.py part 2.
+RENDER_CHARS_PER_SECOND = 100_000
 NO_KEY_PLACEHOLDER = "no-key"  # the SDK insists on a key; keyless local servers ignore it
 
 
@@ -264,23 +266,33 @@ def _end_with_error(reply, target, limits, stalled: str, exc: BaseException | No
     reply.status = "interrupted" if reply.text else "failed"
 
 
-def coalesce(chunks: Iterable[str], interval: float = COALESCE_SECONDS) -> Iterator[str]:
-    """Join chunks so that a page is updated at most once per `interval` seconds.
+def coalesce(
+    chunks: Iterable[str],
+    interval: float = COALESCE_SECONDS,
+    render_rate: float = RENDER_CHARS_PER_SECOND,
+) -> Iterator[str]:
+    """Join chunks so that the page is updated at most once per `interval` seconds.
 
-    The first chunk goes out at once, so time to first token is unchanged.
+    Each update re-renders the whole reply, so the interval grows with the text shown
+    (at most `render_rate` characters re-rendered per second). The first chunk goes out at
+    once, so time to first token is unchanged; the rest goes out when the stream ends.
     """
     pending: list[str] = []
-    last = 0.0
+    last = wait = 0.0
+    shown = 0
     clock = time.monotonic
     for chunk in chunks:
         pending.append(chunk)
         now = clock()
-        if now - last >= interval:
-            yield "".join(pending)
+        if now - last >= wait:
+            text = "".join(pending)
             pending.clear()
-            last = now
+            shown += len(text)
+            last, wait = now, max(interval, shown / render_rate)
+            yield text
     if pending:
         yield "".join(pending)
+
 
 
 def http_client_for(settings: Settings, limits: Limits) -> httpx2.Client:

@@ -80,3 +80,19 @@ def test_watchdog_rearmed_in_time_never_fires():
     finally:
         server.close()
         client.close()
+
+
+def test_coalesce_updates_less_often_as_the_reply_grows():
+    """Each update re-renders the whole reply: long replies get fewer, larger updates."""
+
+    def chunks():
+        for _ in range(200):
+            time.sleep(0.001)
+            yield "x" * 1000
+
+    unbounded = list(coalesce(chunks(), interval=0.0, render_rate=1e12))
+    bounded = list(coalesce(chunks(), interval=0.0, render_rate=100_000))
+    assert "".join(bounded) == "x" * 200_000
+    assert len(unbounded) > 150  # without the bound: an update per chunk
+    assert len(bounded) < 30  # re-rendering at most ~100,000 characters a second
+    assert bounded[0] == "x" * 1000  # the first chunk still goes out at once
