@@ -43,13 +43,14 @@ def page(spec, **options):
 
 # Pages of the other state stay registered but hidden: they only send the user on, so a
 # page that just signed someone in or out never lands on "page not found".
+user = session.current_user()
 if settings.mode == "local":
     pages = [chat, preferences]
-elif session.current_user() is None:
+elif user is None:
     pages = [page(sign_in, default=True), page(sign_up), page(sign_out, visibility="hidden")]
 else:
     hidden = {"visibility": "hidden"}
     pages = [chat, preferences, page(sign_out), page(sign_in, **hidden), page(sign_up, **hidden)]
-    st.sidebar.caption(f"Signed in as {session.current_user().email}")
+    st.sidebar.caption(f"Signed in as {user.email}")
 
 st.navigation(pages).run()
