@@ -295,6 +295,12 @@ def coalesce(
 
 
 
+def connection_for(settings: Settings) -> tuple[Limits, httpx2.Client]:
+    """The time limits and the guarded HTTP client every provider request uses."""
+    limits = limits_for(settings)
+    return limits, http_client_for(settings, limits)
+
+
 def http_client_for(settings: Settings, limits: Limits) -> httpx2.Client:
     """An HTTP client that checks every address it connects to (SSRF guard, SPEC Security)."""
     return guarded_http_client(policy_for(settings), limits.http_timeout())
@@ -314,8 +320,8 @@ def start_reply(
     quirks: set[str] | None = None,
 ) -> Iterator[str]:
     """The reply's text stream for `target`, with the limits the settings give."""
-    limits = limits_for(settings)
-    client = build_client(target, limits, http_client=http_client_for(settings, limits))
+    limits, http_client = connection_for(settings)
+    client = build_client(target, limits, http_client=http_client)
     return stream_reply(
         client, target, messages, reply, temperature=temperature, limits=limits, quirks=quirks
     )

@@ -6,7 +6,7 @@ import json
 import re
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import httpx2
 import openai
@@ -170,15 +170,21 @@ def _not_found_message(said: str | None, base_url: str) -> str:
     return f"Nothing was found at {base_url}/chat/completions (404).{hint}" + said_text
 
 
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
+    """`exc`, then what caused it, and so on, each once."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+_ROOT_CAUSES = (socket.gaierror, ssl.SSLError, ConnectionRefusedError)
+
+
 def _connection_message(exc: BaseException, base_url: str) -> str:
-    cause = exc
-    while cause.__cause__ is not None or cause.__context__ is not None:
-        nxt = cause.__cause__ or cause.__context__
-        if nxt is cause:
-            break
-        cause = nxt
-        if isinstance(cause, (socket.gaierror, ssl.SSLError, ConnectionRefusedError)):
-            break
+    chain = list(_chain(exc))
+    cause = next((e for e in chain if isinstance(e, _ROOT_CAUSES)), chain[-1])
     text = str(cause).lower()
     if isinstance(cause, ssl.SSLError) or "certificate" in text or "ssl" in text:
         return f"Could not make a secure (TLS) connection to {base_url}: {_collapse(str(cause))}"
@@ -243,13 +249,7 @@ def describe_error(exc: BaseException, *, base_url: str = "", secrets: Iterable[
 
 def _user_facing_cause(exc: BaseException) -> UserFacingError | None:
     """A message of ours raised deep inside the SDK (e.g. the network guard), if any."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, UserFacingError):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return None
+    return next((e for e in _chain(exc) if isinstance(e, UserFacingError)), None)
 
 
 def _dropped(base_url: str) -> str:

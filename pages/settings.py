@@ -6,7 +6,7 @@ from core import session
 from core.errors import UserFacingError
 from core.profiles import FIELD_LABELS, Profile, describe_saved_key
 from core.providers import REGISTRY, Provider, server_key
-from core.chat import http_client_for, limits_for
+from core.chat import connection_for
 from core.discovery import list_models, test_connection
 from core.netguard import check_base_url, policy_for
 from core.settings_form import ProviderForm, apply_form, draft_target
@@ -72,10 +72,8 @@ def _fetch_models(provider: Provider) -> None:
     if target is None:
         st.session_state[_widget(provider, "models")] = ("error", "Enter a valid base URL first.")
         return
-    config = session.settings()
-    limits = limits_for(config)
     try:
-        models = list_models(target, limits, http_client_for(config, limits))
+        models = list_models(target, *connection_for(session.settings()))
     except UserFacingError as exc:
         st.session_state[_widget(provider, "models")] = ("error", str(exc))
         return
@@ -93,9 +91,7 @@ def _test_connection(provider: Provider) -> None:
     if target is None:
         st.session_state[_widget(provider, "test")] = (False, "Enter a valid base URL first.")
         return
-    config = session.settings()
-    limits = limits_for(config)
-    report = test_connection(target, limits, http_client_for(config, limits))
+    report = test_connection(target, *connection_for(session.settings()))
     st.session_state[_widget(provider, "test")] = (report.ok, report.summary)
 
 
