@@ -26,7 +26,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,6 +46,7 @@ from core.keybox import EncryptedProfileStore, keybox_for  # noqa: E402
 from core.profiles import Profile  # noqa: E402
 from core.providers import OPENAI_COMPATIBLE, Target  # noqa: E402
 from core.store_sqlite import SQLiteProfileStore  # noqa: E402
+from tests.fixtures.common import free_port, stop  # noqa: E402  (the suite's own helpers)
 
 MODEL = "katan-echo"
 CHUNK_CHARS = 4  # llm-katan's echo backend streams 4 characters per chunk
@@ -66,12 +66,6 @@ class BenchError(Exception):
 
 
 # ---------------------------------------------------------------- processes on loopback
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def servers_python() -> Path:
@@ -115,13 +109,7 @@ class Processes:
 
     def stop_all(self) -> None:
         for proc in reversed(self._procs):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop(proc)
 
 
 @dataclass(frozen=True)
