@@ -6,7 +6,7 @@ from core import session
 from core.errors import UserFacingError
 from core.profiles import FIELD_LABELS, Profile, describe_saved_key
 from core.providers import REGISTRY, Provider, server_key
-from core.chat import connection_for
+from core.client import connection_for
 from core.discovery import list_models, test_connection
 from core.netguard import check_base_url, policy_for
 from core.settings_form import ProviderForm, apply_form, draft_target

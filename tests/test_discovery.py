@@ -8,7 +8,7 @@ import json
 import httpx2
 import pytest
 
-from core.chat import Limits
+from core.client import Limits
 from core.discovery import (
     CHAT_STEP,
     LIST_STEP,

@@ -15,7 +15,8 @@ import openai
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.chat import Reply, build_client, stream_reply
+from core.chat import Reply, stream_reply
+from core.client import build_client
 from core.errors import KEY_FRAGMENT, describe_auth_error, describe_backend_error, describe_error
 from core.providers import Target
 

@@ -15,7 +15,8 @@ import openai
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.chat import Reply, build_client, stream_reply
+from core.chat import Reply, stream_reply
+from core.client import build_client
 from core.errors import describe_error
 from core.profiles import MAX_KEY_LENGTH, Profile
 from core.providers import (
