@@ -6,13 +6,23 @@ from dataclasses import dataclass, fields, replace
 from typing import Protocol
 
 from core.errors import UserFacingError
-from core.urls import has_control_characters, url_problem
+from core.urls import (
+    INVISIBLE_CHARACTERS_REASON,
+    has_control_characters,
+    has_invisible_characters,
+    url_problem,
+)
 
 MAX_TEXT_LENGTH = 1000  # the database's CHECK on every text column
-# Keys are stored encrypted; an encrypted 600-character key still fits in 1000.
+# Keys are printable ASCII, stored encrypted: 600 characters are 600 bytes, and their Fernet
+# token is 888 characters, within the 1000 of the CHECK.
 MAX_KEY_LENGTH = 600
 
 KEY_FIELDS = ("openai_api_key", "openai_compatible_api_key")
+# Sent as HTTP header values: printable ASCII, no spaces.
+HEADER_FIELDS = (*KEY_FIELDS, "openai_organization_id")
+# Joiners shape Persian, Indic and emoji text; they cannot reorder or hide it.
+_JOINERS = frozenset("\u200c\u200d")
 
 
 @dataclass(frozen=True)
@@ -57,13 +67,22 @@ def field_problem(name: str, value: str) -> str | None:
     if name == "openai_compatible_base_url":
         problem = url_problem(value)
         return f"{label}: {problem}" if problem else None
+    if name in HEADER_FIELDS:
+        if not is_header_text(value):
+            return (f"{label} may only contain plain letters, digits and symbols "
+                    "(ASCII, no spaces, accents or emoji).")
+        return None
     if has_control_characters(value):
         return f"{label} contains control characters."
-    if (name in KEY_FIELDS or name == "openai_organization_id") and any(
-        ch.isspace() for ch in value
-    ):
-        return f"{label} must not contain spaces."
+    allowed = _JOINERS if name == "display_name" else frozenset()
+    if has_invisible_characters(value, allowed):
+        return f"{label} contains {INVISIBLE_CHARACTERS_REASON}."
     return None
+
+
+def is_header_text(value: str) -> bool:
+    """True if every character is printable ASCII other than space (0x21-0x7E)."""
+    return all("\x21" <= ch <= "\x7e" for ch in value)
 
 
 def validate_profile(profile: Profile) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import UserFacingError
@@ -14,7 +15,23 @@ DB_FILENAME = "switchboard.db"
 LOCAL_USER_ID = "local"
 
 
-def _create_profiles(db: sqlite3.Connection) -> None:
+@dataclass(frozen=True)
+class Migration:
+    name: str  # recorded in schema_migrations: never rename a shipped one
+    apply: Callable[[sqlite3.Connection], None]
+
+
+MIGRATIONS: list[Migration] = []  # applied in order, each once
+
+
+def migration(step: Callable[[sqlite3.Connection], None]) -> Callable:
+    """Register `step`, named mNNN_what: recorded as NNN_what, as before this decorator."""
+    MIGRATIONS.append(Migration(step.__name__.removeprefix("m"), step))
+    return step
+
+
+@migration
+def m001_create_profiles(db: sqlite3.Connection) -> None:
     db.execute(
         """
         create table profiles (
@@ -30,7 +47,8 @@ def _create_profiles(db: sqlite3.Connection) -> None:
     )
 
 
-def _add_openai_compatible(db: sqlite3.Connection) -> None:
+@migration
+def m002_add_openai_compatible(db: sqlite3.Connection) -> None:
     for column in (
         "openai_compatible_api_key",
         "openai_compatible_base_url",
@@ -42,25 +60,59 @@ def _add_openai_compatible(db: sqlite3.Connection) -> None:
         )
 
 
-# Applied in order, each once, recorded by name: never edit or reorder a shipped entry.
-MIGRATIONS: tuple[tuple[str, Callable[[sqlite3.Connection], None]], ...] = (
-    ("001_create_profiles", _create_profiles),
-    ("002_add_openai_compatible", _add_openai_compatible),
-)
+@contextmanager
+def _immediate(db: sqlite3.Connection) -> Iterator[None]:
+    """One real transaction, DDL included, holding the write lock from its start, so sessions
+    starting together queue up. The connection is in autocommit mode: Python's sqlite3 then
+    neither opens nor commits a transaction on its own."""
+    db.execute("begin immediate")
+    try:
+        yield
+    except BaseException:
+        db.execute("rollback")
+        raise
+    db.execute("commit")
+
+
+def _recorded(db: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in db.execute("select name from schema_migrations")}
+
+
+def _record_is_current(db: sqlite3.Connection) -> bool:
+    columns = {row[1] for row in db.execute("pragma table_info(schema_migrations)")}
+    return "applied_at" in columns
+
+
+def _prepare_record(db: sqlite3.Connection) -> None:
+    """The table of applied migrations; files made before 'applied_at' existed gain it."""
+    db.execute("create table if not exists schema_migrations (name text primary key)")
+    if not _record_is_current(db):  # re-checked under the lock: another session may have
+        db.execute("alter table schema_migrations add column applied_at text")
 
 
 def migrate(db: sqlite3.Connection) -> list[str]:
-    """Apply the migrations this database lacks; return their names."""
-    db.execute("create table if not exists schema_migrations (name text primary key)")
-    done = {row[0] for row in db.execute("select name from schema_migrations")}
+    """Apply the migrations this database lacks, each in its own transaction; return their
+    names. `db` must be in autocommit mode (isolation_level=None).
+
+    Two processes may start at once: each migration is re-checked under the write lock.
+    """
+    if not _record_is_current(db):
+        with _immediate(db):
+            _prepare_record(db)
+    done = _recorded(db)  # read without the write lock: an up-to-date file is never written
     applied = []
-    for name, step in MIGRATIONS:
-        if name in done:
+    for step in MIGRATIONS:
+        if step.name in done:
             continue
-        with db:  # each migration and its record commit together
-            step(db)
-            db.execute("insert into schema_migrations (name) values (?)", (name,))
-        applied.append(name)
+        with _immediate(db):
+            if step.name in _recorded(db):  # another session applied it meanwhile
+                continue
+            step.apply(db)
+            db.execute(
+                "insert into schema_migrations (name, applied_at) values (?, datetime('now'))",
+                (step.name,),
+            )
+        applied.append(step.name)
     return applied
 
 
@@ -73,16 +125,16 @@ class SQLiteProfileStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             self.path.touch(mode=0o600, exist_ok=True)  # holds (encrypted) keys: owner only
-            with closing(self._connect()) as db:
+            with closing(self._connect(autocommit=True)) as db:
                 migrate(db)
         except (OSError, sqlite3.Error) as exc:
             raise UserFacingError(
                 f"Cannot open the local data folder {self.path.parent}: {exc}"
             ) from exc
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, autocommit: bool = False) -> sqlite3.Connection:
         # A short-lived connection per call: Streamlit runs each session on its own thread.
-        db = sqlite3.connect(self.path, timeout=10)
+        db = sqlite3.connect(self.path, timeout=10, isolation_level=None if autocommit else "")
         db.row_factory = sqlite3.Row
         return db
 

@@ -1,23 +1,41 @@
-"""Base-URL validation and normalisation for OpenAI-compatible servers (R1.2, P1)."""
+"""Base-URL validation and normalisation for OpenAI-compatible servers (R1.2, P1).
+
+A URL is valid only if the HTTP client (httpx2) can request it, so what is saved can be sent.
+International domain names stay as typed; httpx2 requests them in their ASCII (punycode) form.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import unicodedata
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx2
+
 MAX_URL_LENGTH = 1000
 INVALID_URL_MESSAGE = "Please enter a valid URL (e.g., http://localhost:1234/v1)"
 PLACEHOLDER_BASE_URL = "http://localhost:1234/v1"
+INVISIBLE_CHARACTERS_REASON = (
+    "invisible formatting characters (such as text-direction marks or zero-width spaces)"
+)
 
 # Suffixes users paste from curl examples: the SDK appends these itself.
 _PASTED_SUFFIXES = ("/chat/completions", "/completions", "/models")
 _HOST_LABEL = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})?$")
+_DOTTED_NUMBERS = re.compile(r"^[0-9]+(\.[0-9]+)*\.?$")
+_BAD_PORT = "The port must be a whole number from 1 to 65535."
 
 
 def has_control_characters(text: str) -> bool:
     """True if `text` holds a C0/C1 control character or DEL."""
     return any(unicodedata.category(ch) == "Cc" for ch in text)
+
+
+def has_invisible_characters(text: str, allowed: frozenset[str] = frozenset()) -> bool:
+    """True if `text` holds a format character (Unicode Cf: bidi overrides, zero-width
+    spaces, BOM...) other than `allowed`: they hide or reorder what the user sees."""
+    return any(unicodedata.category(ch) == "Cf" and ch not in allowed for ch in text)
 
 
 class InvalidBaseURL(ValueError):
@@ -33,11 +51,16 @@ def _check(url: str) -> None:
         raise InvalidBaseURL(f"The URL is longer than {MAX_URL_LENGTH} characters.")
     if has_control_characters(url) or any(ch.isspace() for ch in url):
         raise InvalidBaseURL("The URL contains spaces or control characters.")
+    if has_invisible_characters(url):
+        raise InvalidBaseURL(f"The URL contains {INVISIBLE_CHARACTERS_REASON}.")
     try:
         parts = urlsplit(url)
-        port = parts.port  # raises ValueError on a bad port
     except ValueError:
         raise InvalidBaseURL(INVALID_URL_MESSAGE) from None
+    try:
+        port = parts.port
+    except ValueError:
+        raise InvalidBaseURL(_BAD_PORT) from None
     if parts.scheme.lower() not in ("http", "https"):
         raise InvalidBaseURL("Only http:// and https:// URLs are supported.")
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
@@ -47,18 +70,35 @@ def _check(url: str) -> None:
     host = parts.hostname or ""
     if not host:
         raise InvalidBaseURL(INVALID_URL_MESSAGE)
-    if not _valid_host(host):
-        raise InvalidBaseURL(INVALID_URL_MESSAGE)
     if port == 0:
+        raise InvalidBaseURL(_BAD_PORT)
+    if not _valid_host(_requested_host(url, host)):
         raise InvalidBaseURL(INVALID_URL_MESSAGE)
     if parts.query or parts.fragment or url.endswith(("?", "#")):
         raise InvalidBaseURL("A base URL has no query string or #fragment.")
 
 
-def _valid_host(host: str) -> bool:
-    if host.startswith("[") or ":" in host:  # IPv6 literal, urlsplit strips brackets
-        import ipaddress
+def _requested_host(url: str, host: str) -> str:
+    """The host as httpx2 will request it (IDN in ASCII); InvalidBaseURL if it cannot."""
+    try:
+        parsed = httpx2.URL(url)
+    except httpx2.InvalidURL:
+        raise InvalidBaseURL(_unrequestable_host(host)) from None
+    return parsed.raw_host.decode("ascii")
 
+
+def _unrequestable_host(host: str) -> str:
+    if _DOTTED_NUMBERS.match(host):
+        return (f"{host} is not a valid IP address: four numbers from 0 to 255, "
+                "without leading zeros.")
+    if not host.isascii():
+        return f"{host} is not a valid international domain name."
+    return INVALID_URL_MESSAGE
+
+
+def _valid_host(host: str) -> bool:
+    """`host` in the ASCII form that is requested: an IPv6 literal or DNS labels."""
+    if ":" in host:  # IPv6 literal, brackets already stripped
         try:
             ipaddress.IPv6Address(host.split("%", 1)[0])
         except ValueError:
@@ -93,7 +133,8 @@ def url_problem(url: str) -> str | None:
 def normalize_base_url(url: str) -> str:
     """The base URL the SDK should get: trimmed, no trailing slash, no pasted endpoint.
 
-    Raises InvalidBaseURL for anything `is_valid_base_url` refuses.
+    An international domain name is kept as typed. Raises InvalidBaseURL for anything
+    `is_valid_base_url` refuses.
     """
     url = url.strip()
     _check(url)

@@ -10,7 +10,7 @@ from cryptography.fernet import Fernet
 
 from core.config import Settings
 from core.keybox import EncryptedProfileStore, KeyBox, MissingEncryptionSecret, keybox_for, local_secret
-from core.profiles import Profile
+from core.profiles import MAX_KEY_LENGTH, MAX_TEXT_LENGTH, Profile, field_problem
 from core.store_sqlite import DB_FILENAME, SQLiteProfileStore
 
 KEY = "sk-proj-abcdefghijklmnopqrstuvwxyz0123"
@@ -76,3 +76,13 @@ def test_the_database_itself_refuses_over_long_values(tmp_path):
         backend.save(Profile(openai_compatible_model_name="m" * 1001))
     assert "OpenAI-compatible model name is too long" in str(refused.value)
     assert backend.load().display_name == "kept"
+
+
+def test_the_longest_key_the_form_accepts_encrypts_within_the_database_limit(tmp_path):
+    """Keys are printable ASCII, so MAX_KEY_LENGTH characters are as many bytes, and the Fernet
+    token of the longest one still fits the 1000-character CHECK of every key column."""
+    longest = "~" * MAX_KEY_LENGTH
+    assert field_problem("openai_compatible_api_key", longest) is None
+    token = KeyBox([local_secret(tmp_path)]).encrypt(longest)
+    assert len(token) <= MAX_TEXT_LENGTH
+    assert field_problem("openai_compatible_api_key", "é" * MAX_KEY_LENGTH) is not None

@@ -1,7 +1,9 @@
 """The SPEC's properties P1-P6, each a hypothesis test named after it.
 
 P4-P6 observe requests in-process through an httpx2 mock transport; the same behaviours are
-shown against real servers in test_chat_page.py and test_errors_real.py.
+shown against real servers in test_chat_page.py and test_errors_real.py. URLs are built from
+generated parts (names, international names, IPv4, IPv6, ports, paths), so each test knows
+by construction what is valid and where a request must go.
 """
 
 from __future__ import annotations
@@ -9,41 +11,96 @@ from __future__ import annotations
 import dataclasses
 import json
 import string
+import tempfile
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
 
 import httpx2
 import openai
-from hypothesis import given, settings
+from cryptography.fernet import Fernet
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from core.chat import Reply, stream_reply
 from core.client import build_client
-from core.errors import describe_error
-from core.profiles import MAX_KEY_LENGTH, Profile
+from core.errors import UserFacingError, describe_error
+from core.keybox import EncryptedProfileStore, KeyBox
+from core.profiles import MAX_KEY_LENGTH, MAX_TEXT_LENGTH, Profile
 from core.providers import (
     DEFAULT_COMPATIBLE_MODEL,
     OPENAI_COMPATIBLE,
     Target,
     available_targets,
 )
-from core.urls import is_valid_base_url, normalize_base_url
+from core.store_sqlite import SQLiteProfileStore
+from core.urls import is_valid_base_url
 
 # --- strategies ---------------------------------------------------------------------------
 
+
+@dataclass(frozen=True)
+class GeneratedURL:
+    """A URL built from parts, with the ASCII host a client must request it at."""
+
+    scheme: str
+    host: str  # as typed
+    ascii_host: str  # what goes on the wire: punycode for IDN, no brackets for IPv6
+    port: str  # "" or ":N"
+    path: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.scheme}://{self.host}{self.port}{self.path}"
+
+
+def _same(text: str) -> tuple[str, str]:
+    return text, text
+
+
+def _a_label(label: str) -> str:
+    """IDNA's ASCII form of a lowercase, NFC, left-to-right label, with the stdlib's codec."""
+    return label if label.isascii() else "xn--" + label.encode("punycode").decode("ascii")
+
+
 _label = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?", fullmatch=True)
-_hostname = st.lists(_label, min_size=1, max_size=4).map(".".join)
-_ipv4 = st.tuples(*[st.integers(0, 255)] * 4).map(lambda t: ".".join(map(str, t)))
-_ipv6 = st.ip_addresses(v=6).map(lambda a: f"[{a}]")
-_host = st.one_of(_hostname, _ipv4, _ipv6, st.just("localhost"))
+# A top-level label starts with a letter: all-digit names are IPv4 addresses to a client.
+_top_label = st.from_regex(r"[a-z]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
+_hostname = st.builds(lambda labels, top: ".".join([*labels, top]),
+                      st.lists(_label, max_size=3), _top_label).map(_same)
+# Lowercase letters of left-to-right scripts that IDNA 2008 allows without context rules:
+# Latin with accents, Greek, Cyrillic, Hiragana, CJK ideographs.
+_idn_letters = st.one_of(
+    st.characters(min_codepoint=0xDF, max_codepoint=0xF6),
+    st.characters(min_codepoint=0xF8, max_codepoint=0xFF),
+    st.characters(min_codepoint=0x3B1, max_codepoint=0x3C9),
+    st.characters(min_codepoint=0x430, max_codepoint=0x44F),
+    st.characters(min_codepoint=0x3041, max_codepoint=0x3093),
+    st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5),
+)
+_idn_label = st.text(st.one_of(_idn_letters, st.sampled_from("abcxyz019")), min_size=1,
+                     max_size=8).filter(lambda label: not label.isascii())
+_idn_host = st.builds(
+    lambda labels, top: (".".join(labels + [top]), ".".join(map(_a_label, labels + [top]))),
+    st.lists(st.one_of(_idn_label, _label), min_size=1, max_size=3),
+    st.one_of(_idn_label, _top_label),
+)
+_ipv4 = st.tuples(*[st.integers(0, 255)] * 4).map(lambda t: ".".join(map(str, t))).map(_same)
+_ipv6 = st.ip_addresses(v=6).map(lambda a: (f"[{a}]", str(a)))
+_host = st.one_of(_hostname, _idn_host, _ipv4, _ipv6, st.just(_same("localhost")))
 _port = st.one_of(st.just(""), st.integers(1, 65535).map(lambda p: f":{p}"))
-_segment = st.text(string.ascii_letters + string.digits + "-._~", min_size=1, max_size=12)
+# Dot segments are excluded: every client resolves "a/../b" to "b" (RFC 3986, 5.2.4).
+_segment = st.text(string.ascii_letters + string.digits + "-._~", min_size=1,
+                   max_size=12).filter(lambda s: s not in (".", ".."))
 _path = st.lists(_segment, max_size=4).map(lambda segs: "".join("/" + s for s in segs))
-valid_urls = st.builds(
-    lambda scheme, host, port, path: f"{scheme}://{host}{port}{path}",
+url_parts = st.builds(
+    lambda scheme, host, port, path: GeneratedURL(scheme, host[0], host[1], port, path),
     st.sampled_from(["http", "https", "HTTP", "Https"]),
     _host,
     _port,
     _path,
 )
+valid_urls = url_parts.map(lambda url: url.text)
 
 
 def _corrupt(url: str, how: str, extra: str) -> str:
@@ -66,22 +123,64 @@ def _corrupt(url: str, how: str, extra: str) -> str:
     raise AssertionError(how)
 
 
-invalid_urls = st.builds(
-    _corrupt,
-    valid_urls,
-    st.sampled_from(
-        ["scheme", "no_host", "whitespace", "control", "credentials", "too_long", "no_scheme"]
-    ),
-    st.sampled_from(["", "ftp", "file", "javascript", "ws", "\t", "\n", "secret"]),
+def _with_host(url: GeneratedURL, host: str) -> str:
+    return f"{url.scheme}://{host}{url.port}{url.path}"
+
+
+def _bad_ipv4(numbers: tuple[int, ...], which: int, spoil: str) -> str:
+    """A dotted quad a client refuses: one part over 255, or written with a leading zero."""
+    parts = [str(n) for n in numbers]
+    parts[which] = str(numbers[which] + 256) if spoil == "over_255" else f"0{numbers[which]}"
+    return ".".join(parts)
+
+
+def _with_invisible(url: str, at: int, character: str) -> str:
+    return url[:at % (len(url) + 1)] + character + url[at % (len(url) + 1):]
+
+
+_near_misses = st.one_of(
+    # A host the client cannot request: bad IPv4 forms, a label IDNA refuses.
+    st.builds(_with_host, url_parts, st.builds(
+        _bad_ipv4, st.tuples(*[st.integers(0, 255)] * 4), st.integers(0, 3),
+        st.sampled_from(["over_255", "leading_zero"]))),
+    st.builds(_with_host, url_parts, st.builds(
+        lambda bad, label: bad + label + ".example",
+        st.sampled_from(["😀", "\u0301", "☃", "♥"]), _idn_label)),
+    # A port out of range or not plain digits.
+    st.builds(lambda url, port: f"{url.scheme}://{url.host}:{port}{url.path}", url_parts,
+              st.one_of(st.just("0"), st.integers(65536, 10**6).map(str), st.just("+80"),
+                        st.just("\u0663"))),
+    # An invisible format character anywhere.
+    st.builds(_with_invisible, valid_urls, st.integers(0, 10**4),
+              st.characters(categories=["Cf"])),
 )
 
-# Printable, no whitespace: what an API key or model id looks like.
+invalid_urls = st.one_of(
+    st.builds(
+        _corrupt,
+        valid_urls,
+        st.sampled_from(
+            ["scheme", "no_host", "whitespace", "control", "credentials", "too_long", "no_scheme"]
+        ),
+        st.sampled_from(["", "ftp", "file", "javascript", "ws", "\t", "\n", "secret"]),
+    ),
+    _near_misses,
+)
+
+# Printable, no whitespace, nothing invisible: what a model id looks like.
 tokens = st.text(
-    st.characters(min_codepoint=33, max_codepoint=0x2FFF, exclude_categories=("Cs", "Cc", "Zs", "Zl", "Zp")),
+    st.characters(min_codepoint=33, max_codepoint=0x2FFF,
+                  exclude_categories=("Cs", "Cc", "Cf", "Zs", "Zl", "Zp")),
     min_size=1,
     max_size=80,
 )
-keys = tokens.filter(lambda k: len(k) <= MAX_KEY_LENGTH)
+# What the form accepts as a key: printable ASCII, up to the limit.
+_key_characters = st.characters(min_codepoint=0x21, max_codepoint=0x7E)
+keys = st.one_of(
+    st.text(_key_characters, min_size=1, max_size=80),
+    st.integers(MAX_KEY_LENGTH - 3, MAX_KEY_LENGTH).flatmap(
+        lambda n: st.text(_key_characters, min_size=n, max_size=n)),
+)
 
 
 # --- P1 -----------------------------------------------------------------------------------
@@ -89,24 +188,28 @@ keys = tokens.filter(lambda k: len(k) <= MAX_KEY_LENGTH)
 
 @given(valid_urls)
 def test_p1_url_validation_accepts_well_formed_http_urls(url):
-    """P1: every well-formed http/https URL with a host is valid."""
+    """P1: every well-formed http/https URL with a host is valid: names, IDN, IPv4, IPv6."""
     assert is_valid_base_url(url)
 
 
 @given(invalid_urls)
 def test_p1_url_validation_refuses_everything_else(url):
-    """P1: other schemes, no host, whitespace, control characters, credentials, >1000."""
+    """P1: other schemes, no host, whitespace, control and invisible characters, credentials,
+    >1000, and what the HTTP client cannot request: bad IPv4 forms, bad IDNA, bad ports."""
     assert not is_valid_base_url(url)
 
 
-@given(st.text(max_size=60))
+@given(st.one_of(st.text(max_size=60), invalid_urls,
+                 st.builds(_with_invisible, valid_urls, st.integers(0, 99), st.characters())))
 def test_p1_url_validation_only_http_with_host(text):
-    """P1 from the other side: whatever is accepted is http(s) with a host and no spaces."""
+    """P1 from the other side: whatever is accepted is http(s) with a host and no spaces or
+    invisible characters, and the HTTP client can request it."""
     if is_valid_base_url(text):
         scheme, _, rest = text.partition("://")
         assert scheme.lower() in ("http", "https")
         assert rest and rest[0] not in "/?#"
-        assert not any(ch.isspace() for ch in text)
+        assert not any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
+        assert httpx2.URL(text).host
 
 
 # --- P2 lives in test_store_contract.py, run against every store backend ----------------
@@ -114,31 +217,86 @@ def test_p1_url_validation_only_http_with_host(text):
 
 # --- P3 -----------------------------------------------------------------------------------
 
+# (what is typed in the base URL field, whether SPEC calls that a set base URL)
+_configured_url = st.one_of(
+    st.tuples(st.sampled_from(["", "   ", "\t"]), st.just(False)),
+    st.tuples(valid_urls, st.just(True)),
+    st.tuples(valid_urls.map(lambda url: f"  {url}/ "), st.just(True)),
+    st.tuples(invalid_urls, st.just(False)),
+)
+# (a server-side key, whether it is a key)
+_server_key = st.one_of(st.tuples(st.sampled_from(["", "  "]), st.just(False)),
+                        st.tuples(keys, st.just(True)))
+
 
 @given(
-    url=st.one_of(st.just(""), st.just("   "), valid_urls, invalid_urls),
+    url=_configured_url,
     profile_key=st.one_of(st.just(""), keys),
-    server_key=st.one_of(st.just(""), keys),
+    server_key=_server_key,
     needs_key=st.booleans(),
 )
 def test_p3_model_availability(url, profile_key, server_key, needs_key):
-    """P3: listed iff the base URL is set and a key is there or the provider needs none."""
+    """P3: the compatible model is listed iff the base URL is set and a key is available
+    (profile or server-side), or the provider is marked as needing no key.
+
+    The oracle is SPEC's sentence over facts known by construction, not the implementation."""
+    (typed_url, url_is_set), (operator_key, operator_key_is_a_key) = url, server_key
     provider = dataclasses.replace(OPENAI_COMPATIBLE, needs_key=needs_key)
-    profile = Profile(openai_compatible_base_url=url, openai_compatible_api_key=profile_key)
-    server_keys = {"OPENAI_COMPATIBLE_API_KEY": server_key} if server_key else {}
-    listed = bool(available_targets(profile, server_keys, registry=(provider,)))
-    url_set = url.strip() != "" and is_valid_base_url(url.strip())
-    key_there = bool(profile_key or server_key.strip())
-    assert listed == (url_set and (key_there or not needs_key))
+    profile = Profile(openai_compatible_base_url=typed_url, openai_compatible_api_key=profile_key)
+    server_keys = {"OPENAI_COMPATIBLE_API_KEY": operator_key}
+    listed = [t.provider_id for t in available_targets(profile, server_keys, registry=(provider,))]
+    key_available = profile_key != "" or operator_key_is_a_key
+    expected = url_is_set and (key_available or not needs_key)
+    assert listed == (["openai-compatible"] if expected else [])
 
 
-@given(openai_key=st.one_of(st.just(""), keys), server_key=st.one_of(st.just(""), keys))
+@given(openai_key=st.one_of(st.just(""), keys), server_key=_server_key)
 def test_p3_openai_needs_a_key(openai_key, server_key):
     """P3 for OpenAI: its models are listed iff a user or operator key is there."""
-    server_keys = {"OPENAI_API_KEY": server_key} if server_key else {}
-    targets = available_targets(Profile(openai_api_key=openai_key), server_keys)
+    operator_key, operator_key_is_a_key = server_key
+    targets = available_targets(Profile(openai_api_key=openai_key),
+                                {"OPENAI_API_KEY": operator_key})
     listed = any(t.provider_id == "openai" for t in targets)
-    assert listed == bool(openai_key or server_key.strip())
+    assert listed == (openai_key != "" or operator_key_is_a_key)
+
+
+# --- keys: what the form accepts always fits the database --------------------------------
+
+_any_character = st.characters(exclude_categories=("Cs",))
+_mostly_ascii = st.one_of(*[_key_characters] * 9, _any_character)
+_typed_keys = st.one_of(
+    st.text(_any_character, max_size=40),
+    st.text(_key_characters, max_size=40),
+    st.integers(MAX_KEY_LENGTH - 3, MAX_KEY_LENGTH + 3).flatmap(
+        lambda n: st.one_of(st.text(_key_characters, min_size=n, max_size=n),
+                            st.text(_mostly_ascii, min_size=n, max_size=n))),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(key=_typed_keys)
+def test_keys_up_to_the_limit_are_accepted_and_round_trip_or_refused_with_a_message(key):
+    """Keys: a key of printable ASCII (0x21-0x7E) up to the limit is saved, encrypted within the
+    database's 1000 characters, and read back; any other is refused with a message and nothing
+    saved changes."""
+    saved = Profile(display_name="kept", openai_compatible_api_key="sk-saved")
+    acceptable = len(key) <= MAX_KEY_LENGTH and all(0x21 <= ord(ch) <= 0x7E for ch in key)
+    with tempfile.TemporaryDirectory() as folder:
+        backend = SQLiteProfileStore(Path(folder))
+        store = EncryptedProfileStore(backend, KeyBox([Fernet.generate_key().decode()]))
+        store.save(saved)
+        try:
+            store.save(saved.with_changes(openai_compatible_api_key=key))
+        except UserFacingError as refused:
+            assert not acceptable
+            assert str(refused).startswith("OpenAI-compatible API key ")
+            assert ("too long" in str(refused)) == (len(key) > MAX_KEY_LENGTH)
+            assert store.load() == saved
+            return
+        assert acceptable
+        assert store.load().openai_compatible_api_key == key
+        assert len(key.encode()) <= MAX_KEY_LENGTH
+        assert len(backend.load().openai_compatible_api_key) <= MAX_TEXT_LENGTH
 
 
 # --- P4, P5: what the client really sends -------------------------------------------------
@@ -176,21 +334,29 @@ def _target_for(profile: Profile) -> Target:
     return target
 
 
-@settings(max_examples=60)
-@given(url=valid_urls, suffix=st.sampled_from(["", "/", "/chat/completions", "/chat/completions/"]))
-def test_p4_base_url_usage(url, suffix):
-    """P4: requests go to exactly the configured base URL (normalised) + /chat/completions."""
-    target = _target_for(Profile(openai_compatible_base_url=url + suffix))
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@settings(max_examples=80)
+@given(url=url_parts, typed_around=st.sampled_from(["", "/", "/chat/completions",
+                                                    "/chat/completions/", " "]))
+def test_p4_base_url_usage(url, typed_around):
+    """P4: the client talks to exactly the configured base URL: the request goes to its scheme,
+    host (IDN in ASCII), port and path + /chat/completions, whatever was pasted after it.
+
+    The expected URL is built from the generated parts, not by the app's normalisation."""
+    assume(not url.path.lower().endswith(("/models", "/completions")))
+    target = _target_for(Profile(openai_compatible_base_url=url.text + typed_around))
     seen: list[httpx2.Request] = []
     list(stream_reply(_recording_client(seen, target), target, [{"role": "user", "content": "x"}], Reply()))
     (request,) = seen
-    expected = httpx2.URL(normalize_base_url(url) + "/chat/completions")
-    assert (request.url.scheme, request.url.host, request.url.port) == (
-        expected.scheme,
-        expected.host,
-        expected.port,
-    )
-    assert request.url.path == expected.path
+    scheme = url.scheme.lower()
+    port = int(url.port[1:]) if url.port else _DEFAULT_PORTS[scheme]
+    assert request.method == "POST"
+    assert request.url.scheme == scheme
+    assert request.url.raw_host.decode("ascii") == url.ascii_host
+    assert (request.url.port or _DEFAULT_PORTS[scheme]) == port
+    assert request.url.raw_path.decode("ascii") == url.path + "/chat/completions"
 
 
 @settings(max_examples=60)

@@ -1,5 +1,6 @@
-"""Row-level security on profiles through the real REST API (issue 3, acceptance 3), and
-sign-up / sign-in through supabase-py against the stack's auth stand-in.
+"""Row-level security and column grants on profiles through the real REST API (issue 3,
+acceptance 3; issue 8), and sign-up / sign-in through supabase-py against the stack's auth
+stand-in.
 
 Every RLS test runs twice: over raw HTTP to `/rest/v1/profiles`, and through supabase-py.
 """
@@ -14,6 +15,9 @@ import postgrest
 import pytest
 import supabase
 from supabase_auth.errors import AuthApiError, AuthWeakPasswordError
+
+from core.profiles import Profile
+from core.store_supabase import SupabaseProfileStore
 
 PASSWORD = "correct horse battery"
 
@@ -319,3 +323,70 @@ def test_sign_out_ends_the_session(client, alice):
     with pytest.raises(AuthApiError) as refused:
         client.auth.refresh_session(session.refresh_token)
     assert refused.value.code == "refresh_token_not_found"
+
+
+# ---- column grants and trigger functions (20261126004831_harden_grants.sql) ----------------
+
+NOT_USER_DATA = {
+    "id": lambda account: str(uuid.uuid4()),
+    "user_id": lambda account: account.id,  # even unchanged: the owner is not a data column
+    "created_at": lambda account: "2000-01-01T00:00:00+00:00",
+    "updated_at": lambda account: "2000-01-01T00:00:00+00:00",
+}
+
+
+@pytest.mark.parametrize("column", sorted(NOT_USER_DATA))
+def test_a_user_cannot_rewrite_the_bookkeeping_columns_of_their_own_row(
+    profiles_as, supabase_stack, alice, column
+):
+    before = stored_profile(supabase_stack, alice.id)
+
+    with pytest.raises(Refused) as refused:
+        profiles_as(alice).update(alice.id, {"display_name": "Ada",
+                                             column: NOT_USER_DATA[column](alice)})
+
+    assert refused.value.code == "42501"  # permission denied for table profiles
+    assert stored_profile(supabase_stack, alice.id) == before
+
+
+@pytest.mark.parametrize("column", ["id", "created_at", "updated_at"])
+def test_a_user_cannot_choose_the_bookkeeping_columns_of_a_row_they_create(
+    profiles_as, supabase_stack, carol, column
+):
+    with pytest.raises(Refused) as refused:
+        profiles_as(carol).insert({"user_id": carol.id, column: NOT_USER_DATA[column](carol)})
+
+    assert refused.value.code == "42501"
+    assert stored_profile(supabase_stack, carol.id) is None
+    [row] = profiles_as(carol).insert({"user_id": carol.id, "display_name": "Carol"})
+    assert row["display_name"] == "Carol"  # the data columns stay writable
+
+
+def test_the_app_recreates_a_missing_profile_as_its_user(supabase_stack, carol):
+    """SupabaseProfileStore's insert-if-missing path, through the column grants."""
+    client = supabase.create_client(supabase_stack.url, supabase_stack.anon_key)
+    client.auth.sign_in_with_password({"email": carol.email, "password": carol.password})
+    store = SupabaseProfileStore(client, carol.id)
+
+    saved = store.save(Profile(display_name="Carol", openai_compatible_model_name="qwen"))
+
+    assert saved == store.load() == Profile(display_name="Carol",
+                                            openai_compatible_model_name="qwen")
+    assert stored_profile(supabase_stack, carol.id)["user_id"] == uuid.UUID(carol.id)
+
+
+@pytest.mark.parametrize("function", ["set_updated_at", "keep_profile_owner", "handle_new_user"])
+@pytest.mark.parametrize("caller", ["alice", "anonymous"])
+def test_the_trigger_functions_cannot_be_called_through_the_api(
+    supabase_stack, alice, function, caller
+):
+    headers = {"apikey": supabase_stack.anon_key}
+    if caller == "alice":
+        headers["Authorization"] = f"Bearer {alice.access_token}"
+    before = stored_profile(supabase_stack, alice.id)
+    url = f"{supabase_stack.url}/rest/v1/rpc/{function}"
+
+    for response in (httpx.post(url, headers=headers, json={}), httpx.get(url, headers=headers)):
+        assert response.status_code in (401, 403, 404), response.text
+        assert response.json()["code"] in ("42501", "PGRST202")  # denied, or not exposed at all
+    assert stored_profile(supabase_stack, alice.id) == before

@@ -12,7 +12,7 @@ from core.auth import SupabaseAuth
 from core.config import Settings
 from core.errors import UserFacingError
 from core.keybox import EncryptedProfileStore, KeyBox, local_secret
-from core.profiles import Profile
+from core.profiles import MAX_KEY_LENGTH, Profile
 from core.store_sqlite import SQLiteProfileStore
 from core.store_supabase import SupabaseProfileStore
 from tests.test_properties import keys, tokens, valid_urls
@@ -100,3 +100,24 @@ def test_p2_settings_round_trip(make_store, key, url, model):
     )
     assert make_store().save(profile) == profile
     assert make_store().load() == profile
+
+
+def test_the_longest_key_the_form_accepts_fits_the_database(make_store):
+    """Printable ASCII up to the limit: encrypted, it stays within the 1000-character CHECK."""
+    printable = "".join(chr(code) for code in range(0x21, 0x7F))
+    longest = (printable * 7)[:MAX_KEY_LENGTH]
+    profile = FULL.with_changes(openai_compatible_api_key=longest, openai_api_key=longest[::-1])
+    make_store().save(profile)
+    assert make_store().load() == profile
+
+
+@pytest.mark.parametrize("key", ["é" * MAX_KEY_LENGTH, "sk-🔑" + "k" * 100, "sk-\u200bkey"])
+def test_a_key_an_http_header_cannot_carry_is_refused_before_encryption(make_store, key):
+    make_store().save(FULL)
+    with pytest.raises(UserFacingError) as refused:
+        make_store().save(FULL.with_changes(openai_compatible_api_key=key))
+    assert str(refused.value) == (
+        "OpenAI-compatible API key may only contain plain letters, digits and symbols "
+        "(ASCII, no spaces, accents or emoji)."
+    )
+    assert make_store().load() == FULL
