@@ -1,14 +1,23 @@
-"""The HTTP side of every provider request: time limits, the guarded client, the SDK client."""
+"""The HTTP side of every provider request: time limits, the guarded client, the SDK client.
+
+One guarded httpx2 client per network policy serves the whole process (its connection pool
+keeps connections alive across replies, Fetch models and Test connection, whoever asks): it
+holds no user data, since keys and headers travel per request from the SDK client. The SDK
+client is built per request from the Target alone: nothing of the operator's environment
+(OPENAI_ORG_ID, OPENAI_PROJECT_ID, OPENAI_CUSTOM_HEADERS, ...) reaches a server.
+"""
 
 from __future__ import annotations
 
+import os
+import threading
 from dataclasses import dataclass
 
 import httpx2
 import openai
 
 from core.config import Settings
-from core.netguard import guarded_http_client, policy_for
+from core.netguard import NetworkPolicy, guarded_http_client, policy_for
 from core.providers import Target
 
 NO_KEY_PLACEHOLDER = "no-key"  # the SDK insists on a key; keyless local servers ignore it
@@ -30,56 +39,67 @@ class Limits:
         return max(self.first_token, self.idle) + 5
 
 
-class _DoneAwareDecoder:
-    """Wraps the SDK's SSE decoder to note whether the server sent `data: [DONE]`.
-
-    The SDK ends iteration the same way for [DONE] and for a connection that just closed;
-    only the first is a finished stream.
-    """
-
-    def __init__(self, inner):
-        self._inner = inner
-        self.saw_done = False
-
-    def iter_bytes(self, iterator):
-        for event in self._inner.iter_bytes(iterator):
-            if event.data.startswith("[DONE]"):
-                self.saw_done = True
-            yield event
-
-
-class _Client(openai.OpenAI):
-    def _make_sse_decoder(self):
-        return _DoneAwareDecoder(super()._make_sse_decoder())
-
-
 def build_client(
     target: Target, limits: Limits = Limits(), http_client: httpx2.Client | None = None
 ) -> openai.OpenAI:
-    """A client that talks to exactly `target.base_url` (P4) and never retries on its own."""
-    return _Client(
-        api_key=target.api_key or NO_KEY_PLACEHOLDER,
+    """A client that talks to exactly `target.base_url` (P4) and never retries on its own.
+
+    It sends only what the target carries: the SDK's defaults from the environment are undone.
+    """
+    api_key = target.api_key or NO_KEY_PLACEHOLDER
+    client = openai.OpenAI(
+        api_key=api_key,
         organization=target.organization,
-        project=None,
         base_url=target.base_url,
         timeout=limits.http_timeout(),
         max_retries=0,  # the page offers Retry; silent retries only delay the error
         http_client=http_client,
+        default_headers=_only_the_targets_headers(api_key),
     )
+    # The SDK reads these from OPENAI_* variables when they are None; the target decides.
+    client.organization = target.organization
+    client.project = None
+    client.admin_api_key = None
+    client.webhook_secret = None
+    return client
+
+
+def _only_the_targets_headers(api_key: str) -> dict[str, str | openai.Omit]:
+    """Headers that undo the ones the SDK reads from OPENAI_CUSTOM_HEADERS ("Name: value" lines).
+
+    Headers given to the SDK win over that variable's: each of its names is omitted, and an
+    Authorization there would replace the target's key, so the key is given explicitly.
+    """
+    headers: dict[str, str | openai.Omit] = {}
+    for line in os.environ.get("OPENAI_CUSTOM_HEADERS", "").split("\n"):
+        name = line.partition(":")[0].strip()
+        if ":" in line and name and name.lower() != "authorization":
+            headers[name] = openai.Omit()
+    headers["Authorization"] = f"Bearer {api_key}"
+    return headers
 
 
 def connection_for(settings: Settings) -> tuple[Limits, httpx2.Client]:
-    """The time limits and the guarded HTTP client every provider request uses."""
-    limits = limits_for(settings)
-    return limits, http_client_for(settings, limits)
+    """The time limits and the process's guarded HTTP client for these settings.
+
+    The client is shared: callers must not close it. Timeouts are per request (build_client).
+    """
+    return limits_for(settings), http_client_for(settings)
 
 
-def http_client_for(settings: Settings, limits: Limits) -> httpx2.Client:
-    """An HTTP client that checks every address it connects to (SSRF guard, SPEC Security)."""
-    return guarded_http_client(policy_for(settings), limits.http_timeout())
+_shared_clients: dict[NetworkPolicy, httpx2.Client] = {}  # per policy; no user data inside
+_shared_clients_lock = threading.Lock()
+
+
+def http_client_for(settings: Settings) -> httpx2.Client:
+    """The process's HTTP client that checks every address it connects to (SSRF guard)."""
+    policy = policy_for(settings)
+    with _shared_clients_lock:
+        client = _shared_clients.get(policy)
+        if client is None or client.is_closed:  # closed by mistake: a new pool, not an error
+            client = _shared_clients[policy] = guarded_http_client(policy)
+        return client
 
 
 def limits_for(settings: Settings) -> Limits:
     return Limits(settings.connect_timeout, settings.first_token_timeout, settings.idle_timeout)
-
-

@@ -7,16 +7,28 @@ answer that changes between check and connect (DNS rebinding) cannot slip throug
 verifies the certificate against the host name: httpcore2 passes the origin's name as
 `server_hostname` to `start_tls`, whatever address the socket was connected to.
 
+`GuardedTransport` wires the backend in through public extension points only: it is an
+httpx2.BaseTransport that owns an httpcore2.ConnectionPool built with that backend. The
+client around it follows redirects (each hop opens its connection through the backend, and
+httpx2 drops Authorization when a hop leaves the origin), ignores proxies from the environment
+and keeps no cookies, so one client per policy can serve every user of the process.
+
+A refusal tells the user, in plain words, that the address is on a private network; the
+operator's hint (which setting allows it) goes to the log.
+
 In the local default everything is allowed, since local models live on localhost.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import http.cookiejar
 import ipaddress
+import logging
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Union
 
@@ -25,6 +37,8 @@ import httpx2
 import openai
 
 from core.errors import UserFacingError
+
+log = logging.getLogger(__name__)
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
@@ -120,8 +134,8 @@ class BlockedAddress(UserFacingError, httpcore2.ConnectError):
         else:
             subject = f"{host} resolves to {address}, {reason}"
         super().__init__(
-            f"Refused to connect: {subject}; this server does not connect to private networks. "
-            f"An operator can allow it with {_SETTING}."
+            f"Refused to connect: {subject}. That address is on a private network, "
+            "and this server does not connect there."
         )
 
 
@@ -225,6 +239,12 @@ def check_address(host: str, address: str | IPAddress, policy: NetworkPolicy) ->
         return
     reason = forbidden_reason(ip)
     if reason is not None:
+        # The user's message names no setting; the operator learns here how to allow it.
+        log.warning(
+            "Refused a connection to %s (%s, %s). To allow it, list the host, address or range "
+            "in %s (or %r for every private address).",
+            host, address, reason, _SETTING, ALLOW_ALL_PRIVATE,
+        )
         raise BlockedAddress(host, str(address), reason)
 
 
@@ -327,11 +347,91 @@ def _default_ssl_context() -> ssl.SSLContext:
     return httpx2.create_ssl_context(verify=True)
 
 
-class GuardedTransport(httpx2.HTTPTransport):
-    """httpx2.HTTPTransport whose connection pool opens connections through GuardedBackend.
+# httpcore2's exceptions and the httpx2 ones callers (and the openai SDK) expect, most specific
+# first: the first match wins, so ConnectTimeout is not reported as a plain TimeoutException.
+_HTTPX_ERROR_FOR: tuple[tuple[type[Exception], type[httpx2.TransportError]], ...] = (
+    (httpcore2.ConnectTimeout, httpx2.ConnectTimeout),
+    (httpcore2.ReadTimeout, httpx2.ReadTimeout),
+    (httpcore2.WriteTimeout, httpx2.WriteTimeout),
+    (httpcore2.PoolTimeout, httpx2.PoolTimeout),
+    (httpcore2.TimeoutException, httpx2.TimeoutException),
+    (httpcore2.ConnectError, httpx2.ConnectError),
+    (httpcore2.ReadError, httpx2.ReadError),
+    (httpcore2.WriteError, httpx2.WriteError),
+    (httpcore2.NetworkError, httpx2.NetworkError),
+    (httpcore2.ProxyError, httpx2.ProxyError),
+    (httpcore2.UnsupportedProtocol, httpx2.UnsupportedProtocol),
+    (httpcore2.LocalProtocolError, httpx2.LocalProtocolError),
+    (httpcore2.RemoteProtocolError, httpx2.RemoteProtocolError),
+    (httpcore2.ProtocolError, httpx2.ProtocolError),
+)
 
-    httpx2.HTTPTransport takes no network_backend argument, so the pool it builds is replaced
-    by one with the same settings plus the backend.
+
+@contextlib.contextmanager
+def _as_httpx_errors() -> Iterator[None]:
+    """Re-raise httpcore2's errors as httpx2's, the original kept as `__cause__`."""
+    try:
+        yield
+    except Exception as exc:
+        for core_error, httpx_error in _HTTPX_ERROR_FOR:
+            if isinstance(exc, core_error):
+                raise httpx_error(str(exc)) from exc
+        raise
+
+
+class _ResponseBody(httpx2.SyncByteStream):
+    """An httpcore2 response body, read with httpx2's errors.
+
+    A reader that stops at the last bytes of a body (at `data: [DONE]`) leaves httpcore2 one
+    step short of the body's end, and it then closes the connection. When the Content-Length
+    says everything arrived, closing takes that step (it needs no network read), so the
+    kept-alive connection goes back to the pool. An iterator object, not a generator: a reader
+    that drops its iterator must not close httpcore2's, which would close the connection.
+    """
+
+    def __init__(self, body: Iterable[bytes], length: int | None) -> None:
+        self.body = body
+        self.length = length
+        self.received = 0
+        self.reading: Iterator[bytes] | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        self.reading = iter(self.body)
+        return self
+
+    def __next__(self) -> bytes:
+        with _as_httpx_errors():
+            chunk = next(self.reading, None)
+        if chunk is None:
+            raise StopIteration
+        self.received += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        if self.reading is not None and self.length is not None and self.received >= self.length:
+            try:
+                with _as_httpx_errors():
+                    for _ in self.reading:
+                        pass
+            except httpx2.TransportError:
+                pass  # httpcore2 closed that connection: nothing to keep
+        with _as_httpx_errors():
+            close = getattr(self.body, "close", None)
+            if close is not None:
+                close()
+
+
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    value = httpx2.Headers(headers).get("content-length", "")
+    return int(value) if value.isdigit() else None
+
+
+class GuardedTransport(httpx2.BaseTransport):
+    """An httpx2 transport whose own httpcore2 pool opens every connection through GuardedBackend.
+
+    Built on public extension points only (httpx2.BaseTransport, httpcore2.ConnectionPool's
+    `network_backend`): if either library changes, this fails loudly instead of routing
+    requests around the guard. No proxy: the pool connects to the target itself.
     """
 
     def __init__(
@@ -341,11 +441,10 @@ class GuardedTransport(httpx2.HTTPTransport):
         verify: ssl.SSLContext | bool = True,
         limits: httpx2.Limits = openai.DEFAULT_CONNECTION_LIMITS,
     ) -> None:
-        # One SSL context for both pools (the SDK's default: trusts SSL_CERT_FILE/SSL_CERT_DIR).
+        # The SDK's default context (trusts SSL_CERT_FILE / SSL_CERT_DIR), shared by every pool.
         ssl_context = _default_ssl_context() if verify is True else httpx2.create_ssl_context(verify=verify)
-        super().__init__(verify=ssl_context, limits=limits)
         self.backend = GuardedBackend(policy)
-        self._pool = httpcore2.ConnectionPool(
+        self.pool = httpcore2.ConnectionPool(
             ssl_context=ssl_context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
@@ -354,6 +453,47 @@ class GuardedTransport(httpx2.HTTPTransport):
             http2=False,
             network_backend=self.backend,
         )
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        url = request.url
+        core_request = httpcore2.Request(
+            method=request.method,
+            url=httpcore2.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,  # carries the per-request timeouts
+        )
+        with _as_httpx_errors():
+            response = self.pool.handle_request(core_request)
+        return httpx2.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=_ResponseBody(response.stream, _content_length(response.headers)),
+            extensions=response.extensions,
+        )
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+class _NoCookies(http.cookiejar.CookiePolicy):
+    """Keeps no cookie: one client is shared by every user, so a cookie would cross sessions."""
+
+    netscape = True
+    rfc2965 = False
+    hide_cookie2 = True
+
+    def set_ok(self, cookie, request) -> bool:
+        return False
+
+    def return_ok(self, cookie, request) -> bool:
+        return False
+
+    def domain_return_ok(self, domain, request) -> bool:
+        return False
+
+    def path_return_ok(self, path, request) -> bool:
+        return False
 
 
 def guarded_http_client(
@@ -365,15 +505,16 @@ def guarded_http_client(
     """An httpx2.Client for openai.OpenAI(http_client=...) that enforces `policy`.
 
     Same defaults as the SDK's own client (limits, redirects followed), except that the
-    environment is not trusted.
+    environment is not trusted and no cookie is kept, so one client can serve every user.
+    httpx2.Client drops Authorization itself when a redirect leaves the origin.
     """
     return httpx2.Client(
         transport=GuardedTransport(policy, verify=verify),
         timeout=timeout,
-        limits=openai.DEFAULT_CONNECTION_LIMITS,
         follow_redirects=True,  # as the SDK does; every hop goes through GuardedBackend
         # trust_env=False: HTTP(S)_PROXY / ALL_PROXY from the environment would send requests
         # through a proxy, which connects to the target itself and so bypasses this guard
         # (it would only ever judge the proxy's address). Also no .netrc credentials.
         trust_env=False,
+        cookies=http.cookiejar.CookieJar(policy=_NoCookies()),
     )

@@ -12,12 +12,14 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import json
+import logging
 import socket
 import ssl
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpcore2
 import httpx2
 import openai
 import pytest
@@ -90,6 +92,7 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address, redirect_to=None):
         self.accepted: list[tuple] = []  # every TCP connection accepted
         self.requests: list[tuple[str, str, str | None]] = []  # (method, path, Host header)
+        self.authorizations: list[str | None] = []  # the Authorization header of each request
         self.sni: list[str | None] = []
         self.redirect_to = redirect_to
         super().__init__(address, _Handler)
@@ -111,6 +114,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         self.server.requests.append((self.command, self.path, self.headers.get("Host")))
+        self.server.authorizations.append(self.headers.get("Authorization"))
         if self.server.redirect_to:
             self.send_response(302)
             self.send_header("Location", self.server.redirect_to)
@@ -264,8 +268,8 @@ def test_every_address_class_is_refused_in_supabase_mode(address, words):
         check_address(address.split("%")[0], address, GUARDED)
     message = str(info.value)
     assert words in message
-    assert "SWITCHBOARD_ALLOWED_HOSTS" in message
-    assert "does not connect to private networks" in message
+    assert "SWITCHBOARD_ALLOWED_HOSTS" not in message  # a user is told no setting name
+    assert "on a private network, and this server does not connect there" in message
     assert isinstance(info.value, UserFacingError)
 
 
@@ -284,9 +288,8 @@ def test_message_names_the_host_and_what_it_resolves_to():
     with pytest.raises(BlockedAddress) as info:
         check_address("models.internal", "127.0.0.1", GUARDED)
     assert str(info.value) == (
-        "Refused to connect: models.internal resolves to 127.0.0.1, a loopback address; "
-        "this server does not connect to private networks. "
-        "An operator can allow it with SWITCHBOARD_ALLOWED_HOSTS."
+        "Refused to connect: models.internal resolves to 127.0.0.1, a loopback address. "
+        "That address is on a private network, and this server does not connect there."
     )
     assert (info.value.host, info.value.address) == ("models.internal", "127.0.0.1")
 
@@ -468,7 +471,7 @@ def test_supabase_mode_refuses_every_spelling_of_this_machine(serve, loopback_on
     with guarded_http_client(GUARDED) as client:
         with pytest.raises(httpx2.ConnectError) as info:
             client.get(f"http://{form}:{server.port}/v1/models")
-    assert "does not connect to private networks" in str(_blocked(info))
+    assert "this server does not connect there" in str(_blocked(info))
     assert server.accepted == [] and loopback_only == []
 
 
@@ -671,3 +674,86 @@ def test_tls_still_verifies_the_host_name(serve, resolver, tmp_path, loopback_on
             client.get(f"https://impostor.test:{server.port}/v1/models")
     assert any(isinstance(e, ssl.SSLCertVerificationError) for e in _chain(info.value))
     assert server.sni[-1] == "impostor.test"
+
+
+# --- the transport, on public APIs ---------------------------------------------------------
+
+
+def test_authorization_is_dropped_when_a_redirect_leaves_the_origin(serve):
+    """httpx2.Client does this itself; the guarded transport must not undo it."""
+    second = serve("127.0.0.3")
+    first = serve("127.0.0.2", redirect_to=f"http://127.0.0.3:{second.port}/v1/models")
+    policy = NetworkPolicy.from_entries(["127.0.0.2", "127.0.0.3"])  # stand in for public hosts
+    with guarded_http_client(policy) as client:
+        response = client.get(f"http://127.0.0.2:{first.port}/v1/models", headers={"Authorization": "Bearer sk-user"})
+    assert response.status_code == 200
+    assert first.authorizations == ["Bearer sk-user"]
+    assert second.authorizations == [None]
+    assert second.requests == [("GET", "/v1/models", f"127.0.0.3:{second.port}")]
+
+
+def test_an_operator_hint_is_logged_once_per_refusal_and_never_shown(serve, caplog):
+    server = serve("127.0.0.1")
+    caplog.set_level(logging.WARNING, logger="core.netguard")
+    with guarded_http_client(GUARDED) as client:
+        with pytest.raises(httpx2.ConnectError) as info:
+            client.get(
+                f"http://user:sk-in-url@127.0.0.1:{server.port}/v1/models",
+                headers={"Authorization": "Bearer sk-in-header"},
+            )
+    hints = [r for r in caplog.records if r.name == "core.netguard"]
+    assert len(hints) == 1
+    hint = hints[0].getMessage()
+    assert hints[0].levelno == logging.WARNING
+    assert "SWITCHBOARD_ALLOWED_HOSTS" in hint and "127.0.0.1" in hint and "loopback" in hint
+    assert "sk-in-url" not in hint and "sk-in-header" not in hint
+    shown = str(_blocked(info))
+    assert "SWITCHBOARD_ALLOWED_HOSTS" not in shown and "sk-in" not in shown
+    assert server.accepted == []
+
+
+class _RawServer:
+    """A TCP server on 127.0.0.1 that answers one connection with `reply`, then closes it, or
+    with `hang` keeps it open and silent until the event is set."""
+
+    def __init__(self, reply: bytes, hang: threading.Event | None):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.reply, self.hang = reply, hang
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        with self.sock:
+            conn, _ = self.sock.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(self.reply)
+                if self.hang is not None:  # keep the connection open, silent
+                    self.hang.wait(10)
+
+
+@pytest.mark.parametrize(
+    "reply,hangs,httpx_error,httpcore_error",
+    [
+        # a body cut short: the server closes after 5 of 100 bytes
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello", False,
+         httpx2.RemoteProtocolError, httpcore2.RemoteProtocolError),
+        # a body that stops arriving: the read limit ends it
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello", True,
+         httpx2.ReadTimeout, httpcore2.ReadTimeout),
+        # no valid response head at all
+        (b"NOT HTTP AT ALL\r\n\r\n", False, httpx2.RemoteProtocolError, httpcore2.RemoteProtocolError),
+    ],
+)
+def test_transport_failures_surface_as_the_matching_httpx2_errors(reply, hangs, httpx_error, httpcore_error):
+    """httpcore2's errors become httpx2's (what the openai SDK and core/errors.py catch)."""
+    hang = threading.Event()
+    server = _RawServer(reply, hang if hangs else None)
+    try:
+        with guarded_http_client(OPEN, timeout=httpx2.Timeout(5, read=0.3)) as client:
+            with pytest.raises(httpx_error) as info:
+                client.get(f"http://127.0.0.1:{server.port}/v1/models")
+    finally:
+        hang.set()
+    assert type(info.value) is httpx_error
+    assert isinstance(info.value.__cause__, httpcore_error)
