@@ -2,22 +2,39 @@
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import httpx2
 import openai
 
-from core.client import Limits, _DoneAwareDecoder, build_client, connection_for
+from core.client import Limits, build_client, connection_for
 from core.config import Settings
-from core.errors import describe_empty_stream, describe_error, describe_stall, describe_stream_end
+from core.discovery import parse_model_ids
+from core.errors import (
+    NOT_STREAMED,
+    PROVIDER_FAILURES,
+    MalformedReply,
+    ServerReportedError,
+    describe_empty_stream,
+    describe_error,
+    describe_stall,
+    describe_stream_end,
+    provider_message,
+    setting_at_fault,
+)
 from core.providers import Target
-from core.streaming import ThinkSplitter, Watchdog
+from core.streaming import ChunkReader, StreamEnd, Thinking, Watchdog, read_events
+
+__all__ = ["Reply", "Thinking", "chat_messages", "coalesce", "start_reply", "stream_reply"]
 
 COALESCE_SECONDS = 0.05  # at most one page update per 50 ms (FACTS.md: faster freezes the page)
 # Every update re-sends and re-renders the whole reply: measured by bench/stream.py part 2.
 RENDER_CHARS_PER_SECOND = 100_000
+MODEL_LIST_SECONDS = 5.0  # listing models for an unknown-model message must not hold it up
 
 
 @dataclass
@@ -31,10 +48,20 @@ class Reply:
     finish_reason: str | None = None
     usage: dict | None = None
     error: str | None = None
-    started: float = field(default_factory=time.monotonic)
-    first_token_seconds: float | None = None
+    # The setting an error is about ("key", "base_url", "model"), so the page links to Settings.
+    error_field: str | None = None
+    notice: str | None = None  # said under a reply that is fine but unusual
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
+    started: float | None = None  # set from `clock` when the reply is created
+    first_token_seconds: float | None = None  # until the first answer text
+    reasoning_started: float | None = None
+    reasoning_ended: float | None = None  # when the answer started or the reply ended
     # Pieces, joined on demand: `text += piece` on an attribute copies the whole text each time.
     parts: list[str] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.started is None:
+            self.started = self.clock()
 
     @property
     def text(self) -> str:
@@ -45,6 +72,29 @@ class Reply:
     @text.setter
     def text(self, value: str) -> None:
         self.parts[:] = [value] if value else []
+
+    def add_answer(self, text: str) -> None:
+        if self.first_token_seconds is None:
+            self.first_token_seconds = self.clock() - self.started
+            self.end_reasoning()
+        self.parts.append(text)
+
+    def add_reasoning(self, text: str) -> None:
+        if self.reasoning_started is None:
+            self.reasoning_started = self.clock()
+        self.reasoning += text
+
+    def end_reasoning(self) -> None:
+        if self.reasoning_started is not None and self.reasoning_ended is None:
+            self.reasoning_ended = self.clock()
+
+    @property
+    def thinking_seconds(self) -> float | None:
+        """How long the model reasoned: until now while it still does, then frozen."""
+        if self.reasoning_started is None:
+            return None
+        end = self.reasoning_ended if self.reasoning_ended is not None else self.clock()
+        return max(0.0, end - self.reasoning_started)
 
     @property
     def label(self) -> str:
@@ -61,24 +111,26 @@ def chat_messages(history: Iterable[dict], system_prompt: str = "") -> list[dict
     return messages
 
 
-def _open_stream(client, target: Target, messages, extra: dict, quirks: set[str]):
-    """Start the request; once, without stream_options, for a server that rejects it."""
+def _open_response(client, stack: ExitStack, target: Target, messages, extra, quirks: set[str]):
+    """Send the request; once more without stream_options for a server that rejects it.
+
+    The response is read through the SDK's streaming-response API (its public
+    `http_response`); non-2xx answers still raise the SDK's APIStatusError subclasses.
+    """
     wants_usage = target.base_url not in quirks
+    create = client.chat.completions.with_streaming_response.create
+    usage = {"stream_options": {"include_usage": True}} if wants_usage else {}
     try:
-        return client.chat.completions.create(
-            model=target.model,
-            messages=messages,
-            stream=True,
-            **({"stream_options": {"include_usage": True}} if wants_usage else {}),
-            **extra,
-        )
+        return stack.enter_context(
+            create(model=target.model, messages=messages, stream=True, **usage, **extra)
+        ).http_response
     except openai.APIStatusError as exc:
         if not (wants_usage and exc.status_code in (400, 422) and _names_stream_options(exc)):
             raise
     quirks.add(target.base_url)  # remembered for this base URL for the rest of the session
-    return client.chat.completions.create(
-        model=target.model, messages=messages, stream=True, **extra
-    )
+    return stack.enter_context(
+        create(model=target.model, messages=messages, stream=True, **extra)
+    ).http_response
 
 
 def _names_stream_options(exc: openai.APIStatusError) -> bool:
@@ -86,18 +138,29 @@ def _names_stream_options(exc: openai.APIStatusError) -> bool:
     return "stream_options" in text or "include_usage" in text
 
 
-def _raise_error_event(chunk) -> None:
-    """An `event: error` SSE that the SDK passed on as a chunk without choices."""
-    extra = chunk.model_extra or {}
-    if chunk.usage is None and ("error" in extra or "message" in extra):
-        raise openai.APIError(
-            message="error event", request=None, body=extra.get("error") or extra
-        )
-
-
-def _socket_of(stream) -> object | None:
-    network = stream.response.extensions.get("network_stream")
+def _socket_of(response: httpx2.Response) -> object | None:
+    network = response.extensions.get("network_stream")  # httpx2's documented extension
     return network.get_extra_info("socket") if network is not None else None
+
+
+def _allow_long_reads(response: httpx2.Response, limits: Limits) -> None:
+    """Past the head, the watchdog applies the limits; the read timeout only backs it up.
+
+    The request's documented `timeout` extension is the one public handle httpx2 gives on
+    the read timeout of a response already under way; it is read when the body is read.
+    """
+    timeouts = response.request.extensions.get("timeout")
+    if isinstance(timeouts, dict):
+        timeouts["read"] = limits.body_read_backstop
+
+
+def _content_type(response: httpx2.Response) -> str:
+    return response.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _is_json(response: httpx2.Response) -> bool:
+    kind = _content_type(response)
+    return kind == "application/json" or kind.endswith("+json")
 
 
 def stream_reply(
@@ -109,84 +172,75 @@ def stream_reply(
     temperature: float | None = None,
     limits: Limits = Limits(),
     quirks: set[str] | None = None,
-) -> Iterator[str]:
-    """Yield the reply's answer text as it arrives, keeping `reply` up to date.
+) -> Iterator[str | Thinking]:
+    """Yield the reply's answer text as it arrives, and a Thinking marker for reasoning.
 
-    Never raises for a provider failure: the reply ends 'failed' (nothing arrived) or
-    'interrupted' (some text arrived), with `reply.error` written for the user.
-    Reasoning (`reasoning_content`, `reasoning`, `<think>`) goes to `reply.reasoning`.
+    Never raises: the reply ends 'failed' (nothing arrived) or 'interrupted' (some text
+    arrived), with `reply.error` written for the user. Reasoning (`reasoning_content`,
+    `reasoning`, `<think>`) goes to `reply.reasoning`; `reply.clock` times everything.
     """
     reply.model, reply.provider = target.model, target.provider_label
     extra = {} if temperature is None else {"temperature": temperature}
-    watchdog = Watchdog()
-    splitter = ThinkSplitter()
-    stream = None
-    clock = time.monotonic
-    idle = limits.idle
-    add = reply.parts.append
+    watchdog = Watchdog(clock=reply.clock)
+    reader = ChunkReader(reply)
+    end = StreamEnd()
+    response = None
     try:
-        stream = _open_stream(client, target, messages, extra, quirks if quirks is not None else set())
-        stream.response.request.extensions["timeout"]["read"] = limits.body_read_backstop
-        waited = clock() - reply.started
-        watchdog.watch(_socket_of(stream), limits.first_token - waited, "first_token")
-        for chunk in stream:
-            if reply.first_token_seconds is not None:
-                watchdog.deadline = clock() + idle
-            if chunk.usage is not None:
-                reply.usage = chunk.usage.model_dump(exclude_none=True)
-            if not chunk.choices:
-                _raise_error_event(chunk)
-                continue
-            choice = chunk.choices[0]
-            delta = choice.delta
-            if delta is not None:
-                extra_fields = delta.model_extra
-                if extra_fields:
-                    thought = extra_fields.get("reasoning_content") or extra_fields.get("reasoning")
-                    if isinstance(thought, str):
-                        reply.reasoning += thought
-                text = delta.content
-                if text:
-                    answer, thought = splitter.feed(text)
-                    if thought:
-                        reply.reasoning += thought
-                    if answer:
-                        if reply.first_token_seconds is None:
-                            reply.first_token_seconds = clock() - reply.started
-                            watchdog.arm(idle, "idle")
-                        add(answer)
-                        yield answer
-            if choice.finish_reason:
-                reply.finish_reason = choice.finish_reason
-        answer, thought = splitter.flush()
-        reply.reasoning += thought
-        if answer:
-            add(answer)
-            yield answer
+        with ExitStack() as stack:
+            quirks = quirks if quirks is not None else set()
+            response = _open_response(client, stack, target, messages, extra, quirks)
+            _allow_long_reads(response, limits)
+            if _is_json(response):
+                yield from _whole_reply(response, reader, end)
+            else:
+                yield from _streamed_reply(response, reader, end, watchdog, limits)
+            yield from reader.flush()
     except GeneratorExit:
         reply.status = "stopped"
         raise
-    except Exception as exc:  # every provider failure becomes a message, once, here
-        _end_with_error(reply, target, limits, watchdog.fired, exc)
+    except Exception as exc:  # every failure becomes a message, once, here
+        _end_with_error(reply, target, limits, watchdog, exc, client)
         return
     finally:
+        reply.end_reasoning()
         watchdog.close()
-        if stream is not None:
-            stream.close()
     if watchdog.fired:
-        _end_with_error(reply, target, limits, watchdog.fired, None)
+        _end_with_error(reply, target, limits, watchdog, None, client)
         return
-    _classify_end(reply, target, stream)
+    _classify_end(reply, target, end, _content_type(response))
 
 
-def _classify_end(reply: Reply, target: Target, stream) -> None:
+def _streamed_reply(response, reader: ChunkReader, end: StreamEnd, watchdog: Watchdog,
+                    limits: Limits) -> Iterator[str | Thinking]:
+    waited = watchdog.clock() - reader.reply.started
+    watchdog.watch(_socket_of(response), limits.first_token - waited, "first_token")
+    idle = limits.idle
+    for chunk in read_events(response, end):
+        watchdog.arm(idle, "idle")  # any chunk, reasoning or role-only, is the server replying
+        yield from reader.chunk(chunk)
+
+
+def _whole_reply(response, reader: ChunkReader, end: StreamEnd) -> Iterator[str | Thinking]:
+    """A server that ignored stream=true and sent one chat.completion: it is the reply."""
+    body = json.loads(response.read())
+    if not isinstance(body, dict):
+        raise MalformedReply("a JSON answer that is not an object")
+    if body.get("error") or (not body.get("choices") and provider_message(body)):
+        raise ServerReportedError(body.get("error") or body)
+    end.saw_done = True
+    if body.get("choices"):
+        reader.reply.notice = NOT_STREAMED
+    yield from reader.chunk(body)
+
+
+def _classify_end(reply: Reply, target: Target, end: StreamEnd, content_type: str) -> None:
     """How a stream that raised nothing ended: finished, cut short, or empty."""
-    saw_done = getattr(getattr(stream, "_decoder", None), "saw_done", True)
     if not (reply.parts or reply.reasoning or reply.finish_reason):
         reply.status = "failed"
-        content_type = stream.response.headers.get("content-type", "")
         reply.error = describe_empty_stream(target.base_url, content_type)
-    elif not reply.finish_reason and not saw_done:
+        if content_type and content_type != "text/event-stream":
+            reply.error_field = "base_url"  # an HTML page or other JSON: not a chat API
+    elif not reply.finish_reason and not end.saw_done:
         reply.status = "interrupted"
         reply.error = describe_stream_end("truncated", target.base_url)
     elif not reply.finish_reason:
@@ -199,45 +253,84 @@ def _classify_end(reply: Reply, target: Target, stream) -> None:
         reply.status = "complete"
 
 
-def _end_with_error(reply, target, limits, stalled: str, exc: BaseException | None) -> None:
-    if not stalled and isinstance(exc, openai.APITimeoutError):
-        if isinstance(exc.__cause__, httpx2.ReadTimeout):  # connect timeouts keep their message
-            stalled = "idle" if reply.first_token_seconds is not None else "first_token"
-    if stalled:
-        seconds = limits.first_token if stalled == "first_token" else limits.idle
-        reply.error = describe_stall(stalled, seconds, target.base_url)
+def _stall(watchdog: Watchdog, limits: Limits, exc: BaseException | None) -> float | None:
+    """Seconds of silence that cut the reply, if a time limit did."""
+    if watchdog.fired:
+        return limits.first_token if watchdog.fired == "first_token" else limits.idle
+    read_timeout = isinstance(exc, httpx2.ReadTimeout) or (
+        isinstance(exc, openai.APITimeoutError) and isinstance(exc.__cause__, httpx2.ReadTimeout)
+    )
+    if not read_timeout:
+        return None
+    return limits.idle if watchdog.reason == "idle" else limits.first_token
+
+
+def _end_with_error(reply, target, limits, watchdog: Watchdog, exc, client) -> None:
+    seconds = _stall(watchdog, limits, exc)
+    if seconds is not None:
+        limit = "idle" if watchdog.reason == "idle" else "first_token"
+        reply.error = describe_stall(limit, seconds, target.base_url)
     else:
-        reply.error = describe_error(exc, base_url=target.base_url, secrets=[target.api_key])
+        reply.error_field = setting_at_fault(exc)
+        models = _models_offered(client) if reply.error_field == "model" and client else []
+        reply.error = describe_error(
+            exc, base_url=target.base_url, secrets=[target.api_key], model=target.model,
+            models=models,
+        )
     reply.status = "interrupted" if reply.text else "failed"
 
 
+def _models_offered(client: openai.OpenAI) -> list[str]:
+    """The models the server lists, for an unknown-model message; none if it cannot say."""
+    try:
+        answer = client.get(
+            "/models", cast_to=httpx2.Response, options={"timeout": MODEL_LIST_SECONDS}
+        )
+        return parse_model_ids(answer.content)
+    except (*PROVIDER_FAILURES, ValueError):  # no list, or not one: the message goes without
+        return []
+
+
 def coalesce(
-    chunks: Iterable[str],
+    chunks: Iterable[str | Thinking],
     interval: float = COALESCE_SECONDS,
     render_rate: float = RENDER_CHARS_PER_SECOND,
+    *,
+    on_thinking: Callable[[], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[str]:
     """Join chunks so that the page is updated at most once per `interval` seconds.
 
     Each update re-renders the whole reply, so the interval grows with the text shown
     (at most `render_rate` characters re-rendered per second). The first chunk goes out at
     once, so time to first token is unchanged; the rest goes out when the stream ends.
+    `Thinking` markers are never passed on: they call `on_thinking()` at most once per
+    `interval` (and once more at the end if reasoning arrived since), to redraw the reasoning.
     """
     pending: list[str] = []
     last = wait = 0.0
     shown = 0
-    clock = time.monotonic
+    thought_at = float("-inf")
+    unshown_thought = False
     for chunk in chunks:
-        pending.append(chunk)
         now = clock()
+        if isinstance(chunk, Thinking):
+            unshown_thought = True
+            if on_thinking is not None and now - thought_at >= interval:
+                thought_at, unshown_thought = now, False
+                on_thinking()
+            continue
+        pending.append(chunk)
         if now - last >= wait:
             text = "".join(pending)
             pending.clear()
             shown += len(text)
             last, wait = now, max(interval, shown / render_rate)
             yield text
+    if unshown_thought and on_thinking is not None:
+        on_thinking()
     if pending:
         yield "".join(pending)
-
 
 
 def start_reply(
@@ -248,10 +341,15 @@ def start_reply(
     *,
     temperature: float | None = None,
     quirks: set[str] | None = None,
-) -> Iterator[str]:
-    """The reply's text stream for `target`, with the limits the settings give."""
-    limits, http_client = connection_for(settings)
-    client = build_client(target, limits, http_client=http_client)
+) -> Iterator[str | Thinking]:
+    """The reply's stream for `target`, with the limits the settings give. Never raises."""
+    try:
+        limits, http_client = connection_for(settings)
+        client = build_client(target, limits, http_client=http_client)
+    except Exception as exc:  # e.g. a base URL the HTTP client cannot parse
+        reply.model, reply.provider = target.model, target.provider_label
+        _end_with_error(reply, target, Limits(), Watchdog(), exc, None)
+        return iter(())
     return stream_reply(
         client, target, messages, reply, temperature=temperature, limits=limits, quirks=quirks
     )

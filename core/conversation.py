@@ -23,6 +23,9 @@ class Turn:
     error: str | None = None
     reasoning: str = ""
     usage: dict | None = None
+    error_field: str | None = None  # "key", "base_url" or "model": the setting to fix
+    thinking_seconds: float | None = None
+    notice: str | None = None  # e.g. the server did not stream this reply
 
     @property
     def note(self) -> str | None:
@@ -34,6 +37,8 @@ class Turn:
         parts = [self.model or "unknown model"]
         if self.note:
             parts.append(self.note)
+        if self.notice:
+            parts.append(self.notice)
         usage = self.usage or {}
         if usage.get("total_tokens"):
             parts.append(
@@ -67,6 +72,9 @@ class Conversation:
             error=reply.error,
             reasoning=reply.reasoning,
             usage=reply.usage,
+            error_field=reply.error_field,
+            thinking_seconds=reply.thinking_seconds,
+            notice=reply.notice,
         )
         self.turns.append(turn)
         self.in_flight = None

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
+import secrets as _random
 import socket
 import ssl
+import traceback
 from collections.abc import Iterable, Iterator
 
 import httpx2
 import openai
 
-_MAX_PROVIDER_MESSAGE = 500
+logger = logging.getLogger(__name__)
+
+_MAX_PROVIDER_MESSAGE = 300
 _TAG = re.compile(r"<[^>]+>")
 _SCRIPT_OR_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.S | re.I)
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.S | re.I)
@@ -22,6 +27,18 @@ _KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|Bearer\s+\S{8,})")
 
 class UserFacingError(Exception):
     """An error whose text is written for the user and is safe to show as it is."""
+
+
+class MalformedReply(Exception):
+    """The server's reply could not be read as a chat reply (not JSON, or the wrong shape)."""
+
+
+class ServerReportedError(Exception):
+    """An error the server sent inside a 200 reply (an `error` event, or an `error` field)."""
+
+    def __init__(self, body: object) -> None:
+        super().__init__("the server reported an error")
+        self.body = body
 
 
 KEY_FRAGMENT = 8  # no run of this many characters of a secret may reach the user
@@ -62,6 +79,24 @@ def _collapse(text: str) -> str:
     return text
 
 
+_TRACEBACK = "Traceback (most recent call last)"
+_STACK_LINE = re.compile(r"^\s*(File \"[^\n]*\", line \d+|at \S+\(.*\)$)", re.M)
+# "ValueError: RuntimeError: the message": the class names mean nothing to a user.
+_ERROR_PREFIXES = re.compile(r"^(?:[A-Za-z_][\w.]*(?:Error|Exception)\s*:\s*)+")
+
+
+def _human_part(text: str) -> str:
+    """A provider's text without stack traces or exception-class prefixes, collapsed and capped."""
+    before, _, trace = text.partition(_TRACEBACK)
+    if trace and not before.strip():  # only a traceback: its last line is the message
+        lines = [line for line in trace.splitlines() if line.strip()]
+        before = lines[-1] if lines else ""
+    stack = _STACK_LINE.search(before)
+    if stack:
+        before = before[: stack.start()]
+    return _collapse(_ERROR_PREFIXES.sub("", before.strip()))
+
+
 def _from_html(text: str) -> str | None:
     """A short line from an HTML error page (its title or heading), never the markup."""
     for pattern in (_TITLE, _H1):
@@ -93,7 +128,7 @@ def _message_in(value: object, depth: int = 0) -> str | None:
                 pass
         if _looks_like_html(stripped):
             return _from_html(stripped)
-        return _collapse(_TAG.sub(" ", stripped)) if "<" in stripped else _collapse(stripped) or None
+        return _human_part(_TAG.sub(" ", stripped) if "<" in stripped else stripped) or None
     if isinstance(value, list):
         parts = [m for item in value[:5] if (m := _message_in(item, depth + 1))]
         return "; ".join(parts) or None
@@ -115,40 +150,116 @@ def provider_message(body: object) -> str | None:
     return _message_in(body)
 
 
-def _status_message(exc: openai.APIStatusError, base_url: str) -> str:
+def _said_in(exc: openai.APIStatusError) -> str | None:
+    """The provider's own text in an error response."""
     body = exc.body
     if body is None:
         try:
             body = exc.response.text
-        except Exception:  # a streamed response that was never read
+        except httpx2.ResponseNotRead:  # a streamed response that was never read
             body = None
-    said = provider_message(body)
+    return provider_message(body)
+
+
+_UNKNOWN_MODEL = re.compile(
+    r"\bmodel\b[^.;]{0,80}?\b(unknown|invalid|not found|does not exist|doesn't exist|"
+    r"not exist|missing|no such)\b"
+    r"|\b(unknown|invalid|no such|missing)\s+model\b|model_not_found|invalid_model",
+    re.I,
+)
+_TOO_LONG = re.compile(
+    r"context[ _]length|context[ _]window|context size|too many tokens|prompt is too long|"
+    r"input is too long|maximum (input|prompt) length|reduce the length of the messages",
+    re.I,
+)
+_MODEL_CODES = {"model_not_found", "invalid_model", "unknown_model"}
+_FOR_THE_KEY = (401, 403)
+MODELS_OFFERED = 10  # an unknown-model message offers at most this many of the server's models
+
+
+def _error_code(body: object) -> str:
+    """The `code` (or `type`) an OpenAI-shaped error body carries, lower-cased."""
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        body = body["error"]
+    if not isinstance(body, dict):
+        return ""
+    code = body.get("code") or body.get("type") or ""
+    return str(code).lower()
+
+
+def _is_unknown_model(exc: openai.APIStatusError, said: str | None) -> bool:
+    if not 400 <= exc.status_code < 500 or exc.status_code in (*_FOR_THE_KEY, 429):
+        return False
+    if _error_code(exc.body) in _MODEL_CODES or (said and _UNKNOWN_MODEL.search(said)):
+        return True
+    return exc.status_code == 404 and bool(said) and "model" in said.lower()
+
+
+def _is_too_long(exc: openai.APIStatusError, said: str | None) -> bool:
+    code = _error_code(exc.body)
+    if exc.status_code == 413 or "context_length" in code:
+        return True
+    return bool(said and _TOO_LONG.search(said))
+
+
+def _status_message(
+    exc: openai.APIStatusError, base_url: str, model: str, models: list[str]
+) -> str:
+    said = _said_in(exc)
     status = exc.status_code
     suffix = f" The server said: {said}" if said else ""
     if status == 401:
         return "The API key was rejected (401): check the key in Settings." + suffix
     if status == 403:
         return "Access denied (403): this key may not use this model or endpoint." + suffix
+    if _is_unknown_model(exc, said):
+        return _unknown_model_message(status, model, models) + suffix
+    if _is_too_long(exc, said):
+        what = "request is too large for the server" if status == 413 else (
+            "conversation is too long for the model's context")
+        return f"The {what} ({status}): start a new chat or shorten the conversation." + suffix
     if status == 404:
         return _not_found_message(said, base_url)
     if status == 429:
         return "Too many requests (429): the server is rate-limiting you." + _retry_after(
             exc
         ) + suffix
-    if status == 413:
-        return (
-            "The request is too large for the server (413): start a new chat or shorten "
-            "the conversation." + suffix
-        )
     if status == 422:
         return "The server could not process the request (422)." + (
             f" It said: {said}" if said else " It may not support one of the options sent."
         )
     if status >= 500:
-        return f"The server had an internal error ({status}); try again shortly." + suffix
+        return _server_failure(status) + suffix
     if said:
         return f"The server refused the request ({status}): {said}"
     return f"The server refused the request ({status})."
+
+
+_SERVER_FAILURES = {
+    500: "The server had an internal error (500); try again shortly.",
+    502: "A gateway or proxy in front of the model server could not reach it (502).",
+    503: "The server is overloaded or unavailable (503); try again in a moment.",
+    504: "A gateway or proxy in front of the model server timed out waiting for it (504).",
+    529: "The server is overloaded (529); try again in a moment.",
+}
+
+
+def _server_failure(status: int) -> str:
+    return _SERVER_FAILURES.get(status, f"The server failed ({status}); try again shortly.")
+
+
+def _unknown_model_message(status: int, model: str, models: list[str]) -> str:
+    name = f' "{model}"' if model else ""
+    message = (
+        f"The server does not know the model{name} ({status}): "
+        "check the model name in Settings."
+    )
+    if models:
+        shown = ", ".join(models[:MODELS_OFFERED])
+        more = f" and {len(models) - MODELS_OFFERED} more" if len(models) > MODELS_OFFERED else ""
+        message += f" It offers: {shown}{more}."
+    return message
+
 
 
 def _retry_after(exc: openai.APIStatusError) -> str:
@@ -160,8 +271,6 @@ def _retry_after(exc: openai.APIStatusError) -> str:
 
 def _not_found_message(said: str | None, base_url: str) -> str:
     said_text = f" The server said: {said}" if said else ""
-    if said and "model" in said.lower():
-        return "The model was not found (404): check the model name in Settings." + said_text
     hint = (
         " Most servers expect the base URL to end in /v1."
         if not base_url.rstrip("/").endswith("/v1")
@@ -200,18 +309,20 @@ def _connection_message(exc: BaseException, base_url: str) -> str:
     return f"Could not connect to {base_url}: {_collapse(str(cause)) or type(cause).__name__}"
 
 
-_STALL_SETTINGS = {
+_STALLS = {
     "first_token": ("did not start replying", "SWITCHBOARD_FIRST_TOKEN_TIMEOUT"),
-    "idle": ("stopped sending in the middle of the reply", "SWITCHBOARD_IDLE_TIMEOUT"),
+    "idle": ("stopped in the middle of the reply", "SWITCHBOARD_IDLE_TIMEOUT"),
 }
 
 
 def describe_stall(limit: str, seconds: float, base_url: str) -> str:
     """A reply cut because a time limit passed ('first_token' or 'idle')."""
-    what, setting = _STALL_SETTINGS[limit]
+    what, setting = _STALLS[limit]
+    logger.info("A reply from %s was cut after %g s of silence; %s sets the limit.",
+                base_url, seconds, setting)
     return (
-        f"The server at {base_url} {what} within {seconds:g} seconds, so the reply was cut off. "
-        f"An operator can change this limit with {setting}."
+        f"The server at {base_url} {what}: sent nothing for {seconds:g} seconds, "
+        "so the reply was cut off."
     )
 
 
@@ -228,13 +339,17 @@ def describe_stream_end(kind: str, base_url: str) -> str:
     return _STREAM_ENDS[kind].format(url=base_url)
 
 
+NOT_STREAMED = "The server did not stream this reply."
+
+
 def describe_empty_stream(base_url: str, content_type: str) -> str:
     """A 200 answer that carried no reply at all."""
     kind = content_type.split(";")[0].strip().lower()
     if kind and kind != "text/event-stream":
+        article = "an" if kind[0] in "aeiou" else "a"
         return (
-            f"The server at {base_url} answered with a {kind} page instead of a streamed reply. "
-            "Check the base URL: it should be the API root (often ending in /v1)."
+            f"The server at {base_url} answered with {article} {kind} page instead of a "
+            "streamed reply. Check the base URL: it should be the API root (often ending in /v1)."
         )
     return (
         f"The server at {base_url} accepted the request but sent no reply. The conversation "
@@ -242,9 +357,46 @@ def describe_empty_stream(base_url: str, content_type: str) -> str:
     )
 
 
-def describe_error(exc: BaseException, *, base_url: str = "", secrets: Iterable[str] = ()) -> str:
-    """One message for the user for any exception from a provider call."""
-    return redact(_describe(exc, base_url), secrets)
+# What a provider or the network can throw at a request; anything else is a bug of ours.
+PROVIDER_FAILURES = (
+    openai.APIError,
+    httpx2.HTTPError,
+    httpx2.InvalidURL,
+    MalformedReply,
+    ServerReportedError,
+    json.JSONDecodeError,
+    UserFacingError,
+)
+
+
+def describe_error(
+    exc: BaseException,
+    *,
+    base_url: str = "",
+    secrets: Iterable[str] = (),
+    model: str = "",
+    models: Iterable[str] = (),
+) -> str:
+    """One message for the user for any exception from a provider call.
+
+    `models`: what the server lists, offered when the model is unknown. An exception that is
+    not a provider or network failure is our bug: logged, and said to be ours.
+    """
+    secrets = list(secrets)
+    if not isinstance(exc, PROVIDER_FAILURES):
+        return describe_bug(exc, secrets)
+    return redact(_describe(exc, base_url, model, list(models)), secrets)
+
+
+def describe_bug(exc: BaseException, secrets: Iterable[str] = ()) -> str:
+    """Log a failure of Switchboard's own code (keys redacted) and say so, with a reference."""
+    reference = _random.token_hex(4)
+    trace = "".join(traceback.format_exception(exc))
+    logger.error("Switchboard bug, reference %s:\n%s", reference, redact(trace, secrets))
+    return (
+        f"Switchboard itself failed (reference {reference}); "
+        "this is a bug in Switchboard, not the server."
+    )
 
 
 def _user_facing_cause(exc: BaseException) -> UserFacingError | None:
@@ -259,7 +411,7 @@ def _dropped(base_url: str) -> str:
     )
 
 
-def _describe(exc: BaseException, base_url: str) -> str:
+def _describe(exc: BaseException, base_url: str, model: str, models: list[str]) -> str:
     ours = _user_facing_cause(exc)
     if ours is not None:
         return str(ours)
@@ -272,19 +424,43 @@ def _describe(exc: BaseException, base_url: str) -> str:
             return _dropped(base_url)
         return _connection_message(exc, base_url)
     if isinstance(exc, openai.APIStatusError):
-        return _status_message(exc, base_url)
-    if isinstance(exc, openai.APIError):  # an error event inside the stream
-        said = provider_message(exc.body) or provider_message(exc.message)
+        return _status_message(exc, base_url, model, models)
+    if isinstance(exc, (openai.APIError, ServerReportedError)):  # an error inside the reply
+        said = provider_message(exc.body) or provider_message(getattr(exc, "message", None))
         return "The server reported an error during the reply: " + (said or "no details given.")
+    if isinstance(exc, httpx2.InvalidURL):
+        return f"The base URL {base_url} cannot be used: {_collapse(str(exc))}."
     if isinstance(exc, httpx2.TimeoutException):
         return f"The server at {base_url} stopped sending (timed out)."
     if isinstance(exc, (httpx2.RemoteProtocolError, httpx2.ReadError)):
         return _dropped(base_url)
     if isinstance(exc, httpx2.TransportError):
         return _connection_message(exc, base_url)
-    if isinstance(exc, json.JSONDecodeError):
-        return "The server sent a malformed reply that could not be read."
-    return f"Something went wrong talking to the server ({type(exc).__name__})."
+    if isinstance(exc, httpx2.HTTPError):  # e.g. a body that fails to decompress
+        return f"The server's answer could not be read ({_collapse(str(exc))})."
+    return "The server sent a malformed reply that could not be read."
+
+
+def setting_at_fault(exc: BaseException | None) -> str | None:
+    """Which setting an error is about ("key", "base_url", "model"), or None."""
+    if exc is None or not isinstance(exc, PROVIDER_FAILURES):
+        return None
+    connecting = (openai.APIConnectionError, httpx2.TransportError, httpx2.InvalidURL)
+    ours = _user_facing_cause(exc)
+    if ours is not None:  # e.g. the network guard refusing the address: the base URL's
+        return getattr(ours, "field", "base_url" if isinstance(exc, connecting) else None)
+    if isinstance(exc, openai.APIStatusError):
+        if exc.status_code in _FOR_THE_KEY:
+            return "key"
+        if _is_unknown_model(exc, _said_in(exc)):
+            return "model"
+        return "base_url" if exc.status_code == 404 else None
+    if isinstance(exc, openai.APITimeoutError):
+        return "base_url" if isinstance(exc.__cause__, httpx2.ConnectTimeout) else None
+    if isinstance(exc, connecting):
+        dropped = (httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.TimeoutException)
+        return None if any(isinstance(e, dropped) for e in _chain(exc)) else "base_url"
+    return None
 
 
 _AUTH_MESSAGES = {

@@ -1,12 +1,136 @@
-"""Pieces of a streamed reply: a watchdog for stalls, and a <think> splitter."""
+"""Pieces of a streamed reply: its server-sent events, a watchdog for stalls, a <think> splitter."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
+
+import httpx2
+from httpx_sse import EventSource
+
+from core.errors import MalformedReply, ServerReportedError
 
 _FOREVER = float("inf")
+
+
+class StreamEnd:
+    """How an event stream ended: `saw_done` once the server sent `data: [DONE]`.
+
+    A connection that just closed ends iteration too; only [DONE] marks a finished stream.
+    """
+
+    saw_done = False
+
+
+class _AsEventStream:
+    """A response read as server-sent events whatever content type it declares.
+
+    Some servers stream events as text/plain; an HTML page simply yields no events.
+    """
+
+    headers = {"content-type": "text/event-stream"}
+
+    def __init__(self, response: httpx2.Response) -> None:
+        self.iter_text = response.iter_text
+
+
+def read_events(response: httpx2.Response, end: StreamEnd) -> Iterator[dict]:
+    """Each JSON chunk of a chat-completions event stream, as a dict.
+
+    An `error` event or chunk raises ServerReportedError; data that is not a JSON object
+    raises MalformedReply. Events without data (keep-alives) yield an empty dict.
+    """
+    for event in EventSource(_AsEventStream(response)).iter_sse():
+        data = event.data
+        if data.startswith("[DONE]"):
+            end.saw_done = True
+            return
+        if event.event == "error":
+            raise ServerReportedError(data)  # its text, JSON or not, is read for a message
+        chunk = _decode(data) if data.strip() else {}
+        if chunk.get("error"):
+            raise ServerReportedError(chunk["error"])
+        yield chunk
+
+
+def _decode(data: str) -> dict:
+    try:
+        chunk = json.loads(data)
+    except ValueError:
+        raise MalformedReply(f"not JSON: {data[:80]!r}") from None
+    if not isinstance(chunk, dict):
+        raise MalformedReply(f"not a JSON object: {data[:80]!r}")
+    return chunk
+
+
+class Thinking:
+    """Yielded by a reply stream when reasoning text arrived; the text is in `reply.reasoning`."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"Thinking({self.text!r})"
+
+
+class ChunkReader:
+    """Applies chat-completion chunks to a reply; yields answer text and Thinking markers.
+
+    The same reader takes a non-streamed reply: its `message` is read like one big delta.
+    """
+
+    def __init__(self, reply) -> None:
+        self.reply = reply
+        self.splitter = ThinkSplitter()
+
+    def chunk(self, chunk: dict) -> Iterator[str | Thinking]:
+        reply = self.reply
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            reply.usage = {k: v for k, v in usage.items() if v is not None}
+        choices = chunk.get("choices")
+        if not choices:
+            if "message" in chunk and not usage:  # an error event some servers send as a chunk
+                raise ServerReportedError(chunk)
+            return
+        choice = choices[0] if isinstance(choices, list) else None
+        if not isinstance(choice, dict):
+            raise MalformedReply("a choice that is not an object")
+        delta = choice.get("delta") or choice.get("message")
+        if isinstance(delta, dict):
+            yield from self._delta(delta)
+        elif delta is not None:
+            raise MalformedReply("a delta that is not an object")
+        finish = choice.get("finish_reason")
+        if finish:
+            reply.finish_reason = str(finish)
+
+    def _delta(self, delta: dict) -> Iterator[str | Thinking]:
+        thought = delta.get("reasoning_content") or delta.get("reasoning")
+        if thought and isinstance(thought, str):
+            self.reply.add_reasoning(thought)
+            yield Thinking(thought)
+        text = delta.get("content")
+        if text and isinstance(text, str):
+            yield from self._text(*self.splitter.feed(text))
+
+    def _text(self, answer: str, thought: str) -> Iterator[str | Thinking]:
+        reply = self.reply
+        if thought:
+            reply.add_reasoning(thought)
+            yield Thinking(thought)
+        if answer:
+            reply.add_answer(answer)
+            yield answer
+
+    def flush(self) -> Iterator[str | Thinking]:
+        """What the <think> splitter held back, at the end of the reply."""
+        yield from self._text(*self.splitter.flush())
 
 
 class Watchdog:
@@ -16,10 +140,11 @@ class Watchdog:
     deadline is one float assignment, so it costs nothing per chunk.
     """
 
-    def __init__(self, poll: float = 0.05):
+    def __init__(self, poll: float = 0.05, clock: Callable[[], float] = time.monotonic):
         self.deadline = _FOREVER
         self.reason = ""
         self.fired = ""
+        self.clock = clock
         self._sock: socket.socket | None = None
         self._stop = threading.Event()
         self._poll = poll
@@ -33,11 +158,11 @@ class Watchdog:
 
     def arm(self, seconds: float, reason: str) -> None:
         self.reason = reason
-        self.deadline = time.monotonic() + seconds
+        self.deadline = self.clock() + seconds
 
     def _run(self) -> None:
         while not self._stop.wait(self._poll):
-            if time.monotonic() >= self.deadline:
+            if self.clock() >= self.deadline:
                 self.fired = self.reason
                 try:
                     self._sock.shutdown(socket.SHUT_RDWR)

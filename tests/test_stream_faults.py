@@ -43,7 +43,10 @@ def test_a_broken_stream_keeps_the_partial_reply_marked_interrupted(llmock_facto
 
 
 def test_a_stalled_stream_is_cut_by_its_limit(llmock_factory, monkeypatch):
-    """A stall before the first token hits the first-token limit, later ones the idle limit."""
+    """A stall before any chunk hits the first-token limit, a stall after one the idle limit.
+
+    The message says how long the server was silent, in words for users: no setting names.
+    """
     monkeypatch.setenv("SWITCHBOARD_IDLE_TIMEOUT", "1")
     monkeypatch.setenv("SWITCHBOARD_FIRST_TOKEN_TIMEOUT", "1.5")
     server = llmock_factory(*PACED, "--stream-fault", "stall=1.0", "--stream-stall-seconds", "8")
@@ -53,13 +56,12 @@ def test_a_stalled_stream_is_cut_by_its_limit(llmock_factory, monkeypatch):
     for attempt in range(8):
         send(at, f"attempt {attempt}: a reply that will stall")
         shown = errors(at)[-1]
-        if "SWITCHBOARD_IDLE_TIMEOUT" in shown:
-            assert "stopped sending in the middle of the reply within 1 seconds" in shown
-            assert "Interrupted" in assistant_captions(at)[-1]
+        assert "SWITCHBOARD" not in shown
+        if "stopped in the middle of the reply" in shown:
+            assert "sent nothing for 1 seconds" in shown
             seen.add("idle")
         else:
-            assert "did not start replying within 1.5 seconds" in shown
-            assert "SWITCHBOARD_FIRST_TOKEN_TIMEOUT" in shown
+            assert "did not start replying: sent nothing for 1.5 seconds" in shown
             seen.add("first_token")
         if "idle" in seen:
             break

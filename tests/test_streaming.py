@@ -8,7 +8,7 @@ import time
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.chat import coalesce
+from core.chat import Reply, Thinking, coalesce
 from core.streaming import ThinkSplitter, Watchdog
 
 _piece = st.text(alphabet="ab <>/thinkTHINK\n", max_size=12)
@@ -53,46 +53,107 @@ def test_coalesce_sends_the_first_chunk_at_once_and_joins_the_rest():
     assert len(out) == 2
 
 
+class FakeClock:
+    """A clock the test moves by hand: no test waits on real time against a deadline."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def test_watchdog_cuts_a_stalled_read():
     server, client = socket.socketpair()
+    client.settimeout(30)  # a safety net only: the test never relies on it
+    clock = FakeClock()
+    dog = Watchdog(poll=0.01, clock=clock)
     try:
-        dog = Watchdog(poll=0.01)
-        dog.watch(client, 0.2, "idle")
-        started = time.monotonic()
+        dog.watch(client, 30, "idle")
+        clock.advance(31)
         assert client.recv(10) == b""  # unblocked by the shutdown, not by data
-        assert 0.15 < time.monotonic() - started < 2
         assert dog.fired == "idle"
     finally:
+        dog.close()
         server.close()
         client.close()
 
 
-def test_watchdog_rearmed_in_time_never_fires():
+def test_watchdog_rearmed_in_time_never_fires_and_fires_once_left_alone():
     server, client = socket.socketpair()
+    clock = FakeClock()
+    dog = Watchdog(poll=0.01, clock=clock)
     try:
-        dog = Watchdog(poll=0.01)
-        dog.watch(client, 0.2, "idle")
-        for _ in range(5):
-            time.sleep(0.05)
-            dog.arm(0.2, "idle")
-        dog.close()
+        dog.watch(client, 30, "first_token")
+        for _ in range(20):  # 20 gaps of 20 s: 400 s in all, each gap under the limit
+            clock.advance(20)
+            dog.arm(30, "idle")
+            time.sleep(0.02)  # let the watchdog look at the clock between gaps
         assert dog.fired == ""
+        clock.advance(30)
+        client.settimeout(30)
+        assert client.recv(10) == b""
+        assert dog.fired == "idle"
     finally:
+        dog.close()
         server.close()
         client.close()
 
 
 def test_coalesce_updates_less_often_as_the_reply_grows():
     """Each update re-renders the whole reply: long replies get fewer, larger updates."""
+    clock = FakeClock()
 
     def chunks():
         for _ in range(200):
-            time.sleep(0.001)
+            clock.advance(0.001)  # one 1,000-character chunk per millisecond
             yield "x" * 1000
 
-    unbounded = list(coalesce(chunks(), interval=0.0, render_rate=1e12))
-    bounded = list(coalesce(chunks(), interval=0.0, render_rate=100_000))
+    unbounded = list(coalesce(chunks(), interval=0.0, render_rate=1e12, clock=clock))
+    bounded = list(coalesce(chunks(), interval=0.0, render_rate=100_000, clock=clock))
     assert "".join(bounded) == "x" * 200_000
-    assert len(unbounded) > 150  # without the bound: an update per chunk
+    assert len(unbounded) == 200  # without the bound: an update per chunk
     assert len(bounded) < 30  # re-rendering at most ~100,000 characters a second
     assert bounded[0] == "x" * 1000  # the first chunk still goes out at once
+
+
+def test_coalesce_never_passes_thinking_on_and_redraws_it_at_most_once_per_interval():
+    clock = FakeClock()
+    redraws: list[float] = []
+
+    def chunks():
+        for _ in range(100):  # 100 reasoning pieces over one second
+            clock.advance(0.01)
+            yield Thinking("hm ")
+        yield "The answer."
+
+    out = list(coalesce(chunks(), interval=0.1, on_thinking=lambda: redraws.append(clock()),
+                        clock=clock))
+    assert out == ["The answer."]
+    assert 9 <= len(redraws) <= 12  # about one redraw per 0.1 s, plus one at the end
+    assert all(b - a >= 0.1 - 1e-9 for a, b in zip(redraws, redraws[1:-1]))
+
+
+def test_coalesce_redraws_the_last_reasoning_at_the_end():
+    clock = FakeClock()
+    redraws = []
+    pieces = [Thinking("a"), Thinking("b")]  # both within one interval
+    list(coalesce(iter(pieces), interval=10, on_thinking=lambda: redraws.append(1), clock=clock))
+    assert redraws == [1, 1]  # the first at once, the second when the stream ends
+
+
+def test_thinking_time_runs_while_reasoning_and_freezes_when_the_answer_starts():
+    clock = FakeClock()
+    reply = Reply(clock=clock)
+    assert reply.thinking_seconds is None
+    clock.advance(2)
+    reply.add_reasoning("let me see")
+    clock.advance(5)
+    assert reply.thinking_seconds == 5
+    reply.add_answer("Hello")
+    clock.advance(100)
+    assert reply.thinking_seconds == 5
+    assert reply.first_token_seconds == 7
