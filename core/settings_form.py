@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, replace
 
 from core.profiles import Profile
 from core.providers import Provider, Target, available_targets
@@ -51,3 +52,73 @@ def draft_target(
         return None
     targets = available_targets(draft, server_keys, registry=(provider,))
     return targets[0] if targets else None
+
+
+def saved_form(provider: Provider, saved: Profile) -> ProviderForm:
+    """The form as it shows the saved profile: no new key typed, the saved values in place."""
+    def value(field: str | None) -> str:
+        return getattr(saved, field) if field else ""
+
+    return ProviderForm(
+        organization=value(provider.organization_field),
+        base_url=value(provider.base_url_field),
+        model=value(provider.model_field),
+    )
+
+
+# What each of a provider's profile fields is called in "Unsaved changes: ...".
+_FIELD_WORDS = {
+    "key_field": "API key",
+    "organization_field": "organization ID",
+    "base_url_field": "base URL",
+    "model_field": "model name",
+}
+
+
+def unsaved_changes(provider: Provider, saved: Profile, form: ProviderForm) -> list[str]:
+    """What Save would change, in words for the user; [] when the form shows what is saved."""
+    invalid_url = False
+    try:
+        draft = apply_form(provider, saved, form)
+    except InvalidBaseURL:  # an invalid URL is never what is saved; compare the rest
+        invalid_url = True
+        draft = apply_form(provider, saved, replace(form, base_url=saved_form(provider, saved).base_url))
+    changed = []
+    for attribute, words in _FIELD_WORDS.items():
+        field = getattr(provider, attribute)
+        if field and (getattr(draft, field) != getattr(saved, field)
+                      or (invalid_url and attribute == "base_url_field")):
+            changed.append(words)
+    return changed
+
+
+# The parts of a target that a check's outcome depends on.
+FETCH_INPUTS = ("provider_id", "base_url", "api_key", "organization")
+TEST_INPUTS = (*FETCH_INPUTS, "model")
+
+
+def _digest(target: Target | None, inputs: tuple[str, ...]) -> str:
+    """A fingerprint of those inputs (a digest, so no second copy of the key is kept)."""
+    if target is None:
+        return ""
+    values = "\0".join(str(getattr(target, name) or "") for name in inputs)
+    return hashlib.sha256(values.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """A Fetch models or Test connection outcome, and the inputs it was made for."""
+
+    ok: bool
+    detail: str | tuple[str, ...]  # the summary, or the model ids found
+    inputs: tuple[str, ...]
+    made_for: str
+
+    @classmethod
+    def of(cls, target: Target | None, inputs: tuple[str, ...], ok: bool,
+           detail: str | tuple[str, ...]) -> "CheckResult":
+        return cls(ok, detail, inputs, _digest(target, inputs))
+
+    def applies_to(self, target: Target | None) -> bool:
+        """True while the form still describes what was checked; else the result is stale."""
+        return self.made_for == _digest(target, self.inputs)

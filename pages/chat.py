@@ -3,21 +3,49 @@
 import streamlit as st
 
 from core import session
-from core.chat import chat_messages, coalesce, start_reply
+from core.chat import Reply, chat_messages, coalesce, start_reply
 from core.conversation import Turn
 from core.errors import UserFacingError
 from core.providers import Target, available_targets
 
 
-def _show_turn(turn: Turn) -> None:
+# Keyed containers get the CSS class st-key-<key>. A user's own line breaks are kept (Markdown
+# joins single lines), and Stop stays in view just above the chat input while a reply grows.
+_STYLE = """<style>
+[class*="st-key-chat-user-"] p { white-space: pre-wrap; }
+.st-key-chat-stop { position: sticky; bottom: 1rem; z-index: 10; width: fit-content; }
+</style>"""
+
+# Under an error about a setting: where to fix it.
+_SETTINGS_LINKS = {
+    "key": "Check the API key in Settings",
+    "base_url": "Check the base URL in Settings",
+    "model": "Check the model name in Settings",
+}
+
+
+def _seconds(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+
+
+def _thinking_label(seconds: float | None, done: bool) -> str:
+    if seconds is None:
+        return "Thoughts" if done else "Thinking…"
+    return f"Thought for {_seconds(seconds)}" if done else f"Thinking… {_seconds(seconds)}"
+
+
+def _show_turn(index: int, turn: Turn) -> None:
     with st.chat_message(turn.role):
         if turn.reasoning:
-            with st.expander("Reasoning", expanded=False):
+            with st.expander(_thinking_label(turn.thinking_seconds, done=True), expanded=False,
+                             icon="💭", type="compact"):
                 st.markdown(turn.reasoning)
+        if turn.role == "user":
+            with st.container(key=f"chat-user-{index}"):
+                st.markdown(turn.content)
+            return
         if turn.content:
             st.markdown(turn.content)
-        if turn.role != "assistant":
-            return
         caption, copy = st.columns([5, 1], vertical_alignment="center")
         caption.caption(turn.footer)
         if turn.content:
@@ -25,12 +53,25 @@ def _show_turn(turn: Turn) -> None:
                 st.code(turn.content, language="markdown", wrap_lines=True)
         if turn.error:
             st.error(turn.error)
+            if turn.error_field in _SETTINGS_LINKS:
+                st.page_link("pages/settings.py", label=_SETTINGS_LINKS[turn.error_field],
+                             icon="⚙️")
 
 
 def _pick_target(targets: list[Target]) -> Target:
+    """The model picked; the choice survives other pages while it is still offered."""
     labels = [t.label for t in targets]
-    choice = st.selectbox("Model", labels, key="chat:model")
+    if session.kept("chat:model") not in labels:
+        session.put("chat:model", labels[0])
+    session.restore("chat:model", labels[0])
+    choice = st.selectbox("Model", labels, **session.keeping("chat:model"))
     return targets[labels.index(choice)]
+
+
+def _kept(key: str) -> dict:
+    """An option's widget keeps its value while other pages are shown (FACTS.md)."""
+    session.restore(key, session.CHAT_OPTION_DEFAULTS[key])
+    return session.keeping(key)
 
 
 def _chat_options() -> tuple[str, float | None]:
@@ -39,12 +80,12 @@ def _chat_options() -> tuple[str, float | None]:
         st.button("New chat", icon="➕", key="chat:new", width="stretch", on_click=session.new_chat)
         with st.expander("Chat options", expanded=False):
             system_prompt = st.text_area(
-                "System prompt", key="chat:system_prompt",
-                placeholder="e.g. You are a concise assistant.",
+                "System prompt", placeholder="e.g. You are a concise assistant.",
+                **_kept("chat:system_prompt"),
             )
-            custom = st.toggle("Set temperature", key="chat:custom_temperature")
+            custom = st.toggle("Set temperature", **_kept("chat:custom_temperature"))
             temperature = st.slider(
-                "Temperature", 0.0, 2.0, 0.7, 0.1, key="chat:temperature", disabled=not custom
+                "Temperature", 0.0, 2.0, step=0.1, disabled=not custom, **_kept("chat:temperature")
             )
     return system_prompt, (temperature if custom else None)
 
@@ -99,25 +140,44 @@ def _actions(conversation) -> None:
                  help="Edit your last message and send it again.")
 
 
+def _live_thinking(area, reply: Reply):
+    """The on_thinking callback: the reasoning so far, collapsed, and how long it has taken."""
+    shown = {}
+
+    def redraw() -> None:
+        done = reply.reasoning_ended is not None
+        label = _thinking_label(reply.thinking_seconds, done)
+        if not shown:  # updated in place from now on, so a reader's open area stays open
+            shown["status"] = area.status(label, expanded=False, type="compact")
+            shown["text"] = shown["status"].empty()
+        shown["status"].update(label=label, state="complete" if done else "running")
+        shown["text"].markdown(reply.reasoning)
+
+    return redraw
+
+
 def _reply(target: Target, system_prompt: str, temperature: float | None) -> None:
     """Stream one reply into the page; how it ended is recorded in the conversation."""
     conversation = session.conversation()
     reply = conversation.begin_reply()
     messages = chat_messages(conversation.history(), system_prompt)
     with st.chat_message("assistant"):
+        thinking = st.empty()
         text = st.empty()
-        # Clicking Stop reruns the page; the next run keeps the partial reply, marked stopped.
-        st.button("Stop", icon="⏹️", key="chat:stop", help="Stop the reply here; keep what came.")
+        with st.container(key="chat-stop"):
+            # Clicking Stop reruns the page; the next run keeps the partial reply, marked stopped.
+            st.button("Stop", icon="⏹️", key="chat:stop", help="Stop the reply here; keep what came.")
         stream = start_reply(
             session.settings(), target, messages, reply,
             temperature=temperature, quirks=session.server_quirks(),
         )
-        text.write_stream(coalesce(stream))
+        text.write_stream(coalesce(stream, on_thinking=_live_thinking(thinking, reply)))
     conversation.finish_reply(reply)
     st.rerun()
 
 
 st.title("Chat")
+st.html(_STYLE)
 try:
     targets = available_targets(session.profile(), session.settings().server_keys)
 except UserFacingError as exc:
@@ -135,8 +195,8 @@ target = _pick_target(targets)
 system_prompt, temperature = _chat_options()
 prompt = st.chat_input("Message", submit_mode="disable", key="chat:input")  # pinned to the bottom
 streaming = _take_request(conversation, prompt)
-for turn in conversation.turns:
-    _show_turn(turn)
+for index, turn in enumerate(conversation.turns):
+    _show_turn(index, turn)
 if streaming:
     _reply(target, system_prompt, temperature)
 else:

@@ -9,7 +9,16 @@ from core.providers import REGISTRY, Provider, server_key
 from core.client import connection_for
 from core.discovery import list_models, test_connection
 from core.netguard import check_base_url, policy_for
-from core.settings_form import ProviderForm, apply_form, draft_target
+from core.settings_form import (
+    FETCH_INPUTS,
+    TEST_INPUTS,
+    CheckResult,
+    ProviderForm,
+    apply_form,
+    draft_target,
+    saved_form,
+    unsaved_changes,
+)
 from core.urls import PLACEHOLDER_BASE_URL, url_problem
 
 
@@ -17,28 +26,41 @@ def _widget(provider: Provider, name: str) -> str:
     return f"settings:{provider.id}:{name}"
 
 
-def _init_fields(provider: Provider, profile: Profile) -> None:
-    """Fill the inputs from the saved profile the first time they are shown."""
-    saved = {
-        "organization": provider.organization_field,
-        "base_url": provider.base_url_field,
-        "model": provider.model_field,
-    }
-    for name, profile_field in saved.items():
-        key = _widget(provider, name)
-        if profile_field and key not in st.session_state:
-            st.session_state[key] = getattr(profile, profile_field)
+def _inputs(provider: Provider) -> dict[str, str]:
+    """The provider's inputs: widget name -> ProviderForm field."""
+    inputs = {"key": "new_key", "remove_key": "remove_key"}
+    for name, profile_field in (("organization", provider.organization_field),
+                                ("base_url", provider.base_url_field),
+                                ("model", provider.model_field)):
+        if profile_field:
+            inputs[name] = name
+    return inputs
+
+
+def _show_form(provider: Provider, form: ProviderForm) -> None:
+    """Put `form` in the inputs (and their kept copies): in a callback, or before drawing."""
+    for name, field in _inputs(provider).items():
+        session.put(_widget(provider, name), getattr(form, field))
+
+
+def _restore_fields(provider: Provider, profile: Profile) -> None:
+    """Give each input its unsaved draft (kept across pages), or else the saved value."""
+    saved = saved_form(provider, profile)
+    for name, field in _inputs(provider).items():
+        session.restore(_widget(provider, name), getattr(saved, field))
+
+
+def _keeps(provider: Provider, name: str) -> dict:
+    """An input keeps its value for the whole browser session (see _restore_fields)."""
+    return session.keeping(_widget(provider, name))
 
 
 def _form(provider: Provider) -> ProviderForm:
-    state = st.session_state
-    return ProviderForm(
-        new_key=state.get(_widget(provider, "key"), "") or "",
-        remove_key=bool(state.get(_widget(provider, "remove_key"))),
-        organization=state.get(_widget(provider, "organization"), "") or "",
-        base_url=state.get(_widget(provider, "base_url"), "") or "",
-        model=state.get(_widget(provider, "model"), "") or "",
-    )
+    """What the inputs hold now (typed text is never None: an empty input gives '')."""
+    values = {field: session.kept(_widget(provider, name)) or ""
+              for name, field in _inputs(provider).items()}
+    values["remove_key"] = bool(values["remove_key"])
+    return ProviderForm(**values)
 
 
 def _save(provider: Provider) -> None:
@@ -54,66 +76,79 @@ def _save(provider: Provider) -> None:
     except (UserFacingError, ValueError) as exc:
         state["settings:flash"] = ("error", provider.id, str(exc))
         return
-    state[_widget(provider, "key")] = ""
-    state[_widget(provider, "remove_key")] = False
-    if provider.base_url_field:
-        state[_widget(provider, "base_url")] = getattr(saved, provider.base_url_field)
+    _show_form(provider, saved_form(provider, saved))
     state["settings:flash"] = ("saved", provider.id, f"{provider.label} settings saved.")
 
 
-def _draft_target(provider: Provider):
+def _draft_target(provider: Provider, saved: Profile):
     config = session.settings()
-    return draft_target(provider, session.store().load(), _form(provider), config.server_keys)
+    return draft_target(provider, saved, _form(provider), config.server_keys)
+
+
+def _discard(provider: Provider) -> None:
+    """'Discard changes' callback: show the saved settings again."""
+    _show_form(provider, saved_form(provider, session.profile()))
 
 
 def _fetch_models(provider: Provider) -> None:
     """'Fetch models' callback: offer the server's model ids in a selector."""
-    target = _draft_target(provider)
+    target = _draft_target(provider, session.profile())
     if target is None:
-        st.session_state[_widget(provider, "models")] = ("error", "Enter a valid base URL first.")
-        return
-    try:
-        models = list_models(target, *connection_for(session.settings()))
-    except UserFacingError as exc:
-        st.session_state[_widget(provider, "models")] = ("error", str(exc))
-        return
-    st.session_state[_widget(provider, "models")] = ("ok", models)
+        found = CheckResult.of(target, FETCH_INPUTS, False, "Enter a valid base URL first.")
+    else:
+        try:
+            models = list_models(target, *connection_for(session.settings()))
+            found = CheckResult.of(target, FETCH_INPUTS, True, tuple(models))
+        except UserFacingError as exc:
+            found = CheckResult.of(target, FETCH_INPUTS, False, str(exc))
+    st.session_state[_widget(provider, "models")] = found
 
 
 def _pick_model(provider: Provider) -> None:
     picked = st.session_state.get(_widget(provider, "model_pick"))
     if picked:
-        st.session_state[_widget(provider, "model")] = picked
+        session.put(_widget(provider, "model"), picked)
 
 
 def _test_connection(provider: Provider) -> None:
-    target = _draft_target(provider)
+    target = _draft_target(provider, session.profile())
     if target is None:
-        st.session_state[_widget(provider, "test")] = (False, "Enter a valid base URL first.")
-        return
-    report = test_connection(target, *connection_for(session.settings()))
-    st.session_state[_widget(provider, "test")] = (report.ok, report.summary)
+        tested = CheckResult.of(target, TEST_INPUTS, False, "Enter a valid base URL first.")
+    else:
+        report = test_connection(target, *connection_for(session.settings()))
+        tested = CheckResult.of(target, TEST_INPUTS, report.ok, report.summary)
+    st.session_state[_widget(provider, "test")] = tested
 
 
-def _discovery(provider: Provider, disabled: bool) -> None:
-    """Fetch models and Test connection, with their results; manual entry is untouched."""
+def _current(provider: Provider, name: str, target) -> CheckResult | None:
+    """A check's result, or None once the inputs it was made for have changed."""
+    result = st.session_state.get(_widget(provider, name))
+    if result is not None and not result.applies_to(target):
+        del st.session_state[_widget(provider, name)]
+        return None
+    return result
+
+
+def _discovery(provider: Provider, profile: Profile, disabled: bool) -> None:
+    """Fetch models and Test connection, with their results while they still apply."""
     left, right = st.columns(2)
     left.button("Fetch models", key=_widget(provider, "fetch"), disabled=disabled,
                 on_click=_fetch_models, args=(provider,), width="stretch")
     right.button("Test connection", key=_widget(provider, "test_button"), disabled=disabled,
                  on_click=_test_connection, args=(provider,), width="stretch")
-    found = st.session_state.get(_widget(provider, "models"))
-    if found and found[0] == "error":
-        st.warning(found[1])
-    elif found and not found[1]:
+    target = _draft_target(provider, profile)
+    found = _current(provider, "models", target)
+    if found and not found.ok:
+        st.warning(found.detail)
+    elif found and not found.detail:
         st.info("The server lists no models; type the model name by hand.")
     elif found:
-        st.selectbox(f"Models served here ({len(found[1])})", found[1], index=None,
+        st.selectbox(f"Models served here ({len(found.detail)})", found.detail, index=None,
                      placeholder="Pick one to fill in the model name",
                      key=_widget(provider, "model_pick"), on_change=_pick_model, args=(provider,))
-    tested = st.session_state.get(_widget(provider, "test"))
+    tested = _current(provider, "test", target)
     if tested:
-        (st.success if tested[0] else st.error)(tested[1].replace("\n", "  \n"))
+        (st.success if tested.ok else st.error)(tested.detail.replace("\n", "  \n"))
 
 
 def _key_input(provider: Provider, profile: Profile) -> None:
@@ -125,26 +160,28 @@ def _key_input(provider: Provider, profile: Profile) -> None:
     st.text_input(
         "API key",
         type="password",
-        key=_widget(provider, "key"),
         placeholder="Type a new key to replace the saved one" if saved_key else "sk-…",
         autocomplete="off",
         help="Stored in your profile and never shown again once saved.",
+        # Commit on every change, not on leaving the field: Tab moves the focus to the
+        # field's own show-password button, which does not commit (the key was lost).
+        live="0ms",
+        **_keeps(provider, "key"),
     )
     st.caption(describe_saved_key(saved_key))
     if saved_key:
-        st.checkbox("Remove the saved key", key=_widget(provider, "remove_key"))
+        st.checkbox("Remove the saved key", **_keeps(provider, "remove_key"))
 
 
-def _provider_section(provider: Provider, profile: Profile) -> None:
-    _init_fields(provider, profile)
+def _provider_section(provider: Provider, profile: Profile, unsaved: list[str]) -> None:
     _key_input(provider, profile)
     if provider.organization_field:
-        st.text_input("Organization ID (optional)", key=_widget(provider, "organization"))
+        st.text_input("Organization ID (optional)", **_keeps(provider, "organization"))
     problem = None
     if provider.base_url_field:
         url = st.text_input(
             "Base URL",
-            key=_widget(provider, "base_url"),
+            **_keeps(provider, "base_url"),
             placeholder=PLACEHOLDER_BASE_URL,
             live=True,
             help="The server's OpenAI-compatible API root. Leave empty to turn this provider off.",
@@ -155,21 +192,20 @@ def _provider_section(provider: Provider, profile: Profile) -> None:
     if provider.model_field:
         st.text_input(
             "Model name",
-            key=_widget(provider, "model"),
+            **_keeps(provider, "model"),
             placeholder=provider.default_model,
             help=f"Leave empty to use the default, {provider.default_model}.",
         )
         st.caption(f"Default when empty: `{provider.default_model}`")
     if provider.base_url_field:
-        _discovery(provider, disabled=problem is not None or not (url or "").strip())
-    st.button(
-        "Save",
-        key=_widget(provider, "save"),
-        type="primary",
-        disabled=problem is not None,
-        on_click=_save,
-        args=(provider,),
-    )
+        _discovery(provider, profile, disabled=problem is not None or not (url or "").strip())
+    with st.container(horizontal=True, vertical_alignment="center"):
+        st.button("Save", key=_widget(provider, "save"), type="primary",
+                  disabled=problem is not None, on_click=_save, args=(provider,))
+        if unsaved:
+            st.button("Discard changes", key=_widget(provider, "discard"),
+                      on_click=_discard, args=(provider,))
+            st.badge("Unsaved: " + ", ".join(unsaved), icon="✏️", color="orange")
 
 
 st.title("Settings")
@@ -187,8 +223,12 @@ for field in getattr(session.store(), "unreadable_keys", ()):
 
 for provider in REGISTRY:
     configured = bool(getattr(current, provider.base_url_field or provider.key_field, ""))
-    with st.expander(provider.label, expanded=provider.base_url_field is not None or configured):
-        _provider_section(provider, current)
+    _restore_fields(provider, current)
+    unsaved = unsaved_changes(provider, current, _form(provider))
+    label = provider.label + (" :orange-badge[Unsaved changes]" if unsaved else "")
+    with st.expander(label, expanded=provider.base_url_field is not None or configured,
+                     key=_widget(provider, "expander")):
+        _provider_section(provider, current, unsaved)
         if flash and flash[1] == provider.id:
             if flash[0] == "saved":
                 st.toast(flash[2], icon="✅")

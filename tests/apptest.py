@@ -44,3 +44,16 @@ def chat_messages(at: AppTest) -> list[tuple[str, str]]:
     return [
         (m.name, "\n".join(md.value for md in m.markdown)) for m in at.chat_message
     ]
+
+
+def shown_text(at: AppTest) -> str:
+    """Everything the page sends to the browser, as text: each element's and container's full
+    parameters (labels, captions, Markdown, code, placeholders, defaults) and each widget's
+    current value."""
+    parts = []
+    for node in at:  # the main area, the sidebar and every container in them, depth first
+        if getattr(node, "proto", None) is not None:  # the tree's root has none
+            parts.append(str(node.proto))
+        if hasattr(node, "value"):
+            parts.append(repr(node.value))
+    return "\n".join(parts)

@@ -11,7 +11,7 @@ import uuid
 import pytest
 from cryptography.fernet import Fernet
 
-from tests.apptest import compatible, open_app
+from tests.apptest import compatible, open_app, shown_text
 from tests.chatting import chat_messages, errors, send
 
 PASSWORD = "a long enough password"
@@ -113,7 +113,7 @@ def test_settings_survive_sign_out_and_in_and_a_chat_works(supabase_mode, katan_
     at.switch_page("pages/settings.py").run()
     assert at.text_input(key=compatible("base_url")).value == katan_server.base_url
     assert at.text_input(key=compatible("model")).value == katan_server.model
-    assert katan_server.api_key not in str(at._tree)  # the saved key is never sent back
+    assert katan_server.api_key not in shown_text(at)  # the saved key is never sent back
     assert any(f"ending in …{katan_server.api_key[-4:]}" in c.value for c in at.caption)
 
     (row,) = supabase_mode.sql(
@@ -135,7 +135,7 @@ def test_the_network_guard_refuses_loopback_in_supabase_mode(supabase_mode, kata
     at.text_input(key=compatible("base_url")).set_value(katan_server.base_url).run()
     at.button(key=compatible("save")).click().run()
     (refusal,) = [e.value for e in at.error]
-    assert "127.0.0.1" in refusal and "loopback" in refusal and "SWITCHBOARD_ALLOWED_HOSTS" in refusal
+    assert "127.0.0.1" in refusal and "loopback" in refusal and "SWITCHBOARD_ALLOWED_HOSTS" not in refusal
 
 
 def test_an_over_long_value_is_refused_by_the_database_and_nothing_is_lost(supabase_mode):
