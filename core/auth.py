@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from supabase import ClientOptions, create_client
 
 from core.config import Settings
-from core.errors import UserFacingError, describe_auth_error
+from core.errors import (
+    AuthUnavailable,
+    SessionEnded,
+    UserFacingError,
+    describe_auth_error,
+    is_auth_outage,
+    redact,
+)
+
+logger = logging.getLogger(__name__)
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -34,6 +44,7 @@ class SupabaseAuth:
         # Refreshed on demand by current_user(); no background timer per session.
         options = ClientOptions(auto_refresh_token=False, persist_session=True)
         self.client = create_client(settings.supabase_url, settings.supabase_anon_key, options)
+        self.last_user: User | None = None  # who current_user() last found signed in
 
     def _call(self, action, *args):
         try:
@@ -66,17 +77,36 @@ class SupabaseAuth:
         return User(response.user.id, response.user.email or email)
 
     def current_user(self) -> User | None:
-        """The signed-in user, refreshing an expired session; None once it cannot be."""
+        """The signed-in user, refreshing an expired session; None when nobody is signed in.
+
+        Raises SessionEnded when Auth refuses to renew the session (revoked, expired, signed
+        out elsewhere): it is forgotten here, and the next call returns None. Raises
+        AuthUnavailable when Auth cannot be reached or fails: the session is kept, so a short
+        outage is not a sign-out, and the next call tries again.
+        """
         try:
             session = self.client.auth.get_session()
-        except Exception:  # a refresh token that was revoked or expired: sign in again
-            return None
+        except Exception as exc:  # whatever the refresh raised: sorted below, never passed on
+            if is_auth_outage(exc):
+                logger.warning("Could not renew a session: %s", redact(repr(exc)))
+                raise AuthUnavailable(self.last_user) from exc
+            self._forget_session()
+            raise SessionEnded() from exc
         if session is None or session.user is None:
+            self.last_user = None
             return None
-        return User(session.user.id, session.user.email or "")
+        self.last_user = User(session.user.id, session.user.email or "")
+        return self.last_user
+
+    def _forget_session(self) -> None:
+        try:
+            self.client.auth.sign_out({"scope": "local"})  # removes it here; no request needed
+        except Exception:
+            logger.info("Forgetting an ended session raised; it is dropped anyway")
 
     def sign_out(self) -> None:
+        """End the session on the server; when Auth is unreachable, at least here."""
         try:
             self.client.auth.sign_out()
-        except Exception:  # the local session is dropped whatever the server says
-            pass
+        except Exception:
+            self._forget_session()

@@ -463,6 +463,31 @@ def setting_at_fault(exc: BaseException | None) -> str | None:
     return None
 
 
+# ---- the stores and sign-in: their own errors and messages ----
+
+
+class StoreUnavailable(UserFacingError):
+    """The store cannot be read or written right now; `kind` says why, the text says what to do.
+
+    Kinds: "busy", "damaged", "read_only", "full", "no_access", "disk_error", "outage".
+    """
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class ProfileChanged(UserFacingError):
+    """A save refused because a field it changes was changed elsewhere since it was read."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "These settings were changed in another tab or session since this page read them, "
+            "so nothing was saved. What you typed is still in the form: check it and press Save "
+            "again to keep it."
+        )
+
+
 _AUTH_MESSAGES = {
     "invalid_credentials": "Wrong email or password.",
     "user_already_exists": "An account with this email already exists. Sign in instead.",
@@ -476,6 +501,45 @@ _AUTH_MESSAGES = {
 }
 
 
+class SessionEnded(UserFacingError):
+    """The sign-in session cannot be renewed (revoked, expired, signed out elsewhere): the
+    user must sign in again. Raised once; the session is forgotten locally."""
+
+    def __init__(self) -> None:
+        super().__init__("Your session has ended. Please sign in again.")
+
+
+class AuthUnavailable(UserFacingError):
+    """The sign-in service could not be reached or failed: the session is kept, and the
+    next try may succeed. `user` is who was signed in, when known."""
+
+    def __init__(self, user=None) -> None:
+        super().__init__(AUTH_UNAVAILABLE)
+        self.user = user
+
+
+AUTH_UNAVAILABLE = ("The sign-in service is unavailable right now. You are still signed in; "
+                    "please try again in a moment.")
+BACKEND_UNAVAILABLE = ("The profile database is unavailable right now, so nothing was read or "
+                       "saved. Please try again in a moment.")
+# Auth answers that mean the session is over, as opposed to the service failing.
+SESSION_ENDED_CODES = {"session_not_found", "session_expired", "refresh_token_not_found",
+                       "refresh_token_already_used", "user_not_found", "user_banned", "bad_jwt"}
+
+
+def is_auth_outage(exc: BaseException) -> bool:
+    """True when Auth could not be reached or failed (5xx, network, an unreadable answer),
+    false when it answered and refused."""
+    from supabase_auth.errors import AuthApiError, AuthRetryableError
+
+    if isinstance(exc, AuthRetryableError):  # connection failures and gateway statuses
+        return True
+    if isinstance(exc, AuthApiError):
+        return exc.status >= 500 or exc.status == 429
+    # An answer supabase-auth could not read (a proxy's HTML 500), or a transport error.
+    return not isinstance(exc, UserFacingError) and getattr(exc, "status", None) is None
+
+
 def describe_auth_error(exc: BaseException) -> str:
     """A Supabase Auth failure, said for the user."""
     code = getattr(exc, "code", None)
@@ -485,9 +549,11 @@ def describe_auth_error(exc: BaseException) -> str:
         if code == "weak_password" and said:
             message += f" ({_collapse(said)})"
         return message
-    if getattr(exc, "status", None) is not None and getattr(exc, "message", None):
-        return redact(f"Sign-in service error: {_collapse(exc.message)}")
-    return describe_backend_error(exc)
+    if is_auth_outage(exc):
+        logger.warning("Supabase Auth unavailable: %s", redact(repr(exc)))
+        return AUTH_UNAVAILABLE
+    said = getattr(exc, "message", None) or str(exc)
+    return redact(f"The sign-in service refused the request: {_collapse(said)}")
 
 
 # PostgreSQL error codes PostgREST passes on.
@@ -497,6 +563,27 @@ _PG_MESSAGES = {
     "PGRST301": "Your session has expired. Please sign in again.",
     "PGRST303": "Your session has expired. Please sign in again.",
 }
+# PostgREST cannot reach or use the database (https://postgrest.org/en/v12/references/errors.html),
+# and PostgreSQL classes that mean the server, not the request: connection, resources,
+# operator intervention (a shutdown), system errors, internal errors.
+_OUTAGE_CODES = {"PGRST000", "PGRST001", "PGRST002", "PGRST003"}
+_OUTAGE_SQLSTATE_CLASSES = ("08", "53", "57", "58", "XX")
+# What Supabase's API gateway (Kong) answers, without a code, about the project's API key.
+_GATEWAY_REFUSALS = ("No API key found in request", "Invalid API key")
+
+
+def is_backend_outage(exc: BaseException) -> bool:
+    """True when PostgREST or PostgreSQL could not be reached or failed, false for a refusal
+    (a 4xx carrying a PostgREST or PostgreSQL code)."""
+    if type(exc).__module__.startswith(("httpx", "httpcore")):  # supabase-py's transport
+        return True
+    code = getattr(exc, "code", None)
+    if code is None:  # no PostgREST or PostgreSQL code: a proxy's answer
+        return getattr(exc, "message", None) not in _GATEWAY_REFUSALS
+    code = str(code)
+    if code.isdigit() and len(code) == 3:  # a bare HTTP status: the body was no PostgREST error
+        return int(code) >= 500
+    return code in _OUTAGE_CODES or code.startswith(_OUTAGE_SQLSTATE_CLASSES)
 
 
 def describe_backend_error(exc: BaseException) -> str:
@@ -514,9 +601,16 @@ def describe_backend_error(exc: BaseException) -> str:
                 )
     if code in _PG_MESSAGES:
         return _PG_MESSAGES[code]
-    if type(exc).__module__.startswith(("httpx", "httpcore")):  # supabase-py's transport
-        return "Could not reach the profile database. Please try again in a moment."
-    said = getattr(exc, "message", None)
-    if said:
-        return redact(f"The profile database refused the request: {_collapse(str(said))}")
-    return f"The profile database could not be reached ({type(exc).__name__})."
+    if is_backend_outage(exc):
+        logger.warning("The profile database is unavailable: %s", redact(repr(exc)))
+        return BACKEND_UNAVAILABLE
+    said = getattr(exc, "message", None) or type(exc).__name__
+    return redact(f"The profile database refused the request: {_collapse(str(said))}")
+
+
+def backend_failure(exc: BaseException) -> UserFacingError:
+    """The error to raise for a failed PostgREST call: StoreUnavailable for an outage."""
+    message = describe_backend_error(exc)
+    if message == BACKEND_UNAVAILABLE:
+        return StoreUnavailable(message, "outage")
+    return UserFacingError(message)

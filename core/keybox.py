@@ -2,20 +2,40 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import logging
 import os
+import secrets
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from core.config import Settings
 from core.errors import UserFacingError
-from core.profiles import KEY_FIELDS, Profile, ProfileStore, validate_profile
+from core.profiles import (
+    FIELD_LABELS,
+    KEY_FIELDS,
+    PROFILE_FIELDS,
+    Profile,
+    ProfileStore,
+    validate_profile,
+)
 
 LOCAL_KEY_FILE = "encryption.key"
+
+logger = logging.getLogger(__name__)
 
 
 class MissingEncryptionSecret(UserFacingError):
     """Supabase mode without SWITCHBOARD_ENCRYPTION_KEYS: the app must not start."""
+
+
+class LocalSecretUnavailable(UserFacingError):
+    """The local `encryption.key` cannot be made or read, or is damaged: the text says which,
+    names the file or folder, and says what to do. Nothing was changed on disk."""
 
 
 class KeyBox:
@@ -46,17 +66,103 @@ class KeyBox:
         return self._fernet.rotate(token.encode()).decode() if token else ""
 
 
-def local_secret(data_dir: Path) -> str:
-    """The local default's secret: made once in the data folder, readable by its owner only."""
-    path = Path(data_dir) / LOCAL_KEY_FILE
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+def _is_fernet_key(text: str) -> bool:
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(Fernet.generate_key().decode())
-    return path.read_text().strip()
+        Fernet(text.encode())
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def _secret_problem(exc: OSError, folder: Path) -> str:
+    """Why the secret could not be made or read, and what to do, for the user."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"Switchboard cannot create its encryption secret: the disk holding the data "
+                f"folder {folder} is full. Free some space, then reload the page.")
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return (f"Switchboard cannot create or read its encryption secret in the data folder "
+                f"{folder}: the folder is read-only or not accessible. Make it writable by "
+                "the user running Switchboard, then reload the page.")
+    return (f"Switchboard cannot create or read its encryption secret in the data folder "
+            f"{folder} (a disk error). Check the disk, then reload the page.")
+
+
+def _read_secret(path: Path) -> str | None:
+    """The secret in `path`; None when the file is missing or empty (an older version could
+    leave it empty when the disk filled up; an empty secret never encrypted anything)."""
+    try:
+        text = path.read_text(encoding="ascii", errors="replace").strip()
+    except FileNotFoundError:
+        return None
+    if not text:
+        return None
+    if not _is_fernet_key(text):
+        raise LocalSecretUnavailable(
+            f"The encryption secret file {path} is damaged (it does not hold a valid secret); "
+            "it was left as it is. Put back a copy of it from a backup, then reload the page. "
+            "If you have none, move it elsewhere and reload: a new secret is made, and the "
+            "API keys saved with the old one must be entered again."
+        )
+    return text
+
+
+@contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """Only one process at a time makes the secret: all agree on the one that is kept."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _make_secret(path: Path) -> None:
+    """Write a new secret to `path` atomically (temporary file, fsync, then link or rename),
+    mode 600; the caller holds the folder lock and saw no usable secret there."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(Fernet.generate_key().decode())
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)  # never replaces a file that exists
+        except FileExistsError:  # only an empty one, left by an older version (see caller)
+            os.replace(temporary, path)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the new name survives a power cut
+        finally:
+            os.close(directory)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def local_secret(data_dir: Path) -> str:
+    """The local default's secret: made once in the data folder, readable by its owner only.
+
+    Raises LocalSecretUnavailable (never an OSError) when the folder cannot hold it, or when
+    `encryption.key` is damaged; a damaged file is never replaced.
+    """
+    folder = Path(data_dir)
+    path = folder / LOCAL_KEY_FILE
+    try:
+        secret = _read_secret(path)
+        if secret is not None:
+            return secret
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with _folder_lock(folder):
+            secret = _read_secret(path)  # another process may have made it meanwhile
+            if secret is None:
+                _make_secret(path)
+                secret = _read_secret(path)
+    except OSError as exc:
+        logger.warning("Cannot make or read the local encryption secret %s: %s", path, exc)
+        raise LocalSecretUnavailable(_secret_problem(exc, folder)) from exc
+    assert secret is not None  # just written and read back
+    return secret
 
 
 def keybox_for(settings: Settings) -> KeyBox:
@@ -71,25 +177,88 @@ def keybox_for(settings: Settings) -> KeyBox:
     return KeyBox([local_secret(settings.data_dir)])
 
 
+def describe_unreadable_key(field: str, settings: Settings) -> str:
+    """What Settings and Chat say about a saved key that no current secret opens.
+
+    Local mode names the `encryption.key` file (the user runs the app); in Supabase mode the
+    secret is the operator's, so the setting's name goes to the log, not to the user.
+    """
+    label = FIELD_LABELS[field]
+    if settings.mode == "local" and not settings.encryption_keys:
+        secret = f"the file {Path(settings.data_dir) / LOCAL_KEY_FILE}"
+        fix = (f"Put back the {LOCAL_KEY_FILE} file it was saved with (from a backup) and "
+               "reload: it works again.")
+    else:
+        logger.warning("A saved %s cannot be decrypted with SWITCHBOARD_ENCRYPTION_KEYS: was "
+                       "the secret it was saved with removed from it?", field)
+        secret = "the server's encryption secret"
+        fix = ("Once the administrator restores the secret it was saved with, it works "
+               "again.")
+    return (f"Your saved {label} cannot be read with the current encryption secret ({secret}). "
+            f"It is kept as it was saved. {fix} Or enter a new key, or remove it.")
+
+
 class EncryptedProfileStore:
-    """A ProfileStore that validates plain values and keeps key fields encrypted inside."""
+    """A ProfileStore that validates plain values and keeps key fields encrypted inside.
+
+    It remembers the stored row it last read or wrote (`base`): a save writes only the fields
+    that differ from it, and only while the store still holds them as read (compare-and-set),
+    so two tabs saving different fields keep both, and a key no secret opens is kept as stored.
+    """
 
     def __init__(self, inner: ProfileStore, box: KeyBox):
         self.inner = inner
         self.box = box
+        self.base: Profile | None = None  # the stored (encrypted) row last read or written
         self.unreadable_keys: tuple[str, ...] = ()  # saved keys no current secret opens
 
-    def _open(self, stored: Profile) -> Profile:
-        opened = {name: self.box.decrypt(getattr(stored, name)) for name in KEY_FIELDS}
-        self.unreadable_keys = tuple(name for name, value in opened.items() if value is None)
-        return stored.with_changes(**{k: v or "" for k, v in opened.items()})
+    def open(self, stored: Profile) -> Profile:
+        """A stored row with its keys decrypted; a key no secret opens reads as ''."""
+        opened = {name: self.box.decrypt(getattr(stored, name)) or "" for name in KEY_FIELDS}
+        return stored.with_changes(**opened)
+
+    def _based_on(self, stored: Profile) -> Profile:
+        self.base = stored
+        self.unreadable_keys = tuple(
+            name for name in KEY_FIELDS if self.box.decrypt(getattr(stored, name)) is None
+        )
+        return self.open(stored)
 
     def load(self) -> Profile:
-        return self._open(self.inner.load())
+        return self._based_on(self.inner.load())
 
-    def save(self, profile: Profile) -> Profile:
+    def save(self, profile: Profile, *, base: Profile | None = None,
+             remove_keys: Collection[str] = ()) -> Profile:
+        """Write what `profile` changes from `base` (default: the row last read or written).
+
+        A key field in `remove_keys` is emptied even when no secret opens it; an unreadable
+        key given as '' is left as stored. Raises ProfileChanged when a changed field was
+        changed elsewhere since `base` was read; nothing is written then.
+        """
         validate_profile(profile)
-        sealed = profile.with_changes(
-            **{name: self.box.encrypt(getattr(profile, name)) for name in KEY_FIELDS}
-        )
-        return self._open(self.inner.save(sealed))
+        if base is None:
+            base = self.base if self.base is not None else self.inner.load()
+        changes = self._changes(base, profile, remove_keys)
+        stored = self.inner.update(changes, {name: getattr(base, name) for name in changes})
+        return self._based_on(stored)
+
+    def remove_key(self, field: str) -> Profile:
+        """Empty one saved key, readable or not, as the user asked."""
+        current = self.open(self.base) if self.base is not None else self.load()
+        return self.save(current.with_changes(**{field: ""}), remove_keys=(field,))
+
+    def _changes(self, base: Profile, profile: Profile, remove_keys: Collection[str]
+                 ) -> dict[str, str]:
+        """Stored column -> new stored value, for each field `profile` changes."""
+        changes = {}
+        for name in PROFILE_FIELDS:
+            stored, wanted = getattr(base, name), getattr(profile, name)
+            if name not in KEY_FIELDS:
+                if wanted != stored:
+                    changes[name] = wanted
+            elif name in remove_keys:
+                if stored:
+                    changes[name] = ""
+            elif wanted != (self.box.decrypt(stored) or ""):  # unreadable and '': kept
+                changes[name] = self.box.encrypt(wanted)
+        return changes

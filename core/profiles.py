@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Protocol
 
-from core.errors import UserFacingError
+from core.errors import ProfileChanged, StoreUnavailable, UserFacingError  # noqa: F401 (the store contract's errors)
 from core.urls import (
     INVISIBLE_CHARACTERS_REASON,
     has_control_characters,
@@ -95,19 +96,23 @@ def validate_profile(profile: Profile) -> None:
 
 
 class ProfileStore(Protocol):
-    """One user's profile, wherever it lives. Implementations are bound to that user."""
+    """One user's profile, wherever it lives. Implementations are bound to that user.
+
+    Both methods raise StoreUnavailable when the store cannot be reached or used.
+    """
 
     def load(self) -> Profile:
-        """The saved profile, or an empty one if nothing was saved yet."""
+        """The stored profile, or an empty one if nothing was saved yet."""
         ...
 
-    def save(self, profile: Profile) -> Profile:
-        """Persist the whole profile and return what was stored.
+    def update(self, changes: Mapping[str, str], expected: Mapping[str, str]) -> Profile:
+        """Write `changes` (column -> new value) only if each of those columns still holds
+        its `expected` value (what was read), all at once; return the row as stored.
 
-        Raises UserFacingError when the store refuses it; nothing is half-written.
+        Raises ProfileChanged when one of them was changed since, and UserFacingError when
+        the store refuses a value; nothing is half-written. No change writes nothing.
         """
         ...
-
 
 
 def describe_saved_key(key: str) -> str:

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import errno
+import logging
+import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import UserFacingError
-from core.profiles import FIELD_LABELS, PROFILE_FIELDS, Profile
+from core.profiles import (
+    FIELD_LABELS,
+    PROFILE_FIELDS,
+    Profile,
+    ProfileChanged,
+    StoreUnavailable,
+)
 
 DB_FILENAME = "switchboard.db"
+BUSY_TIMEOUT = 5.0  # seconds a read or save waits for another window's write to finish
 LOCAL_USER_ID = "local"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -69,7 +81,8 @@ def _immediate(db: sqlite3.Connection) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        db.execute("rollback")
+        if db.in_transaction:  # SQLite rolls back by itself on some errors (a full disk)
+            db.execute("rollback")
         raise
     db.execute("commit")
 
@@ -117,53 +130,87 @@ def migrate(db: sqlite3.Connection) -> list[str]:
 
 
 class SQLiteProfileStore:
-    """The single local user's profile in `data_dir/switchboard.db`."""
+    """The single local user's profile in `data_dir/switchboard.db`.
 
-    def __init__(self, data_dir: Path, user_id: str = LOCAL_USER_ID):
+    Every open, read and write is guarded: a failure is a StoreUnavailable saying what
+    happened and what to do, never a raw sqlite3 or OS error.
+    """
+
+    def __init__(self, data_dir: Path, user_id: str = LOCAL_USER_ID,
+                 busy_timeout: float = BUSY_TIMEOUT):
         self.path = Path(data_dir) / DB_FILENAME
         self.user_id = user_id
-        try:
+        self.busy_timeout = busy_timeout
+        with self._guarded("open"):
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self.path.touch(mode=0o600, exist_ok=True)  # holds (encrypted) keys: owner only
-            with closing(self._connect(autocommit=True)) as db:
+            _create_owner_only(self.path)  # holds (encrypted) keys
+            with closing(self._connect()) as db:
                 migrate(db)
-        except (OSError, sqlite3.Error) as exc:
-            raise UserFacingError(
-                f"Cannot open the local data folder {self.path.parent}: {exc}"
-            ) from exc
 
-    def _connect(self, autocommit: bool = False) -> sqlite3.Connection:
+    def _connect(self) -> sqlite3.Connection:
         # A short-lived connection per call: Streamlit runs each session on its own thread.
-        db = sqlite3.connect(self.path, timeout=10, isolation_level=None if autocommit else "")
+        # Autocommit: transactions are opened explicitly (BEGIN IMMEDIATE) where we write.
+        db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
         db.row_factory = sqlite3.Row
         return db
 
-    def load(self) -> Profile:
-        with closing(self._connect()) as db:
-            row = db.execute(
-                "select * from profiles where user_id = ?", (self.user_id,)
-            ).fetchone()
+    @contextmanager
+    def _guarded(self, doing: str) -> Iterator[None]:
+        """Turn store failures into messages; `doing` is "open", "read" or "save"."""
+        try:
+            yield
+        except sqlite3.IntegrityError as exc:  # a CHECK constraint
+            raise UserFacingError(_refusal(str(exc))) from exc
+        except (sqlite3.Error, OSError) as exc:
+            if isinstance(exc, (sqlite3.ProgrammingError, sqlite3.InterfaceError)):
+                raise  # a bug of ours, not the store's state
+            raise store_unavailable(exc, self.path, doing) from exc
+
+    def _row(self, db: sqlite3.Connection) -> Profile:
+        row = db.execute("select * from profiles where user_id = ?", (self.user_id,)).fetchone()
         return Profile.from_row(dict(row)) if row else Profile()
 
+    def load(self) -> Profile:
+        with self._guarded("read"), closing(self._connect()) as db:
+            return self._row(db)
+
+    def update(self, changes: Mapping[str, str], expected: Mapping[str, str] | None) -> Profile:
+        """Write `changes` if each changed column still holds its `expected` value, under the
+        write lock; `expected` None writes unconditionally. See ProfileStore.update."""
+        unknown = set(changes) - set(PROFILE_FIELDS)
+        if unknown:  # column names are put into the SQL: only ours
+            raise ValueError(f"not profile fields: {sorted(unknown)}")
+        if not changes:
+            return self.load()
+        names = list(changes)
+        checks = [] if expected is None else names
+        sql = (f"update profiles set {', '.join(f'{c} = ?' for c in names)}, "
+               "updated_at = datetime('now') where user_id = ?"
+               + "".join(f" and {c} is ?" for c in checks))
+        params = (*(changes[c] for c in names), self.user_id,
+                  *(expected[c] for c in checks))
+        with self._guarded("save"), closing(self._connect()) as db:
+            with _immediate(db):
+                # The row a new user has: every field empty, as Profile() reads.
+                db.execute("insert into profiles (user_id) values (?) "
+                           "on conflict (user_id) do nothing", (self.user_id,))
+                if db.execute(sql, params).rowcount == 0:
+                    raise ProfileChanged()
+            return self._row(db)
+
     def save(self, profile: Profile) -> Profile:
-        """Store the profile as given (validation and encryption happen in front of it)."""
-        values = profile.as_dict()
-        columns = ", ".join(PROFILE_FIELDS)
-        marks = ", ".join("?" for _ in PROFILE_FIELDS)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in PROFILE_FIELDS)
-        try:
-            with closing(self._connect()) as db, db:
-                db.execute(
-                    f"insert into profiles (user_id, {columns}) values (?, {marks}) "
-                    f"on conflict (user_id) do update set {updates}, "
-                    "updated_at = datetime('now')",
-                    (self.user_id, *(values[c] for c in PROFILE_FIELDS)),
-                )
-        except sqlite3.IntegrityError as exc:
-            raise UserFacingError(_refusal(str(exc))) from exc
-        except sqlite3.Error as exc:
-            raise UserFacingError(f"Could not save the settings locally: {exc}") from exc
-        return self.load()
+        """Store every field as given, whatever is stored (validation and encryption happen
+        in front of it)."""
+        return self.update(profile.as_dict(), None)
+
+
+def _create_owner_only(path: Path) -> None:
+    """Create the file readable by its owner only, if it is missing; never touch it else
+    (a read-only disk must still be readable)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
 
 
 def _refusal(detail: str) -> str:
@@ -172,3 +219,74 @@ def _refusal(detail: str) -> str:
         if column in detail:
             return f"{label} is too long: the store keeps at most 1000 characters. Nothing was saved."
     return "The settings were refused by the store (a value is too long). Nothing was saved."
+
+
+# SQLite's primary result codes (https://sqlite.org/rescode.html) for what can go wrong
+# around the file, rather than in our SQL.
+_KIND_OF_CODE = {
+    sqlite3.SQLITE_BUSY: "busy",
+    sqlite3.SQLITE_LOCKED: "busy",
+    sqlite3.SQLITE_CORRUPT: "damaged",
+    sqlite3.SQLITE_NOTADB: "damaged",
+    sqlite3.SQLITE_READONLY: "read_only",
+    sqlite3.SQLITE_FULL: "full",
+    sqlite3.SQLITE_PERM: "no_access",
+    sqlite3.SQLITE_AUTH: "no_access",
+}
+_KIND_OF_ERRNO = {
+    errno.EROFS: "read_only",
+    errno.ENOSPC: "full",
+    errno.EDQUOT: "full",
+    errno.EACCES: "no_access",
+    errno.EPERM: "no_access",
+}
+
+
+def _kind(exc: BaseException, folder: Path) -> str:
+    """What went wrong: one of StoreUnavailable's kinds, or "disk_error"."""
+    if isinstance(exc, sqlite3.Error):
+        kind = _KIND_OF_CODE.get((exc.sqlite_errorcode or 0) & 0xFF)
+    else:
+        kind = _KIND_OF_ERRNO.get(getattr(exc, "errno", None))
+    if kind:
+        return kind
+    # SQLite says only "unable to open" or "disk I/O error": ask the file system itself.
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return "read_only"
+    except OSError:
+        return "no_access"  # the folder cannot even be looked at
+    path = folder / DB_FILENAME
+    if not os.access(folder, os.W_OK | os.X_OK) or (
+            path.exists() and not os.access(path, os.R_OK | os.W_OK)):
+        return "no_access"
+    return "disk_error"
+
+
+def _messages(path: Path, doing: str) -> dict[str, str]:
+    folder = path.parent
+    failed = {"open": "Switchboard cannot start", "read": "Your settings could not be read",
+              "save": "Nothing was saved"}[doing]
+    again = "save again" if doing == "save" else "reload the page"
+    return {
+        "busy": f"Your data is busy (another window is saving). {failed}; "
+                "try again in a moment.",
+        "damaged": f"The data file {path} is damaged; it was left as it is. {failed}. "
+                   "Restore it from a backup, or move it elsewhere and reload to start "
+                   "with empty settings.",
+        "read_only": f"The data folder {folder} is read-only. {failed}. "
+                     f"Make it writable, then {again}.",
+        "full": f"The disk holding the data folder {folder} is full. {failed}. "
+                f"Free some space, then {again}.",
+        "no_access": f"Switchboard is not allowed to use the data file {path}. {failed}. "
+                     f"Check the permissions of the file and its folder, then {again}.",
+        "disk_error": f"A disk error stopped Switchboard using the data file {path}; it was "
+                      f"left as it is. {failed}. Try again; if it keeps failing, check the disk.",
+    }
+
+
+def store_unavailable(exc: BaseException, path: Path, doing: str) -> StoreUnavailable:
+    """The message for a failure opening, reading or saving `path`; the raw error is logged."""
+    kind = _kind(exc, path.parent)
+    logger.warning("Local store %s failed while doing %s (%s): %s", path, doing, kind, exc)
+    return StoreUnavailable(_messages(path, doing)[kind], kind)

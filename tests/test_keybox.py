@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+import subprocess
+import sys
+import time
 
 import pytest
 from cryptography.fernet import Fernet
 
 from core.config import Settings
-from core.keybox import EncryptedProfileStore, KeyBox, MissingEncryptionSecret, keybox_for, local_secret
+from core.keybox import (
+    EncryptedProfileStore,
+    KeyBox,
+    MissingEncryptionSecret,
+    describe_unreadable_key,
+    keybox_for,
+    local_secret,
+)
 from core.profiles import MAX_KEY_LENGTH, MAX_TEXT_LENGTH, Profile, field_problem
 from core.store_sqlite import DB_FILENAME, SQLiteProfileStore
+from tests.fixtures.common import REPO
 
 KEY = "sk-proj-abcdefghijklmnopqrstuvwxyz0123"
 
@@ -86,3 +97,37 @@ def test_the_longest_key_the_form_accepts_encrypts_within_the_database_limit(tmp
     token = KeyBox([local_secret(tmp_path)]).encrypt(longest)
     assert len(token) <= MAX_TEXT_LENGTH
     assert field_problem("openai_compatible_api_key", "é" * MAX_KEY_LENGTH) is not None
+
+
+def test_an_empty_secret_file_left_by_an_older_version_is_replaced(tmp_path):
+    """An older version could leave encryption.key empty (a full disk while writing it); an
+    empty secret never encrypted anything, so a new one takes its place."""
+    (tmp_path / "encryption.key").touch(mode=0o600)
+    box = keybox_for(Settings(data_dir=tmp_path))
+    secret = (tmp_path / "encryption.key").read_text()
+    assert Fernet(secret.encode()) and box.decrypt(KeyBox([secret]).encrypt(KEY)) == KEY
+    assert stat.S_IMODE((tmp_path / "encryption.key").stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["encryption.key"]  # no temp file
+
+
+def test_processes_starting_together_agree_on_one_secret(tmp_path):
+    """Real processes racing to make the secret all end with the one that was kept."""
+    start = time.time() + 1.5
+    probe = ("import sys, time\nfrom pathlib import Path\nfrom core.keybox import local_secret\n"
+             f"time.sleep(max(0, {start} - time.time()))\n"
+             "print(local_secret(Path(sys.argv[1])))\n")
+    racers = [subprocess.Popen([sys.executable, "-c", probe, str(tmp_path / "data")],
+                               stdout=subprocess.PIPE, text=True, cwd=REPO) for _ in range(6)]
+    secrets = {racer.communicate(timeout=60)[0].strip() for racer in racers}
+    assert secrets == {(tmp_path / "data" / "encryption.key").read_text()}
+
+
+def test_the_unreadable_key_message_names_the_local_file_or_the_administrator(tmp_path, caplog):
+    local = describe_unreadable_key("openai_api_key", Settings(data_dir=tmp_path))
+    assert str(tmp_path / "encryption.key") in local and "OpenAI API key" in local
+    hosted = describe_unreadable_key(
+        "openai_api_key",
+        Settings(supabase_url="http://x", supabase_anon_key="a", encryption_keys=("k",)))
+    assert "administrator" in hosted and "encryption.key" not in hosted
+    assert "SWITCHBOARD_ENCRYPTION_KEYS" not in hosted  # users get no setting names...
+    assert "SWITCHBOARD_ENCRYPTION_KEYS" in caplog.text  # ...the operator's log does

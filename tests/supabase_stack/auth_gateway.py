@@ -69,6 +69,7 @@ class GatewayConfig:
     dsn: str  # a role that may write the auth schema
     postgrest_url: str
     jwt_secret: str
+    access_token_seconds: int = ACCESS_TOKEN_SECONDS  # short in fault tests: tokens renew
 
     @classmethod
     def from_environment(cls) -> GatewayConfig:
@@ -76,6 +77,8 @@ class GatewayConfig:
             dsn=os.environ["SB_GATEWAY_DSN"],
             postgrest_url=os.environ["SB_GATEWAY_POSTGREST_URL"],
             jwt_secret=os.environ["SB_GATEWAY_JWT_SECRET"],
+            access_token_seconds=int(os.environ.get("SB_GATEWAY_ACCESS_TOKEN_SECONDS",
+                                                    ACCESS_TOKEN_SECONDS)),
         )
 
 
@@ -126,12 +129,16 @@ def claims_of_api_key(config: GatewayConfig, key: str) -> dict | None:
 
 async def proxy_to_postgrest(request: Request) -> Response:
     headers = [(k, v) for k, v in request.headers.items() if k.lower() not in NOT_FORWARDED]
-    upstream = await request.app.state.postgrest.request(
-        request.method,
-        "/" + request.path_params["path"] + ("?" + request.url.query if request.url.query else ""),
-        headers=headers,
-        content=await request.body(),
-    )
+    try:
+        upstream = await request.app.state.postgrest.request(
+            request.method,
+            "/" + request.path_params["path"] + ("?" + request.url.query if request.url.query else ""),
+            headers=headers,
+            content=await request.body(),
+        )
+    except httpx.TransportError:  # PostgREST down: what Supabase's gateway (Kong) answers
+        return JSONResponse(
+            {"message": "An invalid response was received from the upstream server"}, 502)
     response = Response(upstream.content, upstream.status_code)
     for name, value in upstream.headers.multi_items():
         if name.lower() not in NOT_FORWARDED:
@@ -343,11 +350,12 @@ def decoded_access_token(config: GatewayConfig, token: str) -> dict:
 
 def session_json(request: Request, user: dict, session_id, refresh_token: str) -> dict:
     now = int(time.time())
+    lifetime = request.app.state.config.access_token_seconds
     claims = {
         "iss": str(request.base_url).rstrip("/") + "/auth/v1",
         "sub": str(user["id"]),
         "aud": "authenticated",
-        "exp": now + ACCESS_TOKEN_SECONDS,
+        "exp": now + lifetime,
         "iat": now,
         "email": user["email"],
         "phone": "",
@@ -362,7 +370,7 @@ def session_json(request: Request, user: dict, session_id, refresh_token: str) -
     return {
         "access_token": jwt.encode(claims, request.app.state.config.jwt_secret, "HS256"),
         "token_type": "bearer",
-        "expires_in": ACCESS_TOKEN_SECONDS,
+        "expires_in": lifetime,
         "expires_at": claims["exp"],
         "refresh_token": refresh_token,
         "user": user_json(user),

@@ -17,6 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
@@ -129,6 +130,37 @@ class Stack(Database):
     service_role_key: str
     jwt_secret: str
     processes: list[subprocess.Popen] = field(default_factory=list, repr=False)
+    gateway_env: dict[str, str] = field(default_factory=dict, repr=False)
+
+    # ---- stopping and starting one part, for fault tests; each comes back on its port ----
+
+    def _server(self, name: str) -> subprocess.Popen:
+        """The running process of "postgrest" or "gateway" (started in that order)."""
+        return self.processes[{"postgrest": 0, "gateway": 1}[name]]
+
+    def stop_postgrest(self) -> None:
+        stop(self._server("postgrest"))
+
+    def start_postgrest(self) -> None:
+        self.processes[0] = spawn_postgrest(self.tools, self.workdir)
+
+    def stop_gateway(self) -> None:
+        """The stand-in for Supabase's gateway and Auth: both go away, as in a full outage."""
+        stop(self._server("gateway"))
+
+    def start_gateway(self) -> None:
+        self.processes[1] = spawn_gateway(self.workdir, urlsplit(self.url).port,
+                                          self.gateway_env)
+
+    def stop_postgres(self) -> None:
+        subprocess.run(as_postgres([str(self.tools.pg_bin / "pg_ctl"), "stop", "-D",
+                                    str(self.workdir / "pgdata"), "-m", "fast", "-w"]),
+                       check=True, capture_output=True, timeout=60)
+
+    def start_postgres(self) -> None:
+        run_checked(as_postgres([str(self.tools.pg_bin / "pg_ctl"), "start", "-D",
+                                 str(self.workdir / "pgdata"), "-w", "-l",
+                                 str(self.workdir / "postgres.log")]))
 
     def create_database(self) -> Database:
         """A new, empty database in the same cluster, bootstrapped, with no migration yet."""
@@ -148,8 +180,11 @@ def database_url(port: int, dbname: str) -> str:
     return f"postgresql://postgres@127.0.0.1:{port}/{dbname}?sslmode=disable"
 
 
-def start_stack(tools: Tools) -> Stack:
-    """Bring the whole stack up; on any failure, tear down what had started and raise."""
+def start_stack(tools: Tools, access_token_seconds: int | None = None) -> Stack:
+    """Bring the whole stack up; on any failure, tear down what had started and raise.
+
+    `access_token_seconds`: how long the auth stand-in's access tokens last (default an hour).
+    """
     workdir = Path(tempfile.mkdtemp(prefix="switchboard-supabase-"))
     processes: list[subprocess.Popen] = []
     try:
@@ -159,8 +194,14 @@ def start_stack(tools: Tools) -> Stack:
         database.push_migrations()
         jwt_secret = secrets.token_urlsafe(32)
         postgrest_url = start_postgrest(tools, workdir, db_port, jwt_secret, processes)
-        gateway_url = start_gateway(workdir, database.db_dsn, postgrest_url, jwt_secret,
-                                    processes)
+        gateway_env = {"SB_GATEWAY_DSN": database.db_dsn,
+                       "SB_GATEWAY_POSTGREST_URL": postgrest_url,
+                       "SB_GATEWAY_JWT_SECRET": jwt_secret}
+        if access_token_seconds is not None:
+            gateway_env["SB_GATEWAY_ACCESS_TOKEN_SECONDS"] = str(access_token_seconds)
+        port = free_port()
+        processes.append(spawn_gateway(workdir, port, gateway_env))
+        gateway_url = f"http://127.0.0.1:{port}"
     except BaseException as error:
         for log in sorted(workdir.glob("*.log")):  # teardown deletes the logs: keep their ends
             error.add_note(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}")
@@ -170,7 +211,7 @@ def start_stack(tools: Tools) -> Stack:
         db_dsn=database.db_dsn, tools=tools, workdir=workdir, url=gateway_url,
         anon_key=api_key(jwt_secret, "anon"),
         service_role_key=api_key(jwt_secret, "service_role"),
-        jwt_secret=jwt_secret, processes=processes,
+        jwt_secret=jwt_secret, processes=processes, gateway_env=gateway_env,
     )
 
 
@@ -199,11 +240,13 @@ def start_postgres(tools: Tools, workdir: Path) -> int:
     pgdata, port = workdir / "pgdata", free_port()
     run_checked(as_postgres([str(tools.pg_bin / "initdb"), "-D", str(pgdata), "-A", "trust",
                              "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]))
-    options = (f"-c listen_addresses=127.0.0.1 -c port={port} "
-               f"-c unix_socket_directories={workdir} "
-               "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+    # In postgresql.conf, not on the command line, so a restart (fault tests) keeps them.
+    with open(pgdata / "postgresql.conf", "a") as conf:
+        conf.write(f"listen_addresses = '127.0.0.1'\nport = {port}\n"
+                   f"unix_socket_directories = '{workdir}'\n"
+                   "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
     run_checked(as_postgres([str(tools.pg_bin / "pg_ctl"), "start", "-D", str(pgdata), "-w",
-                             "-l", str(workdir / "postgres.log"), "-o", options]))
+                             "-l", str(workdir / "postgres.log")]))
     return port
 
 
@@ -221,25 +264,40 @@ def start_postgrest(tools: Tools, workdir: Path, db_port: int, jwt_secret: str,
         f"admin-server-port = {admin_port}\n"
         'log-level = "warn"\n'
     )
-    process = spawn([str(tools.postgrest), str(config)], workdir / "postgrest.log", processes)
-    # PostgREST listens before its schema cache is loaded; /ready says when it can serve.
-    wait_for_ok(f"http://127.0.0.1:{admin_port}/ready", process)
+    processes.append(spawn_postgrest(tools, workdir))
     return f"http://127.0.0.1:{port}"
 
 
-def start_gateway(workdir: Path, db_dsn: str, postgrest_url: str, jwt_secret: str,
-                  processes: list[subprocess.Popen]) -> str:
-    port = free_port()
-    env = {**os.environ, "SB_GATEWAY_DSN": db_dsn, "SB_GATEWAY_POSTGREST_URL": postgrest_url,
-           "SB_GATEWAY_JWT_SECRET": jwt_secret}
+def spawn_postgrest(tools: Tools, workdir: Path) -> subprocess.Popen:
+    """PostgREST with the stack's config; returns once it can serve."""
+    config = workdir / "postgrest.conf"
+    admin_port = next(int(line.split("=")[1]) for line in config.read_text().splitlines()
+                      if line.startswith("admin-server-port"))
+    process = spawn([str(tools.postgrest), str(config)], workdir / "postgrest.log", [])
+    # PostgREST listens before its schema cache is loaded; /ready says when it can serve.
+    started(process, lambda: wait_for_ok(f"http://127.0.0.1:{admin_port}/ready", process))
+    return process
+
+
+def spawn_gateway(workdir: Path, port: int, gateway_env: dict[str, str]) -> subprocess.Popen:
+    """The auth gateway on `port`; returns once it listens."""
     process = spawn(
         [sys.executable, "-m", "uvicorn", "--factory",
          "tests.supabase_stack.auth_gateway:create_app", "--host", "127.0.0.1",
          "--port", str(port), "--log-level", "warning", "--no-access-log"],
-        workdir / "gateway.log", processes, env=env, cwd=REPO,
+        workdir / "gateway.log", [], env={**os.environ, **gateway_env}, cwd=REPO,
     )
-    wait_for_port(port, timeout=START_TIMEOUT, proc=process)
-    return f"http://127.0.0.1:{port}"
+    started(process, lambda: wait_for_port(port, timeout=START_TIMEOUT, proc=process))
+    return process
+
+
+def started(process: subprocess.Popen, wait) -> None:
+    """Wait for `process` to serve; stop it if it does not, so nothing is left running."""
+    try:
+        wait()
+    except BaseException:
+        stop(process)
+        raise
 
 
 def spawn(command: list[str], log: Path, processes: list[subprocess.Popen],
