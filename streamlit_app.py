@@ -6,7 +6,7 @@ import threading
 import streamlit as st
 
 from core import session
-from core.errors import UserFacingError
+from core.errors import UserFacingError, describe_bug
 from core.keybox import keybox_for
 
 st.set_page_config(page_title="Switchboard", page_icon="🔀", layout="centered")
@@ -21,12 +21,16 @@ def _preload_write_stream_imports() -> None:
 
 _preload_write_stream_imports()
 
-try:
-    settings = session.settings()
-    keybox_for(settings)  # Supabase mode refuses to start without an encryption secret
-except (ValueError, UserFacingError) as exc:  # misconfigured: say what, never a traceback
-    st.error(f"Switchboard cannot start: {exc}")
-    st.stop()
+
+def _error_page(message: str) -> st.Page:
+    """The one page shown when the frame itself cannot start: pages/ is never listed instead."""
+
+    def cannot_start() -> None:
+        st.title("Switchboard")
+        st.error(message)
+
+    return st.Page(cannot_start, title="Switchboard", icon="🔀", url_path="error", default=True)
+
 
 chat = st.Page("pages/chat.py", title="Chat", icon="💬", default=True)
 preferences = st.Page("pages/settings.py", title="Settings", icon="⚙️")
@@ -41,16 +45,33 @@ def page(spec, **options):
     return st.Page(path, title=title, icon=icon, **options)
 
 
-# Pages of the other state stay registered but hidden: they only send the user on, so a
-# page that just signed someone in or out never lands on "page not found".
-user = session.current_user()
-if settings.mode == "local":
-    pages = [chat, preferences]
-elif user is None:
-    pages = [page(sign_in, default=True), page(sign_up), page(sign_out, visibility="hidden")]
-else:
+def pages_for(settings, user) -> list[st.Page]:
+    """Pages of the other state stay registered but hidden: they only send the user on, so a
+    page that just signed someone in or out never lands on "page not found"."""
+    if settings.mode == "local":
+        return [chat, preferences]
+    if user is None:
+        return [page(sign_in, default=True), page(sign_up), page(sign_out, visibility="hidden")]
     hidden = {"visibility": "hidden"}
-    pages = [chat, preferences, page(sign_out), page(sign_in, **hidden), page(sign_up, **hidden)]
-    st.sidebar.caption(f"Signed in as {user.email}")
+    return [chat, preferences, page(sign_out), page(sign_in, **hidden), page(sign_up, **hidden)]
+
+
+# Everything that can fail runs before st.navigation, which is always called: without it,
+# Streamlit would list the pages/ folder itself, reachable without this frame.
+try:
+    settings = session.settings()
+    keybox_for(settings)  # Supabase mode refuses to start without an encryption secret
+    session.take_auth_notice()  # a notice left by the last run's pages is not news now
+    user = session.current_user()
+    notice = session.take_auth_notice()
+    pages = pages_for(settings, user)
+    if user is not None and settings.mode != "local":
+        st.sidebar.caption(f"Signed in as {user.email}")
+    if notice:
+        st.warning(notice)
+except (ValueError, UserFacingError) as exc:  # misconfigured: say what, never a traceback
+    pages = [_error_page(f"Switchboard cannot start: {exc}")]
+except Exception as exc:  # our own bug: logged with a reference, said as ours
+    pages = [_error_page(describe_bug(exc))]
 
 st.navigation(pages).run()

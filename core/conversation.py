@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from core.chat import Reply
 
@@ -52,8 +52,10 @@ class Turn:
 class Conversation:
     turns: list[Turn] = field(default_factory=list)
     in_flight: Reply | None = None
+    retrying: Turn | None = None  # the reply a Retry is replacing, until the new one has text
 
     def add_user(self, text: str) -> None:
+        self.retrying = None
         self.turns.append(Turn("user", text))
 
     def begin_reply(self) -> Reply:
@@ -76,8 +78,12 @@ class Conversation:
             thinking_seconds=reply.thinking_seconds,
             notice=reply.notice,
         )
+        if turn.status == "failed" and not turn.content and self.retrying and self.retrying.content:
+            # A Retry that got nothing keeps the partial reply it was retrying, with the new error.
+            turn = replace(self.retrying, error=turn.error, error_field=turn.error_field)
         self.turns.append(turn)
         self.in_flight = None
+        self.retrying = None
         return turn
 
     def recover(self) -> None:
@@ -101,7 +107,7 @@ class Conversation:
     def prepare_regenerate(self) -> bool:
         """Drop the last assistant reply so the last user message can be answered again."""
         if self.turns and self.turns[-1].role == "assistant":
-            self.turns.pop()
+            self.retrying = self.turns.pop()
         return bool(self.turns) and self.turns[-1].role == "user"
 
     def take_last_user_message(self) -> str | None:

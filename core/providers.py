@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from core.profiles import Profile
@@ -113,11 +113,18 @@ def available_targets(
     profile: Profile,
     server_keys: Mapping[str, str],
     registry: tuple[Provider, ...] = REGISTRY,
+    unreadable: Collection[str] = (),
 ) -> list[Target]:
-    """Every model the user can chat with now, across all providers (R2.1, R5.3)."""
+    """Every model the user can chat with now, across all providers (R2.1, R5.3).
+
+    A provider whose saved key no current secret opens (`unreadable` key fields) is left out
+    unless the operator's key stands in: sending no key would only earn a 401.
+    """
     targets = []
     for provider in registry:
         if not is_available(provider, profile, server_keys):
+            continue
+        if provider.key_field in unreadable and not server_key(provider, server_keys):
             continue
         base_url = resolve_base_url(provider, profile)
         key = resolve_key(provider, profile, server_keys)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 import streamlit as st
 
 from core.auth import SupabaseAuth, User
+from core.errors import AuthUnavailable, SessionEnded
 from core.config import Settings, load_settings
 from core.conversation import Conversation
 from core.keybox import EncryptedProfileStore, keybox_for
@@ -43,11 +44,31 @@ def auth() -> SupabaseAuth:
     return st.session_state.auth
 
 
+AUTH_NOTICE = "auth:notice"  # what the frame says about the sign-in session this run
+
+
 def current_user() -> User | None:
-    """Who this session acts for: the local user, or the signed-in Supabase user."""
+    """Who this session acts for: the local user, or the signed-in Supabase user.
+
+    An ended session (revoked, expired) is None from now on, and said once; a sign-in service
+    that cannot be reached keeps the user signed in (a short outage is not a sign-out). Either
+    way the frame shows `take_auth_notice()`; nothing typed here is dropped.
+    """
     if settings().mode == "local":
         return LOCAL_USER
-    return auth().current_user()
+    try:
+        return auth().current_user()
+    except SessionEnded as ended:
+        st.session_state[AUTH_NOTICE] = str(ended)
+        return None
+    except AuthUnavailable as outage:
+        st.session_state[AUTH_NOTICE] = str(outage)
+        return outage.user
+
+
+def take_auth_notice() -> str | None:
+    """The notice about the sign-in session, once."""
+    return st.session_state.pop(AUTH_NOTICE, None)
 
 
 def store() -> ProfileStore:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 
+from core.netguard import NetworkPolicy, check_base_url
 from core.profiles import Profile
 from core.providers import Provider, Target, available_targets
 from core.urls import InvalidBaseURL, normalize_base_url
@@ -64,6 +65,30 @@ def saved_form(provider: Provider, saved: Profile) -> ProviderForm:
         base_url=value(provider.base_url_field),
         model=value(provider.model_field),
     )
+
+
+def rebase_form(form: ProviderForm, old: ProviderForm, new: ProviderForm) -> ProviderForm:
+    """The form once the saved settings moved from `old` to `new` (saved elsewhere): what the
+    user left as it was follows the store, what they edited stays theirs."""
+    follow = {name: getattr(new, name) for name in ("organization", "base_url", "model")
+              if getattr(form, name) == getattr(old, name)}
+    return replace(form, **follow)
+
+
+def save_form(store, provider: Provider, form: ProviderForm, base: Profile,
+              policy: NetworkPolicy) -> Profile:
+    """Save what `form` changes from `base`, the stored row the form was filled from.
+
+    Only the fields the user changed are written, and only while the store still holds them
+    as `base` had them (else ProfileChanged); a saved key no secret opens is kept unless the
+    user replaces or removes it. A base URL the network guard refuses is not saved.
+    """
+    updated = apply_form(provider, store.open(base), form)
+    url = getattr(updated, provider.base_url_field) if provider.base_url_field else ""
+    if url:
+        check_base_url(url, policy)
+    remove = (provider.key_field,) if form.remove_key else ()
+    return store.save(updated, base=base, remove_keys=remove)
 
 
 # What each of a provider's profile fields is called in "Unsaved changes: ...".

@@ -6,6 +6,7 @@ from core import session
 from core.chat import Reply, chat_messages, coalesce, start_reply
 from core.conversation import Turn
 from core.errors import UserFacingError
+from core.keybox import describe_unreadable_key
 from core.providers import Target, available_targets
 
 
@@ -179,10 +180,14 @@ def _reply(target: Target, system_prompt: str, temperature: float | None) -> Non
 st.title("Chat")
 st.html(_STYLE)
 try:
-    targets = available_targets(session.profile(), session.settings().server_keys)
+    profile, store = session.profile(), session.store()
 except UserFacingError as exc:
     st.error(str(exc))
     st.stop()
+for field in store.unreadable_keys:
+    st.warning(describe_unreadable_key(field, session.settings()))
+targets = available_targets(profile, session.settings().server_keys,
+                            unreadable=store.unreadable_keys)
 
 conversation = session.conversation()
 conversation.recover()  # a reply cut by Stop (or any rerun) is kept, marked stopped

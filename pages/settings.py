@@ -3,12 +3,13 @@
 import streamlit as st
 
 from core import session
-from core.errors import UserFacingError
-from core.profiles import FIELD_LABELS, Profile, describe_saved_key
+from core.errors import ProfileChanged, UserFacingError
+from core.keybox import describe_unreadable_key
+from core.profiles import Profile, describe_saved_key
 from core.providers import REGISTRY, Provider, server_key
 from core.client import connection_for
 from core.discovery import list_models, test_connection
-from core.netguard import check_base_url, policy_for
+from core.netguard import policy_for
 from core.settings_form import (
     FETCH_INPUTS,
     TEST_INPUTS,
@@ -16,9 +17,13 @@ from core.settings_form import (
     ProviderForm,
     apply_form,
     draft_target,
+    rebase_form,
+    save_form,
     saved_form,
     unsaved_changes,
 )
+
+BASE = "settings:base"  # the stored row the forms were filled from (compare-and-set on save)
 from core.urls import PLACEHOLDER_BASE_URL, url_problem
 
 
@@ -63,19 +68,39 @@ def _form(provider: Provider) -> ProviderForm:
     return ProviderForm(**values)
 
 
+def _follow(store, row: Profile) -> None:
+    """The forms now start from `row`: fields the user did not edit show its values."""
+    old, new = store.open(st.session_state.get(BASE) or row), store.open(row)
+    for provider in REGISTRY:
+        form = _form(provider)
+        rebased = rebase_form(form, saved_form(provider, old), saved_form(provider, new))
+        if rebased != form:
+            _show_form(provider, rebased)
+    st.session_state[BASE] = row
+
+
 def _save(provider: Provider) -> None:
     """Save button callback: runs before the page, so it may clear the key input."""
     state = st.session_state
     form = _form(provider)
     try:
         store = session.store()
-        updated = apply_form(provider, store.load(), form)
-        if provider.base_url_field and getattr(updated, provider.base_url_field):
-            check_base_url(getattr(updated, provider.base_url_field), policy_for(session.settings()))
-        saved = store.save(updated)
+        if state.get(BASE) is None and store.base is None:
+            store.load()
+        base = state.get(BASE) or store.base
+        saved = save_form(store, provider, form, base, policy_for(session.settings()))
+    except ProfileChanged as exc:  # saved elsewhere meanwhile: show that, keep what was typed
+        try:
+            store.load()
+            _follow(store, store.base)
+        except UserFacingError:
+            pass
+        state["settings:flash"] = ("error", provider.id, str(exc))
+        return
     except (UserFacingError, ValueError) as exc:
         state["settings:flash"] = ("error", provider.id, str(exc))
         return
+    _follow(store, store.base)
     _show_form(provider, saved_form(provider, saved))
     state["settings:flash"] = ("saved", provider.id, f"{provider.label} settings saved.")
 
@@ -168,8 +193,10 @@ def _key_input(provider: Provider, profile: Profile) -> None:
         live="0ms",
         **_keeps(provider, "key"),
     )
-    st.caption(describe_saved_key(saved_key))
-    if saved_key:
+    unreadable = provider.key_field in session.store().unreadable_keys
+    st.caption("A key is saved, but it cannot be read now (see above)." if unreadable
+               else describe_saved_key(saved_key))
+    if saved_key or unreadable:
         st.checkbox("Remove the saved key", **_keeps(provider, "remove_key"))
 
 
@@ -212,19 +239,25 @@ st.title("Settings")
 flash = st.session_state.pop("settings:flash", None)
 try:
     current = session.profile()
+    store = session.store()
 except UserFacingError as exc:
     st.error(str(exc))
     st.stop()
-for field in getattr(session.store(), "unreadable_keys", ()):
-    st.warning(
-        f"Your saved {FIELD_LABELS[field]} can no longer be decrypted (the server's encryption "
-        "secret changed). Please enter it again."
-    )
+for field in store.unreadable_keys:
+    st.warning(describe_unreadable_key(field, session.settings()))
+
+# The forms start from the row they were filled from; with no edits pending they follow the
+# store, so a save in another tab shows here and is never written back.
+filled_from = store.open(st.session_state.get(BASE) or store.base)
+for provider in REGISTRY:
+    _restore_fields(provider, filled_from)
+if not any(unsaved_changes(p, filled_from, _form(p)) for p in REGISTRY):
+    _follow(store, store.base)
+    filled_from = current
 
 for provider in REGISTRY:
     configured = bool(getattr(current, provider.base_url_field or provider.key_field, ""))
-    _restore_fields(provider, current)
-    unsaved = unsaved_changes(provider, current, _form(provider))
+    unsaved = unsaved_changes(provider, filled_from, _form(provider))
     label = provider.label + (" :orange-badge[Unsaved changes]" if unsaved else "")
     with st.expander(label, expanded=provider.base_url_field is not None or configured,
                      key=_widget(provider, "expander")):

@@ -1,0 +1,43 @@
+"""A failed Retry keeps the interrupted partial reply it was retrying (issue 9)."""
+
+from __future__ import annotations
+
+from core.chat import Reply
+from core.conversation import Conversation
+
+
+def _reply(text: str, status: str, error: str | None = None) -> Reply:
+    reply = Reply(model="m", provider="p", status=status, error=error)
+    reply.text = text
+    return reply
+
+
+def _interrupted_then_retried(second: Reply) -> Conversation:
+    conversation = Conversation()
+    conversation.add_user("tell me a story")
+    conversation.finish_reply(_reply("Once upon a", "interrupted", "The connection dropped."))
+    assert conversation.prepare_regenerate()
+    conversation.finish_reply(second)
+    return conversation
+
+
+def test_a_retry_that_gets_nothing_keeps_the_partial_reply_with_the_new_error():
+    conversation = _interrupted_then_retried(_reply("", "failed", "Could not connect."))
+    last = conversation.turns[-1]
+    assert (last.content, last.status, last.error) == ("Once upon a", "interrupted", "Could not connect.")
+    assert conversation.needs_retry()
+
+
+def test_a_retry_that_gets_text_replaces_the_partial_reply():
+    conversation = _interrupted_then_retried(_reply("Once upon a time, the end.", "complete"))
+    assert [t.content for t in conversation.turns] == ["tell me a story", "Once upon a time, the end."]
+
+
+def test_a_new_message_forgets_the_reply_being_retried():
+    conversation = Conversation()
+    conversation.add_user("first")
+    conversation.finish_reply(_reply("partial", "interrupted", "dropped"))
+    conversation.prepare_regenerate()
+    conversation.add_user("second")  # the retry was abandoned for a new message
+    conversation.finish_reply(_reply("", "failed", "Could not connect."))
+    assert conversation.turns[-1].content == "" and conversation.turns[-1].status == "failed"
