@@ -61,9 +61,11 @@ def pages_for(settings, user) -> list[st.Page]:
 try:
     settings = session.settings()
     keybox_for(settings)  # Supabase mode refuses to start without an encryption secret
-    session.take_auth_notice()  # a notice left by the last run's pages is not news now
+    session.forget_old_outage()
     user = session.current_user()
     notice = session.take_auth_notice()
+    if user is None:
+        session.keep_unsent_message()  # sent just as the session ended: offered after sign-in
     pages = pages_for(settings, user)
     if user is not None and settings.mode != "local":
         st.sidebar.caption(f"Signed in as {user.email}")
@@ -74,4 +76,5 @@ except (ValueError, UserFacingError) as exc:  # misconfigured: say what, never a
 except Exception as exc:  # our own bug: logged with a reference, said as ours
     pages = [_error_page(describe_bug(exc))]
 
-st.navigation(pages).run()
+with session.framing():
+    st.navigation(pages).run()

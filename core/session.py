@@ -7,7 +7,11 @@ conversation all live in st.session_state.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import runpy
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 
 import streamlit as st
 
@@ -15,12 +19,39 @@ from core.auth import SupabaseAuth, User
 from core.errors import AuthUnavailable, SessionEnded
 from core.config import Settings, load_settings
 from core.conversation import Conversation
-from core.keybox import EncryptedProfileStore, keybox_for
+from core.keybox import EncryptedProfileStore, keybox_for, local_secret
 from core.profiles import Profile, ProfileStore
 from core.store_sqlite import LOCAL_USER_ID, SQLiteProfileStore
 from core.store_supabase import SupabaseProfileStore
 
 LOCAL_USER = User(LOCAL_USER_ID, "")
+
+
+FRAME = Path(__file__).resolve().parents[1] / "streamlit_app.py"
+# Whether the script run on this thread is inside the frame: a flag of the run, not of a user.
+# Not in st.session_state: after st.stop() every session_state call stops the run again.
+_run = threading.local()
+
+
+@contextmanager
+def framing() -> Iterator[None]:
+    """The frame runs the page inside this: the page then knows it was gated and drawn by it."""
+    _run.in_frame = True
+    try:
+        yield
+    finally:
+        _run.in_frame = False
+
+
+def run_in_frame() -> None:
+    """First thing on every page. Until something in the process has called st.navigation
+    (the first request after a start; every AppTest run), Streamlit runs a file of pages/ by
+    itself, as its old folder navigation: then run the frame instead, which checks who may see
+    the page, and draws it or another, and stop here."""
+    if getattr(_run, "in_frame", False):
+        return
+    runpy.run_path(str(FRAME), run_name="__main__")
+    st.stop()
 
 
 def _secrets() -> Mapping[str, object]:
@@ -44,48 +75,110 @@ def auth() -> SupabaseAuth:
     return st.session_state.auth
 
 
-AUTH_NOTICE = "auth:notice"  # what the frame says about the sign-in session this run
+SESSION_ENDED = "auth:ended"  # kept until the frame says it, wherever it was found
+AUTH_OUTAGE = "auth:outage"  # said only in the run that found it
 
 
 def current_user() -> User | None:
     """Who this session acts for: the local user, or the signed-in Supabase user.
 
-    An ended session (revoked, expired) is None from now on, and said once; a sign-in service
-    that cannot be reached keeps the user signed in (a short outage is not a sign-out). Either
-    way the frame shows `take_auth_notice()`; nothing typed here is dropped.
+    An ended session (revoked, expired) is None from now on, and said once, even when a
+    callback or a page found it; a sign-in service that cannot be reached keeps the user signed
+    in (a short outage is not a sign-out). The frame shows `take_auth_notice()`; nothing typed
+    here is dropped.
     """
     if settings().mode == "local":
         return LOCAL_USER
     try:
-        return auth().current_user()
+        user = auth().current_user()
     except SessionEnded as ended:
-        st.session_state[AUTH_NOTICE] = str(ended)
+        st.session_state[SESSION_ENDED] = str(ended)
         return None
     except AuthUnavailable as outage:
-        st.session_state[AUTH_NOTICE] = str(outage)
+        st.session_state[AUTH_OUTAGE] = str(outage)
         return outage.user
+    if user is not None:
+        _forget_other_users_work(user)
+    return user
+
+
+OWNER = "session:owner"  # whose drafts and conversation this browser session holds
+
+
+def _forget_other_users_work(user: User) -> None:
+    """Drafts and a conversation kept through an ended session are given back only to the
+    user who typed them: another account signing in here starts clean."""
+    state = st.session_state
+    owner = state.get(OWNER)
+    if owner is not None and owner != user.id:
+        for name in list(state.keys()):
+            if name not in ("settings", "auth"):
+                del state[name]
+    state[OWNER] = user.id
+
+
+def forget_old_outage() -> None:
+    """Before the frame asks who is signed in: an outage found earlier may be over now."""
+    st.session_state.pop(AUTH_OUTAGE, None)
 
 
 def take_auth_notice() -> str | None:
-    """The notice about the sign-in session, once."""
-    return st.session_state.pop(AUTH_NOTICE, None)
+    """What the frame says about the sign-in session, once: it ended, or Auth is out."""
+    ended = st.session_state.pop(SESSION_ENDED, None)
+    outage = st.session_state.pop(AUTH_OUTAGE, None)
+    return ended or outage
+
+
+UNSENT = "chat:unsent"  # a chat message submitted in the run that found the session ended
+
+
+def keep_unsent_message() -> None:
+    """The chat page is not drawn once the session has ended: keep its submitted message, to
+    offer it back after sign-in (the input's own state is dropped at the end of this run)."""
+    text = st.session_state.get("chat:input")
+    if text:
+        st.session_state[UNSENT] = text
+
+
+def discard_unsent_message() -> None:
+    st.session_state.pop(UNSENT, None)
+
+
+def _secret_in_use(config: Settings) -> tuple[str, ...]:
+    """The encryption secrets now: the local file is read again, so a secret put back (or
+    moved away) counts from the next run, in the same browser session."""
+    if config.encryption_keys or config.mode != "local":
+        return config.encryption_keys
+    return (local_secret(config.data_dir),)
 
 
 def store() -> ProfileStore:
-    """This session's profile store, bound to its current user."""
+    """This session's profile store, bound to its current user and encryption secret.
+
+    Raises SessionEnded (a message, never a RuntimeError) when nobody is signed in any more:
+    a callback can run just as the session ends, before the frame shows sign-in.
+    """
     user = current_user()
     if user is None:
-        raise RuntimeError("no user is signed in")  # the frame shows only sign-in pages then
+        raise SessionEnded()
+    config = settings()
+    secret = _secret_in_use(config)
     cached = st.session_state.get("store")
-    if cached is None or cached[0] != user.id:
-        config = settings()
+    if cached is None or cached[:2] != (user.id, secret):
         if config.mode == "local":
             backend = SQLiteProfileStore(config.data_dir)
         else:
             backend = SupabaseProfileStore(auth().client, user.id)
-        cached = (user.id, EncryptedProfileStore(backend, keybox_for(config)))
+        cached = (user.id, secret, EncryptedProfileStore(backend, keybox_for(config)))
         st.session_state.store = cached
-    return cached[1]
+    return cached[2]
+
+
+def last_store() -> ProfileStore | None:
+    """The store this session last used, without touching the disk or the network: to show
+    what was read before when the store cannot be read now."""
+    cached = st.session_state.get("store")
+    return cached[2] if cached else None
 
 
 def profile() -> Profile:

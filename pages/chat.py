@@ -5,9 +5,11 @@ import streamlit as st
 from core import session
 from core.chat import Reply, chat_messages, coalesce, start_reply
 from core.conversation import Turn
-from core.errors import UserFacingError
+from core.errors import SessionEnded, UserFacingError
 from core.keybox import describe_unreadable_key
 from core.providers import Target, available_targets
+
+session.run_in_frame()  # never drawn without the frame's gate
 
 
 # Keyed containers get the CSS class st-key-<key>. A user's own line breaks are kept (Markdown
@@ -110,6 +112,11 @@ def _take_request(conversation, prompt: str | None) -> bool:
     if prompt:
         conversation.add_user(prompt)
         return True
+    if action == "send_unsent":
+        text = st.session_state.pop(session.UNSENT, "")
+        if text:
+            conversation.add_user(text)
+            return True
     if action == "regenerate":
         return conversation.prepare_regenerate()
     if action == "send_edit":
@@ -139,6 +146,22 @@ def _actions(conversation) -> None:
                 args=("regenerate",), help="Answer your last message again.")
     right.button("Edit", icon="✏️", key="chat:edit", width="stretch", on_click=_start_editing,
                  help="Edit your last message and send it again.")
+
+
+def _unsent_message() -> None:
+    """A message submitted as the session ended, offered back after signing in again."""
+    text = st.session_state.get(session.UNSENT)
+    if not text:
+        return
+    with st.container(border=True, key="chat-unsent"):
+        st.caption("Your message was not sent (your session had ended):")
+        with st.container(key="chat-user-unsent"):
+            st.markdown(text)
+        send, discard, _ = st.columns([1, 1, 2])
+        send.button("Send", type="primary", key="chat:unsent_send", width="stretch",
+                    on_click=_request, args=("send_unsent",))
+        discard.button("Discard", key="chat:unsent_discard", width="stretch",
+                       on_click=session.discard_unsent_message)
 
 
 def _live_thinking(area, reply: Reply):
@@ -177,23 +200,40 @@ def _reply(target: Target, system_prompt: str, temperature: float | None) -> Non
     st.rerun()
 
 
+TARGETS = "chat:targets"  # the models offered when the store was last read here
+
+
+def _offered_targets() -> list[Target] | None:
+    """The models the user can chat with. When the store cannot be read now, its message is
+    shown and the models read earlier in this session stay offered (None: none were read)."""
+    try:
+        store = session.store()
+        profile = store.load()
+    except SessionEnded:
+        session.keep_unsent_message()
+        st.rerun()  # the frame says the session ended and shows sign-in
+    except UserFacingError as exc:
+        st.error(str(exc))
+        return st.session_state.get(TARGETS)
+    for field in store.unreadable_keys:
+        st.warning(describe_unreadable_key(field, session.settings()))
+    targets = available_targets(profile, session.settings().server_keys,
+                                unreadable=store.unreadable_keys)
+    st.session_state[TARGETS] = targets
+    return targets
+
+
 st.title("Chat")
 st.html(_STYLE)
-try:
-    profile, store = session.profile(), session.store()
-except UserFacingError as exc:
-    st.error(str(exc))
-    st.stop()
-for field in store.unreadable_keys:
-    st.warning(describe_unreadable_key(field, session.settings()))
-targets = available_targets(profile, session.settings().server_keys,
-                            unreadable=store.unreadable_keys)
-
 conversation = session.conversation()
 conversation.recover()  # a reply cut by Stop (or any rerun) is kept, marked stopped
-if not targets:
-    st.info("No provider is configured yet. Add an OpenAI key or an OpenAI-compatible server.")
-    st.page_link("pages/settings.py", label="Open Settings", icon="⚙️")
+targets = _offered_targets()
+if not targets:  # the conversation already on screen stays there
+    for index, turn in enumerate(conversation.turns):
+        _show_turn(index, turn)
+    if targets is not None:
+        st.info("No provider is configured yet. Add an OpenAI key or an OpenAI-compatible server.")
+        st.page_link("pages/settings.py", label="Open Settings", icon="⚙️")
     st.stop()
 
 target = _pick_target(targets)
@@ -205,4 +245,5 @@ for index, turn in enumerate(conversation.turns):
 if streaming:
     _reply(target, system_prompt, temperature)
 else:
+    _unsent_message()
     _actions(conversation)

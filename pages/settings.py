@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core import session
-from core.errors import ProfileChanged, UserFacingError
+from core.errors import ProfileChanged, SessionEnded, UserFacingError
 from core.keybox import describe_unreadable_key
 from core.profiles import Profile, describe_saved_key
 from core.providers import REGISTRY, Provider, server_key
@@ -22,9 +22,11 @@ from core.settings_form import (
     saved_form,
     unsaved_changes,
 )
+from core.urls import PLACEHOLDER_BASE_URL, url_problem
+
+session.run_in_frame()  # never drawn without the frame's gate
 
 BASE = "settings:base"  # the stored row the forms were filled from (compare-and-set on save)
-from core.urls import PLACEHOLDER_BASE_URL, url_problem
 
 
 def _widget(provider: Provider, name: str) -> str:
@@ -89,6 +91,8 @@ def _save(provider: Provider) -> None:
             store.load()
         base = state.get(BASE) or store.base
         saved = save_form(store, provider, form, base, policy_for(session.settings()))
+    except SessionEnded:  # the frame says so and shows sign-in; the form keeps what was typed
+        return
     except ProfileChanged as exc:  # saved elsewhere meanwhile: show that, keep what was typed
         try:
             store.load()
@@ -110,14 +114,31 @@ def _draft_target(provider: Provider, saved: Profile):
     return draft_target(provider, saved, _form(provider), config.server_keys)
 
 
+def _saved_for_callback(provider: Provider) -> Profile | None:
+    """The saved profile, read fresh for a callback; None when it cannot be read now (the
+    reason is shown under the provider; an ended session is said by the frame)."""
+    try:
+        return session.profile()
+    except SessionEnded:
+        return None
+    except UserFacingError as exc:
+        st.session_state["settings:flash"] = ("error", provider.id, str(exc))
+        return None
+
+
 def _discard(provider: Provider) -> None:
     """'Discard changes' callback: show the saved settings again."""
-    _show_form(provider, saved_form(provider, session.profile()))
+    saved = _saved_for_callback(provider)
+    if saved is not None:
+        _show_form(provider, saved_form(provider, saved))
 
 
 def _fetch_models(provider: Provider) -> None:
     """'Fetch models' callback: offer the server's model ids in a selector."""
-    target = _draft_target(provider, session.profile())
+    saved = _saved_for_callback(provider)
+    if saved is None:
+        return
+    target = _draft_target(provider, saved)
     if target is None:
         found = CheckResult.of(target, FETCH_INPUTS, False, "Enter a valid base URL first.")
     else:
@@ -136,7 +157,10 @@ def _pick_model(provider: Provider) -> None:
 
 
 def _test_connection(provider: Provider) -> None:
-    target = _draft_target(provider, session.profile())
+    saved = _saved_for_callback(provider)
+    if saved is None:
+        return
+    target = _draft_target(provider, saved)
     if target is None:
         tested = CheckResult.of(target, TEST_INPUTS, False, "Enter a valid base URL first.")
     else:
@@ -176,7 +200,7 @@ def _discovery(provider: Provider, profile: Profile, disabled: bool) -> None:
         (st.success if tested.ok else st.error)(tested.detail.replace("\n", "  \n"))
 
 
-def _key_input(provider: Provider, profile: Profile) -> None:
+def _key_input(provider: Provider, profile: Profile, unreadable_keys) -> None:
     if server_key(provider, session.settings().server_keys):
         st.text_input("API key", value="Set by the administrator", disabled=True,
                       key=_widget(provider, "admin_key"))
@@ -193,15 +217,16 @@ def _key_input(provider: Provider, profile: Profile) -> None:
         live="0ms",
         **_keeps(provider, "key"),
     )
-    unreadable = provider.key_field in session.store().unreadable_keys
+    unreadable = provider.key_field in unreadable_keys
     st.caption("A key is saved, but it cannot be read now (see above)." if unreadable
                else describe_saved_key(saved_key))
     if saved_key or unreadable:
         st.checkbox("Remove the saved key", **_keeps(provider, "remove_key"))
 
 
-def _provider_section(provider: Provider, profile: Profile, unsaved: list[str]) -> None:
-    _key_input(provider, profile)
+def _provider_section(provider: Provider, profile: Profile, unsaved: list[str],
+                      unreadable_keys) -> None:
+    _key_input(provider, profile, unreadable_keys)
     if provider.organization_field:
         st.text_input("Organization ID (optional)", **_keeps(provider, "organization"))
     problem = None
@@ -235,14 +260,27 @@ def _provider_section(provider: Provider, profile: Profile, unsaved: list[str]) 
             st.badge("Unsaved: " + ", ".join(unsaved), icon="✏️", color="orange")
 
 
+def _read_store():
+    """(store, saved profile, why it could not be read now). When the store fails, the forms
+    stay on screen from the row read last in this session, so nothing typed disappears."""
+    try:
+        store = session.store()
+        return store, store.load(), None
+    except SessionEnded:
+        st.rerun()  # the frame says the session ended and shows sign-in
+    except UserFacingError as exc:
+        store = session.last_store()
+        if store is None or store.base is None:  # nothing read yet: nothing to show
+            st.error(str(exc))
+            st.stop()
+        return store, store.open(store.base), str(exc)
+
+
 st.title("Settings")
 flash = st.session_state.pop("settings:flash", None)
-try:
-    current = session.profile()
-    store = session.store()
-except UserFacingError as exc:
-    st.error(str(exc))
-    st.stop()
+store, current, read_problem = _read_store()
+if read_problem and not (flash and flash[2] == read_problem):  # said once
+    st.error(read_problem)
 for field in store.unreadable_keys:
     st.warning(describe_unreadable_key(field, session.settings()))
 
@@ -261,7 +299,7 @@ for provider in REGISTRY:
     label = provider.label + (" :orange-badge[Unsaved changes]" if unsaved else "")
     with st.expander(label, expanded=provider.base_url_field is not None or configured,
                      key=_widget(provider, "expander")):
-        _provider_section(provider, current, unsaved)
+        _provider_section(provider, current, unsaved, store.unreadable_keys)
         if flash and flash[1] == provider.id:
             if flash[0] == "saved":
                 st.toast(flash[2], icon="✅")

@@ -3,10 +3,12 @@
 import streamlit as st
 
 from core import session
+from core.errors import UserFacingError
+
+session.run_in_frame()  # never drawn without the frame's gate
 
 if session.current_user() is not None:  # signed in or out just now: move on
     st.switch_page("pages/chat.py")
-from core.errors import UserFacingError
 
 st.title("Sign in")
 with st.form("sign_in"):

@@ -4,6 +4,8 @@ import streamlit as st
 
 from core import session
 
+session.run_in_frame()  # never drawn without the frame's gate
+
 if session.current_user() is None:  # signed in or out just now: move on
     st.switch_page("pages/sign_in.py")
 

@@ -3,11 +3,13 @@
 import streamlit as st
 
 from core import session
+from core.auth import MIN_PASSWORD_LENGTH
+from core.errors import UserFacingError
+
+session.run_in_frame()  # never drawn without the frame's gate
 
 if session.current_user() is not None:  # signed in or out just now: move on
     st.switch_page("pages/chat.py")
-from core.auth import MIN_PASSWORD_LENGTH
-from core.errors import UserFacingError
 
 st.title("Sign up")
 with st.form("sign_up"):

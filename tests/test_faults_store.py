@@ -8,7 +8,6 @@ without it these tests skip, and under CI=true they fail.
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import sqlite3
@@ -17,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import closing, contextmanager
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -27,15 +26,22 @@ from core.config import Settings
 from core.errors import ProfileChanged, StoreUnavailable, UserFacingError
 from core.keybox import (
     LOCAL_KEY_FILE,
-    EncryptedProfileStore,
     LocalSecretUnavailable,
     describe_unreadable_key,
-    keybox_for,
     local_secret,
 )
 from core.profiles import Profile
 from core.store_sqlite import DB_FILENAME, SQLiteProfileStore
 from tests.fixtures.common import REPO, missing
+from tests.fixtures.faults import (
+    another_window_writing,
+    assert_for_the_user,
+    damage_pages,
+    full_disk,
+    local_store,
+    read_only,
+    tmpfs,
+)
 
 KEY = "sk-local-0123456789abcdef"
 SAVED = Profile(
@@ -44,63 +50,6 @@ SAVED = Profile(
     openai_compatible_base_url="http://localhost:1234/v1",
     openai_compatible_model_name="qwen2.5:7b",
 )
-
-
-def _run(command: list[str]) -> None:
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        missing(f"{' '.join(command)} ({result.stderr.strip()})")
-
-
-@contextmanager
-def tmpfs(path: Path, size: str = "1m"):
-    """A real, separate file system at `path`, unmounted afterwards whatever happens."""
-    path.mkdir(parents=True, exist_ok=True)
-    _run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)])
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], capture_output=True)
-
-
-@contextmanager
-def read_only(mount: Path):
-    """The file system at `mount` read-only (root cannot write there either), then back."""
-    _run(["mount", "-o", "remount,ro", str(mount)])
-    try:
-        yield
-    finally:
-        subprocess.run(["mount", "-o", "remount,rw", str(mount)], capture_output=True)
-
-
-@contextmanager
-def full_disk(mount: Path):
-    """Fill the file system at `mount` to the last byte, then free it."""
-    filler = mount / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        while True:
-            os.write(fd, b"\0" * 1024)
-    except OSError as exc:
-        assert exc.errno == errno.ENOSPC
-    finally:
-        os.close(fd)
-    try:
-        yield
-    finally:
-        filler.unlink()
-
-
-def local_store(folder: Path, busy_timeout: float = 5.0) -> EncryptedProfileStore:
-    """What the app builds for a session in local mode: the secret file, then the store."""
-    box = keybox_for(Settings(data_dir=folder))
-    return EncryptedProfileStore(SQLiteProfileStore(folder, busy_timeout=busy_timeout), box)
-
-
-def assert_for_the_user(message: str, *words: str) -> None:
-    assert "Errno" not in message and "Traceback" not in message and "sqlite" not in message
-    for word in words:
-        assert word in message, message
 
 
 # ---- read-only ------------------------------------------------------------------------------
@@ -199,18 +148,6 @@ def test_no_secret_is_made_on_a_full_disk_and_no_empty_file_is_left(tmp_path):
 
 
 # ---- locks ----------------------------------------------------------------------------------
-
-
-@contextmanager
-def another_window_writing(folder: Path, how: str = "immediate"):
-    """Another real connection holding the write lock (IMMEDIATE) or every lock (EXCLUSIVE)."""
-    with closing(sqlite3.connect(folder / DB_FILENAME, isolation_level=None)) as other:
-        other.execute(f"begin {how}")
-        other.execute("update profiles set display_name = display_name")
-        try:
-            yield other
-        finally:
-            other.execute("commit")
 
 
 def test_a_save_waits_a_bounded_time_for_a_lock_then_says_the_data_is_busy(tmp_path):
@@ -320,14 +257,6 @@ def test_the_same_field_saved_in_two_sessions_refuses_the_second_with_a_message(
 # ---- a corrupt file -------------------------------------------------------------------------
 
 
-def _damage(path: Path) -> bytes:
-    """Overwrite everything after SQLite's 100-byte header with noise; return the bytes."""
-    data = bytearray(path.read_bytes())
-    data[100:] = bytes((i * 37 + 11) % 256 for i in range(len(data) - 100))
-    path.write_bytes(bytes(data))
-    return bytes(data)
-
-
 @pytest.mark.parametrize("damage", ["not-a-database", "damaged-pages"])
 def test_a_corrupt_data_file_is_reported_left_as_it_is_and_the_app_recovers(tmp_path, damage):
     folder = tmp_path / "data"
@@ -337,7 +266,7 @@ def test_a_corrupt_data_file_is_reported_left_as_it_is_and_the_app_recovers(tmp_
         path.write_bytes(b"this is not a database, it was overwritten " * 100)
         damaged = path.read_bytes()
     else:
-        damaged = _damage(path)
+        damaged = damage_pages(path)
     with pytest.raises(StoreUnavailable) as refused:
         local_store(folder).load()
     assert refused.value.kind == "damaged"

@@ -8,7 +8,6 @@ again once the part is back. Every part is running again after each test, even a
 
 from __future__ import annotations
 
-import subprocess
 import time
 import uuid
 
@@ -21,7 +20,7 @@ from core.errors import AuthUnavailable, SessionEnded, StoreUnavailable, UserFac
 from core.keybox import EncryptedProfileStore, KeyBox
 from core.profiles import Profile
 from core.store_supabase import SupabaseProfileStore
-from tests.supabase_stack.stack import Stack, as_postgres
+from tests.supabase_stack.stack import Stack
 
 PASSWORD = "correct horse battery"
 SECRET = Fernet.generate_key().decode()
@@ -34,24 +33,9 @@ SAVED = Profile(
 RECOVERY_SECONDS = 60  # PostgREST reconnects to PostgreSQL with a growing back-off
 
 
-def _postgres_running(stack: Stack) -> bool:
-    status = subprocess.run(as_postgres([str(stack.tools.pg_bin / "pg_ctl"), "status", "-D",
-                                         str(stack.workdir / "pgdata")]), capture_output=True)
-    return status.returncode == 0
-
-
 @pytest.fixture
-def stack(fault_stack: Stack):
-    """The fault stack, with every part started again after the test, whatever happened."""
-    try:
-        yield fault_stack
-    finally:
-        if not _postgres_running(fault_stack):
-            fault_stack.start_postgres()
-        if fault_stack.processes[0].poll() is not None:
-            fault_stack.start_postgrest()
-        if fault_stack.processes[1].poll() is not None:
-            fault_stack.start_gateway()
+def stack(fault_stack_restored: Stack):
+    return fault_stack_restored
 
 
 class Session:
