@@ -15,7 +15,6 @@ import uuid
 
 import httpx
 import pytest
-from cryptography.fernet import Fernet
 
 from tests.apptest import open_app
 from tests.chatting import send
@@ -53,15 +52,6 @@ def listener():
     server = CountingListener()
     yield server
     server.close()
-
-
-@pytest.fixture
-def supabase_mode(supabase_stack, monkeypatch):
-    """The app configured for the test stack; the operator allows no private address."""
-    monkeypatch.setenv("SUPABASE_URL", supabase_stack.url)
-    monkeypatch.setenv("SUPABASE_ANON_KEY", supabase_stack.anon_key)
-    monkeypatch.setenv("SWITCHBOARD_ENCRYPTION_KEYS", Fernet.generate_key().decode())
-    return supabase_stack
 
 
 def _sign_up_through_the_api(stack) -> tuple[str, str, str]:

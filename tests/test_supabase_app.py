@@ -9,21 +9,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from cryptography.fernet import Fernet
 
 from tests.apptest import compatible, open_app, shown_text
 from tests.chatting import chat_messages, errors, send
 
 PASSWORD = "a long enough password"
-
-
-@pytest.fixture
-def supabase_mode(supabase_stack, monkeypatch):
-    """The app configured for the test stack, as an operator would in secrets."""
-    monkeypatch.setenv("SUPABASE_URL", supabase_stack.url)
-    monkeypatch.setenv("SUPABASE_ANON_KEY", supabase_stack.anon_key)
-    monkeypatch.setenv("SWITCHBOARD_ENCRYPTION_KEYS", Fernet.generate_key().decode())
-    return supabase_stack
 
 
 def _email() -> str:
