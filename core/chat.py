@@ -13,7 +13,7 @@ import openai
 
 from core.client import Limits, build_client, connection_for
 from core.config import Settings
-from core.discovery import parse_model_ids
+from core.discovery import read_model_list
 from core.errors import (
     NOT_STREAMED,
     PROVIDER_FAILURES,
@@ -283,10 +283,7 @@ def _end_with_error(reply, target, limits, watchdog: Watchdog, exc, client) -> N
 def _models_offered(client: openai.OpenAI) -> list[str]:
     """The models the server lists, for an unknown-model message; none if it cannot say."""
     try:
-        answer = client.get(
-            "/models", cast_to=httpx2.Response, options={"timeout": MODEL_LIST_SECONDS}
-        )
-        return parse_model_ids(answer.content)
+        return read_model_list(client, timeout=MODEL_LIST_SECONDS)
     except (*PROVIDER_FAILURES, ValueError):  # no list, or not one: the message goes without
         return []
 

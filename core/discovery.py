@@ -116,11 +116,17 @@ def _client(target: Target, limits: Limits, http_client: httpx2.Client | None) -
             client.close()
 
 
+def read_model_list(client: openai.OpenAI, timeout: float | None = None) -> list[str]:
+    """GET {base}/models through `client` and parse it. SDK errors propagate; a body that is
+    not a model list raises _NotAModelList (a ValueError)."""
+    options = {} if timeout is None else {"timeout": timeout}
+    response = client.get("/models", cast_to=httpx2.Response, options=options)
+    return parse_model_ids(response.content)
+
+
 def _get_models(target: Target, limits: Limits, http_client: httpx2.Client | None) -> list[str]:
-    """GET {base}/models and parse it. SDK errors propagate; a bad body raises _NotAModelList."""
     with _client(target, limits, http_client) as client:
-        response = client.get("/models", cast_to=httpx2.Response)
-        return parse_model_ids(response.content)
+        return read_model_list(client)
 
 
 def _answers(target: Target, base_url: str, limits: Limits, http_client: httpx2.Client | None) -> bool:
