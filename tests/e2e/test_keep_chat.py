@@ -22,7 +22,6 @@ from tests.e2e.browser import (
     assert_no_exception,
     button,
     chat_input,
-    errors,
     go_to,
     key,
     messages,
@@ -167,8 +166,9 @@ def test_a_rejected_key_links_to_settings(app_factory, new_page, katan_server, i
     page = new_page()
     open_app(page, app.url, "Chat")
     send(page, "hello")
+    # The run that shows the error may start after a first idle reading; wait for the error.
+    expect(page.locator('.stMain [data-testid="stAlertContentError"]', has_text="API key was rejected")).to_be_visible()
     wait_idle(page)
-    assert any("API key was rejected" in e for e in errors(page)), errors(page)
     link = page.locator('.stMain [data-testid="stPageLink-NavLink"]', has_text="Check the API key in Settings")
     expect(link).to_be_visible()
     link.click()
