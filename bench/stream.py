@@ -42,10 +42,10 @@ import openai  # noqa: E402
 
 from core.chat import Reply, coalesce, start_reply  # noqa: E402
 from core.config import SETTING_NAMES, load_settings  # noqa: E402
-from core.keybox import EncryptedProfileStore, keybox_for  # noqa: E402
+from core.store.keybox import EncryptedProfileStore, keybox_for  # noqa: E402
 from core.profiles import Profile  # noqa: E402
-from core.providers import OPENAI_COMPATIBLE, Target  # noqa: E402
-from core.store_sqlite import SQLiteProfileStore  # noqa: E402
+from core.providers.kinds import OPENAI_COMPATIBLE, Target  # noqa: E402
+from core.store.sqlite import SQLiteProfileStore  # noqa: E402
 from tests.fixtures.common import free_port, stop  # noqa: E402  (the suite's own helpers)
 
 MODEL = "katan-echo"

@@ -26,7 +26,7 @@ from core.errors import (
     provider_message,
     setting_at_fault,
 )
-from core.providers import Target
+from core.providers.kinds import Target
 from core.streaming import ChunkReader, StreamEnd, Thinking, Watchdog, read_events
 
 __all__ = ["Reply", "Thinking", "chat_messages", "coalesce", "start_reply", "stream_reply"]

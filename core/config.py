@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from core.providers import REGISTRY
+from core.providers.kinds import REGISTRY
 
 DATA_DIR_ENV = "SWITCHBOARD_DATA_DIR"
 DEFAULT_DATA_DIR = Path.home() / ".switchboard"

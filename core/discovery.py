@@ -22,7 +22,7 @@ import openai
 
 from core.client import Limits, build_client
 from core.errors import UserFacingError, describe_error, provider_message, redact
-from core.providers import Target
+from core.providers.kinds import Target
 
 LIST_STEP = "List models"
 CHAT_STEP = "One-token chat"

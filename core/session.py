@@ -19,10 +19,10 @@ from core.auth import SupabaseAuth, User
 from core.errors import AuthUnavailable, SessionEnded
 from core.config import Settings, load_settings
 from core.conversation import Conversation
-from core.keybox import EncryptedProfileStore, keybox_for, local_secret
+from core.store.keybox import EncryptedProfileStore, keybox_for, local_secret
 from core.profiles import Profile, ProfileStore
-from core.store_sqlite import LOCAL_USER_ID, SQLiteProfileStore
-from core.store_supabase import SupabaseProfileStore
+from core.store.sqlite import LOCAL_USER_ID, SQLiteProfileStore
+from core.store.supabase import SupabaseProfileStore
 
 LOCAL_USER = User(LOCAL_USER_ID, "")
 

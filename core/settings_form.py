@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 from core.netguard import NetworkPolicy, check_base_url
 from core.profiles import Profile
-from core.providers import Provider, Target, available_targets
+from core.providers.kinds import Provider, Target, available_targets
 from core.urls import InvalidBaseURL, normalize_base_url
 
 

@@ -6,8 +6,8 @@ from core import session
 from core.chat import Reply, chat_messages, coalesce, start_reply
 from core.conversation import Turn
 from core.errors import SessionEnded, UserFacingError
-from core.keybox import describe_unreadable_key
-from core.providers import Target, available_targets
+from core.store.keybox import describe_unreadable_key
+from core.providers.kinds import Target, available_targets
 
 session.run_in_frame()  # never drawn without the frame's gate
 

@@ -4,9 +4,9 @@ import streamlit as st
 
 from core import session
 from core.errors import ProfileChanged, SessionEnded, UserFacingError
-from core.keybox import describe_unreadable_key
+from core.store.keybox import describe_unreadable_key
 from core.profiles import Profile, describe_saved_key
-from core.providers import REGISTRY, Provider, server_key
+from core.providers.kinds import REGISTRY, Provider, server_key
 from core.client import connection_for
 from core.discovery import list_models, test_connection
 from core.netguard import policy_for

@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 from core.config import load_settings
-from core.keybox import EncryptedProfileStore, keybox_for
+from core.store.keybox import EncryptedProfileStore, keybox_for
 from core.profiles import Profile
-from core.store_sqlite import SQLiteProfileStore
+from core.store.sqlite import SQLiteProfileStore
 from tests.apptest import chat_messages, open_app
 
 

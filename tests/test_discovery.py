@@ -19,7 +19,7 @@ from core.discovery import (
     test_connection,
 )
 from core.errors import UserFacingError
-from core.providers import Target
+from core.providers.kinds import Target
 from tests.fixtures.common import free_port
 from tests.fixtures.llm_servers import KATAN_MODEL, LLMOCK_MODEL, SMOLLM_ALIAS
 

@@ -14,7 +14,7 @@ import core.chat
 import core.streaming
 from core.chat import Reply, start_reply
 from core.config import load_settings
-from core.providers import Target
+from core.providers.kinds import Target
 from tests.chatting import assistant_captions, errors, send, start_chat, use_server
 
 KEY = "sk-SECRET_0123456789abcdef"

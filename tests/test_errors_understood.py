@@ -13,7 +13,7 @@ import pytest
 from core.chat import Reply, start_reply
 from core.config import load_settings
 from core.errors import describe_stall
-from core.providers import Target
+from core.providers.kinds import Target
 from tests.chatting import errors, send, start_chat, use_server
 
 # llama.cpp's server (llama-cpp-python 0.3.36) refusing a prompt longer than n_ctx, verbatim.

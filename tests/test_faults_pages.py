@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from core.keybox import LOCAL_KEY_FILE
-from core.store_sqlite import DB_FILENAME
+from core.store.keybox import LOCAL_KEY_FILE
+from core.store.sqlite import DB_FILENAME
 from tests.apptest import chat_messages, compatible, open_app
 from tests.chatting import errors, send, use_server
 from tests.fixtures.faults import (

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 from core.config import load_settings
-from core.keybox import EncryptedProfileStore, keybox_for
-from core.store_sqlite import SQLiteProfileStore
+from core.store.keybox import EncryptedProfileStore, keybox_for
+from core.store.sqlite import SQLiteProfileStore
 from tests.apptest import compatible, open_app
 from tests.chatting import save_compatible
 

@@ -24,14 +24,14 @@ from cryptography.fernet import Fernet
 
 from core.config import Settings
 from core.errors import ProfileChanged, StoreUnavailable, UserFacingError
-from core.keybox import (
+from core.store.keybox import (
     LOCAL_KEY_FILE,
     LocalSecretUnavailable,
     describe_unreadable_key,
     local_secret,
 )
 from core.profiles import Profile
-from core.store_sqlite import DB_FILENAME, SQLiteProfileStore
+from core.store.sqlite import DB_FILENAME, SQLiteProfileStore
 from tests.fixtures.common import REPO, missing
 from tests.fixtures.faults import (
     another_window_writing,
@@ -91,7 +91,7 @@ def test_a_data_file_the_app_may_not_use_is_named_with_what_to_do(tmp_path):
     (folder / DB_FILENAME).chmod(0o000)
     probe = (
         "import sys\n"
-        "from core.store_sqlite import SQLiteProfileStore\n"
+        "from core.store.sqlite import SQLiteProfileStore\n"
         "from core.errors import StoreUnavailable\n"
         "try:\n"
         "    SQLiteProfileStore(sys.argv[1]).load()\n"

@@ -17,9 +17,9 @@ from cryptography.fernet import Fernet
 from core.auth import SupabaseAuth
 from core.config import Settings
 from core.errors import AuthUnavailable, SessionEnded, StoreUnavailable, UserFacingError
-from core.keybox import EncryptedProfileStore, KeyBox
+from core.store.keybox import EncryptedProfileStore, KeyBox
 from core.profiles import Profile
-from core.store_supabase import SupabaseProfileStore
+from core.store.supabase import SupabaseProfileStore
 from tests.supabase_stack.stack import Stack
 
 PASSWORD = "correct horse battery"

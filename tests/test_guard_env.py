@@ -16,7 +16,7 @@ from core.chat import Reply, start_reply
 from core.client import build_client, connection_for
 from core.config import Settings
 from core.discovery import list_models, test_connection
-from core.providers import Target
+from core.providers.kinds import Target
 
 OPERATOR_ENVIRONMENT = {
     "OPENAI_ORG_ID": "org-operator",

@@ -21,7 +21,7 @@ from core.chat import Reply, start_reply
 from core.client import Limits, build_client, connection_for
 from core.config import Settings
 from core.discovery import list_models, test_connection
-from core.providers import Target
+from core.providers.kinds import Target
 
 LOCAL = Settings()
 # Supabase mode with loopback allowed by the operator: the guarded path, reaching our server.

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from core.errors import UserFacingError
-from core.keybox import EncryptedProfileStore, KeyBox, local_secret
+from core.store.keybox import EncryptedProfileStore, KeyBox, local_secret
 from core.profiles import FIELD_LABELS, MAX_KEY_LENGTH, Profile, field_problem
-from core.store_sqlite import SQLiteProfileStore
+from core.store.sqlite import SQLiteProfileStore
 
 HEADER_TEXT = ("may only contain plain letters, digits and symbols "
                "(ASCII, no spaces, accents or emoji).")

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from core.chat import Reply, stream_reply
 from core.client import build_client
 from core.errors import KEY_FRAGMENT, describe_auth_error, describe_backend_error, describe_error
-from core.providers import Target
+from core.providers.kinds import Target
 
 keys = st.text(string.ascii_letters + string.digits + "-_.", min_size=8, max_size=120)
 

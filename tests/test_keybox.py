@@ -12,7 +12,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from core.config import Settings
-from core.keybox import (
+from core.store.keybox import (
     EncryptedProfileStore,
     KeyBox,
     MissingEncryptionSecret,
@@ -21,7 +21,7 @@ from core.keybox import (
     local_secret,
 )
 from core.profiles import MAX_KEY_LENGTH, MAX_TEXT_LENGTH, Profile, field_problem
-from core.store_sqlite import DB_FILENAME, SQLiteProfileStore
+from core.store.sqlite import DB_FILENAME, SQLiteProfileStore
 from tests.fixtures.common import REPO
 
 KEY = "sk-proj-abcdefghijklmnopqrstuvwxyz0123"
@@ -113,7 +113,7 @@ def test_an_empty_secret_file_left_by_an_older_version_is_replaced(tmp_path):
 def test_processes_starting_together_agree_on_one_secret(tmp_path):
     """Real processes racing to make the secret all end with the one that was kept."""
     start = time.time() + 1.5
-    probe = ("import sys, time\nfrom pathlib import Path\nfrom core.keybox import local_secret\n"
+    probe = ("import sys, time\nfrom pathlib import Path\nfrom core.store.keybox import local_secret\n"
              f"time.sleep(max(0, {start} - time.time()))\n"
              "print(local_secret(Path(sys.argv[1])))\n")
     racers = [subprocess.Popen([sys.executable, "-c", probe, str(tmp_path / "data")],

@@ -15,9 +15,9 @@ from contextlib import closing
 import psycopg
 import pytest
 
-from core import store_sqlite
+from core.store import sqlite as store_sqlite
 from core.errors import UserFacingError
-from core.store_sqlite import DB_FILENAME, LOCAL_USER_ID, SQLiteProfileStore
+from core.store.sqlite import DB_FILENAME, LOCAL_USER_ID, SQLiteProfileStore
 from tests.fixtures.common import REPO
 
 MIGRATIONS = sorted(path.name for path in (REPO / "supabase" / "migrations").glob("*.sql"))

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.profiles import Profile
-from core.providers import OPENAI, OPENAI_COMPATIBLE, Target
+from core.providers.kinds import OPENAI, OPENAI_COMPATIBLE, Target
 from core.settings_form import (
     FETCH_INPUTS,
     TEST_INPUTS,

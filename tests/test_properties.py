@@ -25,15 +25,15 @@ from hypothesis import strategies as st
 from core.chat import Reply, stream_reply
 from core.client import build_client
 from core.errors import UserFacingError, describe_error
-from core.keybox import EncryptedProfileStore, KeyBox
+from core.store.keybox import EncryptedProfileStore, KeyBox
 from core.profiles import MAX_KEY_LENGTH, MAX_TEXT_LENGTH, Profile
-from core.providers import (
+from core.providers.kinds import (
     DEFAULT_COMPATIBLE_MODEL,
     OPENAI_COMPATIBLE,
     Target,
     available_targets,
 )
-from core.store_sqlite import SQLiteProfileStore
+from core.store.sqlite import SQLiteProfileStore
 from core.urls import is_valid_base_url
 
 # --- strategies ---------------------------------------------------------------------------

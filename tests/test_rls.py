@@ -17,7 +17,7 @@ import supabase
 from supabase_auth.errors import AuthApiError, AuthWeakPasswordError
 
 from core.profiles import Profile
-from core.store_supabase import SupabaseProfileStore
+from core.store.supabase import SupabaseProfileStore
 
 PASSWORD = "correct horse battery"
 

@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from core.auth import SupabaseAuth
 from core.config import Settings
 from core.errors import ProfileChanged, UserFacingError
-from core.keybox import EncryptedProfileStore, KeyBox, local_secret
+from core.store.keybox import EncryptedProfileStore, KeyBox, local_secret
 from core.profiles import MAX_KEY_LENGTH, Profile
-from core.store_sqlite import SQLiteProfileStore
-from core.store_supabase import SupabaseProfileStore
+from core.store.sqlite import SQLiteProfileStore
+from core.store.supabase import SupabaseProfileStore
 from tests.test_properties import keys, tokens, valid_urls
 
 FULL = Profile(

@@ -9,7 +9,7 @@ import json
 
 from core.chat import Reply, start_reply
 from core.config import load_settings
-from core.providers import Target
+from core.providers.kinds import Target
 from tests.fixtures.llm_servers import SSE_DONE, sse_chunk
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from core.chat import Reply, start_reply
 from core.config import load_settings
-from core.providers import Target
+from core.providers.kinds import Target
 from tests.chatting import assistant_captions, chat_messages, errors, send, start_chat, use_server
 
 

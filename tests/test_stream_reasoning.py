@@ -10,7 +10,7 @@ from __future__ import annotations
 from core.chat import Reply, Thinking, start_reply
 from core.config import load_settings
 from core.conversation import Conversation
-from core.providers import Target
+from core.providers.kinds import Target
 from tests.fixtures.llm_servers import SSE_DONE, sse_chunk
 
 MESSAGES = [{"role": "user", "content": "think first"}]

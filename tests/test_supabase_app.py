@@ -133,7 +133,7 @@ def test_an_over_long_value_is_refused_by_the_database_and_nothing_is_lost(supab
     from core.config import load_settings
     from core.errors import UserFacingError
     from core.profiles import Profile
-    from core.store_supabase import SupabaseProfileStore
+    from core.store.supabase import SupabaseProfileStore
 
     email = _email()
     sign_up(email)
