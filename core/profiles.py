@@ -34,6 +34,8 @@ class Profile:
     openai_compatible_api_key: str = ""
     openai_compatible_base_url: str = ""
     openai_compatible_model_name: str = ""
+    # What that server turned out not to support, comma-separated (core.providers.connections).
+    openai_compatible_quirks: str = ""
 
     def with_changes(self, **changes: str) -> "Profile":
         return replace(self, **changes)
@@ -56,6 +58,7 @@ FIELD_LABELS = {
     "openai_compatible_api_key": "OpenAI-compatible API key",
     "openai_compatible_base_url": "OpenAI-compatible base URL",
     "openai_compatible_model_name": "OpenAI-compatible model name",
+    "openai_compatible_quirks": "What the OpenAI-compatible server does not support",
 }
 
 

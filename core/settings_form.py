@@ -7,7 +7,8 @@ from dataclasses import dataclass, replace
 
 from core.netguard import NetworkPolicy, check_base_url
 from core.profiles import Profile
-from core.providers.kinds import Provider, Target, available_targets
+from core.providers.connections import available_targets
+from core.providers.kinds import Provider, Target
 from core.urls import InvalidBaseURL, normalize_base_url
 
 
@@ -38,6 +39,9 @@ def apply_form(provider: Provider, profile: Profile, form: ProviderForm) -> Prof
     if provider.base_url_field:
         url = form.base_url.strip()
         changes[provider.base_url_field] = normalize_base_url(url) if url else ""
+        if provider.quirks_field and changes[provider.base_url_field] != getattr(
+                profile, provider.base_url_field):
+            changes[provider.quirks_field] = ""  # learned of the old server, not the new one
     if provider.model_field:
         changes[provider.model_field] = form.model.strip()
     return profile.with_changes(**changes)

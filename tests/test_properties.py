@@ -31,8 +31,8 @@ from core.providers.kinds import (
     DEFAULT_COMPATIBLE_MODEL,
     OPENAI_COMPATIBLE,
     Target,
-    available_targets,
 )
+from core.providers.connections import available_targets
 from core.store.sqlite import SQLiteProfileStore
 from core.urls import is_valid_base_url
 

@@ -5,7 +5,7 @@ import pytest
 
 from core.client import build_client
 from core.profiles import Profile
-from core.providers.kinds import available_targets
+from core.providers.connections import available_targets
 from core.urls import INVALID_URL_MESSAGE, is_valid_base_url, normalize_base_url, url_problem
 
 

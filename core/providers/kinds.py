@@ -1,8 +1,12 @@
-"""The provider registry: each provider is data, and one function says what is available."""
+"""Provider kinds: what each kind of server needs, and the seed's two providers (R1-R5).
+
+A kind is the only code per provider; the servers themselves are connections, rows of data
+(core.providers.connections), and the seed's profile columns are read as two of them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from core.profiles import Profile
@@ -27,6 +31,7 @@ class Provider:
     default_model: str | None = None
     models: tuple[str, ...] = ()  # a fixed list of models
     organization_field: str | None = None
+    quirks_field: str | None = None  # where what the server turned out not to support is kept
 
 
 OPENAI = Provider(
@@ -50,10 +55,12 @@ OPENAI_COMPATIBLE = Provider(
     base_url_field="openai_compatible_base_url",
     model_field="openai_compatible_model_name",
     default_model=DEFAULT_COMPATIBLE_MODEL,
+    quirks_field="openai_compatible_quirks",
 )
 
 REGISTRY: tuple[Provider, ...] = (OPENAI, OPENAI_COMPATIBLE)
 PROVIDERS = {p.id: p for p in REGISTRY}
+KINDS = PROVIDERS  # a connection's kind names one of these
 
 
 @dataclass(frozen=True)
@@ -66,10 +73,18 @@ class Target:
     api_key: str = field(repr=False)  # never in a log line or a traceback
     model: str = ""
     organization: str | None = None
+    connection_id: str = ""
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # secret values
+    quirks: frozenset[str] = frozenset()
 
     @property
     def label(self) -> str:
         return f"{self.model} · {self.provider_label}"
+
+
+def target_secrets(target: Target) -> list[str]:
+    """What must never appear in a message or a log line about this target."""
+    return [target.api_key, *(value for _, value in target.headers)]
 
 
 def server_key(provider: Provider, server_keys: Mapping[str, str]) -> str:
@@ -100,37 +115,3 @@ def model_names(provider: Provider, profile: Profile) -> tuple[str, ...]:
         name = getattr(profile, provider.model_field).strip()
         return (name or provider.default_model or "",)
     return provider.models
-
-
-def is_available(provider: Provider, profile: Profile, server_keys: Mapping[str, str]) -> bool:
-    """P3: offered iff its base URL is known and a key is there or not needed."""
-    if resolve_base_url(provider, profile) is None:
-        return False
-    return bool(resolve_key(provider, profile, server_keys)) or not provider.needs_key
-
-
-def available_targets(
-    profile: Profile,
-    server_keys: Mapping[str, str],
-    registry: tuple[Provider, ...] = REGISTRY,
-    unreadable: Collection[str] = (),
-) -> list[Target]:
-    """Every model the user can chat with now, across all providers (R2.1, R5.3).
-
-    A provider whose saved key no current secret opens (`unreadable` key fields) is left out
-    unless the operator's key stands in: sending no key would only earn a 401.
-    """
-    targets = []
-    for provider in registry:
-        if not is_available(provider, profile, server_keys):
-            continue
-        if provider.key_field in unreadable and not server_key(provider, server_keys):
-            continue
-        base_url = resolve_base_url(provider, profile)
-        key = resolve_key(provider, profile, server_keys)
-        org = getattr(profile, provider.organization_field) if provider.organization_field else ""
-        for model in model_names(provider, profile):
-            targets.append(
-                Target(provider.id, provider.label, base_url, key, model, org.strip() or None)
-            )
-    return targets

@@ -1,0 +1,367 @@
+"""Connections: a named way to reach one server, as data (SPEC R6).
+
+A connection comes from one of three origins, and the rest of the app never asks which:
+  - "profile": the seed's two providers, read from the profile's columns (R1-R5);
+  - "user": a row of the user's `connections` table;
+  - "operator": defined in the deployment's secrets, offered to every user, read-only.
+Every origin produces the same `Connection`; `targets()` turns enabled ones into the
+chat targets the model selector offers.
+
+Which fields are secret is declared here, once, on the data (`secret=True` in a field's
+metadata): the encryption layer encrypts exactly the fields `secret_fields()` names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Protocol
+
+from core.errors import UserFacingError
+from core.profiles import MAX_KEY_LENGTH, Profile, is_header_text
+from core.providers.kinds import (
+    KINDS,
+    OPENAI_BASE_URL,
+    REGISTRY,
+    Provider,
+    Target,
+    model_names,
+    resolve_base_url,
+    resolve_key,
+    server_key,
+)
+from core.urls import (
+    INVISIBLE_CHARACTERS_REASON,
+    has_control_characters,
+    has_invisible_characters,
+    url_problem,
+)
+
+MAX_NAME_LENGTH = 100
+MAX_CONNECTIONS = 50  # per user
+MAX_MODELS = 200  # offered per connection
+MAX_MODEL_NAME_LENGTH = 200
+MAX_HEADERS = 20
+MAX_HEADER_NAME_LENGTH = 100
+MAX_HEADER_VALUE_LENGTH = 1000
+
+ORIGINS = ("profile", "user", "operator")
+
+# What a server turned out not to support, learned once and kept with the connection (R6.4).
+NO_STREAM_OPTIONS = "no_stream_options"  # refuses stream_options.include_usage
+MAX_COMPLETION_TOKENS = "max_completion_tokens"  # refuses max_tokens, wants this instead
+QUIRKS = (NO_STREAM_OPTIONS, MAX_COMPLETION_TOKENS)
+
+# Headers the HTTP client or the connection's key set: a custom one would break the request,
+# smuggle a second one, or replace the key (compared in lower case).
+RESERVED_HEADERS = frozenset({
+    "authorization", "proxy-authorization", "host", "content-length", "content-type",
+    "content-encoding", "transfer-encoding", "te", "trailer", "connection", "keep-alive",
+    "upgrade", "expect", "accept-encoding", "cookie", "proxy-connection",
+})
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 field-name
+
+SECRET = {"secret": True}
+
+Headers = tuple[tuple[str, str], ...]  # (name, value) pairs, in the order the user gave
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One server a user can chat with, and what Switchboard knows about it."""
+
+    name: str
+    kind: str = "openai-compatible"  # a key of core.providers.kinds.KINDS
+    base_url: str = ""
+    api_key: str = field(default="", repr=False, metadata=SECRET)
+    headers: Headers = field(default=(), repr=False, metadata=SECRET)
+    enabled: bool = True
+    models: tuple[str, ...] = ()  # offered in the chat selector
+    default_model: str = ""
+    quirks: frozenset[str] = frozenset()
+    organization: str = ""  # OpenAI's organization header, for the seed's OpenAI provider
+    needs_key: bool = False  # not offered without a key (the kind's rule for stored rows)
+    id: str = ""  # the store's id; "profile:<kind>" or "operator:<name>" for the others
+    origin: str = "user"
+    version: str | None = None  # the store's updated_at when read (compare-and-set)
+    unreadable: frozenset[str] = frozenset()  # secret fields no current encryption secret opens
+
+    @property
+    def editable(self) -> bool:
+        return self.origin == "user"
+
+    @property
+    def header_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.headers)
+
+    def offered_models(self) -> tuple[str, ...]:
+        """The models the selector offers: the chosen ones, else the default model alone."""
+        if self.models:
+            return self.models
+        return (self.default_model,) if self.default_model else ()
+
+    def with_changes(self, **changes) -> "Connection":
+        return replace(self, **changes)
+
+
+def secret_fields() -> tuple[str, ...]:
+    """The fields stored encrypted and never sent back to a browser."""
+    return tuple(f.name for f in fields(Connection) if f.metadata.get("secret"))
+
+
+# ---------------------------------------------------------------- the store contract
+
+
+class ConnectionChanged(UserFacingError):
+    """A save refused: the connection was changed or deleted elsewhere since it was read."""
+
+    def __init__(self, name: str = "This connection", gone: bool = False) -> None:
+        what = "deleted" if gone else "changed"
+        super().__init__(
+            f"{name} was {what} in another tab or session since this page read it, so nothing "
+            "was saved. What you typed is still in the form: check it and save again."
+            if not gone else
+            f"{name} was deleted in another tab or session; nothing was saved."
+        )
+        self.gone = gone
+
+
+class ConnectionStore(Protocol):
+    """One user's connections (origin "user"), wherever they live; bound to that user.
+
+    Stores hold secret fields encrypted: the plain `Connection`s here are what the encrypting
+    layer (core.store.keybox) gives and takes. Every method raises StoreUnavailable when the
+    store cannot be reached, and UserFacingError (said for the user) when it refuses a value:
+    a name used by another of the user's connections, more than MAX_CONNECTIONS, a value too
+    long. Nothing is half-written.
+    """
+
+    def list(self) -> list[Connection]:
+        """The user's connections, oldest first."""
+        ...
+
+    def add(self, connection: Connection) -> Connection:
+        """Store a new connection (its id and origin are ignored); return it as stored."""
+        ...
+
+    def update(self, connection_id: str, changes: Mapping[str, object],
+               version: str | None) -> Connection:
+        """Write `changes` (field -> new value) if the row is still at `version` (None: any);
+        raise ConnectionChanged when it moved on or is gone."""
+        ...
+
+    def delete(self, connection_id: str) -> None:
+        """Delete it; deleting one that is already gone is not an error."""
+        ...
+
+    def learn(self, connection_id: str, quirk: str) -> None:
+        """Add a quirk without moving the row's version (a chat learning something must not
+        make an open Settings form's save fail); a gone connection is ignored."""
+        ...
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _text_problem(label: str, value: str, limit: int) -> str | None:
+    if not value.strip():
+        return f"{label} is empty."
+    if len(value) > limit:
+        return f"{label} is too long: at most {limit} characters, got {len(value)}."
+    if has_control_characters(value):
+        return f"{label} contains control characters."
+    if has_invisible_characters(value, frozenset("\u200c\u200d")):
+        return f"{label} contains {INVISIBLE_CHARACTERS_REASON}."
+    return None
+
+
+def name_problem(name: str) -> str | None:
+    return _text_problem("The connection's name", name, MAX_NAME_LENGTH)
+
+
+def header_problem(name: str, value: str) -> str | None:
+    """What is wrong with one custom header, said for the user, or None."""
+    if not name:
+        return "A header has no name."
+    if len(name) > MAX_HEADER_NAME_LENGTH or not _TOKEN.match(name):
+        return (f"The header name {name[:MAX_HEADER_NAME_LENGTH]!r} is not valid: use letters, "
+                "digits and - (like X-Title), at most 100 characters.")
+    if name.lower() in RESERVED_HEADERS or name.lower().startswith(("proxy-", "sec-")):
+        return (f"The header {name} cannot be set here: the connection sets it itself "
+                "(put a key in the API key field).")
+    if "\r" in value or "\n" in value:
+        return f"The value of {name} contains a line break."
+    if len(value) > MAX_HEADER_VALUE_LENGTH:
+        return (f"The value of {name} is too long: at most {MAX_HEADER_VALUE_LENGTH} "
+                f"characters, got {len(value)}.")
+    if not all("\x20" <= ch <= "\x7e" for ch in value):
+        return (f"The value of {name} may only contain plain letters, digits, spaces and "
+                "symbols (ASCII, no accents or emoji).")
+    return None
+
+
+def headers_problems(headers: Headers) -> list[str]:
+    problems = [p for name, value in headers if (p := header_problem(name, value))]
+    lowered = [name.lower() for name, _ in headers]
+    if len(set(lowered)) != len(lowered):
+        problems.append("A header is given twice; give each header once.")
+    if len(headers) > MAX_HEADERS:
+        problems.append(f"Too many headers: at most {MAX_HEADERS}, got {len(headers)}.")
+    return problems
+
+
+def model_problems(models: Iterable[str]) -> list[str]:
+    models = tuple(models)
+    problems = []
+    if len(models) > MAX_MODELS:
+        problems.append(f"Too many models offered: at most {MAX_MODELS} per connection, "
+                        f"got {len(models)}. Pick the ones you use.")
+    if len(set(models)) != len(models):
+        problems.append("A model is listed twice.")
+    for model in models:
+        if problem := _text_problem(f"The model name {model[:40]!r}", model, MAX_MODEL_NAME_LENGTH):
+            problems.append(problem)
+    return problems
+
+
+def connection_problems(connection: Connection) -> list[str]:
+    """Everything wrong with `connection`, each said for the user; [] when it can be saved.
+
+    The same checks as the seed's provider fields (R6.5): the URL validation, printable-ASCII
+    keys, no control or invisible characters.
+    """
+    problems = []
+    if problem := name_problem(connection.name):
+        problems.append(problem)
+    if connection.kind not in KINDS:
+        problems.append(f"Unknown kind of connection: {connection.kind!r}.")
+    if not connection.base_url.strip():
+        problems.append("The base URL is empty.")
+    elif problem := url_problem(connection.base_url):
+        problems.append(f"Base URL: {problem}")
+    if len(connection.api_key) > MAX_KEY_LENGTH:
+        problems.append(f"The API key is too long: at most {MAX_KEY_LENGTH} characters, "
+                        f"got {len(connection.api_key)}.")
+    elif not is_header_text(connection.api_key):
+        problems.append("The API key may only contain plain letters, digits and symbols "
+                        "(ASCII, no spaces, accents or emoji).")
+    if not is_header_text(connection.organization):
+        problems.append("The organization ID may only contain plain letters, digits and "
+                        "symbols (ASCII, no spaces).")
+    problems += headers_problems(connection.headers)
+    problems += model_problems(connection.models)
+    if connection.default_model and (
+            problem := _text_problem("The default model", connection.default_model,
+                                     MAX_MODEL_NAME_LENGTH)):
+        problems.append(problem)
+    unknown = set(connection.quirks) - set(QUIRKS)
+    if unknown:
+        problems.append(f"Unknown quirks: {', '.join(sorted(unknown))}.")
+    return problems
+
+
+# ---------------------------------------------------------------- chat targets
+
+
+def targets(connections: Iterable[Connection]) -> list[Target]:
+    """Every model of every enabled, usable connection, grouped by connection (R6.1).
+
+    A connection is usable when its base URL is set and it has a key or needs none; one whose
+    saved key no current secret opens is left out (sending no key would only earn a 401).
+    """
+    found = []
+    names: dict[str, int] = {}  # a label names one target: a repeated name is numbered
+    for connection in connections:
+        if not connection.enabled or not connection.base_url:
+            continue
+        if "api_key" in connection.unreadable or (connection.needs_key and not connection.api_key):
+            continue
+        shown = _shown_name(connection)
+        names[shown.lower()] = names.get(shown.lower(), 0) + 1
+        if names[shown.lower()] > 1:
+            shown = f"{shown} ({names[shown.lower()]})"
+        for model in connection.offered_models():
+            found.append(target_for(connection, model, shown))
+    return found
+
+
+def _shown_name(connection: Connection) -> str:
+    return f"{connection.name} (administrator)" if connection.origin == "operator" else connection.name
+
+
+def target_for(connection: Connection, model: str, shown_name: str = "") -> Target:
+    return Target(
+        provider_id=connection.kind,
+        provider_label=shown_name or connection.name,
+        base_url=connection.base_url,
+        api_key=connection.api_key,
+        model=model,
+        organization=connection.organization.strip() or None,
+        connection_id=connection.id,
+        headers=connection.headers,
+        quirks=connection.quirks,
+    )
+
+
+def describe_unreadable_secrets(connection: Connection) -> str:
+    """What Chat and Settings say about a connection whose saved key or headers no current
+    encryption secret opens."""
+    what = " and ".join({"api_key": "key", "headers": "headers"}[f]
+                        for f in sorted(connection.unreadable))
+    left_out = " It is left out of the model list until then." if "api_key" in connection.unreadable else ""
+    return (f"The saved {what} of the connection {connection.name} cannot be read with the "
+            "current encryption secret; kept as saved. Once the secret it was saved with is "
+            f"back, it works again; or enter it again in Settings.{left_out}")
+
+
+def default_base_url(kind: str) -> str:
+    return OPENAI_BASE_URL if kind == "openai" else ""
+
+
+# ---------------------------------------------------------------- the seed's providers
+
+
+def read_quirks(text: str) -> frozenset[str]:
+    """Quirks kept in a text column, comma-separated; names this version does not know are
+    ignored (a newer replica may have written them)."""
+    return frozenset(q for q in (part.strip() for part in text.split(",")) if q in QUIRKS)
+
+
+def write_quirks(quirks: Iterable[str]) -> str:
+    return ",".join(sorted(set(quirks)))
+
+
+def profile_connection(provider: Provider, profile: Profile, server_keys: Mapping[str, str],
+                       unreadable: Collection[str] = ()) -> Connection:
+    """The seed's provider as a connection: its profile columns, its operator key (R5)."""
+    lost = provider.key_field in unreadable and not server_key(provider, server_keys)
+    org = getattr(profile, provider.organization_field) if provider.organization_field else ""
+    quirks = getattr(profile, provider.quirks_field) if provider.quirks_field else ""
+    return Connection(
+        name=provider.label,
+        kind=provider.id,
+        base_url=resolve_base_url(provider, profile) or "",
+        api_key=resolve_key(provider, profile, server_keys),
+        models=tuple(m for m in model_names(provider, profile) if m),
+        organization=org,
+        quirks=read_quirks(quirks),
+        needs_key=provider.needs_key,
+        id=f"profile:{provider.id}",
+        origin="profile",
+        unreadable=frozenset({"api_key"}) if lost else frozenset(),
+    )
+
+
+def available_targets(
+    profile: Profile,
+    server_keys: Mapping[str, str],
+    registry: tuple[Provider, ...] = REGISTRY,
+    unreadable: Collection[str] = (),
+) -> list[Target]:
+    """Every model of the seed's providers the user can chat with now (R2.1, R5.3, P3).
+
+    A provider whose saved key no current secret opens (`unreadable` key fields) is left out
+    unless the operator's key stands in: sending no key would only earn a 401.
+    """
+    return targets(profile_connection(p, profile, server_keys, unreadable) for p in registry)
