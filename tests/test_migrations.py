@@ -1,10 +1,13 @@
 """supabase/migrations pushed by the real Supabase CLI (issue 3, acceptance 1), and what the
 schema then enforces in the database itself: the profile trigger, length limits, ownership,
-privileges. Then the local store's SQLite migrations: atomic, recorded, safe to race."""
+privileges; the connections table (issue 10) and the upgrade of a database holding a user's
+saved settings (issue 10, acceptance 3). Then the local store's SQLite migrations: atomic,
+recorded, safe to race."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import sqlite3
 import threading
@@ -14,10 +17,22 @@ from contextlib import closing
 
 import psycopg
 import pytest
+from cryptography.fernet import Fernet
 
-from core.store import sqlite as store_sqlite
+from core.auth import SupabaseAuth
+from core.config import Settings
 from core.errors import UserFacingError
-from core.store.sqlite import DB_FILENAME, LOCAL_USER_ID, SQLiteProfileStore
+from core.profiles import Profile
+from core.providers.connections import NO_STREAM_OPTIONS, Connection, available_targets
+from core.store import sqlite as store_sqlite
+from core.store.keybox import EncryptedConnectionStore, EncryptedProfileStore, KeyBox
+from core.store.sqlite import (
+    DB_FILENAME,
+    LOCAL_USER_ID,
+    SQLiteConnectionStore,
+    SQLiteProfileStore,
+)
+from core.store.supabase import SupabaseConnectionStore, SupabaseProfileStore
 from tests.fixtures.common import REPO
 
 MIGRATIONS = sorted(path.name for path in (REPO / "supabase" / "migrations").glob("*.sql"))
@@ -28,8 +43,12 @@ TEXT_COLUMNS = (
     "openai_compatible_api_key",
     "openai_compatible_base_url",
     "openai_compatible_model_name",
+    "openai_compatible_quirks",
 )
 COMPATIBLE_COLUMNS = {name for name in TEXT_COLUMNS if name.startswith("openai_compatible_")}
+# The columns the second migration added, which its sign-up trigger names.
+SECOND_MIGRATION_COLUMNS = COMPATIBLE_COLUMNS - {"openai_compatible_quirks"}
+CONNECTIONS_MIGRATION = "20261126033000_create_connections.sql"
 
 
 def records_for(names: list[str]) -> list[tuple[str, str]]:
@@ -74,6 +93,7 @@ def test_migration_files_are_named_as_the_cli_expects():
         "20261101120000_create_profiles.sql",
         "20261115120000_add_openai_compatible.sql",
         "20261126004831_harden_grants.sql",
+        CONNECTIONS_MIGRATION,
     ]
     assert all(re.fullmatch(r"\d{14}_[a-z0-9_]+\.sql", name) for name in MIGRATIONS)
 
@@ -128,7 +148,7 @@ def test_the_second_migration_replaces_the_profile_trigger_function(fresh_databa
     [row] = fresh_database.sql(
         "select pg_get_functiondef('public.handle_new_user'::regproc) as definition"
     )
-    assert all(name in row["definition"] for name in COMPATIBLE_COLUMNS)
+    assert all(name in row["definition"] for name in SECOND_MIGRATION_COLUMNS)
 
 
 def test_a_new_user_gets_exactly_one_profile_with_the_compatible_columns(supabase_stack):
@@ -263,6 +283,270 @@ def test_users_write_only_the_data_columns(supabase_stack):
     assert column_privileges(supabase_stack, "select") == profile_columns(supabase_stack)
 
 
+# ---- connections (supabase/migrations/20261126033000_create_connections.sql) ----------------
+
+CONNECTION_DATA_COLUMNS = {"name", "kind", "base_url", "api_key", "headers", "enabled",
+                           "models", "default_model", "quirks"}
+CONNECTION_TRIGGER_FUNCTIONS = ("set_connection_updated_at", "keep_connection_owner",
+                                "limit_connections")
+
+
+def add_connection(database, user_id, name: str = "Groq", **values) -> dict:
+    columns = {"user_id": user_id, "name": name, "kind": "openai-compatible", **values}
+    [row] = database.sql(
+        f"insert into public.connections ({', '.join(columns)})"
+        f" values ({', '.join(['%s'] * len(columns))}) returning *",
+        *columns.values(),
+    )
+    return row
+
+
+def connection_row(database, connection_id) -> dict:
+    [row] = database.sql("select * from public.connections where id = %s", connection_id)
+    return row
+
+
+def update_connection(database, connection_id, assignments: str, *params) -> dict:
+    [row] = database.sql(f"update public.connections set {assignments} where id = %s"
+                         " returning *", *params, connection_id)
+    return row
+
+
+def table_column_privileges(database, table: str, privilege: str) -> set[str]:
+    rows = database.sql(
+        "select column_name from information_schema.columns"
+        " where table_schema = 'public' and table_name = %s"
+        " and has_column_privilege('authenticated', 'public.' || %s, column_name, %s)",
+        table, table, privilege,
+    )
+    return {row["column_name"] for row in rows}
+
+
+def test_connections_have_one_policy_per_operation_for_authenticated(supabase_stack):
+    [table] = supabase_stack.sql(
+        "select relrowsecurity from pg_class where oid = 'public.connections'::regclass")
+    policies = supabase_stack.sql(
+        "select cmd, roles::text[] as roles, qual, with_check from pg_policies"
+        " where schemaname = 'public' and tablename = 'connections' order by cmd")
+    assert table["relrowsecurity"]
+    assert [(p["cmd"], p["roles"]) for p in policies] == [
+        (cmd, ["authenticated"]) for cmd in ("DELETE", "INSERT", "SELECT", "UPDATE")]
+    for policy in policies:
+        for expression in filter(None, (policy["qual"], policy["with_check"])):
+            assert expression == "(( SELECT auth.uid() AS uid) = user_id)"
+
+
+def test_anon_has_no_privilege_on_connections(supabase_stack):
+    [row] = supabase_stack.sql(
+        "select bool_or(has_table_privilege('anon', 'public.connections', privilege)) as any"
+        " from unnest(array['select', 'insert', 'update', 'delete', 'truncate',"
+        " 'references', 'trigger']) as privilege")
+    assert row["any"] is False
+
+
+def test_users_write_only_the_data_columns_of_their_connections(supabase_stack):
+    for privilege in ("insert", "update"):
+        [row] = supabase_stack.sql(
+            "select has_table_privilege('authenticated', 'public.connections', %s) as whole",
+            privilege)
+        assert row["whole"] is False
+    assert table_column_privileges(supabase_stack, "connections", "update") == \
+        CONNECTION_DATA_COLUMNS
+    assert table_column_privileges(supabase_stack, "connections", "insert") == {
+        "user_id", *CONNECTION_DATA_COLUMNS}
+    assert table_column_privileges(supabase_stack, "connections", "select") == {
+        "id", "user_id", "created_at", "updated_at", *CONNECTION_DATA_COLUMNS}
+
+
+@pytest.mark.parametrize("function", CONNECTION_TRIGGER_FUNCTIONS)
+def test_the_connection_trigger_functions_are_not_callable_and_have_no_search_path(
+    supabase_stack, function
+):
+    [row] = supabase_stack.sql(
+        f"select proconfig, prosecdef from pg_proc where oid = 'public.{function}'::regproc")
+    assert row["proconfig"] == ['search_path=""']
+    assert row["prosecdef"] is False  # runs as the writer: row-level security applies
+    for role in ("anon", "authenticated", "public"):
+        [allowed] = supabase_stack.sql(
+            f"select has_function_privilege(%s, 'public.{function}()', 'execute') as allowed",
+            role)
+        assert allowed["allowed"] is False, role
+
+
+def test_updated_at_moves_on_every_edit_but_not_when_only_quirks_change(supabase_stack):
+    row = add_connection(supabase_stack, add_user(supabase_stack))
+
+    learned = update_connection(supabase_stack, row["id"], "quirks = %s::jsonb",
+                                '["no_stream_options"]')
+    edited = update_connection(supabase_stack, row["id"], "name = 'Groq 2'")
+    both = update_connection(supabase_stack, row["id"], "name = 'Groq 3', quirks = '[]'")
+    again = update_connection(supabase_stack, row["id"], "name = 'Groq 3'")  # no change at all
+
+    assert learned["quirks"] == ["no_stream_options"]
+    assert learned["updated_at"] == row["updated_at"]
+    assert row["updated_at"] < edited["updated_at"] < both["updated_at"] < again["updated_at"]
+    assert again["created_at"] == row["created_at"]
+
+
+def test_two_updates_in_one_transaction_still_get_different_versions(supabase_stack):
+    """now() is the same all through a transaction: the trigger must not use it alone."""
+    row = add_connection(supabase_stack, add_user(supabase_stack))
+    with psycopg.connect(supabase_stack.db_dsn) as conn:  # one transaction
+        first = conn.execute("update public.connections set name = 'a' where id = %s"
+                             " returning updated_at", (row["id"],)).fetchone()[0]
+        second = conn.execute("update public.connections set name = 'b' where id = %s"
+                              " returning updated_at", (row["id"],)).fetchone()[0]
+    assert row["updated_at"] < first < second
+
+
+def test_a_connection_cannot_be_moved_to_another_user_even_by_the_superuser(supabase_stack):
+    owner, other = add_user(supabase_stack), add_user(supabase_stack)
+    row = add_connection(supabase_stack, owner)
+
+    with pytest.raises(psycopg.errors.CheckViolation):
+        update_connection(supabase_stack, row["id"], "user_id = %s", other)
+    assert connection_row(supabase_stack, row["id"])["user_id"] == owner
+
+
+def test_at_most_50_connections_per_user_with_a_code_of_its_own(supabase_stack):
+    owner = add_user(supabase_stack)
+    for number in range(50):
+        add_connection(supabase_stack, owner, f"server {number}")
+
+    with pytest.raises(psycopg.Error) as refused:
+        add_connection(supabase_stack, owner, "one too many")
+
+    assert refused.value.sqlstate == "SB050"
+    assert "at most 50 connections" in str(refused.value)
+    add_connection(supabase_stack, add_user(supabase_stack), "one too many")  # per user
+
+
+def test_names_are_unique_per_user_whatever_their_case(supabase_stack):
+    owner = add_user(supabase_stack)
+    add_connection(supabase_stack, owner, "Ärger")
+
+    with pytest.raises(psycopg.errors.UniqueViolation) as refused:
+        add_connection(supabase_stack, owner, "äRGER")
+
+    assert refused.value.diag.constraint_name == "connections_user_name_key"
+    add_connection(supabase_stack, add_user(supabase_stack), "Ärger")  # another user's
+
+
+@pytest.mark.parametrize("column, value, constraint", [
+    ("name", "n" * 101, "connections_name_length"),
+    ("name", "", "connections_name_length"),
+    ("kind", "anthropic", "connections_kind_known"),
+    ("base_url", "u" * 1001, "connections_base_url_length"),
+    ("api_key", "k" * 1001, "connections_api_key_length"),
+    ("headers", "h" * 40001, "connections_headers_length"),
+    ("default_model", "d" * 201, "connections_default_model_length"),
+    ("models", json.dumps([f"m{n}" for n in range(201)]), "connections_models_list"),
+    ("models", '{"a": 1}', "connections_models_list"),
+    ("models", "[1, 2]", "connections_models_list"),
+    ("quirks", '"no_stream_options"', "connections_quirks_list"),
+    ("quirks", "[null]", "connections_quirks_list"),
+])
+def test_values_that_do_not_fit_are_refused(supabase_stack, column, value, constraint):
+    row = add_connection(supabase_stack, add_user(supabase_stack))
+    cast = "::jsonb" if column in ("models", "quirks") else ""
+
+    with pytest.raises(psycopg.errors.CheckViolation) as refused:
+        update_connection(supabase_stack, row["id"], f"{column} = %s{cast}", value)
+
+    assert refused.value.diag.constraint_name == constraint
+    assert connection_row(supabase_stack, row["id"]) == row
+
+
+def test_the_largest_values_allowed_fit(supabase_stack):
+    row = add_connection(supabase_stack, add_user(supabase_stack), "é" * 100,
+                         base_url="u" * 1000, api_key="k" * 1000, headers="h" * 40000,
+                         default_model="d" * 200,
+                         models=json.dumps([f"m{n}" for n in range(200)]))
+    assert len(row["models"]) == 200
+
+
+def test_deleting_a_user_deletes_their_connections(supabase_stack):
+    owner = add_user(supabase_stack)
+    row = add_connection(supabase_stack, owner)
+    supabase_stack.sql("delete from auth.users where id = %s", owner)
+    assert supabase_stack.sql("select 1 from public.connections where id = %s", row["id"]) == []
+
+
+# ---- acceptance 3: `supabase db push` upgrades a database holding a user's settings ---------
+
+PASSWORD = "correct horse battery"
+SAVED_BEFORE = Profile(  # what a user had saved with the earlier release
+    display_name="Ada",
+    openai_compatible_api_key="sk-compatible-0123456789",
+    openai_compatible_base_url="http://127.0.0.1:8080/v1",
+    openai_compatible_model_name="qwen2.5-7b-instruct",
+)
+
+
+def save_as_the_earlier_release(client, user_id: str, box: KeyBox) -> None:
+    """The earlier release's save: its own columns, the key encrypted (it knew no quirks)."""
+    values = {name: value for name, value in SAVED_BEFORE.as_dict().items()
+              if name != "openai_compatible_quirks"}
+    values["openai_compatible_api_key"] = box.encrypt(values["openai_compatible_api_key"])
+    client.table("profiles").update(values).eq("user_id", user_id).execute()
+
+
+def whole_tables(database) -> dict[str, list[dict]]:
+    return {table: database.sql(f"select * from public.{table} order by id")
+            for table in ("profiles", "connections")}
+
+
+def test_push_upgrades_a_database_holding_saved_settings_and_they_still_work(
+    database_behind_api,
+):
+    behind, database = database_behind_api, database_behind_api.database
+    earlier = MIGRATIONS.index(CONNECTIONS_MIGRATION)
+    database.push_migrations(only=earlier)
+    behind.start_api()
+    settings = Settings(supabase_url=behind.url, supabase_anon_key=behind.anon_key)
+    box = KeyBox([Fernet.generate_key().decode()])
+    email = f"upgrade-{uuid.uuid4().hex[:12]}@example.com"
+    before_auth = SupabaseAuth(settings)
+    user = before_auth.sign_up(email, PASSWORD)
+    save_as_the_earlier_release(before_auth.client, user.id, box)
+    [before] = profiles_of(database, user.id)
+
+    result = database.push_migrations()
+    behind.restart_api()  # PostgREST reads the new schema
+
+    assert [line for line in output_of(result).splitlines() if "Applying migration" in line] \
+        == [f"Applying migration {name}..." for name in MIGRATIONS[earlier:]]
+    assert recorded_migrations(database) == records_for(MIGRATIONS)
+    [after] = profiles_of(database, user.id)
+    assert {name: after[name] for name in before} == before  # nothing lost, not even a date
+    auth = SupabaseAuth(settings)  # the app after the upgrade: a new session
+    assert auth.sign_in(email, PASSWORD).id == user.id
+    profiles = EncryptedProfileStore(SupabaseProfileStore(auth.client, user.id), box)
+    profile = profiles.load()
+    assert profile == SAVED_BEFORE
+    [target] = available_targets(profile, {})  # what the chat offers and sends
+    assert (target.base_url, target.model, target.api_key) == (
+        "http://127.0.0.1:8080/v1", "qwen2.5-7b-instruct", "sk-compatible-0123456789")
+    # What the upgrade brought works for this user: a learned quirk, a connection.
+    learned = profiles.save(profile.with_changes(openai_compatible_quirks=NO_STREAM_OPTIONS))
+    assert learned.openai_compatible_quirks == NO_STREAM_OPTIONS
+    connections = EncryptedConnectionStore(SupabaseConnectionStore(auth.client, user.id), box)
+    connections.add(Connection(name="Groq", base_url="https://api.groq.com/openai/v1",
+                               api_key="gsk-0123456789", models=("llama-3.3-70b",)))
+    assert [c.name for c in connections.list()] == ["Groq"]
+
+    schema, records, data = (database.dump_schema(), recorded_migrations(database),
+                             whole_tables(database))
+    second = database.push_migrations()
+
+    assert "Remote database is up to date" in output_of(second)
+    assert "Applying migration" not in output_of(second)
+    assert database.dump_schema() == schema
+    assert recorded_migrations(database) == records
+    assert whole_tables(database) == data
+    assert profiles.load() == learned
+
+
 # ---- the local store's SQLite migrations ----------------------------------------------------
 
 
@@ -301,9 +585,10 @@ def test_an_upgrade_from_the_first_schema_keeps_the_row_and_records_each_step(
     assert (profile.display_name, profile.openai_api_key) == ("Ada", "gAAAA-token")
     assert profile.openai_compatible_base_url == ""
     path = first_schema_with_a_row / DB_FILENAME
-    assert [name for name, _ in sqlite_records(path)] == [
-        m.name for m in store_sqlite.MIGRATIONS
-    ] == ["001_create_profiles", "002_add_openai_compatible"]
+    names = [name for name, _ in sqlite_records(path)]
+    assert names == [m.name for m in store_sqlite.MIGRATIONS]
+    assert names[:3] == ["001_create_profiles", "002_add_openai_compatible",
+                         "003_create_connections"]
     assert all(applied_at >= before for _, applied_at in sqlite_records(path))
 
 
@@ -318,9 +603,10 @@ def test_a_file_from_before_the_migration_times_is_upgraded_in_place(tmp_path):
                    (LOCAL_USER_ID,))
 
     assert SQLiteProfileStore(tmp_path).load().display_name == "Ada"
-    [(first, unknown), (second, applied_at)] = sqlite_records(path)
-    assert (first, unknown, second) == ("001_create_profiles", None, "002_add_openai_compatible")
-    assert applied_at is not None
+    [(first, unknown), *later] = sqlite_records(path)
+    assert (first, unknown) == ("001_create_profiles", None)
+    assert [name for name, _ in later] == [m.name for m in store_sqlite.MIGRATIONS[1:]]
+    assert all(applied_at is not None for _, applied_at in later)
 
 
 def test_a_migration_interrupted_halfway_leaves_the_file_as_before_and_the_next_start_completes(
@@ -333,10 +619,11 @@ def test_a_migration_interrupted_halfway_leaves_the_file_as_before_and_the_next_
         db.execute("alter table profiles add column openai_compatible_api_key text")
         raise RuntimeError("interrupted")  # e.g. the process killed between two statements
 
-    first, second = store_sqlite.MIGRATIONS
+    first, second, *later = store_sqlite.MIGRATIONS
     with monkeypatch.context() as interrupted:
         interrupted.setattr(store_sqlite, "MIGRATIONS",
-                            [first, dataclasses.replace(second, apply=adds_one_column_then_fails)])
+                            [first, dataclasses.replace(second, apply=adds_one_column_then_fails),
+                             *later])
         with pytest.raises(RuntimeError):
             SQLiteProfileStore(first_schema_with_a_row)
 
@@ -377,5 +664,71 @@ def test_two_sessions_starting_at_once_on_a_fresh_file_apply_each_migration_once
         session.join(timeout=60)
 
     assert [type(outcome).__name__ for outcome in outcomes] == ["Profile", "Profile"]
-    assert sorted(applied) == ["001_create_profiles", "002_add_openai_compatible"]
+    assert sorted(applied) == [m.name for m in store_sqlite.MIGRATIONS]
     assert [name for name, _ in sqlite_records(tmp_path / DB_FILENAME)] == sorted(applied)
+
+
+@pytest.fixture
+def second_release_file_with_settings(tmp_path, monkeypatch):
+    """A data folder as the release before connections left it (migrations 001 and 002), with
+    the user's saved compatible settings."""
+    with monkeypatch.context() as earlier_release:
+        earlier_release.setattr(store_sqlite, "MIGRATIONS", store_sqlite.MIGRATIONS[:2])
+        SQLiteProfileStore(tmp_path)
+    sqlite_rows(tmp_path / DB_FILENAME,
+                "insert into profiles (user_id, display_name, openai_compatible_api_key,"
+                " openai_compatible_base_url, openai_compatible_model_name)"
+                " values (?, 'Ada', 'gAAAA-token', 'http://127.0.0.1:8080/v1', 'qwen')",
+                LOCAL_USER_ID)
+    return tmp_path
+
+
+def test_an_upgrade_from_the_release_before_connections_keeps_the_settings(
+    second_release_file_with_settings,
+):
+    folder = second_release_file_with_settings
+    path = folder / DB_FILENAME
+    before = sqlite_rows(path, "select * from profiles")
+
+    profile = SQLiteProfileStore(folder).load()
+
+    assert profile == Profile(display_name="Ada", openai_compatible_api_key="gAAAA-token",
+                              openai_compatible_base_url="http://127.0.0.1:8080/v1",
+                              openai_compatible_model_name="qwen")
+    assert [row[:len(before[0])] for row in sqlite_rows(path, "select * from profiles")] \
+        == before
+    assert [name for name, _ in sqlite_records(path)][-1] == "003_create_connections"
+    connections = SQLiteConnectionStore(folder)
+    assert connections.list() == []
+    assert connections.add(Connection(name="Groq", base_url="http://h/v1")).name == "Groq"
+    learned = SQLiteProfileStore(folder).update({"openai_compatible_quirks": NO_STREAM_OPTIONS},
+                                                None)
+    assert learned.openai_compatible_quirks == NO_STREAM_OPTIONS
+    assert SQLiteProfileStore(folder).load() == learned  # a second start changes nothing
+
+
+def test_the_sqlite_connections_table_enforces_its_limits_by_itself(tmp_path):
+    """Below the store: the CHECKs, the unique (user, lower(name)) index, the 50 per user."""
+    SQLiteConnectionStore(tmp_path)
+    path = tmp_path / DB_FILENAME
+
+    def insert(user: str, **values) -> None:
+        columns = {"id": uuid.uuid4().hex, "user_id": user, "name": "checked",
+                   "kind": "openai-compatible", **values}
+        sqlite_rows(path, f"insert into connections ({', '.join(columns)})"
+                          f" values ({', '.join('?' * len(columns))})", *columns.values())
+
+    for number in range(50):
+        insert("a", name=f"server {number}")
+    with pytest.raises(sqlite3.IntegrityError, match="at most 50"):
+        insert("a", name="one too many")
+    insert("b", name="x")
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+        insert("b", name="X")
+    for column, value in [("name", "n" * 101), ("models", json.dumps(list(range(201)))),
+                          ("models", "{}"), ("quirks", "not json"), ("kind", "anthropic"),
+                          ("headers", "h" * 40001), ("default_model", "d" * 201)]:
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            insert("c", **{column: value})
+    with pytest.raises(sqlite3.IntegrityError, match="another user"):
+        sqlite_rows(path, "update connections set user_id = 'b' where user_id = 'a'")

@@ -1,13 +1,15 @@
-"""Provider keys encrypted at rest (Fernet), in front of any profile store."""
+"""Provider keys and other secrets encrypted at rest (Fernet), in front of any profile or
+connection store."""
 
 from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import logging
 import os
 import secrets
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,6 +17,14 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from core.config import Settings
 from core.errors import UserFacingError
+from core.providers.connections import (
+    QUIRKS,
+    Connection,
+    ConnectionChanged,
+    ConnectionStore,
+    connection_problems,
+    secret_fields,
+)
 from core.profiles import (
     FIELD_LABELS,
     KEY_FIELDS,
@@ -262,3 +272,103 @@ class EncryptedProfileStore:
             elif wanted != (self.box.decrypt(stored) or ""):  # unreadable and '': kept
                 changes[name] = self.box.encrypt(wanted)
         return changes
+
+
+class EncryptedConnectionStore:
+    """A ConnectionStore for plain connections in front of one that keeps them as stored: it
+    validates what is written, and encrypts exactly the fields `secret_fields()` declares
+    (headers as the JSON of their pairs) before they reach the inner store.
+
+    A secret no current encryption secret opens reads as empty, is named in
+    `Connection.unreadable`, and is kept as stored unless the caller gives a new value (or
+    asks for it removed).
+    """
+
+    def __init__(self, inner: ConnectionStore, box: KeyBox):
+        self.inner = inner
+        self.box = box
+
+    # ---- one field at a time, both ways
+
+    def _seal(self, name: str, value) -> str:
+        if name == "headers":
+            return self.box.encrypt(json.dumps([list(pair) for pair in value])) if value else ""
+        return self.box.encrypt(value)
+
+    def _unseal(self, name: str, token: str):
+        """The plain value of a stored secret field; None when no current secret opens it."""
+        plain = self.box.decrypt(token or "")
+        if name != "headers" or plain is None:
+            return plain
+        if not plain:
+            return ()
+        try:
+            return tuple((str(n), str(v)) for n, v in json.loads(plain))
+        except (ValueError, TypeError):  # not the JSON this layer writes: unreadable too
+            logger.warning("Stored custom headers are not a list of pairs; read as none.")
+            return None
+
+    def open(self, stored: Connection) -> Connection:
+        """A stored connection with its secret fields decrypted; unreadable ones read as
+        empty and are named in `unreadable`."""
+        opened, unreadable = {}, set()
+        for name in secret_fields():
+            plain = self._unseal(name, getattr(stored, name))
+            if plain is None:
+                unreadable.add(name)
+                plain = () if name == "headers" else ""
+            opened[name] = plain
+        return stored.with_changes(**opened, unreadable=frozenset(unreadable))
+
+    def _sealed(self, connection: Connection) -> Connection:
+        return connection.with_changes(
+            **{name: self._seal(name, getattr(connection, name)) for name in secret_fields()})
+
+    # ---- the contract
+
+    def list(self) -> list[Connection]:
+        return [self.open(stored) for stored in self.inner.list()]
+
+    def add(self, connection: Connection) -> Connection:
+        _validate(connection)
+        return self.open(self.inner.add(self._sealed(connection)))
+
+    def update(self, connection_id: str, changes: Mapping[str, object], version: str | None,
+               *, remove_secrets: Collection[str] = ()) -> Connection:
+        """Write `changes` (plain values) if the row is still at `version`.
+
+        The connection as it would be is validated first. A secret field given as what it
+        reads (an unreadable one as empty) is left as stored; one in `remove_secrets` is
+        emptied even when no current secret opens it.
+        """
+        current = next((c for c in self.list() if c.id == connection_id), None)
+        if current is None:
+            raise ConnectionChanged(str(changes.get("name") or "This connection"), gone=True)
+        _validate(current.with_changes(**changes))
+        stored = {}
+        for name, value in changes.items():
+            if name == "headers":
+                value = tuple(tuple(pair) for pair in value)
+            if name not in secret_fields():
+                stored[name] = value
+            elif name in remove_secrets:
+                stored[name] = ""
+            elif value != getattr(current, name):  # same as read, or '' for unreadable: kept
+                stored[name] = self._seal(name, value)
+        for name in set(remove_secrets) - set(changes):
+            stored[name] = ""
+        return self.open(self.inner.update(connection_id, stored, version))
+
+    def delete(self, connection_id: str) -> None:
+        self.inner.delete(connection_id)
+
+    def learn(self, connection_id: str, quirk: str) -> None:
+        if quirk not in QUIRKS:
+            raise ValueError(f"unknown quirk: {quirk!r}")
+        self.inner.learn(connection_id, quirk)
+
+
+def _validate(connection: Connection) -> None:
+    problems = connection_problems(connection)
+    if problems:
+        raise UserFacingError(" ".join(problems))

@@ -1,17 +1,28 @@
-"""The embedded profile store of the local default: one SQLite file in the data folder."""
+"""The embedded stores of the local default (profile, connections): one SQLite file in the
+data folder."""
 
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import sqlite3
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from core.errors import UserFacingError
+from core.errors import (
+    UserFacingError,
+    connection_value_refused,
+    name_taken,
+    too_many_connections,
+)
+from core.providers.connections import Connection, ConnectionChanged
+from core.providers.kinds import KINDS
 from core.profiles import (
     FIELD_LABELS,
     PROFILE_FIELDS,
@@ -72,6 +83,64 @@ def m002_add_openai_compatible(db: sqlite3.Connection) -> None:
         )
 
 
+@migration
+def m003_create_connections(db: sqlite3.Connection) -> None:
+    """The user's connections (as supabase/migrations/20261126033000_create_connections.sql),
+    and the profile's column for what the seed's compatible server does not support."""
+    db.execute(
+        "alter table profiles add column openai_compatible_quirks text not null default '' "
+        "check (length(openai_compatible_quirks) <= 1000)"
+    )
+    db.execute(
+        """
+        create table connections (
+            id text primary key,
+            user_id text not null,
+            name text not null
+                constraint connections_name_length check (length(name) between 1 and 100),
+            kind text not null
+                constraint connections_kind_known check (kind in ('openai', 'openai-compatible')),
+            base_url text not null default ''
+                constraint connections_base_url_length check (length(base_url) <= 1000),
+            api_key text not null default ''
+                constraint connections_api_key_length check (length(api_key) <= 1000),
+            headers text not null default ''
+                constraint connections_headers_length check (length(headers) <= 40000),
+            enabled integer not null default 1 check (enabled in (0, 1)),
+            models text not null default '[]'
+                constraint connections_models_list check (
+                    json_valid(models) and json_type(models) = 'array'
+                    and json_array_length(models) <= 200),
+            default_model text not null default ''
+                constraint connections_default_model_length check (length(default_model) <= 200),
+            quirks text not null default '[]'
+                constraint connections_quirks_list check (
+                    json_valid(quirks) and json_type(quirks) = 'array'
+                    and json_array_length(quirks) <= 20),
+            created_at text not null default (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+            updated_at text not null default (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+        )
+        """
+    )
+    # SQLite's lower() folds ASCII only: the store also compares names in Python (see add).
+    db.execute("create unique index connections_user_name_key "
+               "on connections (user_id, lower(name))")
+    db.execute(
+        """
+        create trigger connections_limit before insert on connections
+        when (select count(*) from connections where user_id = new.user_id) >= 50
+        begin select raise(abort, 'connections_limit: at most 50 connections per user'); end
+        """
+    )
+    db.execute(
+        """
+        create trigger connections_keep_owner before update of user_id on connections
+        when new.user_id is not old.user_id
+        begin select raise(abort, 'a connection cannot be moved to another user'); end
+        """
+    )
+
+
 @contextmanager
 def _immediate(db: sqlite3.Connection) -> Iterator[None]:
     """One real transaction, DDL included, holding the write lock from its start, so sessions
@@ -129,12 +198,10 @@ def migrate(db: sqlite3.Connection) -> list[str]:
     return applied
 
 
-class SQLiteProfileStore:
-    """The single local user's profile in `data_dir/switchboard.db`.
-
-    Every open, read and write is guarded: a failure is a StoreUnavailable saying what
-    happened and what to do, never a raw sqlite3 or OS error.
-    """
+class _LocalFile:
+    """What both local stores share: `data_dir/switchboard.db`, opened and migrated once, and
+    every open, read and write guarded: a failure is a StoreUnavailable saying what happened
+    and what to do, never a raw sqlite3 or OS error."""
 
     def __init__(self, data_dir: Path, user_id: str = LOCAL_USER_ID,
                  busy_timeout: float = BUSY_TIMEOUT):
@@ -159,12 +226,19 @@ class SQLiteProfileStore:
         """Turn store failures into messages; `doing` is "open", "read" or "save"."""
         try:
             yield
-        except sqlite3.IntegrityError as exc:  # a CHECK constraint
-            raise UserFacingError(_refusal(str(exc))) from exc
+        except sqlite3.IntegrityError as exc:  # a CHECK, UNIQUE or trigger refusal
+            raise UserFacingError(self._refusal(str(exc))) from exc
         except (sqlite3.Error, OSError) as exc:
             if isinstance(exc, (sqlite3.ProgrammingError, sqlite3.InterfaceError)):
                 raise  # a bug of ours, not the store's state
             raise store_unavailable(exc, self.path, doing) from exc
+
+    def _refusal(self, detail: str) -> str:
+        return _refusal(detail)
+
+
+class SQLiteProfileStore(_LocalFile):
+    """The single local user's profile in `data_dir/switchboard.db`."""
 
     def _row(self, db: sqlite3.Connection) -> Profile:
         row = db.execute("select * from profiles where user_id = ?", (self.user_id,)).fetchone()
@@ -202,6 +276,161 @@ class SQLiteProfileStore:
         """Store every field as given, whatever is stored (validation and encryption happen
         in front of it)."""
         return self.update(profile.as_dict(), None)
+
+
+# ---------------------------------------------------------------- connections
+
+# The Connection fields that are columns of the `connections` table (both backends).
+CONNECTION_COLUMNS = ("name", "kind", "base_url", "api_key", "headers", "enabled", "models",
+                      "default_model", "quirks")
+
+
+def connection_from_row(row: Mapping) -> Connection:
+    """A stored connection (secret fields as stored, i.e. ciphertext) from a row of either
+    backend, `models` and `quirks` given as lists."""
+    kind = row["kind"]
+    return Connection(
+        name=row["name"],
+        kind=kind,
+        base_url=row["base_url"] or "",
+        api_key=row["api_key"] or "",
+        headers=row["headers"] or "",  # the stored form: one ciphertext string
+        enabled=bool(row["enabled"]),
+        models=tuple(row["models"] or ()),
+        default_model=row["default_model"] or "",
+        quirks=frozenset(row["quirks"] or ()),
+        needs_key=KINDS[kind].needs_key if kind in KINDS else False,
+        id=str(row["id"]),
+        origin="user",
+        version=row["updated_at"],
+    )
+
+
+def connection_columns(values: Mapping[str, object]) -> dict[str, object]:
+    """Connection field -> column value, for the fields given (models and quirks as lists)."""
+    unknown = set(values) - set(CONNECTION_COLUMNS)
+    if unknown:  # column names are put into the SQL and the request: only ours
+        raise ValueError(f"not connection columns: {sorted(unknown)}")
+    columns = dict(values)
+    if "models" in columns:
+        columns["models"] = list(columns["models"])
+    if "quirks" in columns:
+        columns["quirks"] = sorted(columns["quirks"])
+    if "enabled" in columns:
+        columns["enabled"] = bool(columns["enabled"])
+    if "headers" in columns:
+        columns["headers"] = columns["headers"] or ""  # no headers: () or ""
+    return columns
+
+
+def stored_columns(connection: Connection) -> dict[str, object]:
+    """Every column of a new row, from a connection in its stored form."""
+    return connection_columns({c: getattr(connection, c) for c in CONNECTION_COLUMNS})
+
+
+def _next_version(previous: str | None) -> str:
+    """Now, as a row's new `updated_at`: always later than `previous`, even within one tick
+    of the clock, so a compare-and-set never mistakes two writes for one."""
+    now = datetime.now(timezone.utc)
+    try:
+        before = datetime.fromisoformat(previous) if previous else None
+    except ValueError:
+        before = None
+    if before is not None:
+        before = before if before.tzinfo else before.replace(tzinfo=timezone.utc)
+        now = max(now, before + timedelta(microseconds=1))
+    return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _sqlite_values(columns: Mapping[str, object]) -> dict[str, object]:
+    """Column values as SQLite keeps them: lists as JSON text, booleans as 0/1."""
+    return {c: json.dumps(v) if isinstance(v, list) else int(v) if isinstance(v, bool) else v
+            for c, v in columns.items()}
+
+
+def _from_sqlite(row: sqlite3.Row) -> Connection:
+    values = dict(row)
+    values["models"] = json.loads(values["models"])
+    values["quirks"] = json.loads(values["quirks"])
+    return connection_from_row(values)
+
+
+class SQLiteConnectionStore(_LocalFile):
+    """The local user's connections in `data_dir/switchboard.db`, in their stored form (secret
+    fields already encrypted by core.store.keybox). See ConnectionStore."""
+
+    def _refusal(self, detail: str) -> str:
+        if "connections_limit" in detail:
+            return too_many_connections()
+        if "UNIQUE" in detail and "connections" in detail:
+            return name_taken()
+        return connection_value_refused(detail)
+
+    def _get(self, db: sqlite3.Connection, connection_id: str) -> sqlite3.Row | None:
+        return db.execute("select * from connections where id = ? and user_id = ?",
+                          (connection_id, self.user_id)).fetchone()
+
+    def _refuse_taken_name(self, db: sqlite3.Connection, name: str, own_id: str) -> None:
+        """Names are unique per user whatever their case; SQLite's lower() folds ASCII only."""
+        for other_id, other in db.execute("select id, name from connections where user_id = ?",
+                                          (self.user_id,)):
+            if other_id != own_id and other.lower() == name.lower():
+                raise UserFacingError(name_taken(name))
+
+    def list(self) -> list[Connection]:
+        with self._guarded("read"), closing(self._connect()) as db:
+            rows = db.execute("select * from connections where user_id = ? "
+                              "order by created_at, rowid", (self.user_id,))
+            return [_from_sqlite(row) for row in rows]
+
+    def add(self, connection: Connection) -> Connection:
+        values = _sqlite_values(stored_columns(connection))
+        connection_id = str(uuid.uuid4())
+        now = _next_version(None)
+        values.update(id=connection_id, user_id=self.user_id, created_at=now, updated_at=now)
+        sql = (f"insert into connections ({', '.join(values)}) "
+               f"values ({', '.join('?' for _ in values)})")
+        with self._guarded("save"), closing(self._connect()) as db:
+            with _immediate(db):
+                self._refuse_taken_name(db, connection.name, connection_id)
+                db.execute(sql, tuple(values.values()))
+            return _from_sqlite(self._get(db, connection_id))
+
+    def update(self, connection_id: str, changes: Mapping[str, object],
+               version: str | None) -> Connection:
+        values = _sqlite_values(connection_columns(changes))
+        with self._guarded("save"), closing(self._connect()) as db:
+            with _immediate(db):  # read, compare and write under the write lock
+                row = self._get(db, connection_id)
+                if row is None:
+                    raise ConnectionChanged(str(changes.get("name") or "This connection"),
+                                            gone=True)
+                if version is not None and row["updated_at"] != version:
+                    raise ConnectionChanged(row["name"])
+                if values:
+                    if "name" in values:
+                        self._refuse_taken_name(db, str(values["name"]), connection_id)
+                    values["updated_at"] = _next_version(row["updated_at"])
+                    db.execute(f"update connections set {', '.join(f'{c} = ?' for c in values)} "
+                               "where id = ? and user_id = ?",
+                               (*values.values(), connection_id, self.user_id))
+            return _from_sqlite(self._get(db, connection_id))
+
+    def delete(self, connection_id: str) -> None:
+        with self._guarded("save"), closing(self._connect()) as db:
+            db.execute("delete from connections where id = ? and user_id = ?",
+                       (connection_id, self.user_id))
+
+    def learn(self, connection_id: str, quirk: str) -> None:
+        """Add `quirk`, leaving `updated_at` (the version an open form compares) as it is."""
+        with self._guarded("save"), closing(self._connect()) as db:
+            with _immediate(db):
+                row = self._get(db, connection_id)
+                known = set(json.loads(row["quirks"])) if row is not None else {quirk}
+                if quirk not in known:
+                    db.execute("update connections set quirks = ? where id = ? and user_id = ?",
+                               (json.dumps(sorted(known | {quirk})), connection_id,
+                                self.user_id))
 
 
 def _create_owner_only(path: Path) -> None:
