@@ -26,7 +26,8 @@ from core.errors import (
     provider_message,
     setting_at_fault,
 )
-from core.providers.kinds import Target
+from core.providers.connections import NO_STREAM_OPTIONS
+from core.providers.kinds import Target, target_secrets
 from core.streaming import ChunkReader, StreamEnd, Thinking, Watchdog, read_events
 
 __all__ = ["Reply", "Thinking", "chat_messages", "coalesce", "start_reply", "stream_reply"]
@@ -111,13 +112,14 @@ def chat_messages(history: Iterable[dict], system_prompt: str = "") -> list[dict
     return messages
 
 
-def _open_response(client, stack: ExitStack, target: Target, messages, extra, quirks: set[str]):
+def _open_response(client, stack: ExitStack, target: Target, messages, extra,
+                   on_quirk: Callable[[str], None]):
     """Send the request; once more without stream_options for a server that rejects it.
 
     The response is read through the SDK's streaming-response API (its public
     `http_response`); non-2xx answers still raise the SDK's APIStatusError subclasses.
     """
-    wants_usage = target.base_url not in quirks
+    wants_usage = NO_STREAM_OPTIONS not in target.quirks
     create = client.chat.completions.with_streaming_response.create
     usage = {"stream_options": {"include_usage": True}} if wants_usage else {}
     try:
@@ -127,7 +129,7 @@ def _open_response(client, stack: ExitStack, target: Target, messages, extra, qu
     except openai.APIStatusError as exc:
         if not (wants_usage and exc.status_code in (400, 422) and _names_stream_options(exc)):
             raise
-    quirks.add(target.base_url)  # remembered for this base URL for the rest of the session
+    on_quirk(NO_STREAM_OPTIONS)  # kept with the connection: the next reply asks right away
     return stack.enter_context(
         create(model=target.model, messages=messages, stream=True, **extra)
     ).http_response
@@ -171,13 +173,15 @@ def stream_reply(
     *,
     temperature: float | None = None,
     limits: Limits = Limits(),
-    quirks: set[str] | None = None,
+    on_quirk: Callable[[str], None] = lambda quirk: None,
 ) -> Iterator[str | Thinking]:
     """Yield the reply's answer text as it arrives, and a Thinking marker for reasoning.
 
     Never raises: the reply ends 'failed' (nothing arrived) or 'interrupted' (some text
     arrived), with `reply.error` written for the user. Reasoning (`reasoning_content`,
     `reasoning`, `<think>`) goes to `reply.reasoning`; `reply.clock` times everything.
+    What the server turns out not to support is passed to `on_quirk` (a quirk name of
+    core.providers.connections), to be kept with the connection.
     """
     reply.model, reply.provider = target.model, target.provider_label
     extra = {} if temperature is None else {"temperature": temperature}
@@ -187,8 +191,7 @@ def stream_reply(
     response = None
     try:
         with ExitStack() as stack:
-            quirks = quirks if quirks is not None else set()
-            response = _open_response(client, stack, target, messages, extra, quirks)
+            response = _open_response(client, stack, target, messages, extra, on_quirk)
             _allow_long_reads(response, limits)
             if _is_json(response):
                 yield from _whole_reply(response, reader, end)
@@ -208,6 +211,13 @@ def stream_reply(
         _end_with_error(reply, target, limits, watchdog, None, client)
         return
     _classify_end(reply, target, end, _content_type(response))
+    _name_the_connection(reply, target)
+
+
+def _name_the_connection(reply: Reply, target: Target) -> None:
+    """An error says which connection failed (the seed's providers are named by the footer)."""
+    if reply.error and not target.connection_id.startswith("profile:") and target.connection_id:
+        reply.error = f"{target.provider_label}: {reply.error}"
 
 
 def _streamed_reply(response, reader: ChunkReader, end: StreamEnd, watchdog: Watchdog,
@@ -274,10 +284,11 @@ def _end_with_error(reply, target, limits, watchdog: Watchdog, exc, client) -> N
         reply.error_field = setting_at_fault(exc)
         models = _models_offered(client) if reply.error_field == "model" and client else []
         reply.error = describe_error(
-            exc, base_url=target.base_url, secrets=[target.api_key], model=target.model,
+            exc, base_url=target.base_url, secrets=target_secrets(target), model=target.model,
             models=models,
         )
     reply.status = "interrupted" if reply.text else "failed"
+    _name_the_connection(reply, target)
 
 
 def _models_offered(client: openai.OpenAI) -> list[str]:
@@ -337,7 +348,7 @@ def start_reply(
     reply: Reply,
     *,
     temperature: float | None = None,
-    quirks: set[str] | None = None,
+    on_quirk: Callable[[str], None] = lambda quirk: None,
 ) -> Iterator[str | Thinking]:
     """The reply's stream for `target`, with the limits the settings give. Never raises."""
     try:
@@ -348,5 +359,6 @@ def start_reply(
         _end_with_error(reply, target, Limits(), Watchdog(), exc, None)
         return iter(())
     return stream_reply(
-        client, target, messages, reply, temperature=temperature, limits=limits, quirks=quirks
+        client, target, messages, reply, temperature=temperature, limits=limits,
+        on_quirk=on_quirk,
     )

@@ -54,7 +54,7 @@ def build_client(
         timeout=limits.http_timeout(),
         max_retries=0,  # the page offers Retry; silent retries only delay the error
         http_client=http_client,
-        default_headers=_only_the_targets_headers(api_key),
+        default_headers=_only_the_targets_headers(api_key, target.headers),
     )
     # The SDK reads these from OPENAI_* variables when they are None; the target decides.
     client.organization = target.organization
@@ -64,17 +64,21 @@ def build_client(
     return client
 
 
-def _only_the_targets_headers(api_key: str) -> dict[str, str | openai.Omit]:
-    """Headers that undo the ones the SDK reads from OPENAI_CUSTOM_HEADERS ("Name: value" lines).
+def _only_the_targets_headers(api_key: str, custom: tuple[tuple[str, str], ...] = ()
+                              ) -> dict[str, str | openai.Omit]:
+    """The connection's own headers, and nothing the SDK reads from OPENAI_CUSTOM_HEADERS
+    ("Name: value" lines).
 
     Headers given to the SDK win over that variable's: each of its names is omitted, and an
-    Authorization there would replace the target's key, so the key is given explicitly.
+    Authorization there would replace the target's key, so the key is given explicitly, last
+    (validation refuses a custom Authorization; this keeps the key's even if one slipped by).
     """
     headers: dict[str, str | openai.Omit] = {}
     for line in os.environ.get("OPENAI_CUSTOM_HEADERS", "").split("\n"):
         name = line.partition(":")[0].strip()
         if ":" in line and name and name.lower() != "authorization":
             headers[name] = openai.Omit()
+    headers.update(custom)
     headers["Authorization"] = f"Bearer {api_key}"
     return headers
 

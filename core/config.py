@@ -9,7 +9,11 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from core.providers.connections import Connection
 from core.providers.kinds import REGISTRY
+from core.providers.operator import ENV_NAME as CONNECTIONS_ENV
+from core.providers.operator import TABLE as CONNECTIONS_TABLE
+from core.providers.operator import operator_connections, parse_toml
 
 DATA_DIR_ENV = "SWITCHBOARD_DATA_DIR"
 DEFAULT_DATA_DIR = Path.home() / ".switchboard"
@@ -24,6 +28,7 @@ SETTING_NAMES = (
     "SWITCHBOARD_CONNECT_TIMEOUT",
     "SWITCHBOARD_FIRST_TOKEN_TIMEOUT",
     "SWITCHBOARD_IDLE_TIMEOUT",
+    "SWITCHBOARD_CONNECTIONS",
     "OPENAI_API_KEY",
     "OPENAI_COMPATIBLE_API_KEY",
 )
@@ -40,6 +45,8 @@ class Settings:
     first_token_timeout: float = 60.0
     idle_timeout: float = 30.0
     server_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # The administrator's connections, offered to every user (keys inside: never shown).
+    operator_connections: tuple[Connection, ...] = field(default=(), repr=False)
 
     @property
     def mode(self) -> str:
@@ -81,6 +88,9 @@ def load_settings(
         return ""
 
     data_dir = get(DATA_DIR_ENV)
+    table = secrets.get(CONNECTIONS_TABLE)
+    if not isinstance(table, Mapping):  # not in secrets: the same TOML text in a variable
+        table = parse_toml(get(CONNECTIONS_ENV))
     return Settings(
         supabase_url=get("SUPABASE_URL").rstrip("/"),
         supabase_anon_key=get("SUPABASE_ANON_KEY"),
@@ -95,4 +105,5 @@ def load_settings(
         server_keys={
             p.server_key_name: get(p.server_key_name) for p in REGISTRY if get(p.server_key_name)
         },
+        operator_connections=operator_connections(table),
     )

@@ -22,7 +22,8 @@ import openai
 
 from core.client import Limits, build_client
 from core.errors import UserFacingError, describe_error, provider_message, redact
-from core.providers.kinds import Target
+from core.providers.connections import MAX_COMPLETION_TOKENS
+from core.providers.kinds import Target, target_secrets
 
 LIST_STEP = "List models"
 CHAT_STEP = "One-token chat"
@@ -183,7 +184,7 @@ def list_models(
 
     Raises `DiscoveryError` (a `UserFacingError`) with a message for the user on any failure.
     """
-    secrets = [target.api_key]
+    secrets = target_secrets(target)
     try:
         return _get_models(target, limits, http_client)
     except openai.APIStatusError as exc:
@@ -280,8 +281,8 @@ def _models_step(
                 f"The model '{target.model}' is not among the models this server lists; "
                 "chat may fail or use another model. Check the model name."
             )
-    warnings = [redact(w, [target.api_key]) for w in warnings]
-    step = Step(LIST_STEP, True, redact(detail, [target.api_key]), seconds, warning=bool(warnings))
+    warnings = [redact(w, target_secrets(target)) for w in warnings]
+    step = Step(LIST_STEP, True, redact(detail, target_secrets(target)), seconds, warning=bool(warnings))
     return step, models, warnings, True
 
 
@@ -297,7 +298,7 @@ def _chat_step(
     target: Target, limits: Limits, http_client: httpx2.Client | None
 ) -> tuple[Step, float | None, float | None, str | None]:
     """A one-token streamed chat: the step, time to first chunk and total in ms, a warning."""
-    secrets = [target.api_key]
+    secrets = target_secrets(target)
     if not target.model.strip():
         return Step(CHAT_STEP, False, "No model name is set: enter one in Settings.", 0.0), None, None, None
     started = time.monotonic()
@@ -307,13 +308,14 @@ def _chat_step(
     cut_short = False
     try:
         with _client(target, limits, http_client) as client:
-            limit = {"max_tokens": 1}
+            known = MAX_COMPLETION_TOKENS in target.quirks  # e.g. from OpenAI's preset
+            limit = {"max_completion_tokens": 1} if known else {"max_tokens": 1}
             try:
                 stream = client.chat.completions.create(
                     model=target.model, messages=PING_MESSAGES, stream=True, **limit
                 )
             except openai.BadRequestError as exc:
-                if not _wants_max_completion_tokens(exc):
+                if known or not _wants_max_completion_tokens(exc):
                     raise
                 limit = {"max_completion_tokens": 1}
                 started = time.monotonic()
@@ -369,7 +371,7 @@ def test_connection(
     Never raises for a server's failure: the report says which step failed and why.
     """
     started = time.monotonic()
-    name = redact(f"{target.label} at {target.base_url}", [target.api_key])
+    name = redact(f"{target.label} at {target.base_url}", target_secrets(target))
     list_step, models, warnings, go_on = _models_step(target, limits, http_client)
     steps = [list_step]
     first_ms = total_ms = None

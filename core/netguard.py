@@ -496,6 +496,37 @@ class _NoCookies(http.cookiejar.CookiePolicy):
         return False
 
 
+class RedirectRefused(UserFacingError, httpx2.RequestError):
+    """A server redirected a request to another origin: not followed, so the key and the
+    connection's custom headers reach only the server the user named.
+
+    A request error of httpx2, so the SDK wraps it as APIConnectionError with this as cause.
+    """
+
+    def __init__(self, origin: str, elsewhere: str) -> None:
+        super().__init__(
+            f"The server at {origin} redirected the request to {elsewhere}. Switchboard does "
+            "not follow a redirect to another server, so your key and headers stay with the "
+            "one you named. If that address is right, use it as the base URL."
+        )
+
+
+def _origin(url: httpx2.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port
+
+
+def _stay_on_origin(response: httpx2.Response) -> None:
+    """Response hook: a redirect is followed only on the request's own origin (httpx2 would
+    drop Authorization on another origin, but keep every other header)."""
+    if not response.has_redirect_location:
+        return
+    here = response.request.url
+    there = here.join(response.headers["location"])
+    if _origin(there) != _origin(here):
+        raise RedirectRefused(f"{here.scheme}://{here.netloc.decode('ascii')}",
+                              f"{there.scheme}://{there.netloc.decode('ascii')}")
+
+
 def guarded_http_client(
     policy: NetworkPolicy,
     timeout: httpx2.Timeout | float | None = openai.DEFAULT_TIMEOUT,
@@ -505,8 +536,8 @@ def guarded_http_client(
     """An httpx2.Client for openai.OpenAI(http_client=...) that enforces `policy`.
 
     Same defaults as the SDK's own client (limits, redirects followed), except that the
-    environment is not trusted and no cookie is kept, so one client can serve every user.
-    httpx2.Client drops Authorization itself when a redirect leaves the origin.
+    environment is not trusted, no cookie is kept, so one client can serve every user, and a
+    redirect to another origin is refused (RedirectRefused).
     """
     return httpx2.Client(
         transport=GuardedTransport(policy, verify=verify),
@@ -517,4 +548,5 @@ def guarded_http_client(
         # (it would only ever judge the proxy's address). Also no .netrc credentials.
         trust_env=False,
         cookies=http.cookiejar.CookieJar(policy=_NoCookies()),
+        event_hooks={"response": [_stay_on_origin]},
     )

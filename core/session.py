@@ -16,13 +16,21 @@ from pathlib import Path
 import streamlit as st
 
 from core.auth import SupabaseAuth, User
-from core.errors import AuthUnavailable, SessionEnded
+from core.errors import AuthUnavailable, SessionEnded, UserFacingError
 from core.config import Settings, load_settings
 from core.conversation import Conversation
-from core.store.keybox import EncryptedProfileStore, keybox_for, local_secret
+from core.store.keybox import (
+    EncryptedConnectionStore,
+    EncryptedProfileStore,
+    keybox_for,
+    local_secret,
+)
 from core.profiles import Profile, ProfileStore
-from core.store.sqlite import LOCAL_USER_ID, SQLiteProfileStore
-from core.store.supabase import SupabaseProfileStore
+from core.providers import sources
+from core.providers.connections import Connection
+from core.providers.kinds import Target
+from core.store.sqlite import LOCAL_USER_ID, SQLiteConnectionStore, SQLiteProfileStore
+from core.store.supabase import SupabaseConnectionStore, SupabaseProfileStore
 
 LOCAL_USER = User(LOCAL_USER_ID, "")
 
@@ -55,11 +63,16 @@ def run_in_frame() -> None:
 
 
 def _secrets() -> Mapping[str, object]:
-    """st.secrets as a plain dict; {} when there is no secrets file (never crash)."""
+    """st.secrets as a plain dict (its `connections` table too); {} when there is no secrets
+    file (never crash)."""
     try:
-        return {k: v for k, v in st.secrets.items() if not isinstance(v, Mapping)}
+        return {k: (_plain(v) if isinstance(v, Mapping) else v) for k, v in st.secrets.items()}
     except Exception:  # no secrets.toml anywhere, or an unreadable one
         return {}
+
+
+def _plain(table: Mapping) -> dict:
+    return {k: (_plain(v) if isinstance(v, Mapping) else v) for k, v in table.items()}
 
 
 def settings() -> Settings:
@@ -174,6 +187,28 @@ def store() -> ProfileStore:
     return cached[2]
 
 
+def connection_store():
+    """This session's store of the user's own connections (ConnectionStore of plain
+    Connections), bound to its current user and encryption secret like `store()`.
+
+    Raises SessionEnded when nobody is signed in any more, UserFacingError when it cannot open.
+    """
+    user = current_user()
+    if user is None:
+        raise SessionEnded()
+    config = settings()
+    secret = _secret_in_use(config)
+    cached = st.session_state.get("connection_store")
+    if cached is None or cached[:2] != (user.id, secret):
+        if config.mode == "local":
+            backend = SQLiteConnectionStore(config.data_dir)
+        else:
+            backend = SupabaseConnectionStore(auth().client, user.id)
+        cached = (user.id, secret, EncryptedConnectionStore(backend, keybox_for(config)))
+        st.session_state.connection_store = cached
+    return cached[2]
+
+
 def last_store() -> ProfileStore | None:
     """The store this session last used, without touching the disk or the network: to show
     what was read before when the store cannot be read now."""
@@ -242,9 +277,21 @@ def new_chat() -> None:
     st.session_state.pop("chat:editing", None)
 
 
-def server_quirks() -> set[str]:
-    """Base URLs found, in this session, to reject `stream_options`."""
-    return st.session_state.setdefault("server_quirks", set())
+def operator_connections() -> tuple[Connection, ...]:
+    """The administrator's connections (read-only for users)."""
+    return settings().operator_connections
+
+
+def learn_quirk(target: Target, quirk: str) -> None:
+    """The chat's on_quirk: keep what the server turned out not to support, where the
+    connection lives (never raises: see core.providers.sources.learn)."""
+    stores = []
+    for opened in (store, connection_store):
+        try:
+            stores.append(opened())
+        except UserFacingError:  # kept for this process only; the store says why elsewhere
+            stores.append(None)
+    sources.learn(target, quirk, *stores)
 
 
 def sign_out() -> None:

@@ -7,7 +7,10 @@ from core.chat import Reply, chat_messages, coalesce, start_reply
 from core.conversation import Turn
 from core.errors import SessionEnded, UserFacingError
 from core.store.keybox import describe_unreadable_key
-from core.providers.kinds import Target, available_targets
+from core.providers.connections import Connection, describe_unreadable_secrets
+from core.providers.connections import targets as connection_targets
+from core.providers.kinds import Target
+from core.providers.sources import every_connection
 
 session.run_in_frame()  # never drawn without the frame's gate
 
@@ -62,13 +65,16 @@ def _show_turn(index: int, turn: Turn) -> None:
 
 
 def _pick_target(targets: list[Target]) -> Target:
-    """The model picked; the choice survives other pages while it is still offered."""
-    labels = [t.label for t in targets]
-    if session.kept("chat:model") not in labels:
+    """The model picked, among every connection's models (grouped by connection, filtered as
+    the user types); the choice survives other pages while it is still offered."""
+    by_label = {t.label: t for t in targets}  # labels are unique (connections.targets)
+    labels = list(by_label)
+    if session.kept("chat:model") not in by_label:
         session.put("chat:model", labels[0])
     session.restore("chat:model", labels[0])
-    choice = st.selectbox("Model", labels, **session.keeping("chat:model"))
-    return targets[labels.index(choice)]
+    choice = st.selectbox("Model", labels, help="Every model of every enabled connection; "
+                          "type to filter.", **session.keeping("chat:model"))
+    return by_label[choice]
 
 
 def _kept(key: str) -> dict:
@@ -193,32 +199,50 @@ def _reply(target: Target, system_prompt: str, temperature: float | None) -> Non
             st.button("Stop", icon="⏹️", key="chat:stop", help="Stop the reply here; keep what came.")
         stream = start_reply(
             session.settings(), target, messages, reply,
-            temperature=temperature, quirks=session.server_quirks(),
+            temperature=temperature, on_quirk=lambda quirk: session.learn_quirk(target, quirk),
         )
         text.write_stream(coalesce(stream, on_thinking=_live_thinking(thinking, reply)))
     conversation.finish_reply(reply)
     st.rerun()
 
 
-TARGETS = "chat:targets"  # the models offered when the store was last read here
+TARGETS = "chat:targets"  # the models offered when the stores were last read here
+
+
+def _own_connections() -> list[Connection] | None:
+    """The user's own connections; None when they cannot be read now (said on the page)."""
+    try:
+        return session.connection_store().list()
+    except UserFacingError as exc:
+        if isinstance(exc, SessionEnded):
+            raise
+        st.error(str(exc))
+        return None
 
 
 def _offered_targets() -> list[Target] | None:
-    """The models the user can chat with. When the store cannot be read now, its message is
+    """The models the user can chat with. When a store cannot be read now, its message is
     shown and the models read earlier in this session stay offered (None: none were read)."""
     try:
         store = session.store()
         profile = store.load()
+        own = _own_connections()
     except SessionEnded:
         session.keep_unsent_message()
         st.rerun()  # the frame says the session ended and shows sign-in
     except UserFacingError as exc:
         st.error(str(exc))
         return st.session_state.get(TARGETS)
+    if own is None:
+        return st.session_state.get(TARGETS)
     for field in store.unreadable_keys:
         st.warning(describe_unreadable_key(field, session.settings()))
-    targets = available_targets(profile, session.settings().server_keys,
-                                unreadable=store.unreadable_keys)
+    everything = every_connection(profile, session.settings().server_keys,
+                                  store.unreadable_keys, session.operator_connections(), own)
+    for connection in everything:
+        if connection.unreadable and connection.enabled:
+            st.warning(describe_unreadable_secrets(connection))
+    targets = connection_targets(everything)
     st.session_state[TARGETS] = targets
     return targets
 
@@ -232,7 +256,8 @@ if not targets:  # the conversation already on screen stays there
     for index, turn in enumerate(conversation.turns):
         _show_turn(index, turn)
     if targets is not None:
-        st.info("No provider is configured yet. Add an OpenAI key or an OpenAI-compatible server.")
+        st.info("No provider is configured yet. Add an OpenAI key, an OpenAI-compatible server "
+                "or a connection in Settings.")
         st.page_link("pages/settings.py", label="Open Settings", icon="⚙️")
     st.stop()
 

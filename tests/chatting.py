@@ -6,9 +6,10 @@ import os
 from pathlib import Path
 
 from core.config import load_settings
-from core.store.keybox import EncryptedProfileStore, keybox_for
 from core.profiles import Profile
-from core.store.sqlite import SQLiteProfileStore
+from core.providers.connections import Connection
+from core.store.keybox import EncryptedConnectionStore, EncryptedProfileStore, keybox_for
+from core.store.sqlite import SQLiteConnectionStore, SQLiteProfileStore
 from tests.apptest import chat_messages, open_app
 
 
@@ -23,6 +24,26 @@ def save_compatible(base_url: str, api_key: str = "", model: str = "") -> None:
             openai_compatible_model_name=model,
         )
     )
+
+
+def connection_store() -> EncryptedConnectionStore:
+    """The test's local store of the user's own connections, as the settings page uses it."""
+    settings = load_settings(environ=os.environ, dotenv_path=None)
+    return EncryptedConnectionStore(SQLiteConnectionStore(Path(settings.data_dir)),
+                                    keybox_for(settings))
+
+
+def add_connection(name: str, server, headers=(), models=None, **fields) -> Connection:
+    """Save a connection of the user's own to `server` (an LLMServer), with its key."""
+    return connection_store().add(Connection(
+        name=name, base_url=server.base_url, api_key=server.api_key, headers=tuple(headers),
+        models=tuple(models if models is not None else (server.model,)), **fields))
+
+
+def saved_profile() -> Profile:
+    settings = load_settings(environ=os.environ, dotenv_path=None)
+    return EncryptedProfileStore(SQLiteProfileStore(Path(settings.data_dir)),
+                                 keybox_for(settings)).load()
 
 
 def use_server(server, model: str | None = None) -> None:
@@ -48,4 +69,5 @@ def start_chat(timeout: float = 60):
     return at
 
 
-__all__ = ["chat_messages", "send", "use_server", "save_compatible", "errors", "start_chat"]
+__all__ = ["chat_messages", "send", "use_server", "save_compatible", "errors", "start_chat",
+           "add_connection", "connection_store", "saved_profile"]

@@ -29,7 +29,9 @@ from core.config import Settings
 from core.errors import UserFacingError, describe_error
 from core.netguard import (
     BlockedAddress,
+    GuardedTransport,
     NetworkPolicy,
+    RedirectRefused,
     check_address,
     check_base_url,
     forbidden_reason,
@@ -115,7 +117,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         self.server.requests.append((self.command, self.path, self.headers.get("Host")))
         self.server.authorizations.append(self.headers.get("Authorization"))
-        if self.server.redirect_to:
+        if self.server.redirect_to and self.path != self.server.redirect_to:
             self.send_response(302)
             self.send_header("Location", self.server.redirect_to)
             self.send_header("Content-Length", "0")
@@ -532,7 +534,11 @@ def test_a_redirect_to_loopback_is_refused_after_an_allowed_first_hop(serve, loo
     target = serve("127.0.0.1")
     first = serve("127.0.0.2", redirect_to=f"http://127.0.0.1:{target.port}/v1/models")
     policy = NetworkPolicy.from_entries(["127.0.0.2"])  # stands in for a public host
-    with guarded_http_client(policy) as client:
+    # The transport judges every hop, even where the client would follow a redirect to
+    # another origin (the app's client refuses those before connecting: see below).
+    every_hop = httpx2.Client(transport=GuardedTransport(policy), follow_redirects=True,
+                              trust_env=False)
+    with every_hop as client:
         with pytest.raises(httpx2.ConnectError) as info:
             client.get(f"http://127.0.0.2:{first.port}/v1/models")
     assert _blocked(info).address == "127.0.0.1"
@@ -553,7 +559,8 @@ def test_a_redirect_to_a_name_for_a_private_address_is_refused(serve, resolver, 
     )
     with pytest.raises(openai.APIConnectionError) as info:
         client.models.list()
-    assert _blocked(info).address == "192.168.7.7"
+    refused = [e for e in _chain(info.value) if isinstance(e, RedirectRefused)]
+    assert refused and "redirected the request to http://internal.test" in str(refused[0])
     assert len(first.requests) == 1
 
 
@@ -679,17 +686,28 @@ def test_tls_still_verifies_the_host_name(serve, resolver, tmp_path, loopback_on
 # --- the transport, on public APIs ---------------------------------------------------------
 
 
-def test_authorization_is_dropped_when_a_redirect_leaves_the_origin(serve):
-    """httpx2.Client does this itself; the guarded transport must not undo it."""
+def test_a_redirect_that_leaves_the_origin_is_refused_before_anything_is_sent(serve):
+    """httpx2 drops Authorization on another origin but keeps every other header (a
+    connection's custom headers): the app's client does not follow such a redirect at all."""
     second = serve("127.0.0.3")
     first = serve("127.0.0.2", redirect_to=f"http://127.0.0.3:{second.port}/v1/models")
     policy = NetworkPolicy.from_entries(["127.0.0.2", "127.0.0.3"])  # stand in for public hosts
     with guarded_http_client(policy) as client:
-        response = client.get(f"http://127.0.0.2:{first.port}/v1/models", headers={"Authorization": "Bearer sk-user"})
-    assert response.status_code == 200
+        with pytest.raises(RedirectRefused) as info:
+            client.get(f"http://127.0.0.2:{first.port}/v1/models",
+                       headers={"Authorization": "Bearer sk-user", "X-Team-Secret": "t0p"})
     assert first.authorizations == ["Bearer sk-user"]
-    assert second.authorizations == [None]
-    assert second.requests == [("GET", "/v1/models", f"127.0.0.3:{second.port}")]
+    assert second.accepted == [] and second.requests == []
+    assert f"http://127.0.0.3:{second.port}" in str(info.value)
+
+
+def test_a_redirect_on_the_same_origin_is_followed(serve):
+    server = serve("127.0.0.2", redirect_to="/v1/models/")
+    policy = NetworkPolicy.from_entries(["127.0.0.2"])
+    with guarded_http_client(policy) as client:
+        response = client.get(f"http://127.0.0.2:{server.port}/v1/models")
+    assert response.status_code == 200
+    assert [path for _, path, _ in server.requests] == ["/v1/models", "/v1/models/"]
 
 
 def test_an_operator_hint_is_logged_once_per_refusal_and_never_shown(serve, caplog):

@@ -1,0 +1,90 @@
+"""Connections the operator defines for every user, in secrets or the environment (R6.3).
+
+In `.streamlit/secrets.toml` (or the same text in the SWITCHBOARD_CONNECTIONS variable):
+
+    [connections.team-groq]
+    name = "Team Groq"
+    kind = "openai-compatible"          # or "openai"; this is the default
+    base_url = "https://api.groq.com/openai/v1"
+    api_key = "gsk_..."                 # server-side: never shown, sent only to base_url
+    models = ["llama-3.3-70b-versatile"]
+    headers = { "X-Title" = "Switchboard" }
+    quirks = []                          # e.g. ["no_stream_options"]
+
+Users see these as "set by the administrator" and cannot edit them. An entry that is not
+valid is left out and the reason logged for the operator (never shown to users).
+"""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from collections.abc import Mapping
+
+from core.providers.connections import Connection, connection_problems, default_base_url
+from core.providers.kinds import KINDS
+from core.urls import InvalidBaseURL, normalize_base_url
+
+ENV_NAME = "SWITCHBOARD_CONNECTIONS"
+TABLE = "connections"
+_FIELDS = {"name", "kind", "base_url", "api_key", "models", "default_model", "headers",
+           "quirks", "enabled", "organization"}
+
+logger = logging.getLogger(__name__)
+
+
+def parse_toml(text: str) -> Mapping[str, object]:
+    """The `connections` table of a TOML text (the environment variable's form)."""
+    if not text.strip():
+        return {}
+    try:
+        return tomllib.loads(text).get(TABLE, {})
+    except tomllib.TOMLDecodeError as exc:
+        logger.warning("%s is not valid TOML (%s); no administrator connection is offered.",
+                       ENV_NAME, exc)
+        return {}
+
+
+def operator_connections(table: Mapping[str, object]) -> tuple[Connection, ...]:
+    """One Connection per valid entry of the `connections` table, in the order given."""
+    found = []
+    for key, entry in table.items():
+        connection = _connection(str(key), entry)
+        if connection is not None:
+            found.append(connection)
+    return tuple(found)
+
+
+def _connection(key: str, entry: object) -> Connection | None:
+    if not isinstance(entry, Mapping):
+        return _skip(key, "it is not a table")
+    unknown = set(entry) - _FIELDS
+    if unknown:
+        return _skip(key, f"unknown fields {sorted(unknown)}")
+    kind = str(entry.get("kind", "openai-compatible"))
+    if kind not in KINDS:
+        return _skip(key, f"unknown kind {kind!r}")
+    try:
+        base_url = normalize_base_url(str(entry.get("base_url") or default_base_url(kind)))
+        headers = tuple((str(n), str(v)) for n, v in dict(entry.get("headers", {})).items())
+        models = tuple(str(m) for m in entry.get("models", ()))
+        quirks = frozenset(str(q) for q in entry.get("quirks", ()))
+    except (InvalidBaseURL, TypeError, ValueError) as exc:
+        return _skip(key, str(exc))
+    connection = Connection(
+        name=str(entry.get("name") or key), kind=kind, base_url=base_url,
+        api_key=str(entry.get("api_key", "")).strip(), headers=headers,
+        enabled=bool(entry.get("enabled", True)), models=models,
+        default_model=str(entry.get("default_model", "")), quirks=quirks,
+        organization=str(entry.get("organization", "")), needs_key=KINDS[kind].needs_key,
+        id=f"operator:{key}", origin="operator",
+    )
+    problems = connection_problems(connection)
+    if problems:
+        return _skip(key, " ".join(problems))
+    return connection
+
+
+def _skip(key: str, why: str) -> None:
+    logger.warning("Administrator connection [connections.%s] is left out: %s", key, why)
+    return None
