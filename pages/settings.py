@@ -1,28 +1,29 @@
-"""Settings: one expander per provider, saved to the user's profile."""
+"""Settings: one expander per provider, saved to the user's profile; then the Connections
+section (pages/sections/connections.py)."""
 
 import streamlit as st
 
 from core import session
-from core.errors import ProfileChanged, SessionEnded, UserFacingError
-from core.store.keybox import describe_unreadable_key
-from core.profiles import Profile, describe_saved_key
-from core.providers.kinds import REGISTRY, Provider, server_key
 from core.client import connection_for
 from core.discovery import list_models, test_connection
+from core.errors import ProfileChanged, SessionEnded, UserFacingError
 from core.netguard import policy_for
+from core.profiles import Profile, describe_saved_key
+from core.providers.kinds import REGISTRY, Provider, server_key
 from core.settings_form import (
     FETCH_INPUTS,
     TEST_INPUTS,
     CheckResult,
     ProviderForm,
-    apply_form,
     draft_target,
     rebase_form,
     save_form,
     saved_form,
     unsaved_changes,
 )
+from core.store.keybox import describe_unreadable_key
 from core.urls import PLACEHOLDER_BASE_URL, url_problem
+from pages.sections import connections as connections_section
 
 session.run_in_frame()  # never drawn without the frame's gate
 
@@ -306,3 +307,5 @@ for provider in REGISTRY:
                 st.success(flash[2])
             else:
                 st.error(flash[2])
+
+connections_section.draw()

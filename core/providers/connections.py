@@ -146,9 +146,10 @@ class ConnectionStore(Protocol):
         ...
 
     def update(self, connection_id: str, changes: Mapping[str, object],
-               version: str | None) -> Connection:
+               version: str | None, *, remove_secrets: Collection[str] = ()) -> Connection:
         """Write `changes` (field -> new value) if the row is still at `version` (None: any);
-        raise ConnectionChanged when it moved on or is gone."""
+        raise ConnectionChanged when it moved on or is gone. A secret field named in
+        `remove_secrets` is emptied even when no current encryption secret opens it."""
         ...
 
     def delete(self, connection_id: str) -> None:

@@ -1,0 +1,252 @@
+"""What a connection's settings form changes, apart from any widget (Settings, "Connections").
+
+The page draws the inputs and calls these; everything it decides lives here: the connection a
+form describes, what Save writes, what is unsaved, how saved header values are kept.
+Saved secrets (the key, header values) are never part of a form: the form holds only what was
+typed, and the saved values are merged in here, on the server, by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+import httpx2
+
+from core.client import Limits
+from core.discovery import ConnectionReport, DiscoveryError, list_models, test_connection
+from core.errors import UserFacingError
+from core.netguard import NetworkPolicy, check_base_url
+from core.providers.connections import (
+    MAX_NAME_LENGTH,
+    Connection,
+    ConnectionStore,
+    Headers,
+    connection_problems,
+    target_for,
+)
+from core.providers.kinds import Target
+from core.settings_form import FETCH_INPUTS, TEST_INPUTS
+from core.urls import InvalidBaseURL, normalize_base_url, url_problem
+
+NEW_CONNECTION_NAME = "New connection"
+
+# What a check's outcome depends on: the seed's inputs, and the custom headers.
+CONNECTION_FETCH_INPUTS = (*FETCH_INPUTS, "headers")
+CONNECTION_TEST_INPUTS = (*TEST_INPUTS, "headers")
+
+
+@dataclass(frozen=True)
+class ConnectionForm:
+    """The values in one connection's expander: what is shown and what was typed."""
+
+    name: str = ""
+    base_url: str = ""
+    new_key: str = ""  # empty keeps the saved key
+    remove_key: bool = False
+    enabled: bool = True
+    models: tuple[str, ...] = ()
+    default_model: str = ""
+    removed_headers: frozenset[str] = frozenset()  # saved header names to drop
+    new_headers: Headers = ()  # rows typed: (name, value)
+
+
+# The fields Save writes, and how "Unsaved: ..." names each.
+FIELD_WORDS = {
+    "name": "name",
+    "base_url": "base URL",
+    "api_key": "API key",
+    "headers": "headers",
+    "enabled": "enabled",
+    "models": "models",
+    "default_model": "default model",
+}
+
+
+class ConnectionRefused(UserFacingError):
+    """Save refused what the form holds; `problems` says each reason for the user."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(" ".join(problems))
+        self.problems = problems
+
+
+def saved_form(connection: Connection) -> ConnectionForm:
+    """The form as it shows a saved connection: nothing typed, no secret in it."""
+    return ConnectionForm(
+        name=connection.name,
+        base_url=connection.base_url,
+        enabled=connection.enabled,
+        models=connection.models,
+        default_model=connection.default_model,
+    )
+
+
+def merge_headers(saved: Headers, removed: Iterable[str], typed: Headers) -> Headers:
+    """The headers to store: the saved ones kept by name (their values never left the
+    server) unless removed or typed again, then the typed rows. A blank row is ignored;
+    a half-filled one stays, so validation can say what it lacks."""
+    rows = tuple((name.strip(), value.strip()) for name, value in typed
+                 if name.strip() or value.strip())
+    retyped = {name.lower() for name, _ in rows}
+    dropped = set(removed)
+    kept = tuple((name, value) for name, value in saved
+                 if name not in dropped and name.lower() not in retyped)
+    return kept + rows
+
+
+def _models(picked: Iterable[str]) -> tuple[str, ...]:
+    """Picked model names, trimmed, each once, in the order picked."""
+    return tuple(dict.fromkeys(m.strip() for m in picked if m.strip()))
+
+
+def _base_url(typed: str) -> str:
+    """The URL as it would be saved; an invalid one stays as typed (validation says why)."""
+    url = typed.strip()
+    try:
+        return normalize_base_url(url) if url else ""
+    except InvalidBaseURL:
+        return url
+
+
+def draft_connection(saved: Connection, form: ConnectionForm) -> Connection:
+    """The connection `form` describes right now, saved or not, with the saved secrets."""
+    key = "" if form.remove_key else (form.new_key.strip() or saved.api_key)
+    return saved.with_changes(
+        name=form.name.strip(),
+        base_url=_base_url(form.base_url),
+        api_key=key,
+        headers=merge_headers(saved.headers, form.removed_headers, form.new_headers),
+        enabled=form.enabled,
+        models=_models(form.models),
+        default_model=form.default_model.strip(),
+    )
+
+
+def _removes_a_saved_key(saved: Connection, form: ConnectionForm) -> bool:
+    # A key no secret opens reads as "" but is still stored: removing it is a change.
+    return form.remove_key and bool(saved.api_key or "api_key" in saved.unreadable)
+
+
+def form_changes(saved: Connection, form: ConnectionForm) -> dict[str, object]:
+    """What Save writes: each field the form changes from `saved` (field -> new value)."""
+    draft = draft_connection(saved, form)
+    changes = {name: getattr(draft, name) for name in FIELD_WORDS
+               if getattr(draft, name) != getattr(saved, name)}
+    if _removes_a_saved_key(saved, form):
+        changes["api_key"] = ""
+    return changes
+
+
+def removed_secrets(saved: Connection, form: ConnectionForm) -> tuple[str, ...]:
+    """The secret fields Save empties even when no current secret opens them."""
+    return ("api_key",) if _removes_a_saved_key(saved, form) else ()
+
+
+def unsaved_changes(saved: Connection, form: ConnectionForm) -> list[str]:
+    """What Save would change, in words for the user; [] when the form shows what is saved."""
+    changes = form_changes(saved, form)
+    return [words for name, words in FIELD_WORDS.items() if name in changes]
+
+
+def rebase_form(form: ConnectionForm, old: Connection, new: Connection) -> ConnectionForm:
+    """The form once the saved connection moved from `old` to `new` (saved elsewhere): what
+    the user left as it was follows the store, what they edited stays theirs."""
+    before, after = saved_form(old), saved_form(new)
+    follow = {name: getattr(after, name)
+              for name in ("name", "base_url", "enabled", "models", "default_model")
+              if getattr(form, name) == getattr(before, name)}
+    still_saved = form.removed_headers & set(new.header_names)
+    return replace(form, removed_headers=still_saved, **follow)
+
+
+def save_connection(store: ConnectionStore, saved: Connection, form: ConnectionForm,
+                    policy: NetworkPolicy) -> Connection:
+    """Save what `form` changes from `saved`, the stored row the form was filled from (a
+    connection with no id yet, e.g. from a preset, is added).
+
+    Refuses (ConnectionRefused) anything connection_problems reports and (BlockedAddress) a
+    base URL the network guard refuses; writes only the changed fields, and only while the
+    row is still at `saved.version` (else the store raises ConnectionChanged).
+    """
+    draft = draft_connection(saved, form)
+    problems = connection_problems(draft)
+    if problems:
+        raise ConnectionRefused(problems)
+    check_base_url(draft.base_url, policy)
+    if not saved.id:
+        return store.add(draft)
+    changes = form_changes(saved, form)
+    if not changes:
+        return saved
+    if removed := removed_secrets(saved, form):
+        return store.update(saved.id, changes, saved.version, remove_secrets=removed)
+    return store.update(saved.id, changes, saved.version)
+
+
+def draft_target(saved: Connection, form: ConnectionForm) -> Target | None:
+    """What Fetch models and Test connection check: the form's connection and model, saved or
+    not; None while its base URL is empty or invalid."""
+    draft = draft_connection(saved, form)
+    if not draft.base_url or url_problem(draft.base_url):
+        return None
+    model = draft.default_model or next(iter(draft.models), "")
+    return target_for(draft, model)
+
+
+def check_connection(target: Target, limits: Limits, http_client: httpx2.Client) -> ConnectionReport:
+    """Test connection on what the form describes. With no model named yet (a connection just
+    added has none before Fetch models), the first model the server lists is tried."""
+    if not target.model:
+        try:
+            listed = list_models(target, limits, http_client)
+        except DiscoveryError:  # the test's own listing step says why
+            listed = []
+        if listed:
+            target = replace(target, model=listed[0])
+    return test_connection(target, limits, http_client)
+
+
+def models_to_offer(found: Iterable[str], picked: Iterable[str], typed_filter: str) -> list[str]:
+    """The model picker's options: the models found that hold every word of the filter
+    (any case), then the picked ones, always (a picked model filtered out would be unpicked)."""
+    words = typed_filter.casefold().split()
+    matching = [m for m in found if all(word in m.casefold() for word in words)]
+    return list(dict.fromkeys([*matching, *picked]))
+
+
+def unique_name(wanted: str, taken: Iterable[str]) -> str:
+    """`wanted`, or `wanted 2`, `wanted 3`... the first no other connection has (any case),
+    within the name's length limit."""
+    wanted = wanted.strip() or NEW_CONNECTION_NAME
+    used = {name.casefold() for name in taken}
+    name, number = wanted[:MAX_NAME_LENGTH], 1
+    while name.casefold() in used:
+        number += 1
+        suffix = f" {number}"
+        name = wanted[:MAX_NAME_LENGTH - len(suffix)].rstrip() + suffix
+    return name
+
+
+def new_connection(template: Connection | None, taken: Iterable[str]) -> Connection:
+    """A connection to add (not stored until its first Save): the template's (a preset's)
+    values, or blank, under a name no other connection has."""
+    template = template or Connection(name=NEW_CONNECTION_NAME)
+    return template.with_changes(name=unique_name(template.name, taken), id="", origin="user",
+                                 version=None)
+
+
+# Characters Markdown (and Streamlit's :badge[] and $math$) would read as syntax.
+_MARKDOWN_SYNTAX = set("\\`*_{}[]()#+-.!|:<>~$&")
+
+
+def plain_markdown(text: str) -> str:
+    """`text` shown as typed where Streamlit reads Markdown (an expander's title)."""
+    return "".join("\\" + ch if ch in _MARKDOWN_SYNTAX else ch for ch in text)
+
+
+def expander_title(connection: Connection, unsaved: bool) -> str:
+    """A connection's expander title: its saved name, whether it is on, whether edits wait."""
+    mark = ":green-badge[Enabled]" if connection.enabled else ":gray-badge[Disabled]"
+    title = f"{plain_markdown(connection.name)} {mark}"
+    return title + (" :orange-badge[Unsaved changes]" if unsaved else "")
