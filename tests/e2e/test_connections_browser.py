@@ -17,6 +17,7 @@ from tests.e2e.browser import (
     key,
     messages,
     open_app,
+    screenshot,
     send,
     wait_idle,
 )
@@ -86,6 +87,8 @@ def test_a_preset_connection_is_tested_chatted_with_disabled_and_deleted(
     expect(saved.get_by_label("API key", exact=True)).to_have_value("")
     assert katan_server.api_key not in page.content()
     assert errors(page) == []
+    saved.get_by_text("Custom headers").scroll_into_view_if_needed()
+    screenshot(page, "settings-connection")
 
     label = f"{katan_server.model} · {PRESET}"
     go_to(page, "Chat")
@@ -95,6 +98,7 @@ def test_a_preset_connection_is_tested_chatted_with_disabled_and_deleted(
     reply = messages(page, "assistant").last
     expect(reply).to_contain_text("hello through a connection")
     expect(reply.locator('[data-testid="stCaptionContainer"]')).to_contain_text(label)
+    screenshot(page, "chat-connection")
 
     go_to(page, "Settings")
     connection = _connection(page, PRESET).filter(has=page.get_by_label("Base URL", exact=True))
