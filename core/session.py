@@ -165,8 +165,10 @@ def _secret_in_use(config: Settings) -> tuple[str, ...]:
     return (local_secret(config.data_dir),)
 
 
-def store() -> ProfileStore:
-    """This session's profile store, bound to its current user and encryption secret.
+def _bound(name: str, local, hosted, encrypted):
+    """This session's store kept under `name`, bound to its current user and encryption
+    secret: made anew (`local(data_dir)` or `hosted(client, user id)`, wrapped in
+    `encrypted(backend, keybox)`) when either changes.
 
     Raises SessionEnded (a message, never a RuntimeError) when nobody is signed in any more:
     a callback can run just as the session ends, before the frame shows sign-in.
@@ -176,37 +178,27 @@ def store() -> ProfileStore:
         raise SessionEnded()
     config = settings()
     secret = _secret_in_use(config)
-    cached = st.session_state.get("store")
+    cached = st.session_state.get(name)
     if cached is None or cached[:2] != (user.id, secret):
         if config.mode == "local":
-            backend = SQLiteProfileStore(config.data_dir)
+            backend = local(config.data_dir)
         else:
-            backend = SupabaseProfileStore(auth().client, user.id)
-        cached = (user.id, secret, EncryptedProfileStore(backend, keybox_for(config)))
-        st.session_state.store = cached
+            backend = hosted(auth().client, user.id)
+        cached = (user.id, secret, encrypted(backend, keybox_for(config)))
+        st.session_state[name] = cached
     return cached[2]
 
 
-def connection_store():
-    """This session's store of the user's own connections (ConnectionStore of plain
-    Connections), bound to its current user and encryption secret like `store()`.
+def store() -> ProfileStore:
+    """This session's profile store (see `_bound`)."""
+    return _bound("store", SQLiteProfileStore, SupabaseProfileStore, EncryptedProfileStore)
 
-    Raises SessionEnded when nobody is signed in any more, UserFacingError when it cannot open.
-    """
-    user = current_user()
-    if user is None:
-        raise SessionEnded()
-    config = settings()
-    secret = _secret_in_use(config)
-    cached = st.session_state.get("connection_store")
-    if cached is None or cached[:2] != (user.id, secret):
-        if config.mode == "local":
-            backend = SQLiteConnectionStore(config.data_dir)
-        else:
-            backend = SupabaseConnectionStore(auth().client, user.id)
-        cached = (user.id, secret, EncryptedConnectionStore(backend, keybox_for(config)))
-        st.session_state.connection_store = cached
-    return cached[2]
+
+def connection_store() -> EncryptedConnectionStore:
+    """This session's store of the user's own connections, plain Connections in and out
+    (see `_bound`)."""
+    return _bound("connection_store", SQLiteConnectionStore, SupabaseConnectionStore,
+                  EncryptedConnectionStore)
 
 
 def last_store() -> ProfileStore | None:
