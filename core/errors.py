@@ -72,7 +72,8 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return _KEYLIKE.sub("[redacted]", text)
 
 
-def _collapse(text: str) -> str:
+def collapse(text: str) -> str:
+    """`text` on one line, cut to the length of a message for the user."""
     text = " ".join(text.split())
     if len(text) > _MAX_PROVIDER_MESSAGE:
         text = text[: _MAX_PROVIDER_MESSAGE - 1].rstrip() + "…"
@@ -94,7 +95,7 @@ def _human_part(text: str) -> str:
     stack = _STACK_LINE.search(before)
     if stack:
         before = before[: stack.start()]
-    return _collapse(_ERROR_PREFIXES.sub("", before.strip()))
+    return collapse(_ERROR_PREFIXES.sub("", before.strip()))
 
 
 def _from_html(text: str) -> str | None:
@@ -102,7 +103,7 @@ def _from_html(text: str) -> str | None:
     for pattern in (_TITLE, _H1):
         match = pattern.search(text)
         if match:
-            inner = _collapse(_TAG.sub(" ", match.group(1)))
+            inner = collapse(_TAG.sub(" ", match.group(1)))
             if inner:
                 return inner
     return None
@@ -296,7 +297,7 @@ def _connection_message(exc: BaseException, base_url: str) -> str:
     cause = next((e for e in chain if isinstance(e, _ROOT_CAUSES)), chain[-1])
     text = str(cause).lower()
     if isinstance(cause, ssl.SSLError) or "certificate" in text or "ssl" in text:
-        return f"Could not make a secure (TLS) connection to {base_url}: {_collapse(str(cause))}"
+        return f"Could not make a secure (TLS) connection to {base_url}: {collapse(str(cause))}"
     if isinstance(cause, socket.gaierror) or "name or service not known" in text or (
         "name resolution" in text
     ) or "nodename nor servname" in text:
@@ -306,7 +307,7 @@ def _connection_message(exc: BaseException, base_url: str) -> str:
             f"Could not connect to {base_url}: the connection was refused. "
             "Is the server running, and is the port right?"
         )
-    return f"Could not connect to {base_url}: {_collapse(str(cause)) or type(cause).__name__}"
+    return f"Could not connect to {base_url}: {collapse(str(cause)) or type(cause).__name__}"
 
 
 _STALLS = {
@@ -429,7 +430,7 @@ def _describe(exc: BaseException, base_url: str, model: str, models: list[str]) 
         said = provider_message(exc.body) or provider_message(getattr(exc, "message", None))
         return "The server reported an error during the reply: " + (said or "no details given.")
     if isinstance(exc, httpx2.InvalidURL):
-        return f"The base URL {base_url} cannot be used: {_collapse(str(exc))}."
+        return f"The base URL {base_url} cannot be used: {collapse(str(exc))}."
     if isinstance(exc, httpx2.TimeoutException):
         return f"The server at {base_url} stopped sending (timed out)."
     if isinstance(exc, (httpx2.RemoteProtocolError, httpx2.ReadError)):
@@ -437,7 +438,7 @@ def _describe(exc: BaseException, base_url: str, model: str, models: list[str]) 
     if isinstance(exc, httpx2.TransportError):
         return _connection_message(exc, base_url)
     if isinstance(exc, httpx2.HTTPError):  # e.g. a body that fails to decompress
-        return f"The server's answer could not be read ({_collapse(str(exc))})."
+        return f"The server's answer could not be read ({collapse(str(exc))})."
     return "The server sent a malformed reply that could not be read."
 
 
@@ -547,13 +548,13 @@ def describe_auth_error(exc: BaseException) -> str:
         message = _AUTH_MESSAGES[code]
         said = getattr(exc, "message", "")
         if code == "weak_password" and said:
-            message += f" ({_collapse(said)})"
+            message += f" ({collapse(said)})"
         return message
     if is_auth_outage(exc):
         logger.warning("Supabase Auth unavailable: %s", redact(repr(exc)))
         return AUTH_UNAVAILABLE
     said = getattr(exc, "message", None) or str(exc)
-    return redact(f"The sign-in service refused the request: {_collapse(said)}")
+    return redact(f"The sign-in service refused the request: {collapse(said)}")
 
 
 # PostgreSQL error codes PostgREST passes on.
@@ -605,7 +606,7 @@ def describe_backend_error(exc: BaseException) -> str:
         logger.warning("The profile database is unavailable: %s", redact(repr(exc)))
         return BACKEND_UNAVAILABLE
     said = getattr(exc, "message", None) or type(exc).__name__
-    return redact(f"The profile database refused the request: {_collapse(str(said))}")
+    return redact(f"The profile database refused the request: {collapse(str(said))}")
 
 
 def backend_failure(exc: BaseException) -> UserFacingError:
@@ -615,59 +616,3 @@ def backend_failure(exc: BaseException) -> UserFacingError:
         return StoreUnavailable(message, "outage")
     return UserFacingError(message)
 
-
-# ---- the connections stores: what they refuse, said for the user (both backends) ----
-
-# Raised by the connections table's limit trigger (a code of our own, class "SB").
-CONNECTIONS_LIMIT_SQLSTATE = "SB050"
-NAME_TAKEN_SQLSTATE = "23505"  # unique_violation: the (user, lower(name)) index
-CHECK_SQLSTATE = "23514"
-
-
-def name_taken(name: str = "") -> str:
-    named = f"named {_collapse(name)}" if name.strip() else "with that name"
-    return (f"You already have a connection {named} (names are compared without regard to "
-            "case). Choose another name; nothing was saved.")
-
-
-def too_many_connections() -> str:
-    from core.providers.connections import MAX_CONNECTIONS  # it imports this module
-
-    return (f"You have the most connections Switchboard keeps: at most {MAX_CONNECTIONS}. "
-            "Delete one you no longer use to add another; nothing was saved.")
-
-
-def connection_value_refused(detail: str) -> str:
-    """A CHECK of the connections table refused a value: `detail` names its constraint."""
-    from core.profiles import MAX_TEXT_LENGTH
-    from core.providers.connections import MAX_MODEL_NAME_LENGTH, MAX_MODELS, MAX_NAME_LENGTH
-
-    limits = {  # the start of each constraint's name (the same on both backends)
-        "connections_default_model": "The default model's name is too long: at most "
-                                     f"{MAX_MODEL_NAME_LENGTH} characters.",
-        "connections_base_url": f"The base URL is too long: at most {MAX_TEXT_LENGTH} "
-                                "characters.",
-        "connections_api_key": "The API key is too long to store.",
-        "connections_headers": "The custom headers are too long to store.",
-        "connections_models": f"Too many models offered: at most {MAX_MODELS} per connection.",
-        "connections_quirks": "The connection's learned settings could not be stored.",
-        "connections_kind": "Unknown kind of connection.",
-        "connections_name": f"A connection's name must be 1 to {MAX_NAME_LENGTH} characters.",
-    }
-    said = next((text for constraint, text in limits.items() if constraint in detail),
-                "A value of the connection is longer than the store allows.")
-    return f"{said} Nothing was saved."
-
-
-def connection_failure(exc: BaseException, name: str = "") -> UserFacingError:
-    """The error to raise for a failed PostgREST call on the connections table."""
-    code = getattr(exc, "code", None)
-    if code == NAME_TAKEN_SQLSTATE:
-        return UserFacingError(name_taken(name))
-    if code == CONNECTIONS_LIMIT_SQLSTATE:
-        return UserFacingError(too_many_connections())
-    if code == CHECK_SQLSTATE:
-        detail = f"{getattr(exc, 'message', '')} {getattr(exc, 'details', '')}"
-        if "connections_" in detail:
-            return UserFacingError(connection_value_refused(detail))
-    return backend_failure(exc)

@@ -15,14 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from core.errors import (
-    UserFacingError,
-    connection_value_refused,
-    name_taken,
-    too_many_connections,
-)
+from core.errors import UserFacingError
 from core.providers.connections import Connection, ConnectionChanged
 from core.providers.kinds import KINDS
+from core.store.refusals import connection_value_refused, name_taken, too_many_connections
 from core.profiles import (
     FIELD_LABELS,
     PROFILE_FIELDS,

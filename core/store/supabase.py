@@ -10,7 +10,8 @@ import json
 from collections.abc import Mapping
 from urllib.parse import quote
 
-from core.errors import backend_failure, connection_failure
+from core.errors import backend_failure
+from core.store.refusals import connection_failure
 from core.profiles import PROFILE_FIELDS, Profile, ProfileChanged
 from core.providers.connections import Connection, ConnectionChanged
 from core.store.sqlite import (
