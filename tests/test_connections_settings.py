@@ -356,6 +356,8 @@ def test_hosted_a_private_base_url_is_refused_on_save_fetch_and_test(supabase_mo
         at.button(key=slot + "test").click().run()
         assert any(REFUSAL in e and "Connection test failed" in e for e in _errors(at))
         assert listener.accepted == 0
-        assert supabase_mode.sql("select count(*) as n from public.connections")[0]["n"] == 0
+        assert supabase_mode.sql(
+            "select count(*) as n from public.connections c join auth.users u "
+            "on u.id = c.user_id where u.email = %s", email)[0]["n"] == 0
     finally:
         listener.close()

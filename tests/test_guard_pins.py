@@ -18,7 +18,8 @@ def _imported_top_level_modules() -> set[str]:
                 names.update(alias.name.split(".")[0] for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names.add(node.module.split(".")[0])
-    return names - set(sys.stdlib_module_names) - {"core", "__future__"}
+    ours = {path.name for path in ROOT.iterdir() if path.is_dir()}  # core, pages, ...
+    return names - set(sys.stdlib_module_names) - ours - {"__future__"}
 
 
 def _pins() -> dict[str, str]:
