@@ -1,7 +1,7 @@
 """supabase/migrations pushed by the real Supabase CLI (issue 3, acceptance 1), and what the
 schema then enforces in the database itself: the profile trigger, length limits, ownership,
 privileges; the connections table (issue 10) and the upgrade of a database holding a user's
-saved settings (issue 10, acceptance 3). Then the local store's SQLite migrations: atomic,
+saved settings (issue 10, acceptance 3); chats and messages (issue 11). Then the local store's SQLite migrations: atomic,
 recorded, safe to race."""
 
 from __future__ import annotations
@@ -94,6 +94,7 @@ def test_migration_files_are_named_as_the_cli_expects():
         "20261115120000_add_openai_compatible.sql",
         "20261126004831_harden_grants.sql",
         CONNECTIONS_MIGRATION,
+        "20261126050000_create_chats.sql",
     ]
     assert all(re.fullmatch(r"\d{14}_[a-z0-9_]+\.sql", name) for name in MIGRATIONS)
 
@@ -697,7 +698,8 @@ def test_an_upgrade_from_the_release_before_connections_keeps_the_settings(
                               openai_compatible_model_name="qwen")
     assert [row[:len(before[0])] for row in sqlite_rows(path, "select * from profiles")] \
         == before
-    assert [name for name, _ in sqlite_records(path)][-1] == "003_create_connections"
+    assert [name for name, _ in sqlite_records(path)][2:] == ["003_create_connections",
+                                                             "004_create_chats"]
     connections = SQLiteConnectionStore(folder)
     assert connections.list() == []
     assert connections.add(Connection(name="Groq", base_url="http://h/v1")).name == "Groq"
@@ -732,3 +734,132 @@ def test_the_sqlite_connections_table_enforces_its_limits_by_itself(tmp_path):
             insert("c", **{column: value})
     with pytest.raises(sqlite3.IntegrityError, match="another user"):
         sqlite_rows(path, "update connections set user_id = 'b' where user_id = 'a'")
+
+
+# ---- chats and messages (supabase/migrations/20261126050000_create_chats.sql) ---------------
+
+CHAT_DATA_COLUMNS = {"title", "connection_id", "model", "system_prompt", "temperature",
+                     "current_id", "pinned"}
+MESSAGE_DATA_COLUMNS = {"content", "model_label", "status", "error", "reasoning", "usage"}
+CHAT_FUNCTIONS = ("set_chat_updated_at()", "keep_chat_owner()", "keep_message_place()",
+                  "touch_chat_of_message()", "search_chats(text, integer)")
+OWN_ROW = "(( SELECT auth.uid() AS uid) = user_id)"
+OWN_CHAT = ("((( SELECT auth.uid() AS uid) = user_id) AND (EXISTS ( SELECT 1\n"
+            "   FROM chats c\n  WHERE ((c.id = messages.chat_id) AND"
+            " (c.user_id = ( SELECT auth.uid() AS uid))))))")
+
+
+def policies_of(database, table: str) -> list[dict]:
+    return database.sql(
+        "select cmd, roles::text[] as roles, qual, with_check from pg_policies"
+        " where schemaname = 'public' and tablename = %s order by cmd", table)
+
+
+def test_chats_and_messages_have_one_policy_per_operation_for_authenticated(supabase_stack):
+    chats, messages = policies_of(supabase_stack, "chats"), policies_of(supabase_stack,
+                                                                       "messages")
+    for policies in (chats, messages):
+        assert [(p["cmd"], p["roles"]) for p in policies] == [
+            (cmd, ["authenticated"]) for cmd in ("DELETE", "INSERT", "SELECT", "UPDATE")]
+    assert {(p["qual"], p["with_check"]) for p in chats} == {
+        (OWN_ROW, None), (None, OWN_ROW), (OWN_ROW, OWN_ROW)}
+    # A message's chat must be the writer's, on insert and on update.
+    assert [(p["qual"], p["with_check"]) for p in messages] == [
+        (OWN_ROW, None), (None, OWN_CHAT), (OWN_ROW, None), (OWN_ROW, OWN_CHAT)]
+
+
+@pytest.mark.parametrize("table, data_columns, insert_only", [
+    ("chats", CHAT_DATA_COLUMNS, {"id", "user_id"}),
+    ("messages", MESSAGE_DATA_COLUMNS, {"id", "user_id", "chat_id", "parent_id", "role"}),
+])
+def test_users_write_only_the_data_columns_of_chats_and_messages(supabase_stack, table,
+                                                                 data_columns, insert_only):
+    [row] = supabase_stack.sql(
+        "select bool_or(has_table_privilege('anon', 'public.' || %s, privilege)) as anon,"
+        " bool_or(has_table_privilege('authenticated', 'public.' || %s, privilege)) as whole"
+        " from unnest(array['insert', 'update', 'truncate', 'references', 'trigger'])"
+        " as privilege", table, table)
+    assert (row["anon"], row["whole"]) == (False, False)
+    assert table_column_privileges(supabase_stack, table, "update") == data_columns
+    assert table_column_privileges(supabase_stack, table, "insert") == \
+        data_columns | insert_only
+
+
+@pytest.mark.parametrize("function", CHAT_FUNCTIONS)
+def test_only_search_is_callable_and_only_by_signed_in_users(supabase_stack, function):
+    [row] = supabase_stack.sql(
+        f"select proconfig, prosecdef from pg_proc where oid = 'public.{function}'::regprocedure")
+    assert row["proconfig"] == ['search_path=""']
+    assert row["prosecdef"] is False  # runs as the writer: row-level security applies
+    for role in ("anon", "authenticated", "public"):
+        [allowed] = supabase_stack.sql(
+            f"select has_function_privilege(%s, 'public.{function}', 'execute') as allowed",
+            role)
+        assert allowed["allowed"] is (role == "authenticated" and "search" in function), role
+
+
+def test_the_list_open_and_search_have_their_indexes(supabase_stack):
+    rows = supabase_stack.sql("select indexname, indexdef from pg_indexes"
+                              " where tablename in ('chats', 'messages')")
+    indexes = {row["indexname"]: row["indexdef"] for row in rows}
+    assert "(user_id, updated_at DESC, id DESC)" in indexes["chats_user_updated_idx"]
+    assert "(chat_id, created_at)" in indexes["messages_chat_created_idx"]
+    assert "gin (search_vector)" in indexes["messages_search_idx"]
+    assert "gin (search_vector)" in indexes["chats_search_idx"]
+
+
+def test_a_message_moves_its_chat_and_deleting_a_user_deletes_their_chats(supabase_stack):
+    user_id = add_user(supabase_stack)
+    chat_id, message_id = uuid.uuid4(), uuid.uuid4()
+    [chat] = supabase_stack.sql("insert into public.chats (id, user_id) values (%s, %s)"
+                                " returning updated_at", chat_id, user_id)
+    supabase_stack.sql("insert into public.messages (id, chat_id, user_id, role)"
+                       " values (%s, %s, %s, 'user')", message_id, chat_id, user_id)
+    [moved] = supabase_stack.sql("select updated_at from public.chats where id = %s", chat_id)
+    assert moved["updated_at"] > chat["updated_at"]
+
+    supabase_stack.sql("delete from auth.users where id = %s", user_id)
+
+    assert supabase_stack.sql("select id from public.chats where id = %s", chat_id) == []
+    assert supabase_stack.sql("select id from public.messages where id = %s", message_id) == []
+
+
+def test_the_sqlite_chats_tables_enforce_their_rules_by_themselves(tmp_path):
+    """Below the store (m004): the CHECKs, a message's chat owned by its writer, its parent in
+    the same chat, nobody moves a chat or message, a chat's messages go with it."""
+    store_sqlite.SQLiteChatStore(tmp_path)
+    path = tmp_path / DB_FILENAME
+    now = "2026-11-26T05:00:00.000000Z"
+
+    def insert(table: str, **values) -> None:
+        sqlite_rows(path, f"insert into {table} ({', '.join(values)})"
+                          f" values ({', '.join('?' * len(values))})", *values.values())
+
+    def message(**values) -> None:
+        insert("messages", **{"id": uuid.uuid4().hex, "chat_id": "c1", "user_id": "a",
+                              "role": "user", "created_at": now, **values})
+
+    insert("chats", id="c1", user_id="a", created_at=now, updated_at=now)
+    insert("chats", id="c2", user_id="a", created_at=now, updated_at=now)
+    message(id="m1")
+    for values in [{"role": "system"}, {"status": "lost"}, {"content": "x" * 1_000_001},
+                   {"usage": "[1]"}]:
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            message(**values)
+    for column, value in [("title", "t" * 201), ("temperature", 2.01),
+                          ("system_prompt", "p" * 100_001)]:
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            insert("chats", id=uuid.uuid4().hex, user_id="a", created_at=now, updated_at=now,
+                   **{column: value})
+    with pytest.raises(sqlite3.IntegrityError, match="messages_chat"):
+        message(user_id="b")  # c1 is a's
+    with pytest.raises(sqlite3.IntegrityError, match="messages_parent_in_chat"):
+        message(chat_id="c2", parent_id="m1")
+    for statement in ("update chats set user_id = 'b'", "update messages set chat_id = 'c2'",
+                      "update messages set user_id = 'b'"):
+        with pytest.raises(sqlite3.IntegrityError, match="cannot be moved"):
+            sqlite_rows(path, statement)
+    sqlite_rows(path, "delete from chats where id = 'c1'")
+    assert sqlite_rows(path, "select count(*) from messages") == [(0,)]
+    for fts in ("messages_fts", "chats_fts"):  # the index holds exactly what the rows hold
+        sqlite_rows(path, f"insert into {fts} ({fts}) values ('integrity-check')")

@@ -1,9 +1,10 @@
-"""What the connections stores refuse, said for the user: the same words for SQLite and
-Supabase (the constraints have the same names in both)."""
+"""What the connections and chats stores refuse, said for the user: the same words for SQLite
+and Supabase (the constraints have the same names in both)."""
 
 from __future__ import annotations
 
 from core.errors import UserFacingError, backend_failure, collapse
+from core.history.model import MAX_CONTENT_LENGTH, MAX_SYSTEM_PROMPT_LENGTH, MAX_TITLE_LENGTH
 from core.profiles import MAX_TEXT_LENGTH
 from core.providers.connections import (
     MAX_CONNECTIONS,
@@ -59,4 +60,48 @@ def connection_failure(exc: BaseException, name: str = "") -> UserFacingError:
         detail = f"{getattr(exc, 'message', '')} {getattr(exc, 'details', '')}"
         if "connections_" in detail:
             return UserFacingError(connection_value_refused(detail))
+    return backend_failure(exc)
+
+
+# ---- chats and messages (core.history.model): constraint names shared by both backends
+
+CHAT_LIMITS = {  # the start of each constraint's name, and what it means for the user
+    "chats_title": f"A chat's title can be at most {MAX_TITLE_LENGTH} characters.",
+    "chats_system_prompt": "The system prompt is too long: at most "
+                           f"{MAX_SYSTEM_PROMPT_LENGTH:,} characters.",
+    "chats_temperature": "The temperature must be between 0 and 2.",
+    "chats_connection_id": "The chat's connection could not be stored.",
+    "chats_model": "The model's name is too long to store with the chat.",
+    "messages_content": f"A message can be at most {MAX_CONTENT_LENGTH:,} characters; this one "
+                        "is longer.",
+    "messages_reasoning": "The model's reasoning is too long to store.",
+    "messages_error": "The error text is too long to store.",
+    "messages_model_label": "The model's label is too long to store.",
+    "messages_role": "A message must come from the user or the assistant.",
+    "messages_status": "Unknown state of a message.",
+    "messages_usage": "The token usage could not be stored.",
+    "messages_parent_in_chat": "The message it follows is not in this chat.",
+    "messages_chat": "This chat no longer exists (it may have been deleted in another tab).",
+}
+CHAT_GONE = "messages_chat"
+FOREIGN_KEY_SQLSTATE = "23503"
+ROW_SECURITY_SQLSTATE = "42501"  # a write that row-level security refused
+
+
+def chat_value_refused(detail: str) -> str:
+    """What a chats or messages constraint named in `detail` refused, said for the user."""
+    said = next((text for constraint, text in CHAT_LIMITS.items() if constraint in detail),
+                "A value of the chat is longer than the store allows.")
+    return f"{said} Nothing was saved."
+
+
+def chat_failure(exc: BaseException) -> UserFacingError:
+    """The error to raise for a failed PostgREST call on chats or messages."""
+    code = getattr(exc, "code", None)
+    detail = f"{getattr(exc, 'message', '')} {getattr(exc, 'details', '')}"
+    if code in (CHECK_SQLSTATE, FOREIGN_KEY_SQLSTATE) and ("chats_" in detail
+                                                           or "messages_" in detail):
+        return UserFacingError(chat_value_refused(detail))
+    if code == ROW_SECURITY_SQLSTATE and "messages" in detail:
+        return UserFacingError(chat_value_refused(CHAT_GONE))  # not the writer's chat
     return backend_failure(exc)

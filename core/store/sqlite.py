@@ -1,5 +1,5 @@
-"""The embedded stores of the local default (profile, connections): one SQLite file in the
-data folder."""
+"""The embedded stores of the local default (profile, connections, chats): one SQLite file in
+the data folder."""
 
 from __future__ import annotations
 
@@ -16,9 +16,16 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from core.errors import UserFacingError
+from core.history.model import Chat, Found, Message
 from core.providers.connections import Connection, ConnectionChanged
 from core.providers.kinds import KINDS
-from core.store.refusals import connection_value_refused, name_taken, too_many_connections
+from core.store.refusals import (
+    CHAT_GONE,
+    chat_value_refused,
+    connection_value_refused,
+    name_taken,
+    too_many_connections,
+)
 from core.profiles import (
     FIELD_LABELS,
     PROFILE_FIELDS,
@@ -135,6 +142,109 @@ def m003_create_connections(db: sqlite3.Connection) -> None:
         begin select raise(abort, 'a connection cannot be moved to another user'); end
         """
     )
+
+
+@migration
+def m004_create_chats(db: sqlite3.Connection) -> None:
+    """Chats and messages (as supabase/migrations/20261126050000_create_chats.sql), searched
+    through FTS5 tables that borrow their text from these rows (external content): the text is
+    stored once, and snippet() reads it back. An INTEGER PRIMARY KEY keeps each row's rowid
+    stable, which external content needs (VACUUM may renumber implicit rowids)."""
+    db.execute(
+        """
+        create table chats (
+            seq integer primary key,
+            id text not null unique,
+            user_id text not null,
+            title text not null default ''
+                constraint chats_title_length check (length(title) <= 200),
+            connection_id text not null default ''
+                constraint chats_connection_id_length check (length(connection_id) <= 200),
+            model text not null default ''
+                constraint chats_model_length check (length(model) <= 200),
+            system_prompt text not null default ''
+                constraint chats_system_prompt_length check (length(system_prompt) <= 100000),
+            temperature real
+                constraint chats_temperature_range check (temperature between 0 and 2),
+            current_id text,
+            pinned integer not null default 0 check (pinned in (0, 1)),
+            created_at text not null,
+            updated_at text not null
+        )
+        """
+    )
+    db.execute("create index chats_user_updated_idx on chats (user_id, updated_at desc, id desc)")
+    db.execute(
+        """
+        create table messages (
+            seq integer primary key,
+            id text not null unique,
+            chat_id text not null,
+            user_id text not null,
+            parent_id text,
+            role text not null
+                constraint messages_role_known check (role in ('user', 'assistant')),
+            content text not null default ''
+                constraint messages_content_length check (length(content) <= 1000000),
+            model_label text not null default ''
+                constraint messages_model_label_length check (length(model_label) <= 500),
+            status text not null default 'complete'
+                constraint messages_status_known check (status in ('streaming', 'complete',
+                    'stopped', 'interrupted', 'incomplete', 'failed')),
+            error text not null default ''
+                constraint messages_error_length check (length(error) <= 10000),
+            reasoning text not null default ''
+                constraint messages_reasoning_length check (length(reasoning) <= 1000000),
+            usage text
+                constraint messages_usage_object check (
+                    usage is null or (json_valid(usage) and json_type(usage) = 'object')),
+            created_at text not null
+        )
+        """
+    )
+    db.execute("create index messages_chat_created_idx on messages (chat_id, created_at)")
+    # Triggers, not foreign keys: they hold whether or not a connection turned foreign keys on.
+    for statement in (
+        """create trigger messages_chat_owner before insert on messages
+           when not exists (select 1 from chats where id = new.chat_id
+                            and user_id = new.user_id)
+           begin select raise(abort, 'messages_chat: the chat is not the writer''s'); end""",
+        """create trigger messages_parent_in_chat before insert on messages
+           when new.parent_id is not null and not exists (
+               select 1 from messages where id = new.parent_id and chat_id = new.chat_id)
+           begin select raise(abort, 'messages_parent_in_chat: parent in another chat'); end""",
+        """create trigger messages_keep_place before update of user_id, chat_id, parent_id
+           on messages when new.user_id is not old.user_id or new.chat_id is not old.chat_id
+               or new.parent_id is not old.parent_id
+           begin select raise(abort, 'a message cannot be moved to another chat or user');
+           end""",
+        """create trigger chats_keep_owner before update of user_id, id on chats
+           when new.user_id is not old.user_id or new.id is not old.id
+           begin select raise(abort, 'a chat cannot be moved to another user'); end""",
+        """create trigger messages_touch_chat after insert on messages begin
+           update chats set updated_at = new.created_at
+           where id = new.chat_id and updated_at < new.created_at; end""",
+        """create trigger chats_delete_messages after delete on chats begin
+           delete from messages where chat_id = old.id; end""",
+    ):
+        db.execute(statement)
+    _create_search(db, "chats", "title")
+    _create_search(db, "messages", "content")
+
+
+def _create_search(db: sqlite3.Connection, table: str, column: str) -> None:
+    """`{table}_fts` over `table.column`, kept in step by triggers. unicode61 without
+    removing diacritics: "café" is not "cafe", as in PostgreSQL's 'simple' configuration."""
+    fts = f"{table}_fts"
+    db.execute(f"create virtual table {fts} using fts5({column}, content='{table}', "
+               "content_rowid='seq', tokenize='unicode61 remove_diacritics 0')")
+    add = f"insert into {fts} (rowid, {column}) values (new.seq, new.{column});"
+    remove = (f"insert into {fts} ({fts}, rowid, {column}) "
+              f"values ('delete', old.seq, old.{column});")
+    db.execute(f"create trigger {table}_fts_insert after insert on {table} begin {add} end")
+    db.execute(f"create trigger {table}_fts_delete after delete on {table} begin {remove} end")
+    db.execute(f"create trigger {table}_fts_update after update of {column} on {table} "
+               f"begin {remove} {add} end")
 
 
 @contextmanager
@@ -427,6 +537,233 @@ class SQLiteConnectionStore(_LocalFile):
                     db.execute("update connections set quirks = ? where id = ? and user_id = ?",
                                (json.dumps(sorted(known | {quirk})), connection_id,
                                 self.user_id))
+
+
+# ---------------------------------------------------------------- chats and messages
+
+# The Chat and Message fields that are columns, in both backends.
+CHAT_COLUMNS = ("id", "title", "connection_id", "model", "system_prompt", "temperature",
+                "current_id", "pinned", "created_at", "updated_at")
+CHAT_WRITES = ("title", "connection_id", "model", "system_prompt", "temperature",
+               "current_id", "pinned")  # what save_chat writes
+MESSAGE_COLUMNS = ("id", "chat_id", "parent_id", "role", "content", "model_label", "status",
+                   "error", "reasoning", "usage", "created_at")
+MESSAGE_CHANGES = ("content", "model_label", "status", "error", "reasoning", "usage")
+
+
+def chat_from_row(row: Mapping) -> Chat:
+    temperature = row["temperature"]
+    return Chat(
+        id=str(row["id"]), title=row["title"], connection_id=row["connection_id"],
+        model=row["model"], system_prompt=row["system_prompt"],
+        temperature=None if temperature is None else float(temperature),
+        current_id=None if row["current_id"] is None else str(row["current_id"]),
+        pinned=bool(row["pinned"]), created_at=str(row["created_at"]),
+        updated_at=str(row["updated_at"]),
+    )
+
+
+def message_from_row(row: Mapping) -> Message:
+    """A stored message from a row of either backend, `usage` given as a dict or None."""
+    return Message(
+        id=str(row["id"]), chat_id=str(row["chat_id"]),
+        parent_id=None if row["parent_id"] is None else str(row["parent_id"]),
+        role=row["role"], content=row["content"], model_label=row["model_label"],
+        status=row["status"], error=row["error"], reasoning=row["reasoning"],
+        usage=None if row["usage"] is None else dict(row["usage"]),
+        created_at=str(row["created_at"]),
+    )
+
+
+NUL_STAND_IN = "\ufffd"  # PostgreSQL's text cannot hold U+0000: both backends store this
+
+
+def storable(values: Mapping[str, object]) -> dict[str, object]:
+    """`values` as both backends keep them: a NUL character in text becomes U+FFFD (same
+    length, visibly replaced), rather than the write failing on one backend only."""
+    return {column: value.replace("\x00", NUL_STAND_IN) if isinstance(value, str) else value
+            for column, value in values.items()}
+
+
+def chat_writes(chat: Chat) -> dict[str, object]:
+    return storable({column: getattr(chat, column) for column in CHAT_WRITES})
+
+
+def message_writes(message: Message) -> dict[str, object]:
+    """Every column of a new message row but its time (the store's) and owner."""
+    values = storable({column: getattr(message, column) for column in MESSAGE_COLUMNS
+                       if column not in ("created_at", "usage")})
+    values["usage"] = None if message.usage is None else dict(message.usage)
+    return values
+
+
+def message_changes(changes: Mapping[str, object]) -> dict[str, object]:
+    unknown = set(changes) - set(MESSAGE_CHANGES)
+    if unknown:  # column names are put into the SQL and the request: only ours
+        raise ValueError(f"not message changes: {sorted(unknown)}")
+    values = storable(changes)
+    if values.get("usage") is not None:
+        values["usage"] = dict(values["usage"])
+    return values
+
+
+def search_words(query: str) -> list[str]:
+    """The words of a search as typed; a "word" of punctuation alone finds nothing in either
+    backend's index, so it is left out rather than made to match nothing."""
+    return [word for word in query.replace("\x00", " ").split()
+            if any(c.isalnum() for c in word)]
+
+
+def fts5_query(words: list[str]) -> str:
+    """Every word quoted: FTS5 then reads punctuation ("-", "*", ":", "OR") as plain text,
+    and the quoted words must all match, in any order."""
+    return " ".join('"' + word.replace('"', '""') + '"' for word in words)
+
+
+def _message_row(row: sqlite3.Row) -> Message:
+    values = dict(row)
+    values["usage"] = None if values["usage"] is None else json.loads(values["usage"])
+    return message_from_row(values)
+
+
+_CHAT_SELECT = f"select {', '.join(CHAT_COLUMNS)} from chats"
+_MESSAGE_SELECT = f"select {', '.join(MESSAGE_COLUMNS)} from messages"
+
+
+class SQLiteChatStore(_LocalFile):
+    """The local user's chats and messages in `data_dir/switchboard.db`. See ChatStore."""
+
+    def _refusal(self, detail: str) -> str:
+        return chat_value_refused(detail)
+
+    def _chat(self, db: sqlite3.Connection, chat_id: str) -> Chat | None:
+        row = db.execute(f"{_CHAT_SELECT} where id = ? and user_id = ?",
+                         (chat_id, self.user_id)).fetchone()
+        return chat_from_row(row) if row else None
+
+    def _message(self, db: sqlite3.Connection, message_id: str) -> Message | None:
+        row = db.execute(f"{_MESSAGE_SELECT} where id = ? and user_id = ?",
+                         (message_id, self.user_id)).fetchone()
+        return _message_row(row) if row else None
+
+    def list_chats(self, limit: int = 50, before: tuple[str, str] | None = None) -> list[Chat]:
+        sql, params = f"{_CHAT_SELECT} where user_id = ?", [self.user_id]
+        if before is not None:
+            sql += " and (updated_at, id) < (?, ?)"
+            params += list(before)
+        sql += " order by updated_at desc, id desc limit ?"
+        with self._guarded("read"), closing(self._connect()) as db:
+            return [chat_from_row(row) for row in db.execute(sql, (*params, limit))]
+
+    def get_chat(self, chat_id: str) -> Chat | None:
+        with self._guarded("read"), closing(self._connect()) as db:
+            return self._chat(db, chat_id)
+
+    def messages(self, chat_id: str) -> list[Message]:
+        with self._guarded("read"), closing(self._connect()) as db:
+            rows = db.execute(f"{_MESSAGE_SELECT} where chat_id = ? and user_id = ? "
+                              "order by created_at, seq", (chat_id, self.user_id))
+            return [_message_row(row) for row in rows]
+
+    def save_chat(self, chat: Chat) -> Chat:
+        values = _sqlite_values(chat_writes(chat))
+        with self._guarded("save"), closing(self._connect()) as db:
+            with _immediate(db):
+                stored = db.execute("select user_id, updated_at from chats where id = ?",
+                                    (chat.id,)).fetchone()
+                now = _next_version(stored["updated_at"] if stored else None)
+                if stored is None:
+                    values.update(id=chat.id, user_id=self.user_id, created_at=now,
+                                  updated_at=now)
+                    db.execute(f"insert into chats ({', '.join(values)}) "
+                               f"values ({', '.join('?' for _ in values)})",
+                               tuple(values.values()))
+                elif stored["user_id"] != self.user_id:
+                    raise UserFacingError(chat_value_refused(CHAT_GONE))
+                else:
+                    values["updated_at"] = now
+                    db.execute(f"update chats set {', '.join(f'{c} = ?' for c in values)} "
+                               "where id = ? and user_id = ?",
+                               (*values.values(), chat.id, self.user_id))
+            return self._chat(db, chat.id)
+
+    def add_message(self, message: Message) -> Message:
+        values = message_writes(message)
+        values["usage"] = None if message.usage is None else json.dumps(values["usage"])
+        with self._guarded("save"), closing(self._connect()) as db:
+            with _immediate(db):
+                if db.execute("select 1 from messages where id = ?",
+                              (message.id,)).fetchone() is None:
+                    chat = self._chat(db, message.chat_id)
+                    # Later than the chat's time: the message moves the chat up the list.
+                    values.update(user_id=self.user_id,
+                                  created_at=_next_version(chat.updated_at if chat else None))
+                    db.execute(f"insert into messages ({', '.join(values)}) "
+                               f"values ({', '.join('?' for _ in values)})",
+                               tuple(values.values()))
+            stored = self._message(db, message.id)
+        if stored is None:  # the id is another user's: never theirs to see or change
+            raise UserFacingError(chat_value_refused(CHAT_GONE))
+        return stored
+
+    def update_message(self, message_id: str, changes: Mapping[str, object]) -> Message:
+        values = _sqlite_values(message_changes(changes))
+        if "usage" in values and values["usage"] is not None:
+            values["usage"] = json.dumps(values["usage"])
+        with self._guarded("save"), closing(self._connect()) as db:
+            if values:
+                db.execute(f"update messages set {', '.join(f'{c} = ?' for c in values)} "
+                           "where id = ? and user_id = ?",
+                           (*values.values(), message_id, self.user_id))
+            stored = self._message(db, message_id)
+        if stored is None:
+            raise UserFacingError(chat_value_refused(CHAT_GONE))
+        return stored
+
+    def delete_chat(self, chat_id: str) -> None:
+        with self._guarded("save"), closing(self._connect()) as db:
+            with _immediate(db):  # the chat and its messages (a trigger) together
+                db.execute("delete from chats where id = ? and user_id = ?",
+                           (chat_id, self.user_id))
+
+    def delete_all(self) -> int:
+        with self._guarded("save"), closing(self._connect()) as db:
+            with _immediate(db):
+                return db.execute("delete from chats where user_id = ?",
+                                  (self.user_id,)).rowcount
+
+    def search(self, query: str, limit: int = 20) -> list[Found]:
+        words = search_words(query)
+        if not words or limit <= 0:
+            return []
+        match = fts5_query(words)
+        with self._guarded("read"), closing(self._connect()) as db:
+            rows = db.execute(
+                f"""
+                with matched(chat_id) as (
+                    select m.chat_id from messages_fts join messages m
+                        on m.seq = messages_fts.rowid
+                    where messages_fts match :match and m.user_id = :user
+                    union
+                    select c.id from chats_fts join chats c on c.seq = chats_fts.rowid
+                    where chats_fts match :match and c.user_id = :user
+                )
+                {_CHAT_SELECT} where user_id = :user and id in (select chat_id from matched)
+                order by updated_at desc, id desc limit :limit
+                """,
+                {"match": match, "user": self.user_id, "limit": limit},
+            ).fetchall()
+            return [Found(chat_from_row(row), self._snippet(db, row, match)) for row in rows]
+
+    def _snippet(self, db: sqlite3.Connection, chat: sqlite3.Row, match: str) -> str:
+        """A piece of the newest matching message of the chat, or its title."""
+        row = db.execute(
+            "select snippet(messages_fts, 0, '', '', '…', 20) from messages m "
+            "join messages_fts on messages_fts.rowid = m.seq "
+            "where m.chat_id = ? and messages_fts match ? order by m.created_at desc limit 1",
+            (chat["id"], match),
+        ).fetchone()
+        return row[0] if row else chat["title"]
 
 
 def _create_owner_only(path: Path) -> None:

@@ -1,5 +1,5 @@
-"""The Supabase stores (profile, connections): the signed-in user's rows, read and written as
-that user.
+"""The Supabase stores (profile, connections, chats): the signed-in user's rows, read and
+written as that user.
 
 Row-level security decides what the user may touch; these classes never use a service key.
 """
@@ -7,17 +7,29 @@ Row-level security decides what the user may touch; these classes never use a se
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping
 from urllib.parse import quote
 
-from core.errors import backend_failure
-from core.store.refusals import connection_failure
+from postgrest.types import CountMethod, ReturnMethod
+
+from core.errors import UserFacingError, backend_failure
+from core.history.model import Chat, Found, Message
+from core.store.refusals import CHAT_GONE, chat_failure, chat_value_refused, connection_failure
 from core.profiles import PROFILE_FIELDS, Profile, ProfileChanged
 from core.providers.connections import Connection, ConnectionChanged
 from core.store.sqlite import (
+    CHAT_COLUMNS,
     CONNECTION_COLUMNS,
+    MESSAGE_COLUMNS,
+    chat_from_row,
+    chat_writes,
     connection_columns,
     connection_from_row,
+    message_changes,
+    message_from_row,
+    message_writes,
+    search_words,
     stored_columns,
 )
 
@@ -164,3 +176,141 @@ class SupabaseConnectionStore:
             )
             if rows:
                 return
+
+
+CHATS, MESSAGES = "chats", "messages"
+CHAT_FIELDS = ",".join(CHAT_COLUMNS)  # never the search vector: it is the server's alone
+MESSAGE_FIELDS = ",".join(MESSAGE_COLUMNS)
+MESSAGES_PER_REQUEST = 1000  # a hosted project answers at most 1000 rows per request
+UNIQUE_SQLSTATE = "23505"
+
+
+def _is_uuid(value: str) -> bool:
+    """Ids are uuids here; anything else names no row (and PostgreSQL would refuse it)."""
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _quoted(value: str) -> str:
+    """A value inside PostgREST's or=(...) filter, where "," "." ":" "(" are syntax."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class SupabaseChatStore:
+    """The user's chats and messages in the `chats` and `messages` tables, through `client`:
+    this browser session's supabase-py client, signed in as `user_id`. See ChatStore."""
+
+    def __init__(self, client, user_id: str):
+        self.client = client
+        self.user_id = user_id
+
+    def _rows(self, query) -> list[dict]:
+        try:
+            return query.execute().data or []
+        except Exception as exc:  # PostgREST, auth and transport failures alike
+            raise chat_failure(exc) from exc
+
+    def _chats(self):
+        return self.client.table(CHATS)
+
+    def _messages(self):
+        return self.client.table(MESSAGES)
+
+    def list_chats(self, limit: int = 50, before: tuple[str, str] | None = None) -> list[Chat]:
+        query = self._chats().select(CHAT_FIELDS).eq("user_id", self.user_id)
+        if before is not None:
+            updated_at, chat_id = (_quoted(str(v)) for v in before)
+            query = query.or_(f"updated_at.lt.{updated_at},"
+                              f"and(updated_at.eq.{updated_at},id.lt.{chat_id})")
+        query = query.order("updated_at", desc=True).order("id", desc=True).limit(limit)
+        return [chat_from_row(row) for row in self._rows(query)]
+
+    def get_chat(self, chat_id: str) -> Chat | None:
+        if not _is_uuid(chat_id):
+            return None
+        rows = self._rows(self._chats().select(CHAT_FIELDS).eq("id", chat_id)
+                          .eq("user_id", self.user_id))
+        return chat_from_row(rows[0]) if rows else None
+
+    def messages(self, chat_id: str) -> list[Message]:
+        if not _is_uuid(chat_id):
+            return []
+        found: list[Message] = []
+        while True:  # page by page: a long chat may hold more than one request's rows
+            rows = self._rows(
+                self._messages().select(MESSAGE_FIELDS).eq("chat_id", chat_id)
+                .eq("user_id", self.user_id).order("created_at").order("id")
+                .range(len(found), len(found) + MESSAGES_PER_REQUEST - 1)
+            )
+            found += [message_from_row(row) for row in rows]
+            if len(rows) < MESSAGES_PER_REQUEST:
+                return found
+
+    def save_chat(self, chat: Chat) -> Chat:
+        """Update the chat if it is there, else create it (an upsert would also write the id
+        and owner, which users may not update)."""
+        values = chat_writes(chat)
+        updated = self._rows(self._chats().update(values).eq("id", chat.id)
+                             .eq("user_id", self.user_id))
+        if updated:
+            return chat_from_row(updated[0])
+        try:
+            created = self._chats().insert({**values, "id": chat.id,
+                                            "user_id": self.user_id}).execute().data
+        except Exception as exc:
+            if getattr(exc, "code", None) == UNIQUE_SQLSTATE:  # not this user's id to take
+                raise UserFacingError(chat_value_refused(CHAT_GONE)) from exc
+            raise chat_failure(exc) from exc
+        return chat_from_row(created[0])
+
+    def add_message(self, message: Message) -> Message:
+        """Insert the message; its id already stored (a retry, another tab) changes nothing."""
+        row = message_writes(message)
+        try:
+            rows = self._messages().insert({**row, "user_id": self.user_id}).execute().data
+        except Exception as exc:
+            if getattr(exc, "code", None) != UNIQUE_SQLSTATE:
+                raise chat_failure(exc) from exc
+            rows = self._rows(self._messages().select(MESSAGE_FIELDS).eq("id", message.id)
+                              .eq("user_id", self.user_id))
+            if not rows:  # the id is another user's
+                raise UserFacingError(chat_value_refused(CHAT_GONE)) from exc
+        return message_from_row(rows[0])
+
+    def update_message(self, message_id: str, changes: Mapping[str, object]) -> Message:
+        values = message_changes(changes)
+        query = (self._messages().update(values) if values
+                 else self._messages().select(MESSAGE_FIELDS))
+        rows = self._rows(query.eq("id", message_id).eq("user_id", self.user_id)) \
+            if _is_uuid(message_id) else []
+        if not rows:
+            raise UserFacingError(chat_value_refused(CHAT_GONE))
+        return message_from_row(rows[0])
+
+    def delete_chat(self, chat_id: str) -> None:
+        if _is_uuid(chat_id):  # its messages go with it (on delete cascade)
+            self._rows(self._chats().delete(returning=ReturnMethod.minimal).eq("id", chat_id)
+                       .eq("user_id", self.user_id))
+
+    def delete_all(self) -> int:
+        try:
+            response = (self._chats().delete(count=CountMethod.exact,
+                                             returning=ReturnMethod.minimal)
+                        .eq("user_id", self.user_id).execute())
+        except Exception as exc:
+            raise chat_failure(exc) from exc
+        return response.count or 0
+
+    def search(self, query: str, limit: int = 20) -> list[Found]:
+        """One call to search_chats (supabase/migrations/20261126050000_create_chats.sql),
+        which runs as the user: row-level security keeps it to their own chats."""
+        words = search_words(query)
+        if not words or limit <= 0:
+            return []
+        rows = self._rows(self.client.rpc("search_chats",
+                                          {"query": " ".join(words), "max": limit}))
+        return [Found(chat_from_row({**row, "user_id": self.user_id}), row["snippet"])
+                for row in rows]
