@@ -1,0 +1,582 @@
+"""Export and import of chats (SPEC R7.2, issue 11): Markdown of the branch on screen, one
+versioned JSON document holding every chat and every message, and its import back into any
+ChatStore, or a ChatGPT data export's `conversations.json`.
+
+A file is read and checked whole before anything is written, and a write that fails half-way
+is undone, so a bad file imports nothing. Imported ids are derived (uuid5) from the exported
+ones and the importing user, not drawn at random: the model has no field to remember where a
+chat came from, and a derived id both recognises a second import of the same file and lets an
+import cut off by an outage finish on the next try (adding a message id already stored is a
+no-op in the ChatStore contract).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
+from typing import NamedTuple
+
+from core.conversation import STATUS_NOTES
+from core.errors import UserFacingError
+from core.history.model import (
+    MAX_CONTENT_LENGTH,
+    MAX_SYSTEM_PROMPT_LENGTH,
+    MAX_TITLE_LENGTH,
+    ROLES,
+    STATUSES,
+    Chat,
+    ChatStore,
+    Message,
+)
+from core.history.thread import Thread, title_from
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "switchboard.chats"
+VERSION = 1
+MAX_FILE_BYTES = 200 * 1024 * 1024  # what Streamlit's uploader accepts by default
+MAX_MESSAGES_PER_CHAT = 100_000
+MAX_ID_LENGTH = 200
+MAX_LABEL_LENGTH = 1_000  # connection ids, model names and labels: short by nature
+# Fixed namespace of imported ids; never change it, or second imports stop being recognised.
+_IMPORTED_IDS = uuid.UUID("5b0e7a52-3c4d-4f8e-9a61-2d1f0c9e7b34")
+
+Pair = tuple[Chat, list[Message]]
+
+
+class Reading(NamedTuple):
+    """What a file holds, ready to import: the chats, and how many pieces were left out."""
+
+    chats: list[Pair]
+    skipped: int = 0
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    imported: int
+    already_there: int
+    skipped: int = 0  # ChatGPT messages or parts left out (system, tool, hidden, not text)
+    chat_ids: Mapping[str, str] = field(default_factory=dict)  # id in the file -> in the store
+
+    @property
+    def summary(self) -> str:
+        text = f"{self.imported} imported, {self.already_there} already there."
+        if self.skipped:
+            text += f" {self.skipped} system, tool or non-text parts were left out."
+        return text
+
+
+class _Refused(Exception):
+    """Why a file cannot be imported, and where in it."""
+
+
+# ---- Markdown: the branch on screen, for reading ----
+
+
+def to_markdown(chat: Chat, messages: Sequence[Message]) -> str:
+    """The branch on screen as a Markdown document; every text sits in a fence longer than
+    any run of backticks in it, so code blocks inside a message cannot break the page."""
+    lines = [f"# {_inline(chat.title) or 'Untitled chat'}", ""]
+    if chat.system_prompt:
+        lines += _details("System prompt", chat.system_prompt)
+    for message in Thread(messages).branch(chat.current_id):
+        lines += _message_markdown(message)
+    return "\n".join(lines)
+
+
+def _message_markdown(message: Message) -> list[str]:
+    heading = "You" if message.role == "user" else "Assistant"
+    if message.model_label:
+        heading += f" · {_inline(message.model_label)}"
+    lines = [f"## {heading}", ""]
+    if message.reasoning:
+        lines += _details("Reasoning", message.reasoning)
+    lines += [*_fenced(message.content, "markdown"), ""]
+    note = STATUS_NOTES.get(message.status, "")
+    if note or message.error:
+        lines += [f"> *{': '.join(_inline(p) for p in (note, message.error) if p)}*", ""]
+    return lines
+
+
+def _details(summary: str, text: str) -> list[str]:
+    return [f"<details><summary>{summary}</summary>", "", *_fenced(text, "text"), "",
+            "</details>", ""]
+
+
+def _fenced(text: str, info: str) -> list[str]:
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    body = text[:-1] if text.endswith("\n") else text
+    return [fence + info, body, fence] if text else [fence + info, fence]
+
+
+def _inline(text: str) -> str:
+    """One line of plain text in Markdown: whitespace collapsed, punctuation escaped."""
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", " ".join(text.split()))
+
+
+# ---- JSON: every chat and message, lossless ----
+
+
+def to_json(chats: Iterable[Pair], now: Callable[[], datetime] | None = None) -> str:
+    """One document with every field of every chat and of every message (all branches)."""
+    exported_at = (now or (lambda: datetime.now(timezone.utc)))().isoformat()
+    document = {"format": FORMAT, "version": VERSION, "exported_at": exported_at,
+                "chats": [_chat_record(chat, messages) for chat, messages in chats]}
+    return json.dumps(document, ensure_ascii=False, indent=1)
+
+
+def _chat_record(chat: Chat, messages: Iterable[Message]) -> dict:
+    record = {f.name: getattr(chat, f.name) for f in fields(Chat)}
+    record["messages"] = [_message_record(m) for m in messages]
+    return record
+
+
+def _message_record(message: Message) -> dict:
+    record = {f.name: getattr(message, f.name) for f in fields(Message)}
+    record["usage"] = None if message.usage is None else dict(message.usage)
+    return record
+
+
+# ---- checking what a file holds, field by field (limits from core.history.model) ----
+
+
+def _text(limit: int) -> Callable[[object], str]:
+    def check(value: object) -> str:
+        if not isinstance(value, str):
+            raise _Refused("must be text")
+        if len(value) > limit:
+            raise _Refused(f"is longer than {limit:,} characters")
+        if re.search("[\ud800-\udfff]", value):
+            raise _Refused("holds a broken character")
+        return value
+    return check
+
+
+_id_text = _text(MAX_ID_LENGTH)
+_label_text = _text(MAX_LABEL_LENGTH)
+
+
+def _identifier(value: object) -> str:
+    if not _id_text(value):
+        raise _Refused("is empty")
+    return value
+
+
+def _optional_identifier(value: object) -> str | None:
+    return None if value is None else _identifier(value)
+
+
+def _one_of(allowed: Sequence[str]) -> Callable[[object], str]:
+    def check(value: object) -> str:
+        if value not in allowed or not isinstance(value, str):
+            raise _Refused("must be one of " + ", ".join(allowed))
+        return value
+    return check
+
+
+def _temperature(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _Refused("must be a number or null")
+    return float(value)
+
+
+def _flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise _Refused("must be true or false")
+    return value
+
+
+def _timestamp(value: object) -> str:
+    text = _label_text(value)
+    try:
+        if text:
+            datetime.fromisoformat(text)
+    except ValueError:
+        raise _Refused("is not a date and time") from None
+    return text
+
+
+def _usage(value: object) -> dict[str, int] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and type(v) is int and v >= 0 for k, v in value.items()):
+        raise _Refused("must map names to whole numbers")
+    return value
+
+
+CHAT_FIELDS: dict[str, Callable[[object], object]] = {
+    "title": _text(MAX_TITLE_LENGTH), "id": _identifier, "connection_id": _text(MAX_LABEL_LENGTH),
+    "model": _text(MAX_LABEL_LENGTH), "system_prompt": _text(MAX_SYSTEM_PROMPT_LENGTH),
+    "temperature": _temperature, "current_id": _optional_identifier, "pinned": _flag,
+    "created_at": _timestamp, "updated_at": _timestamp,
+}
+MESSAGE_FIELDS: dict[str, Callable[[object], object]] = {
+    "chat_id": _identifier, "role": _one_of(ROLES), "content": _text(MAX_CONTENT_LENGTH),
+    "parent_id": _optional_identifier, "id": _identifier,
+    "model_label": _text(MAX_LABEL_LENGTH), "status": _one_of(STATUSES),
+    "error": _text(MAX_CONTENT_LENGTH), "reasoning": _text(MAX_CONTENT_LENGTH), "usage": _usage,
+    "created_at": _timestamp,
+}
+
+
+def _record_values(record: object, checks: Mapping[str, Callable], extra: set[str]) -> dict:
+    if not isinstance(record, dict):
+        raise _Refused("it is not an object")
+    missing = sorted((set(checks) | extra) - set(record))
+    unknown = sorted(set(record) - set(checks) - extra)
+    if missing:
+        raise _Refused(f"the field “{missing[0]}” is missing")
+    if unknown:
+        raise _Refused(f"there is an unknown field “{_short(unknown[0])}”")
+    values = {}
+    for name, check in checks.items():
+        try:
+            values[name] = check(record[name])
+        except _Refused as why:
+            raise _Refused(f"its {name} {why}") from None
+    return values
+
+
+def _read_chat(record: object) -> Pair:
+    """One chat of our format, checked whole; _Refused names the message at fault."""
+    chat = Chat(**_record_values(record, CHAT_FIELDS, {"messages"}))
+    raw = record["messages"]
+    if not isinstance(raw, list):
+        raise _Refused("its messages are not a list")
+    _refuse_too_many(len(raw))
+    messages = []
+    for number, item in enumerate(raw, 1):
+        try:
+            messages.append(Message(**_record_values(item, MESSAGE_FIELDS, set())))
+            if messages[-1].chat_id != chat.id:
+                raise _Refused("its chat_id is not this chat's id")
+        except _Refused as why:
+            raise _Refused(f"message {number}: {why}") from None
+    _check_tree(chat, messages)
+    return chat, messages
+
+
+def _refuse_too_many(count: int) -> None:
+    if count > MAX_MESSAGES_PER_CHAT:
+        raise _Refused(f"it has {count:,} messages, more than the {MAX_MESSAGES_PER_CHAT:,} "
+                       "a chat can hold")
+
+
+def _check_tree(chat: Chat, messages: list[Message]) -> None:
+    numbers: dict[str, int] = {}
+    for number, message in enumerate(messages, 1):
+        if message.id in numbers:
+            raise _Refused(f"message {number} has the same id as message {numbers[message.id]}")
+        numbers[message.id] = number
+    for number, message in enumerate(messages, 1):
+        if message.parent_id is not None and message.parent_id not in numbers:
+            raise _Refused(f"message {number} answers a message that is not in this chat")
+    if chat.current_id is not None and chat.current_id not in numbers:
+        raise _Refused("the message it shows is not in this chat")
+    placed = {m.id for m in parents_first(messages)}
+    if len(placed) < len(messages):
+        looping = next(n for n, m in enumerate(messages, 1) if m.id not in placed)
+        raise _Refused(f"message {looping} is part of a loop of replies")
+
+
+def parents_first(messages: Iterable[Message]) -> list[Message]:
+    """The messages with each after its parent, otherwise in the order given (so siblings
+    keep their order); messages in a loop of parents are left out."""
+    waiting: dict[str, list[Message]] = {}
+    placed: set[str] = set()
+    ordered: list[Message] = []
+    for message in messages:
+        if message.parent_id is not None and message.parent_id not in placed:
+            waiting.setdefault(message.parent_id, []).append(message)
+            continue
+        stack = [message]
+        while stack:
+            current = stack.pop()
+            ordered.append(current)
+            placed.add(current.id)
+            stack.extend(reversed(waiting.pop(current.id, [])))
+    return ordered
+
+
+# ---- reading a file: ours, or ChatGPT's ----
+
+
+def _load(text: str | bytes) -> object:
+    """The parsed JSON, refused before parsing when the file is too big."""
+    if len(text) > MAX_FILE_BYTES or (
+            isinstance(text, str) and len(text) * 4 > MAX_FILE_BYTES
+            and len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES):
+        raise _Refused(f"the file is bigger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as error:
+        raise _Refused(f"the file is not JSON (line {error.lineno}, column {error.colno})") \
+            from None
+    except (ValueError, RecursionError):
+        raise _Refused("the file is not JSON text") from None
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _user_error(why: _Refused) -> UserFacingError:
+    return UserFacingError(f"Nothing was imported: {why}.")
+
+
+def read_export(text: str | bytes) -> list[Pair]:
+    """The chats of a file written by `to_json`, every field checked; UserFacingError saying
+    what is wrong and where when anything is."""
+    try:
+        return _read_ours(_load(text))
+    except _Refused as why:
+        raise _user_error(why) from None
+
+
+def _read_ours(document: object) -> list[Pair]:
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise _Refused("the file is not a Switchboard chats export")
+    version = document.get("version")
+    if type(version) is not int or version != VERSION:
+        raise _Refused(f"the file is in a format version this app does not read "
+                       f"({_short(str(version))})")
+    records = document.get("chats")
+    if not isinstance(records, list):
+        raise _Refused("the file has no list of chats")
+    pairs, seen = [], {}
+    for number, record in enumerate(records, 1):
+        try:
+            pairs.append(_read_chat(record))
+        except _Refused as why:
+            raise _Refused(f"{_where('chat', number, record)}: {why}") from None
+        chat_id = pairs[-1][0].id
+        if chat_id in seen:
+            raise _Refused(f"chat {number} has the same id as chat {seen[chat_id]}")
+        seen[chat_id] = number
+    return pairs
+
+
+def _where(kind: str, number: int, record: object) -> str:
+    title = record.get("title") if isinstance(record, dict) else None
+    return f"{kind} {number}" + (f" (“{_short(title)}”)" if isinstance(title, str) and
+                                 title.strip() else "")
+
+
+def _short(text: str, limit: int = 40) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+# ---- ChatGPT's conversations.json ----
+# Shape as documented in mitkury/chatgpt-export-parser, docs/chatgpt-data-export-format.md: a
+# list of conversations with `id`/`conversation_id`, `title`, `create_time`, `update_time`
+# (Unix seconds), `current_node`, and `mapping` of node id -> {id, parent, children, message}
+# where message has author.role (user/assistant/system/tool), content {content_type, parts},
+# create_time, recipient ("all" unless addressed to a tool), metadata (model_slug,
+# is_visually_hidden_from_conversation); parts of "multimodal_text" may be image objects.
+
+
+def read_chatgpt(text: str | bytes) -> Reading:
+    """The branch on screen of each ChatGPT conversation, as chats ready to import."""
+    try:
+        return _read_chatgpt(_load(text))
+    except _Refused as why:
+        raise _user_error(why) from None
+
+
+def _read_chatgpt(document: object) -> Reading:
+    if not isinstance(document, list):
+        raise _Refused("the file is not a ChatGPT conversations.json")
+    pairs, skipped = [], 0
+    for number, conversation in enumerate(document, 1):
+        try:
+            pair, left_out = _chatgpt_conversation(conversation)
+            _read_chat(_chat_record(*pair))  # the same checks and limits as our own files
+        except _Refused as why:
+            raise _Refused(f"{_where('conversation', number, conversation)}: {why}") from None
+        pairs.append(pair)
+        skipped += left_out
+    return Reading(pairs, skipped)
+
+
+def _chatgpt_conversation(conversation: object) -> tuple[Pair, int]:
+    if not isinstance(conversation, dict) or not isinstance(conversation.get("mapping"), dict):
+        raise _Refused("it has no message tree")
+    mapping = conversation["mapping"]
+    _refuse_too_many(len(mapping))
+    chat_id = str(conversation.get("conversation_id") or conversation.get("id") or
+                  f"{conversation.get('title')}@{conversation.get('create_time')}")
+    messages, skipped = [], 0
+    for node_id, node in _chatgpt_branch(mapping, conversation.get("current_node")):
+        message = _chatgpt_message(node, node_id, chat_id, messages[-1].id if messages else None)
+        if isinstance(message, Message):
+            messages.append(message)
+        skipped += message if isinstance(message, int) else _skipped_parts(node)
+    title = conversation.get("title") if isinstance(conversation.get("title"), str) else ""
+    first_user = next((m.content for m in messages if m.role == "user"), "")
+    chat = Chat(
+        title=_short(title, MAX_TITLE_LENGTH) or title_from(first_user), id=chat_id,
+        current_id=messages[-1].id if messages else None,
+        created_at=_from_unix(conversation.get("create_time")),
+        updated_at=_from_unix(conversation.get("update_time")),
+    )
+    return (chat, messages), skipped
+
+
+def _chatgpt_branch(mapping: dict, current: object) -> list[tuple[str, dict]]:
+    """The nodes from the root to `current`, following parents up (the branch on screen)."""
+    if not isinstance(current, str) or current not in mapping:
+        raise _Refused("its current message is not in its message tree")
+    branch, seen = [], set()
+    while current is not None:
+        node = mapping.get(current)
+        if not isinstance(node, dict) or current in seen:
+            raise _Refused("its message tree is broken (a missing message or a loop)")
+        seen.add(current)
+        branch.append((current, node))
+        current = node.get("parent")
+    return branch[::-1]
+
+
+def _chatgpt_message(node: dict, node_id: str, chat_id: str,
+                     parent_id: str | None) -> Message | int:
+    """The message to keep, or 1 when it is skipped (0 for an empty placeholder node)."""
+    message = node.get("message")
+    if not isinstance(message, dict):
+        return 0
+    role = _dig(message, "author", "role")
+    hidden = _dig(message, "metadata", "is_visually_hidden_from_conversation") is True
+    to_tool = message.get("recipient") not in ("all", None)
+    content_type = _dig(message, "content", "content_type")
+    text = "\n".join(_text_parts(message))
+    if role not in ROLES or hidden or to_tool or content_type not in ("text", "multimodal_text") \
+            or not text:
+        return 1
+    label = _dig(message, "metadata", "model_slug")
+    return Message(
+        chat_id=chat_id, role=role, content=text, parent_id=parent_id,
+        id=node_id,
+        model_label=label if isinstance(label, str) else "",
+        created_at=_from_unix(message.get("create_time")),
+    )
+
+
+def _text_parts(message: dict) -> list[str]:
+    parts = _dig(message, "content", "parts")
+    return [p for p in parts if isinstance(p, str)] if isinstance(parts, list) else []
+
+
+def _skipped_parts(node: dict) -> int:
+    parts = _dig(node, "message", "content", "parts")
+    return sum(not isinstance(p, str) for p in parts) if isinstance(parts, list) else 0
+
+
+def _dig(value: object, *keys: str) -> object:
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _from_unix(seconds: object) -> str:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        return ""
+    try:
+        return datetime.fromtimestamp(seconds, timezone.utc).isoformat()
+    except (OverflowError, OSError, ValueError):
+        return ""
+
+
+# ---- import ----
+
+
+def import_chats(store: ChatStore, text: str | bytes, owner: str = "") -> ImportReport:
+    """Import a Switchboard export or a ChatGPT conversations.json into `store`.
+
+    The whole file is checked first; a write refused half-way is undone. `owner` (the user's
+    id) salts the derived ids so two users importing one file never claim the same ids.
+    """
+    try:
+        document = _load(text)
+        reading = (_read_chatgpt(document) if isinstance(document, list)
+                   else Reading(_read_ours(document)))
+    except _Refused as why:
+        raise _user_error(why) from None
+    source = "chatgpt" if isinstance(document, list) else FORMAT
+    namespace = uuid.uuid5(_IMPORTED_IDS, f"{owner}\n{source}")
+    report = _write_all(store, reading.chats, namespace)
+    return ImportReport(report.imported, report.already_there, reading.skipped, report.chat_ids)
+
+
+def _write_all(store: ChatStore, pairs: list[Pair], namespace: uuid.UUID) -> ImportReport:
+    created: list[str] = []
+    imported = already_there = 0
+    chat_ids: dict[str, str] = {}
+    try:
+        for chat, messages in pairs:
+            if _is_uuid(chat.id) and store.get_chat(chat.id) is not None:
+                chat_ids[chat.id] = chat.id  # the very chat exported from this account
+                already_there += 1
+                continue
+            new_chat, new_messages = _remapped(chat, messages, namespace)
+            chat_ids[chat.id] = new_chat.id
+            if _write_chat(store, new_chat, new_messages, created):
+                imported += 1
+            else:
+                already_there += 1
+    except Exception:
+        _undo(store, created)
+        raise
+    return ImportReport(imported, already_there, 0, chat_ids)
+
+
+def _remapped(chat: Chat, messages: list[Message], namespace: uuid.UUID) -> Pair:
+    chat_uuid = uuid.uuid5(namespace, chat.id)
+    ids = {m.id: str(uuid.uuid5(chat_uuid, m.id)) for m in messages}
+    new_messages = [m.with_changes(id=ids[m.id], chat_id=str(chat_uuid),
+                                   parent_id=ids.get(m.parent_id)) for m in messages]
+    return chat.with_changes(id=str(chat_uuid), current_id=ids.get(chat.current_id)), \
+        new_messages
+
+
+def _write_chat(store: ChatStore, chat: Chat, messages: list[Message],
+                created: list[str]) -> bool:
+    """Write the chat unless it is already whole in the store (finishing one an earlier
+    import left half-written); False when there was nothing to do."""
+    stored = store.get_chat(chat.id)
+    have = {m.id for m in store.messages(chat.id)} if stored is not None else set()
+    if stored is not None and have >= {m.id for m in messages}:
+        return False
+    if stored is None:
+        store.save_chat(chat.with_changes(current_id=None))  # its messages are not there yet
+        created.append(chat.id)
+    for message in parents_first(messages):
+        if message.id not in have:
+            store.add_message(message)
+    store.save_chat(chat)
+    return True
+
+
+def _undo(store: ChatStore, chat_ids: list[str]) -> None:
+    for chat_id in chat_ids:
+        try:
+            store.delete_chat(chat_id)
+        except Exception:  # the next import of the same file finishes these chats instead
+            logger.warning("could not undo a half-done import of chat %s", chat_id,
+                           exc_info=True)
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text.lower()
+    except ValueError:
+        return False

@@ -1,0 +1,615 @@
+"""Export and import of chats (issue 11, acceptance 5): Markdown of the branch on screen, the
+lossless JSON round trip, a second import that adds nothing, broken files that import nothing,
+and a ChatGPT conversations.json.
+
+Most tests use MemoryChatStore, an in-memory fake of the ChatStore contract (pure unit tests);
+one runs against the real SQLite store.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import uuid
+from collections import defaultdict
+from dataclasses import fields
+from datetime import datetime, timezone
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core.errors import StoreUnavailable, UserFacingError
+from core.history.model import (
+    MAX_CONTENT_LENGTH,
+    MAX_TITLE_LENGTH,
+    ROLES,
+    STATUSES,
+    Chat,
+    Message,
+)
+from core.history.transfer import (
+    CHAT_FIELDS,
+    MAX_FILE_BYTES,
+    MAX_MESSAGES_PER_CHAT,
+    MESSAGE_FIELDS,
+    import_chats,
+    read_chatgpt,
+    read_export,
+    to_json,
+    to_markdown,
+)
+
+
+class MemoryChatStore:
+    """An in-memory ChatStore for one user: stamps created_at and updated_at itself (as the
+    contract says), refuses a message whose chat or parent is missing."""
+
+    def __init__(self):
+        self.chats: dict[str, Chat] = {}
+        self.stored: dict[str, list[Message]] = defaultdict(list)
+        self.ticks = 0
+
+    def _now(self) -> str:
+        self.ticks += 1
+        return datetime.fromtimestamp(4_000_000_000 + self.ticks, timezone.utc).isoformat()
+
+    def list_chats(self, limit=50, before=None):
+        newest = sorted(self.chats.values(), key=lambda c: (c.updated_at, c.id), reverse=True)
+        return [c for c in newest if before is None or (c.updated_at, c.id) < before][:limit]
+
+    def get_chat(self, chat_id):
+        return self.chats.get(chat_id)
+
+    def messages(self, chat_id):
+        return list(self.stored.get(chat_id, []))  # stamped as added: oldest first
+
+    def save_chat(self, chat):
+        if chat.current_id is not None and chat.current_id not in self._ids(chat.id):
+            raise UserFacingError("That message is not in this chat.")
+        old = self.chats.get(chat.id)
+        created = old.created_at if old else self._now()
+        self.chats[chat.id] = chat.with_changes(created_at=created, updated_at=self._now())
+        return self.chats[chat.id]
+
+    def add_message(self, message):
+        for stored in self.stored.get(message.chat_id, []):
+            if stored.id == message.id:
+                return stored
+        known = self._ids(message.chat_id)
+        if message.chat_id not in self.chats or message.parent_id not in known | {None}:
+            raise UserFacingError("That message has nowhere to go.")
+        message = message.with_changes(created_at=self._now())
+        self.stored[message.chat_id].append(message)
+        chat = self.chats[message.chat_id]
+        self.chats[chat.id] = chat.with_changes(updated_at=self._now())
+        return message
+
+    def update_message(self, message_id, changes):
+        raise NotImplementedError
+
+    def delete_chat(self, chat_id):
+        self.chats.pop(chat_id, None)
+        self.stored.pop(chat_id, None)
+
+    def delete_all(self):
+        count = len(self.chats)
+        self.chats.clear()
+        self.stored.clear()
+        return count
+
+    def search(self, query, limit=20):
+        raise NotImplementedError
+
+    def _ids(self, chat_id):
+        return {m.id for m in self.stored.get(chat_id, [])}
+
+    def everything(self):
+        return [(c, self.messages(c.id)) for c in self.list_chats(limit=10**9)]
+
+
+# ---- generated chats ----
+
+printable = st.characters(blacklist_categories=("Cs", "Cc"))
+SPECIAL_TEXTS = [
+    "", "שלום עולם", "مرحبا بالعالم", "\u202eflipped\u202c", "👩‍👩‍👧‍👦 🏳️‍🌈 👍🏽",
+    "e\u0301\u0302\u0323 a\u0308", "```python\nprint('hi')\n```", "`````\nunclosed", "~~~\n",
+    "line\r\nbreaks\rhere\n", "# not a heading\n## You\n", "<details>\n", "\n",
+]
+short_texts = st.one_of(st.text(printable, max_size=30), st.sampled_from(SPECIAL_TEXTS))
+
+
+@st.composite
+def contents(draw):
+    """Mostly short texts; about one in ten a message of exactly the longest content."""
+    if draw(st.integers(0, 9)) == 9:
+        return (draw(st.sampled_from(["a", "`", "é", "😀", "ab\n"])) * MAX_CONTENT_LENGTH)[
+            :MAX_CONTENT_LENGTH]
+    return draw(short_texts)
+
+
+timestamps = st.datetimes(min_value=datetime(2001, 1, 1), max_value=datetime(2099, 1, 1),
+                          timezones=st.just(timezone.utc)).map(datetime.isoformat)
+
+
+@st.composite
+def chats_with_messages(draw, max_messages=7):
+    """A chat whose messages form a tree (regenerated replies and edits are siblings), with
+    the branch on screen at any message or unset."""
+    chat_id = str(draw(st.uuids(version=4)))
+    count = draw(st.integers(0, max_messages))
+    ids = [str(u) for u in draw(st.lists(st.uuids(version=4), min_size=count,
+                                         max_size=count, unique=True))]
+    times = sorted(draw(st.lists(timestamps, min_size=count, max_size=count, unique=True)))
+    messages = [Message(
+        chat_id=chat_id, id=ids[i], created_at=times[i],
+        parent_id=draw(st.none() | st.sampled_from(ids[:i])) if i else None,
+        role=draw(st.sampled_from(ROLES)), content=draw(contents()),
+        model_label=draw(short_texts), status=draw(st.sampled_from(STATUSES)),
+        error=draw(short_texts), reasoning=draw(short_texts),
+        usage=draw(st.none() | st.dictionaries(st.text(printable, max_size=8),
+                                               st.integers(0, 10**12), max_size=3)),
+    ) for i in range(count)]
+    chat = Chat(
+        id=chat_id, title=draw(st.text(printable, max_size=MAX_TITLE_LENGTH)),
+        connection_id=draw(short_texts), model=draw(short_texts),
+        system_prompt=draw(short_texts),
+        temperature=draw(st.none() | st.floats(allow_nan=False, allow_infinity=False)),
+        current_id=draw(st.none() | st.sampled_from(ids)) if ids else None,
+        pinned=draw(st.booleans()), created_at=draw(timestamps), updated_at=draw(timestamps),
+    )
+    return chat, messages
+
+
+chat_sets = st.lists(chats_with_messages(), max_size=3, unique_by=lambda pair: pair[0].id)
+
+
+def canonical(chat: Chat, messages: list[Message]) -> tuple:
+    """The chat and its message tree without ids and the times a store stamps (what must
+    survive an import): every other field, which message is on screen, and each message's
+    replies in order (the order of its versions)."""
+    replies = defaultdict(list)
+    for message in messages:
+        replies[message.parent_id].append(message)
+
+    def tree(parent_id):
+        return tuple(
+            (tuple(_comparable(getattr(m, f.name)) for f in fields(Message)
+                   if f.name not in ("id", "chat_id", "parent_id", "created_at")),
+             m.id == chat.current_id, tree(m.id))
+            for m in replies[parent_id])
+
+    kept = tuple(getattr(chat, f.name) for f in fields(Chat)
+                 if f.name not in ("id", "current_id", "created_at", "updated_at"))
+    return kept, chat.current_id is None, tree(None)
+
+
+def _comparable(value):
+    return ("map", tuple(sorted(value.items()))) if isinstance(value, dict) else value
+
+
+def same_chats(left, right) -> bool:
+    return sorted(map(repr, (canonical(*p) for p in left))) == \
+        sorted(map(repr, (canonical(*p) for p in right)))
+
+
+SLOW = settings(max_examples=60, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@SLOW
+@given(chat_sets)
+def test_export_import_export_round_trips(pairs):
+    """Property: export -> import into a fresh store -> export gives the same chats and
+    messages, every field but ids (new, mapped consistently) and the times the store
+    stamps; replies keep their order."""
+    store = MemoryChatStore()
+    report = import_chats(store, to_json(pairs))
+    assert (report.imported, report.already_there) == (len(pairs), 0)
+    again = read_export(to_json(store.everything()))
+    assert same_chats(again, pairs)
+    old_ids = {c.id for c, _ in pairs} | {m.id for _, ms in pairs for m in ms}
+    new_ids = {c.id for c, _ in again} | {m.id for _, ms in again for m in ms}
+    assert not old_ids & new_ids
+    assert all(uuid.UUID(i) for i in new_ids)
+    assert sorted(report.chat_ids.values()) == sorted(c.id for c, _ in again)
+
+
+@SLOW
+@given(chat_sets)
+def test_importing_the_same_file_twice_imports_nothing_new(pairs):
+    """Property: a second import of the same file adds no chat and no message."""
+    store, text = MemoryChatStore(), to_json(pairs)
+    import_chats(store, text)
+    before = store.everything()
+    report = import_chats(store, text)
+    assert (report.imported, report.already_there) == (0, len(pairs))
+    assert store.everything() == before
+
+
+@SLOW
+@given(chat_sets)
+def test_reading_an_export_gives_back_every_field(pairs):
+    """Property: read_export(to_json(chats)) is exactly the chats, ids included."""
+    assert read_export(to_json(pairs)) == pairs
+
+
+def test_an_export_of_this_account_imported_back_duplicates_nothing():
+    store = MemoryChatStore()
+    import_chats(store, to_json([_small_chat("Trip")]))
+    mine = store.everything()
+    report = import_chats(store, to_json(mine))
+    assert (report.imported, report.already_there) == (0, 1)
+    assert store.everything() == mine
+
+
+def test_two_users_importing_one_file_get_different_ids():
+    text = to_json([_small_chat("Shared")])
+    first, second = MemoryChatStore(), MemoryChatStore()
+    import_chats(first, text, owner="user-a")
+    import_chats(second, text, owner="user-b")
+    assert {c.id for c, _ in first.everything()}.isdisjoint(c.id for c, _ in second.everything())
+
+
+# ---- broken files import nothing ----
+
+
+def _small_chat(title: str, count: int = 3) -> tuple[Chat, list[Message]]:
+    chat = Chat(title=title, model="m", temperature=0.5)
+    messages, parent = [], None
+    for i in range(count):
+        message = Message(chat_id=chat.id, role=ROLES[i % 2], content=f"{title} {i}",
+                          parent_id=parent, created_at=f"2024-01-01T00:00:0{i}+00:00")
+        messages.append(message)
+        parent = message.id
+    return chat.with_changes(current_id=parent), messages
+
+
+def _valid_document() -> dict:
+    return json.loads(to_json([_small_chat("First"), _small_chat("Second")]))
+
+
+def _second(document):
+    return document["chats"][1]
+
+
+def _message(document, index):
+    return _second(document)["messages"][index]
+
+
+def _set(path, value):
+    def change(document):
+        target = document
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+    return change
+
+
+def _set_message(index, name, value):
+    return lambda d: _message(d, index).__setitem__(name, value)
+
+
+def _loop(document):
+    first, second = _message(document, 0), _message(document, 1)
+    first["parent_id"] = second["id"]
+
+
+def _same_chat_id(document):
+    _second(document)["id"] = document["chats"][0]["id"]
+    for message in _second(document)["messages"]:
+        message["chat_id"] = document["chats"][0]["id"]
+
+
+BROKEN = [  # (what is wrong, the file or a change to a valid one, what the message must say)
+    ("not JSON", "{chats: [", "not JSON (line 1, column 2)"),
+    ("empty", "", "not JSON"),
+    ("not UTF-8", b"\xff\xfe\xfd{", "not JSON"),
+    ("NaN", json.dumps(_valid_document()).replace("0.5", "NaN"), "not JSON"),
+    ("a number", "42", "not a Switchboard chats export"),
+    ("another format", _set(["format"], "other.chats"), "not a Switchboard chats export"),
+    ("newer version", _set(["version"], 2), "format version"),
+    ("version true", _set(["version"], True), "format version"),
+    ("chats not a list", _set(["chats"], {"a": 1}), "no list of chats"),
+    ("chat not object", _set(["chats", 1], "x"), "chat 2: it is not an object"),
+    ("missing field", lambda d: _second(d).pop("title"),
+     "chat 2: the field “title” is missing"),
+    ("unknown field", _set(["chats", 1, "colour"], "red"), "chat 2 (“Second”): there is an "
+     "unknown field “colour”"),
+    ("title too long", _set(["chats", 1, "title"], "t" * 201), "title is longer than 200"),
+    ("title a number", _set(["chats", 1, "title"], 7), "chat 2: its title must be text"),
+    ("temperature text", _set(["chats", 1, "temperature"], "hot"), "temperature must be a number"),
+    ("temperature bool", _set(["chats", 1, "temperature"], True), "temperature must be a number"),
+    ("pinned text", _set(["chats", 1, "pinned"], "yes"), "pinned must be true or false"),
+    ("bad date", _set(["chats", 1, "created_at"], "yesterday"), "created_at is not a date"),
+    ("messages not list", _set(["chats", 1, "messages"], None), "messages are not a list"),
+    ("message not object", _set(["chats", 1, "messages", 2], []), "message 3: it is not an obj"),
+    ("system role", _set_message(1, "role", "system"), "message 2: its role must be one of user"),
+    ("unknown status", _set_message(1, "status", "done"), "message 2: its status must be one of"),
+    ("content too long", _set_message(2, "content", "x" * (MAX_CONTENT_LENGTH + 1)),
+     "message 3: its content is longer than 1,000,000 characters"),
+    ("content null", _set_message(0, "content", None), "message 1: its content must be text"),
+    ("broken character", _set_message(0, "content", "a\ud800b"), "broken character"),
+    ("usage text", _set_message(1, "usage", {"tokens": "many"}), "usage must map names"),
+    ("usage negative", _set_message(1, "usage", {"tokens": -1}), "usage must map names"),
+    ("empty id", _set_message(1, "id", ""), "message 2: its id is empty"),
+    ("other chat's message", _set_message(0, "chat_id", str(uuid.uuid4())), "chat_id is not"),
+    ("parent elsewhere", lambda d: _message(d, 1).__setitem__(
+        "parent_id", d["chats"][0]["messages"][0]["id"]), "message 2 answers a message that is"),
+    ("own parent", lambda d: _message(d, 0).__setitem__("parent_id", _message(d, 0)["id"]),
+     "message 1 is part of a loop"),
+    ("loop", _loop, "message 1 is part of a loop"),
+    ("same message id", lambda d: _message(d, 2).__setitem__("id", _message(d, 0)["id"]),
+     "message 3 has the same id as message 1"),
+    ("same chat id", _same_chat_id, "chat 2 has the same id as chat 1"),
+    ("current elsewhere", lambda d: _second(d).__setitem__("current_id", str(uuid.uuid4())),
+     "the message it shows is not in this chat"),
+    ("ChatGPT without tree", "[{\"title\": \"x\"}]", "conversation 1 (“x”): it has no message"),
+]
+
+
+def _broken_text(change) -> str | bytes:
+    if isinstance(change, (str, bytes)):
+        return change
+    document = _valid_document()
+    change(document)
+    return json.dumps(document, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("change, says", [(c, s) for _, c, s in BROKEN],
+                         ids=[name for name, _, _ in BROKEN])
+def test_a_broken_file_imports_nothing_and_says_why(change, says):
+    store = MemoryChatStore()
+    with pytest.raises(UserFacingError) as refused:
+        import_chats(store, _broken_text(change))
+    assert says in str(refused.value)
+    assert str(refused.value).startswith("Nothing was imported: ")
+    assert store.everything() == []
+
+
+def test_the_valid_file_behind_the_broken_ones_imports():
+    """The table's cases are broken by their change alone."""
+    report = import_chats(MemoryChatStore(), json.dumps(_valid_document()))
+    assert report.imported == 2
+
+
+def test_a_file_over_the_size_limit_is_refused_before_parsing():
+    store = MemoryChatStore()
+    with pytest.raises(UserFacingError, match="bigger than 200 MB"):
+        import_chats(store, b" " * (MAX_FILE_BYTES + 1))  # would parse as "not JSON"
+    assert store.everything() == []
+
+
+def test_a_chat_with_too_many_messages_is_refused():
+    document = _valid_document()
+    filler = _message(document, 0)
+    _second(document)["messages"] = [filler] * (MAX_MESSAGES_PER_CHAT + 1)
+    store = MemoryChatStore()
+    with pytest.raises(UserFacingError, match="chat 2 .*100,001 messages, more than the 100,000"):
+        import_chats(store, json.dumps(document))
+    assert store.everything() == []
+
+
+class RefusingStore(MemoryChatStore):
+    """Refuses one message's content, as a store refuses a value it cannot keep."""
+
+    def add_message(self, message):
+        if message.content == "poison":
+            raise UserFacingError("This message cannot be stored.")
+        return super().add_message(message)
+
+
+def test_a_write_refused_half_way_is_undone():
+    chat, messages = _small_chat("Second")
+    poisoned = [*messages[:2], messages[2].with_changes(content="poison")]
+    store = RefusingStore()
+    with pytest.raises(UserFacingError, match="cannot be stored"):
+        import_chats(store, to_json([_small_chat("First"), (chat, poisoned)]))
+    assert store.everything() == []
+
+
+class OutageStore(MemoryChatStore):
+    """Goes down at the `fails_at`-th message written and stays down (undo fails too)."""
+
+    def __init__(self, fails_at):
+        super().__init__()
+        self.writes, self.fails_at = 0, fails_at
+
+    def add_message(self, message):
+        self.writes += 1
+        if self.writes >= self.fails_at:
+            raise StoreUnavailable("The chats cannot be reached right now.", "outage")
+        return super().add_message(message)
+
+    def delete_chat(self, chat_id):
+        if self.writes >= self.fails_at:
+            raise StoreUnavailable("The chats cannot be reached right now.", "outage")
+        super().delete_chat(chat_id)
+
+
+def test_an_import_cut_by_an_outage_finishes_on_the_next_try_without_duplicates():
+    pairs = [_small_chat("First"), _small_chat("Second")]
+    store = OutageStore(fails_at=5)  # chat 1 whole, chat 2 cut after its first message
+    with pytest.raises(StoreUnavailable):
+        import_chats(store, to_json(pairs))
+    store.fails_at = 10**9  # back up
+    report = import_chats(store, to_json(pairs))
+    assert (report.imported, report.already_there) == (1, 1)
+    assert same_chats(store.everything(), pairs)
+    assert sum(len(ms) for _, ms in store.everything()) == 6
+
+
+def test_the_schema_checks_every_field_of_the_model():
+    assert set(CHAT_FIELDS) == {f.name for f in fields(Chat)}
+    assert set(MESSAGE_FIELDS) == {f.name for f in fields(Message)}
+
+
+# ---- Markdown ----
+
+
+def fenced_blocks(markdown: str) -> list[tuple[str, str]]:
+    """(info, text) of each fenced code block, by CommonMark's rules for backtick fences: it
+    closes at the first line of at least as many backticks and nothing else."""
+    blocks, lines, i = [], re.split(r"\r\n|\r|\n", markdown), 0
+    while i < len(lines):
+        opening = re.fullmatch(r" {0,3}(`{3,})([^`]*)", lines[i])
+        i += 1
+        if not opening:
+            continue
+        body = []
+        while i < len(lines) and not re.fullmatch(
+                r" {0,3}`{%d,}[ \t]*" % len(opening.group(1)), lines[i]):
+            body.append(lines[i])
+            i += 1
+        i += 1
+        blocks.append((opening.group(2).strip(), "".join(line + "\n" for line in body)))
+    return blocks
+
+
+def _as_fenced(text: str) -> str:
+    text = re.sub(r"\r\n|\r", "\n", text)
+    return text if text.endswith("\n") or not text else text + "\n"
+
+
+def _walk_up(messages, leaf_id):
+    by_id = {m.id: m for m in messages}
+    branch = []
+    while leaf_id is not None:
+        branch.append(by_id[leaf_id])
+        leaf_id = by_id[leaf_id].parent_id
+    return branch[::-1]
+
+
+@SLOW
+@given(chats_with_messages())
+def test_markdown_holds_exactly_the_branch_on_screen_in_order(pair):
+    """Property: the Markdown's message blocks are the branch from the root to current_id,
+    in order, each text whole (no backtick run in a message closes its fence early)."""
+    chat, messages = pair
+    if chat.current_id is None and messages:
+        chat = chat.with_changes(current_id=messages[-1].id)
+    markdown = to_markdown(chat, messages)
+    branch = _walk_up(messages, chat.current_id)
+    blocks = fenced_blocks(markdown)
+    assert [text for info, text in blocks if info == "markdown"] == \
+        [_as_fenced(m.content) for m in branch]
+    assert [text for info, text in blocks if info == "text"] == \
+        [_as_fenced(t) for t in [chat.system_prompt] + [m.reasoning for m in branch] if t]
+    outside = re.sub(r"(?ms)^(`{3,}).*?^\1\s*$", "", markdown)
+    assert len(re.findall(r"(?m)^## ", outside)) == len(branch)
+    assert len(re.findall(r"(?m)^# ", outside)) == 1
+
+
+def test_markdown_shows_roles_labels_reasoning_and_how_a_reply_ended():
+    chat, messages = _small_chat("Code `review`", count=2)
+    reply = messages[1].with_changes(model_label="gpt-x · Work", reasoning="think ```",
+                                     status="failed", error="The server stopped.")
+    markdown = to_markdown(chat, [messages[0], reply])
+    assert markdown.startswith("# Code \\`review\\`\n")
+    assert "## You\n" in markdown and "## Assistant · gpt\\-x · Work\n" in markdown
+    assert "<details><summary>Reasoning</summary>\n\n````text\nthink ```\n````" in markdown
+    assert "> *Failed: The server stopped\\.*" in markdown
+
+
+def test_markdown_without_a_current_message_shows_the_newest_branch():
+    chat, (question, first) = _small_chat("Versions", count=2)
+    second = first.with_changes(id=str(uuid.uuid4()), content="second answer")
+    markdown = to_markdown(chat.with_changes(current_id=None), [question, first, second])
+    assert [t for _, t in fenced_blocks(markdown)] == ["Versions 0\n", "second answer\n"]
+
+
+# ---- ChatGPT's conversations.json ----
+
+
+def _node(node_id, parent, children, role=None, parts=(), content_type="text", **extra):
+    message = None if role is None else {
+        "id": node_id, "author": {"role": role, "name": None, "metadata": {}},
+        "create_time": 1_700_000_000.5, "update_time": None,
+        "content": {"content_type": content_type, "parts": list(parts)},
+        "status": "finished_successfully", "end_turn": None, "weight": 1.0,
+        "metadata": extra.pop("metadata", {}), "recipient": extra.pop("recipient", "all"),
+    }
+    return {"id": node_id, "message": message, "parent": parent, "children": children}
+
+
+IMAGE = {"content_type": "image_asset_pointer", "asset_pointer": "file-service://file-abc",
+         "size_bytes": 31_472, "width": 512, "height": 512, "fovea": None, "metadata": None}
+CHATGPT_EXPORT = [{
+    "title": "Cats and code", "create_time": 1_700_000_000.0, "update_time": 1_700_000_500.0,
+    "id": "6f1c2b3a-0000-4000-8000-000000000001",
+    "conversation_id": "6f1c2b3a-0000-4000-8000-000000000001",
+    "current_node": "n8", "moderation_results": [], "plugin_ids": None, "is_archived": False,
+    "mapping": {
+        "root": _node("root", None, ["n1"]),
+        "n1": _node("n1", "root", ["h1"], "system", [""],
+                    metadata={"is_visually_hidden_from_conversation": True}),
+        "h1": _node("h1", "n1", ["n2"], "user", ["About me: hidden context"],
+                    metadata={"is_visually_hidden_from_conversation": True}),
+        "n2": _node("n2", "h1", ["n3", "n4"], "user", ["Hello ```"]),
+        "n3": _node("n3", "n2", [], "assistant", ["First try (regenerated away)"]),
+        "n4": _node("n4", "n2", ["n5"], "assistant", ["Hi! 👋"],
+                    metadata={"model_slug": "gpt-4o"}),
+        "n5": _node("n5", "n4", ["n6"], "user", [IMAGE, "What is in this picture?"],
+                    content_type="multimodal_text"),
+        "n6": _node("n6", "n5", ["n7"], "assistant", ["print(1)"], content_type="code",
+                    recipient="python"),
+        "n7": _node("n7", "n6", ["n8"], "tool", ["1"], content_type="execution_output"),
+        "n8": _node("n8", "n7", [], "assistant", ["A cat."], metadata={"model_slug": "gpt-4o"}),
+    },
+}]
+
+
+def test_a_chatgpt_export_imports_the_branch_on_screen():
+    text = json.dumps(CHATGPT_EXPORT)
+    reading = read_chatgpt(text)
+    assert reading.skipped == 5  # system node, hidden context, image, code call, tool output
+    store = MemoryChatStore()
+    report = import_chats(store, text)
+    assert (report.imported, report.already_there, report.skipped) == (1, 0, 5)
+    assert report.summary == ("1 imported, 0 already there. 5 system, tool or non-text parts "
+                              "were left out.")
+    [(chat, messages)] = store.everything()
+    assert chat.title == "Cats and code"
+    assert reading.chats[0][0].created_at == "2023-11-14T22:13:20+00:00"
+    assert [(m.role, m.content, m.model_label) for m in _walk_up(messages, chat.current_id)] == [
+        ("user", "Hello ```", ""), ("assistant", "Hi! 👋", "gpt-4o"),
+        ("user", "What is in this picture?", ""), ("assistant", "A cat.", "gpt-4o")]
+    assert len(messages) == 4  # the regenerated-away reply is not on screen: left out
+    again = import_chats(store, text)
+    assert (again.imported, again.already_there) == (0, 1)
+
+
+def test_a_chatgpt_conversation_with_a_broken_tree_imports_nothing():
+    broken = copy.deepcopy(CHATGPT_EXPORT)
+    broken[0]["mapping"]["n2"]["parent"] = "n8"  # a loop
+    store = MemoryChatStore()
+    fine = CHATGPT_EXPORT[0] | {"id": "other", "conversation_id": "other"}
+    with pytest.raises(UserFacingError, match="conversation 2 .*broken"):
+        import_chats(store, json.dumps([fine, *broken]))
+    assert store.everything() == []
+
+
+# ---- the real SQLite store ----
+
+
+def test_round_trip_through_the_sqlite_store(tmp_path):
+    sqlite = pytest.importorskip("core.store.sqlite")
+    if not hasattr(sqlite, "SQLiteChatStore"):
+        pytest.skip("the SQLite chat store is not written yet")
+    pairs = [_small_chat("First"), _branched_chat()]
+    store = sqlite.SQLiteChatStore(tmp_path)
+    report = import_chats(store, to_json(pairs), owner="local")
+    assert (report.imported, report.already_there) == (2, 0)
+    stored = [(c, store.messages(c.id)) for c in store.list_chats(limit=100)]
+    assert same_chats(read_export(to_json(stored)), pairs)
+    assert import_chats(store, to_json(pairs), owner="local").imported == 0
+    assert import_chats(store, to_json(stored), owner="local").imported == 0
+
+
+def _branched_chat():
+    chat, messages = _small_chat("Branches 🌳 שלום", count=3)
+    edited = messages[1].with_changes(id=str(uuid.uuid4()), content="x" * MAX_CONTENT_LENGTH,
+                                      created_at="2024-01-01T00:00:05+00:00", reasoning="why",
+                                      status="stopped", usage={"prompt_tokens": 3})
+    return chat.with_changes(current_id=edited.id, temperature=None), [*messages, edited]
