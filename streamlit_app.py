@@ -77,4 +77,6 @@ except Exception as exc:  # our own bug: logged with a reference, said as ours
     pages = [_error_page(describe_bug(exc))]
 
 with session.framing():
-    st.navigation(pages).run()
+    shown = st.navigation(pages)
+    session.on_page(shown.title)
+    shown.run()

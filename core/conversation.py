@@ -1,12 +1,31 @@
-"""A conversation: its turns, the reply in flight, and what a retry resends (R4.4)."""
+"""A conversation: its turns, the reply in flight, and what a retry resends (R4.4); kept in
+a ChatStore as it happens when one is given (R7): each message when it is sent, a reply as it
+arrives and as it ends, every earlier version as a sibling in the chat's tree.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from core.chat import Reply
+from core.errors import UserFacingError
+from core.history.model import Chat, ChatStore, Message, new_id
+from core.history.thread import Thread, Version, title_from
+
+logger = logging.getLogger(__name__)
+
+def _changes(message: Message) -> dict:
+    """What of a stored message can change: a reply as it streams, then as it ended."""
+    return {"content": message.content, "status": message.status, "error": message.error,
+            "reasoning": message.reasoning, "usage": message.usage,
+            "model_label": message.model_label}
+
 
 STATUS_NOTES = {
+    "streaming": "Still arriving, or cut off when the page that asked for it closed",
     "stopped": "Stopped",
     "interrupted": "Interrupted",
     "incomplete": "Possibly incomplete",
@@ -26,6 +45,20 @@ class Turn:
     error_field: str | None = None  # "key", "base_url" or "model": the setting to fix
     thinking_seconds: float | None = None
     notice: str | None = None  # e.g. the server did not stream this reply
+    id: str = field(default_factory=new_id)
+    parent_id: str | None = None  # the turn before it on its branch
+
+    @classmethod
+    def of(cls, message: Message) -> "Turn":
+        return cls(message.role, message.content, model=message.model_label,
+                   status=message.status, error=message.error or None,
+                   reasoning=message.reasoning, usage=dict(message.usage or {}) or None,
+                   id=message.id, parent_id=message.parent_id)
+
+    def message(self, chat_id: str) -> Message:
+        return Message(chat_id, self.role, self.content, parent_id=self.parent_id, id=self.id,
+                       model_label=self.model, status=self.status, error=self.error or "",
+                       reasoning=self.reasoning, usage=self.usage)
 
     @property
     def note(self) -> str | None:
@@ -50,17 +83,115 @@ class Turn:
 
 @dataclass
 class Conversation:
-    turns: list[Turn] = field(default_factory=list)
+    turns: list[Turn] = field(default_factory=list)  # the branch on screen
     in_flight: Reply | None = None
     retrying: Turn | None = None  # the reply a Retry is replacing, until the new one has text
+    chat: Chat = field(default_factory=Chat)
+    store: ChatStore | None = None  # None: this conversation lives in the browser session only
+    stored: bool = False  # the chat row exists in the store
+    messages: list[Message] = field(default_factory=list)  # every branch, as stored
+    in_flight_id: str | None = None
+    unsaved: str | None = None  # why the store could not keep the last change (said on the page)
+    _thread: tuple | None = field(default=None, repr=False, compare=False)
+    _unstored: dict = field(default_factory=dict, repr=False)  # message ids to write, in order
+    _added: set = field(default_factory=set, repr=False)  # message ids the store holds
+    _chat_changed: bool = field(default=False, repr=False)
+    _in_flight_parent: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, store: ChatStore, chat: Chat) -> "Conversation":
+        """A stored chat, on the branch it was last left on."""
+        messages = store.messages(chat.id)
+        branch = Thread(messages).branch(chat.current_id)
+        return cls([Turn.of(m) for m in branch], chat=chat, store=store, stored=True,
+                   messages=list(messages), _added={m.id for m in messages})
+
+    # ---- what the store keeps. A store that fails loses nothing: the page keeps every turn,
+    # says the store's message, and what was not stored is written with the next change.
+
+    def attach(self, store: ChatStore) -> None:
+        """Keep this conversation in `store` from now on, with what it already holds."""
+        self.store = store
+        self._unstored.update(dict.fromkeys(m.id for m in self.messages))
+        self._chat_changed = True
+        self._flush()
+
+    def store_again(self) -> None:
+        """Write what a failing store could not take (a rerun calls this while any is left)."""
+        if self.unsaved is not None or self._unstored:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write the chat if it changed, then each message not stored as it is now, in order."""
+        if self.store is None:
+            return
+        try:
+            if self._chat_changed or not self.stored:
+                self.chat, self.stored = self.store.save_chat(self.chat), True
+                self._chat_changed = False
+            latest = {m.id: m for m in self.messages}
+            for message_id in list(self._unstored):
+                message = latest[message_id]
+                if message_id in self._added:
+                    self.store.update_message(message_id, _changes(message))
+                else:
+                    self.store.add_message(message)
+                    self._added.add(message_id)
+                del self._unstored[message_id]
+        except UserFacingError as exc:
+            logger.warning("A chat change was not stored (kept to store later): %s", exc)
+            self.unsaved = str(exc)
+            return
+        self.unsaved = None
+
+    def _change_chat(self, **changes) -> None:
+        changed = self.chat.with_changes(**changes)
+        if changed != self.chat:
+            self.chat, self._chat_changed = changed, True
+
+    def _keep_message(self, turn: Turn, flush: bool = True) -> None:
+        """Record `turn` as it is now (new, or changed), and store it."""
+        message = turn.message(self.chat.id)
+        self.messages = [m for m in self.messages if m.id != turn.id] + [message]
+        self._unstored[turn.id] = None
+        if not self.chat.title and turn.role == "user":
+            self._change_chat(title=title_from(turn.content))
+        if flush:
+            self._flush()
+
+    def rename(self, title: str) -> None:
+        self._change_chat(title=title.strip()[:200] or self.chat.title)
+        self._flush()
+
+    def keep_options(self, model: str, connection_id: str, system_prompt: str,
+                     temperature: float | None) -> None:
+        """Remember the chat's model and options with it (saved with its next change)."""
+        self._change_chat(model=model, connection_id=connection_id,
+                          system_prompt=system_prompt, temperature=temperature)
 
     def add_user(self, text: str) -> None:
         self.retrying = None
-        self.turns.append(Turn("user", text))
+        turn = Turn("user", text, parent_id=self.turns[-1].id if self.turns else None)
+        self.turns.append(turn)
+        self._change_chat(current_id=turn.id)
+        self._keep_message(turn)
 
     def begin_reply(self) -> Reply:
+        """The reply about to stream; it is stored at once (empty, "streaming"), so closing
+        the page while it arrives keeps it."""
         self.in_flight = Reply()
+        self.in_flight_id = new_id()
+        self._in_flight_parent = self.turns[-1].id if self.turns else None
+        self._change_chat(current_id=self.in_flight_id)
+        self.keep_partial(self.in_flight)
         return self.in_flight
+
+    def keep_partial(self, reply: Reply) -> None:
+        """Store what the reply in flight holds so far (called now and then while it streams)."""
+        if self.in_flight_id is not None:
+            self._keep_message(Turn("assistant", reply.text, model=reply.label,
+                                    status="streaming", reasoning=reply.reasoning,
+                                    id=self.in_flight_id, parent_id=self._in_flight_parent))
 
     def finish_reply(self, reply: Reply) -> Turn:
         """Record how the reply in flight ended; it is never dropped, even when empty."""
@@ -77,14 +208,66 @@ class Conversation:
             error_field=reply.error_field,
             thinking_seconds=reply.thinking_seconds,
             notice=reply.notice,
+            id=self.in_flight_id or new_id(),
+            parent_id=self._in_flight_parent if self.in_flight_id else (
+                self.turns[-1].id if self.turns else None),
         )
+        self._keep_message(turn, flush=False)
         if turn.status == "failed" and not turn.content and self.retrying and self.retrying.content:
             # A Retry that got nothing keeps the partial reply it was retrying, with the new error.
             turn = replace(self.retrying, error=turn.error, error_field=turn.error_field)
+        self._change_chat(current_id=turn.id)
+        self._flush()
         self.turns.append(turn)
-        self.in_flight = None
+        self.in_flight = self.in_flight_id = None
         self.retrying = None
         return turn
+
+    def keeping_partial(self, stream: Iterable[str], reply: Reply, every: float = 1.0,
+                        clock: Callable[[], float] = time.monotonic) -> Iterator[str]:
+        """Pass `stream` on, storing what the reply holds at most every `every` seconds, so
+        a page closed mid-reply (or a process that dies) loses at most that much."""
+        last = clock()
+        try:
+            for piece in stream:
+                yield piece
+                if clock() - last >= every:
+                    self.keep_partial(reply)
+                    last = clock()
+        finally:  # the run was stopped (Stop, a closed page): keep all that arrived
+            if reply.status == "streaming":
+                self.keep_partial(reply)
+
+    # ---- versions: a regenerated reply or an edited message is a sibling; all stay
+
+    def thread(self) -> Thread:
+        """Every branch of the chat (built once per change, not once per message shown)."""
+        key = (len(self.messages), self.messages[-1].id if self.messages else None)
+        if self._thread is None or self._thread[0] != key:
+            self._thread = (key, Thread(self.messages))
+        return self._thread[1]
+
+    def version(self, turn: Turn) -> Version:
+        return self.thread().version(turn.message(self.chat.id))
+
+    def switch_to(self, message_id: str) -> None:
+        """Show the version `message_id`, and the newest branch under it."""
+        thread = self.thread()
+        leaf = thread.switch_to(message_id)
+        self.turns = [self._shown(m) for m in thread.branch(leaf)]
+        self._change_chat(current_id=leaf)
+        self._flush()
+
+    def _shown(self, message: Message) -> Turn:
+        """A stored message as a turn; one of this session's keeps what only it knows."""
+        return next((t for t in self.turns if t.id == message.id), None) or Turn.of(message)
+
+    def branch_from(self, index: int) -> str:
+        """Drop turn `index` and what follows from the screen (they stay stored, as the
+        earlier version), to send an edited message there; return that turn's text."""
+        text = self.turns[index].content
+        del self.turns[index:]
+        return text
 
     def recover(self) -> None:
         """A run that ended mid-reply (Stop, a rerun) leaves its reply in flight: keep it."""

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import runpy
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import streamlit as st
 
@@ -19,6 +21,8 @@ from core.auth import SupabaseAuth, User
 from core.errors import AuthUnavailable, SessionEnded, UserFacingError
 from core.config import Settings, load_settings
 from core.conversation import Conversation
+from core.history.listing import RECENT_ENOUGH
+from core.history.model import Chat, ChatGone, ChatStore
 from core.store.keybox import (
     EncryptedConnectionStore,
     EncryptedProfileStore,
@@ -29,10 +33,20 @@ from core.profiles import Profile, ProfileStore
 from core.providers import sources
 from core.providers.connections import Connection
 from core.providers.kinds import Target
-from core.store.sqlite import LOCAL_USER_ID, SQLiteConnectionStore, SQLiteProfileStore
-from core.store.supabase import SupabaseConnectionStore, SupabaseProfileStore
+from core.store.sqlite import (
+    LOCAL_USER_ID,
+    SQLiteChatStore,
+    SQLiteConnectionStore,
+    SQLiteProfileStore,
+)
+from core.store.supabase import (
+    SupabaseChatStore,
+    SupabaseConnectionStore,
+    SupabaseProfileStore,
+)
 
 LOCAL_USER = User(LOCAL_USER_ID, "")
+T = TypeVar("T")
 
 
 FRAME = Path(__file__).resolve().parents[1] / "streamlit_app.py"
@@ -186,6 +200,7 @@ def _bound(name: str, local, hosted, encrypted):
             backend = hosted(auth().client, user.id)
         cached = (user.id, secret, encrypted(backend, keybox_for(config)))
         st.session_state[name] = cached
+        forget()  # what was read through the store it replaces
     return cached[2]
 
 
@@ -213,10 +228,95 @@ def profile() -> Profile:
     return store().load()
 
 
+def chat_store() -> ChatStore:
+    """This session's store of the user's chats (see `_bound`; chats are not encrypted)."""
+    return _bound("chat_store", SQLiteChatStore, SupabaseChatStore, lambda backend, box: backend)
+
+
+def _new_conversation() -> Conversation:
+    """An empty conversation, kept in the chat store from its first message; one that cannot
+    be kept now says why and stays on the page."""
+    try:
+        return Conversation(store=chat_store())
+    except SessionEnded:
+        raise
+    except UserFacingError as exc:
+        return Conversation(unsaved=str(exc))
+
+
 def conversation() -> Conversation:
+    """This session's conversation; one made while the chat store was out is kept in it once
+    the store is back (what it holds is written then)."""
     if "conversation" not in st.session_state:
-        st.session_state.conversation = Conversation()
-    return st.session_state.conversation
+        st.session_state.conversation = _new_conversation()
+    current = st.session_state.conversation
+    if current.store is None:
+        try:
+            current.attach(chat_store())
+        except SessionEnded:
+            raise
+        except UserFacingError as exc:
+            current.unsaved = str(exc)
+    else:
+        current.store_again()
+    return current
+
+
+READ = "read:"  # this session's copies of what it read from the stores: (read at, value)
+
+
+def remembered(name: str, read: Callable[[], T]) -> T:
+    """`read()`, or this session's copy of it while it is fresh: a rerun that changes nothing
+    reads nothing from the store. Another tab's or replica's changes show after
+    RECENT_ENOUGH, or on the next visit to another page (`on_page`); this session's own writes
+    call `forget`."""
+    key = READ + name
+    copy = st.session_state.get(key)
+    now = time.monotonic()
+    if copy is None or now - copy[0] > RECENT_ENOUGH.total_seconds():
+        copy = (now, read())
+        st.session_state[key] = copy
+    return copy[1]
+
+
+def forget(*names: str) -> None:
+    """Read these again next time (this session changed them); none named: everything."""
+    for key in [k for k in st.session_state.keys() if str(k).startswith(READ)]:
+        if not names or key[len(READ):] in names or key[len(READ):].split(":")[0] in names:
+            del st.session_state[key]
+
+
+def on_page(title: str) -> None:
+    """The frame, every run: a visit to another page reads everything afresh."""
+    if st.session_state.get("page:shown") != title:
+        st.session_state["page:shown"] = title
+        forget()
+
+
+def chat_list(limit: int) -> list[Chat]:
+    """The user's chats, newest first (see `remembered`)."""
+    return remembered(f"chats:{limit}", lambda: chat_store().list_chats(limit))
+
+
+def history_changed() -> None:
+    """This session wrote to the chats: the list is read again on the next run."""
+    forget("chats")
+
+
+def open_chat(chat_id: str) -> None:
+    """Show a stored chat, with its model and options (a callback)."""
+    store = chat_store()
+    chat = store.get_chat(chat_id)
+    if chat is None:
+        history_changed()
+        raise ChatGone()
+    st.session_state.conversation = Conversation.open(store, chat)
+    put("chat:system_prompt", chat.system_prompt)
+    put("chat:custom_temperature", chat.temperature is not None)
+    put("chat:temperature", chat.temperature if chat.temperature is not None else 0.7)
+    if chat.model:
+        put("chat:model", chat.model)
+    st.session_state.pop("chat:editing", None)
 
 
 # Streamlit drops a widget's state in a run that does not draw it (another page is shown),
@@ -263,7 +363,7 @@ CHAT_OPTION_DEFAULTS = {
 
 def new_chat() -> None:
     """Start over: an empty conversation with default options (the model stays)."""
-    st.session_state.conversation = Conversation()
+    st.session_state.conversation = _new_conversation()
     for key, value in CHAT_OPTION_DEFAULTS.items():
         put(key, value)
     st.session_state.pop("chat:editing", None)
@@ -284,6 +384,7 @@ def learn_quirk(target: Target, quirk: str) -> None:
         except UserFacingError:  # kept for this process only; the store says why elsewhere
             stores.append(None)
     sources.learn(target, quirk, *stores)
+    forget("profile", "connections")
 
 
 def sign_out() -> None:

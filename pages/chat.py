@@ -11,6 +11,7 @@ from core.providers.connections import Connection, describe_unreadable_secrets
 from core.providers.connections import targets as connection_targets
 from core.providers.kinds import Target
 from core.providers.sources import every_connection
+from pages.sections import history
 
 session.run_in_frame()  # never drawn without the frame's gate
 
@@ -40,7 +41,31 @@ def _thinking_label(seconds: float | None, done: bool) -> str:
     return f"Thought for {_seconds(seconds)}" if done else f"Thinking… {_seconds(seconds)}"
 
 
-def _show_turn(index: int, turn: Turn) -> None:
+def _switch(message_id: str) -> None:
+    """◀ / ▶ callback: show another version and the newest branch under it."""
+    conversation = session.conversation()
+    conversation.recover()  # a reply cut by this click is kept first, on its own branch
+    conversation.switch_to(message_id)
+    session.history_changed()
+
+
+def _versions(conversation, turn: Turn) -> None:
+    """"◀ 2 / 3 ▶" under a message that has other versions (regenerated or edited)."""
+    version = conversation.version(turn)
+    if version.count < 2:
+        return
+    with st.container(horizontal=True, vertical_alignment="center",
+                      key=f"chat-versions-{turn.id}"):
+        st.button("◀", key=f"chat:previous:{turn.id}", type="tertiary",
+                  disabled=version.previous_id is None, on_click=_switch,
+                  args=(version.previous_id,), help="The previous version")
+        st.caption(f"{version.index} / {version.count}")
+        st.button("▶", key=f"chat:next:{turn.id}", type="tertiary",
+                  disabled=version.next_id is None, on_click=_switch,
+                  args=(version.next_id,), help="The next version")
+
+
+def _show_turn(index: int, turn: Turn, conversation) -> None:
     with st.chat_message(turn.role):
         if turn.reasoning:
             with st.expander(_thinking_label(turn.thinking_seconds, done=True), expanded=False,
@@ -49,6 +74,11 @@ def _show_turn(index: int, turn: Turn) -> None:
         if turn.role == "user":
             with st.container(key=f"chat-user-{index}"):
                 st.markdown(turn.content)
+            with st.container(horizontal=True, vertical_alignment="center"):
+                _versions(conversation, turn)
+                st.button("Edit", icon="✏️", key=f"chat:edit:{turn.id}", type="tertiary",
+                          on_click=_start_editing, args=(index,),
+                          help="Edit this message and send it again; this version stays.")
             return
         if turn.content:
             st.markdown(turn.content)
@@ -57,6 +87,7 @@ def _show_turn(index: int, turn: Turn) -> None:
         if turn.content:
             with copy.popover("Copy", icon="📋", width="stretch"):
                 st.code(turn.content, language="markdown", wrap_lines=True)
+        _versions(conversation, turn)
         if turn.error:
             st.error(turn.error)
             if turn.error_field in _SETTINGS_LINKS:
@@ -83,10 +114,9 @@ def _kept(key: str) -> dict:
     return session.keeping(key)
 
 
-def _chat_options() -> tuple[str, float | None]:
+def _chat_options(area) -> tuple[str, float | None]:
     """This chat's system prompt and temperature (None: the server's default)."""
-    with st.sidebar:
-        st.button("New chat", icon="➕", key="chat:new", width="stretch", on_click=session.new_chat)
+    with area:
         with st.expander("Chat options", expanded=False):
             system_prompt = st.text_area(
                 "System prompt", placeholder="e.g. You are a concise assistant.",
@@ -104,12 +134,19 @@ def _request(action: str) -> None:
     st.session_state["chat:action"] = action
 
 
-def _start_editing() -> None:
-    st.session_state["chat:editing"] = session.conversation().last_user_text() or ""
+def _start_editing(index: int | None = None) -> None:
+    """Edit a message (the last one when `index` is None) in the box under the chat."""
+    turns = session.conversation().turns
+    if index is None:
+        index = max((i for i, t in enumerate(turns) if t.role == "user"), default=None)
+    if index is not None:
+        st.session_state["chat:editing"] = turns[index].content
+        st.session_state["chat:editing_index"] = index
 
 
 def _stop_editing() -> None:
     st.session_state.pop("chat:editing", None)
+    st.session_state.pop("chat:editing_index", None)
 
 
 def _take_request(conversation, prompt: str | None) -> bool:
@@ -127,8 +164,9 @@ def _take_request(conversation, prompt: str | None) -> bool:
         return conversation.prepare_regenerate()
     if action == "send_edit":
         text = st.session_state.pop("chat:editing", "").strip()
-        if text:
-            conversation.take_last_user_message()
+        index = st.session_state.pop("chat:editing_index", None)
+        if text and index is not None and index < len(conversation.turns):
+            conversation.branch_from(index)  # the earlier version stays, one ◀ away
             conversation.add_user(text)
             return True
     return False
@@ -138,7 +176,7 @@ def _actions(conversation) -> None:
     """Under the conversation: regenerate or retry, edit the last message (or the edit box)."""
     if "chat:editing" in st.session_state:
         with st.container(border=True):
-            st.text_area("Edit your last message", key="chat:editing")
+            st.text_area("Edit your message", key="chat:editing")
             send, cancel, _ = st.columns([1, 1, 2])
             send.button("Send", type="primary", key="chat:edit_send", width="stretch",
                         on_click=_request, args=("send_edit",))
@@ -201,8 +239,10 @@ def _reply(target: Target, system_prompt: str, temperature: float | None) -> Non
             session.settings(), target, messages, reply,
             temperature=temperature, on_quirk=lambda quirk: session.learn_quirk(target, quirk),
         )
-        text.write_stream(coalesce(stream, on_thinking=_live_thinking(thinking, reply)))
+        shown = coalesce(stream, on_thinking=_live_thinking(thinking, reply))
+        text.write_stream(conversation.keeping_partial(shown, reply))
     conversation.finish_reply(reply)
+    session.history_changed()
     st.rerun()
 
 
@@ -212,7 +252,7 @@ TARGETS = "chat:targets"  # the models offered when the stores were last read he
 def _own_connections() -> list[Connection] | None:
     """The user's own connections; None when they cannot be read now (said on the page)."""
     try:
-        return session.connection_store().list()
+        return session.remembered("connections", session.connection_store().list)
     except UserFacingError as exc:
         if isinstance(exc, SessionEnded):
             raise
@@ -225,7 +265,7 @@ def _offered_targets() -> list[Target] | None:
     shown and the models read earlier in this session stay offered (None: none were read)."""
     try:
         store = session.store()
-        profile = store.load()
+        profile = session.remembered("profile", store.load)
         own = _own_connections()
     except SessionEnded:
         session.keep_unsent_message()
@@ -251,10 +291,14 @@ st.title("Chat")
 st.html(_STYLE)
 conversation = session.conversation()
 conversation.recover()  # a reply cut by Stop (or any rerun) is kept, marked stopped
+sidebar_head, sidebar_options, sidebar_list = (st.sidebar.container() for _ in range(3))
+history.draw(sidebar_head, sidebar_list)
 targets = _offered_targets()
+if conversation.unsaved:
+    st.warning(f"This chat is not being saved: {conversation.unsaved} It stays on this page.")
 if not targets:  # the conversation already on screen stays there
     for index, turn in enumerate(conversation.turns):
-        _show_turn(index, turn)
+        _show_turn(index, turn, conversation)
     if targets is not None:
         st.info("No provider is configured yet. Add an OpenAI key, an OpenAI-compatible server "
                 "or a connection in Settings.")
@@ -262,11 +306,14 @@ if not targets:  # the conversation already on screen stays there
     st.stop()
 
 target = _pick_target(targets)
-system_prompt, temperature = _chat_options()
+system_prompt, temperature = _chat_options(sidebar_options)
+conversation.keep_options(target.label, target.connection_id, system_prompt, temperature)
 prompt = st.chat_input("Message", submit_mode="disable", key="chat:input")  # pinned to the bottom
 streaming = _take_request(conversation, prompt)
+if streaming:
+    session.history_changed()
 for index, turn in enumerate(conversation.turns):
-    _show_turn(index, turn)
+    _show_turn(index, turn, conversation)
 if streaming:
     _reply(target, system_prompt, temperature)
 else:

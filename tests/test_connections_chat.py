@@ -63,6 +63,13 @@ def test_three_connections_each_stream_from_their_own_server(three_connections):
         assert secret not in page
 
 
+def _visit_settings_and_come_back(at) -> None:
+    """Another tab's change shows on the next navigation (or within a few seconds)."""
+    at.switch_page("pages/settings.py").run()
+    at.switch_page("pages/chat.py").run()
+    assert not at.exception, at.exception
+
+
 def test_a_disabled_or_deleted_connection_leaves_the_selector_and_its_chat_keeps_its_label(
         katan_server):
     saved = add_connection("Katan", katan_server)
@@ -70,12 +77,12 @@ def test_a_disabled_or_deleted_connection_leaves_the_selector_and_its_chat_keeps
     send(at, "hello")
     footer = f"{katan_server.model} · Katan"
     assert any(footer in c.value for m in at.chat_message for c in m.caption)
-    connection_store().update(saved.id, {"enabled": False}, saved.version)
-    at.run()
+    connection_store().update(saved.id, {"enabled": False}, saved.version)  # another tab
+    _visit_settings_and_come_back(at)
     assert not at.selectbox  # nothing else is configured: no model is offered
     assert any(footer in c.value for m in at.chat_message for c in m.caption)
     connection_store().delete(saved.id)
-    at.run()
+    _visit_settings_and_come_back(at)
     assert not at.exception and not at.selectbox
     assert any(footer in c.value for m in at.chat_message for c in m.caption)
 

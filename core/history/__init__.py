@@ -1,0 +1,1 @@
+"""Conversations that last: chats and messages (model), their export and import."""

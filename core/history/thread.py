@@ -1,0 +1,84 @@
+"""A chat's messages as a tree: the branch on screen, and the versions beside each message.
+
+Pure functions over the messages a store returns (every branch, oldest first): no store, no
+Streamlit. A regenerated reply is a sibling of the reply it replaces; an edited message is a
+sibling of the message it replaces; switching version shows the newest branch under it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from core.history.model import Message
+
+
+@dataclass(frozen=True)
+class Version:
+    """Where a message stands among its siblings: "◀ index / count ▶" (1-based)."""
+
+    index: int
+    count: int
+    previous_id: str | None
+    next_id: str | None
+
+
+class Thread:
+    """The tree of one chat's messages."""
+
+    def __init__(self, messages: Iterable[Message]):
+        self.by_id: dict[str, Message] = {}
+        self.children: dict[str | None, list[Message]] = {}
+        for message in messages:  # oldest first: children stay in the order they were made
+            self.by_id[message.id] = message
+            self.children.setdefault(message.parent_id, []).append(message)
+
+    def branch(self, leaf_id: str | None) -> list[Message]:
+        """Root to `leaf_id`; the newest branch when `leaf_id` is None or unknown."""
+        if leaf_id not in self.by_id:
+            leaf_id = self.newest_leaf(None)
+        path = []
+        seen = set()
+        while leaf_id is not None and leaf_id in self.by_id and leaf_id not in seen:
+            seen.add(leaf_id)
+            message = self.by_id[leaf_id]
+            path.append(message)
+            leaf_id = message.parent_id
+        return path[::-1]
+
+    def newest_leaf(self, start_id: str | None) -> str | None:
+        """The leaf reached from `start_id` (None: the roots) by always taking the newest
+        child: where a switched-to version continues."""
+        current, children = start_id, self.children.get(start_id, [])
+        while children:
+            current = children[-1].id
+            children = self.children.get(current, [])
+        return current
+
+    def version(self, message: Message) -> Version:
+        siblings = self.children.get(message.parent_id, [message])
+        index = next(i for i, m in enumerate(siblings) if m.id == message.id)
+        return Version(
+            index + 1, len(siblings),
+            siblings[index - 1].id if index > 0 else None,
+            siblings[index + 1].id if index + 1 < len(siblings) else None,
+        )
+
+    def switch_to(self, message_id: str) -> str | None:
+        """The leaf to show once the user picks the version `message_id`."""
+        return self.newest_leaf(message_id)
+
+
+def sent_history(branch: Sequence[Message]) -> list[dict]:
+    """What the model sees: the branch on screen, without failed or empty replies."""
+    return [{"role": m.role, "content": m.content} for m in branch
+            if m.content and m.status != "failed"]
+
+
+def title_from(text: str, limit: int = 60) -> str:
+    """A chat's title from its first message: one line, trimmed, cut at a word."""
+    line = " ".join(text.split())
+    if len(line) <= limit:
+        return line or "New chat"
+    cut = line[:limit].rsplit(" ", 1)[0] if " " in line[:limit] else line[:limit]
+    return cut.rstrip(" ,.;:") + "…"

@@ -1,0 +1,85 @@
+"""Conversations that last, in a real Chromium against `streamlit run` (issue 11, acceptance 1
+and 2): chat, reload, find it in the sidebar with its messages, model and options; restart the
+app, same; close the page while a reply streams, reopen: what arrived is there, marked."""
+
+from __future__ import annotations
+
+import time
+
+from playwright.sync_api import Page, expect
+
+from tests.chatting import save_compatible
+from tests.e2e.browser import key, messages, open_app, reply_text, screenshot, send, wait_idle
+from tests.fixtures.llm_servers import sse_chunk
+
+
+def _sidebar_chat(page: Page, title: str):
+    return page.locator('[data-testid="stSidebar"] button', has_text=title)
+
+
+def test_a_chat_survives_a_reload_and_a_restart(app_factory, new_page, katan_server,
+                                                isolated_data_dir):
+    save_compatible(katan_server.base_url, katan_server.api_key, katan_server.model)
+    app = app_factory(data_dir=isolated_data_dir)
+    page = new_page()
+    open_app(page, app.url, "Chat")
+    page.locator('[data-testid="stSidebar"] summary', has_text="Chat options").click()
+    prompt = page.locator(key("chat:system_prompt")).locator("textarea")
+    prompt.fill("Answer like a pirate.")
+    prompt.press("Tab")
+    wait_idle(page)
+    send(page, "Where is the treasure?")
+    expect(messages(page, "assistant").last).to_contain_text("User: Where is the treasure?",
+                                                             timeout=60_000)
+    wait_idle(page, timeout=60)
+    answer = reply_text(messages(page, "assistant").last)
+    assert "Where is the treasure?" in answer
+
+    page.reload()
+    wait_idle(page)
+    expect(messages(page)).to_have_count(0)  # a new session starts on a new chat
+    _sidebar_chat(page, "Where is the treasure?").click()
+    expect(messages(page, "user")).to_have_count(1)
+    expect(messages(page, "assistant").last).to_contain_text(answer)
+    assert reply_text(messages(page, "user").first) == "Where is the treasure?"
+    assert reply_text(messages(page, "assistant").last) == answer
+    screenshot(page, "chat-history")
+
+    app.proc.terminate()
+    app.proc.wait(timeout=30)
+    again = app_factory(data_dir=isolated_data_dir)
+    page = new_page()
+    open_app(page, again.url, "Chat")
+    _sidebar_chat(page, "Where is the treasure?").click()
+    expect(messages(page, "assistant").last).to_contain_text(answer)
+    assert reply_text(messages(page, "assistant").last) == answer
+    page.locator('[data-testid="stSidebar"] summary', has_text="Chat options").click()
+    expect(page.locator(key("chat:system_prompt")).locator("textarea")).to_have_value(
+        "Answer like a pirate.")
+
+
+SLOW_STREAM = [sse_chunk({"role": "assistant", "content": ""}),
+               *(sse_chunk({"content": f"word{n} "}) for n in range(40)),
+               sse_chunk({}, finish_reason="stop"), "data: [DONE]\n\n"]
+
+
+def test_closing_the_page_mid_reply_keeps_what_arrived_marked(app_factory, new_page,
+                                                              canned_server, isolated_data_dir):
+    slow = canned_server(200, SLOW_STREAM, chunked=True, pace=0.25)  # about 10 s in all
+    save_compatible(slow.base_url, "", slow.model)
+    app = app_factory(data_dir=isolated_data_dir)
+    page = new_page()
+    open_app(page, app.url, "Chat")
+    send(page, "Tell me a long story")
+    expect(messages(page, "assistant").last).to_contain_text("word4", timeout=20_000)
+    page.close()  # the tab is closed while the reply still streams
+    time.sleep(1.5)
+
+    page = new_page()
+    open_app(page, app.url, "Chat")
+    _sidebar_chat(page, "Tell me a long story").click()
+    wait_idle(page)
+    reply = messages(page, "assistant").last
+    expect(reply).to_contain_text("word4")
+    caption = reply.locator('[data-testid="stCaptionContainer"]').first.inner_text()
+    assert "Still arriving" in caption or "Stopped" in caption or "word39" in reply.inner_text()

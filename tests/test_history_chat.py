@@ -1,0 +1,110 @@
+"""Conversations that last, in the app (issue 11): AppTest against llm-katan and the real
+SQLite store; each `start_chat()` is a new browser session (a reload, another tab, a restart:
+the process keeps nothing of the earlier one but the data folder)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from tests.chatting import chat_messages, send, start_chat, use_server
+
+
+def _posts(recorder):
+    return [r.body for r in recorder.requests if r.method == "POST"]
+
+
+def _history(at) -> list[str]:
+    return [b.label for b in at.sidebar.button if b.key and b.key.startswith("history:open:")]
+
+
+def _open(at, title: str):
+    (button,) = [b for b in at.sidebar.button
+                 if b.key and b.key.startswith("history:open:") and b.label == title]
+    button.click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _versions(at, turn_id_prefix: str = "") -> list[str]:
+    return [c.value for c in at.caption if " / " in c.value and c.value.replace(" / ", "").isdigit()]
+
+
+def test_a_chat_comes_back_after_a_reload_with_its_messages_model_and_options(katan_server):
+    use_server(katan_server)
+    at = start_chat()
+    at.text_area(key="chat:system_prompt").set_value("You are terse.").run()
+    at.toggle(key="chat:custom_temperature").set_value(True).run()
+    at.slider(key="chat:temperature").set_value(0.3).run()
+    send(at, "Remember me after a reload")
+    before = chat_messages(at)
+    assert _history(at) == ["Remember me after a reload"]
+
+    again = start_chat()  # a new browser session: nothing of the first one's memory
+    assert chat_messages(again) == []
+    assert _history(again) == ["Remember me after a reload"]
+    _open(again, "Remember me after a reload")
+    assert chat_messages(again) == before
+    assert again.text_area(key="chat:system_prompt").value == "You are terse."
+    assert again.toggle(key="chat:custom_temperature").value is True
+    assert again.slider(key="chat:temperature").value == 0.3
+    assert again.selectbox(key="chat:model").value.startswith("katan-echo")
+
+
+def test_new_chats_are_listed_newest_first_and_each_opens_its_own_messages(katan_server):
+    use_server(katan_server)
+    at = start_chat()
+    send(at, "first chat")
+    at.button(key="chat:new").click().run()
+    send(at, "second chat")
+    assert _history(at) == ["second chat", "first chat"]
+    _open(at, "first chat")
+    assert [t for r, t in chat_messages(at) if r == "user"] == ["first chat"]
+
+
+def test_regenerate_twice_and_edit_an_earlier_message_keep_every_version(
+        katan_server, recording_proxy):
+    proxy, recorder = recording_proxy(katan_server)
+    use_server(proxy)
+    at = start_chat()
+    send(at, "one")
+    send(at, "two")
+    for _ in range(2):
+        at.button(key="chat:retry").click().run()
+    assert "2 / 3" not in _versions(at) and "3 / 3" in _versions(at)
+    first_user = [m for m in at.chat_message if m.name == "user"][0]
+    edit = [b for b in first_user.button if b.key and b.key.startswith("chat:edit:")][0]
+    edit.click().run()
+    at.text_area(key="chat:editing").set_value("one, edited").run()
+    at.button(key="chat:edit_send").click().run()
+    assert [t for r, t in chat_messages(at) if r == "user"] == ["one, edited"]
+    assert _posts(recorder)[-1]["messages"] == [{"role": "user", "content": "one, edited"}]
+    assert "2 / 2" in _versions(at)
+
+    previous = [b for b in at.button if b.key and b.key.startswith("chat:previous:")][0]
+    previous.click().run()  # back to the first version of the first message
+    assert [t for r, t in chat_messages(at) if r == "user"] == ["one", "two"]
+    assert "3 / 3" in _versions(at)  # the newest reply to "two" is on screen
+    recorder.clear()
+    send(at, "three")
+    sent = _posts(recorder)[-1]["messages"]
+    assert [m["content"] for m in sent if m["role"] == "user"] == ["one", "two", "three"]
+
+    reopened = start_chat()
+    _open(reopened, "one")
+    assert [t for r, t in chat_messages(reopened) if r == "user"] == ["one", "two", "three"]
+
+
+def test_a_rerun_that_changes_nothing_reads_nothing_from_the_store(katan_server, monkeypatch):
+    use_server(katan_server)
+    at = start_chat()
+    send(at, "hello")
+    at.run()
+    opened = []
+    connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda *args, **kw: opened.append(args) or connect(*args, **kw))
+    at.run()
+    at.run()
+    assert opened == []  # the profile, the connections and the chat list: this session's copies
+    at.switch_page("pages/settings.py").run()
+    at.switch_page("pages/chat.py").run()
+    assert opened  # another page was visited: everything is read afresh
