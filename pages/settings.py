@@ -23,6 +23,7 @@ from core.settings_form import (
 )
 from core.store.keybox import describe_unreadable_key
 from core.urls import PLACEHOLDER_BASE_URL, url_problem
+from pages.sections import chats as chats_section
 from pages.sections import connections as connections_section
 
 session.run_in_frame()  # never drawn without the frame's gate
@@ -309,3 +310,4 @@ for provider in REGISTRY:
                 st.error(flash[2])
 
 connections_section.draw()
+chats_section.draw()

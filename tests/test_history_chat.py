@@ -108,3 +108,43 @@ def test_a_rerun_that_changes_nothing_reads_nothing_from_the_store(katan_server,
     at.switch_page("pages/settings.py").run()
     at.switch_page("pages/chat.py").run()
     assert opened  # another page was visited: everything is read afresh
+
+
+def test_export_all_delete_all_and_import_back_from_settings(katan_server):
+    use_server(katan_server)
+    at = start_chat()
+    send(at, "keep this one")
+    at.button(key="chat:retry").click().run()  # a second version of the reply
+    before = chat_messages(at)
+    at.switch_page("pages/settings.py").run()
+    at.button(key="chats:prepare").click().run()
+    exported = at.session_state["chats:export"]
+    assert "keep this one" in exported and at.download_button(key="chats:download") is not None
+
+    at.button(key="chats:delete").click().run()
+    at.button(key="chats:delete_yes").click().run()
+    assert "1 chats deleted." in [s.value for s in at.success]
+    at.switch_page("pages/chat.py").run()
+    assert _history(at) == [] and chat_messages(at) == []
+
+    at.switch_page("pages/settings.py").run()
+    at.file_uploader(key="chats:import_file").set_value(("chats.json", exported.encode(), "application/json")).run()
+    at.button(key="chats:import").click().run()
+    assert "1 imported, 0 already there." in [s.value for s in at.success]
+    at.button(key="chats:import").click().run()  # the same file again: nothing new
+    assert "0 imported, 1 already there." in [s.value for s in at.success]
+    at.switch_page("pages/chat.py").run()
+    _open(at, "keep this one")
+    assert chat_messages(at) == before
+    assert "2 / 2" in _versions(at)
+
+
+def test_a_broken_import_says_why_and_imports_nothing(katan_server):
+    use_server(katan_server)
+    at = start_chat()
+    at.switch_page("pages/settings.py").run()
+    at.file_uploader(key="chats:import_file").set_value(("chats.json", b'{"format": "nope"}', "application/json")).run()
+    at.button(key="chats:import").click().run()
+    assert at.error and at.error[0].value.startswith("Nothing was imported")
+    at.switch_page("pages/chat.py").run()
+    assert _history(at) == []

@@ -51,5 +51,11 @@ def shown_title(chat: Chat) -> str:
     return chat.title.strip() or "New chat"
 
 
+def safe_file_name(title: str) -> str:
+    """A download's name from a chat's title: letters, digits, dashes; never empty."""
+    kept = "".join(ch if ch.isalnum() else "-" for ch in title.lower())
+    return "-".join(part for part in kept.split("-") if part)[:60] or "chat"
+
+
 PAGE = 50  # chats per page of the list
 RECENT_ENOUGH = timedelta(seconds=5)  # another tab's changes show within this, or on navigation

@@ -580,3 +580,15 @@ def _is_uuid(text: str) -> bool:
         return str(uuid.UUID(text)) == text.lower()
     except ValueError:
         return False
+
+
+def every_chat(store: ChatStore, page: int = 200) -> list[Pair]:
+    """Every chat of the user with all its messages, newest first (for "Export all")."""
+    pairs: list[Pair] = []
+    before = None
+    while True:
+        chats = store.list_chats(page, before)
+        pairs += [(chat, store.messages(chat.id)) for chat in chats]
+        if len(chats) < page:
+            return pairs
+        before = (chats[-1].updated_at, chats[-1].id)

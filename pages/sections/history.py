@@ -7,7 +7,8 @@ import streamlit as st
 
 from core import session
 from core.errors import SessionEnded, UserFacingError
-from core.history.listing import PAGE, by_day, shown_title
+from core.history.listing import PAGE, by_day, safe_file_name, shown_title
+from core.history.transfer import to_json, to_markdown
 
 LIMIT = "history:limit"
 RENAMING = "history:renaming"
@@ -65,11 +66,22 @@ def _delete(chat_id: str) -> None:
 
 
 def _chat_menu(chat) -> None:
-    """Rename and delete, for the open chat."""
-    with st.popover("Rename or delete", icon=":material/more_horiz:", width="stretch"):
+    """Rename, export and delete, for the open chat."""
+    conversation = session.conversation()
+    with st.popover("Rename, export, delete", icon=":material/more_horiz:", width="stretch"):
         st.text_input("Title", value=shown_title(chat), max_chars=200,
                       key=f"history:title:{chat.id}")
         st.button("Rename", key=f"history:rename:{chat.id}", on_click=_rename, args=(chat.id,))
+        name = safe_file_name(shown_title(chat))
+        # Made when clicked (a callable), not on every rerun of a long chat.
+        st.download_button("Export as Markdown",
+                           lambda: to_markdown(conversation.chat, conversation.messages),
+                           file_name=f"{name}.md", mime="text/markdown", icon="⬇️",
+                           key=f"history:export_md:{chat.id}", on_click="ignore")
+        st.download_button("Export as JSON",
+                           lambda: to_json([(conversation.chat, conversation.messages)]),
+                           file_name=f"{name}.json", mime="application/json", icon="⬇️",
+                           key=f"history:export_json:{chat.id}", on_click="ignore")
         if st.session_state.get(DELETING) == chat.id:
             st.warning(f"Delete “{shown_title(chat)}” and all its messages?")
             left, right = st.columns(2)
