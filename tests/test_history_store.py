@@ -3,6 +3,8 @@ file and the Supabase stack through PostgREST, as the app's own stores."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import sqlite3
 import uuid
 from collections.abc import Callable
@@ -451,3 +453,31 @@ def test_another_user_sees_none_of_the_chats_or_messages(backend):
         other.save_chat(mine.with_changes(title="taken"))
     assert backend.store().get_chat(mine.id) == mine
     assert [m.content for m in backend.store().messages(mine.id)] == ["secret text"]
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_an_imported_chat_keeps_its_times_and_its_place_in_the_list(backend):
+    """Times given on creation (an import) are kept, in the stores' own form; an older message
+    leaves its chat where its own time puts it, while a new one still moves it up."""
+    store = backend.store()
+    recent = store.save_chat(Chat(title="recent"))
+    old = store.save_chat(Chat(title="from 2024", created_at="2024-03-01T10:00:00+00:00",
+                               updated_at="2024-03-02T12:30:00.250000Z"))
+    question = store.add_message(Message(chat_id=old.id, role="user", content="then",
+                                         created_at="2024-03-01T10:00:00+00:00"))
+    answer = store.add_message(Message(chat_id=old.id, role="assistant", content="yes",
+                                       parent_id=question.id,
+                                       created_at="2024-03-02T12:30:00.250000+00:00"))
+    again = backend.store()
+    stored = again.get_chat(old.id)
+    assert _moment(stored.created_at) == datetime(2024, 3, 1, 10, 0, tzinfo=timezone.utc)
+    assert _moment(stored.updated_at) == datetime(2024, 3, 2, 12, 30, 0, 250000, timezone.utc)
+    assert [m.created_at[:19] for m in again.messages(old.id)] == [
+        "2024-03-01T10:00:00", "2024-03-02T12:30:00"]
+    assert [c.title for c in again.list_chats()] == ["recent", "from 2024"]
+    store.add_message(Message(chat_id=old.id, role="user", content="and now",
+                              parent_id=answer.id))
+    assert [c.title for c in backend.store().list_chats()][:2] == ["from 2024", recent.title]

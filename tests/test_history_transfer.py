@@ -29,6 +29,7 @@ from core.history.model import (
     Chat,
     Message,
 )
+from core.store.sqlite import SQLiteChatStore
 from core.history.transfer import (
     CHAT_FIELDS,
     MAX_FILE_BYTES,
@@ -43,8 +44,9 @@ from core.history.transfer import (
 
 
 class MemoryChatStore:
-    """An in-memory ChatStore for one user: stamps created_at and updated_at itself (as the
-    contract says), refuses a message whose chat or parent is missing."""
+    """An in-memory ChatStore for one user: stamps created_at and updated_at itself (the real
+    stores keep an import's own times: tested against SQLite below), refuses a message whose
+    chat or parent is missing."""
 
     def __init__(self):
         self.chats: dict[str, Chat] = {}
@@ -65,9 +67,7 @@ class MemoryChatStore:
     def messages(self, chat_id):
         return list(self.stored.get(chat_id, []))  # stamped as added: oldest first
 
-    def save_chat(self, chat):
-        if chat.current_id is not None and chat.current_id not in self._ids(chat.id):
-            raise UserFacingError("That message is not in this chat.")
+    def save_chat(self, chat):  # current_id may name a message added next (as the stores)
         old = self.chats.get(chat.id)
         created = old.created_at if old else self._now()
         self.chats[chat.id] = chat.with_changes(created_at=created, updated_at=self._now())
@@ -594,15 +594,20 @@ def test_a_chatgpt_conversation_with_a_broken_tree_imports_nothing():
 
 
 def test_round_trip_through_the_sqlite_store(tmp_path):
-    sqlite = pytest.importorskip("core.store.sqlite")
-    if not hasattr(sqlite, "SQLiteChatStore"):
-        pytest.skip("the SQLite chat store is not written yet")
     pairs = [_small_chat("First"), _branched_chat()]
-    store = sqlite.SQLiteChatStore(tmp_path)
+    pairs = [(chat.with_changes(created_at="2024-01-01T00:00:00+00:00",
+                                updated_at=f"2024-01-0{n + 2}T00:00:00+00:00"), messages)
+             for n, (chat, messages) in enumerate(pairs)]
+    store = SQLiteChatStore(tmp_path)
     report = import_chats(store, to_json(pairs), owner="local")
     assert (report.imported, report.already_there) == (2, 0)
     stored = [(c, store.messages(c.id)) for c in store.list_chats(limit=100)]
     assert same_chats(read_export(to_json(stored)), pairs)
+    moment = lambda text: datetime.fromisoformat(text.replace("Z", "+00:00"))  # noqa: E731
+    assert [(c.title, moment(c.created_at), moment(c.updated_at)) for c, _ in stored] == [
+        (c.title, moment(c.created_at), moment(c.updated_at)) for c, _ in reversed(pairs)]
+    assert sorted(moment(m.created_at) for _, ms in stored for m in ms) == sorted(
+        moment(m.created_at) for _, ms in pairs for m in ms)  # every message keeps its time
     assert import_chats(store, to_json(pairs), owner="local").imported == 0
     assert import_chats(store, to_json(stored), owner="local").imported == 0
 

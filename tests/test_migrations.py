@@ -95,6 +95,7 @@ def test_migration_files_are_named_as_the_cli_expects():
         "20261126004831_harden_grants.sql",
         CONNECTIONS_MIGRATION,
         "20261126050000_create_chats.sql",
+        "20261126070000_keep_imported_times.sql",
     ]
     assert all(re.fullmatch(r"\d{14}_[a-z0-9_]+\.sql", name) for name in MIGRATIONS)
 
@@ -769,8 +770,10 @@ def test_chats_and_messages_have_one_policy_per_operation_for_authenticated(supa
 
 
 @pytest.mark.parametrize("table, data_columns, insert_only", [
-    ("chats", CHAT_DATA_COLUMNS, {"id", "user_id"}),
-    ("messages", MESSAGE_DATA_COLUMNS, {"id", "user_id", "chat_id", "parent_id", "role"}),
+    # An import gives its own times when it creates a row (20261126070000_keep_imported_times).
+    ("chats", CHAT_DATA_COLUMNS, {"id", "user_id", "created_at", "updated_at"}),
+    ("messages", MESSAGE_DATA_COLUMNS, {"id", "user_id", "chat_id", "parent_id", "role",
+                                        "created_at"}),
 ])
 def test_users_write_only_the_data_columns_of_chats_and_messages(supabase_stack, table,
                                                                  data_columns, insert_only):

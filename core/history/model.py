@@ -43,7 +43,7 @@ class Message:
     error: str = ""
     reasoning: str = ""
     usage: Mapping[str, int] | None = None
-    created_at: str = ""  # set by the store (ISO 8601, UTC), ordering siblings
+    created_at: str = ""  # set by the store (ISO 8601, UTC), ordering siblings; an import gives it
 
     def with_changes(self, **changes) -> "Message":
         return replace(self, **changes)
@@ -59,8 +59,8 @@ class Chat:
     temperature: float | None = None  # None: the server's default
     current_id: str | None = None  # the leaf message of the branch on screen
     pinned: bool = False
-    created_at: str = ""  # set by the store
-    updated_at: str = ""  # set by the store on every change to the chat or a new message
+    created_at: str = ""  # set by the store; an import gives it
+    updated_at: str = ""  # set by the store on every change to the chat or a newer message
 
     def with_changes(self, **changes) -> "Chat":
         return replace(self, **changes)

@@ -556,13 +556,14 @@ def _write_chat(store: ChatStore, chat: Chat, messages: list[Message],
     have = {m.id for m in store.messages(chat.id)} if stored is not None else set()
     if stored is not None and have >= {m.id for m in messages}:
         return False
-    if stored is None:
-        store.save_chat(chat.with_changes(current_id=None))  # its messages are not there yet
+    if stored is None:  # with its own times: saving it again would move them to now
+        store.save_chat(chat)
         created.append(chat.id)
     for message in parents_first(messages):
         if message.id not in have:
             store.add_message(message)
-    store.save_chat(chat)
+    if stored is not None:  # finishing one an earlier import left half-written
+        store.save_chat(chat)
     return True
 
 

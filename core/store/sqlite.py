@@ -448,6 +448,19 @@ def _next_version(previous: str | None) -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def given_time(text: str) -> str | None:
+    """A time a caller gave (an import), in the stores' own form (UTC, microseconds), or None
+    when none was given or it cannot be read."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+    except ValueError:
+        return None
+    if moment is None:
+        return None
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _sqlite_values(columns: Mapping[str, object]) -> dict[str, object]:
     """Column values as SQLite keeps them: lists as JSON text, booleans as 0/1."""
     return {c: json.dumps(v) if isinstance(v, list) else int(v) if isinstance(v, bool) else v
@@ -672,9 +685,10 @@ class SQLiteChatStore(_LocalFile):
                 stored = db.execute("select user_id, updated_at from chats where id = ?",
                                     (chat.id,)).fetchone()
                 now = _next_version(stored["updated_at"] if stored else None)
-                if stored is None:
-                    values.update(id=chat.id, user_id=self.user_id, created_at=now,
-                                  updated_at=now)
+                if stored is None:  # an imported chat keeps its own times
+                    values.update(id=chat.id, user_id=self.user_id,
+                                  created_at=given_time(chat.created_at) or now,
+                                  updated_at=given_time(chat.updated_at) or now)
                     db.execute(f"insert into chats ({', '.join(values)}) "
                                f"values ({', '.join('?' for _ in values)})",
                                tuple(values.values()))
@@ -696,8 +710,8 @@ class SQLiteChatStore(_LocalFile):
                               (message.id,)).fetchone() is None:
                     chat = self._chat(db, message.chat_id)
                     # Later than the chat's time: the message moves the chat up the list.
-                    values.update(user_id=self.user_id,
-                                  created_at=_next_version(chat.updated_at if chat else None))
+                    values.update(user_id=self.user_id, created_at=given_time(
+                        message.created_at) or _next_version(chat.updated_at if chat else None))
                     db.execute(f"insert into messages ({', '.join(values)}) "
                                f"values ({', '.join('?' for _ in values)})",
                                tuple(values.values()))

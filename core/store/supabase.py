@@ -26,6 +26,7 @@ from core.store.sqlite import (
     chat_writes,
     connection_columns,
     connection_from_row,
+    given_time,
     message_changes,
     message_from_row,
     message_writes,
@@ -258,7 +259,9 @@ class SupabaseChatStore:
         if updated:
             return chat_from_row(updated[0])
         try:
-            created = self._chats().insert({**values, "id": chat.id,
+            given = {name: time for name in ("created_at", "updated_at")
+                     if (time := given_time(getattr(chat, name)))}  # an import keeps its times
+            created = self._chats().insert({**values, **given, "id": chat.id,
                                             "user_id": self.user_id}).execute().data
         except Exception as exc:
             if getattr(exc, "code", None) == UNIQUE_SQLSTATE:  # not this user's id to take
@@ -269,6 +272,8 @@ class SupabaseChatStore:
     def add_message(self, message: Message) -> Message:
         """Insert the message; its id already stored (a retry, another tab) changes nothing."""
         row = message_writes(message)
+        if time := given_time(message.created_at):  # an import keeps its times
+            row["created_at"] = time
         try:
             rows = self._messages().insert({**row, "user_id": self.user_id}).execute().data
         except Exception as exc:
