@@ -54,12 +54,12 @@ def _versions(conversation, turn: Turn) -> None:
     version = conversation.version(turn)
     if version.count < 2:
         return
-    with st.container(horizontal=True, vertical_alignment="center",
-                      key=f"chat-versions-{turn.id}"):
+    with st.container(horizontal=True, vertical_alignment="center", gap="small",
+                      width="content", key=f"chat-versions-{turn.id}"):
         st.button("◀", key=f"chat:previous:{turn.id}", type="tertiary",
                   disabled=version.previous_id is None, on_click=_switch,
                   args=(version.previous_id,), help="The previous version")
-        st.caption(f"{version.index} / {version.count}")
+        st.caption(f"{version.index} / {version.count}", width="content")
         st.button("▶", key=f"chat:next:{turn.id}", type="tertiary",
                   disabled=version.next_id is None, on_click=_switch,
                   args=(version.next_id,), help="The next version")
