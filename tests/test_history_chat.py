@@ -5,8 +5,11 @@ the process keeps nothing of the earlier one but the data folder)."""
 from __future__ import annotations
 
 import sqlite3
+import uuid
 
+from tests.apptest import compatible, open_app
 from tests.chatting import chat_messages, send, start_chat, use_server
+from tests.test_supabase_app import sign_in, sign_up
 
 
 def _posts(recorder):
@@ -148,3 +151,32 @@ def test_a_broken_import_says_why_and_imports_nothing(katan_server):
     assert at.error and at.error[0].value.startswith("Nothing was imported")
     at.switch_page("pages/chat.py").run()
     assert _history(at) == []
+
+
+def test_hosted_a_chat_comes_back_after_signing_in_again_and_stays_the_users_own(
+        supabase_mode, katan_server, monkeypatch):
+    """Supabase mode, the real stack: the chat is in the chats table under row-level
+    security; after signing out and in it is listed and opens; another user sees nothing."""
+    monkeypatch.setenv("SWITCHBOARD_ALLOWED_HOSTS", "127.0.0.1")  # the operator allows loopback
+    email = f"user-{uuid.uuid4().hex[:10]}@example.com"
+    at = sign_up(email)
+    at.switch_page("pages/settings.py").run()
+    at.text_input(key=compatible("base_url")).set_value(katan_server.base_url).run()
+    at.text_input(key=compatible("key")).set_value(katan_server.api_key).run()
+    at.text_input(key=compatible("model")).set_value(katan_server.model).run()
+    at.button(key=compatible("save")).click().run()
+    at.switch_page("pages/chat.py").run()
+    send(at, "a hosted conversation")
+    before = chat_messages(at)
+
+    again = sign_in(open_app(), email)  # another browser session
+    assert _history(again) == ["a hosted conversation"]
+    _open(again, "a hosted conversation")
+    assert chat_messages(again) == before
+
+    stranger = sign_up(f"user-{uuid.uuid4().hex[:10]}@example.com")
+    assert _history(stranger) == []
+    [row] = supabase_mode.sql(
+        "select count(*) as n from public.messages m join auth.users u on u.id = m.user_id "
+        "where u.email = %s", email)
+    assert row["n"] == 2
