@@ -291,6 +291,8 @@ st.title("Chat")
 st.html(_STYLE)
 conversation = session.conversation()
 conversation.recover()  # a reply cut by Stop (or any rerun) is kept, marked stopped
+if st.session_state.get("chat:input") or st.session_state.get("chat:action"):
+    session.forget("profile", "connections")  # about to send: the settings as they are now
 sidebar_head, sidebar_options, sidebar_list = (st.sidebar.container() for _ in range(3))
 history.draw(sidebar_head, sidebar_list)
 targets = _offered_targets()
