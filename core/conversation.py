@@ -274,12 +274,6 @@ class Conversation:
         if self.in_flight is not None:
             self.finish_reply(self.in_flight)
 
-    def last_user_text(self) -> str | None:
-        for turn in reversed(self.turns):
-            if turn.role == "user":
-                return turn.content
-        return None
-
     def needs_retry(self) -> bool:
         """True when the last message got no complete reply: it can be sent again."""
         if not self.turns:
@@ -292,15 +286,6 @@ class Conversation:
         if self.turns and self.turns[-1].role == "assistant":
             self.retrying = self.turns.pop()
         return bool(self.turns) and self.turns[-1].role == "user"
-
-    def take_last_user_message(self) -> str | None:
-        """Remove the last user message and what followed it, for editing; return its text."""
-        for index in range(len(self.turns) - 1, -1, -1):
-            if self.turns[index].role == "user":
-                text = self.turns[index].content
-                del self.turns[index:]
-                return text
-        return None
 
     def history(self) -> list[dict]:
         """What the model sees: complete turns only; failed replies are left out."""

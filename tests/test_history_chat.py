@@ -28,7 +28,7 @@ def _open(at, title: str):
     return at
 
 
-def _versions(at, turn_id_prefix: str = "") -> list[str]:
+def _versions(at) -> list[str]:
     return [c.value for c in at.caption if " / " in c.value and c.value.replace(" / ", "").isdigit()]
 
 
