@@ -299,6 +299,13 @@ def _models_offered(client: openai.OpenAI) -> list[str]:
         return []
 
 
+def close_source(source: Iterable) -> None:
+    """Close a generator that was read from (its HTTP response ends, the server stops)."""
+    close = getattr(source, "close", None)
+    if close is not None:
+        close()
+
+
 def coalesce(
     chunks: Iterable[str | Thinking],
     interval: float = COALESCE_SECONDS,
@@ -320,21 +327,24 @@ def coalesce(
     shown = 0
     thought_at = float("-inf")
     unshown_thought = False
-    for chunk in chunks:
-        now = clock()
-        if isinstance(chunk, Thinking):
-            unshown_thought = True
-            if on_thinking is not None and now - thought_at >= interval:
-                thought_at, unshown_thought = now, False
-                on_thinking()
-            continue
-        pending.append(chunk)
-        if now - last >= wait:
-            text = "".join(pending)
-            pending.clear()
-            shown += len(text)
-            last, wait = now, max(interval, shown / render_rate)
-            yield text
+    try:
+        for chunk in chunks:
+            now = clock()
+            if isinstance(chunk, Thinking):
+                unshown_thought = True
+                if on_thinking is not None and now - thought_at >= interval:
+                    thought_at, unshown_thought = now, False
+                    on_thinking()
+                continue
+            pending.append(chunk)
+            if now - last >= wait:
+                text = "".join(pending)
+                pending.clear()
+                shown += len(text)
+                last, wait = now, max(interval, shown / render_rate)
+                yield text
+    finally:  # closed early (Stop): end the stream now, not when it is garbage-collected
+        close_source(chunks)
     if unshown_thought and on_thinking is not None:
         on_thinking()
     if pending:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
-from core.chat import Reply
+from core.chat import Reply, close_source
 from core.errors import UserFacingError
 from core.history.model import Chat, ChatStore, Message, new_id
 from core.history.thread import Thread, Version, title_from
@@ -93,9 +93,10 @@ class Conversation:
     in_flight_id: str | None = None
     unsaved: str | None = None  # why the store could not keep the last change (said on the page)
     _thread: tuple | None = field(default=None, repr=False, compare=False)
-    _unstored: dict = field(default_factory=dict, repr=False)  # message ids to write, in order
+    _unstored: dict = field(default_factory=dict, repr=False)  # message id -> its change, in order
     _added: set = field(default_factory=set, repr=False)  # message ids the store holds
     _chat_changed: bool = field(default=False, repr=False)
+    _flushing: bool = field(default=False, repr=False, compare=False)
     _in_flight_parent: str | None = field(default=None, repr=False)
 
     @classmethod
@@ -112,7 +113,7 @@ class Conversation:
     def attach(self, store: ChatStore) -> None:
         """Keep this conversation in `store` from now on, with what it already holds."""
         self.store = store
-        self._unstored.update(dict.fromkeys(m.id for m in self.messages))
+        self._unstored.update((m.id, object()) for m in self.messages)
         self._chat_changed = True
         self._flush()
 
@@ -122,26 +123,40 @@ class Conversation:
             self._flush()
 
     def _flush(self) -> None:
-        """Write the chat if it changed, then each message not stored as it is now, in order."""
-        if self.store is None:
+        """Write the chat if it changed, then each message not stored as it is now, in order.
+
+        A change made while a write is under way (a write can run a stopped run's cleanup,
+        which keeps its reply) is written by that same call, after the write; none is dropped."""
+        if self.store is None or self._flushing:  # the call under way writes this change too
             return
+        self._flushing = True
         try:
-            if self._chat_changed or not self.stored:
-                self.chat, self.stored = self.store.save_chat(self.chat), True
-                self._chat_changed = False
-            latest = {m.id: m for m in self.messages}
-            for message_id in list(self._unstored):
+            latest, read = {}, None
+            while self._chat_changed or not self.stored or self._unstored:
+                if self._chat_changed or not self.stored:  # the chat row first
+                    chat = self.chat
+                    saved = self.store.save_chat(chat)
+                    self.stored = True
+                    if self.chat is chat:  # not changed again meanwhile
+                        self.chat, self._chat_changed = saved, False
+                    continue
+                if read is not self.messages:  # a change made meanwhile gives a new list
+                    latest, read = {m.id: m for m in self.messages}, self.messages
+                message_id, change = next(iter(self._unstored.items()))
                 message = latest[message_id]
                 if message_id in self._added:
                     self.store.update_message(message_id, _changes(message))
                 else:
                     self.store.add_message(message)
                     self._added.add(message_id)
-                del self._unstored[message_id]
+                if self._unstored.get(message_id) is change:  # not changed again meanwhile
+                    del self._unstored[message_id]
         except UserFacingError as exc:
             logger.warning("A chat change was not stored (kept to store later): %s", exc)
             self.unsaved = str(exc)
             return
+        finally:
+            self._flushing = False
         self.unsaved = None
 
     def _change_chat(self, **changes) -> None:
@@ -153,7 +168,7 @@ class Conversation:
         """Record `turn` as it is now (new, or changed), and store it."""
         message = turn.message(self.chat.id)
         self.messages = [m for m in self.messages if m.id != turn.id] + [message]
-        self._unstored[turn.id] = None
+        self._unstored[turn.id] = object()  # this change: a write of an older one keeps it
         if not self.chat.title and turn.role == "user":
             self._change_chat(title=title_from(turn.content))
         if flush:
@@ -188,7 +203,7 @@ class Conversation:
 
     def keep_partial(self, reply: Reply) -> None:
         """Store what the reply in flight holds so far (called now and then while it streams)."""
-        if self.in_flight_id is not None:
+        if self.in_flight_id is not None and reply is self.in_flight:
             self._keep_message(Turn("assistant", reply.text, model=reply.label,
                                     status="streaming", reasoning=reply.reasoning,
                                     id=self.in_flight_id, parent_id=self._in_flight_parent))
@@ -212,15 +227,15 @@ class Conversation:
             parent_id=self._in_flight_parent if self.in_flight_id else (
                 self.turns[-1].id if self.turns else None),
         )
+        self.in_flight = self.in_flight_id = None  # ended: a late keep_partial changes nothing
         self._keep_message(turn, flush=False)
         if turn.status == "failed" and not turn.content and self.retrying and self.retrying.content:
             # A Retry that got nothing keeps the partial reply it was retrying, with the new error.
             turn = replace(self.retrying, error=turn.error, error_field=turn.error_field)
+        self.retrying = None
+        self.turns.append(turn)
         self._change_chat(current_id=turn.id)
         self._flush()
-        self.turns.append(turn)
-        self.in_flight = self.in_flight_id = None
-        self.retrying = None
         return turn
 
     def keeping_partial(self, stream: Iterable[str], reply: Reply, every: float = 1.0,
@@ -234,8 +249,9 @@ class Conversation:
                 if clock() - last >= every:
                     self.keep_partial(reply)
                     last = clock()
-        finally:  # the run was stopped (Stop, a closed page): keep all that arrived
-            if reply.status == "streaming":
+        finally:  # the run was stopped (Stop, a closed page): end the stream, keep what came
+            close_source(stream)
+            if reply.status in ("streaming", "stopped"):  # an ended reply is kept as it ended
                 self.keep_partial(reply)
 
     # ---- versions: a regenerated reply or an edited message is a sibling; all stay

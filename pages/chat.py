@@ -1,5 +1,7 @@
 """Chat: pick a model, talk, watch the reply stream in."""
 
+from contextlib import closing
+
 import streamlit as st
 
 from core import session
@@ -240,7 +242,9 @@ def _reply(target: Target, system_prompt: str, temperature: float | None) -> Non
             temperature=temperature, on_quirk=lambda quirk: session.learn_quirk(target, quirk),
         )
         shown = coalesce(stream, on_thinking=_live_thinking(thinking, reply))
-        text.write_stream(conversation.keeping_partial(shown, reply))
+        kept = conversation.keeping_partial(shown, reply)
+        with closing(kept):  # Stop ends this run inside write_stream: end the stream right here
+            text.write_stream(kept)
     conversation.finish_reply(reply)
     session.history_changed()
     st.rerun()
