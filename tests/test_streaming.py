@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from core.chat import Reply, Thinking, coalesce
-from core.streaming import ThinkSplitter, Watchdog
+from core.streaming import ThinkSplitter, Watchdog, Watchman
 
 _piece = st.text(alphabet="ab <>/thinkTHINK\n", max_size=12)
 
@@ -70,7 +71,7 @@ def test_watchdog_cuts_a_stalled_read():
     server, client = socket.socketpair()
     client.settimeout(30)  # a safety net only: the test never relies on it
     clock = FakeClock()
-    dog = Watchdog(poll=0.01, clock=clock)
+    dog = Watchdog(clock=clock, watchman=Watchman(poll=0.01))
     try:
         dog.watch(client, 30, "idle")
         clock.advance(31)
@@ -85,7 +86,7 @@ def test_watchdog_cuts_a_stalled_read():
 def test_watchdog_rearmed_in_time_never_fires_and_fires_once_left_alone():
     server, client = socket.socketpair()
     clock = FakeClock()
-    dog = Watchdog(poll=0.01, clock=clock)
+    dog = Watchdog(clock=clock, watchman=Watchman(poll=0.01))
     try:
         dog.watch(client, 30, "first_token")
         for _ in range(20):  # 20 gaps of 20 s: 400 s in all, each gap under the limit
@@ -157,3 +158,28 @@ def test_thinking_time_runs_while_reasoning_and_freezes_when_the_answer_starts()
     clock.advance(100)
     assert reply.thinking_seconds == 5
     assert reply.first_token_seconds == 7
+
+
+def test_one_thread_watches_every_reply_and_cuts_each_stalled_one():
+    """A thread per reply woke 20 times a second each; one watchman serves them all."""
+    watchman = Watchman(poll=0.01)
+    clock = FakeClock()
+    pairs = [socket.socketpair() for _ in range(20)]
+    threads_before = threading.active_count()
+    dogs = [Watchdog(clock=clock, watchman=watchman) for _ in pairs]
+    try:
+        for dog, (_, client) in zip(dogs, pairs):
+            dog.watch(client, 30, "idle")
+        assert threading.active_count() == threads_before + 1
+        dogs[0].close()  # a reply that ended in time is never cut
+        clock.advance(31)
+        for _, client in pairs[1:]:
+            client.settimeout(30)
+            assert client.recv(10) == b""
+        assert [dog.fired for dog in dogs] == [""] + ["idle"] * 19
+    finally:
+        for dog in dogs:
+            dog.close()
+        for server, client in pairs:
+            server.close()
+            client.close()
