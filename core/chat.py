@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
@@ -190,7 +191,7 @@ def stream_reply(
     end = StreamEnd()
     response = None
     try:
-        with ExitStack() as stack:
+        with STREAMING, ExitStack() as stack:
             response = _open_response(client, stack, target, messages, extra, on_quirk)
             _allow_long_reads(response, limits)
             if _is_json(response):
@@ -299,6 +300,33 @@ def _models_offered(client: openai.OpenAI) -> list[str]:
         return []
 
 
+class Streaming:
+    """How many replies this process streams now: the page updates less often while many do."""
+
+    CROWD = 10  # replies streaming at once before updates slow down
+    MOST = 5.0  # at most this many times slower (0.25 s between updates)
+
+    def __init__(self) -> None:
+        self.now = 0
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> "Streaming":
+        with self._lock:
+            self.now += 1
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:
+            self.now -= 1
+
+    def crowding(self) -> float:
+        """1 while few replies stream; grows with their number, up to MOST."""
+        return min(self.MOST, max(1.0, self.now / self.CROWD))
+
+
+STREAMING = Streaming()  # a count, no user data: every session of the process shares it
+
+
 def close_source(source: Iterable) -> None:
     """Close a generator that was read from (its HTTP response ends, the server stops)."""
     close = getattr(source, "close", None)
@@ -313,14 +341,19 @@ def coalesce(
     *,
     on_thinking: Callable[[], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    rendered: Callable[[], int] | None = None,
+    crowd: Callable[[], float] = lambda: STREAMING.crowding(),
 ) -> Iterator[str]:
     """Join chunks so that the page is updated at most once per `interval` seconds.
 
-    Each update re-renders the whole reply, so the interval grows with the text shown
-    (at most `render_rate` characters re-rendered per second). The first chunk goes out at
-    once, so time to first token is unchanged; the rest goes out when the stream ends.
-    `Thinking` markers are never passed on: they call `on_thinking()` at most once per
-    `interval` (and once more at the end if reasoning arrived since), to redraw the reasoning.
+    An update re-renders `rendered()` characters (the block in progress, on a page that draws
+    finished blocks once; everything shown so far when not given), so the interval grows with
+    it: at most `render_rate` characters re-rendered per second. It also grows by `crowd()`
+    while many replies stream in this process (fewer, larger updates keep every session
+    smooth). The first chunk goes out at once, so time to first token is unchanged; the rest
+    goes out when the stream ends. `Thinking` markers are never passed on: they call
+    `on_thinking()` at most once per `interval` (and once more at the end if reasoning arrived
+    since), to redraw the reasoning.
     """
     pending: list[str] = []
     last = wait = 0.0
@@ -341,8 +374,9 @@ def coalesce(
                 text = "".join(pending)
                 pending.clear()
                 shown += len(text)
-                last, wait = now, max(interval, shown / render_rate)
                 yield text
+                cost = rendered() if rendered is not None else shown
+                last, wait = now, max(interval * crowd(), cost / render_rate)
     finally:  # closed early (Stop): end the stream now, not when it is garbage-collected
         close_source(chunks)
     if unshown_thought and on_thinking is not None:

@@ -1,0 +1,170 @@
+"""A streamed reply as Markdown blocks: each finished block is drawn once, only the block in
+progress is updated (re-sending and re-rendering the whole reply on every update froze the
+browser and cost the server CPU on long replies).
+
+A block ends where drawing it alone looks the same as drawing it with the rest: at a blank line
+followed by a line that starts something new at the left margin (a paragraph, a heading, a
+table, a fence), and around a fenced code block at the left margin. A blank line followed by an
+indented line, or by another item of the same list or quote, continues the block, as do lines
+inside a fence or a `$$` math block. The finished reply is drawn whole, as it always was; these
+blocks are only how it streams.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+TEXT = "text"  # more Markdown for the block in progress
+CUT = "cut"  # the block in progress is finished: it is drawn once more, whole, and never again
+FENCE = "fence"  # a fenced code block opens (its opening line); its body streams as CODE
+CODE = "code"  # more of the open fence's body, raw text (shown plainly while it grows)
+CLOSED = "closed"  # the fence closed: its whole Markdown, to draw once, highlighted
+
+_FENCE_OPEN = re.compile(r"(`{3,}|~{3,})([^`]*)$")
+_LIST_ITEM = re.compile(r"([-*+]|\d{1,9}[.)])(\s|$)")
+_DECIDES = 12  # characters of a line enough to tell what it starts (a list marker, a fence)
+
+
+def _kind(line: str) -> str:
+    """What a line at the left margin starts, as far as joining blocks goes."""
+    if line.startswith(">"):
+        return "quote"
+    if _LIST_ITEM.match(line):
+        return "list"
+    if line.startswith("|"):
+        return "table"
+    return "other"
+
+
+def _join(steps: list[tuple[str, str]], more: Iterator[tuple[str, str]]) -> None:
+    for kind, text in more:
+        if steps and kind in (TEXT, CODE) and steps[-1][0] == kind:
+            steps[-1] = (kind, steps[-1][1] + text)
+        else:
+            steps.append((kind, text))
+
+
+class BlockSplitter:
+    """Turns streamed text into steps: (TEXT, s), (CUT, ""), (FENCE, line), (CODE, s),
+    (CLOSED, markdown). Joining every TEXT and CLOSED in order, and a FENCE and CODE left open
+    at the end, gives the text back."""
+
+    def __init__(self) -> None:
+        self._line = ""  # the line being received, held back until it says what it starts
+        self._decided = False  # the line's start is known: the rest is passed on as it comes
+        self._blank = True  # the line passed on so far is blank
+        self._fence = ""  # the open fence's marker (```` or ~~~), "" when none is open
+        self._fence_text: list[str] = []  # the open fence's Markdown so far
+        self._math = False  # inside a $$ block
+        self._after_blank = False  # the last complete line was blank
+        self._block_kind = ""  # what the block in progress started with ("" while empty)
+        self.tail_size = 0  # characters of the block in progress (or open fence): one update
+
+    def feed(self, text: str) -> list[tuple[str, str]]:
+        """The steps `text` makes, consecutive TEXT (or CODE) joined: one update each."""
+        steps: list[tuple[str, str]] = []
+        start = 0
+        while start < len(text):
+            newline = text.find("\n", start)
+            end = len(text) if newline < 0 else newline + 1
+            _join(steps, self._piece(text[start:end]))
+            start = end
+        return steps
+
+    def flush(self) -> list[tuple[str, str]]:
+        """The end of the reply: what is held back goes out; an open fence stays as it is."""
+        line, self._line = self._line, ""
+        steps: list[tuple[str, str]] = []
+        _join(steps, self._start_of_line(line) if line else iter(()))
+        return steps
+
+    # ---- one piece of a line at a time (a piece ends at a newline or at the text's end)
+
+    def _piece(self, piece: str) -> Iterator[tuple[str, str]]:
+        ends_line = piece.endswith("\n")
+        if self._decided:  # the rest of a line whose start was already passed on
+            self._blank = self._blank and not piece.strip()
+            yield from (self._code(piece) if self._fence else self._text(piece))
+            if ends_line:
+                self._end_line(self._blank)
+            return
+        self._line += piece
+        if not ends_line and (len(self._line) < _DECIDES or self._undecided(self._line)):
+            return  # too little of the line to tell what it starts
+        line, self._line = self._line, ""
+        yield from self._start_of_line(line)
+        if ends_line:
+            self._end_line(not line.strip())
+        else:
+            self._decided, self._blank = True, not line.strip()
+
+    def _undecided(self, line: str) -> bool:
+        """Only the whole line can tell: it may open or close a fence, or toggle math."""
+        if self._fence:
+            return set(line.strip()) <= {self._fence[0]}
+        return line.strip() in ("", "$$") or (not self._math and bool(_FENCE_OPEN.match(line)))
+
+    def _end_line(self, blank: bool) -> None:
+        self._decided = False
+        if not self._fence:
+            self._after_blank = blank
+
+    def _start_of_line(self, line: str) -> Iterator[tuple[str, str]]:
+        """The start of a line (the whole line, or enough of it): where does it go?"""
+        if self._fence:
+            if line.endswith("\n") and self._closes_fence(line):
+                yield from self._close_fence(line)
+            else:
+                yield from self._code(line)
+            return
+        opening = _FENCE_OPEN.match(line.rstrip("\n"))
+        if opening and not self._math and line.endswith("\n"):
+            if self._block_kind:
+                yield from self._cut()
+            self._fence = opening.group(1)
+            self._fence_text = [line]
+            self.tail_size = len(line)
+            yield FENCE, line
+            return
+        if (self._after_blank and self._block_kind and not self._math and line.strip()
+                and self._starts_new_block(line)):
+            yield from self._cut()
+        if line.strip() == "$$":
+            self._math = not self._math
+        yield from self._text(line)
+
+    def _starts_new_block(self, line: str) -> bool:
+        if line[0] in " \t":  # indented: a list item's next paragraph, or indented code
+            return False
+        kind = _kind(line)
+        return not (kind in ("list", "quote") and kind == self._block_kind)
+
+    def _closes_fence(self, line: str) -> bool:
+        stripped = line.strip()
+        return (line[:1] == self._fence[0] and set(stripped) == {self._fence[0]}
+                and len(stripped) >= len(self._fence))
+
+    # ---- steps
+
+    def _text(self, text: str) -> Iterator[tuple[str, str]]:
+        if not self._block_kind and text.strip():
+            self._block_kind = _kind(text)
+        self.tail_size += len(text)
+        yield TEXT, text
+
+    def _code(self, text: str) -> Iterator[tuple[str, str]]:
+        self._fence_text.append(text)
+        self.tail_size += len(text)
+        yield CODE, text
+
+    def _cut(self) -> Iterator[tuple[str, str]]:
+        self._block_kind, self.tail_size = "", 0
+        yield CUT, ""
+
+    def _close_fence(self, line: str) -> Iterator[tuple[str, str]]:
+        self._fence_text.append(line)
+        fenced = "".join(self._fence_text)
+        self._fence, self._fence_text = "", []
+        self._block_kind, self.tail_size, self._after_blank = "", 0, False
+        yield CLOSED, fenced

@@ -1,0 +1,142 @@
+"""A streamed reply is cut into Markdown blocks: each finished block is drawn once, only the
+block in progress is updated, and a growing code fence is plain text until it closes."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.blocks import CLOSED, CODE, CUT, FENCE, TEXT, BlockSplitter
+
+
+def steps_of(pieces: list[str]) -> list[tuple[str, str]]:
+    splitter = BlockSplitter()
+    steps: list[tuple[str, str]] = []
+    for piece in pieces:
+        steps += splitter.feed(piece)
+    return steps + splitter.flush()
+
+
+def blocks_of(steps: list[tuple[str, str]]) -> list[str]:
+    """What is drawn, block by block: each run of text between cuts, each fence as it ends."""
+    blocks, current = [], []
+
+    def end_block() -> None:
+        if "".join(current):
+            blocks.append("".join(current))
+        current.clear()
+
+    for kind, text in steps:
+        if kind in (CUT, FENCE):
+            end_block()
+        if kind == CLOSED:
+            current.clear()
+            blocks.append(text)
+        elif kind != CUT:
+            current.append(text)
+    end_block()
+    return blocks
+
+
+def drawn_text(steps: list[tuple[str, str]]) -> str:
+    """The text the steps draw: each fence as it closed (or as it streamed, if it never did)."""
+    return "".join(blocks_of(steps))
+
+
+def split_at(text: str, cuts: list[int]) -> list[str]:
+    points = sorted({0, len(text), *(c % (len(text) + 1) for c in cuts)})
+    return [text[a:b] for a, b in zip(points, points[1:])]
+
+
+# Lines that reach every branch: paragraphs, blank lines, lists, quotes, tables, indented
+# lines, fences of both kinds with and without a language, closing fences, math blocks.
+LINES = st.sampled_from([
+    "A paragraph with **bold** and `code`.", "", "", "- an item", "* another item",
+    "1. first", "12) twelfth", "> a quote", "| a | b |", "|---|---|", "    indented code",
+    "  continued item text", "```", "```python", "~~~", "~~~~ text", "````", "$$", "x^2 + y^2",
+    "# A heading", "Text with ``` inside", "a line that is long enough to be decided early",
+])
+MARKDOWN = st.lists(LINES, max_size=40).map("\n".join)
+
+
+@settings(max_examples=300)
+@given(MARKDOWN, st.lists(st.integers(min_value=0, max_value=2000), max_size=30))
+def test_the_text_drawn_is_the_text_received_however_it_is_chunked(text, cuts):
+    """Property: the blocks drawn, joined, are exactly the text streamed."""
+    assert drawn_text(steps_of(split_at(text, cuts))) == text
+
+
+@settings(max_examples=300)
+@given(MARKDOWN, st.lists(st.integers(min_value=0, max_value=2000), max_size=30))
+def test_where_blocks_end_depends_on_the_text_not_on_how_it_arrived(text, cuts):
+    """Property: the blocks drawn are the same whether the text came in one piece, in random
+    pieces, or one character at a time."""
+    whole = blocks_of(steps_of([text]))
+    assert blocks_of(steps_of(split_at(text, cuts))) == whole
+    assert blocks_of(steps_of(list(text))) == whole
+
+
+@settings(max_examples=200)
+@given(MARKDOWN, st.lists(st.integers(min_value=0, max_value=2000), max_size=30))
+def test_a_closed_fence_is_drawn_once_as_the_markdown_that_streamed(text, cuts):
+    """Property: each CLOSED is exactly its FENCE line, the CODE after it and one closing line
+    of the fence's own marker; nothing between a FENCE and its CLOSED is Markdown text."""
+    opened: list[str] | None = None
+    for kind, piece in steps_of(split_at(text, cuts)):
+        if kind == FENCE:
+            assert opened is None
+            opened = [piece]
+        elif kind == CODE:
+            opened.append(piece)
+        elif kind == CLOSED:
+            streamed = "".join(opened)
+            closing = piece.removeprefix(streamed)
+            assert piece.startswith(streamed) and closing.endswith("\n")
+            assert closing.strip() and set(closing.strip()) == {opened[0][0]}
+            opened = None
+        else:
+            assert opened is None
+
+
+def test_paragraphs_are_blocks_lists_and_indented_lines_stay_with_their_block():
+    text = ("First paragraph\nstill first.\n\nSecond paragraph.\n\n- one\n- two\n\n- three\n"
+            "\n  more of three\n\n> quote\n\n> more quote\n\nLast.")
+    assert blocks_of(steps_of([text])) == [
+        "First paragraph\nstill first.\n\n",
+        "Second paragraph.\n\n",
+        "- one\n- two\n\n- three\n\n  more of three\n\n",
+        "> quote\n\n> more quote\n\n",
+        "Last.",
+    ]
+
+
+def test_a_fence_is_its_own_block_plain_while_open_and_whole_when_closed():
+    steps = steps_of(["Here:\n```py", "thon\n", "def f(x):\n", "\n    return x\n",
+                      "```\nAfter.\n"])
+    assert steps == [
+        (TEXT, "Here:\n"), (CUT, ""), (FENCE, "```python\n"), (CODE, "def f(x):\n"),
+        (CODE, "\n    return x\n"), (CLOSED, "```python\ndef f(x):\n\n    return x\n```\n"),
+        (TEXT, "After.\n"),
+    ]
+
+
+def test_a_shorter_or_different_marker_does_not_close_a_fence_and_an_open_one_stays_code():
+    text = "````\n```\n~~~\nstill code"
+    steps = steps_of([text])
+    assert {kind for kind, _ in steps[1:]} == {CODE}
+    assert "".join(piece for _, piece in steps[1:]) == "```\n~~~\nstill code"
+
+
+def test_a_math_block_with_blank_lines_is_one_block():
+    text = "Before.\n\n$$\na\n\nb\n$$\n\nAfter."
+    assert blocks_of(steps_of(list(text))) == ["Before.\n\n", "$$\na\n\nb\n$$\n\n", "After."]
+
+
+def test_an_update_costs_the_block_in_progress_not_the_whole_reply():
+    splitter = BlockSplitter()
+    splitter.feed("A long first paragraph. " * 100 + "\n\n")
+    splitter.feed("Second")
+    splitter.feed(" paragraph, just begun.")
+    assert splitter.tail_size == len("Second paragraph, just begun.")
+    splitter.feed("\n\n```\n" + "x = 1\n" * 50)
+    assert splitter.tail_size == len("```\n" + "x = 1\n" * 50)
