@@ -121,6 +121,55 @@ def test_coalesce_updates_less_often_as_the_reply_grows():
     assert bounded[0] == "x" * 1000  # the first chunk still goes out at once
 
 
+def test_coalesce_paces_by_the_block_in_progress_when_the_page_says_what_it_redraws():
+    """A page that draws finished blocks once re-renders only the block in progress: a long
+    reply made of short blocks keeps its fast updates."""
+    clock = FakeClock()
+
+    def chunks():
+        for _ in range(200):
+            clock.advance(0.001)
+            yield "x" * 1000
+
+    by_block = list(coalesce(chunks(), interval=0.0, render_rate=100_000, clock=clock,
+                             rendered=lambda: 2_000))  # a 2,000-character block in progress
+    by_reply = list(coalesce(chunks(), interval=0.0, render_rate=100_000, clock=clock))
+    assert "".join(by_block) == "x" * 200_000
+    assert len(by_block) >= 9  # an update each 20 ms (2,000 characters at 100,000 a second)
+    assert len(by_reply) <= 5  # the whole reply: ever fewer
+
+
+def test_coalesce_updates_less_often_while_many_replies_stream():
+    clock = FakeClock()
+
+    def chunks():
+        for _ in range(1000):  # one short chunk per millisecond for a second
+            clock.advance(0.001)
+            yield "ab"
+
+    alone = list(coalesce(chunks(), interval=0.05, clock=clock, crowd=lambda: 1.0))
+    crowded = list(coalesce(chunks(), interval=0.05, clock=clock, crowd=lambda: 5.0))
+    assert "".join(crowded) == "ab" * 1000
+    assert 18 <= len(alone) <= 22  # every 50 ms
+    assert 4 <= len(crowded) <= 6  # every 250 ms
+
+
+def test_the_crowding_grows_with_the_replies_streaming_and_stops_growing():
+    """Property-like check over every count from 0 to 200 replies streaming at once."""
+    from core.chat import Streaming
+
+    streaming = Streaming()
+    seen = []
+    for _ in range(200):
+        seen.append(streaming.crowding())
+        streaming.__enter__()
+    assert seen[0] == seen[Streaming.CROWD] == 1.0
+    assert seen == sorted(seen) and seen[-1] == Streaming.MOST
+    for _ in range(200):
+        streaming.__exit__(None, None, None)
+    assert streaming.now == 0 and streaming.crowding() == 1.0
+
+
 def test_coalesce_never_passes_thinking_on_and_redraws_it_at_most_once_per_interval():
     clock = FakeClock()
     redraws: list[float] = []
