@@ -13,7 +13,8 @@ blocks are only how it streams.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import chain, count
 
 TEXT = "text"  # more Markdown for the block in progress
 CUT = "cut"  # the block in progress is finished: it is drawn once more, whole, and never again
@@ -168,3 +169,68 @@ class BlockSplitter:
         self._fence, self._fence_text = "", []
         self._block_kind, self.tail_size, self._after_blank = "", 0, False
         yield CLOSED, fenced
+
+
+# ---- drawing: `body` is the reply's Streamlit container (duck-typed here: core stays free of
+# Streamlit; only its documented element methods are used).
+
+
+def draw_blocks(pieces: Iterable[str], splitter: BlockSplitter, body) -> None:
+    """Stream `pieces` into `body` block by block. Each Markdown block streams through a
+    write_stream of its own, so once it is finished it is never sent again; a fenced code
+    block is drawn by GrowingCode."""
+    steps = _steps(pieces, splitter)
+    step = next(steps, None)
+    code, fences = None, count()
+    while step is not None:
+        kind, text = step
+        if kind == TEXT:
+            ended: list[tuple[str, str]] = []
+            body.write_stream(_one_block(text, steps, ended))
+            step = ended[0] if ended else None
+            continue
+        if kind == FENCE:
+            code = GrowingCode(body, f"chat-code-{next(fences)}")
+        elif kind == CODE:
+            code.add(text)
+        elif kind == CLOSED:
+            code.close(text)
+        step = next(steps, None)
+
+
+def _steps(pieces: Iterable[str], splitter: BlockSplitter) -> Iterator[tuple[str, str]]:
+    for piece in chain(pieces, [None]):
+        yield from splitter.feed(piece) if piece is not None else splitter.flush()
+
+
+def _one_block(first: str, steps: Iterator[tuple[str, str]], ended: list) -> Iterator[str]:
+    """The text of one block, for its write_stream; the step that ended it goes to `ended`."""
+    yield first
+    for kind, text in steps:
+        if kind != TEXT:
+            ended.append((kind, text))
+            return
+        yield text
+
+
+class GrowingCode:
+    """A fenced code block as it streams: plain text (no highlighting to redo on every update),
+    in pieces of about SEGMENT characters, each drawn once it is full; once the fence closes,
+    the whole fence as Markdown, highlighted once, in their place."""
+
+    SEGMENT = 8_000
+
+    def __init__(self, body, key: str) -> None:
+        self.place = body.empty()
+        self.pieces = self.place.container(key=key, gap=None)
+        self.segment, self.lines, self.size = self.pieces.empty(), [], 0
+
+    def add(self, text: str) -> None:
+        if self.size >= self.SEGMENT and self.lines[-1].endswith("\n"):
+            self.segment, self.lines, self.size = self.pieces.empty(), [], 0
+        self.lines.append(text)
+        self.size += len(text)
+        self.segment.code("".join(self.lines), language=None)
+
+    def close(self, fenced: str) -> None:
+        self.place.markdown(fenced)

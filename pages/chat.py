@@ -1,14 +1,11 @@
 """Chat: pick a model, talk, watch the reply stream in."""
 
-from collections.abc import Iterator
 from contextlib import closing
-from functools import partial
-from itertools import chain, count
 
 import streamlit as st
 
 from core import session
-from core.blocks import CLOSED, CODE, CUT, FENCE, TEXT, BlockSplitter
+from core.blocks import BlockSplitter, draw_blocks
 from core.chat import Reply, chat_messages, coalesce, start_reply
 from core.conversation import Turn
 from core.errors import SessionEnded, UserFacingError
@@ -230,56 +227,6 @@ def _live_thinking(area, reply: Reply):
     return redraw
 
 
-def _drawn(pieces: Iterator[str], blocks: BlockSplitter, body) -> Iterator:
-    """What write_stream draws: the block in progress as text; a finished block is ended by a
-    callable (write_stream then draws it whole, once, and starts the next one below it); a
-    fenced code block is drawn by callables in a place of its own (GrowingCode)."""
-    code, fences = None, count()
-    for piece in chain(pieces, [None]):
-        for kind, text in blocks.feed(piece) if piece is not None else blocks.flush():
-            if kind == TEXT:
-                yield text
-            elif kind == CUT:
-                yield _end_block
-            elif kind == FENCE:
-                code = GrowingCode(body, f"chat-code-{next(fences)}")
-                yield code.start
-            elif kind == CODE:
-                yield partial(code.add, text)
-            elif kind == CLOSED:
-                yield partial(code.close, text)
-
-
-def _end_block() -> None:
-    """Yielded to write_stream between blocks: it draws the finished block whole first."""
-
-
-class GrowingCode:
-    """A fenced code block as it streams: plain text (no highlighting to redo on every update),
-    in pieces of about SEGMENT characters, each drawn once it is full; once the fence closes,
-    the whole fence as Markdown, highlighted once, in their place."""
-
-    SEGMENT = 8_000
-
-    def __init__(self, body, key: str) -> None:
-        self.body, self.key = body, key
-
-    def start(self) -> None:
-        self.place = self.body.empty()
-        self.pieces = self.place.container(key=self.key, gap=None)
-        self.segment, self.lines, self.size = self.pieces.empty(), [], 0
-
-    def add(self, text: str) -> None:
-        if self.size >= self.SEGMENT and self.lines[-1].endswith("\n"):
-            self.segment, self.lines, self.size = self.pieces.empty(), [], 0
-        self.lines.append(text)
-        self.size += len(text)
-        self.segment.code("".join(self.lines), language=None)
-
-    def close(self, fenced: str) -> None:
-        self.place.markdown(fenced)
-
-
 def _reply(target: Target, system_prompt: str, temperature: float | None) -> None:
     """Stream one reply into the page; how it ended is recorded in the conversation."""
     conversation = session.conversation()
@@ -300,7 +247,7 @@ def _reply(target: Target, system_prompt: str, temperature: float | None) -> Non
                          rendered=lambda: blocks.tail_size)
         kept = conversation.keeping_partial(shown, reply)
         with closing(kept):  # Stop ends this run inside write_stream: end the stream right here
-            body.write_stream(_drawn(kept, blocks, body))
+            draw_blocks(kept, blocks, body)
     conversation.finish_reply(reply)
     session.history_changed()
     st.rerun()

@@ -140,3 +140,97 @@ def test_an_update_costs_the_block_in_progress_not_the_whole_reply():
     assert splitter.tail_size == len("Second paragraph, just begun.")
     splitter.feed("\n\n```\n" + "x = 1\n" * 50)
     assert splitter.tail_size == len("```\n" + "x = 1\n" * 50)
+
+
+class Element:
+    """One element the fake page holds: what it shows, and how many times it was sent."""
+
+    def __init__(self) -> None:
+        self.kind, self.text, self.sends, self.children = "", "", 0, None
+
+    def show(self, kind: str, text: str) -> None:
+        self.kind, self.text, self.sends = kind, text, self.sends + 1
+
+    # the Streamlit methods GrowingCode uses on a placeholder
+    def code(self, body: str, language=None) -> None:
+        assert language is None  # plain while it grows: nothing to highlight on each update
+        self.show("code", body)
+
+    def markdown(self, body: str) -> None:
+        self.children = None
+        self.show("markdown", body)
+
+    def container(self, key: str, gap=None) -> "Page":
+        assert gap is None
+        self.children = Page()
+        return self.children
+
+
+class Page:
+    """A container that records its elements; write_stream as documented: the streamed
+    strings, joined, are one Markdown element, updated as they come."""
+
+    def __init__(self) -> None:
+        self.elements: list[Element] = []
+        self.streams = 0
+
+    def empty(self) -> Element:
+        self.elements.append(Element())
+        return self.elements[-1]
+
+    def write_stream(self, stream) -> str:
+        self.streams += 1
+        element, text = self.empty(), ""
+        for piece in stream:
+            assert isinstance(piece, str)
+            text += piece
+            element.show("markdown", text)
+        return text
+
+
+def test_each_block_streams_once_into_its_own_element_and_a_fence_is_highlighted_once():
+    from core.blocks import GrowingCode, draw_blocks
+
+    code = "".join(f"line_{i} = {i}\n" for i in range(2000))  # 30 KB: several plain pieces
+    text = f"# Title\n\nA paragraph.\n\n```python\n{code}```\n\nAfter the code."
+    page = Page()
+    sent_after: dict[int, int] = {}
+    pieces = [text[i:i + 37] for i in range(0, len(text), 37)]
+
+    def watched():
+        for piece in pieces:  # what each element had been sent when the next piece came
+            sent_after[len(sent_after)] = [e.sends for e in page.elements]
+            yield piece
+
+    draw_blocks(watched(), BlockSplitter(), page)
+
+    title, paragraph, fence, after = page.elements
+    assert [(e.kind, e.text) for e in (title, paragraph, after)] == [
+        ("markdown", "# Title\n\n"), ("markdown", "A paragraph.\n\n"),
+        ("markdown", "\nAfter the code.")]
+    assert (fence.kind, fence.text, fence.children) == (
+        "markdown", f"```python\n{code}```\n", None)
+    assert fence.sends == 1  # highlighted once, when it closed
+    assert page.streams == 3  # one write_stream per Markdown block
+    # A finished block is never sent again: its count stops once the next element exists.
+    history = list(sent_after.values())
+    for index in range(3):
+        later = [sends[index] for sends in history if len(sends) > index + 1]
+        assert len(set(later)) <= 1
+
+
+def test_a_growing_fence_is_sent_in_pieces_each_of_them_drawn_no_more_once_full():
+    from core.blocks import GrowingCode
+
+    body = Page()
+    code = GrowingCode(body, "chat-code-0")
+    lines = [f"value_{i} = {i} * {i}\n" for i in range(3000)]
+    for line in lines:
+        code.add(line)
+    (place,) = body.elements
+    segments = place.children.elements
+    assert "".join(s.text for s in segments) == "".join(lines)
+    assert len(segments) > 5
+    assert all(len(s.text) <= GrowingCode.SEGMENT + 40 for s in segments)
+    assert all(s.text.endswith("\n") for s in segments)
+    assert sum(s.sends for s in segments) == len(lines)  # each line sent once to one piece

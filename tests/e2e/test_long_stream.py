@@ -4,18 +4,14 @@ silently freezes).
 
 llm-katan's echo backend answers an 80,000-character prompt with about 20,000 4-character
 chunks, but only at full speed (about 5,900 chunks/s here) or, with `--chunk-delay-ms 1`, at
-about 840/s. A small relay in front of it paces the real stream to 2,000 events per second.
+about 840/s. A small relay in front of it (tests/fixtures/paced_relay.py) paces the real
+stream to 2,000 events per second.
 """
 
 from __future__ import annotations
 
-import http.client
-import sys
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
@@ -29,77 +25,17 @@ from tests.e2e.browser import (
     send,
     wait_idle,
 )
-from tests.fixtures.llm_servers import LLMServer
+from tests.fixtures.paced_relay import start_paced_relay
 
 RATE = 2000  # SSE events per second
 CHUNKS = 20_000
 
 
-class _PacedRelay(BaseHTTPRequestHandler):
-    """Forwards a request to the upstream and relays its SSE events at `rate` per second."""
-
-    protocol_version = "HTTP/1.1"
-    upstream: LLMServer
-    rate: float
-    events: list[int]  # events relayed per request
-    seconds: list[float]  # how long each relay took
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        parts = urlsplit(self.upstream.base_url)
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
-        headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type")}
-        conn.request("POST", self.path, body, headers)
-        reply = conn.getresponse()
-        self.send_response_only(reply.status)
-        self.send_header("Content-Type", reply.getheader("Content-Type", "text/event-stream"))
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        start, sent, pending = time.monotonic(), 0, []
-        try:
-            for line in reply:
-                pending.append(line)
-                if line.strip():
-                    continue
-                if any(piece.startswith(b"data:") for piece in pending):  # one whole event
-                    sent += 1
-                    wait = start + sent / self.rate - time.monotonic()
-                    if wait > 0:
-                        time.sleep(wait)
-                data = b"".join(pending)
-                pending.clear()
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-            self.wfile.write(b"0\r\n\r\n")
-        finally:
-            conn.close()
-            self.events.append(sent)
-            self.seconds.append(time.monotonic() - start)
-
-    def log_message(self, format, *args) -> None:
-        pass
-
-
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client hanging up is fine
-            super().handle_error(request, client_address)
-
-
 @pytest.fixture
 def paced_katan(katan_server):
-    handler = type("Relay", (_PacedRelay,), {
-        "upstream": katan_server, "rate": RATE, "events": [], "seconds": [],
-    })
-    server = _QuietServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_address[1]
-    relay = LLMServer(f"http://127.0.0.1:{port}/v1", katan_server.api_key, katan_server.model,
-                      "paced llm-katan")
+    relay, handler, stop = start_paced_relay(katan_server, RATE)
     yield relay, handler
-    server.shutdown()
-    server.server_close()
+    stop()
 
 
 def test_a_20000_chunk_reply_completes_on_screen(app_factory, new_page, paced_katan, isolated_data_dir):
