@@ -6,7 +6,7 @@ import streamlit as st
 
 from core import session
 from core.blocks import BlockSplitter, draw_blocks
-from core.chat import Reply, chat_messages, coalesce, start_reply
+from core.chat import STREAMING, Reply, chat_messages, coalesce, start_reply
 from core.conversation import Turn
 from core.errors import SessionEnded, UserFacingError
 from core.store.keybox import describe_unreadable_key
@@ -245,7 +245,8 @@ def _reply(target: Target, system_prompt: str, temperature: float | None) -> Non
         blocks = BlockSplitter()
         shown = coalesce(stream, on_thinking=_live_thinking(thinking, reply),
                          rendered=lambda: blocks.tail_size)
-        kept = conversation.keeping_partial(shown, reply)
+        # Kept in the store at least every second; less often while many replies stream.
+        kept = conversation.keeping_partial(shown, reply, every=STREAMING.crowding())
         with closing(kept):  # Stop ends this run inside write_stream: end the stream right here
             draw_blocks(kept, blocks, body)
     conversation.finish_reply(reply)
