@@ -1,0 +1,168 @@
+"""A browser-less Streamlit client: one session over Streamlit 1.67's own websocket protocol.
+
+What a browser does, read from the installed streamlit package
+(web/server/starlette/starlette_websocket.py, runtime/app_session.py, proto/*.pyi):
+
+- it opens `ws://HOST:PORT/_stcore/stream` (subprotocol "streamlit"; no Origin header is
+  allowed, as for any non-browser client), and each connection is a new session;
+- it sends a `BackMsg` whose `rerun_script` is a `ClientState`: query string, page script hash
+  ("" on a first load: the default page), widget states, context info;
+- it receives `ForwardMsg`s: `new_session` when a script run starts, `delta`s (`add_block` /
+  `new_element` at a `metadata.delta_path`, a new element at a path replacing the old one) and
+  `script_finished` when the run ends (FINISHED_EARLY_FOR_RERUN when the script called
+  `st.rerun()`, then a new run);
+- a widget's value goes back in the next `rerun_script`'s widget states under the widget's id,
+  taken from the element that drew it. The server keeps every other widget's value between runs
+  (session_state's old state), so only the changed widget is sent. A chat input is a trigger:
+  its text is sent once, as `chat_input_value.data`.
+
+Nothing needs acknowledging: the websocket library answers the server's pings, and the
+browser's optional `app_heartbeat` is not needed on loopback. The server drops a client whose
+send queue passes 500 messages, so a session must read all the time (see `Session.read`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.Markdown_pb2 import Markdown
+from websockets.asyncio.client import ClientConnection, connect
+
+FINISHED = ForwardMsg.FINISHED_SUCCESSFULLY
+# Blocks whose text is not the reply itself: a reasoning expander, the Copy popover.
+ASIDE_BLOCKS = frozenset({"expandable", "popover", "dialog"})
+
+
+def element_text(element) -> str:
+    """The text an element shows: Markdown (not captions), code, plain text; else ""."""
+    kind = element.WhichOneof("type")
+    if kind == "markdown":
+        return "" if element.markdown.element_type == Markdown.CAPTION else element.markdown.body
+    if kind == "code":
+        return element.code.code_text
+    if kind == "text":
+        return element.text.body
+    return ""
+
+
+def _alert_text(element) -> str:
+    if element.WhichOneof("type") == "alert":
+        return element.alert.body
+    return f"{element.exception.type}: {element.exception.message}"
+
+
+@dataclass
+class ReplyWatcher:
+    """Follows the assistant's chat messages in one session's ForwardMsgs.
+
+    `on_text(at, text)` gets every reply element's text as it arrives (an element may hold the
+    whole reply, or one block of it). `texts` holds the current run's reply text per delta path.
+    """
+
+    on_text: Callable[[float, str], None] = lambda at, text: None
+    blocks: dict[tuple, str] = field(default_factory=dict)  # path -> block kind, this run
+    texts: dict[tuple, str] = field(default_factory=dict)
+    alerts: list[str] = field(default_factory=list)  # errors and warnings shown, this run
+    last_finish: int | None = None  # the script_finished status of the last run that ended
+
+    def feed(self, at: float, msg: ForwardMsg) -> None:
+        kind = msg.WhichOneof("type")
+        if kind == "new_session":
+            self.blocks, self.texts, self.alerts, self.last_finish = {}, {}, [], None
+        elif kind == "script_finished":
+            self.last_finish = msg.script_finished
+        elif kind == "delta":
+            self._delta(at, tuple(msg.metadata.delta_path), msg.delta)
+
+    def _delta(self, at: float, path: tuple, delta) -> None:
+        kind = delta.WhichOneof("type")
+        if kind == "add_block":
+            block = delta.add_block
+            block_kind = block.WhichOneof("type")
+            if block_kind == "chat_message":
+                block_kind = f"chat_message:{block.chat_message.name}"
+            self.blocks[path] = block_kind
+        elif kind == "new_element":
+            self.blocks.pop(path, None)
+            element = delta.new_element
+            if element.WhichOneof("type") in ("alert", "exception"):  # anywhere on the page
+                self.alerts.append(_alert_text(element))
+            if not self._in_reply(path):
+                return
+            text = element_text(element)
+            self.texts[path] = text
+            if text:
+                self.on_text(at, text)
+
+    def _in_reply(self, path: tuple) -> bool:
+        """Inside an assistant chat message, and not inside an expander or popover there."""
+        for end in range(len(path) - 1, 0, -1):
+            kind = self.blocks.get(path[:end])
+            if kind == "chat_message:assistant":
+                return True
+            if kind in ASIDE_BLOCKS or (kind or "").startswith("chat_message:"):
+                return False
+        return False
+
+    def reply_text(self) -> str:
+        """The current run's reply, its elements in page order."""
+        return "\n\n".join(text for _, text in sorted(self.texts.items()) if text)
+
+
+class Session:
+    """One Streamlit session: a websocket that is read all the time by `read`."""
+
+    def __init__(self, ws: ClientConnection, watcher: ReplyWatcher) -> None:
+        self.ws = ws
+        self.watcher = watcher
+        self.page_script_hash = ""
+        self.chat_input_id: str | None = None
+        self.finished = asyncio.Event()  # set when a run ends successfully
+
+    @classmethod
+    async def open(cls, app_url: str, watcher: ReplyWatcher) -> "Session":
+        url = app_url.replace("http://", "ws://", 1).rstrip("/") + "/_stcore/stream"
+        ws = await connect(url, subprotocols=["streamlit"], max_size=None, max_queue=1024,
+                           proxy=None, open_timeout=30)  # proxy=None: loopback, never a proxy
+        return cls(ws, watcher)
+
+    async def read(self) -> None:
+        """Receive and interpret every message until the connection closes."""
+        async for data in self.ws:
+            at = time.time()  # wall clock: the relay's clock too
+            msg = ForwardMsg()
+            msg.ParseFromString(data)
+            self._note(msg)
+            self.watcher.feed(at, msg)
+            if msg.WhichOneof("type") == "script_finished" and msg.script_finished == FINISHED:
+                self.finished.set()
+
+    def _note(self, msg: ForwardMsg) -> None:
+        kind = msg.WhichOneof("type")
+        if kind == "new_session":
+            self.page_script_hash = msg.new_session.page_script_hash
+        elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+            if msg.delta.new_element.WhichOneof("type") == "chat_input":
+                self.chat_input_id = msg.delta.new_element.chat_input.id
+
+    async def rerun(self, chat_text: str | None = None) -> None:
+        """What the browser sends on a page load (no text) or on submitting the chat input."""
+        self.finished.clear()
+        msg = BackMsg()
+        state = msg.rerun_script
+        state.page_script_hash = self.page_script_hash
+        state.context_info.timezone = "UTC"
+        state.context_info.locale = "en-US"
+        if chat_text is not None:
+            widget = state.widget_states.widgets.add()
+            widget.id = self.chat_input_id
+            widget.chat_input_value.data = chat_text
+        await self.ws.send(msg.SerializeToString())
+
+    async def close(self) -> None:
+        await self.ws.close()
