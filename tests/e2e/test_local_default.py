@@ -126,8 +126,10 @@ def _stream_lengths(page, timeout: float = 90) -> list[int]:
             .filter(m => m.querySelector('[data-testid="stChatMessageAvatarAssistant"]'));
         const last = replies[replies.length - 1];
         const state = document.querySelector('[data-testid="stApp"]').dataset.testScriptState;
-        const text = last ? last.querySelector('[data-testid="stMarkdownContainer"]') : null;
-        return [state, text ? text.innerText.length : 0];
+        // The reply streams as several Markdown blocks: measure them all.
+        const blocks = last ? [...last.querySelectorAll('[data-testid="stMarkdownContainer"]')]
+            .filter(m => !m.closest('button')) : [];
+        return [state, blocks.reduce((sum, m) => sum + m.innerText.length, 0)];
     }"""
     lengths: list[int] = []
     deadline = time.monotonic() + timeout
