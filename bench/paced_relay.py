@@ -9,7 +9,9 @@ schedule (event i leaves at start + i / rate), so sleep granularity does not add
 
 Every request is forwarded unchanged (method, path, body, Authorization). Non-SSE responses are
 passed through as they are. `GET /_relay/streams` lists the relayed streams, oldest first, with
-wall-clock times (time.time()) of the request, the first event sent and the last byte sent.
+wall-clock times (time.time()) of the request, the first event sent and the last byte sent, the
+rate asked, and `late_max`: how far (seconds) the most late write ran behind its schedule.
+`POST /_relay/rate` with a JSON number sets the rate for the streams that start after it.
 Standard library only; loopback only.
 """
 
@@ -74,7 +76,21 @@ class PacedRelay(BaseHTTPRequestHandler):
             self._forward()
 
     def do_POST(self) -> None:
-        self._forward()
+        if self.path == "/_relay/rate":
+            self._set_rate()
+        else:
+            self._forward()
+
+    def _set_rate(self) -> None:
+        try:
+            rate = float(json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0))))
+        except (TypeError, ValueError):
+            rate = 0.0
+        if rate <= 0:
+            self._send_plain(400, "text/plain", b"a positive number of events per second")
+            return
+        type(self).interval = 1.0 / rate  # read once per stream, when it starts
+        self._send_plain(200, "application/json", json.dumps(rate).encode())
 
     def _forward(self) -> None:
         started = time.time()
@@ -102,17 +118,19 @@ class PacedRelay(BaseHTTPRequestHandler):
 
     def _pace(self, events: queue.SimpleQueue) -> dict:
         """Send event i at first + i * interval; when behind, send every event already due."""
-        sent, first_sent, complete = 0, None, False
+        interval = self.interval
+        sent, first_sent, complete, late_max = 0, None, False, 0.0
         origin = 0.0
         try:
             while (event := events.get()) is not None:
                 if first_sent is None:
                     origin, first_sent = time.perf_counter(), time.time()
-                wait = origin + sent * self.interval - time.perf_counter()
-                if wait > 0:
+                due = origin + sent * interval
+                if (wait := due - time.perf_counter()) > 0:
                     time.sleep(wait)
+                late_max = max(late_max, time.perf_counter() - due)
                 batch = [event]
-                while origin + (sent + len(batch)) * self.interval <= time.perf_counter():
+                while origin + (sent + len(batch)) * interval <= time.perf_counter():
                     try:
                         following = events.get_nowait()
                     except queue.Empty:
@@ -127,7 +145,8 @@ class PacedRelay(BaseHTTPRequestHandler):
             complete = True
         except OSError:  # the client went away (Stop, a closed page): the stream ends here
             self.close_connection = True
-        return {"first_event": first_sent, "ended": time.time(), "events": sent, "complete": complete}
+        return {"first_event": first_sent, "ended": time.time(), "events": sent,
+                "complete": complete, "rate": 1.0 / interval, "late_max": late_max}
 
     def _write_chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))

@@ -1,0 +1,232 @@
+"""The streaming bench's own parts: its prompts, how it judges a case, and its paced relay.
+
+The bench itself (bench/stream.py) is run by hand, never as a test: these check the pieces that
+decide what it measures and prints, so a wrong figure cannot pass for a result.
+"""
+
+from __future__ import annotations
+
+import ast
+import http.client
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from tests.fixtures.common import free_port, stop, wait_for_port
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _load_bench():
+    spec = importlib.util.spec_from_file_location("bench_stream", REPO / "bench" / "stream.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _load_bench()
+markers = st.from_regex(r"END[0-9A-F]{12}", fullmatch=True)
+
+
+# ---------------------------------------------------------------- the code-block prompt
+
+
+@settings(max_examples=40, deadline=None)
+@given(size=st.integers(min_value=1, max_value=30_000), marker=markers)
+def test_code_prompt_is_one_closed_python_fence_then_the_marker(size, marker):
+    """Property: for any size and marker, the message holds exactly one ```python fence,
+    closed, around at least `size` characters of code that parses, and ends in the marker
+    (so the echo puts the marker last); the pieces checked on the page are that code and
+    that marker."""
+    prompt = bench.code_prompt(size, marker)
+    code, last = prompt.expected
+    assert last == marker and prompt.text.endswith("\n\n" + marker)
+    assert prompt.text.count("```") == 2
+    inside = prompt.text.split("```python\n", 1)[1].split("\n```\n", 1)[0]
+    assert inside == code and len(code) >= size
+    ast.parse(code)
+
+
+def test_the_200_kb_block_reads_like_real_code():
+    """Case c's block: 200 KiB of ordinary lines with classes, functions, async, comments."""
+    code = bench.code_prompt(200 * 1024, "END0").expected[0]
+    lines = code.splitlines()
+    assert len(code) >= 200 * 1024 and len(lines) > 4_000
+    assert max(map(len, lines)) <= 100
+    tree = ast.parse(code)
+    kinds = {type(node).__name__ for node in tree.body}
+    assert {"ClassDef", "FunctionDef", "AsyncFunctionDef"} <= kinds
+    assert sum("#" in line for line in lines) > 100
+    assert bench.code_prompt(200 * 1024, "END0") == bench.code_prompt(200 * 1024, "END0")
+
+
+# ---------------------------------------------------------------- long tasks in the window
+
+
+tasks_lists = st.lists(
+    st.tuples(st.floats(0, 10_000), st.floats(50, 3_000)).map(tuple), max_size=40)
+
+
+@given(tasks=tasks_lists, cuts=st.lists(st.floats(0, 12_000), min_size=5, max_size=5))
+def test_long_tasks_are_those_of_the_window_each_in_one_phase(tasks, cuts):
+    """Property: the window keeps exactly the tasks overlapping [Enter, idle] (one running
+    at Enter counts), and the four phases (to the user's message drawn, to the first token,
+    streaming, to idle) hold each of them exactly once."""
+    submitted, message, first, last, idle = sorted(cuts)
+    window = bench.LongTasks.between(tasks, submitted, idle)
+    overlapping = [t for t in tasks if t[0] + t[1] > submitted and t[0] < idle]
+    assert sorted(window.tasks) == sorted(overlapping)
+    assert window.longest == max((d for _, d in overlapping), default=0.0)
+    seen = {"messagePerf": message, "firstPerf": first, "lastPerf": last}
+    phases = [window.phase(start, end) for _, start, end in bench.window_phases(seen, idle)]
+    assert sorted(t for phase in phases for t in phase.tasks) == sorted(window.tasks)
+
+
+# ---------------------------------------------------------------- verdicts
+
+
+def _case_run(case_key="a", lag_ms=100, longest=120.0, idle=True, missing=-1, error=None):
+    ended = 1_800_000_000.0  # the relay's time.time() of its last byte
+    seen = {"submitted": ended * 1000 - 10_000, "submittedPerf": 1_000.0, "messagePerf": 1_500.0,
+            "firstVisible": ended * 1000 - 9_000, "firstPerf": 2_000.0,
+            "markerInDom": None if lag_ms is None else ended * 1000 + lag_ms - 5,
+            "lastVisible": None if lag_ms is None else ended * 1000 + lag_ms,
+            "lastPerf": 11_000.0, "mutationPerf": 11_500.0,
+            "tasks": [[400.0, 100.0], [950.0, 80.0], [5_000.0, longest], [12_000.0, 60.0],
+                      [14_000.0, 90.0]]}
+    final = {"footer": "katan-echo", "error": error, "missing": missing, "length": 10}
+    record = {"ended": ended, "first_event": ended - 10, "events": 20_031, "rate": 2000.0,
+              "late_max": 0.002, "started": ended - 10.2}
+    return bench.CaseRun(bench.CASES[case_key], 80_000, 80_000, record, seen, final,
+                         13_000.0 if idle else None)
+
+
+def _passed(run) -> dict[str, bool]:
+    return {figure.split(" ", 1)[1]: passed for figure, _, _, passed in run.verdicts()}
+
+
+@pytest.mark.parametrize("case_key, lag_ms, passes", [
+    ("a", 200, True), ("a", 201, False), ("b", 300, True), ("b", 301, False),
+    ("c", 500, True), ("c", 501, False), ("a", -3, True), ("c", None, False),
+])
+def test_last_token_verdict_uses_each_cases_target(case_key, lag_ms, passes):
+    run = _case_run(case_key, lag_ms=lag_ms)
+    assert _passed(run)["last token visible after the server's end"] is passes
+    if lag_ms is None:
+        assert run.verdicts()[0][1] == "never"
+
+
+@pytest.mark.parametrize("longest, idle, passes", [
+    (200.0, True, True), (200.5, True, False), (1_695.0, True, False), (90.0, False, False),
+])
+def test_longest_task_verdict(longest, idle, passes):
+    """A page never found idle fails: its window has no end to judge."""
+    assert _passed(_case_run(longest=longest, idle=idle))["longest main-thread task"] is passes
+
+
+def test_the_window_runs_from_enter_to_idle():
+    """A task running at Enter counts; one ended before it, or started after idle, does not."""
+    run = _case_run(longest=120.0)
+    assert [start for start, _ in run.tasks.tasks] == [950.0, 5_000.0, 12_000.0]
+    assert run.verdicts()[1][1] == "120 ms (3 over 50 ms)"
+
+
+@pytest.mark.parametrize("missing, error, passes", [
+    (-1, None, True), (0, None, False), (1, None, False), (-1, "The server stopped.", False),
+])
+def test_complete_needs_every_piece_and_no_error(missing, error, passes):
+    assert _passed(_case_run(missing=missing, error=error))["reply complete"] is passes
+
+
+def _timing(total: float, cpu: float) -> object:
+    return bench.Timing(total=total, first_token=0.01, cpu=cpu, chars=80_000)
+
+
+@pytest.mark.parametrize("app_cpu, app_total, cpu_result, time_result", [
+    (1.0, 2.0, "PASS", "PASS"), (1.02, 2.02, "FAIL", "FAIL"), (0.3, 1.0, "PASS", "PASS"),
+])
+def test_part_one_targets(app_cpu, app_total, cpu_result, time_result):
+    """Client CPU per chunk app / raw <= 0.5 and total time app / raw <= 1.0."""
+    paths = bench.PathComparison([_timing(app_total, app_cpu)] * 3, [_timing(2.0, 2.0)] * 3,
+                                 chunks=20_000)
+    cpu_row, time_row, _ = bench.path_rows(paths, runs=3)
+    assert cpu_row[1] == f"{app_cpu / 20_000 * 1e6:.1f} us" and cpu_row[2] == "100.0 us"
+    assert (cpu_row[-1], time_row[-1]) == (cpu_result, time_result)
+
+
+def test_options_pick_cases_and_parts():
+    assert bench.parse_args([]).case == ["a", "b", "c"]
+    assert bench.parse_args(["--case", "c", "--case", "a"]).case == ["a", "c"]
+    assert bench.parse_args(["--skip-paths", "--case", "b"]).skip_paths
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--skip-paths", "--skip-browser"])
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--case", "d"])
+
+
+# ---------------------------------------------------------------- the paced relay
+
+
+@pytest.fixture
+def relay(katan_server):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(REPO / "bench" / "paced_relay.py"),
+                             katan_server.origin, str(port), "2000"])
+    try:
+        wait_for_port(port, proc=proc)
+        yield port
+    finally:
+        stop(proc)
+
+
+def _ask(port: int, method: str, path: str, body: bytes | None = None,
+         headers: dict | None = None) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def _streamed_text(port: int, api_key: str, prompt: str) -> tuple[str, int]:
+    """The content of a streamed echo reply through `port`, and how many events carried it."""
+    body = json.dumps({"model": "katan-echo", "stream": True,
+                       "messages": [{"role": "user", "content": prompt}]}).encode()
+    status, raw = _ask(port, "POST", "/v1/chat/completions", body,
+                       {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"})
+    assert status == 200
+    events = [e.removeprefix("data: ") for e in raw.decode().split("\n\n") if e.strip()]
+    chunks = [json.loads(e) for e in events if e != "[DONE]"]
+    text = "".join((c["choices"][0]["delta"].get("content") or "") for c in chunks if c["choices"])
+    return text, len(events)
+
+
+def test_relay_rate_is_set_for_the_next_streams_and_recorded(relay, katan_server):
+    """`POST /_relay/rate` changes the pace of later streams; each record says its rate and
+    how late its writes ran; the relayed reply is the upstream's, event for event."""
+    status, body = _ask(relay, "POST", "/_relay/rate", b"4000")
+    assert (status, json.loads(body)) == (200, 4000.0)
+    prompt = "paced " * 200
+    relayed, events = _streamed_text(relay, katan_server.api_key, prompt)
+    direct, _ = _streamed_text(int(katan_server.origin.rsplit(":", 1)[1]),
+                               katan_server.api_key, prompt)
+    assert relayed.endswith(prompt) and relayed.split("\n", 1)[1] == direct.split("\n", 1)[1]
+    _, raw = _ask(relay, "GET", "/_relay/streams")
+    record = json.loads(raw)[-1]
+    assert record["rate"] == 4000.0 and record["complete"] and record["events"] == events
+    assert 0 <= record["late_max"] < record["ended"] - record["first_event"] + 1
+    assert record["first_event"] <= record["ended"]
+
+
+@pytest.mark.parametrize("bad", [b"0", b"-5", b"fast", b""])
+def test_relay_refuses_a_rate_that_is_not_positive(relay, bad):
+    assert _ask(relay, "POST", "/_relay/rate", bad)[0] == 400
+    assert _ask(relay, "POST", "/_relay/rate", b"1500") == (200, b"1500.0")
