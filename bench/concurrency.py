@@ -39,7 +39,6 @@ import urllib.request
 from bisect import bisect_left
 from contextlib import suppress
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -48,6 +47,7 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench import paced_relay  # noqa: E402
 from bench.paced_relay import PacedRelay, _Records  # noqa: E402  (the relay's own record list)
 from bench.st_client import ReplyWatcher, Session  # noqa: E402
 from bench.stream import (  # noqa: E402
@@ -205,13 +205,7 @@ class SessionRelay(PacedRelay):
 
 
 def serve_relay(origin: str, port: int, rate: float) -> None:
-    parts = urlsplit(origin)
-    SessionRelay.upstream = (parts.hostname, parts.port)
-    SessionRelay.interval = 1.0 / rate
-    SessionRelay.records = _Records()
-    server = ThreadingHTTPServer(("127.0.0.1", port), SessionRelay)
-    server.daemon_threads = True
-    server.serve_forever()
+    paced_relay.serve(SessionRelay, origin, port, rate)
 
 
 def start_session_relay(processes: Processes, upstream: Server, rate: float) -> Server:

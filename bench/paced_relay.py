@@ -159,17 +159,21 @@ class PacedRelay(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+def serve(relay: type[PacedRelay], origin: str, port: int, rate: float) -> None:
+    """Relay `origin` on 127.0.0.1:`port` at `rate` events/s with `relay` (or a subclass)."""
+    parts = urlsplit(origin)
+    relay.upstream = (parts.hostname, parts.port)
+    relay.interval = 1.0 / rate
+    relay.records = _Records()
+    server = ThreadingHTTPServer(("127.0.0.1", port), relay)
+    server.daemon_threads = True
+    server.serve_forever()
+
+
 def main(argv: list[str]) -> None:
     if len(argv) != 3:
         raise SystemExit("usage: paced_relay.py UPSTREAM_ORIGIN PORT RATE")
-    origin, port, rate = argv[0], int(argv[1]), float(argv[2])
-    parts = urlsplit(origin)
-    PacedRelay.upstream = (parts.hostname, parts.port)
-    PacedRelay.interval = 1.0 / rate
-    PacedRelay.records = _Records()
-    server = ThreadingHTTPServer(("127.0.0.1", port), PacedRelay)
-    server.daemon_threads = True
-    server.serve_forever()
+    serve(PacedRelay, argv[0], int(argv[1]), float(argv[2]))
 
 
 if __name__ == "__main__":
