@@ -38,12 +38,25 @@ def _kind(line: str) -> str:
     return "other"
 
 
-def _join(steps: list[tuple[str, str]], more: Iterator[tuple[str, str]]) -> None:
-    for kind, text in more:
-        if steps and kind in (TEXT, CODE) and steps[-1][0] == kind:
-            steps[-1] = (kind, steps[-1][1] + text)
+def _joined(pieces: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The steps, each run of TEXT (or of CODE) joined into one step: one update each."""
+    runs: list[tuple[str, list[str]]] = []
+    for kind, text in pieces:
+        if runs and kind in (TEXT, CODE) and runs[-1][0] == kind:
+            runs[-1][1].append(text)
         else:
-            steps.append((kind, text))
+            runs.append((kind, [text]))
+    return [(kind, "".join(texts)) for kind, texts in runs]
+
+
+def _lines(text: str) -> Iterator[str]:
+    """`text` in pieces that each end at a newline ("\n" only), the last one maybe not."""
+    start = 0
+    while start < len(text):
+        newline = text.find("\n", start)
+        end = len(text) if newline < 0 else newline + 1
+        yield text[start:end]
+        start = end
 
 
 class BlockSplitter:
@@ -64,21 +77,12 @@ class BlockSplitter:
 
     def feed(self, text: str) -> list[tuple[str, str]]:
         """The steps `text` makes, consecutive TEXT (or CODE) joined: one update each."""
-        steps: list[tuple[str, str]] = []
-        start = 0
-        while start < len(text):
-            newline = text.find("\n", start)
-            end = len(text) if newline < 0 else newline + 1
-            _join(steps, self._piece(text[start:end]))
-            start = end
-        return steps
+        return _joined(step for line in _lines(text) for step in self._piece(line))
 
     def flush(self) -> list[tuple[str, str]]:
         """The end of the reply: what is held back goes out; an open fence stays as it is."""
         line, self._line = self._line, ""
-        steps: list[tuple[str, str]] = []
-        _join(steps, self._start_of_line(line) if line else iter(()))
-        return steps
+        return _joined(self._start_of_line(line)) if line else []
 
     # ---- one piece of a line at a time (a piece ends at a newline or at the text's end)
 
