@@ -75,6 +75,28 @@ def open_app(page: Page, url: str, title: str | None = None) -> None:
         expect(page.locator("h1", has_text=title)).to_be_visible()
 
 
+def pick(page: Page, box: Locator, option: str, attempts: int = 3) -> None:
+    """Open a select box, type to filter it, and click the option, as a user does.
+
+    Under load a click can land while a rerun redraws the box and the list does not open
+    (CI saw it once); a user clicks again, and so does this, up to `attempts` times.
+    """
+    choice = page.get_by_role("option", name=option)
+    for attempt in range(attempts):
+        box.click()
+        page.keyboard.type(option)
+        try:
+            expect(choice).to_be_visible(timeout=5_000)
+            break
+        except AssertionError:
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")
+            wait_idle(page)
+    choice.click()
+    wait_idle(page)
+
+
 SIDEBAR_OPEN = '[data-testid="stSidebar"][data-collapsed="false"]'
 
 

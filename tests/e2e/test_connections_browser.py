@@ -17,6 +17,7 @@ from tests.e2e.browser import (
     key,
     messages,
     open_app,
+    pick,
     screenshot,
     send,
     wait_idle,
@@ -42,14 +43,6 @@ def _success(expander: Locator, text: str) -> Locator:
     return expander.locator('[data-testid="stAlertContentSuccess"]', has_text=text)
 
 
-def _pick(page: Page, box: Locator, option: str) -> None:
-    """Open a select box, type to filter it, and click the option."""
-    box.click()
-    page.keyboard.type(option)
-    page.get_by_role("option", name=option).click()
-    wait_idle(page)
-
-
 def test_a_preset_connection_is_tested_chatted_with_disabled_and_deleted(
         app_factory, new_page, katan_server, isolated_data_dir):
     # The seed's provider keeps the chat's selector on screen once the connection is off.
@@ -59,7 +52,7 @@ def test_a_preset_connection_is_tested_chatted_with_disabled_and_deleted(
     open_app(page, app.url, "Chat")
     go_to(page, "Settings")
 
-    _pick(page, page.get_by_role("combobox", name="Add a connection from"), PRESET)
+    pick(page, page.get_by_role("combobox", name="Add a connection from"), PRESET)
     expect(page.get_by_text("Get a key:")).to_have_count(0)  # a local server needs none
     button(page, "settings:connections:add").click()
     wait_idle(page)
@@ -76,7 +69,7 @@ def test_a_preset_connection_is_tested_chatted_with_disabled_and_deleted(
     wait_idle(page, timeout=60)
     _type_then_tab(new.get_by_label("Filter the models", exact=True), "echo")
     wait_idle(page)
-    _pick(page, new.get_by_role("combobox", name="Models offered in chat"), katan_server.model)
+    pick(page, new.get_by_role("combobox", name="Models offered in chat"), katan_server.model)
     page.keyboard.press("Escape")
     new.get_by_role("button", name="Save").click()
     wait_idle(page)
@@ -92,7 +85,7 @@ def test_a_preset_connection_is_tested_chatted_with_disabled_and_deleted(
 
     label = f"{katan_server.model} · {PRESET}"
     go_to(page, "Chat")
-    _pick(page, page.locator(key("chat:model")), label)
+    pick(page, page.locator(key("chat:model")), label)
     send(page, "hello through a connection")
     wait_idle(page, timeout=60)
     reply = messages(page, "assistant").last

@@ -22,6 +22,7 @@ from tests.e2e.browser import (
     key,
     messages,
     open_app,
+    pick,
     reply_text,
     screenshot,
     send,
@@ -151,10 +152,7 @@ def test_a_reply_streams_from_llama_cpp(app_factory, new_page, llama_server, iso
     app = app_factory(data_dir=isolated_data_dir)
     page = new_page()
     open_app(page, app.url, "Chat")
-    model = page.locator(key("chat:model"))
-    model.click()
-    page.get_by_role("option", name=f"{llama_server.model} · OpenAI-compatible").click()
-    wait_idle(page)
+    pick(page, page.locator(key("chat:model")), f"{llama_server.model} · OpenAI-compatible")
     send(page, "Give me three tips for learning to sail, as a short bulleted list.")
     lengths = _stream_lengths(page)
     wait_idle(page)
