@@ -36,6 +36,8 @@ __all__ = ["Reply", "Thinking", "chat_messages", "coalesce", "start_reply", "str
 COALESCE_SECONDS = 0.05  # at most one page update per 50 ms (FACTS.md: faster freezes the page)
 # Every update re-sends and re-renders the whole reply: measured by bench/stream.py part 2.
 RENDER_CHARS_PER_SECOND = 100_000
+# However heavy the page, the reply moves on screen at least this often.
+MAX_UPDATE_SECONDS = 2.0
 MODEL_LIST_SECONDS = 5.0  # listing models for an unknown-model message must not hold it up
 
 
@@ -346,12 +348,13 @@ def coalesce(
 ) -> Iterator[str]:
     """Join chunks so that the page is updated at most once per `interval` seconds.
 
-    An update re-renders `rendered()` characters (the block in progress, on a page that draws
-    finished blocks once; everything shown so far when not given), so the interval grows with
-    it: at most `render_rate` characters re-rendered per second. It also grows by `crowd()`
-    while many replies stream in this process (fewer, larger updates keep every session
-    smooth). The first chunk goes out at once, so time to first token is unchanged; the rest
-    goes out when the stream ends. `Thinking` markers are never passed on: they call
+    An update costs the browser `rendered()` characters of re-rendering (the block in
+    progress and what the page re-highlights, on a page that draws finished blocks once;
+    everything shown so far when not given), so the interval grows with it: at most
+    `render_rate` characters re-rendered per second, and never more than MAX_UPDATE_SECONDS.
+    It also grows by `crowd()` while many replies stream in this process (fewer, larger
+    updates keep every session smooth). The first chunk goes out at once, so time to first
+    token is unchanged; the rest goes out when the stream ends. `Thinking` markers are never passed on: they call
     `on_thinking()` at most once per `interval` (and once more at the end if reasoning arrived
     since), to redraw the reasoning.
     """
@@ -376,7 +379,8 @@ def coalesce(
                 shown += len(text)
                 yield text
                 cost = rendered() if rendered is not None else shown
-                last, wait = now, max(interval * crowd(), cost / render_rate)
+                last = now
+                wait = max(interval * crowd(), min(cost / render_rate, MAX_UPDATE_SECONDS))
     finally:  # closed early (Stop): end the stream now, not when it is garbage-collected
         close_source(chunks)
     if unshown_thought and on_thinking is not None:

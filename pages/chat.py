@@ -5,7 +5,7 @@ from contextlib import closing
 import streamlit as st
 
 from core import session
-from core.blocks import BlockSplitter, draw_blocks
+from core.blocks import BlockSplitter, draw_blocks, highlighted_size, update_cost
 from core.chat import STREAMING, Reply, chat_messages, coalesce, start_reply
 from core.conversation import Turn
 from core.errors import SessionEnded, UserFacingError
@@ -243,8 +243,11 @@ def _reply(target: Target, system_prompt: str, temperature: float | None) -> Non
             temperature=temperature, on_quirk=lambda quirk: session.learn_quirk(target, quirk),
         )
         blocks = BlockSplitter()
+        # Code blocks on the page are highlighted again on every update: fewer, larger updates.
+        above = sum(highlighted_size(turn.content) + highlighted_size(turn.reasoning or "")
+                    for turn in conversation.turns)
         shown = coalesce(stream, on_thinking=_live_thinking(thinking, reply),
-                         rendered=lambda: blocks.tail_size)
+                         rendered=lambda: update_cost(blocks, above))
         # Kept in the store at least every second; less often while many replies stream.
         kept = conversation.keeping_partial(shown, reply, every=STREAMING.crowding())
         with closing(kept):  # Stop ends this run inside write_stream: end the stream right here

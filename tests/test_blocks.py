@@ -6,7 +6,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.blocks import CLOSED, CODE, CUT, FENCE, TEXT, BlockSplitter
+from core.blocks import (
+    CLOSED, CODE, CUT, FENCE, HIGHLIGHT_WEIGHT, TEXT, BlockSplitter, highlighted_size, update_cost,
+)
 
 
 def steps_of(pieces: list[str]) -> list[tuple[str, str]]:
@@ -140,6 +142,55 @@ def test_an_update_costs_the_block_in_progress_not_the_whole_reply():
     assert splitter.tail_size == len("Second paragraph, just begun.")
     splitter.feed("\n\n```\n" + "x = 1\n" * 50)
     assert splitter.tail_size == len("```\n" + "x = 1\n" * 50)
+
+
+# A document of paragraphs and fenced code blocks, and how many of its characters are code:
+# the fences drawn highlighted, whole (opening and closing lines included), and a last fence
+# that is never closed (Markdown draws it as code to the end).
+PARAGRAPH = st.sampled_from(["Some text.", "- an item", "> a quote", "| a | b |", "# Title",
+                             "Inline ``` is not a fence here", "    indented code"])
+# Body lines that look like fences but close nothing (text after the marker, or too short).
+CODE_LINES = st.lists(st.sampled_from(["x = 1", "", "    return x", "`` tick", "~~ tilde",
+                                       "````not a close", "```python"]), max_size=6)
+
+
+@st.composite
+def document(draw) -> tuple[str, int]:
+    parts, code = [], 0
+    for _ in range(draw(st.integers(0, 6))):
+        if draw(st.booleans()):
+            parts.append(draw(PARAGRAPH) + "\n\n")
+            continue
+        marker = draw(st.sampled_from(["```", "~~~", "````"]))
+        body = "".join(line + "\n" for line in draw(CODE_LINES))
+        fence = f"{marker}{draw(st.sampled_from(['', 'python', 'js']))}\n{body}{marker}\n"
+        parts.append(fence + "\n")
+        code += len(fence)
+    if draw(st.booleans()):  # a fence left open at the end
+        tail = "```python\n" + "".join(line + "\n" for line in draw(CODE_LINES))
+        parts.append(tail)
+        code += len(tail)
+    return "".join(parts), code
+
+
+@settings(max_examples=300)
+@given(document())
+def test_highlighted_size_counts_the_characters_of_every_fence_and_nothing_else(doc):
+    """Property: highlighted_size is the length of the fenced code blocks, closed or left
+    open at the end; paragraphs, inline backticks and indented code count nothing."""
+    text, code = doc
+    assert highlighted_size(text) == code
+
+
+def test_highlighted_size_of_plain_text_is_zero_and_a_reply_s_closed_fences_add_up():
+    assert highlighted_size("Just words, *emphasis* and `inline code`.\n\nMore.") == 0
+    splitter = BlockSplitter()
+    splitter.feed("Intro.\n\n```python\nx = 1\n")
+    assert splitter.highlighted == 0  # still open: plain text while it grows
+    splitter.feed("```\n\nAfter.")
+    assert splitter.highlighted == len("```python\nx = 1\n```\n")
+    # One update costs the paragraph in progress and every highlighted character on the page.
+    assert update_cost(splitter, 1_000) == splitter.tail_size + HIGHLIGHT_WEIGHT * (1_000 + 20)
 
 
 class Element:

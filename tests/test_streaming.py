@@ -9,7 +9,7 @@ import time
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.chat import Reply, Thinking, coalesce
+from core.chat import MAX_UPDATE_SECONDS, Reply, Thinking, coalesce
 from core.streaming import ThinkSplitter, Watchdog, Watchman
 
 _piece = st.text(alphabet="ab <>/thinkTHINK\n", max_size=12)
@@ -137,6 +137,22 @@ def test_coalesce_paces_by_the_block_in_progress_when_the_page_says_what_it_redr
     assert "".join(by_block) == "x" * 200_000
     assert len(by_block) >= 9  # an update each 20 ms (2,000 characters at 100,000 a second)
     assert len(by_reply) <= 5  # the whole reply: ever fewer
+
+
+def test_coalesce_updates_at_least_every_two_seconds_however_heavy_the_page():
+    """A page full of highlighted code slows the updates down, never to a standstill."""
+    clock = FakeClock()
+
+    def chunks():
+        for _ in range(10_000):  # one short chunk per millisecond for ten seconds
+            clock.advance(0.001)
+            yield "ab"
+
+    heavy = list(coalesce(chunks(), interval=0.05, clock=clock, crowd=lambda: 1.0,
+                          rendered=lambda: 10_000_000))  # 100 s of re-rendering at 100,000/s
+    assert "".join(heavy) == "ab" * 10_000
+    assert MAX_UPDATE_SECONDS == 2.0
+    assert 5 <= len(heavy) <= 7  # the first chunk at once, then one every 2 s, then the rest
 
 
 def test_coalesce_updates_less_often_while_many_replies_stream():
