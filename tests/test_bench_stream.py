@@ -53,6 +53,17 @@ def test_code_prompt_is_one_closed_python_fence_then_the_marker(size, marker):
     ast.parse(code)
 
 
+def test_after_code_prompt_is_a_closed_fence_then_words_ending_in_the_marker():
+    prompt = bench.after_code_prompt(4_000, 500, "END1234")
+    code, marker = prompt.expected
+    assert marker == "END1234" and prompt.text.endswith(" END1234")
+    assert prompt.text.count("```") == 2
+    inside, words = prompt.text.split("```python\n", 1)[1].split("\n```\n\n", 1)
+    assert inside == code and len(code) >= 4_000
+    assert len(words) == 500 * bench.CHUNK_CHARS and "`" not in words
+    ast.parse(code)
+
+
 def test_the_200_kb_block_reads_like_real_code():
     """Case c's block: 200 KiB of ordinary lines with classes, functions, async, comments."""
     code = bench.code_prompt(200 * 1024, "END0").expected[0]
@@ -161,13 +172,13 @@ def test_part_one_targets(app_cpu, app_total, cpu_result, time_result):
 
 
 def test_options_pick_cases_and_parts():
-    assert bench.parse_args([]).case == ["a", "b", "c"]
+    assert bench.parse_args([]).case == ["a", "b", "c", "d"]
     assert bench.parse_args(["--case", "c", "--case", "a"]).case == ["a", "c"]
     assert bench.parse_args(["--skip-paths", "--case", "b"]).skip_paths
     with pytest.raises(SystemExit):
         bench.parse_args(["--skip-paths", "--skip-browser"])
     with pytest.raises(SystemExit):
-        bench.parse_args(["--case", "d"])
+        bench.parse_args(["--case", "e"])
 
 
 # ---------------------------------------------------------------- the paced relay
