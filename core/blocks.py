@@ -74,7 +74,8 @@ class BlockSplitter:
         self._after_blank = False  # the last complete line was blank
         self._block_kind = ""  # what the block in progress started with ("" while empty)
         self.tail_size = 0  # characters of the block in progress (or open fence): one update
-        self.highlighted = 0  # characters of the closed fences: drawn highlighted
+        self.highlighted = 0  # characters of the closed fences the stream draws highlighted
+        self.closed_code = 0  # characters of every closed fence (drawn whole: all highlighted)
 
     def feed(self, text: str) -> list[tuple[str, str]]:
         """The steps `text` makes, consecutive TEXT (or CODE) joined: one update each."""
@@ -178,8 +179,22 @@ class BlockSplitter:
         fenced = "".join(self._fence_text)
         self._fence, self._fence_text = "", []
         self._block_kind, self.tail_size, self._after_blank = "", 0, False
-        self.highlighted += len(fenced)
+        self.closed_code += len(fenced)
+        if highlights_when_closed(fenced):
+            self.highlighted += len(fenced)
         yield CLOSED, fenced
+
+
+# A fence that closes mid-reply is highlighted there and then, unless it is bigger than this:
+# highlighting 200 KB blocks the browser for 1 to 2 s, and again on every later update of the
+# reply (see highlighted_size). A bigger one stays plain until the reply ends and is drawn
+# whole, highlighted, as every finished reply is.
+HIGHLIGHT_WHEN_CLOSED_MAX = 20_000
+
+
+def highlights_when_closed(fenced: str) -> bool:
+    """Whether a fence that closed while the reply streams is drawn highlighted at once."""
+    return len(fenced) <= HIGHLIGHT_WHEN_CLOSED_MAX
 
 
 def highlighted_size(markdown: str) -> int:
@@ -195,7 +210,7 @@ def highlighted_size(markdown: str) -> int:
     splitter = BlockSplitter()
     splitter.feed(markdown)
     splitter.flush()
-    return splitter.highlighted + splitter.open_fence_size
+    return splitter.closed_code + splitter.open_fence_size
 
 
 # Re-highlighting a character costs the browser about what re-rendering one costs; counted
@@ -255,7 +270,8 @@ def _one_block(first: str, steps: Iterator[tuple[str, str]], ended: list) -> Ite
 class GrowingCode:
     """A fenced code block as it streams: plain text (no highlighting to redo on every update),
     in pieces of about SEGMENT characters, each drawn once it is full; once the fence closes,
-    the whole fence as Markdown, highlighted once, in their place."""
+    the whole fence as Markdown, highlighted once, in their place (a fence over
+    HIGHLIGHT_WHEN_CLOSED_MAX stays plain until the reply is drawn whole)."""
 
     SEGMENT = 8_000
 
@@ -272,4 +288,5 @@ class GrowingCode:
         self.segment.code("".join(self.lines), language=None)
 
     def close(self, fenced: str) -> None:
-        self.place.markdown(fenced)
+        if highlights_when_closed(fenced):
+            self.place.markdown(fenced)

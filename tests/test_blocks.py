@@ -242,7 +242,7 @@ class Page:
 def test_each_block_streams_once_into_its_own_element_and_a_fence_is_highlighted_once():
     from core.blocks import GrowingCode, draw_blocks
 
-    code = "".join(f"line_{i} = {i}\n" for i in range(2000))  # 30 KB: several plain pieces
+    code = "".join(f"line_{i} = {i}\n" for i in range(1000))  # 14 KB: two plain pieces
     text = f"# Title\n\nA paragraph.\n\n```python\n{code}```\n\nAfter the code."
     page = Page()
     sent_after: dict[int, int] = {}
@@ -285,3 +285,23 @@ def test_a_growing_fence_is_sent_in_pieces_each_of_them_drawn_no_more_once_full(
     assert all(len(s.text) <= GrowingCode.SEGMENT + 40 for s in segments)
     assert all(s.text.endswith("\n") for s in segments)
     assert sum(s.sends for s in segments) == len(lines)  # each line sent once to one piece
+
+
+def test_a_fence_too_big_to_highlight_mid_reply_stays_plain_until_the_reply_is_drawn_whole():
+    """Highlighting a 200 KB block froze the browser 1 to 2 s, and again on every later
+    update: a fence over the limit stays the plain pieces it streamed as."""
+    from core.blocks import HIGHLIGHT_WHEN_CLOSED_MAX, draw_blocks
+
+    code = "".join(f"value_{i} = {i} * {i}\n" for i in range(2000))
+    fenced = f"```python\n{code}```\n"
+    assert len(fenced) > HIGHLIGHT_WHEN_CLOSED_MAX
+    page, splitter = Page(), BlockSplitter()
+    draw_blocks([fenced[i:i + 50] for i in range(0, len(fenced), 50)] + ["\nAfter."],
+                splitter, page)
+    fence, after = page.elements
+    assert fence.kind == "" and fence.children is not None  # never replaced by Markdown
+    assert "".join(e.text for e in fence.children.elements) == code
+    assert after.text == "\nAfter."
+    # Nothing highlighted on the page yet; the finished reply's drawing will highlight it.
+    assert splitter.highlighted == 0 and splitter.closed_code == len(fenced)
+    assert highlighted_size(fenced + "\nAfter.") == len(fenced)
