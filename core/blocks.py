@@ -76,6 +76,7 @@ class BlockSplitter:
         self.tail_size = 0  # characters of the block in progress (or open fence): one update
         self.highlighted = 0  # characters of the closed fences the stream draws highlighted
         self.closed_code = 0  # characters of every closed fence (drawn whole: all highlighted)
+        self.passed = 0  # characters passed on so far (the rest is held back, not yet drawn)
 
     def feed(self, text: str) -> list[tuple[str, str]]:
         """The steps `text` makes, consecutive TEXT (or CODE) joined: one update each."""
@@ -137,6 +138,7 @@ class BlockSplitter:
             self._fence = opening.group(1)
             self._fence_text = [line]
             self.tail_size = len(line)
+            self.passed += len(line)
             yield FENCE, line
             return
         if (self._after_blank and self._block_kind and not self._math and line.strip()
@@ -163,11 +165,13 @@ class BlockSplitter:
         if not self._block_kind and text.strip():
             self._block_kind = _kind(text)
         self.tail_size += len(text)
+        self.passed += len(text)
         yield TEXT, text
 
     def _code(self, text: str) -> Iterator[tuple[str, str]]:
         self._fence_text.append(text)
         self.tail_size += len(text)
+        self.passed += len(text)
         yield CODE, text
 
     def _cut(self) -> Iterator[tuple[str, str]]:
@@ -218,11 +222,22 @@ def highlighted_size(markdown: str) -> int:
 HIGHLIGHT_WEIGHT = 2
 
 
-def update_cost(splitter: BlockSplitter, highlighted_above: int) -> int:
-    """Characters one update of a streaming reply makes the browser re-render: the block in
-    progress, and every highlighted code block on the page (the ones above the reply,
-    `highlighted_above` characters, and the reply's own closed fences)."""
-    return splitter.tail_size + HIGHLIGHT_WEIGHT * (highlighted_above + splitter.highlighted)
+class UpdateCost:
+    """For coalesce's `rendered`: the characters the update just made cost the browser to
+    re-render. The block in progress, and every highlighted code block on the page (the ones
+    above the reply, `highlighted_above` characters, and the reply's own closed fences); none
+    when the splitter held the new text back (nothing was sent, so the next piece need not
+    wait: the reply's first words show at once, however much code is on the page)."""
+
+    def __init__(self, splitter: BlockSplitter, highlighted_above: int) -> None:
+        self.splitter, self.above, self.seen = splitter, highlighted_above, 0
+
+    def __call__(self) -> int:
+        splitter = self.splitter
+        if splitter.passed == self.seen:
+            return 0
+        self.seen = splitter.passed
+        return splitter.tail_size + HIGHLIGHT_WEIGHT * (self.above + splitter.highlighted)
 
 
 # ---- drawing: `body` is the reply's Streamlit container (duck-typed here: core stays free of

@@ -5,7 +5,7 @@ from contextlib import closing
 import streamlit as st
 
 from core import session
-from core.blocks import BlockSplitter, draw_blocks, highlighted_size, update_cost
+from core.blocks import BlockSplitter, UpdateCost, draw_blocks, highlighted_size
 from core.chat import STREAMING, Reply, chat_messages, coalesce, start_reply
 from core.conversation import Turn
 from core.errors import SessionEnded, UserFacingError
@@ -247,7 +247,7 @@ def _reply(target: Target, system_prompt: str, temperature: float | None) -> Non
         above = sum(highlighted_size(turn.content) + highlighted_size(turn.reasoning or "")
                     for turn in conversation.turns)
         shown = coalesce(stream, on_thinking=_live_thinking(thinking, reply),
-                         rendered=lambda: update_cost(blocks, above))
+                         rendered=UpdateCost(blocks, above))
         # Kept in the store at least every second; less often while many replies stream.
         kept = conversation.keeping_partial(shown, reply, every=STREAMING.crowding())
         with closing(kept):  # Stop ends this run inside write_stream: end the stream right here

@@ -6,8 +6,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.chat import coalesce
+
 from core.blocks import (
-    CLOSED, CODE, CUT, FENCE, HIGHLIGHT_WEIGHT, TEXT, BlockSplitter, highlighted_size, update_cost,
+    CLOSED, CODE, CUT, FENCE, HIGHLIGHT_WEIGHT, TEXT, BlockSplitter, UpdateCost, highlighted_size,
 )
 
 
@@ -189,8 +191,37 @@ def test_highlighted_size_of_plain_text_is_zero_and_a_reply_s_closed_fences_add_
     assert splitter.highlighted == 0  # still open: plain text while it grows
     splitter.feed("```\n\nAfter.")
     assert splitter.highlighted == len("```python\nx = 1\n```\n")
-    # One update costs the paragraph in progress and every highlighted character on the page.
-    assert update_cost(splitter, 1_000) == splitter.tail_size + HIGHLIGHT_WEIGHT * (1_000 + 20)
+    # An update costs the paragraph in progress and every highlighted character on the page;
+    # text held back (not yet drawn) costs nothing.
+    cost = UpdateCost(splitter, 1_000)
+    assert cost() == splitter.tail_size + HIGHLIGHT_WEIGHT * (1_000 + 20)
+    assert cost() == 0  # nothing passed on since
+    splitter.feed(" More")  # a short line start: held back until it says what it starts
+    assert cost() == 0
+    splitter.feed(" words, enough to tell.")
+    assert cost() == splitter.tail_size + HIGHLIGHT_WEIGHT * (1_000 + 20)
+
+
+def test_the_first_words_of_a_reply_are_not_held_up_by_code_on_the_page():
+    """The reply's first chunk is too short for the splitter to pass on: nothing is sent, so
+    the next chunk goes out at the base interval, not after a heavy page's long wait."""
+    now = [0.0]  # the test's clock, moved by hand
+    splitter = BlockSplitter()
+
+    def chunks():
+        for piece in ["[ech", "o] model=x ", "and then the reply goes on"] + ["word "] * 200:
+            now[0] = round(now[0] + 0.06, 2)
+            yield piece
+
+    drawn = []
+    for piece in coalesce(chunks(), interval=0.05, clock=lambda: now[0], crowd=lambda: 1.0,
+                          rendered=UpdateCost(splitter, 200_000)):
+        drawn.append((now[0], splitter.feed(piece)))
+    # The first chunk is held back; the second goes out 60 ms later and is drawn.
+    assert drawn[0][1] == [] and drawn[1][0] == 0.12 and drawn[1][1]
+    # From then on the page's 200 KB of code paces the updates: one each 2 s at most (the
+    # stream lasts 12.2 s), then the rest when it ends.
+    assert len(drawn) <= 2 + 6 + 1
 
 
 class Element:
