@@ -67,6 +67,13 @@ class FakeClock:
         self.now += seconds
 
 
+def every_ms(clock: FakeClock, count: int, text: str):
+    """`count` chunks of `text`, one per millisecond of `clock`."""
+    for _ in range(count):
+        clock.advance(0.001)
+        yield text
+
+
 def test_watchdog_cuts_a_stalled_read():
     server, client = socket.socketpair()
     client.settimeout(30)  # a safety net only: the test never relies on it
@@ -109,9 +116,7 @@ def test_coalesce_updates_less_often_as_the_reply_grows():
     clock = FakeClock()
 
     def chunks():
-        for _ in range(200):
-            clock.advance(0.001)  # one 1,000-character chunk per millisecond
-            yield "x" * 1000
+        return every_ms(clock, 200, "x" * 1000)
 
     unbounded = list(coalesce(chunks(), interval=0.0, render_rate=1e12, clock=clock))
     bounded = list(coalesce(chunks(), interval=0.0, render_rate=100_000, clock=clock))
@@ -127,9 +132,7 @@ def test_coalesce_paces_by_the_block_in_progress_when_the_page_says_what_it_redr
     clock = FakeClock()
 
     def chunks():
-        for _ in range(200):
-            clock.advance(0.001)
-            yield "x" * 1000
+        return every_ms(clock, 200, "x" * 1000)
 
     by_block = list(coalesce(chunks(), interval=0.0, render_rate=100_000, clock=clock,
                              rendered=lambda: 2_000))  # a 2,000-character block in progress
@@ -144,9 +147,7 @@ def test_coalesce_updates_at_least_every_two_seconds_however_heavy_the_page():
     clock = FakeClock()
 
     def chunks():
-        for _ in range(10_000):  # one short chunk per millisecond for ten seconds
-            clock.advance(0.001)
-            yield "ab"
+        return every_ms(clock, 10_000, "ab")
 
     heavy = list(coalesce(chunks(), interval=0.05, clock=clock, crowd=lambda: 1.0,
                           rendered=lambda: 10_000_000))  # 100 s of re-rendering at 100,000/s
@@ -159,9 +160,7 @@ def test_coalesce_updates_less_often_while_many_replies_stream():
     clock = FakeClock()
 
     def chunks():
-        for _ in range(1000):  # one short chunk per millisecond for a second
-            clock.advance(0.001)
-            yield "ab"
+        return every_ms(clock, 1000, "ab")
 
     alone = list(coalesce(chunks(), interval=0.05, clock=clock, crowd=lambda: 1.0))
     crowded = list(coalesce(chunks(), interval=0.05, clock=clock, crowd=lambda: 5.0))
