@@ -10,6 +10,7 @@ from __future__ import annotations
 import runpy
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -359,6 +360,38 @@ CHAT_OPTION_DEFAULTS = {
     "chat:custom_temperature": False,
     "chat:temperature": 0.7,
 }
+
+
+# The open chat's id in the page's address (?chat=...): a reload, a bookmark or a copied link
+# opens it again. A chat with nothing stored yet is not named.
+CHAT_PARAM = "chat"
+
+
+def chat_in_address() -> str | None:
+    """The chat id the page's address names, if it is one (chat ids are UUIDs)."""
+    value = st.query_params.get(CHAT_PARAM)
+    try:
+        return str(uuid.UUID(value)) if value else None
+    except ValueError:
+        return None
+
+
+def reopen_addressed_chat() -> None:
+    """A new browser session (a reload, a bookmark, a new tab) opens the chat its address
+    names. Raises ChatGone when the store has no such chat of this user's."""
+    if "conversation" not in st.session_state and (chat_id := chat_in_address()):
+        open_chat(chat_id)
+
+
+def show_in_address(conversation: Conversation) -> None:
+    """Name the open chat in the page's address once it is stored; otherwise name none."""
+    stored = conversation.turns and conversation.store is not None and not conversation.unsaved
+    wanted = conversation.chat.id if stored else None
+    if st.query_params.get(CHAT_PARAM) != wanted:
+        if wanted:
+            st.query_params[CHAT_PARAM] = wanted
+        else:
+            st.query_params.pop(CHAT_PARAM, None)
 
 
 def new_chat() -> None:

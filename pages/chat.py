@@ -300,8 +300,10 @@ def _offered_targets() -> list[Target] | None:
 
 st.title("Chat")
 st.html(_STYLE)
+history.reopen()  # a reload opens the chat it showed (its id is in the address)
 conversation = session.conversation()
 conversation.recover()  # a reply cut by Stop (or any rerun) is kept, marked stopped
+session.show_in_address(conversation)
 if st.session_state.get("chat:input") or st.session_state.get("chat:action"):
     session.forget("profile", "connections")  # about to send: the settings as they are now
 sidebar_head, sidebar_options, sidebar_list = (st.sidebar.container() for _ in range(3))

@@ -180,3 +180,45 @@ def test_hosted_a_chat_comes_back_after_signing_in_again_and_stays_the_users_own
         "select count(*) as n from public.messages m join auth.users u on u.id = m.user_id "
         "where u.email = %s", email)
     assert row["n"] == 2
+
+
+def _reloaded(address: dict[str, str]):
+    """A new browser session on the chat page whose address carries `address`."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.apptest import APP
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update(address)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_a_reload_opens_the_chat_its_address_names_and_new_chat_clears_it(katan_server):
+    use_server(katan_server)
+    at = start_chat()
+    assert "chat" not in at.query_params  # nothing stored yet: no chat named
+    send(at, "Open me again after a reload")
+    address = dict(at.query_params)
+    chat_id = address["chat"]
+    assert str(uuid.UUID(chat_id)) == chat_id
+
+    again = _reloaded(address)
+    assert chat_messages(again) == chat_messages(at)
+    assert again.query_params["chat"] == chat_id
+
+    again.button(key="chat:new").click().run()
+    assert chat_messages(again) == [] and "chat" not in again.query_params
+
+
+def test_an_address_naming_no_chat_of_this_user_opens_a_new_chat_and_says_so(katan_server):
+    use_server(katan_server)
+    gone = _reloaded({"chat": str(uuid.uuid4())})  # deleted, or never this user's
+    assert chat_messages(gone) == []
+    assert [e.value for e in gone.sidebar.error] == [
+        "That chat was deleted (in another tab or session)."]
+    assert "chat" not in gone.query_params
+    junk = _reloaded({"chat": "../../etc/passwd"})  # not a chat id: ignored
+    assert chat_messages(junk) == [] and not junk.sidebar.error
+    assert "chat" not in junk.query_params

@@ -26,6 +26,16 @@ def _open(chat_id: str) -> None:
         st.session_state[FLASH] = str(exc)
 
 
+def reopen() -> None:
+    """Before the page reads its conversation: the chat the address names, in a new session."""
+    try:
+        session.reopen_addressed_chat()
+    except SessionEnded:
+        raise
+    except UserFacingError as exc:
+        st.session_state[FLASH] = str(exc)
+
+
 def _new_chat() -> None:
     session.conversation().recover()
     session.new_chat()

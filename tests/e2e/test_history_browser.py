@@ -1,6 +1,7 @@
 """Conversations that last, in a real Chromium against `streamlit run` (issue 11, acceptance 1
-and 2): chat, reload, find it in the sidebar with its messages, model and options; restart the
-app, same; close the page while a reply streams, reopen: what arrived is there, marked."""
+and 2): chat, reload (the address reopens the chat), find it in the sidebar with its messages,
+model and options; restart the app, same; close the page while a reply streams, reopen: what
+arrived is there, marked."""
 
 from __future__ import annotations
 
@@ -35,11 +36,19 @@ def test_a_chat_survives_a_reload_and_a_restart(app_factory, new_page, katan_ser
     answer = reply_text(messages(page, "assistant").last)
     assert "Where is the treasure?" in answer
 
+    # The address names the chat: a reload (a new session) opens it again, and so does the
+    # address in a new tab.
+    address = page.url
+    assert "?chat=" in address, address
     page.reload()
     wait_idle(page)
-    expect(messages(page)).to_have_count(0)  # a new session starts on a new chat
-    _sidebar_chat(page, "Where is the treasure?").click()
     expect(messages(page, "user")).to_have_count(1)
+    assert page.url == address
+    tab = new_page()
+    tab.goto(address)
+    wait_idle(tab)
+    expect(messages(tab, "assistant").last).to_contain_text(answer)
+    tab.close()
     expect(messages(page, "assistant").last).to_contain_text(answer)
     assert reply_text(messages(page, "user").first) == "Where is the treasure?"
     assert reply_text(messages(page, "assistant").last) == answer
