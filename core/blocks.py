@@ -189,6 +189,28 @@ class BlockSplitter:
         yield CLOSED, fenced
 
 
+# A message of the user's longer than this is drawn as typed (plain text, its line breaks and
+# indentation kept), not as Markdown: a pasted 80-200 KB file took the browser 0.3 to 1 s to
+# draw as Markdown, and a pasted code block is highlighted again on every update of every
+# later reply (see highlighted_size). Shorter messages render Markdown and code.
+PLAIN_MESSAGE_OVER = 20_000
+
+
+def drawn_plain(role: str, text: str) -> bool:
+    """Whether a turn's text is drawn as typed rather than as Markdown."""
+    return role == "user" and len(text) > PLAIN_MESSAGE_OVER
+
+
+def highlighted_on_page(turns: Iterable) -> int:
+    """Characters of code the browser keeps highlighted for these turns (objects with
+    `role`, `content` and `reasoning`): their fences, except in a message drawn as typed."""
+    return sum(
+        (0 if drawn_plain(turn.role, turn.content) else highlighted_size(turn.content))
+        + highlighted_size(turn.reasoning or "")
+        for turn in turns
+    )
+
+
 # A fence that closes mid-reply is highlighted there and then, unless it is bigger than this:
 # highlighting 200 KB blocks the browser for 1 to 2 s, and again on every later update of the
 # reply (see highlighted_size). A bigger one stays plain until the reply ends and is drawn
@@ -259,6 +281,8 @@ def draw_blocks(pieces: Iterable[str], splitter: BlockSplitter, body) -> None:
             step = ended[0] if ended else None
             continue
         if kind == FENCE:
+            if code is None:
+                warm_highlighter(body)
             code = GrowingCode(body, f"chat-code-{next(fences)}")
         elif kind == CODE:
             code.add(text)
@@ -280,6 +304,21 @@ def _one_block(first: str, steps: Iterator[tuple[str, str]], ended: list) -> Ite
             ended.append((kind, text))
             return
         yield text
+
+
+WARM_KEY = "chat-highlighter-warm"  # the page hides this container (display: none)
+
+
+def warm_highlighter(body) -> None:
+    """A hidden one-line highlighted block, drawn when a reply's first fence opens.
+
+    Streamlit's browser side loads its highlighter (a 1.5 MB script) the first time a page
+    shows highlighted code, and until then draws a skeleton in its place. When the first
+    highlighted code is the finished reply (its fences too big to highlight mid-reply), the
+    whole reply turned into a skeleton for 1 to 2 s as it ended; loading the highlighter
+    while the fence streams (plain) avoids that.
+    """
+    body.container(key=WARM_KEY, gap=None).code("pass", language="python")
 
 
 class GrowingCode:

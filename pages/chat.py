@@ -5,7 +5,7 @@ from contextlib import closing
 import streamlit as st
 
 from core import session
-from core.blocks import BlockSplitter, UpdateCost, draw_blocks, highlighted_size
+from core.blocks import BlockSplitter, UpdateCost, draw_blocks, drawn_plain, highlighted_on_page
 from core.chat import STREAMING, Reply, chat_messages, coalesce, start_reply
 from core.conversation import Turn
 from core.errors import SessionEnded, UserFacingError
@@ -20,10 +20,12 @@ session.run_in_frame()  # never drawn without the frame's gate
 
 
 # Keyed containers get the CSS class st-key-<key>. A user's own line breaks are kept (Markdown
-# joins single lines), and Stop stays in view just above the chat input while a reply grows.
+# joins single lines), Stop stays in view just above the chat input while a reply grows, and
+# the block that loads the highlighter (core/blocks.py warm_highlighter) takes no room.
 _STYLE = """<style>
 [class*="st-key-chat-user-"] p { white-space: pre-wrap; }
 .st-key-chat-stop { position: sticky; bottom: 1rem; z-index: 10; width: fit-content; }
+.st-key-chat-highlighter-warm, div:has(> .st-key-chat-highlighter-warm) { display: none; }
 </style>"""
 
 # Under an error about a setting: where to fix it.
@@ -68,6 +70,15 @@ def _versions(conversation, turn: Turn) -> None:
                   args=(version.next_id,), help="The next version")
 
 
+def _user_text(text: str) -> None:
+    """A message of the user's: Markdown, or as typed when it is long (a pasted file)."""
+    if drawn_plain("user", text):
+        st.text(text)
+        st.caption("A long message: shown as typed, without Markdown.")
+    else:
+        st.markdown(text)
+
+
 def _show_turn(index: int, turn: Turn, conversation) -> None:
     with st.chat_message(turn.role):
         if turn.reasoning:
@@ -76,7 +87,7 @@ def _show_turn(index: int, turn: Turn, conversation) -> None:
                 st.markdown(turn.reasoning)
         if turn.role == "user":
             with st.container(key=f"chat-user-{index}"):
-                st.markdown(turn.content)
+                _user_text(turn.content)
             with st.container(horizontal=True, vertical_alignment="center"):
                 _versions(conversation, turn)
                 st.button("Edit", icon="✏️", key=f"chat:edit:{turn.id}", type="tertiary",
@@ -203,7 +214,7 @@ def _unsent_message() -> None:
     with st.container(border=True, key="chat-unsent"):
         st.caption("Your message was not sent (your session had ended):")
         with st.container(key="chat-user-unsent"):
-            st.markdown(text)
+            _user_text(text)
         send, discard, _ = st.columns([1, 1, 2])
         send.button("Send", type="primary", key="chat:unsent_send", width="stretch",
                     on_click=_request, args=("send_unsent",))
@@ -244,10 +255,8 @@ def _reply(target: Target, system_prompt: str, temperature: float | None) -> Non
         )
         blocks = BlockSplitter()
         # Code blocks on the page are highlighted again on every update: fewer, larger updates.
-        above = sum(highlighted_size(turn.content) + highlighted_size(turn.reasoning or "")
-                    for turn in conversation.turns)
         shown = coalesce(stream, on_thinking=_live_thinking(thinking, reply),
-                         rendered=UpdateCost(blocks, above))
+                         rendered=UpdateCost(blocks, highlighted_on_page(conversation.turns)))
         # Kept in the store at least every second; less often while many replies stream.
         kept = conversation.keeping_partial(shown, reply, every=STREAMING.crowding())
         with closing(kept):  # Stop ends this run inside write_stream: end the stream right here

@@ -40,9 +40,11 @@ def configure_compatible(at: AppTest, base_url: str, key: str = "", model: str =
 
 
 def chat_messages(at: AppTest) -> list[tuple[str, str]]:
-    """(role, text) for every chat message on the page, text being all its markdown."""
+    """(role, text) for every chat message on the page, text being all its markdown (and the
+    plain text of a long message of the user's, drawn as typed)."""
     return [
-        (m.name, "\n".join(md.value for md in m.markdown)) for m in at.chat_message
+        (m.name, "\n".join([md.value for md in m.markdown] + [t.value for t in m.text]))
+        for m in at.chat_message
     ]
 
 

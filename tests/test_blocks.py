@@ -255,6 +255,18 @@ class Page:
     def __init__(self) -> None:
         self.elements: list[Element] = []
         self.streams = 0
+        self.warmed: list[tuple[str, str, str]] = []  # (key, code, language) of warm-ups
+
+    def container(self, key: str, gap=None) -> "Page":
+        """The hidden container the highlighter warm-up is drawn in."""
+        assert gap is None
+        page = self
+
+        class Hidden:
+            def code(self, body: str, language=None) -> None:
+                page.warmed.append((key, body, language))
+
+        return Hidden()
 
     def empty(self) -> Element:
         self.elements.append(Element())
@@ -293,6 +305,8 @@ def test_each_block_streams_once_into_its_own_element_and_a_fence_is_highlighted
     assert (fence.kind, fence.text, fence.children) == (
         "markdown", f"```python\n{code}```\n", None)
     assert fence.sends == 1  # highlighted once, when it closed
+    # Streamlit's highlighter is loaded as the first fence opens, in a hidden element.
+    assert page.warmed == [("chat-highlighter-warm", "pass", "python")]
     assert page.streams == 3  # one write_stream per Markdown block
     # A finished block is never sent again: its count stops once the next element exists.
     history = list(sent_after.values())
@@ -336,3 +350,16 @@ def test_a_fence_too_big_to_highlight_mid_reply_stays_plain_until_the_reply_is_d
     # Nothing highlighted on the page yet; the finished reply's drawing will highlight it.
     assert splitter.highlighted == 0 and splitter.closed_code == len(fenced)
     assert highlighted_size(fenced + "\nAfter.") == len(fenced)
+
+
+def test_code_in_a_message_drawn_as_typed_is_not_counted_as_highlighted():
+    from types import SimpleNamespace as Turn
+
+    from core.blocks import PLAIN_MESSAGE_OVER, highlighted_on_page
+
+    fence = "```python\nx = 1\n```\n"
+    pasted = "A file:\n\n" + fence + "y" * PLAIN_MESSAGE_OVER
+    turns = [Turn(role="user", content=fence, reasoning=""),
+             Turn(role="user", content=pasted, reasoning=""),  # drawn as typed
+             Turn(role="assistant", content=pasted, reasoning=fence)]
+    assert highlighted_on_page(turns) == len(fence) + len(fence) + len(fence)

@@ -89,3 +89,22 @@ def test_a_reply_cut_by_stop_is_kept_and_marked_stopped(katan_server):
     assert messages[-1] == ("assistant", "partial ans")
     assert "Stopped" in assistant_captions(at)[-1]
     assert at.button(key="chat:retry").label == "Regenerate"
+
+
+def test_a_long_message_is_shown_as_typed_and_a_short_one_as_markdown(katan_server):
+    """A pasted file (over 20,000 characters) is drawn as plain text, line breaks and all;
+    the model still gets it whole, and shorter messages keep their Markdown."""
+    from core.blocks import PLAIN_MESSAGE_OVER
+
+    use_server(katan_server)
+    at = start_chat()
+    send(at, "Some **bold** text")
+    (short,) = [m for m in at.chat_message if m.name == "user"]
+    assert [md.value for md in short.markdown] == ["Some **bold** text"] and not short.text
+    pasted = "Here is my file:\n```python\n" + "x = 1  # **not bold**\n" * 1_000 + "```"
+    assert len(pasted) > PLAIN_MESSAGE_OVER
+    send(at, pasted)
+    long = [m for m in at.chat_message if m.name == "user"][-1]
+    assert [t.value for t in long.text] == [pasted] and not long.markdown
+    assert [c.value for c in long.caption] == ["A long message: shown as typed, without Markdown."]
+    assert pasted in chat_messages(at)[-1][1]  # the echo: the model got the whole message

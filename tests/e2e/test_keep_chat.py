@@ -167,6 +167,18 @@ def test_a_message_keeps_its_line_breaks_and_code_blocks(
     assert sent.locator("p").first.inner_text() == "Some bold text\nand code:"
     screenshot(page, "chat-line-breaks")
 
+    # A pasted file (over 20,000 characters) is shown as typed: no Markdown, no highlighting.
+    pasted = "My log:\n```\n" + "".join(f"  line {i}: **ok**\n" for i in range(1_200)) + "```"
+    send(page, pasted)
+    wait_idle(page, timeout=60)
+    sent = messages(page, "user").last
+    shown = sent.locator('[data-testid="stText"]')
+    expect(shown).to_have_count(1)
+    assert shown.inner_text() == pasted
+    expect(sent.locator("pre code")).to_have_count(0)
+    expect(sent.locator("strong")).to_have_count(0)
+    expect(sent).to_contain_text("A long message: shown as typed, without Markdown.")
+
 
 def test_a_rejected_key_links_to_settings(app_factory, new_page, katan_server, isolated_data_dir):
     save_compatible(katan_server.base_url, "sk-not-the-right-key-0000", katan_server.model)

@@ -32,7 +32,8 @@ REPLY = (
 )
 
 # What the last assistant message shows: its Markdown elements (not the caption or a button's
-# label), code elements, and highlighted tokens; and whether it has finished (its caption).
+# label), code elements, and highlighted tokens; whether it has finished (its caption); and
+# whether the hidden block that loads the highlighter is there, and hidden.
 SAMPLE = """() => {
     const replies = [...document.querySelectorAll('[data-testid="stChatMessage"]')]
         .filter(m => m.querySelector('[data-testid="stChatMessageAvatarAssistant"]'));
@@ -45,6 +46,9 @@ SAMPLE = """() => {
         code: content.querySelectorAll('[data-testid="stCode"]').length,
         tokens: content.querySelectorAll('[data-testid="stCode"] .token').length,
         finished: !!content.querySelector('[data-testid="stCaptionContainer"]'),
+        warm: (w => !w ? null : getComputedStyle(w.parentElement).display === "none"
+                   && w.offsetParent === null ? "hidden" : "shown")(  // its wrapper too: no gap
+            content.querySelector('.st-key-chat-highlighter-warm')),
     };
 }"""
 
@@ -104,6 +108,9 @@ def test_a_reply_streams_in_blocks_and_ends_drawn_whole_as_before(
     # it grew, was plain text with nothing highlighted.
     assert max(s["blocks"] for s in streaming) >= 4, streaming
     assert page.evaluate("window.plainCodeSeen"), "the growing fence was highlighted"
+    # Once a fence opened, the highlighter was loaded through a block the user never sees.
+    warm = {s["warm"] for s in streaming}
+    assert "hidden" in warm and "shown" not in warm, warm
     wait_idle(page)
 
     # Finished: one Markdown element, everything rendered as st.markdown renders it.
