@@ -310,15 +310,18 @@ WARM_KEY = "chat-highlighter-warm"  # the page hides this container (display: no
 
 
 def warm_highlighter(body) -> None:
-    """A hidden one-line highlighted block, drawn when a reply's first fence opens.
+    """A hidden one-line fenced block, drawn when a reply's first fence opens.
 
-    Streamlit's browser side loads its highlighter (a 1.5 MB script) the first time a page
-    shows highlighted code, and until then draws a skeleton in its place. When the first
-    highlighted code is the finished reply (its fences too big to highlight mid-reply), the
-    whole reply turned into a skeleton for 1 to 2 s as it ended; loading the highlighter
-    while the fence streams (plain) avoids that.
+    Streamlit's browser side loads the highlighter of Markdown code blocks lazily, the first
+    time a page shows one, and draws a skeleton until it is ready. When the first one is the
+    finished reply (its fences too big to highlight mid-reply), the whole reply turned into a
+    skeleton for 1 to 2 s as it ended; loading it while the fence streams (plain) avoids that.
+    (It must be a Markdown fence: `st.code` loads the same script through another path.)
     """
-    body.container(key=WARM_KEY, gap=None).code("pass", language="python")
+    body.container(key=WARM_KEY, gap=None).markdown(WARM_FENCE)
+
+
+WARM_FENCE = "```python\npass\n```"
 
 
 class GrowingCode:

@@ -255,7 +255,7 @@ class Page:
     def __init__(self) -> None:
         self.elements: list[Element] = []
         self.streams = 0
-        self.warmed: list[tuple[str, str, str]] = []  # (key, code, language) of warm-ups
+        self.warmed: list[tuple[str, str]] = []  # (key, Markdown) of the highlighter warm-ups
 
     def container(self, key: str, gap=None) -> "Page":
         """The hidden container the highlighter warm-up is drawn in."""
@@ -263,8 +263,8 @@ class Page:
         page = self
 
         class Hidden:
-            def code(self, body: str, language=None) -> None:
-                page.warmed.append((key, body, language))
+            def markdown(self, body: str) -> None:
+                page.warmed.append((key, body))
 
         return Hidden()
 
@@ -306,7 +306,7 @@ def test_each_block_streams_once_into_its_own_element_and_a_fence_is_highlighted
         "markdown", f"```python\n{code}```\n", None)
     assert fence.sends == 1  # highlighted once, when it closed
     # Streamlit's highlighter is loaded as the first fence opens, in a hidden element.
-    assert page.warmed == [("chat-highlighter-warm", "pass", "python")]
+    assert page.warmed == [("chat-highlighter-warm", "```python\npass\n```")]
     assert page.streams == 3  # one write_stream per Markdown block
     # A finished block is never sent again: its count stops once the next element exists.
     history = list(sent_after.values())
