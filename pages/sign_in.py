@@ -8,7 +8,8 @@ from core.errors import UserFacingError
 session.run_in_frame()  # never drawn without the frame's gate
 
 if session.current_user() is not None:  # signed in or out just now: move on
-    st.switch_page("pages/chat.py")
+    # keeping the address's query (a chat opened from its address comes up once signed in)
+    st.switch_page("pages/chat.py", query_params=st.query_params.to_dict())
 
 st.title("Sign in")
 with st.form("sign_in"):

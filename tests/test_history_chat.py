@@ -174,6 +174,13 @@ def test_hosted_a_chat_comes_back_after_signing_in_again_and_stays_the_users_own
     _open(again, "a hosted conversation")
     assert chat_messages(again) == before
 
+    # The chat's address, opened in a new session: sign in, and it is the chat on screen.
+    by_address = sign_in(_reloaded(dict(at.query_params)), email)
+    assert chat_messages(by_address) == before
+    by_address.switch_page("pages/sign_out.py").run()
+    by_address.button(key="sign_out").click().run()
+    assert "chat" not in by_address.query_params  # going to Sign out leaves the address
+
     stranger = sign_up(f"user-{uuid.uuid4().hex[:10]}@example.com")
     assert _history(stranger) == []
     [row] = supabase_mode.sql(
