@@ -93,7 +93,11 @@ def test_chat_options_survive_a_visit_to_settings_and_new_chat_resets_them(
 
 # Forty paragraphs, echoed back by llm-katan a few characters at a time: a reply far taller
 # than any screen, streaming for several seconds.
-LONG_PROMPT = "\n\n".join(f"Paragraph {n}: the reply keeps growing below." for n in range(40))
+# Long enough that the reply is still streaming well after it outgrows the screen (with 40
+# paragraphs, a loaded CI machine once saw it end before Stop was clicked).
+PARAGRAPHS = 80
+LONG_PROMPT = "\n\n".join(
+    f"Paragraph {n}: the reply keeps growing below." for n in range(PARAGRAPHS))
 
 
 # Measured in one step in the page: the reply keeps moving things between two calls.
@@ -142,7 +146,7 @@ def test_stop_stays_in_view_while_a_long_reply_streams(
     wait_idle(page)
     footer = messages(page, "assistant").last.locator('[data-testid="stCaptionContainer"]')
     expect(footer).to_contain_text("Stopped")
-    assert "Paragraph 39" not in reply_text(messages(page, "assistant").last)
+    assert f"Paragraph {PARAGRAPHS - 1}" not in reply_text(messages(page, "assistant").last)
     assert_no_exception(page)
 
 
