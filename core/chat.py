@@ -354,9 +354,9 @@ def coalesce(
     `render_rate` characters re-rendered per second, and never more than MAX_UPDATE_SECONDS.
     It also grows by `crowd()` while many replies stream in this process (fewer, larger
     updates keep every session smooth). The first chunk goes out at once, so time to first
-    token is unchanged; the rest goes out when the stream ends. `Thinking` markers are never passed on: they call
-    `on_thinking()` at most once per `interval` (and once more at the end if reasoning arrived
-    since), to redraw the reasoning.
+    token is unchanged; the rest goes out when the stream ends. `Thinking` markers are never
+    passed on: they call `on_thinking()` at most once per `interval` (and once more at the end
+    if reasoning arrived since), to redraw the reasoning.
     """
     pending: list[str] = []
     last = wait = 0.0

@@ -5,7 +5,9 @@ from contextlib import closing
 import streamlit as st
 
 from core import session
-from core.blocks import BlockSplitter, UpdateCost, draw_blocks, drawn_plain, highlighted_on_page
+from core.blocks import (
+    WARM_KEY, BlockSplitter, UpdateCost, draw_blocks, drawn_plain, highlighted_on_page,
+)
 from core.chat import STREAMING, Reply, chat_messages, coalesce, start_reply
 from core.conversation import Turn
 from core.errors import SessionEnded, UserFacingError
@@ -22,10 +24,11 @@ session.run_in_frame()  # never drawn without the frame's gate
 # Keyed containers get the CSS class st-key-<key>. A user's own line breaks are kept (Markdown
 # joins single lines), Stop stays in view just above the chat input while a reply grows, and
 # the block that loads the highlighter (core/blocks.py warm_highlighter) takes no room.
-_STYLE = """<style>
-[class*="st-key-chat-user-"] p { white-space: pre-wrap; }
-.st-key-chat-stop { position: sticky; bottom: 1rem; z-index: 10; width: fit-content; }
-.st-key-chat-highlighter-warm, div:has(> .st-key-chat-highlighter-warm) { display: none; }
+_WARM = f".st-key-{WARM_KEY}"
+_STYLE = f"""<style>
+[class*="st-key-chat-user-"] p {{ white-space: pre-wrap; }}
+.st-key-chat-stop {{ position: sticky; bottom: 1rem; z-index: 10; width: fit-content; }}
+{_WARM}, div:has(> {_WARM}) {{ display: none; }}
 </style>"""
 
 # Under an error about a setting: where to fix it.
