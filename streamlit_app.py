@@ -6,7 +6,7 @@ import threading
 import streamlit as st
 
 from core import session
-from core.errors import UserFacingError, describe_bug
+from core.failures import UserFacingError, describe_bug
 from core.store.keybox import keybox_for
 
 st.set_page_config(page_title="Switchboard", page_icon="🔀", layout="centered")

@@ -47,7 +47,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from core.errors import UserFacingError  # noqa: E402
+from core.failures import UserFacingError  # noqa: E402
 from core.history.model import Chat, Message  # noqa: E402
 from core.store.sqlite import (  # noqa: E402
     CHAT_COLUMNS,

@@ -1,6 +1,6 @@
 """Streaming benchmark: the app's streaming path and a real browser, against one local server.
 
-1. core.chat's path, exactly what the chat page runs (`coalesce(start_reply(...))`), against
+1. core.chat.call's path, exactly what the chat page runs (`coalesce(start_reply(...))`), against
    iterating the raw openai SDK stream: same server, same request, a reply of --chunks chunks,
    runs interleaved (app, raw, app, raw...), medians compared. Targets: client CPU per chunk
    app / raw <= 0.5, total time app / raw <= 1.0.
@@ -50,10 +50,10 @@ sys.path.insert(0, str(REPO))
 
 import openai  # noqa: E402
 
-from core.chat import Reply, coalesce, start_reply  # noqa: E402
+from core.chat.call import Reply, coalesce, start_reply  # noqa: E402
 from core.config import SETTING_NAMES, load_settings  # noqa: E402
 from core.store.keybox import EncryptedProfileStore, keybox_for  # noqa: E402
-from core.profiles import Profile  # noqa: E402
+from core.providers.profile import Profile  # noqa: E402
 from core.providers.kinds import OPENAI_COMPATIBLE, Target  # noqa: E402
 from core.store.sqlite import SQLiteProfileStore  # noqa: E402
 from tests.fixtures.common import free_port, stop  # noqa: E402  (the suite's own helpers)

@@ -8,18 +8,79 @@ from dataclasses import dataclass
 from supabase import ClientOptions, create_client
 
 from core.config import Settings
-from core.errors import (
-    AuthUnavailable,
-    SessionEnded,
-    UserFacingError,
-    describe_auth_error,
-    is_auth_outage,
-    redact,
-)
+from core.failures import UserFacingError
+from core.redaction import collapse, redact
 
 logger = logging.getLogger(__name__)
 
 MIN_PASSWORD_LENGTH = 8
+
+
+_AUTH_MESSAGES = {
+    "invalid_credentials": "Wrong email or password.",
+    "user_already_exists": "An account with this email already exists. Sign in instead.",
+    "email_exists": "An account with this email already exists. Sign in instead.",
+    "weak_password": "That password is too weak: choose a longer one.",
+    "email_not_confirmed": "Please confirm your email address first (see your inbox).",
+    "over_request_rate_limit": "Too many attempts: wait a minute and try again.",
+    "validation_failed": "Please check the email address and password.",
+    "session_not_found": "Your session has ended. Please sign in again.",
+    "refresh_token_not_found": "Your session has ended. Please sign in again.",
+}
+
+
+class SessionEnded(UserFacingError):
+    """The sign-in session cannot be renewed (revoked, expired, signed out elsewhere): the
+    user must sign in again. Raised once; the session is forgotten locally."""
+
+    def __init__(self) -> None:
+        super().__init__("Your session has ended. Please sign in again.")
+
+
+class AuthUnavailable(UserFacingError):
+    """The sign-in service could not be reached or failed: the session is kept, and the
+    next try may succeed. `user` is who was signed in, when known."""
+
+    def __init__(self, user=None) -> None:
+        super().__init__(AUTH_UNAVAILABLE)
+        self.user = user
+
+AUTH_UNAVAILABLE = ("The sign-in service is unavailable right now. You are still signed in; "
+                    "please try again in a moment.")
+
+# Auth answers that mean the session is over, as opposed to the service failing.
+SESSION_ENDED_CODES = {"session_not_found", "session_expired", "refresh_token_not_found",
+                       "refresh_token_already_used", "user_not_found", "user_banned", "bad_jwt"}
+
+
+def is_auth_outage(exc: BaseException) -> bool:
+    """True when Auth could not be reached or failed (5xx, network, an unreadable answer),
+    false when it answered and refused."""
+    from supabase_auth.errors import AuthApiError, AuthRetryableError
+
+    if isinstance(exc, AuthRetryableError):  # connection failures and gateway statuses
+        return True
+    if isinstance(exc, AuthApiError):
+        return exc.status >= 500 or exc.status == 429
+    # An answer supabase-auth could not read (a proxy's HTML 500), or a transport error.
+    return not isinstance(exc, UserFacingError) and getattr(exc, "status", None) is None
+
+
+def describe_auth_error(exc: BaseException) -> str:
+    """A Supabase Auth failure, said for the user."""
+    code = getattr(exc, "code", None)
+    if code in _AUTH_MESSAGES:
+        message = _AUTH_MESSAGES[code]
+        said = getattr(exc, "message", "")
+        if code == "weak_password" and said:
+            message += f" ({collapse(said)})"
+        return message
+    if is_auth_outage(exc):
+        logger.warning("Supabase Auth unavailable: %s", redact(repr(exc)))
+        return AUTH_UNAVAILABLE
+    said = getattr(exc, "message", None) or str(exc)
+    return redact(f"The sign-in service refused the request: {collapse(said)}")
+
 
 
 @dataclass(frozen=True)

@@ -19,18 +19,22 @@ from typing import TypeVar
 import streamlit as st
 
 from core.auth import SupabaseAuth, User
-from core.errors import AuthUnavailable, SessionEnded, UserFacingError
+from core.auth import AuthUnavailable, SessionEnded
+from core.failures import UserFacingError
 from core.config import Settings, load_settings
-from core.conversation import Conversation
+from core.history.conversation import Conversation
 from core.history.listing import RECENT_ENOUGH
-from core.history.model import Chat, ChatGone, ChatStore
+from core.history.model import Chat
+from core.store.errors import ChatGone
+from core.store.contracts import ChatStore
 from core.store.keybox import (
     EncryptedConnectionStore,
     EncryptedProfileStore,
     keybox_for,
     local_secret,
 )
-from core.profiles import Profile, ProfileStore
+from core.providers.profile import Profile
+from core.store.contracts import ProfileStore
 from core.providers import sources
 from core.providers.connections import Connection
 from core.providers.kinds import Target

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 
-from core.netguard import NetworkPolicy, check_base_url
-from core.profiles import Profile
+from core.chat.netguard import NetworkPolicy, check_base_url
+from core.providers.profile import Profile
 from core.providers.connections import available_targets
 from core.providers.kinds import Provider, Target
-from core.urls import InvalidBaseURL, normalize_base_url
+from core.providers.urls import InvalidBaseURL, normalize_base_url
 
 
 @dataclass(frozen=True)

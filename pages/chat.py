@@ -5,12 +5,18 @@ from contextlib import closing
 import streamlit as st
 
 from core import session
-from core.blocks import (
-    WARM_KEY, BlockSplitter, UpdateCost, draw_blocks, drawn_plain, highlighted_on_page,
+from core.chat.blocks import (
+    WARM_KEY,
+    BlockSplitter,
+    UpdateCost,
+    draw_blocks,
+    drawn_plain,
+    highlighted_on_page,
 )
-from core.chat import STREAMING, Reply, chat_messages, coalesce, start_reply
-from core.conversation import Turn
-from core.errors import SessionEnded, UserFacingError
+from core.chat.call import STREAMING, Reply, chat_messages, coalesce, start_reply
+from core.history.conversation import Turn
+from core.auth import SessionEnded
+from core.failures import UserFacingError
 from core.store.keybox import describe_unreadable_key
 from core.providers.connections import Connection, describe_unreadable_secrets
 from core.providers.connections import targets as connection_targets

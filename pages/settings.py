@@ -4,11 +4,13 @@ section (pages/sections/connections.py)."""
 import streamlit as st
 
 from core import session
-from core.client import connection_for
-from core.discovery import list_models, test_connection
-from core.errors import ProfileChanged, SessionEnded, UserFacingError
-from core.netguard import policy_for
-from core.profiles import Profile, describe_saved_key
+from core.chat.client import connection_for
+from core.chat.discovery import list_models, test_connection
+from core.store.errors import ProfileChanged
+from core.auth import SessionEnded
+from core.failures import UserFacingError
+from core.chat.netguard import policy_for
+from core.providers.profile import Profile, describe_saved_key
 from core.providers.kinds import REGISTRY, Provider, server_key
 from core.settings_form import (
     FETCH_INPUTS,
@@ -22,7 +24,7 @@ from core.settings_form import (
     unsaved_changes,
 )
 from core.store.keybox import describe_unreadable_key
-from core.urls import PLACEHOLDER_BASE_URL, url_problem
+from core.providers.urls import PLACEHOLDER_BASE_URL, url_problem
 from pages.sections import chats as chats_section
 from pages.sections import connections as connections_section
 

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core import session
-from core.errors import UserFacingError
+from core.failures import UserFacingError
 
 session.run_in_frame()  # never drawn without the frame's gate
 

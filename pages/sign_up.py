@@ -4,7 +4,7 @@ import streamlit as st
 
 from core import session
 from core.auth import MIN_PASSWORD_LENGTH
-from core.errors import UserFacingError
+from core.failures import UserFacingError
 
 session.run_in_frame()  # never drawn without the frame's gate
 

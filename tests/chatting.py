@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from core.config import load_settings
-from core.profiles import Profile
+from core.providers.profile import Profile
 from core.providers.connections import Connection
 from core.store.keybox import EncryptedConnectionStore, EncryptedProfileStore, keybox_for
 from core.store.sqlite import SQLiteConnectionStore, SQLiteProfileStore

@@ -6,10 +6,18 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.chat import coalesce
+from core.chat.call import coalesce
 
-from core.blocks import (
-    CLOSED, CODE, CUT, FENCE, HIGHLIGHT_WEIGHT, TEXT, BlockSplitter, UpdateCost, highlighted_size,
+from core.chat.blocks import (
+    CLOSED,
+    CODE,
+    CUT,
+    FENCE,
+    HIGHLIGHT_WEIGHT,
+    TEXT,
+    BlockSplitter,
+    UpdateCost,
+    highlighted_size,
 )
 
 
@@ -283,7 +291,7 @@ class Page:
 
 
 def test_each_block_streams_once_into_its_own_element_and_a_fence_is_highlighted_once():
-    from core.blocks import GrowingCode, draw_blocks
+    from core.chat.blocks import GrowingCode, draw_blocks
 
     code = "".join(f"line_{i} = {i}\n" for i in range(1000))  # 14 KB: two plain pieces
     text = f"# Title\n\nA paragraph.\n\n```python\n{code}```\n\nAfter the code."
@@ -316,7 +324,7 @@ def test_each_block_streams_once_into_its_own_element_and_a_fence_is_highlighted
 
 
 def test_a_growing_fence_is_sent_in_pieces_each_of_them_drawn_no_more_once_full():
-    from core.blocks import GrowingCode
+    from core.chat.blocks import GrowingCode
 
     body = Page()
     code = GrowingCode(body, "chat-code-0")
@@ -335,7 +343,7 @@ def test_a_growing_fence_is_sent_in_pieces_each_of_them_drawn_no_more_once_full(
 def test_a_fence_too_big_to_highlight_mid_reply_stays_plain_until_the_reply_is_drawn_whole():
     """Highlighting a 200 KB block froze the browser 1 to 2 s, and again on every later
     update: a fence over the limit stays the plain pieces it streamed as."""
-    from core.blocks import HIGHLIGHT_WHEN_CLOSED_MAX, draw_blocks
+    from core.chat.blocks import HIGHLIGHT_WHEN_CLOSED_MAX, draw_blocks
 
     code = "".join(f"value_{i} = {i} * {i}\n" for i in range(2000))
     fenced = f"```python\n{code}```\n"
@@ -355,7 +363,7 @@ def test_a_fence_too_big_to_highlight_mid_reply_stays_plain_until_the_reply_is_d
 def test_code_in_a_message_drawn_as_typed_is_not_counted_as_highlighted():
     from types import SimpleNamespace as Turn
 
-    from core.blocks import PLAIN_MESSAGE_OVER, highlighted_on_page
+    from core.chat.blocks import PLAIN_MESSAGE_OVER, highlighted_on_page
 
     fence = "```python\nx = 1\n```\n"
     pasted = "A file:\n\n" + fence + "y" * PLAIN_MESSAGE_OVER

@@ -94,7 +94,7 @@ def test_a_reply_cut_by_stop_is_kept_and_marked_stopped(katan_server):
 def test_a_long_message_is_shown_as_typed_and_a_short_one_as_markdown(katan_server):
     """A pasted file (over 20,000 characters) is drawn as plain text, line breaks and all;
     the model still gets it whole, and shorter messages keep their Markdown."""
-    from core.blocks import PLAIN_MESSAGE_OVER
+    from core.chat.blocks import PLAIN_MESSAGE_OVER
 
     use_server(katan_server)
     at = start_chat()

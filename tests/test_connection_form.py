@@ -10,9 +10,9 @@ import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from core.client import connection_for
+from core.chat.client import connection_for
 from core.config import load_settings
-from core.connection_form import (
+from core.forms import (
     CONNECTION_FETCH_INPUTS,
     CONNECTION_TEST_INPUTS,
     FIELD_WORDS,
@@ -33,7 +33,7 @@ from core.connection_form import (
     unique_name,
     unsaved_changes,
 )
-from core.netguard import BlockedAddress, NetworkPolicy
+from core.chat.netguard import BlockedAddress, NetworkPolicy
 from core.providers.connections import MAX_NAME_LENGTH, Connection
 from core.settings_form import CheckResult
 

@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import load_settings
-from core.errors import UserFacingError
+from core.failures import UserFacingError
 from core.providers.operator import operator_connections, parse_toml
 from tests.apptest import APP, shown_text
 from tests.chatting import chat_messages, connection_store, errors, send

@@ -17,7 +17,8 @@ import pytest
 import supabase
 from cryptography.fernet import Fernet
 
-from core.providers.connections import Connection, ConnectionChanged
+from core.providers.connections import Connection
+from core.store.errors import ConnectionChanged
 from core.store.keybox import EncryptedConnectionStore, KeyBox
 from core.store.supabase import SupabaseConnectionStore
 from tests.test_rls import Account, Refused, new_account

@@ -18,15 +18,15 @@ from hypothesis import strategies as st
 
 from core.auth import SupabaseAuth
 from core.config import Settings
-from core.errors import UserFacingError
+from core.failures import UserFacingError
 from core.providers.connections import (
     MAX_COMPLETION_TOKENS,
     MAX_CONNECTIONS,
     MAX_MODELS,
     NO_STREAM_OPTIONS,
     Connection,
-    ConnectionChanged,
 )
+from core.store.errors import ConnectionChanged
 from core.store.keybox import EncryptedConnectionStore, KeyBox
 from core.store.sqlite import DB_FILENAME, SQLiteConnectionStore
 from core.store.supabase import SupabaseConnectionStore

@@ -8,9 +8,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.chat import Reply, coalesce
-from core.conversation import Conversation
-from core.errors import StoreUnavailable
+from core.chat.call import Reply, coalesce
+from core.history.conversation import Conversation
+from core.store.errors import StoreUnavailable
 from core.store.sqlite import SQLiteChatStore
 
 

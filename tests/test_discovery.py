@@ -8,8 +8,8 @@ import json
 import httpx2
 import pytest
 
-from core.client import Limits
-from core.discovery import (
+from core.chat.client import Limits
+from core.chat.discovery import (
     CHAT_STEP,
     LIST_STEP,
     ConnectionReport,
@@ -18,7 +18,7 @@ from core.discovery import (
     parse_model_ids,
     test_connection,
 )
-from core.errors import UserFacingError
+from core.failures import UserFacingError
 from core.providers.kinds import Target
 from tests.fixtures.common import free_port
 from tests.fixtures.llm_servers import KATAN_MODEL, LLMOCK_MODEL, SMOLLM_ALIAS

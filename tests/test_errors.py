@@ -4,7 +4,9 @@ import httpx2
 import openai
 import pytest
 
-from core.errors import UserFacingError, describe_error, provider_message, redact
+from core.failures import UserFacingError
+from core.chat.errors import describe_error, provider_message
+from core.redaction import redact
 
 CLOUDFLARE_PAGE = """<!DOCTYPE html>
 <html><head><title>502 Bad Gateway | example.com</title>

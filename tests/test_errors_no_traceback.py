@@ -10,9 +10,9 @@ import re
 
 import pytest
 
-import core.chat
-import core.streaming
-from core.chat import Reply, start_reply
+import core.chat.call
+import core.chat.events
+from core.chat.call import Reply, start_reply
 from core.config import load_settings
 from core.providers.kinds import Target
 from tests.chatting import assistant_captions, errors, send, start_chat, use_server
@@ -50,8 +50,8 @@ def test_a_bug_while_reading_a_stream_is_ours_logged_with_a_reference_and_no_key
     def broken(self, chunk):
         raise RuntimeError(f"our own mistake, holding {key}")
 
-    monkeypatch.setattr(core.streaming.ChunkReader, "chunk", broken)
-    with caplog.at_level(logging.ERROR, logger="core.errors"):
+    monkeypatch.setattr(core.chat.events.ChunkReader, "chunk", broken)
+    with caplog.at_level(logging.ERROR, logger="core.chat.errors"):
         reply = _run(katan_server.base_url, katan_server.model, key)
     match = BUG.fullmatch(reply.error)
     assert match and reply.status == "failed" and reply.error_field is None
@@ -64,7 +64,7 @@ def test_a_bug_while_building_the_request_never_raises(monkeypatch):
     def broken(*args, **kwargs):
         raise TypeError("build_client got confused")
 
-    monkeypatch.setattr(core.chat, "build_client", broken)
+    monkeypatch.setattr(core.chat.call, "build_client", broken)
     reply = _run("http://127.0.0.1:9/v1")
     assert BUG.fullmatch(reply.error) and reply.status == "failed"
 
@@ -73,7 +73,7 @@ def test_the_chat_page_shows_our_bug_as_ours_and_keeps_the_message(katan_server,
     def broken(self, chunk):
         raise KeyError("choices")
 
-    monkeypatch.setattr(core.streaming.ChunkReader, "chunk", broken)
+    monkeypatch.setattr(core.chat.events.ChunkReader, "chunk", broken)
     use_server(katan_server)
     at = start_chat()
     send(at, "hello")  # asserts no exception reached the page

@@ -10,9 +10,9 @@ import logging
 
 import pytest
 
-from core.chat import Reply, start_reply
+from core.chat.call import Reply, start_reply
 from core.config import load_settings
-from core.errors import describe_stall
+from core.chat.errors import describe_stall
 from core.providers.kinds import Target
 from tests.chatting import errors, send, start_chat, use_server
 
@@ -121,7 +121,7 @@ def test_a_nested_error_prefix_and_a_long_text_are_trimmed(canned_server):
 
 
 def test_a_stall_is_said_in_words_for_users_and_the_operator_hint_goes_to_the_log(caplog):
-    with caplog.at_level(logging.INFO, logger="core.errors"):
+    with caplog.at_level(logging.INFO, logger="core.chat.errors"):
         first = describe_stall("first_token", 60, "http://h/v1")
         idle = describe_stall("idle", 30, "http://h/v1")
     assert first == ("The server at http://h/v1 did not start replying: sent nothing for 60 "

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.chat import Reply
-from core.conversation import Conversation
+from core.chat.call import Reply
+from core.history.conversation import Conversation
 
 
 def _reply(text: str, status: str, error: str | None = None) -> Reply:

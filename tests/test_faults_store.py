@@ -23,14 +23,15 @@ import pytest
 from cryptography.fernet import Fernet
 
 from core.config import Settings
-from core.errors import ProfileChanged, StoreUnavailable, UserFacingError
+from core.store.errors import ProfileChanged, StoreUnavailable
+from core.failures import UserFacingError
 from core.store.keybox import (
     LOCAL_KEY_FILE,
     LocalSecretUnavailable,
     describe_unreadable_key,
     local_secret,
 )
-from core.profiles import Profile
+from core.providers.profile import Profile
 from core.store.sqlite import DB_FILENAME, SQLiteProfileStore
 from tests.fixtures.common import REPO, missing
 from tests.fixtures.faults import (
@@ -92,7 +93,7 @@ def test_a_data_file_the_app_may_not_use_is_named_with_what_to_do(tmp_path):
     probe = (
         "import sys\n"
         "from core.store.sqlite import SQLiteProfileStore\n"
-        "from core.errors import StoreUnavailable\n"
+        "from core.chat.errors import StoreUnavailable\n"
         "try:\n"
         "    SQLiteProfileStore(sys.argv[1]).load()\n"
         "except StoreUnavailable as exc:\n"

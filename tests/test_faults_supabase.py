@@ -16,9 +16,11 @@ from cryptography.fernet import Fernet
 
 from core.auth import SupabaseAuth
 from core.config import Settings
-from core.errors import AuthUnavailable, SessionEnded, StoreUnavailable, UserFacingError
+from core.auth import AuthUnavailable, SessionEnded
+from core.store.errors import StoreUnavailable
+from core.failures import UserFacingError
 from core.store.keybox import EncryptedProfileStore, KeyBox
-from core.profiles import Profile
+from core.providers.profile import Profile
 from core.store.supabase import SupabaseProfileStore
 from tests.supabase_stack.stack import Stack
 

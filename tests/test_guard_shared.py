@@ -17,10 +17,10 @@ import httpx2
 import openai
 import pytest
 
-from core.chat import Reply, start_reply
-from core.client import Limits, build_client, connection_for
+from core.chat.call import Reply, start_reply
+from core.chat.client import Limits, build_client, connection_for
 from core.config import Settings
-from core.discovery import list_models, test_connection
+from core.chat.discovery import list_models, test_connection
 from core.providers.kinds import Target
 
 LOCAL = Settings()

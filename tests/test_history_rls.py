@@ -14,7 +14,7 @@ import postgrest
 import pytest
 import supabase
 
-from core.errors import UserFacingError
+from core.failures import UserFacingError
 from core.history.model import Chat, Message
 from core.store.supabase import SupabaseChatStore
 from tests.test_rls import Account, Refused, new_account

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from core.auth import SupabaseAuth
 from core.config import Settings
-from core.errors import UserFacingError
+from core.failures import UserFacingError
 from core.history.model import MAX_CONTENT_LENGTH, Chat, Message
 from core.store.sqlite import DB_FILENAME, NUL_STAND_IN, SQLiteChatStore
 from core.store.supabase import SupabaseChatStore

@@ -20,7 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.errors import StoreUnavailable, UserFacingError
+from core.store.errors import StoreUnavailable
+from core.failures import UserFacingError
 from core.history.model import (
     MAX_CONTENT_LENGTH,
     MAX_TITLE_LENGTH,

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import UserFacingError
+from core.failures import UserFacingError
 from core.store.keybox import EncryptedProfileStore, KeyBox, local_secret
-from core.profiles import FIELD_LABELS, MAX_KEY_LENGTH, Profile, field_problem
+from core.providers.profile import FIELD_LABELS, MAX_KEY_LENGTH, Profile, field_problem
 from core.store.sqlite import SQLiteProfileStore
 
 HEADER_TEXT = ("may only contain plain letters, digits and symbols "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.urls import INVALID_URL_MESSAGE
+from core.providers.urls import INVALID_URL_MESSAGE
 from tests.apptest import compatible, configure_compatible, open_app
 
 

@@ -15,9 +15,12 @@ import openai
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.chat import Reply, stream_reply
-from core.client import build_client
-from core.errors import KEY_FRAGMENT, describe_auth_error, describe_backend_error, describe_error
+from core.chat.call import Reply, stream_reply
+from core.chat.client import build_client
+from core.redaction import KEY_FRAGMENT
+from core.auth import describe_auth_error
+from core.store.errors import describe_backend_error
+from core.chat.errors import describe_error
 from core.providers.kinds import Target
 
 keys = st.text(string.ascii_letters + string.digits + "-_.", min_size=8, max_size=120)

@@ -20,7 +20,7 @@ from core.store.keybox import (
     keybox_for,
     local_secret,
 )
-from core.profiles import MAX_KEY_LENGTH, MAX_TEXT_LENGTH, Profile, field_problem
+from core.providers.profile import MAX_KEY_LENGTH, MAX_TEXT_LENGTH, Profile, field_problem
 from core.store.sqlite import DB_FILENAME, SQLiteProfileStore
 from tests.fixtures.common import REPO
 

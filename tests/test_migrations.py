@@ -21,8 +21,8 @@ from cryptography.fernet import Fernet
 
 from core.auth import SupabaseAuth
 from core.config import Settings
-from core.errors import UserFacingError
-from core.profiles import Profile
+from core.failures import UserFacingError
+from core.providers.profile import Profile
 from core.providers.connections import NO_STREAM_OPTIONS, Connection, available_targets
 from core.store import sqlite as store_sqlite
 from core.store.keybox import EncryptedConnectionStore, EncryptedProfileStore, KeyBox

@@ -26,8 +26,9 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
 from core.config import Settings
-from core.errors import UserFacingError, describe_error
-from core.netguard import (
+from core.failures import UserFacingError
+from core.chat.errors import describe_error
+from core.chat.netguard import (
     BlockedAddress,
     GuardedTransport,
     NetworkPolicy,
@@ -712,14 +713,14 @@ def test_a_redirect_on_the_same_origin_is_followed(serve):
 
 def test_an_operator_hint_is_logged_once_per_refusal_and_never_shown(serve, caplog):
     server = serve("127.0.0.1")
-    caplog.set_level(logging.WARNING, logger="core.netguard")
+    caplog.set_level(logging.WARNING, logger="core.chat.netguard")
     with guarded_http_client(GUARDED) as client:
         with pytest.raises(httpx2.ConnectError) as info:
             client.get(
                 f"http://user:sk-in-url@127.0.0.1:{server.port}/v1/models",
                 headers={"Authorization": "Bearer sk-in-header"},
             )
-    hints = [r for r in caplog.records if r.name == "core.netguard"]
+    hints = [r for r in caplog.records if r.name == "core.chat.netguard"]
     assert len(hints) == 1
     hint = hints[0].getMessage()
     assert hints[0].levelno == logging.WARNING

@@ -8,7 +8,7 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.profiles import Profile
+from core.providers.profile import Profile
 from core.providers.kinds import OPENAI, OPENAI_COMPATIBLE, Target
 from core.settings_form import (
     FETCH_INPUTS,

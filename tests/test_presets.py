@@ -12,7 +12,7 @@ import pytest
 from core.providers.connections import QUIRKS, Connection, connection_problems, name_problem
 from core.providers.kinds import KINDS
 from core.providers.presets import Preset, load_presets, preset, read_presets
-from core.urls import normalize_base_url, url_problem
+from core.providers.urls import normalize_base_url, url_problem
 
 # The presets issue 10 asks for, by the start of their names.
 REQUESTED = (

@@ -22,11 +22,12 @@ from cryptography.fernet import Fernet
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from core.chat import Reply, stream_reply
-from core.client import build_client
-from core.errors import UserFacingError, describe_error
+from core.chat.call import Reply, stream_reply
+from core.chat.client import build_client
+from core.failures import UserFacingError
+from core.chat.errors import describe_error
 from core.store.keybox import EncryptedProfileStore, KeyBox
-from core.profiles import MAX_KEY_LENGTH, MAX_TEXT_LENGTH, Profile
+from core.providers.profile import MAX_KEY_LENGTH, MAX_TEXT_LENGTH, Profile
 from core.providers.kinds import (
     DEFAULT_COMPATIBLE_MODEL,
     OPENAI_COMPATIBLE,
@@ -34,7 +35,7 @@ from core.providers.kinds import (
 )
 from core.providers.connections import available_targets
 from core.store.sqlite import SQLiteProfileStore
-from core.urls import is_valid_base_url
+from core.providers.urls import is_valid_base_url
 
 # --- strategies ---------------------------------------------------------------------------
 

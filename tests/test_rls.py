@@ -16,7 +16,7 @@ import pytest
 import supabase
 from supabase_auth.errors import AuthApiError, AuthWeakPasswordError
 
-from core.profiles import Profile
+from core.providers.profile import Profile
 from core.store.supabase import SupabaseProfileStore
 
 PASSWORD = "correct horse battery"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.urls import INVALID_URL_MESSAGE
+from core.providers.urls import INVALID_URL_MESSAGE
 from tests.apptest import compatible, configure_compatible, open_app, shown_text
 
 

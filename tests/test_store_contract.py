@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 
 from core.auth import SupabaseAuth
 from core.config import Settings
-from core.errors import ProfileChanged, UserFacingError
+from core.store.errors import ProfileChanged
+from core.failures import UserFacingError
 from core.store.keybox import EncryptedProfileStore, KeyBox, local_secret
-from core.profiles import MAX_KEY_LENGTH, Profile
+from core.providers.profile import MAX_KEY_LENGTH, Profile
 from core.store.sqlite import SQLiteProfileStore
 from core.store.supabase import SupabaseProfileStore
 from tests.test_properties import keys, tokens, valid_urls

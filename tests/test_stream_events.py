@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from core.chat import Reply, start_reply
+from core.chat.call import Reply, start_reply
 from core.config import load_settings
 from core.providers.kinds import Target
 from tests.fixtures.llm_servers import SSE_DONE, sse_chunk

@@ -6,7 +6,7 @@ base URL is never blamed. Real HTTP: a canned server on loopback sends the JSON.
 
 from __future__ import annotations
 
-from core.chat import Reply, start_reply
+from core.chat.call import Reply, start_reply
 from core.config import load_settings
 from core.providers.kinds import Target
 from tests.chatting import assistant_captions, chat_messages, errors, send, start_chat, use_server

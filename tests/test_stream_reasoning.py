@@ -7,9 +7,9 @@ idle limit), so no assertion depends on a tight deadline.
 
 from __future__ import annotations
 
-from core.chat import Reply, Thinking, start_reply
+from core.chat.call import Reply, Thinking, start_reply
 from core.config import load_settings
-from core.conversation import Conversation
+from core.history.conversation import Conversation
 from core.providers.kinds import Target
 from tests.fixtures.llm_servers import SSE_DONE, sse_chunk
 

@@ -9,8 +9,8 @@ import time
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.chat import MAX_UPDATE_SECONDS, Reply, Thinking, coalesce
-from core.streaming import ThinkSplitter, Watchdog, Watchman
+from core.chat.call import MAX_UPDATE_SECONDS, Reply, Thinking, coalesce
+from core.chat.events import ThinkSplitter, Watchdog, Watchman
 
 _piece = st.text(alphabet="ab <>/thinkTHINK\n", max_size=12)
 
@@ -171,7 +171,7 @@ def test_coalesce_updates_less_often_while_many_replies_stream():
 
 def test_the_crowding_grows_with_the_replies_streaming_and_stops_growing():
     """Property-like check over every count from 0 to 200 replies streaming at once."""
-    from core.chat import Streaming
+    from core.chat.call import Streaming
 
     streaming = Streaming()
     seen = []

@@ -131,8 +131,8 @@ def test_the_network_guard_refuses_loopback_in_supabase_mode(supabase_mode, kata
 def test_an_over_long_value_is_refused_by_the_database_and_nothing_is_lost(supabase_mode):
     from core.auth import SupabaseAuth
     from core.config import load_settings
-    from core.errors import UserFacingError
-    from core.profiles import Profile
+    from core.failures import UserFacingError
+    from core.providers.profile import Profile
     from core.store.supabase import SupabaseProfileStore
 
     email = _email()

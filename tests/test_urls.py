@@ -3,10 +3,15 @@
 import httpx2
 import pytest
 
-from core.client import build_client
-from core.profiles import Profile
+from core.chat.client import build_client
+from core.providers.profile import Profile
 from core.providers.connections import available_targets
-from core.urls import INVALID_URL_MESSAGE, is_valid_base_url, normalize_base_url, url_problem
+from core.providers.urls import (
+    INVALID_URL_MESSAGE,
+    is_valid_base_url,
+    normalize_base_url,
+    url_problem,
+)
 
 
 @pytest.mark.parametrize(

@@ -14,16 +14,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Protocol
 
-from core.errors import UserFacingError
 
 MAX_TITLE_LENGTH = 200
 MAX_CONTENT_LENGTH = 1_000_000
 MAX_SYSTEM_PROMPT_LENGTH = 100_000
 ROLES = ("user", "assistant")
 # How a message ended: "streaming" while its reply is still arriving (kept if the process
-# dies), then complete | stopped | interrupted | incomplete | failed (core.chat.Reply.status).
+# dies), then complete | stopped | interrupted | incomplete | failed (core.chat.call.Reply.status).
 STATUSES = ("streaming", "complete", "stopped", "interrupted", "incomplete", "failed")
 
 
@@ -66,9 +64,6 @@ class Chat:
         return replace(self, **changes)
 
 
-class ChatGone(UserFacingError):
-    def __init__(self) -> None:
-        super().__init__("That chat was deleted (in another tab or session).")
 
 
 @dataclass(frozen=True)
@@ -79,50 +74,3 @@ class Found:
     snippet: str
 
 
-class ChatStore(Protocol):
-    """One user's chats and messages, wherever they live; bound to that user.
-
-    Every method raises StoreUnavailable when the store cannot be reached, and UserFacingError
-    (said for the user) when it refuses a value. Nothing is half-written: a chat and its
-    messages are written in one transaction where a method takes both.
-    """
-
-    def list_chats(self, limit: int = 50, before: tuple[str, str] | None = None) -> list[Chat]:
-        """Newest first (updated_at, then id), at most `limit`, those strictly before the
-        (updated_at, id) cursor when given: the next page after the last one shown."""
-        ...
-
-    def get_chat(self, chat_id: str) -> Chat | None:
-        ...
-
-    def messages(self, chat_id: str) -> list[Message]:
-        """Every message of the chat, every branch, oldest first ([] for another user's)."""
-        ...
-
-    def save_chat(self, chat: Chat) -> Chat:
-        """Create the chat, or update its title, model, options, current_id, pinned; moves
-        updated_at. Returns it as stored."""
-        ...
-
-    def add_message(self, message: Message) -> Message:
-        """Store a new message (its id is kept); moves its chat's updated_at. Adding an id
-        that is already there changes nothing and returns the stored one."""
-        ...
-
-    def update_message(self, message_id: str, changes: Mapping[str, object]) -> Message:
-        """Change content, status, error, reasoning, usage or model_label of a message (a reply
-        as it streams, then as it ended)."""
-        ...
-
-    def delete_chat(self, chat_id: str) -> None:
-        """Delete the chat and all its messages; one already gone is not an error."""
-        ...
-
-    def delete_all(self) -> int:
-        """Delete every chat of the user (and their messages); return how many."""
-        ...
-
-    def search(self, query: str, limit: int = 20) -> list[Found]:
-        """Chats whose title or any message matches `query` (full text, every word must
-        match, in any order; punctuation in `query` is plain text), best or newest first."""
-        ...

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import NamedTuple
 
-from core.conversation import STATUS_NOTES
-from core.errors import UserFacingError
+from core.history.conversation import STATUS_NOTES
+from core.failures import UserFacingError
 from core.history.model import (
     MAX_CONTENT_LENGTH,
     MAX_SYSTEM_PROMPT_LENGTH,
@@ -31,9 +31,9 @@ from core.history.model import (
     ROLES,
     STATUSES,
     Chat,
-    ChatStore,
     Message,
 )
+from core.store.contracts import ChatStore
 from core.history.thread import Thread, title_from
 
 logger = logging.getLogger(__name__)

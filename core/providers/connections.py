@@ -16,10 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Protocol
 
-from core.errors import UserFacingError
-from core.profiles import MAX_KEY_LENGTH, Profile, is_header_text
+from core.providers.profile import MAX_KEY_LENGTH, Profile, is_header_text
 from core.providers.kinds import (
     KINDS,
     OPENAI_BASE_URL,
@@ -31,7 +29,7 @@ from core.providers.kinds import (
     resolve_key,
     server_key,
 )
-from core.urls import (
+from core.providers.urls import (
     INVISIBLE_CHARACTERS_REASON,
     has_control_characters,
     has_invisible_characters,
@@ -113,53 +111,8 @@ def secret_fields() -> tuple[str, ...]:
 # ---------------------------------------------------------------- the store contract
 
 
-class ConnectionChanged(UserFacingError):
-    """A save refused: the connection was changed or deleted elsewhere since it was read."""
-
-    def __init__(self, name: str = "This connection", gone: bool = False) -> None:
-        what = "deleted" if gone else "changed"
-        super().__init__(
-            f"{name} was {what} in another tab or session since this page read it, so nothing "
-            "was saved. What you typed is still in the form: check it and save again."
-            if not gone else
-            f"{name} was deleted in another tab or session; nothing was saved."
-        )
-        self.gone = gone
 
 
-class ConnectionStore(Protocol):
-    """One user's connections (origin "user"), wherever they live; bound to that user.
-
-    Stores hold secret fields encrypted: the plain `Connection`s here are what the encrypting
-    layer (core.store.keybox) gives and takes. Every method raises StoreUnavailable when the
-    store cannot be reached, and UserFacingError (said for the user) when it refuses a value:
-    a name used by another of the user's connections, more than MAX_CONNECTIONS, a value too
-    long. Nothing is half-written.
-    """
-
-    def list(self) -> list[Connection]:
-        """The user's connections, oldest first."""
-        ...
-
-    def add(self, connection: Connection) -> Connection:
-        """Store a new connection (its id and origin are ignored); return it as stored."""
-        ...
-
-    def update(self, connection_id: str, changes: Mapping[str, object],
-               version: str | None, *, remove_secrets: Collection[str] = ()) -> Connection:
-        """Write `changes` (field -> new value) if the row is still at `version` (None: any);
-        raise ConnectionChanged when it moved on or is gone. A secret field named in
-        `remove_secrets` is emptied even when no current encryption secret opens it."""
-        ...
-
-    def delete(self, connection_id: str) -> None:
-        """Delete it; deleting one that is already gone is not an error."""
-        ...
-
-    def learn(self, connection_id: str, quirk: str) -> None:
-        """Add a quirk without moving the row's version (a chat learning something must not
-        make an open Settings form's save fail); a gone connection is ignored."""
-        ...
 
 
 # ---------------------------------------------------------------- validation

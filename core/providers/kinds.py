@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from core.profiles import Profile
-from core.urls import InvalidBaseURL, normalize_base_url
+from core.providers.profile import Profile
+from core.providers.urls import InvalidBaseURL, normalize_base_url
 
 DEFAULT_COMPATIBLE_MODEL = "local-model"
 OPENAI_BASE_URL = "https://api.openai.com/v1"

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 
 from core.providers.connections import Connection, connection_problems, default_base_url
 from core.providers.kinds import KINDS
-from core.urls import InvalidBaseURL, normalize_base_url
+from core.providers.urls import InvalidBaseURL, normalize_base_url
 
 ENV_NAME = "SWITCHBOARD_CONNECTIONS"
 TABLE = "connections"

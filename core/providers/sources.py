@@ -14,14 +14,9 @@ import logging
 import threading
 from collections.abc import Collection, Iterable, Mapping
 
-from core.errors import UserFacingError
-from core.profiles import Profile
-from core.providers.connections import (
-    Connection,
-    ConnectionStore,
-    profile_connection,
-    write_quirks,
-)
+from core.failures import UserFacingError
+from core.providers.profile import Profile
+from core.providers.connections import Connection, profile_connection, write_quirks
 from core.providers.kinds import PROVIDERS, REGISTRY, Target
 
 logger = logging.getLogger(__name__)
@@ -47,7 +42,7 @@ def every_connection(profile: Profile, server_keys: Mapping[str, str],
 
 
 def learn(target: Target, quirk: str, profile_store=None,
-          connection_store: ConnectionStore | None = None) -> None:
+          connection_store=None) -> None:
     """Keep `quirk` for the connection `target` came from. Never raises: a store that cannot
     keep it now only means one more failed request later (it is logged)."""
     with _learned_lock:

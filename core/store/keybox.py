@@ -16,23 +16,18 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from core.config import Settings
-from core.errors import UserFacingError
-from core.providers.connections import (
-    QUIRKS,
-    Connection,
-    ConnectionChanged,
-    ConnectionStore,
-    connection_problems,
-    secret_fields,
-)
-from core.profiles import (
+from core.failures import UserFacingError
+from core.providers.connections import QUIRKS, Connection, connection_problems, secret_fields
+from core.store.errors import ConnectionChanged
+from core.store.contracts import ConnectionStore
+from core.providers.profile import (
     FIELD_LABELS,
     KEY_FIELDS,
     PROFILE_FIELDS,
     Profile,
-    ProfileStore,
     validate_profile,
 )
+from core.store.contracts import ProfileStore
 
 LOCAL_KEY_FILE = "encryption.key"
 

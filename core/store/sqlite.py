@@ -15,24 +15,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from core.errors import UserFacingError
+from core.failures import UserFacingError
 from core.history.model import Chat, Found, Message
-from core.providers.connections import Connection, ConnectionChanged
+from core.providers.connections import Connection
+from core.store.errors import ConnectionChanged
 from core.providers.kinds import KINDS
-from core.store.refusals import (
+from core.store.errors import (
     CHAT_GONE,
     chat_value_refused,
     connection_value_refused,
     name_taken,
     too_many_connections,
 )
-from core.profiles import (
-    FIELD_LABELS,
-    PROFILE_FIELDS,
-    Profile,
-    ProfileChanged,
-    StoreUnavailable,
-)
+from core.providers.profile import FIELD_LABELS, PROFILE_FIELDS, Profile
+from core.store.errors import ProfileChanged, StoreUnavailable
 
 DB_FILENAME = "switchboard.db"
 BUSY_TIMEOUT = 5.0  # seconds a read or save waits for another window's write to finish

@@ -13,11 +13,14 @@ from urllib.parse import quote
 
 from postgrest.types import CountMethod, ReturnMethod
 
-from core.errors import UserFacingError, backend_failure
+from core.failures import UserFacingError
+from core.store.errors import backend_failure
 from core.history.model import Chat, Found, Message
-from core.store.refusals import CHAT_GONE, chat_failure, chat_value_refused, connection_failure
-from core.profiles import PROFILE_FIELDS, Profile, ProfileChanged
-from core.providers.connections import Connection, ConnectionChanged
+from core.store.errors import CHAT_GONE, chat_failure, chat_value_refused, connection_failure
+from core.providers.profile import PROFILE_FIELDS, Profile
+from core.store.errors import ProfileChanged
+from core.providers.connections import Connection
+from core.store.errors import ConnectionChanged
 from core.store.sqlite import (
     CHAT_COLUMNS,
     CONNECTION_COLUMNS,

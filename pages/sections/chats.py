@@ -6,7 +6,8 @@ from datetime import date
 import streamlit as st
 
 from core import session
-from core.errors import SessionEnded, UserFacingError
+from core.auth import SessionEnded
+from core.failures import UserFacingError
 from core.history.transfer import every_chat, import_chats, to_json
 
 EXPORT = "chats:export"  # the file "Prepare the export" made, offered for download

@@ -7,9 +7,9 @@ core/connection_form.py, so this holds widgets and their state only.
 
 import streamlit as st
 
-from core import connection_form, session
-from core.client import connection_for
-from core.connection_form import (
+from core import forms as connection_form, session
+from core.chat.client import connection_for
+from core.forms import (
     CONNECTION_FETCH_INPUTS,
     CONNECTION_TEST_INPUTS,
     ConnectionForm,
@@ -18,14 +18,16 @@ from core.connection_form import (
     models_to_offer,
     save_connection,
 )
-from core.discovery import list_models
-from core.errors import SessionEnded, UserFacingError
-from core.netguard import policy_for
-from core.profiles import describe_saved_key
-from core.providers.connections import Connection, ConnectionChanged, header_problem
+from core.chat.discovery import list_models
+from core.auth import SessionEnded
+from core.failures import UserFacingError
+from core.chat.netguard import policy_for
+from core.providers.profile import describe_saved_key
+from core.providers.connections import Connection, header_problem
+from core.store.errors import ConnectionChanged
 from core.providers.presets import load_presets, preset
 from core.settings_form import CheckResult
-from core.urls import PLACEHOLDER_BASE_URL, url_problem
+from core.providers.urls import PLACEHOLDER_BASE_URL, url_problem
 
 # Each connection's inputs are keyed by its slot: its id once stored, "new-<n>" before its
 # first Save. Every input keeps its draft across pages (session.keeping), like the forms above.

@@ -6,7 +6,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import streamlit as st
 
 from core import session
-from core.errors import SessionEnded, UserFacingError
+from core.auth import SessionEnded
+from core.failures import UserFacingError
 from core.history.listing import PAGE, by_day, safe_file_name, shown_title
 from core.history.transfer import to_json, to_markdown
 

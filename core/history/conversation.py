@@ -10,9 +10,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
-from core.chat import Reply, close_source
-from core.errors import UserFacingError
-from core.history.model import Chat, ChatStore, Message, new_id
+from core.chat.call import Reply, close_source
+from core.failures import UserFacingError
+from core.history.model import Chat, Message, new_id
+from core.store.contracts import ChatStore
 from core.history.thread import Thread, Version, title_from
 
 logger = logging.getLogger(__name__)

@@ -36,7 +36,7 @@ import httpcore2
 import httpx2
 import openai
 
-from core.errors import UserFacingError
+from core.failures import UserFacingError
 
 log = logging.getLogger(__name__)
 

@@ -1,17 +1,128 @@
-"""What the connections and chats stores refuse, said for the user: the same words for SQLite
-and Supabase (the constraints have the same names in both)."""
+"""What the stores refuse or fail at, said for the user: an outage, a change made elsewhere,
+a value a constraint refuses (the same words for SQLite and Supabase: the constraints have
+the same names in both), and PostgREST's own errors."""
 
 from __future__ import annotations
 
-from core.errors import UserFacingError, backend_failure, collapse
+import logging
+
+from core.failures import UserFacingError
+from core.redaction import collapse, redact
 from core.history.model import MAX_CONTENT_LENGTH, MAX_SYSTEM_PROMPT_LENGTH, MAX_TITLE_LENGTH
-from core.profiles import MAX_TEXT_LENGTH
+from core.providers.profile import FIELD_LABELS, MAX_TEXT_LENGTH
 from core.providers.connections import (
     MAX_CONNECTIONS,
     MAX_MODEL_NAME_LENGTH,
     MAX_MODELS,
     MAX_NAME_LENGTH,
 )
+
+logger = logging.getLogger(__name__)
+
+
+class StoreUnavailable(UserFacingError):
+    """The store cannot be read or written right now; `kind` says why, the text says what to do.
+
+    Kinds: "busy", "damaged", "read_only", "full", "no_access", "disk_error", "outage".
+    """
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class ProfileChanged(UserFacingError):
+    """A save refused because a field it changes was changed elsewhere since it was read."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "These settings were changed in another tab or session since this page read them, "
+            "so nothing was saved. What you typed is still in the form: check it and press Save "
+            "again to keep it."
+        )
+
+BACKEND_UNAVAILABLE = ("The profile database is unavailable right now, so nothing was read or "
+                       "saved. Please try again in a moment.")
+
+# PostgreSQL error codes PostgREST passes on.
+_PG_MESSAGES = {
+    "23514": "A value is longer than the database allows (1000 characters). Nothing was saved.",
+    "42501": "You are not allowed to change that profile.",
+    "PGRST301": "Your session has expired. Please sign in again.",
+    "PGRST303": "Your session has expired. Please sign in again.",
+}
+
+# PostgREST cannot reach or use the database (https://postgrest.org/en/v12/references/errors.html),
+# and PostgreSQL classes that mean the server, not the request: connection, resources,
+# operator intervention (a shutdown), system errors, internal errors.
+_OUTAGE_CODES = {"PGRST000", "PGRST001", "PGRST002", "PGRST003"}
+
+_OUTAGE_SQLSTATE_CLASSES = ("08", "53", "57", "58", "XX")
+
+# What Supabase's API gateway (Kong) answers, without a code, about the project's API key.
+_GATEWAY_REFUSALS = ("No API key found in request", "Invalid API key")
+
+
+def is_backend_outage(exc: BaseException) -> bool:
+    """True when PostgREST or PostgreSQL could not be reached or failed, false for a refusal
+    (a 4xx carrying a PostgREST or PostgreSQL code)."""
+    if type(exc).__module__.startswith(("httpx", "httpcore")):  # supabase-py's transport
+        return True
+    code = getattr(exc, "code", None)
+    if code is None:  # no PostgREST or PostgreSQL code: a proxy's answer
+        return getattr(exc, "message", None) not in _GATEWAY_REFUSALS
+    code = str(code)
+    if code.isdigit() and len(code) == 3:  # a bare HTTP status: the body was no PostgREST error
+        return int(code) >= 500
+    return code in _OUTAGE_CODES or code.startswith(_OUTAGE_SQLSTATE_CLASSES)
+
+
+def describe_backend_error(exc: BaseException) -> str:
+    """A failure of the profile database (PostgREST) or of reaching it."""
+    code = getattr(exc, "code", None)
+    if code == "23514":  # check_violation: name the column whose limit was passed
+        detail = f"{getattr(exc, 'message', '')} {getattr(exc, 'details', '')}"
+        for column in sorted(FIELD_LABELS, key=len, reverse=True):
+            if column in detail:
+                return (
+                    f"{FIELD_LABELS[column]} is too long: the database keeps at most 1000 "
+                    "characters. Nothing was saved."
+                )
+    if code in _PG_MESSAGES:
+        return _PG_MESSAGES[code]
+    if is_backend_outage(exc):
+        logger.warning("The profile database is unavailable: %s", redact(repr(exc)))
+        return BACKEND_UNAVAILABLE
+    said = getattr(exc, "message", None) or type(exc).__name__
+    return redact(f"The profile database refused the request: {collapse(str(said))}")
+
+
+def backend_failure(exc: BaseException) -> UserFacingError:
+    """The error to raise for a failed PostgREST call: StoreUnavailable for an outage."""
+    message = describe_backend_error(exc)
+    if message == BACKEND_UNAVAILABLE:
+        return StoreUnavailable(message, "outage")
+    return UserFacingError(message)
+
+
+class ConnectionChanged(UserFacingError):
+    """A save refused: the connection was changed or deleted elsewhere since it was read."""
+
+    def __init__(self, name: str = "This connection", gone: bool = False) -> None:
+        what = "deleted" if gone else "changed"
+        super().__init__(
+            f"{name} was {what} in another tab or session since this page read it, so nothing "
+            "was saved. What you typed is still in the form: check it and save again."
+            if not gone else
+            f"{name} was deleted in another tab or session; nothing was saved."
+        )
+        self.gone = gone
+
+
+class ChatGone(UserFacingError):
+    def __init__(self) -> None:
+        super().__init__("That chat was deleted (in another tab or session).")
+
 
 # Raised by the connections table's limit trigger (a code of our own, class "SB").
 CONNECTIONS_LIMIT_SQLSTATE = "SB050"

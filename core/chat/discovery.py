@@ -2,7 +2,7 @@
 
 `list_models` asks `GET {base}/models` and reads whatever shape the server answers with;
 `test_connection` lists the models, then sends a one-token streamed chat and times it.
-Every request goes through `core.client.build_client`, so it talks to exactly the configured base
+Every request goes through `core.chat.client.build_client`, so it talks to exactly the configured base
 URL (P4) and through the network guard the caller passes in `http_client`. Probes for a
 missing or extra `/v1` only change the path on the same origin, so the key never goes to a
 host the user did not name. No message here ever holds the key (`describe_error` / `redact`).
@@ -20,8 +20,10 @@ from dataclasses import dataclass
 import httpx2
 import openai
 
-from core.client import Limits, build_client
-from core.errors import UserFacingError, describe_error, provider_message, redact
+from core.chat.client import Limits, build_client
+from core.failures import UserFacingError
+from core.chat.errors import describe_error, provider_message
+from core.redaction import redact
 from core.providers.connections import MAX_COMPLETION_TOKENS
 from core.providers.kinds import Target, target_secrets
 

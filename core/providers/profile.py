@@ -1,13 +1,11 @@
-"""The user's profile: what it holds, what a valid one is, and the store interface."""
+"""The user's profile: what it holds, and what a valid one is."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Protocol
 
-from core.errors import ProfileChanged, StoreUnavailable, UserFacingError  # noqa: F401 (the store contract's errors)
-from core.urls import (
+from core.failures import UserFacingError
+from core.providers.urls import (
     INVISIBLE_CHARACTERS_REASON,
     has_control_characters,
     has_invisible_characters,
@@ -98,24 +96,6 @@ def validate_profile(profile: Profile) -> None:
         raise UserFacingError(" ".join(problems))
 
 
-class ProfileStore(Protocol):
-    """One user's profile, wherever it lives. Implementations are bound to that user.
-
-    Both methods raise StoreUnavailable when the store cannot be reached or used.
-    """
-
-    def load(self) -> Profile:
-        """The stored profile, or an empty one if nothing was saved yet."""
-        ...
-
-    def update(self, changes: Mapping[str, str], expected: Mapping[str, str]) -> Profile:
-        """Write `changes` (column -> new value) only if each of those columns still holds
-        its `expected` value (what was read), all at once; return the row as stored.
-
-        Raises ProfileChanged when one of them was changed since, and UserFacingError when
-        the store refuses a value; nothing is half-written. No change writes nothing.
-        """
-        ...
 
 
 def describe_saved_key(key: str) -> str:

@@ -13,21 +13,21 @@ from dataclasses import dataclass, replace
 
 import httpx2
 
-from core.client import Limits
-from core.discovery import ConnectionReport, DiscoveryError, list_models, test_connection
-from core.errors import UserFacingError
-from core.netguard import NetworkPolicy, check_base_url
+from core.chat.client import Limits
+from core.chat.discovery import ConnectionReport, DiscoveryError, list_models, test_connection
+from core.failures import UserFacingError
+from core.chat.netguard import NetworkPolicy, check_base_url
 from core.providers.connections import (
     MAX_NAME_LENGTH,
     Connection,
-    ConnectionStore,
     Headers,
     connection_problems,
     target_for,
 )
+from core.store.contracts import ConnectionStore
 from core.providers.kinds import Target
 from core.settings_form import FETCH_INPUTS, TEST_INPUTS
-from core.urls import InvalidBaseURL, normalize_base_url, url_problem
+from core.providers.urls import InvalidBaseURL, normalize_base_url, url_problem
 
 NEW_CONNECTION_NAME = "New connection"
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 import httpx2
 import openai
 
-from core.client import Limits, build_client, connection_for
+from core.chat.client import Limits, build_client, connection_for
 from core.config import Settings
-from core.discovery import read_model_list
-from core.errors import (
+from core.chat.discovery import read_model_list
+from core.chat.errors import (
     NOT_STREAMED,
     PROVIDER_FAILURES,
     MalformedReply,
@@ -29,7 +29,7 @@ from core.errors import (
 )
 from core.providers.connections import NO_STREAM_OPTIONS
 from core.providers.kinds import Target, target_secrets
-from core.streaming import ChunkReader, StreamEnd, Thinking, Watchdog, read_events
+from core.chat.events import ChunkReader, StreamEnd, Thinking, Watchdog, read_events
 
 __all__ = ["Reply", "Thinking", "chat_messages", "coalesce", "start_reply", "stream_reply"]
 

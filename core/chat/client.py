@@ -17,7 +17,7 @@ import httpx2
 import openai
 
 from core.config import Settings
-from core.netguard import NetworkPolicy, guarded_http_client, policy_for
+from core.chat.netguard import NetworkPolicy, guarded_http_client, policy_for
 from core.providers.kinds import Target
 
 NO_KEY_PLACEHOLDER = "no-key"  # the SDK insists on a key; keyless local servers ignore it

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import httpx2
 from httpx_sse import EventSource
 
-from core.errors import MalformedReply, ServerReportedError
+from core.chat.errors import MalformedReply, ServerReportedError
 
 _FOREVER = float("inf")
 

@@ -1,32 +1,30 @@
-"""Every failure becomes one message for the user, here and nowhere else (R4, P6)."""
+"""What a model server's failure (or the network's) says to the user, here and nowhere else.
+
+Built on openai's exception classes and the error body (`e.body`), never on the text of
+`str(e)`; the provider's own words are cut to their human part and every key is redacted.
+An exception that is not a provider or network failure is our own bug (core.failures)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import re
-import secrets as _random
 import socket
 import ssl
-import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import httpx2
 import openai
 
+from core.failures import UserFacingError, causes, describe_bug
+from core.redaction import collapse, redact
+
 logger = logging.getLogger(__name__)
 
-_MAX_PROVIDER_MESSAGE = 300
 _TAG = re.compile(r"<[^>]+>")
 _SCRIPT_OR_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.S | re.I)
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.S | re.I)
 _H1 = re.compile(r"<h1[^>]*>(.*?)</h1\s*>", re.S | re.I)
-# Strings that look like credentials, hidden even when we were not told the key.
-_KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|Bearer\s+\S{8,})")
-
-
-class UserFacingError(Exception):
-    """An error whose text is written for the user and is safe to show as it is."""
 
 
 class MalformedReply(Exception):
@@ -39,45 +37,6 @@ class ServerReportedError(Exception):
     def __init__(self, body: object) -> None:
         super().__init__("the server reported an error")
         self.body = body
-
-
-KEY_FRAGMENT = 8  # no run of this many characters of a secret may reach the user
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` with every secret, any 8-character piece of one, and key-like strings hidden."""
-    secrets = [s for s in secrets if s]
-    for short in (s for s in secrets if 4 <= len(s) < KEY_FRAGMENT):
-        text = text.replace(short, "[redacted]")
-    windows = {
-        secret[i : i + KEY_FRAGMENT]
-        for secret in secrets
-        if len(secret) >= KEY_FRAGMENT
-        for i in range(len(secret) - KEY_FRAGMENT + 1)
-    }
-    hidden = [False] * len(text)
-    for start in range(len(text)):
-        piece = text[start : start + KEY_FRAGMENT]
-        if piece in windows:
-            hidden[start : start + len(piece)] = [True] * len(piece)
-    if any(hidden):
-        out, previous = [], False
-        for ch, hide in zip(text, hidden):
-            if hide and not previous:
-                out.append("[redacted]")
-            elif not hide:
-                out.append(ch)
-            previous = hide
-        text = "".join(out)
-    return _KEYLIKE.sub("[redacted]", text)
-
-
-def collapse(text: str) -> str:
-    """`text` on one line, cut to the length of a message for the user."""
-    text = " ".join(text.split())
-    if len(text) > _MAX_PROVIDER_MESSAGE:
-        text = text[: _MAX_PROVIDER_MESSAGE - 1].rstrip() + "…"
-    return text
 
 
 _TRACEBACK = "Traceback (most recent call last)"
@@ -262,7 +221,6 @@ def _unknown_model_message(status: int, model: str, models: list[str]) -> str:
     return message
 
 
-
 def _retry_after(exc: openai.APIStatusError) -> str:
     value = exc.response.headers.get("retry-after") if exc.response is not None else None
     if value and value.strip().isdigit():
@@ -280,20 +238,11 @@ def _not_found_message(said: str | None, base_url: str) -> str:
     return f"Nothing was found at {base_url}/chat/completions (404).{hint}" + said_text
 
 
-def _chain(exc: BaseException | None) -> Iterator[BaseException]:
-    """`exc`, then what caused it, and so on, each once."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        yield exc
-        exc = exc.__cause__ or exc.__context__
-
-
 _ROOT_CAUSES = (socket.gaierror, ssl.SSLError, ConnectionRefusedError)
 
 
 def _connection_message(exc: BaseException, base_url: str) -> str:
-    chain = list(_chain(exc))
+    chain = list(causes(exc))
     cause = next((e for e in chain if isinstance(e, _ROOT_CAUSES)), chain[-1])
     text = str(cause).lower()
     if isinstance(cause, ssl.SSLError) or "certificate" in text or "ssl" in text:
@@ -389,20 +338,9 @@ def describe_error(
     return redact(_describe(exc, base_url, model, list(models)), secrets)
 
 
-def describe_bug(exc: BaseException, secrets: Iterable[str] = ()) -> str:
-    """Log a failure of Switchboard's own code (keys redacted) and say so, with a reference."""
-    reference = _random.token_hex(4)
-    trace = "".join(traceback.format_exception(exc))
-    logger.error("Switchboard bug, reference %s:\n%s", reference, redact(trace, secrets))
-    return (
-        f"Switchboard itself failed (reference {reference}); "
-        "this is a bug in Switchboard, not the server."
-    )
-
-
 def _user_facing_cause(exc: BaseException) -> UserFacingError | None:
     """A message of ours raised deep inside the SDK (e.g. the network guard), if any."""
-    return next((e for e in _chain(exc) if isinstance(e, UserFacingError)), None)
+    return next((e for e in causes(exc) if isinstance(e, UserFacingError)), None)
 
 
 def _dropped(base_url: str) -> str:
@@ -460,159 +398,5 @@ def setting_at_fault(exc: BaseException | None) -> str | None:
         return "base_url" if isinstance(exc.__cause__, httpx2.ConnectTimeout) else None
     if isinstance(exc, connecting):
         dropped = (httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.TimeoutException)
-        return None if any(isinstance(e, dropped) for e in _chain(exc)) else "base_url"
+        return None if any(isinstance(e, dropped) for e in causes(exc)) else "base_url"
     return None
-
-
-# ---- the stores and sign-in: their own errors and messages ----
-
-
-class StoreUnavailable(UserFacingError):
-    """The store cannot be read or written right now; `kind` says why, the text says what to do.
-
-    Kinds: "busy", "damaged", "read_only", "full", "no_access", "disk_error", "outage".
-    """
-
-    def __init__(self, message: str, kind: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-class ProfileChanged(UserFacingError):
-    """A save refused because a field it changes was changed elsewhere since it was read."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "These settings were changed in another tab or session since this page read them, "
-            "so nothing was saved. What you typed is still in the form: check it and press Save "
-            "again to keep it."
-        )
-
-
-_AUTH_MESSAGES = {
-    "invalid_credentials": "Wrong email or password.",
-    "user_already_exists": "An account with this email already exists. Sign in instead.",
-    "email_exists": "An account with this email already exists. Sign in instead.",
-    "weak_password": "That password is too weak: choose a longer one.",
-    "email_not_confirmed": "Please confirm your email address first (see your inbox).",
-    "over_request_rate_limit": "Too many attempts: wait a minute and try again.",
-    "validation_failed": "Please check the email address and password.",
-    "session_not_found": "Your session has ended. Please sign in again.",
-    "refresh_token_not_found": "Your session has ended. Please sign in again.",
-}
-
-
-class SessionEnded(UserFacingError):
-    """The sign-in session cannot be renewed (revoked, expired, signed out elsewhere): the
-    user must sign in again. Raised once; the session is forgotten locally."""
-
-    def __init__(self) -> None:
-        super().__init__("Your session has ended. Please sign in again.")
-
-
-class AuthUnavailable(UserFacingError):
-    """The sign-in service could not be reached or failed: the session is kept, and the
-    next try may succeed. `user` is who was signed in, when known."""
-
-    def __init__(self, user=None) -> None:
-        super().__init__(AUTH_UNAVAILABLE)
-        self.user = user
-
-
-AUTH_UNAVAILABLE = ("The sign-in service is unavailable right now. You are still signed in; "
-                    "please try again in a moment.")
-BACKEND_UNAVAILABLE = ("The profile database is unavailable right now, so nothing was read or "
-                       "saved. Please try again in a moment.")
-# Auth answers that mean the session is over, as opposed to the service failing.
-SESSION_ENDED_CODES = {"session_not_found", "session_expired", "refresh_token_not_found",
-                       "refresh_token_already_used", "user_not_found", "user_banned", "bad_jwt"}
-
-
-def is_auth_outage(exc: BaseException) -> bool:
-    """True when Auth could not be reached or failed (5xx, network, an unreadable answer),
-    false when it answered and refused."""
-    from supabase_auth.errors import AuthApiError, AuthRetryableError
-
-    if isinstance(exc, AuthRetryableError):  # connection failures and gateway statuses
-        return True
-    if isinstance(exc, AuthApiError):
-        return exc.status >= 500 or exc.status == 429
-    # An answer supabase-auth could not read (a proxy's HTML 500), or a transport error.
-    return not isinstance(exc, UserFacingError) and getattr(exc, "status", None) is None
-
-
-def describe_auth_error(exc: BaseException) -> str:
-    """A Supabase Auth failure, said for the user."""
-    code = getattr(exc, "code", None)
-    if code in _AUTH_MESSAGES:
-        message = _AUTH_MESSAGES[code]
-        said = getattr(exc, "message", "")
-        if code == "weak_password" and said:
-            message += f" ({collapse(said)})"
-        return message
-    if is_auth_outage(exc):
-        logger.warning("Supabase Auth unavailable: %s", redact(repr(exc)))
-        return AUTH_UNAVAILABLE
-    said = getattr(exc, "message", None) or str(exc)
-    return redact(f"The sign-in service refused the request: {collapse(said)}")
-
-
-# PostgreSQL error codes PostgREST passes on.
-_PG_MESSAGES = {
-    "23514": "A value is longer than the database allows (1000 characters). Nothing was saved.",
-    "42501": "You are not allowed to change that profile.",
-    "PGRST301": "Your session has expired. Please sign in again.",
-    "PGRST303": "Your session has expired. Please sign in again.",
-}
-# PostgREST cannot reach or use the database (https://postgrest.org/en/v12/references/errors.html),
-# and PostgreSQL classes that mean the server, not the request: connection, resources,
-# operator intervention (a shutdown), system errors, internal errors.
-_OUTAGE_CODES = {"PGRST000", "PGRST001", "PGRST002", "PGRST003"}
-_OUTAGE_SQLSTATE_CLASSES = ("08", "53", "57", "58", "XX")
-# What Supabase's API gateway (Kong) answers, without a code, about the project's API key.
-_GATEWAY_REFUSALS = ("No API key found in request", "Invalid API key")
-
-
-def is_backend_outage(exc: BaseException) -> bool:
-    """True when PostgREST or PostgreSQL could not be reached or failed, false for a refusal
-    (a 4xx carrying a PostgREST or PostgreSQL code)."""
-    if type(exc).__module__.startswith(("httpx", "httpcore")):  # supabase-py's transport
-        return True
-    code = getattr(exc, "code", None)
-    if code is None:  # no PostgREST or PostgreSQL code: a proxy's answer
-        return getattr(exc, "message", None) not in _GATEWAY_REFUSALS
-    code = str(code)
-    if code.isdigit() and len(code) == 3:  # a bare HTTP status: the body was no PostgREST error
-        return int(code) >= 500
-    return code in _OUTAGE_CODES or code.startswith(_OUTAGE_SQLSTATE_CLASSES)
-
-
-def describe_backend_error(exc: BaseException) -> str:
-    """A failure of the profile database (PostgREST) or of reaching it."""
-    from core.profiles import FIELD_LABELS  # profiles imports this module
-
-    code = getattr(exc, "code", None)
-    if code == "23514":  # check_violation: name the column whose limit was passed
-        detail = f"{getattr(exc, 'message', '')} {getattr(exc, 'details', '')}"
-        for column in sorted(FIELD_LABELS, key=len, reverse=True):
-            if column in detail:
-                return (
-                    f"{FIELD_LABELS[column]} is too long: the database keeps at most 1000 "
-                    "characters. Nothing was saved."
-                )
-    if code in _PG_MESSAGES:
-        return _PG_MESSAGES[code]
-    if is_backend_outage(exc):
-        logger.warning("The profile database is unavailable: %s", redact(repr(exc)))
-        return BACKEND_UNAVAILABLE
-    said = getattr(exc, "message", None) or type(exc).__name__
-    return redact(f"The profile database refused the request: {collapse(str(said))}")
-
-
-def backend_failure(exc: BaseException) -> UserFacingError:
-    """The error to raise for a failed PostgREST call: StoreUnavailable for an outage."""
-    message = describe_backend_error(exc)
-    if message == BACKEND_UNAVAILABLE:
-        return StoreUnavailable(message, "outage")
-    return UserFacingError(message)
-
