@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from hypothesis import given, strategies as st
 
+from core.chat.call import wire_messages
 from core.history.model import Message
-from core.history.thread import Thread, sent_history, title_from
+from core.history.thread import Thread, title_from
 
 
 def _message(id: str, parent: str | None, role: str = "user", content: str = "x",
@@ -73,7 +74,7 @@ def test_regenerate_and_edit_make_siblings_and_the_model_sees_only_the_branch_on
     thread = Thread(messages)
     assert (thread.version(thread.by_id["a2b"]).index, thread.version(thread.by_id["a2b"]).count) == (2, 2)
     assert (thread.version(thread.by_id["u2e"]).index, thread.version(thread.by_id["u2e"]).count) == (2, 2)
-    assert sent_history(thread.branch("a2b")) == [
+    assert wire_messages(thread.branch("a2b")) == [
         {"role": "user", "content": "first question"},
         {"role": "assistant", "content": "first answer"},
         {"role": "user", "content": "second question"},

@@ -15,6 +15,7 @@ import openai
 from core.chat.client import Limits, build_client, connection_for
 from core.config import Settings
 from core.chat.discovery import read_model_list
+from core.history.model import Message
 from core.chat.errors import (
     NOT_STREAMED,
     PROVIDER_FAILURES,
@@ -31,9 +32,9 @@ from core.providers.connections import NO_STREAM_OPTIONS
 from core.providers.kinds import Target, target_secrets
 from core.chat.events import ChunkReader, StreamEnd, Thinking, Watchdog, read_events
 
-__all__ = ["Reply", "Thinking", "chat_messages", "coalesce", "start_reply", "stream_reply"]
+__all__ = ["Reply", "Thinking", "coalesce", "start_reply", "stream_reply", "wire_messages"]
 
-COALESCE_SECONDS = 0.05  # at most one page update per 50 ms (FACTS.md: faster freezes the page)
+COALESCE_SECONDS = 0.05  # at most one page update per 50 ms: faster freezes the page
 # Every update re-sends and re-renders the whole reply: measured by bench/stream.py part 2.
 RENDER_CHARS_PER_SECOND = 100_000
 # However heavy the page, the reply moves on screen at least this often.
@@ -106,13 +107,12 @@ class Reply:
         return f"{self.model} · {self.provider}" if self.model else ""
 
 
-def chat_messages(history: Iterable[dict], system_prompt: str = "") -> list[dict]:
-    """The messages to send: the system prompt, then each user/assistant turn's text."""
-    messages = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
-    for turn in history:
-        if turn.get("role") in ("user", "assistant") and turn.get("content"):
-            messages.append({"role": turn["role"], "content": turn["content"]})
-    return messages
+def wire_messages(branch: Iterable[Message], system_prompt: str = "") -> list[dict]:
+    """What the model sees, as the request's message list: the system prompt when set, then
+    the branch on screen, complete turns only (failed and empty replies are left out)."""
+    system = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
+    return system + [{"role": m.role, "content": m.content} for m in branch
+                     if m.content and m.status != "failed"]
 
 
 def _open_response(client, stack: ExitStack, target: Target, messages, extra,

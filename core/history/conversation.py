@@ -1,5 +1,5 @@
-"""A conversation: its turns, the reply in flight, and what a retry resends (R4.4); kept in
-a ChatStore as it happens when one is given (R7): each message when it is sent, a reply as it
+"""A conversation: the branch on screen, the reply in flight, and what a retry resends; kept
+in a ChatStore as it happens when one is given: each message when it is sent, a reply as it
 arrives and as it ends, every earlier version as a sibling in the chat's tree.
 """
 
@@ -12,11 +12,12 @@ from dataclasses import dataclass, field, replace
 
 from core.chat.call import Reply, close_source
 from core.failures import UserFacingError
-from core.history.model import Chat, Message, new_id
+from core.history.model import MAX_TITLE_LENGTH, STATUS_NOTES, Chat, Message, new_id
 from core.store.contracts import ChatStore
 from core.history.thread import Thread, Version, title_from
 
 logger = logging.getLogger(__name__)
+
 
 def _changes(message: Message) -> dict:
     """What of a stored message can change: a reply as it streams, then as it ended."""
@@ -25,52 +26,25 @@ def _changes(message: Message) -> dict:
             "model_label": message.model_label}
 
 
-STATUS_NOTES = {
-    "streaming": "Still arriving, or cut off when the page that asked for it closed",
-    "stopped": "Stopped",
-    "interrupted": "Interrupted",
-    "incomplete": "Possibly incomplete",
-    "failed": "Failed",
-}
+@dataclass(frozen=True)
+class ShownMessage(Message):
+    """A message on screen: as stored, plus what only this session saw of a reply as it
+    ended (not stored: a chat opened again shows its replies without it)."""
 
-
-@dataclass
-class Turn:
-    role: str  # "user" or "assistant"
-    content: str
-    model: str = ""  # the label of the model that wrote an assistant turn
-    status: str = "complete"
-    error: str | None = None
-    reasoning: str = ""
-    usage: dict | None = None
     error_field: str | None = None  # "key", "base_url" or "model": the setting to fix
     thinking_seconds: float | None = None
     notice: str | None = None  # e.g. the server did not stream this reply
-    id: str = field(default_factory=new_id)
-    parent_id: str | None = None  # the turn before it on its branch
 
     @classmethod
-    def of(cls, message: Message) -> "Turn":
-        return cls(message.role, message.content, model=message.model_label,
-                   status=message.status, error=message.error or None,
-                   reasoning=message.reasoning, usage=dict(message.usage or {}) or None,
-                   id=message.id, parent_id=message.parent_id)
-
-    def message(self, chat_id: str) -> Message:
-        return Message(chat_id, self.role, self.content, parent_id=self.parent_id, id=self.id,
-                       model_label=self.model, status=self.status, error=self.error or "",
-                       reasoning=self.reasoning, usage=self.usage)
-
-    @property
-    def note(self) -> str | None:
-        return STATUS_NOTES.get(self.status)
+    def of(cls, message: Message) -> "ShownMessage":
+        return cls(**vars(message))  # every field, and what this session knows of it if any
 
     @property
     def footer(self) -> str:
         """The line under a reply: its model, how it ended if not normally, its usage."""
-        parts = [self.model or "unknown model"]
-        if self.note:
-            parts.append(self.note)
+        parts = [self.model_label or "unknown model"]
+        if note := STATUS_NOTES.get(self.status):
+            parts.append(note)
         if self.notice:
             parts.append(self.notice)
         usage = self.usage or {}
@@ -84,9 +58,9 @@ class Turn:
 
 @dataclass
 class Conversation:
-    turns: list[Turn] = field(default_factory=list)  # the branch on screen
+    turns: list[ShownMessage] = field(default_factory=list)  # the branch on screen
     in_flight: Reply | None = None
-    retrying: Turn | None = None  # the reply a Retry is replacing, until the new one has text
+    retrying: ShownMessage | None = None  # the reply a Retry replaces, until the new one has text
     chat: Chat = field(default_factory=Chat)
     store: ChatStore | None = None  # None: this conversation lives in the browser session only
     stored: bool = False  # the chat row exists in the store
@@ -105,7 +79,7 @@ class Conversation:
         """A stored chat, on the branch it was last left on."""
         messages = store.messages(chat.id)
         branch = Thread(messages).branch(chat.current_id)
-        return cls([Turn.of(m) for m in branch], chat=chat, store=store, stored=True,
+        return cls([ShownMessage.of(m) for m in branch], chat=chat, store=store, stored=True,
                    messages=list(messages), _added={m.id for m in messages})
 
     # ---- what the store keeps. A store that fails loses nothing: the page keeps every turn,
@@ -165,18 +139,17 @@ class Conversation:
         if changed != self.chat:
             self.chat, self._chat_changed = changed, True
 
-    def _keep_message(self, turn: Turn, flush: bool = True) -> None:
-        """Record `turn` as it is now (new, or changed), and store it."""
-        message = turn.message(self.chat.id)
-        self.messages = [m for m in self.messages if m.id != turn.id] + [message]
-        self._unstored[turn.id] = object()  # this change: a write of an older one keeps it
-        if not self.chat.title and turn.role == "user":
-            self._change_chat(title=title_from(turn.content))
+    def _keep_message(self, message: Message, flush: bool = True) -> None:
+        """Record `message` as it is now (new, or changed), and store it."""
+        self.messages = [m for m in self.messages if m.id != message.id] + [message]
+        self._unstored[message.id] = object()  # this change: a write of an older one keeps it
+        if not self.chat.title and message.role == "user":
+            self._change_chat(title=title_from(message.content))
         if flush:
             self._flush()
 
     def rename(self, title: str) -> None:
-        self._change_chat(title=title.strip()[:200] or self.chat.title)
+        self._change_chat(title=title.strip()[:MAX_TITLE_LENGTH] or self.chat.title)
         self._flush()
 
     def keep_options(self, model: str, connection_id: str, system_prompt: str,
@@ -187,7 +160,7 @@ class Conversation:
 
     def add_user(self, text: str) -> None:
         self.retrying = None
-        turn = Turn("user", text, parent_id=self.turns[-1].id if self.turns else None)
+        turn = ShownMessage(self.chat.id, "user", text, parent_id=self._leaf_id())
         self.turns.append(turn)
         self._change_chat(current_id=turn.id)
         self._keep_message(turn)
@@ -197,7 +170,7 @@ class Conversation:
         the page while it arrives keeps it."""
         self.in_flight = Reply()
         self.in_flight_id = new_id()
-        self._in_flight_parent = self.turns[-1].id if self.turns else None
+        self._in_flight_parent = self._leaf_id()
         self._change_chat(current_id=self.in_flight_id)
         self.keep_partial(self.in_flight)
         return self.in_flight
@@ -205,28 +178,22 @@ class Conversation:
     def keep_partial(self, reply: Reply) -> None:
         """Store what the reply in flight holds so far (called now and then while it streams)."""
         if self.in_flight_id is not None and reply is self.in_flight:
-            self._keep_message(Turn("assistant", reply.text, model=reply.label,
-                                    status="streaming", reasoning=reply.reasoning,
-                                    id=self.in_flight_id, parent_id=self._in_flight_parent))
+            self._keep_message(Message(
+                self.chat.id, "assistant", reply.text, parent_id=self._in_flight_parent,
+                id=self.in_flight_id, model_label=reply.label, status="streaming",
+                reasoning=reply.reasoning))
 
-    def finish_reply(self, reply: Reply) -> Turn:
+    def finish_reply(self, reply: Reply) -> ShownMessage:
         """Record how the reply in flight ended; it is never dropped, even when empty."""
         if reply.status == "streaming":  # the run ended under it: the user pressed Stop
             reply.status = "stopped"
-        turn = Turn(
-            "assistant",
-            reply.text,
-            model=reply.label,
-            status=reply.status,
-            error=reply.error,
-            reasoning=reply.reasoning,
-            usage=reply.usage,
-            error_field=reply.error_field,
-            thinking_seconds=reply.thinking_seconds,
+        turn = ShownMessage(
+            self.chat.id, "assistant", reply.text,
+            parent_id=self._in_flight_parent if self.in_flight_id else self._leaf_id(),
+            id=self.in_flight_id or new_id(), model_label=reply.label, status=reply.status,
+            error=reply.error or "", reasoning=reply.reasoning, usage=reply.usage,
+            error_field=reply.error_field, thinking_seconds=reply.thinking_seconds,
             notice=reply.notice,
-            id=self.in_flight_id or new_id(),
-            parent_id=self._in_flight_parent if self.in_flight_id else (
-                self.turns[-1].id if self.turns else None),
         )
         self.in_flight = self.in_flight_id = None  # ended: a late keep_partial changes nothing
         self._keep_message(turn, flush=False)
@@ -264,8 +231,8 @@ class Conversation:
             self._thread = (key, Thread(self.messages))
         return self._thread[1]
 
-    def version(self, turn: Turn) -> Version:
-        return self.thread().version(turn.message(self.chat.id))
+    def version(self, message: Message) -> Version:
+        return self.thread().version(message)
 
     def switch_to(self, message_id: str) -> None:
         """Show the version `message_id`, and the newest branch under it."""
@@ -275,9 +242,12 @@ class Conversation:
         self._change_chat(current_id=leaf)
         self._flush()
 
-    def _shown(self, message: Message) -> Turn:
-        """A stored message as a turn; one of this session's keeps what only it knows."""
-        return next((t for t in self.turns if t.id == message.id), None) or Turn.of(message)
+    def _shown(self, message: Message) -> ShownMessage:
+        """A stored message on screen; one this session saw end keeps what only it knows."""
+        return next((t for t in self.turns if t.id == message.id), None) or ShownMessage.of(message)
+
+    def _leaf_id(self) -> str | None:
+        return self.turns[-1].id if self.turns else None
 
     def branch_from(self, index: int) -> str:
         """Drop turn `index` and what follows from the screen (they stay stored, as the
@@ -303,11 +273,3 @@ class Conversation:
         if self.turns and self.turns[-1].role == "assistant":
             self.retrying = self.turns.pop()
         return bool(self.turns) and self.turns[-1].role == "user"
-
-    def history(self) -> list[dict]:
-        """What the model sees: complete turns only; failed replies are left out."""
-        return [
-            {"role": t.role, "content": t.content}
-            for t in self.turns
-            if t.content and t.status != "failed"
-        ]

@@ -1,4 +1,4 @@
-"""Conversations that last (SPEC R7): chats and their messages, as stored.
+"""Conversations that last: chats and their messages, as stored.
 
 A chat's messages form a tree: each message names its parent (None for the first), so a
 regenerated reply or an edited message is a sibling of the one it replaces, and every version
@@ -23,6 +23,14 @@ ROLES = ("user", "assistant")
 # How a message ended: "streaming" while its reply is still arriving (kept if the process
 # dies), then complete | stopped | interrupted | incomplete | failed (core.chat.call.Reply.status).
 STATUSES = ("streaming", "complete", "stopped", "interrupted", "incomplete", "failed")
+# Said with a reply that did not end normally, on the page and in an export.
+STATUS_NOTES = {
+    "streaming": "Still arriving, or cut off when the page that asked for it closed",
+    "stopped": "Stopped",
+    "interrupted": "Interrupted",
+    "incomplete": "Possibly incomplete",
+    "failed": "Failed",
+}
 
 
 def new_id() -> str:
@@ -62,8 +70,6 @@ class Chat:
 
     def with_changes(self, **changes) -> "Chat":
         return replace(self, **changes)
-
-
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ sibling of the message it replaces; switching version shows the newest branch un
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from core.history.model import Message
@@ -67,12 +67,6 @@ class Thread:
     def switch_to(self, message_id: str) -> str | None:
         """The leaf to show once the user picks the version `message_id`."""
         return self.newest_leaf(message_id)
-
-
-def sent_history(branch: Sequence[Message]) -> list[dict]:
-    """What the model sees: the branch on screen, without failed or empty replies."""
-    return [{"role": m.role, "content": m.content} for m in branch
-            if m.content and m.status != "failed"]
 
 
 def title_from(text: str, limit: int = 60) -> str:

@@ -1,6 +1,6 @@
-"""Export and import of chats (SPEC R7.2, issue 11): Markdown of the branch on screen, one
-versioned JSON document holding every chat and every message, and its import back into any
-ChatStore, or a ChatGPT data export's `conversations.json`.
+"""Export and import of chats: Markdown of the branch on screen, one versioned JSON document
+holding every chat and every message, and its import back into any ChatStore, or a ChatGPT
+data export's `conversations.json`.
 
 A file is read and checked whole before anything is written, and a write that fails half-way
 is undone, so a bad file imports nothing. Imported ids are derived (uuid5) from the exported
@@ -22,13 +22,13 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import NamedTuple
 
-from core.history.conversation import STATUS_NOTES
 from core.failures import UserFacingError
 from core.history.model import (
     MAX_CONTENT_LENGTH,
     MAX_SYSTEM_PROMPT_LENGTH,
     MAX_TITLE_LENGTH,
     ROLES,
+    STATUS_NOTES,
     STATUSES,
     Chat,
     Message,

@@ -1,4 +1,4 @@
-"""The chat page's sidebar: New chat, search, and the user's chats grouped by day (R7.1)."""
+"""The chat page's sidebar: New chat, search, and the user's chats grouped by day."""
 
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -9,6 +9,7 @@ from core import session
 from core.auth import SessionEnded
 from core.failures import UserFacingError
 from core.history.listing import PAGE, by_day, safe_file_name, shown_title
+from core.history.model import MAX_TITLE_LENGTH
 from core.history.transfer import to_json, to_markdown
 
 LIMIT = "history:limit"
@@ -80,7 +81,7 @@ def _chat_menu(chat) -> None:
     """Rename, export and delete, for the open chat."""
     conversation = session.conversation()
     with st.popover("Rename, export, delete", icon=":material/more_horiz:", width="stretch"):
-        st.text_input("Title", value=shown_title(chat), max_chars=200,
+        st.text_input("Title", value=shown_title(chat), max_chars=MAX_TITLE_LENGTH,
                       key=f"history:title:{chat.id}")
         st.button("Rename", key=f"history:rename:{chat.id}", on_click=_rename, args=(chat.id,))
         name = safe_file_name(shown_title(chat))
