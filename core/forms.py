@@ -1,7 +1,9 @@
-"""What a connection's settings form changes, apart from any widget (Settings, "Connections").
+"""What a connection's settings form changes, apart from any widget: one logic for every
+connection, the seed's two providers (their expanders in Settings) and the user's own.
 
 The page draws the inputs and calls these; everything it decides lives here: the connection a
-form describes, what Save writes, what is unsaved, how saved header values are kept.
+form describes, what Save writes, what is unsaved, how saved header values are kept, and
+whether a Fetch models or Test connection result still applies to what the form shows.
 Saved secrets (the key, header values) are never part of a form: the form holds only what was
 typed, and the saved values are merged in here, on the server, by name.
 """
@@ -10,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+
+import hashlib
 
 import httpx2
 
@@ -26,14 +30,13 @@ from core.providers.connections import (
 )
 from core.store.contracts import ConnectionStore
 from core.providers.kinds import Target
-from core.settings_form import FETCH_INPUTS, TEST_INPUTS
 from core.providers.urls import InvalidBaseURL, normalize_base_url, url_problem
 
 NEW_CONNECTION_NAME = "New connection"
 
-# What a check's outcome depends on: the seed's inputs, and the custom headers.
-CONNECTION_FETCH_INPUTS = (*FETCH_INPUTS, "headers")
-CONNECTION_TEST_INPUTS = (*TEST_INPUTS, "headers")
+# The parts of a target that a check's outcome depends on.
+FETCH_INPUTS = ("provider_id", "base_url", "api_key", "organization", "headers")
+TEST_INPUTS = (*FETCH_INPUTS, "model")
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class ConnectionForm:
     default_model: str = ""
     removed_headers: frozenset[str] = frozenset()  # saved header names to drop
     new_headers: Headers = ()  # rows typed: (name, value)
+    organization: str = ""  # the seed's OpenAI only
 
 
 # The fields Save writes, and how "Unsaved: ..." names each.
@@ -60,7 +64,15 @@ FIELD_WORDS = {
     "enabled": "enabled",
     "models": "models",
     "default_model": "default model",
+    "organization": "organization ID",
 }
+# The fields of the seed's providers' expanders, in their order; their one model is the model name.
+SEED_WORDS = {"api_key": "API key", "organization": "organization ID", "base_url": "base URL",
+              "default_model": "model name"}
+
+
+def _words(saved: Connection) -> dict[str, str]:
+    return SEED_WORDS if saved.origin == "profile" else FIELD_WORDS
 
 
 class ConnectionRefused(UserFacingError):
@@ -79,6 +91,7 @@ def saved_form(connection: Connection) -> ConnectionForm:
         enabled=connection.enabled,
         models=connection.models,
         default_model=connection.default_model,
+        organization=connection.organization,
     )
 
 
@@ -120,6 +133,7 @@ def draft_connection(saved: Connection, form: ConnectionForm) -> Connection:
         enabled=form.enabled,
         models=_models(form.models),
         default_model=form.default_model.strip(),
+        organization=form.organization.strip(),
     )
 
 
@@ -131,7 +145,7 @@ def _removes_a_saved_key(saved: Connection, form: ConnectionForm) -> bool:
 def form_changes(saved: Connection, form: ConnectionForm) -> dict[str, object]:
     """What Save writes: each field the form changes from `saved` (field -> new value)."""
     draft = draft_connection(saved, form)
-    changes = {name: getattr(draft, name) for name in FIELD_WORDS
+    changes = {name: getattr(draft, name) for name in _words(saved)
                if getattr(draft, name) != getattr(saved, name)}
     if _removes_a_saved_key(saved, form):
         changes["api_key"] = ""
@@ -146,7 +160,7 @@ def removed_secrets(saved: Connection, form: ConnectionForm) -> tuple[str, ...]:
 def unsaved_changes(saved: Connection, form: ConnectionForm) -> list[str]:
     """What Save would change, in words for the user; [] when the form shows what is saved."""
     changes = form_changes(saved, form)
-    return [words for name, words in FIELD_WORDS.items() if name in changes]
+    return [words for name, words in _words(saved).items() if name in changes]
 
 
 def rebase_form(form: ConnectionForm, old: Connection, new: Connection) -> ConnectionForm:
@@ -154,7 +168,7 @@ def rebase_form(form: ConnectionForm, old: Connection, new: Connection) -> Conne
     the user left as it was follows the store, what they edited stays theirs."""
     before, after = saved_form(old), saved_form(new)
     follow = {name: getattr(after, name)
-              for name in ("name", "base_url", "enabled", "models", "default_model")
+              for name in ("name", "base_url", "enabled", "models", "default_model", "organization")
               if getattr(form, name) == getattr(before, name)}
     still_saved = form.removed_headers & set(new.header_names)
     return replace(form, removed_headers=still_saved, **follow)
@@ -173,7 +187,8 @@ def save_connection(store: ConnectionStore, saved: Connection, form: ConnectionF
     problems = connection_problems(draft)
     if problems:
         raise ConnectionRefused(problems)
-    check_base_url(draft.base_url, policy)
+    if draft.base_url:  # an empty one turns the seed's provider off
+        check_base_url(draft.base_url, policy)
     if not saved.id:
         return store.add(draft)
     changes = form_changes(saved, form)
@@ -190,8 +205,35 @@ def draft_target(saved: Connection, form: ConnectionForm) -> Target | None:
     draft = draft_connection(saved, form)
     if not draft.base_url or url_problem(draft.base_url):
         return None
-    model = draft.default_model or next(iter(draft.models), "")
+    model = draft.default_model or next(iter(draft.offered_models()), "")
     return target_for(draft, model)
+
+
+def _digest(target: Target | None, inputs: tuple[str, ...]) -> str:
+    """A fingerprint of those inputs (a digest, so no second copy of the key is kept)."""
+    if target is None:
+        return ""
+    values = "\0".join(str(getattr(target, name) or "") for name in inputs)
+    return hashlib.sha256(values.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """A Fetch models or Test connection outcome, and the inputs it was made for."""
+
+    ok: bool
+    detail: str | tuple[str, ...]  # the summary, or the model ids found
+    inputs: tuple[str, ...]
+    made_for: str
+
+    @classmethod
+    def of(cls, target: Target | None, inputs: tuple[str, ...], ok: bool,
+           detail: str | tuple[str, ...]) -> "CheckResult":
+        return cls(ok, detail, inputs, _digest(target, inputs))
+
+    def applies_to(self, target: Target | None) -> bool:
+        """True while the form still describes what was checked; else the result is stale."""
+        return self.made_for == _digest(target, self.inputs)
 
 
 def check_connection(target: Target, limits: Limits, http_client: httpx2.Client) -> ConnectionReport:

@@ -13,12 +13,16 @@ from core.chat.blocks import (
     drawn_plain,
     highlighted_on_page,
 )
-from core.chat.call import STREAMING, Reply, chat_messages, coalesce, start_reply
-from core.history.conversation import Turn
+from core.chat.call import STREAMING, Reply, coalesce, start_reply, wire_messages
+from core.history.conversation import ShownMessage
 from core.auth import SessionEnded
 from core.failures import UserFacingError
 from core.store.keybox import describe_unreadable_key
-from core.providers.connections import Connection, describe_unreadable_secrets
+from core.providers.connections import (
+    Connection,
+    connection_problems,
+    describe_unreadable_secrets,
+)
 from core.providers.connections import targets as connection_targets
 from core.providers.kinds import Target
 from core.providers.sources import every_connection
@@ -63,7 +67,7 @@ def _switch(message_id: str) -> None:
     session.history_changed()
 
 
-def _versions(conversation, turn: Turn) -> None:
+def _versions(conversation, turn: ShownMessage) -> None:
     """"◀ 2 / 3 ▶" under a message that has other versions (regenerated or edited)."""
     version = conversation.version(turn)
     if version.count < 2:
@@ -88,7 +92,7 @@ def _user_text(text: str) -> None:
         st.markdown(text)
 
 
-def _show_turn(index: int, turn: Turn, conversation) -> None:
+def _show_turn(index: int, turn: ShownMessage, conversation) -> None:
     with st.chat_message(turn.role):
         if turn.reasoning:
             with st.expander(_thinking_label(turn.thinking_seconds, done=True), expanded=False,
@@ -251,7 +255,7 @@ def _reply(target: Target, system_prompt: str, temperature: float | None) -> Non
     """Stream one reply into the page; how it ended is recorded in the conversation."""
     conversation = session.conversation()
     reply = conversation.begin_reply()
-    messages = chat_messages(conversation.history(), system_prompt)
+    messages = wire_messages(conversation.turns, system_prompt)
     with st.chat_message("assistant"):
         thinking = st.empty()
         body = st.container()
@@ -311,6 +315,11 @@ def _offered_targets() -> list[Target] | None:
     for connection in everything:
         if connection.unreadable and connection.enabled:
             st.warning(describe_unreadable_secrets(connection))
+        if connection.enabled and (problems := connection_problems(connection)):
+            st.warning(f"{connection.name} is not offered: its saved settings are refused by "
+                       "today's rules. " + " ".join(problems))
+            st.page_link("pages/settings.py", label=f"Correct {connection.name} in Settings",
+                         icon="⚙️")
     targets = connection_targets(everything)
     st.session_state[TARGETS] = targets
     return targets

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from core.chat.client import connection_for
 from core.config import load_settings
 from core.forms import (
-    CONNECTION_FETCH_INPUTS,
-    CONNECTION_TEST_INPUTS,
+    FETCH_INPUTS,
+    TEST_INPUTS,
+    CheckResult,
     FIELD_WORDS,
     ConnectionForm,
     ConnectionRefused,
@@ -35,7 +36,6 @@ from core.forms import (
 )
 from core.chat.netguard import BlockedAddress, NetworkPolicy
 from core.providers.connections import MAX_NAME_LENGTH, Connection
-from core.settings_form import CheckResult
 
 # Values the form keeps as they are (already trimmed and normalised), so a saved connection
 # is a fixed point of the form.
@@ -310,7 +310,7 @@ def test_the_draft_target_carries_the_typed_or_saved_secrets_and_a_model():
 
 def test_a_check_result_goes_stale_when_a_header_changes():
     form = saved_form(_SAVED)
-    for inputs in (CONNECTION_FETCH_INPUTS, CONNECTION_TEST_INPUTS):
+    for inputs in (FETCH_INPUTS, TEST_INPUTS):
         result = CheckResult.of(draft_target(_SAVED, form), inputs, True, ("m",))
         assert result.applies_to(draft_target(_SAVED, replace(form, name="renamed")))
         assert not result.applies_to(draft_target(_SAVED, replace(

@@ -8,7 +8,8 @@ import pytest
 
 from core.failures import UserFacingError
 from core.store.keybox import EncryptedProfileStore, KeyBox, local_secret
-from core.providers.profile import FIELD_LABELS, MAX_KEY_LENGTH, Profile, field_problem
+from core.providers.profile import FIELD_LABELS, MAX_KEY_LENGTH, Profile
+from core.providers.seed import field_problem
 from core.store.sqlite import SQLiteProfileStore
 
 HEADER_TEXT = ("may only contain plain letters, digits and symbols "

@@ -1,5 +1,6 @@
-"""What the settings form knows without a page: unsaved changes, and whether a check's result
-still applies to what the form shows (core/settings_form.py)."""
+"""What the seed providers' settings forms know without a page: unsaved changes, and whether a
+check's result still applies to what the form shows. The seed's providers are connections read
+from the profile (core/providers/seed.py), edited through the one form logic (core/forms.py)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,10 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.providers.profile import Profile
+from core.forms import FETCH_INPUTS, TEST_INPUTS, CheckResult, saved_form, unsaved_changes
 from core.providers.kinds import OPENAI, OPENAI_COMPATIBLE, Target
-from core.settings_form import (
-    FETCH_INPUTS,
-    TEST_INPUTS,
-    CheckResult,
-    ProviderForm,
-    saved_form,
-    unsaved_changes,
-)
+from core.providers.profile import Profile
+from core.providers.seed import seed_connection
 
 # Values the form accepts as they are (already normalised), so a saved profile is a fixed point.
 _words = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-._", min_size=1, max_size=20)
@@ -36,10 +31,15 @@ _profiles = st.builds(
 _providers = st.sampled_from([OPENAI, OPENAI_COMPATIBLE])
 
 
+def _saved(provider, profile):
+    return seed_connection(provider, profile, {})
+
+
 @given(_profiles, _providers)
 def test_a_form_showing_the_saved_profile_has_no_unsaved_changes(profile, provider):
     """Property: for any saved profile, the form as it first shows it has nothing unsaved."""
-    assert unsaved_changes(provider, profile, saved_form(provider, profile)) == []
+    saved = _saved(provider, profile)
+    assert unsaved_changes(saved, saved_form(saved)) == []
 
 
 # One edit per field the user can make, and the word the page uses for it.
@@ -47,7 +47,7 @@ _EDITS = {
     "new_key": "API key",
     "organization": "organization ID",
     "base_url": "base URL",
-    "model": "model name",
+    "default_model": "model name",
 }
 
 
@@ -56,24 +56,35 @@ def test_each_edit_is_named_and_only_it(profile, field, value):
     """Property: changing one field of the compatible form (or OpenAI's) to a different value
     lists exactly that field as unsaved; typing the saved value back lists nothing."""
     provider = OPENAI if field == "organization" else OPENAI_COMPATIBLE
-    shown = saved_form(provider, profile)
-    saved_value = getattr(profile, provider.key_field) if field == "new_key" else getattr(shown, field)
+    saved = _saved(provider, profile)
+    shown = saved_form(saved)
+    saved_value = saved.api_key if field == "new_key" else getattr(shown, field)
     if field == "base_url":
         value = "http://edited.example.com/v1" if value == saved_value or not value.startswith("http") else value
     edited = replace(shown, **{field: value})
     expected = [] if value == saved_value else [_EDITS[field]]
-    assert unsaved_changes(provider, profile, edited) == expected
+    assert unsaved_changes(saved, edited) == expected
 
 
 def test_an_invalid_url_and_a_key_removal_are_unsaved_changes():
-    saved = Profile(openai_compatible_api_key="sk-saved", openai_compatible_base_url="http://h:1/v1")
-    form = saved_form(OPENAI_COMPATIBLE, saved)
-    assert unsaved_changes(OPENAI_COMPATIBLE, saved, replace(form, base_url="not a url")) == ["base URL"]
-    assert unsaved_changes(OPENAI_COMPATIBLE, saved, replace(form, remove_key=True)) == ["API key"]
+    saved = _saved(OPENAI_COMPATIBLE, Profile(openai_compatible_api_key="sk-saved",
+                                              openai_compatible_base_url="http://h:1/v1"))
+    form = saved_form(saved)
+    assert unsaved_changes(saved, replace(form, base_url="not a url")) == ["base URL"]
+    assert unsaved_changes(saved, replace(form, remove_key=True)) == ["API key"]
     # A pasted endpoint or a trailing slash saves as the same URL: nothing to save.
     for same in ("http://h:1/v1/", " http://h:1/v1/chat/completions "):
-        assert unsaved_changes(OPENAI_COMPATIBLE, saved, replace(form, base_url=same)) == []
-    assert unsaved_changes(OPENAI_COMPATIBLE, Profile(), ProviderForm(remove_key=True)) == []
+        assert unsaved_changes(saved, replace(form, base_url=same)) == []
+    empty = _saved(OPENAI_COMPATIBLE, Profile())
+    assert unsaved_changes(empty, replace(saved_form(empty), remove_key=True)) == []
+
+
+def test_a_saved_url_that_todays_rules_refuse_shows_as_saved_and_is_not_a_change():
+    """An address an earlier release accepted opens in the form as it was saved."""
+    saved = _saved(OPENAI_COMPATIBLE, Profile(openai_compatible_base_url="http://0177.0.0.1/v1"))
+    assert saved.base_url == "http://0177.0.0.1/v1"
+    assert saved_form(saved).base_url == "http://0177.0.0.1/v1"
+    assert unsaved_changes(saved, saved_form(saved)) == []
 
 
 _targets = st.builds(

@@ -33,7 +33,7 @@ from core.providers.kinds import (
     OPENAI_COMPATIBLE,
     Target,
 )
-from core.providers.connections import available_targets
+from core.providers.seed import available_targets
 from core.store.sqlite import SQLiteProfileStore
 from core.providers.urls import is_valid_base_url
 

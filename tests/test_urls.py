@@ -5,7 +5,7 @@ import pytest
 
 from core.chat.client import build_client
 from core.providers.profile import Profile
-from core.providers.connections import available_targets
+from core.providers.seed import available_targets
 from core.providers.urls import (
     INVALID_URL_MESSAGE,
     is_valid_base_url,

@@ -22,7 +22,6 @@ from core.redaction import collapse, redact
 logger = logging.getLogger(__name__)
 
 _TAG = re.compile(r"<[^>]+>")
-_SCRIPT_OR_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.S | re.I)
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.S | re.I)
 _H1 = re.compile(r"<h1[^>]*>(.*?)</h1\s*>", re.S | re.I)
 

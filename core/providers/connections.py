@@ -14,21 +14,11 @@ metadata): the encryption layer encrypts exactly the fields `secret_fields()` na
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 
-from core.providers.profile import MAX_KEY_LENGTH, Profile, is_header_text
-from core.providers.kinds import (
-    KINDS,
-    OPENAI_BASE_URL,
-    REGISTRY,
-    Provider,
-    Target,
-    model_names,
-    resolve_base_url,
-    resolve_key,
-    server_key,
-)
+from core.providers.kinds import KINDS, OPENAI_BASE_URL, Target
+from core.providers.profile import MAX_KEY_LENGTH, is_header_text
 from core.providers.urls import (
     INVISIBLE_CHARACTERS_REASON,
     has_control_characters,
@@ -44,8 +34,6 @@ MAX_HEADERS = 20
 MAX_HEADER_NAME_LENGTH = 100
 MAX_HEADER_VALUE_LENGTH = 1000
 
-ORIGINS = ("profile", "user", "operator")
-
 # What a server turned out not to support, learned once and kept with the connection (R6.4).
 NO_STREAM_OPTIONS = "no_stream_options"  # refuses stream_options.include_usage
 MAX_COMPLETION_TOKENS = "max_completion_tokens"  # refuses max_tokens, wants this instead
@@ -60,7 +48,8 @@ RESERVED_HEADERS = frozenset({
 })
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 field-name
 
-SECRET = {"secret": True}
+SECRET = {"secret": True}  # encrypted at rest, never sent back to a browser
+HEADER = {"header": True}  # sent as an HTTP header value: printable ASCII, no spaces
 
 Headers = tuple[tuple[str, str], ...]  # (name, value) pairs, in the order the user gave
 
@@ -72,18 +61,20 @@ class Connection:
     name: str
     kind: str = "openai-compatible"  # a key of core.providers.kinds.KINDS
     base_url: str = ""
-    api_key: str = field(default="", repr=False, metadata=SECRET)
+    api_key: str = field(default="", repr=False, metadata={**SECRET, **HEADER})
     headers: Headers = field(default=(), repr=False, metadata=SECRET)
     enabled: bool = True
     models: tuple[str, ...] = ()  # offered in the chat selector
     default_model: str = ""
     quirks: frozenset[str] = frozenset()
-    organization: str = ""  # OpenAI's organization header, for the seed's OpenAI provider
+    fallback_model: str = ""  # sent when no model is named (the seed's compatible provider)
+    organization: str = field(default="", metadata=HEADER)  # OpenAI's organization header
     needs_key: bool = False  # not offered without a key (the kind's rule for stored rows)
     id: str = ""  # the store's id; "profile:<kind>" or "operator:<name>" for the others
     origin: str = "user"
-    version: str | None = None  # the store's updated_at when read (compare-and-set)
+    version: object = None  # the row as its store read it, for compare-and-set on save
     unreadable: frozenset[str] = frozenset()  # secret fields no current encryption secret opens
+    key_from_operator: bool = False  # the operator's key stands in for the user's
 
     @property
     def editable(self) -> bool:
@@ -97,7 +88,8 @@ class Connection:
         """The models the selector offers: the chosen ones, else the default model alone."""
         if self.models:
             return self.models
-        return (self.default_model,) if self.default_model else ()
+        model = self.default_model or self.fallback_model
+        return (model,) if model else ()
 
     def with_changes(self, **changes) -> "Connection":
         return replace(self, **changes)
@@ -106,6 +98,11 @@ class Connection:
 def secret_fields() -> tuple[str, ...]:
     """The fields stored encrypted and never sent back to a browser."""
     return tuple(f.name for f in fields(Connection) if f.metadata.get("secret"))
+
+
+def header_fields() -> tuple[str, ...]:
+    """The fields sent as HTTP header values."""
+    return tuple(f.name for f in fields(Connection) if f.metadata.get("header"))
 
 
 # ---------------------------------------------------------------- the store contract
@@ -191,7 +188,8 @@ def connection_problems(connection: Connection) -> list[str]:
     if connection.kind not in KINDS:
         problems.append(f"Unknown kind of connection: {connection.kind!r}.")
     if not connection.base_url.strip():
-        problems.append("The base URL is empty.")
+        if connection.origin != "profile":  # an empty one turns the seed's provider off
+            problems.append("The base URL is empty.")
     elif problem := url_problem(connection.base_url):
         problems.append(f"Base URL: {problem}")
     if len(connection.api_key) > MAX_KEY_LENGTH:
@@ -215,6 +213,30 @@ def connection_problems(connection: Connection) -> list[str]:
     return problems
 
 
+def sending_problems(target: Target) -> list[tuple[str, str]]:
+    """What a request for `target` would send that the connection rules refuse, as (field,
+    message for the user) pairs; [] when it may be sent.
+
+    The same rules as the form's, checked again where a request is built: a value that never
+    went through the form (written straight into the store, sealed by an earlier release, or
+    read from a column it was not saved in) must not be sent either. The field is the
+    Connection's: "base_url", "api_key", "organization" or "headers".
+    """
+    problems = []
+    if not target.base_url.strip():
+        problems.append(("base_url", "The base URL is empty."))
+    elif problem := url_problem(target.base_url):
+        problems.append(("base_url", problem))
+    if not is_header_text(target.api_key):
+        problems.append(("api_key", ("The API key may only contain plain letters, digits and "
+                                     "symbols (ASCII, no spaces, accents or emoji).")))
+    if not is_header_text(target.organization or ""):
+        problems.append(("organization", ("The organization ID may only contain plain letters, "
+                                          "digits and symbols (ASCII, no spaces).")))
+    problems += [("headers", problem) for problem in headers_problems(target.headers)]
+    return problems
+
+
 # ---------------------------------------------------------------- chat targets
 
 
@@ -222,7 +244,8 @@ def targets(connections: Iterable[Connection]) -> list[Target]:
     """Every model of every enabled, usable connection, grouped by connection (R6.1).
 
     A connection is usable when its base URL is set and it has a key or needs none; one whose
-    saved key no current secret opens is left out (sending no key would only earn a 401).
+    saved key no current secret opens is left out (sending no key would only earn a 401), and
+    so is one whose saved values today's rules refuse (`connection_problems` says why).
     """
     found = []
     names: dict[str, int] = {}  # a label names one target: a repeated name is numbered
@@ -230,6 +253,8 @@ def targets(connections: Iterable[Connection]) -> list[Target]:
         if not connection.enabled or not connection.base_url:
             continue
         if "api_key" in connection.unreadable or (connection.needs_key and not connection.api_key):
+            continue
+        if connection_problems(connection):
             continue
         shown = _shown_name(connection)
         names[shown.lower()] = names.get(shown.lower(), 0) + 1
@@ -271,51 +296,3 @@ def describe_unreadable_secrets(connection: Connection) -> str:
 
 def default_base_url(kind: str) -> str:
     return OPENAI_BASE_URL if kind == "openai" else ""
-
-
-# ---------------------------------------------------------------- the seed's providers
-
-
-def read_quirks(text: str) -> frozenset[str]:
-    """Quirks kept in a text column, comma-separated; names this version does not know are
-    ignored (a newer replica may have written them)."""
-    return frozenset(q for q in (part.strip() for part in text.split(",")) if q in QUIRKS)
-
-
-def write_quirks(quirks: Iterable[str]) -> str:
-    return ",".join(sorted(set(quirks)))
-
-
-def profile_connection(provider: Provider, profile: Profile, server_keys: Mapping[str, str],
-                       unreadable: Collection[str] = ()) -> Connection:
-    """The seed's provider as a connection: its profile columns, its operator key (R5)."""
-    lost = provider.key_field in unreadable and not server_key(provider, server_keys)
-    org = getattr(profile, provider.organization_field) if provider.organization_field else ""
-    quirks = getattr(profile, provider.quirks_field) if provider.quirks_field else ""
-    return Connection(
-        name=provider.label,
-        kind=provider.id,
-        base_url=resolve_base_url(provider, profile) or "",
-        api_key=resolve_key(provider, profile, server_keys),
-        models=tuple(m for m in model_names(provider, profile) if m),
-        organization=org,
-        quirks=read_quirks(quirks),
-        needs_key=provider.needs_key,
-        id=f"profile:{provider.id}",
-        origin="profile",
-        unreadable=frozenset({"api_key"}) if lost else frozenset(),
-    )
-
-
-def available_targets(
-    profile: Profile,
-    server_keys: Mapping[str, str],
-    registry: tuple[Provider, ...] = REGISTRY,
-    unreadable: Collection[str] = (),
-) -> list[Target]:
-    """Every model of the seed's providers the user can chat with now (R2.1, R5.3, P3).
-
-    A provider whose saved key no current secret opens (`unreadable` key fields) is left out
-    unless the operator's key stands in: sending no key would only earn a 401.
-    """
-    return targets(profile_connection(p, profile, server_keys, unreadable) for p in registry)

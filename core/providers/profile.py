@@ -1,27 +1,16 @@
-"""The user's profile: what it holds, and what a valid one is."""
+"""The user's profile, as stored: one row per user, the seed's providers in its columns
+(core.providers.seed reads them as connections and holds their rules)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from core.failures import UserFacingError
-from core.providers.urls import (
-    INVISIBLE_CHARACTERS_REASON,
-    has_control_characters,
-    has_invisible_characters,
-    url_problem,
-)
 
 MAX_TEXT_LENGTH = 1000  # the database's CHECK on every text column
-# Keys are printable ASCII, stored encrypted: 600 characters are 600 bytes, and their Fernet
-# token is 888 characters, within the 1000 of the CHECK.
+# Keys are printable ASCII, stored encrypted: 600 characters are 600 bytes, and their sealed
+# form (core.store.keybox) is about 844 characters, within the 1000 of the CHECK. A key saved
+# by an earlier release, a Fernet token of up to 888 characters, fits as well.
 MAX_KEY_LENGTH = 600
-
-KEY_FIELDS = ("openai_api_key", "openai_compatible_api_key")
-# Sent as HTTP header values: printable ASCII, no spaces.
-HEADER_FIELDS = (*KEY_FIELDS, "openai_organization_id")
-# Joiners shape Persian, Indic and emoji text; they cannot reorder or hide it.
-_JOINERS = frozenset("\u200c\u200d")
 
 
 @dataclass(frozen=True)
@@ -32,7 +21,7 @@ class Profile:
     openai_compatible_api_key: str = ""
     openai_compatible_base_url: str = ""
     openai_compatible_model_name: str = ""
-    # What that server turned out not to support, comma-separated (core.providers.connections).
+    # What that server turned out not to support, comma-separated (core.providers.seed).
     openai_compatible_quirks: str = ""
 
     def with_changes(self, **changes: str) -> "Profile":
@@ -60,42 +49,9 @@ FIELD_LABELS = {
 }
 
 
-def field_problem(name: str, value: str) -> str | None:
-    """What is wrong with one field's value, said for the user, or None."""
-    label = FIELD_LABELS[name]
-    limit = MAX_KEY_LENGTH if name in KEY_FIELDS else MAX_TEXT_LENGTH
-    if len(value) > limit:
-        return f"{label} is too long: at most {limit} characters, got {len(value)}."
-    if name == "openai_compatible_base_url":
-        problem = url_problem(value)
-        return f"{label}: {problem}" if problem else None
-    if name in HEADER_FIELDS:
-        if not is_header_text(value):
-            return (f"{label} may only contain plain letters, digits and symbols "
-                    "(ASCII, no spaces, accents or emoji).")
-        return None
-    if has_control_characters(value):
-        return f"{label} contains control characters."
-    allowed = _JOINERS if name == "display_name" else frozenset()
-    if has_invisible_characters(value, allowed):
-        return f"{label} contains {INVISIBLE_CHARACTERS_REASON}."
-    return None
-
-
 def is_header_text(value: str) -> bool:
     """True if every character is printable ASCII other than space (0x21-0x7E)."""
     return all("\x21" <= ch <= "\x7e" for ch in value)
-
-
-def validate_profile(profile: Profile) -> None:
-    """Raise UserFacingError naming every invalid field; the profile itself is untouched."""
-    problems = [
-        p for name in PROFILE_FIELDS if (p := field_problem(name, getattr(profile, name)))
-    ]
-    if problems:
-        raise UserFacingError(" ".join(problems))
-
-
 
 
 def describe_saved_key(key: str) -> str:

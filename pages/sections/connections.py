@@ -1,33 +1,23 @@
 """The "Connections" section of Settings (R6): the user's connections, each in its own
 expander, the administrator's (read-only), and Add from a preset or blank.
 
-Drawn by pages/settings.py below the seed's two providers; the logic is in
-core/connection_form.py, so this holds widgets and their state only.
+Drawn by pages/settings.py below the seed's two providers; the logic is in core/forms.py (the
+same as theirs), so this holds widgets and their state only.
 """
 
 import streamlit as st
 
-from core import forms as connection_form, session
-from core.chat.client import connection_for
-from core.forms import (
-    CONNECTION_FETCH_INPUTS,
-    CONNECTION_TEST_INPUTS,
-    ConnectionForm,
-    ConnectionRefused,
-    check_connection,
-    models_to_offer,
-    save_connection,
-)
-from core.chat.discovery import list_models
+from core import forms, session
 from core.auth import SessionEnded
-from core.failures import UserFacingError
 from core.chat.netguard import policy_for
-from core.providers.profile import describe_saved_key
-from core.providers.connections import Connection, header_problem
-from core.store.errors import ConnectionChanged
+from core.failures import UserFacingError
+from core.forms import ConnectionForm, ConnectionRefused, models_to_offer, save_connection
+from core.providers.connections import Connection, connection_problems, header_problem
 from core.providers.presets import load_presets, preset
-from core.settings_form import CheckResult
+from core.providers.profile import describe_saved_key
 from core.providers.urls import PLACEHOLDER_BASE_URL, url_problem
+from core.store.errors import ConnectionChanged
+from pages.sections import checks
 
 # Each connection's inputs are keyed by its slot: its id once stored, "new-<n>" before its
 # first Save. Every input keeps its draft across pages (session.keeping), like the forms above.
@@ -96,7 +86,7 @@ def _show_connection(slot: str, saved: Connection, form: ConnectionForm) -> None
 
 def _restore_connection(slot: str, saved: Connection) -> None:
     """Give each input its unsaved draft (kept across pages), or else the saved value."""
-    shown = connection_form.saved_form(saved)
+    shown = forms.saved_form(saved)
     for name, field in _CONNECTION_INPUTS.items():
         value = getattr(shown, field)
         session.restore(_ck(slot, name), list(value) if name == "models" else value)
@@ -164,7 +154,7 @@ def _save_connection(slot: str) -> None:
             state.setdefault(NEW_SLOTS, []).append(slot)
         elif (fresh := _stored_now(saved.id)) is not None:
             state[_ck(slot, "base")] = fresh
-            _show_connection(slot, fresh, connection_form.rebase_form(form, saved, fresh))
+            _show_connection(slot, fresh, forms.rebase_form(form, saved, fresh))
         _flash(slot, "error", str(exc))
         return
     except ConnectionRefused as exc:
@@ -180,7 +170,7 @@ def _save_connection(slot: str) -> None:
         state.update({_ck(stored.id, name): r for name, r in results.items() if r is not None})
         state.setdefault(OPEN, set()).add(stored.id)
     state[_ck(stored.id, "base")] = stored
-    _show_connection(stored.id, stored, connection_form.saved_form(stored))
+    _show_connection(stored.id, stored, forms.saved_form(stored))
     _flash(stored.id, "success", f"{stored.name} saved.")
 
 
@@ -193,7 +183,7 @@ def _discard_connection(slot: str) -> None:
         return
     saved = _stored_now(slot) or _based_on(slot)
     state[_ck(slot, "base")] = saved
-    _show_connection(slot, saved, connection_form.saved_form(saved))
+    _show_connection(slot, saved, forms.saved_form(saved))
 
 
 def _ask_to_delete(slot: str, asking: bool) -> None:
@@ -215,29 +205,9 @@ def _delete_connection(slot: str) -> None:
 
 def _run_check(slot: str, check: str) -> None:
     """Fetch models / Test connection callback, on what the form holds now, saved or not."""
-    target = connection_form.draft_target(_based_on(slot), _connection_form(slot))
-    inputs = CONNECTION_FETCH_INPUTS if check == "found" else CONNECTION_TEST_INPUTS
-    if target is None:
-        result = CheckResult.of(None, inputs, False, "Enter a valid base URL first.")
-    elif check == "found":
-        try:
-            models = list_models(target, *connection_for(session.settings()))
-            result = CheckResult.of(target, inputs, True, tuple(models))
-        except UserFacingError as exc:
-            result = CheckResult.of(target, inputs, False, str(exc))
-    else:
-        report = check_connection(target, *connection_for(session.settings()))
-        result = CheckResult.of(target, inputs, report.ok, report.summary)
-    st.session_state[_ck(slot, check)] = result
-
-
-def _connection_result(slot: str, check: str, target) -> CheckResult | None:
-    """A check's result, or None once the inputs it was made for have changed."""
-    result = st.session_state.get(_ck(slot, check))
-    if result is not None and not result.applies_to(target):
-        del st.session_state[_ck(slot, check)]
-        return None
-    return result
+    target = forms.draft_target(_based_on(slot), _connection_form(slot))
+    run = checks.fetch_models if check == "found" else checks.test_connection
+    run(_ck(slot, check), target)
 
 
 def _add_header_row(slot: str) -> None:
@@ -296,7 +266,7 @@ def _connection_models(slot: str, target, disabled: bool) -> None:
                 on_click=_run_check, args=(slot, "found"))
     right.button("Test connection", key=_ck(slot, "test"), disabled=disabled, width="stretch",
                  on_click=_run_check, args=(slot, "tested"))
-    found = _connection_result(slot, "found", target)
+    found = checks.current(_ck(slot, "found"), target)
     fetched = found.detail if found and found.ok else ()
     if found and not found.ok:
         st.warning(found.detail)
@@ -313,9 +283,7 @@ def _connection_models(slot: str, target, disabled: bool) -> None:
     st.text_input("Default model (optional)", placeholder="offered when none is picked",
                   help="Offered in chat when no model is picked; Test connection uses it.",
                   **session.keeping(_ck(slot, "default_model")))
-    tested = _connection_result(slot, "tested", target)
-    if tested:
-        (st.success if tested.ok else st.error)(tested.detail.replace("\n", "  \n"))
+    checks.show_test(checks.current(_ck(slot, "tested"), target))
 
 
 def _connection_buttons(slot: str, saved: Connection, new: bool, unsaved: list[str],
@@ -343,6 +311,9 @@ def _connection_buttons(slot: str, saved: Connection, new: bool, unsaved: list[s
 def _connection_section(slot: str, saved: Connection, new: bool, unsaved: list[str],
                         flash) -> None:
     """One connection's inputs, checks and buttons."""
+    if not new and (problems := connection_problems(saved)):  # saved before today's rules
+        st.error("This connection's saved settings are refused by today's rules, so it is not "
+                 "offered in Chat: " + " ".join(problems) + " Correct them and save.")
     st.text_input("Name", **session.keeping(_ck(slot, "name")))
     url = st.text_input("Base URL", placeholder=PLACEHOLDER_BASE_URL, live=True,
                         help="The server's OpenAI-compatible API root.",
@@ -354,7 +325,7 @@ def _connection_section(slot: str, saved: Connection, new: bool, unsaved: list[s
     _connection_headers(slot, saved)
     st.toggle("Enabled", help="A disabled connection's models are not offered in chat.",
               **session.keeping(_ck(slot, "enabled")))
-    target = connection_form.draft_target(saved, _connection_form(slot))
+    target = forms.draft_target(saved, _connection_form(slot))
     _connection_models(slot, target, disabled=target is None)
     _connection_buttons(slot, saved, new, unsaved, url_invalid=problem is not None)
     if flash and flash[0] == slot:
@@ -367,8 +338,8 @@ def _follow_store(slot: str, current: Connection) -> Connection:
     base = st.session_state.setdefault(_ck(slot, "base"), current)
     _restore_connection(slot, base)
     form = _connection_form(slot)
-    if base.version != current.version and not connection_form.unsaved_changes(base, form):
-        _show_connection(slot, current, connection_form.rebase_form(form, base, current))
+    if base.version != current.version and not forms.unsaved_changes(base, form):
+        _show_connection(slot, current, forms.rebase_form(form, base, current))
         st.session_state[_ck(slot, "base")] = base = current
     return base
 
@@ -376,8 +347,8 @@ def _follow_store(slot: str, current: Connection) -> Connection:
 def _saved_connection(current: Connection, flash) -> None:
     slot = current.id
     base = _follow_store(slot, current)
-    unsaved = connection_form.unsaved_changes(base, _connection_form(slot))
-    with st.expander(connection_form.expander_title(current, bool(unsaved)),
+    unsaved = forms.unsaved_changes(base, _connection_form(slot))
+    with st.expander(forms.expander_title(current, bool(unsaved)),
                      expanded=slot in st.session_state.get(OPEN, ()), key=_ck(slot, "expander")):
         _connection_section(slot, base, False, unsaved, flash)
 
@@ -385,14 +356,14 @@ def _saved_connection(current: Connection, flash) -> None:
 def _new_connection(slot: str, flash) -> None:
     template = _based_on(slot)
     _restore_connection(slot, template)
-    title = f"{connection_form.plain_markdown(template.name)} :blue-badge[Not saved yet]"
+    title = f"{forms.plain_markdown(template.name)} :blue-badge[Not saved yet]"
     with st.expander(title, expanded=True, key=_ck(slot, "expander")):
         _connection_section(slot, template, True, [], flash)
 
 
 def _operator_connection(connection: Connection) -> None:
     """Read-only: name, base URL and models; never its key or headers."""
-    title = f"{connection_form.plain_markdown(connection.name)} :blue-badge[Set by the administrator]"
+    title = f"{forms.plain_markdown(connection.name)} :blue-badge[Set by the administrator]"
     with st.expander(title):
         st.caption("Set by the administrator: you can chat with it, but not change it.")
         st.text(f"Base URL: {connection.base_url}")
@@ -409,7 +380,7 @@ def _add_connection(taken: tuple[str, ...]) -> None:
     slots = state.setdefault(NEW_SLOTS, [])
     drafts = tuple(_based_on(s).name for s in slots)
     slot = f"new-{_next_number()}"
-    state[_ck(slot, "base")] = connection_form.new_connection(template, taken + drafts)
+    state[_ck(slot, "base")] = forms.new_connection(template, taken + drafts)
     slots.append(slot)
 
 

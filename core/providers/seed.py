@@ -1,0 +1,180 @@
+"""The seed's two providers, OpenAI and OpenAI-compatible, as connections among the others.
+
+Their settings live in the profile's columns (each provider's `columns` says which column
+holds which connection field); everything about those columns is derived from that one map
+and from the connection's own field declarations: which columns are secret, which are sent as
+HTTP headers, the connection a profile describes, and the column changes a connection change
+writes. The rules for a column's value are the connection's rules, said with the column's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+
+from core.failures import UserFacingError
+from core.providers.connections import (
+    QUIRKS,
+    Connection,
+    header_fields,
+    secret_fields,
+    targets,
+)
+from core.providers.kinds import PROVIDERS, REGISTRY, Provider, Target, server_key
+from core.providers.profile import (
+    FIELD_LABELS,
+    MAX_KEY_LENGTH,
+    MAX_TEXT_LENGTH,
+    PROFILE_FIELDS,
+    Profile,
+    is_header_text,
+)
+from core.providers.urls import (
+    INVISIBLE_CHARACTERS_REASON,
+    InvalidBaseURL,
+    has_control_characters,
+    has_invisible_characters,
+    normalize_base_url,
+    url_problem,
+)
+
+SEED_ORIGIN = "profile"
+
+
+def _columns_of(fields: Iterable[str]) -> tuple[str, ...]:
+    fields = tuple(fields)
+    return tuple(p.columns[f] for p in REGISTRY for f in fields if f in p.columns)
+
+
+# Encrypted at rest and never sent back to a browser: the columns of the secret fields.
+KEY_FIELDS = _columns_of(secret_fields())
+# Sent as HTTP header values (printable ASCII, no spaces).
+HEADER_FIELDS = _columns_of(header_fields())
+# Joiners shape Persian, Indic and emoji text; they cannot reorder or hide it.
+_JOINERS = frozenset("\u200c\u200d")
+
+
+def provider_of(connection_id: str) -> Provider:
+    """The seed's provider a connection id ("profile:<kind>") names."""
+    origin, _, kind = connection_id.partition(":")
+    if origin != SEED_ORIGIN or kind not in PROVIDERS:
+        raise KeyError(connection_id)
+    return PROVIDERS[kind]
+
+
+# ---------------------------------------------------------------- the columns' rules
+
+
+def field_problem(name: str, value: str) -> str | None:
+    """What is wrong with one profile column's value, said for the user, or None."""
+    label = FIELD_LABELS[name]
+    limit = MAX_KEY_LENGTH if name in KEY_FIELDS else MAX_TEXT_LENGTH
+    if len(value) > limit:
+        return f"{label} is too long: at most {limit} characters, got {len(value)}."
+    if name in _columns_of(("base_url",)):
+        problem = url_problem(value)
+        return f"{label}: {problem}" if problem else None
+    if name in HEADER_FIELDS:
+        if not is_header_text(value):
+            return (f"{label} may only contain plain letters, digits and symbols "
+                    "(ASCII, no spaces, accents or emoji).")
+        return None
+    if has_control_characters(value):
+        return f"{label} contains control characters."
+    allowed = _JOINERS if name == "display_name" else frozenset()
+    if has_invisible_characters(value, allowed):
+        return f"{label} contains {INVISIBLE_CHARACTERS_REASON}."
+    return None
+
+
+def validate_profile(profile: Profile) -> None:
+    """Raise UserFacingError naming every invalid column; the profile itself is untouched."""
+    problems = [
+        p for name in PROFILE_FIELDS if (p := field_problem(name, getattr(profile, name)))
+    ]
+    if problems:
+        raise UserFacingError(" ".join(problems))
+
+
+# ---------------------------------------------------------------- profile <-> connection
+
+
+def read_quirks(text: str) -> frozenset[str]:
+    """Quirks kept in a text column, comma-separated; names this version does not know are
+    ignored (a newer replica may have written them)."""
+    return frozenset(q for q in (part.strip() for part in text.split(",")) if q in QUIRKS)
+
+
+def write_quirks(quirks: Iterable[str]) -> str:
+    return ",".join(sorted(set(quirks)))
+
+
+def _stored_base_url(raw: str) -> str:
+    """The saved base URL, normalised when it is valid; kept as saved when today's rules refuse
+    it, so Settings shows it with the reason and Chat can name it."""
+    raw = raw.strip()
+    try:
+        return normalize_base_url(raw) if raw else ""
+    except InvalidBaseURL:
+        return raw
+
+
+def seed_connection(provider: Provider, profile: Profile, server_keys: Mapping[str, str],
+                    unreadable: Collection[str] = (), version: object = None) -> Connection:
+    """The seed's provider as a connection: its profile columns, and the operator's key
+    standing in for the user's when one is set."""
+    def value(field: str) -> str:
+        column = provider.column(field)
+        return getattr(profile, column) if column else ""
+
+    operator_key = server_key(provider, server_keys)
+    lost = provider.key_field in unreadable and not operator_key
+    return Connection(
+        name=provider.label,
+        kind=provider.id,
+        base_url=provider.base_url or _stored_base_url(value("base_url")),
+        api_key=operator_key or value("api_key"),
+        models=provider.models,
+        default_model=value("default_model").strip(),
+        fallback_model=provider.default_model or "",
+        organization=value("organization"),
+        quirks=read_quirks(value("quirks")),
+        needs_key=provider.needs_key,
+        id=f"{SEED_ORIGIN}:{provider.id}",
+        origin=SEED_ORIGIN,
+        version=version,
+        unreadable=frozenset({"api_key"}) if lost else frozenset(),
+        key_from_operator=bool(operator_key),
+    )
+
+
+def seed_connections(profile: Profile, server_keys: Mapping[str, str],
+                     unreadable: Collection[str] = (), version: object = None
+                     ) -> list[Connection]:
+    return [seed_connection(p, profile, server_keys, unreadable, version) for p in REGISTRY]
+
+
+def column_changes(provider: Provider, changes: Mapping[str, object]) -> dict[str, str]:
+    """The profile columns a change of the seed connection's fields writes. A new base URL
+    forgets what was learned of the old server."""
+    unknown = set(changes) - set(provider.columns)
+    if unknown:  # the form shows no other field for the seed's providers
+        raise ValueError(f"{provider.label} keeps no {sorted(unknown)} in the profile")
+    columns = {provider.columns[f]: (write_quirks(v) if f == "quirks" else str(v))
+               for f, v in changes.items()}
+    if "base_url" in changes and "quirks" in provider.columns and "quirks" not in changes:
+        columns[provider.columns["quirks"]] = ""
+    return columns
+
+
+def available_targets(
+    profile: Profile,
+    server_keys: Mapping[str, str],
+    registry: tuple[Provider, ...] = REGISTRY,
+    unreadable: Collection[str] = (),
+) -> list[Target]:
+    """Every model of the seed's providers the user can chat with now.
+
+    A provider whose saved key no current secret opens (`unreadable` key fields) is left out
+    unless the operator's key stands in: sending no key would only earn a 401.
+    """
+    return targets(seed_connection(p, profile, server_keys, unreadable) for p in registry)
