@@ -6,7 +6,7 @@ import threading
 import streamlit as st
 
 from core import session
-from core.failures import UserFacingError, describe_bug
+from core.failures import OurBug, UserFacingError, describe_bug
 from core.store.keybox import keybox_for
 
 st.set_page_config(page_title="Switchboard", page_icon="🔀", layout="centered")
@@ -71,7 +71,9 @@ try:
         st.sidebar.caption(f"Signed in as {user.email}")
     if notice:
         st.warning(notice)
-except (ValueError, UserFacingError) as exc:  # misconfigured: say what, never a traceback
+except OurBug as exc:  # our own bug, already logged with its reference
+    pages = [_error_page(str(exc))]
+except UserFacingError as exc:  # misconfigured, or the data unusable: say what, never a traceback
     pages = [_error_page(f"Switchboard cannot start: {exc}")]
 except Exception as exc:  # our own bug: logged with a reference, said as ours
     pages = [_error_page(describe_bug(exc))]
@@ -79,4 +81,9 @@ except Exception as exc:  # our own bug: logged with a reference, said as ours
 with session.framing():
     shown = st.navigation(pages)
     session.on_page(shown.title)
-    shown.run()
+    try:
+        shown.run()
+    except UserFacingError as exc:  # said by the code that raised it; no page caught it
+        st.error(str(exc))
+    except Exception as exc:  # a bug no page caught: logged with a reference, said as ours
+        st.error(describe_bug(exc))

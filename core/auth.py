@@ -6,9 +6,10 @@ import logging
 from dataclasses import dataclass
 
 from supabase import ClientOptions, create_client
+from supabase_auth.errors import AuthApiError, AuthError, AuthRetryableError
 
 from core.config import Settings
-from core.failures import UserFacingError
+from core.failures import UserFacingError, ours
 from core.redaction import collapse, redact
 
 logger = logging.getLogger(__name__)
@@ -53,21 +54,28 @@ SESSION_ENDED_CODES = {"session_not_found", "session_expired", "refresh_token_no
                        "refresh_token_already_used", "user_not_found", "user_banned", "bad_jwt"}
 
 
-def is_auth_outage(exc: BaseException) -> bool:
-    """True when Auth could not be reached or failed (5xx, network, an unreadable answer),
-    false when it answered and refused."""
-    from supabase_auth.errors import AuthApiError, AuthRetryableError
+def is_auth_failure(exc: BaseException) -> bool:
+    """True for what Supabase Auth's client raises when the service refuses, fails or cannot
+    be reached: its own errors, into which it also turns HTTP and transport failures (an
+    answer it could not read is its AuthUnknownError). Anything else is a bug of ours."""
+    return isinstance(exc, AuthError)
 
+
+def is_auth_outage(exc: BaseException) -> bool:
+    """True when Auth could not be reached or failed (5xx, 429, network, an unreadable
+    answer), false when it answered and refused, or when `exc` is no Auth failure at all."""
     if isinstance(exc, AuthRetryableError):  # connection failures and gateway statuses
         return True
     if isinstance(exc, AuthApiError):
         return exc.status >= 500 or exc.status == 429
-    # An answer supabase-auth could not read (a proxy's HTML 500), or a transport error.
-    return not isinstance(exc, UserFacingError) and getattr(exc, "status", None) is None
+    # An answer supabase-auth could not read (a proxy's HTML 500) carries no status.
+    return is_auth_failure(exc) and getattr(exc, "status", None) is None
 
 
 def describe_auth_error(exc: BaseException) -> str:
-    """A Supabase Auth failure, said for the user."""
+    """A Supabase Auth failure, said for the user; anything else is ours (see `ours`)."""
+    if not is_auth_failure(exc):
+        return str(ours(exc))
     code = getattr(exc, "code", None)
     if code in _AUTH_MESSAGES:
         message = _AUTH_MESSAGES[code]
@@ -80,6 +88,13 @@ def describe_auth_error(exc: BaseException) -> str:
         return AUTH_UNAVAILABLE
     said = getattr(exc, "message", None) or str(exc)
     return redact(f"The sign-in service refused the request: {collapse(said)}")
+
+
+def auth_failure(exc: BaseException) -> UserFacingError:
+    """The error to raise (`from exc`) for a failed Auth call: its failure said, or our bug."""
+    if not is_auth_failure(exc):
+        return ours(exc)
+    return UserFacingError(describe_auth_error(exc))
 
 
 
@@ -110,10 +125,8 @@ class SupabaseAuth:
     def _call(self, action, *args):
         try:
             return action(*args)
-        except UserFacingError:
-            raise
-        except Exception as exc:
-            raise UserFacingError(describe_auth_error(exc)) from exc
+        except Exception as exc:  # sorted by type: Auth's failures said, anything else ours
+            raise auth_failure(exc) from exc
 
     def sign_up(self, email: str, password: str) -> User:
         email, password = _check_credentials(email, password)
@@ -144,15 +157,19 @@ class SupabaseAuth:
         out elsewhere): it is forgotten here, and the next call returns None. Raises
         AuthUnavailable when Auth cannot be reached or fails: the session is kept, so a short
         outage is not a sign-out, and the next call tries again.
+
+        Anything but an Auth failure is a bug of ours: raised as OurBug, the session kept.
         """
         try:
             session = self.client.auth.get_session()
-        except Exception as exc:  # whatever the refresh raised: sorted below, never passed on
+        except AuthError as exc:  # what the refresh raised: an outage, or the session is over
             if is_auth_outage(exc):
                 logger.warning("Could not renew a session: %s", redact(repr(exc)))
                 raise AuthUnavailable(self.last_user) from exc
             self._forget_session()
             raise SessionEnded() from exc
+        except Exception as exc:
+            raise ours(exc) from exc
         if session is None or session.user is None:
             self.last_user = None
             return None
@@ -161,13 +178,18 @@ class SupabaseAuth:
 
     def _forget_session(self) -> None:
         try:
-            self.client.auth.sign_out({"scope": "local"})  # removes it here; no request needed
-        except Exception:
+            self.client.auth.sign_out({"scope": "local"})  # removes it here, whatever Auth says
+        except AuthError:
             logger.info("Forgetting an ended session raised; it is dropped anyway")
+        except Exception as exc:
+            raise ours(exc) from exc
 
     def sign_out(self) -> None:
-        """End the session on the server; when Auth is unreachable, at least here."""
+        """End the session on the server; when Auth is unreachable or refuses, at least here.
+        Anything but an Auth failure is a bug of ours, raised as OurBug."""
         try:
             self.client.auth.sign_out()
-        except Exception:
+        except AuthError:
             self._forget_session()
+        except Exception as exc:
+            raise ours(exc) from exc

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from core.failures import Misconfigured
 from core.providers.connections import Connection
 from core.providers.kinds import REGISTRY
 from core.providers.operator import ENV_NAME as CONNECTIONS_ENV
@@ -41,6 +42,7 @@ class Settings:
     data_dir: Path = DEFAULT_DATA_DIR
     encryption_keys: tuple[str, ...] = field(default=(), repr=False)
     allowed_hosts: tuple[str, ...] = ()
+    # Seconds to connect, to wait for the first token, and of silence mid-reply.
     connect_timeout: float = 5.0
     first_token_timeout: float = 60.0
     idle_timeout: float = 30.0
@@ -60,9 +62,9 @@ def _number(raw: str, default: float, name: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from None
+        raise Misconfigured(f"{name} must be a number of seconds, got {raw!r}") from None
     if value <= 0:
-        raise ValueError(f"{name} must be more than 0 seconds, got {raw!r}")
+        raise Misconfigured(f"{name} must be more than 0 seconds, got {raw!r}")
     return value
 
 
@@ -87,21 +89,29 @@ def load_settings(
                 return str(value).strip()
         return ""
 
+    def seconds(name: str, default: float) -> float:
+        return _number(get(name), default, name)
+
+    url, anon_key = get("SUPABASE_URL"), get("SUPABASE_ANON_KEY")
+    if bool(url) != bool(anon_key):  # half a project: never fall back to the local default
+        given, lacking = ("SUPABASE_URL", "SUPABASE_ANON_KEY") if url else (
+            "SUPABASE_ANON_KEY", "SUPABASE_URL")
+        raise Misconfigured(f"{given} is set but {lacking} is not: set both to use Supabase, "
+                            "or neither for the local default.")
     data_dir = get(DATA_DIR_ENV)
     table = secrets.get(CONNECTIONS_TABLE)
     if not isinstance(table, Mapping):  # not in secrets: the same TOML text in a variable
         table = parse_toml(get(CONNECTIONS_ENV))
     return Settings(
-        supabase_url=get("SUPABASE_URL").rstrip("/"),
-        supabase_anon_key=get("SUPABASE_ANON_KEY"),
+        supabase_url=url.rstrip("/"),
+        supabase_anon_key=anon_key,
         data_dir=Path(data_dir).expanduser() if data_dir else DEFAULT_DATA_DIR,
         encryption_keys=_split(get("SWITCHBOARD_ENCRYPTION_KEYS")),
         allowed_hosts=_split(get("SWITCHBOARD_ALLOWED_HOSTS")),
-        connect_timeout=_number(get("SWITCHBOARD_CONNECT_TIMEOUT"), 5.0, "SWITCHBOARD_CONNECT_TIMEOUT"),
-        first_token_timeout=_number(
-            get("SWITCHBOARD_FIRST_TOKEN_TIMEOUT"), 60.0, "SWITCHBOARD_FIRST_TOKEN_TIMEOUT"
-        ),
-        idle_timeout=_number(get("SWITCHBOARD_IDLE_TIMEOUT"), 30.0, "SWITCHBOARD_IDLE_TIMEOUT"),
+        connect_timeout=seconds("SWITCHBOARD_CONNECT_TIMEOUT", Settings.connect_timeout),
+        first_token_timeout=seconds("SWITCHBOARD_FIRST_TOKEN_TIMEOUT",
+                                    Settings.first_token_timeout),
+        idle_timeout=seconds("SWITCHBOARD_IDLE_TIMEOUT", Settings.idle_timeout),
         server_keys={
             p.server_key_name: get(p.server_key_name) for p in REGISTRY if get(p.server_key_name)
         },

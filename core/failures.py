@@ -1,25 +1,44 @@
-"""Whose failure it is: a message written for the user, or Switchboard's own bug.
+"""Whose failure it is: a message written for the user, the operator's settings, or
+Switchboard's own bug.
 
 `UserFacingError` carries text that is safe to show as it is; every component's failures are
 translated into one (the model server's in core.chat.errors, the stores' in core.store.errors,
-sign-in's in core.auth). Anything else that reaches a page is a bug of ours: `describe_bug`
-logs it with its traceback under a short reference and says so.
+sign-in's in core.auth), each recognised by the types the component raises. Anything else is a
+bug of ours: `describe_bug` logs it with its traceback under a short reference and says so;
+where a component's failure was expected, `ours` does the same and gives the `OurBug` to raise,
+which pages show like any other message. A setting that cannot be used is `Misconfigured`: the
+app does not start, and says which setting.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import secrets as _random
 import traceback
 from collections.abc import Iterable, Iterator
 
-from core.redaction import redact
+from core.redaction import collapse, redact
 
 logger = logging.getLogger(__name__)
 
 
 class UserFacingError(Exception):
     """An error whose text is written for the user and is safe to show as it is."""
+
+
+class OurBug(UserFacingError):
+    """Switchboard's own code failed: already logged, with its traceback, under `reference`;
+    the text says so. Made by `ours`."""
+
+    def __init__(self, message: str, reference: str) -> None:
+        super().__init__(message)
+        self.reference = reference
+
+
+class Misconfigured(UserFacingError):
+    """A setting the operator gave (or the secrets file holding them) cannot be used, so
+    Switchboard does not start. The text names the setting or file, never a secret value."""
 
 
 def causes(exc: BaseException | None) -> Iterator[BaseException]:
@@ -31,12 +50,46 @@ def causes(exc: BaseException | None) -> Iterator[BaseException]:
         exc = exc.__cause__ or exc.__context__
 
 
-def describe_bug(exc: BaseException, secrets: Iterable[str] = ()) -> str:
-    """Log a failure of Switchboard's own code (keys redacted) and say so, with a reference."""
+def _logged(exc: BaseException, secrets: Iterable[str]) -> str:
+    """Log `exc` with its traceback (keys redacted) at ERROR; its reference."""
     reference = _random.token_hex(4)
     trace = "".join(traceback.format_exception(exc))
     logger.error("Switchboard bug, reference %s:\n%s", reference, redact(trace, secrets))
+    return reference
+
+
+def _said(reference: str) -> str:
     return (
         f"Switchboard itself failed (reference {reference}); "
         "this is a bug in Switchboard, not the server."
     )
+
+
+def describe_bug(exc: BaseException, secrets: Iterable[str] = ()) -> str:
+    """Log a failure of Switchboard's own code (keys redacted) and say so, with a reference."""
+    if isinstance(exc, OurBug):  # logged once already, where it happened
+        return str(exc)
+    return _said(_logged(exc, secrets))
+
+
+def ours(exc: BaseException, secrets: Iterable[str] = ()) -> OurBug:
+    """What to raise (`from exc`) for an exception no component raises when it fails: a bug of
+    ours, logged here with its traceback and said with its reference."""
+    if isinstance(exc, OurBug):
+        return exc
+    reference = _logged(exc, secrets)
+    return OurBug(_said(reference), reference)
+
+
+_TOML_PLACE = re.compile(r"\s*\((at line \d+, column \d+|at end of document)\)\s*$")
+_QUOTED = re.compile(r"""'[^']*'|"[^"]*"|\([^)]*\)""")
+
+
+def toml_problem(exc: ValueError) -> str:
+    """Why a TOML text does not parse, and where, as tomllib says it, without what it quotes
+    from the text (a character of a value, a key): the text may hold secrets."""
+    said = str(exc)
+    place = _TOML_PLACE.search(said)
+    what = said[:place.start()] if place else said
+    what = " ".join(_QUOTED.sub("…", what).split()) or "not valid TOML"
+    return collapse(f"{what} ({place.group(1)})" if place else what)

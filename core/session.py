@@ -10,6 +10,7 @@ from __future__ import annotations
 import runpy
 import threading
 import time
+import tomllib
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -17,10 +18,11 @@ from pathlib import Path
 from typing import TypeVar
 
 import streamlit as st
+from streamlit.errors import StreamlitSecretNotFoundError
 
 from core.auth import SupabaseAuth, User
 from core.auth import AuthUnavailable, SessionEnded
-from core.failures import UserFacingError
+from core.failures import Misconfigured, UserFacingError, toml_problem
 from core.config import Settings, load_settings
 from core.history.conversation import Conversation
 from core.history.listing import RECENT_ENOUGH
@@ -38,6 +40,7 @@ from core.store.contracts import ProfileStore
 from core.providers import sources
 from core.providers.connections import Connection
 from core.providers.kinds import Target
+from core.store.seed import SeedConnectionStore
 from core.store.sqlite import (
     LOCAL_USER_ID,
     SQLiteChatStore,
@@ -81,13 +84,56 @@ def run_in_frame() -> None:
     st.stop()
 
 
+# Streamlit's identifier for "no secrets file at any of its paths" (its other refusals of
+# st.secrets mean a file or folder is there but cannot be loaded).
+NO_SECRETS = "no-secrets-found"
+
+
 def _secrets() -> Mapping[str, object]:
     """st.secrets as a plain dict (its `connections` table too); {} when there is no secrets
-    file (never crash)."""
+    file. Raises Misconfigured, naming the file, when one is there but cannot be read: the app
+    must not start without the settings it holds (on a hosted server: without sign-in)."""
     try:
-        return {k: (_plain(v) if isinstance(v, Mapping) else v) for k, v in st.secrets.items()}
-    except Exception:  # no secrets.toml anywhere, or an unreadable one
-        return {}
+        found = st.secrets.items()
+    except StreamlitSecretNotFoundError as exc:  # none at all, or one Streamlit cannot load
+        if exc.error_id == NO_SECRETS:
+            return {}
+        raise _unreadable_secrets(exc) from None
+    except (OSError, UnicodeDecodeError) as exc:  # Streamlit's own reading of the file failed
+        raise _unreadable_secrets(exc) from None
+    return {k: (_plain(v) if isinstance(v, Mapping) else v) for k, v in found}
+
+
+def _unreadable_secrets(exc: Exception) -> Misconfigured:
+    """What to say when st.secrets cannot be loaded: the file and why, never its text (the
+    parser's words without what they quote from it)."""
+    places = [str(place) for place in st.get_option("secrets.files")]
+    for place in places:
+        why = _secrets_file_problem(Path(place))
+        if why:
+            return Misconfigured(f"the secrets file {place} cannot be read: {why}")
+    return Misconfigured(f"the secrets in {', '.join(places)} cannot be loaded "
+                         f"({type(exc).__name__})")
+
+
+def _secrets_file_problem(path: Path) -> str | None:
+    """Why the TOML secrets file `path` cannot be read; None when it is missing or reads well
+    (a folder of secrets is Streamlit's to check)."""
+    if path.suffix != ".toml":
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError:
+        return "it is not UTF-8 text"
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return f"it is not valid TOML: {toml_problem(exc)}"
+    return None
 
 
 def _plain(table: Mapping) -> dict:
@@ -219,13 +265,6 @@ def connection_store() -> EncryptedConnectionStore:
     (see `_bound`)."""
     return _bound("connection_store", SQLiteConnectionStore, SupabaseConnectionStore,
                   EncryptedConnectionStore)
-
-
-def last_store() -> ProfileStore | None:
-    """The store this session last used, without touching the disk or the network: to show
-    what was read before when the store cannot be read now."""
-    cached = st.session_state.get("store")
-    return cached[2] if cached else None
 
 
 def profile() -> Profile:
@@ -411,16 +450,21 @@ def operator_connections() -> tuple[Connection, ...]:
     return settings().operator_connections
 
 
+def seed_store() -> SeedConnectionStore:
+    """The seed's two providers of this session's profile, as a connection store."""
+    return SeedConnectionStore(store(), settings().server_keys)
+
+
 def learn_quirk(target: Target, quirk: str) -> None:
     """The chat's on_quirk: keep what the server turned out not to support, where the
     connection lives (never raises: see core.providers.sources.learn)."""
-    stores = []
-    for opened in (store, connection_store):
+    stores = {}
+    for origin, opened in (("profile", seed_store), ("user", connection_store)):
         try:
-            stores.append(opened())
+            stores[origin] = opened()
         except UserFacingError:  # kept for this process only; the store says why elsewhere
-            stores.append(None)
-    sources.learn(target, quirk, *stores)
+            stores[origin] = None
+    sources.learn(target, quirk, stores)
     forget("profile", "connections")
 
 

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from core import session
+from core.failures import UserFacingError
 
 session.run_in_frame()  # never drawn without the frame's gate
 
@@ -13,5 +14,9 @@ st.title("Sign out")
 user = session.current_user()
 st.write(f"Signed in as **{user.email if user else ''}**.")
 if st.button("Sign out", type="primary", key="sign_out"):
-    session.sign_out()
-    st.rerun()
+    try:
+        session.sign_out()
+    except UserFacingError as exc:
+        st.error(str(exc))
+    else:
+        st.rerun()

@@ -93,7 +93,7 @@ def test_a_data_file_the_app_may_not_use_is_named_with_what_to_do(tmp_path):
     probe = (
         "import sys\n"
         "from core.store.sqlite import SQLiteProfileStore\n"
-        "from core.chat.errors import StoreUnavailable\n"
+        "from core.store.errors import StoreUnavailable\n"
         "try:\n"
         "    SQLiteProfileStore(sys.argv[1]).load()\n"
         "except StoreUnavailable as exc:\n"

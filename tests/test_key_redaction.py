@@ -14,6 +14,8 @@ import httpx2
 import openai
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from postgrest.exceptions import APIError
+from supabase_auth.errors import AuthApiError
 
 from core.chat.call import Reply, stream_reply
 from core.chat.client import build_client
@@ -77,15 +79,13 @@ def test_random_keys_never_reach_any_error_message(key):
     _assert_no_fragment(key, describe_error(connection, base_url="http://127.0.0.1:9/v1", secrets=[key]))
 
 
-class _Failure(Exception):
-    def __init__(self, message: str, code: str | None = None):
-        super().__init__(message)
-        self.message, self.code = message, code
-
-
 @given(key=keys)
 def test_keylike_text_is_hidden_even_from_store_and_auth_errors(key):
     """Store and auth errors never carry keys; a Bearer token in one is still blanked."""
-    message = describe_backend_error(_Failure(f"JWT Bearer {key} expired", code="PGRST999"))
+    refused = APIError({"message": f"JWT Bearer {key} expired", "code": "PGRST999"})
+    message = describe_backend_error(refused)
+    assert message.startswith("The profile database refused the request: ")
     _assert_no_fragment(key, message)
-    _assert_no_fragment(key, describe_auth_error(_Failure(f"token Bearer {key} bad")))
+    message = describe_auth_error(AuthApiError(f"token Bearer {key} bad", 400, None))
+    assert message.startswith("The sign-in service refused the request: ")
+    _assert_no_fragment(key, message)

@@ -21,9 +21,10 @@ from cryptography.fernet import Fernet
 
 from core.auth import SupabaseAuth
 from core.config import Settings
-from core.failures import UserFacingError
+from core.failures import OurBug, UserFacingError
 from core.providers.profile import Profile
-from core.providers.connections import NO_STREAM_OPTIONS, Connection, available_targets
+from core.providers.connections import NO_STREAM_OPTIONS, Connection
+from core.providers.seed import available_targets
 from core.store import sqlite as store_sqlite
 from core.store.keybox import EncryptedConnectionStore, EncryptedProfileStore, KeyBox
 from core.store.sqlite import (
@@ -96,6 +97,9 @@ def test_migration_files_are_named_as_the_cli_expects():
         CONNECTIONS_MIGRATION,
         "20261126050000_create_chats.sql",
         "20261126070000_keep_imported_times.sql",
+        "20261207063000_grant_nothing_by_default.sql",
+        "20261207063100_bound_each_user.sql",
+        "20261207063200_save_profile_in_one_call.sql",
     ]
     assert all(re.fullmatch(r"\d{14}_[a-z0-9_]+\.sql", name) for name in MIGRATIONS)
 
@@ -485,11 +489,13 @@ SAVED_BEFORE = Profile(  # what a user had saved with the earlier release
 )
 
 
-def save_as_the_earlier_release(client, user_id: str, box: KeyBox) -> None:
-    """The earlier release's save: its own columns, the key encrypted (it knew no quirks)."""
+def save_as_the_earlier_release(client, user_id: str, secret: str) -> None:
+    """The earlier release's save: its own columns, the key encrypted as a Fernet token (it
+    knew no quirks)."""
     values = {name: value for name, value in SAVED_BEFORE.as_dict().items()
               if name != "openai_compatible_quirks"}
-    values["openai_compatible_api_key"] = box.encrypt(values["openai_compatible_api_key"])
+    key = values["openai_compatible_api_key"]
+    values["openai_compatible_api_key"] = Fernet(secret.encode()).encrypt(key.encode()).decode()
     client.table("profiles").update(values).eq("user_id", user_id).execute()
 
 
@@ -506,11 +512,12 @@ def test_push_upgrades_a_database_holding_saved_settings_and_they_still_work(
     database.push_migrations(only=earlier)
     behind.start_api()
     settings = Settings(supabase_url=behind.url, supabase_anon_key=behind.anon_key)
-    box = KeyBox([Fernet.generate_key().decode()])
+    secret = Fernet.generate_key().decode()
+    box = KeyBox([secret])
     email = f"upgrade-{uuid.uuid4().hex[:12]}@example.com"
     before_auth = SupabaseAuth(settings)
     user = before_auth.sign_up(email, PASSWORD)
-    save_as_the_earlier_release(before_auth.client, user.id, box)
+    save_as_the_earlier_release(before_auth.client, user.id, secret)
     [before] = profiles_of(database, user.id)
 
     result = database.push_migrations()
@@ -626,8 +633,9 @@ def test_a_migration_interrupted_halfway_leaves_the_file_as_before_and_the_next_
         interrupted.setattr(store_sqlite, "MIGRATIONS",
                             [first, dataclasses.replace(second, apply=adds_one_column_then_fails),
                              *later])
-        with pytest.raises(RuntimeError):
+        with pytest.raises(OurBug) as raised:  # neither SQLite's nor the disk's failure
             SQLiteProfileStore(first_schema_with_a_row)
+        assert isinstance(raised.value.__cause__, RuntimeError)
 
     assert sqlite_columns(path) == columns  # the first ALTER was rolled back with the rest
     assert sqlite_records(path) == records
@@ -700,7 +708,8 @@ def test_an_upgrade_from_the_release_before_connections_keeps_the_settings(
     assert [row[:len(before[0])] for row in sqlite_rows(path, "select * from profiles")] \
         == before
     assert [name for name, _ in sqlite_records(path)][2:] == ["003_create_connections",
-                                                             "004_create_chats"]
+                                                             "004_create_chats",
+                                                             "005_bound_each_user"]
     connections = SQLiteConnectionStore(folder)
     assert connections.list() == []
     assert connections.add(Connection(name="Groq", base_url="http://h/v1")).name == "Groq"

@@ -21,6 +21,7 @@ import logging
 import tomllib
 from collections.abc import Mapping
 
+from core.failures import Misconfigured, toml_problem
 from core.providers.connections import Connection, connection_problems, default_base_url
 from core.providers.kinds import KINDS
 from core.providers.urls import InvalidBaseURL, normalize_base_url
@@ -34,15 +35,17 @@ logger = logging.getLogger(__name__)
 
 
 def parse_toml(text: str) -> Mapping[str, object]:
-    """The `connections` table of a TOML text (the environment variable's form)."""
+    """The `connections` table of a TOML text (the environment variable's form).
+
+    Raises Misconfigured, naming the variable, when the text is not TOML: the app does not
+    start rather than silently offer none of the administrator's connections.
+    """
     if not text.strip():
         return {}
     try:
         return tomllib.loads(text).get(TABLE, {})
     except tomllib.TOMLDecodeError as exc:
-        logger.warning("%s is not valid TOML (%s); no administrator connection is offered.",
-                       ENV_NAME, exc)
-        return {}
+        raise Misconfigured(f"{ENV_NAME} is not valid TOML: {toml_problem(exc)}") from None
 
 
 def operator_connections(table: Mapping[str, object]) -> tuple[Connection, ...]:

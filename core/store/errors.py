@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import logging
 
-from core.failures import UserFacingError
+import httpx
+from postgrest.exceptions import APIError
+
+from core.failures import UserFacingError, ours
 from core.redaction import collapse, redact
 from core.history.model import MAX_CONTENT_LENGTH, MAX_SYSTEM_PROMPT_LENGTH, MAX_TITLE_LENGTH
 from core.providers.profile import FIELD_LABELS, MAX_TEXT_LENGTH
@@ -63,14 +66,24 @@ _OUTAGE_SQLSTATE_CLASSES = ("08", "53", "57", "58", "XX")
 _GATEWAY_REFUSALS = ("No API key found in request", "Invalid API key")
 
 
+def is_backend_failure(exc: BaseException) -> bool:
+    """True for what supabase-py's PostgREST client raises when the database refuses, fails
+    or cannot be reached: PostgREST's APIError (its answer, or a status whose body it could
+    not read) and the HTTP client's errors (httpx turns httpcore's transport errors into its
+    own). Anything else is a bug of ours."""
+    return isinstance(exc, (APIError, httpx.HTTPError))
+
+
 def is_backend_outage(exc: BaseException) -> bool:
     """True when PostgREST or PostgreSQL could not be reached or failed, false for a refusal
-    (a 4xx carrying a PostgREST or PostgreSQL code)."""
-    if type(exc).__module__.startswith(("httpx", "httpcore")):  # supabase-py's transport
+    (a 4xx carrying a PostgREST or PostgreSQL code), or when `exc` is no backend failure."""
+    if isinstance(exc, httpx.HTTPError):  # supabase-py's transport
         return True
-    code = getattr(exc, "code", None)
+    if not isinstance(exc, APIError):
+        return False
+    code = exc.code
     if code is None:  # no PostgREST or PostgreSQL code: a proxy's answer
-        return getattr(exc, "message", None) not in _GATEWAY_REFUSALS
+        return exc.message not in _GATEWAY_REFUSALS
     code = str(code)
     if code.isdigit() and len(code) == 3:  # a bare HTTP status: the body was no PostgREST error
         return int(code) >= 500
@@ -78,7 +91,10 @@ def is_backend_outage(exc: BaseException) -> bool:
 
 
 def describe_backend_error(exc: BaseException) -> str:
-    """A failure of the profile database (PostgREST) or of reaching it."""
+    """A failure of the profile database (PostgREST) or of reaching it; anything else is ours
+    (see `ours`)."""
+    if not is_backend_failure(exc):
+        return str(ours(exc))
     code = getattr(exc, "code", None)
     if code == "23514":  # check_violation: name the column whose limit was passed
         detail = f"{getattr(exc, 'message', '')} {getattr(exc, 'details', '')}"
@@ -98,7 +114,10 @@ def describe_backend_error(exc: BaseException) -> str:
 
 
 def backend_failure(exc: BaseException) -> UserFacingError:
-    """The error to raise for a failed PostgREST call: StoreUnavailable for an outage."""
+    """The error to raise (`from exc`) for a failed PostgREST call: StoreUnavailable for an
+    outage, OurBug for anything but a backend failure."""
+    if not is_backend_failure(exc):
+        return ours(exc)
     message = describe_backend_error(exc)
     if message == BACKEND_UNAVAILABLE:
         return StoreUnavailable(message, "outage")
@@ -144,6 +163,8 @@ def too_many_connections() -> str:
 def connection_value_refused(detail: str) -> str:
     """A CHECK of the connections table refused a value: `detail` names its constraint."""
     limits = {  # the start of each constraint's name (the same on both backends)
+        "connections_model_names": "A model's name is too long: at most "
+                                   f"{MAX_MODEL_NAME_LENGTH} characters.",
         "connections_default_model": "The default model's name is too long: at most "
                                      f"{MAX_MODEL_NAME_LENGTH} characters.",
         "connections_base_url": f"The base URL is too long: at most {MAX_TEXT_LENGTH} "
@@ -161,7 +182,10 @@ def connection_value_refused(detail: str) -> str:
 
 
 def connection_failure(exc: BaseException, name: str = "") -> UserFacingError:
-    """The error to raise for a failed PostgREST call on the connections table."""
+    """The error to raise for a failed PostgREST call on the connections table (see
+    `backend_failure`)."""
+    if not is_backend_failure(exc):
+        return ours(exc)
     code = getattr(exc, "code", None)
     if code == NAME_TAKEN_SQLSTATE:
         return UserFacingError(name_taken(name))
@@ -176,6 +200,23 @@ def connection_failure(exc: BaseException, name: str = "") -> UserFacingError:
 
 # ---- chats and messages (core.history.model): constraint names shared by both backends
 
+# Each user's bounds on chats and messages, kept by the database itself (the user_totals
+# triggers of core.store.sqlite and supabase/migrations/20261207063100_bound_each_user.sql):
+# far beyond what a person chatting or importing their history stores, reached at once by a
+# script filling the database.
+MAX_CHATS_PER_USER = 10_000
+MAX_MESSAGES_PER_USER = 200_000
+MAX_BYTES_PER_USER = 2_000_000_000  # of text in chats and messages, 2 GB
+# New chats and messages at once, then a second (Supabase only: the local file's one user
+# has nobody to crowd out, and imports there run faster than this).
+NEW_ROWS_AT_ONCE = 2_000
+NEW_ROWS_PER_SECOND = 200
+USER_TOTALS = {  # each bound's name (both backends) and its SQLSTATE (our own, class "SB")
+    "user_totals_chats": "SB051",
+    "user_totals_messages": "SB052",
+    "user_totals_bytes": "SB053",
+    "user_totals_rate": "SB054",
+}
 CHAT_LIMITS = {  # the start of each constraint's name, and what it means for the user
     "chats_title": f"A chat's title can be at most {MAX_TITLE_LENGTH} characters.",
     "chats_system_prompt": "The system prompt is too long: at most "
@@ -193,6 +234,16 @@ CHAT_LIMITS = {  # the start of each constraint's name, and what it means for th
     "messages_usage": "The token usage could not be stored.",
     "messages_parent_in_chat": "The message it follows is not in this chat.",
     "messages_chat": "This chat no longer exists (it may have been deleted in another tab).",
+    "user_totals_chats": f"You have the most chats Switchboard keeps: {MAX_CHATS_PER_USER:,}. "
+                         "Delete chats you no longer need to start new ones.",
+    "user_totals_messages": "Your chats hold the most messages Switchboard keeps: "
+                            f"{MAX_MESSAGES_PER_USER:,} in all. Delete chats you no longer "
+                            "need to add more.",
+    "user_totals_bytes": "Your chats hold the most text Switchboard keeps: "
+                         f"{MAX_BYTES_PER_USER // 1_000_000_000} GB in all. Delete chats you no "
+                         "longer need (long ones free the most) to add more.",
+    "user_totals_rate": "Too many chats and messages were saved in a short time. Wait a few "
+                        "seconds, then try again.",
 }
 CHAT_GONE = "messages_chat"
 FOREIGN_KEY_SQLSTATE = "23503"
@@ -207,9 +258,15 @@ def chat_value_refused(detail: str) -> str:
 
 
 def chat_failure(exc: BaseException) -> UserFacingError:
-    """The error to raise for a failed PostgREST call on chats or messages."""
+    """The error to raise for a failed PostgREST call on chats or messages (see
+    `backend_failure`)."""
+    if not is_backend_failure(exc):
+        return ours(exc)
     code = getattr(exc, "code", None)
     detail = f"{getattr(exc, 'message', '')} {getattr(exc, 'details', '')}"
+    bound = next((name for name, sqlstate in USER_TOTALS.items() if sqlstate == code), None)
+    if bound is not None:
+        return UserFacingError(chat_value_refused(bound))
     if code in (CHECK_SQLSTATE, FOREIGN_KEY_SQLSTATE) and ("chats_" in detail
                                                            or "messages_" in detail):
         return UserFacingError(chat_value_refused(detail))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from core.failures import UserFacingError
+from core.failures import UserFacingError, ours
 from core.history.model import Chat, Found, Message
 from core.providers.connections import Connection
 from core.store.errors import ConnectionChanged
@@ -243,6 +243,89 @@ def _create_search(db: sqlite3.Connection, table: str, column: str) -> None:
                f"begin {remove} {add} end")
 
 
+# The bytes of a row's text, as the bounds count them (the other columns are short).
+_CHAT_BYTES = ("length(cast({row}.title as blob)) + length(cast({row}.system_prompt as blob))"
+               " + length(cast({row}.model as blob)) + length(cast({row}.connection_id as blob))")
+_MESSAGE_BYTES = ("length(cast({row}.content as blob)) + length(cast({row}.reasoning as blob))"
+                  " + length(cast({row}.error as blob))"
+                  " + length(cast({row}.model_label as blob))"
+                  " + coalesce(length(cast({row}.usage as blob)), 0)")
+
+
+@migration
+def m005_bound_each_user(db: sqlite3.Connection) -> None:
+    """Each user's bounds, as supabase/migrations/20261207063100_bound_each_user.sql: a
+    connection's model names at most 200 characters; at most 10,000 chats, 200,000 messages
+    and 2 GB of text (UTF-8 bytes) per user, kept in `user_totals` by triggers. Only new
+    writes are refused: what is stored already stays, and counts. No rate bound here: the
+    file has one user, who has nobody to crowd out."""
+    refusals = {
+        "models": "connections_model_names_length: a model name is at most 200 characters",
+        "chats": "user_totals_chats: at most 10,000 chats per user",
+        "messages": "user_totals_messages: at most 200,000 messages per user",
+        "bytes": "user_totals_bytes: at most 2 GB of text per user",
+    }
+    limits = {"chats": 10_000, "messages": 200_000, "bytes": 2_000_000_000}
+    for name, event in (("insert", "insert"), ("update", "update of models")):
+        db.execute(
+            f"""create trigger connections_model_names_{name} after {event} on connections
+                when exists (select 1 from json_each(new.models)
+                             where type = 'text' and length(value) > 200)
+                begin select raise(abort, '{refusals["models"]}'); end"""
+        )
+    db.execute(
+        """
+        create table user_totals (
+            user_id text primary key,
+            chats integer not null default 0,
+            messages integer not null default 0,
+            bytes integer not null default 0
+        )
+        """
+    )
+    db.execute(  # what is stored already counts from the start
+        f"""insert into user_totals (user_id, chats, messages, bytes)
+            select user_id, sum(chats), sum(messages), sum(bytes) from (
+                select c.user_id, 1 as chats, 0 as messages, {_CHAT_BYTES.format(row='c')}
+                    as bytes from chats c
+                union all
+                select m.user_id, 0, 1, {_MESSAGE_BYTES.format(row='m')} from messages m)
+            group by user_id"""
+    )
+    for table, bytes_of, text_columns in (
+        ("chats", _CHAT_BYTES, "title, system_prompt, model, connection_id"),
+        ("messages", _MESSAGE_BYTES, "content, reasoning, error, model_label, usage"),
+    ):
+        new, old = bytes_of.format(row="new"), bytes_of.format(row="old")
+        db.execute(
+            f"""create trigger {table}_count_added after insert on {table} begin
+                insert or ignore into user_totals (user_id) values (new.user_id);
+                update user_totals set {table} = {table} + 1, bytes = bytes + {new}
+                    where user_id = new.user_id;
+                select raise(abort, '{refusals[table]}') from user_totals
+                    where user_id = new.user_id and {table} > {limits[table]};
+                select raise(abort, '{refusals["bytes"]}') from user_totals
+                    where user_id = new.user_id and {new} > 0 and bytes > {limits["bytes"]};
+                end"""
+        )
+        db.execute(
+            f"""create trigger {table}_count_removed after delete on {table} begin
+                update user_totals set {table} = max({table} - 1, 0),
+                    bytes = max(bytes - ({old}), 0) where user_id = old.user_id;
+                end"""
+        )
+        db.execute(  # a reply as it streams, a chat's new system prompt
+            f"""create trigger {table}_count_text after update of {text_columns} on {table}
+                when {new} <> {old} begin
+                update user_totals set bytes = max(bytes + ({new}) - ({old}), 0)
+                    where user_id = new.user_id;
+                select raise(abort, '{refusals["bytes"]}') from user_totals
+                    where user_id = new.user_id and {new} > {old}
+                    and bytes > {limits["bytes"]};
+                end"""
+        )
+
+
 @contextmanager
 def _immediate(db: sqlite3.Connection) -> Iterator[None]:
     """One real transaction, DDL included, holding the write lock from its start, so sessions
@@ -328,12 +411,16 @@ class _LocalFile:
         """Turn store failures into messages; `doing` is "open", "read" or "save"."""
         try:
             yield
+        except UserFacingError:  # already said (a refusal, a change made elsewhere)
+            raise
         except sqlite3.IntegrityError as exc:  # a CHECK, UNIQUE or trigger refusal
             raise UserFacingError(self._refusal(str(exc))) from exc
         except (sqlite3.Error, OSError) as exc:
-            if isinstance(exc, (sqlite3.ProgrammingError, sqlite3.InterfaceError)):
-                raise  # a bug of ours, not the store's state
+            if isinstance(exc, sqlite3.Error) and _is_ours(exc):
+                raise ours(exc) from exc  # our SQL or our use of sqlite3, not the file
             raise store_unavailable(exc, self.path, doing) from exc
+        except Exception as exc:  # neither SQLite nor the disk: a bug of ours
+            raise ours(exc) from exc
 
     def _refusal(self, detail: str) -> str:
         return _refusal(detail)
@@ -814,10 +901,26 @@ _KIND_OF_ERRNO = {
 }
 
 
+# What SQLite and its module say when a statement or a call is wrong (our SQL, or the sqlite3
+# API used wrongly), rather than about the file or the disk.
+_OUR_CODES = {sqlite3.SQLITE_ERROR, sqlite3.SQLITE_MISUSE, sqlite3.SQLITE_RANGE}
+_OUR_ERRORS = (sqlite3.ProgrammingError, sqlite3.InterfaceError, sqlite3.NotSupportedError)
+
+
+def _code(exc: sqlite3.Error) -> int:
+    """SQLite's primary result code; 0 for an error the sqlite3 module raised itself."""
+    return (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+
+
+def _is_ours(exc: sqlite3.Error) -> bool:
+    """True for a failure of our own SQL or of our use of sqlite3, not of the store."""
+    return isinstance(exc, _OUR_ERRORS) or _code(exc) in _OUR_CODES
+
+
 def _kind(exc: BaseException, folder: Path) -> str:
     """What went wrong: one of StoreUnavailable's kinds, or "disk_error"."""
     if isinstance(exc, sqlite3.Error):
-        kind = _KIND_OF_CODE.get((exc.sqlite_errorcode or 0) & 0xFF)
+        kind = _KIND_OF_CODE.get(_code(exc))
     else:
         kind = _KIND_OF_ERRNO.get(getattr(exc, "errno", None))
     if kind:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from urllib.parse import quote
 
+from postgrest.exceptions import APIError
 from postgrest.types import CountMethod, ReturnMethod
 
 from core.failures import UserFacingError
@@ -39,9 +39,9 @@ from core.store.sqlite import (
 
 TABLE = "profiles"
 VERSION = "updated_at"  # set by a trigger on every update
-# Old values are compared in the query string; past this many characters (quoted), the row's
-# version is compared instead, so the request line stays within what proxies accept.
-MAX_FILTER_LENGTH = 4000
+# Compares and writes the user's profile in one call, its values in the request body
+# (supabase/migrations/20261207063200_save_profile_in_one_call.sql).
+UPDATE_PROFILE = "update_own_profile"
 
 
 class SupabaseProfileStore:
@@ -55,7 +55,7 @@ class SupabaseProfileStore:
     def _rows(self, query) -> list[dict]:
         try:
             return query.execute().data or []
-        except Exception as exc:  # PostgREST, auth and transport failures alike
+        except Exception as exc:  # sorted by type (core.store.errors): anything else is ours
             raise backend_failure(exc) from exc
 
     def _read(self) -> list[dict]:
@@ -70,14 +70,15 @@ class SupabaseProfileStore:
         return self._kept(self._read())
 
     def update(self, changes: Mapping[str, str], expected: Mapping[str, str] | None) -> Profile:
-        """Write `changes` if each changed column still holds its `expected` value (PostgREST
-        filters on the update itself); `expected` None writes unconditionally."""
+        """Write `changes` if each changed column still holds its `expected` value; `expected`
+        None writes unconditionally. The database compares and writes in one call whose
+        values travel in the request body: no value, and so no key's ciphertext, is ever part
+        of a request's URL (where the app's, PostgREST's and proxies' logs would keep it)."""
         if not changes:
             return self.load()
-        query = self.client.table(TABLE).update(dict(changes)).eq("user_id", self.user_id)
-        if expected is not None:
-            query = self._unchanged_since_read(query, {c: expected[c] for c in changes})
-        rows = self._rows(query)
+        unchanged = {} if expected is None else {c: expected[c] for c in changes}
+        rows = self._rows(self.client.rpc(UPDATE_PROFILE, {"changes": dict(changes),
+                                                            "expected": unchanged}))
         if rows:
             return self._kept(rows)
         if self._read():  # the row is there, but not as it was read: changed elsewhere
@@ -88,14 +89,6 @@ class SupabaseProfileStore:
         return self._kept(self._rows(
             self.client.table(TABLE).insert({"user_id": self.user_id, **changes})
         ))
-
-    def _unchanged_since_read(self, query, expected: dict[str, str]):
-        if sum(len(quote(value, safe="")) for value in expected.values()) > MAX_FILTER_LENGTH \
-                and self.version is not None:
-            return query.eq(VERSION, self.version)  # stricter: any change since read refuses
-        for column, value in expected.items():
-            query = query.eq(column, value)
-        return query
 
     def save(self, profile: Profile) -> Profile:
         """Store every field as given, whatever is stored (validation and encryption happen
@@ -123,7 +116,7 @@ class SupabaseConnectionStore:
     def _rows(self, query, name: str = "") -> list[dict]:
         try:
             return query.execute().data or []
-        except Exception as exc:  # PostgREST, auth and transport failures alike
+        except Exception as exc:  # sorted by type (core.store.errors): anything else is ours
             raise connection_failure(exc, name) from exc
 
     def _get(self, connection_id: str, columns: str = CONNECTION_FIELDS) -> dict | None:
@@ -214,7 +207,7 @@ class SupabaseChatStore:
     def _rows(self, query) -> list[dict]:
         try:
             return query.execute().data or []
-        except Exception as exc:  # PostgREST, auth and transport failures alike
+        except Exception as exc:  # sorted by type (core.store.errors): anything else is ours
             raise chat_failure(exc) from exc
 
     def _chats(self):
@@ -266,8 +259,8 @@ class SupabaseChatStore:
                      if (time := given_time(getattr(chat, name)))}  # an import keeps its times
             created = self._chats().insert({**values, **given, "id": chat.id,
                                             "user_id": self.user_id}).execute().data
-        except Exception as exc:
-            if getattr(exc, "code", None) == UNIQUE_SQLSTATE:  # not this user's id to take
+        except Exception as exc:  # sorted by type, as in _rows
+            if isinstance(exc, APIError) and exc.code == UNIQUE_SQLSTATE:  # not this user's id
                 raise UserFacingError(chat_value_refused(CHAT_GONE)) from exc
             raise chat_failure(exc) from exc
         return chat_from_row(created[0])
@@ -279,8 +272,8 @@ class SupabaseChatStore:
             row["created_at"] = time
         try:
             rows = self._messages().insert({**row, "user_id": self.user_id}).execute().data
-        except Exception as exc:
-            if getattr(exc, "code", None) != UNIQUE_SQLSTATE:
+        except Exception as exc:  # sorted by type, as in _rows
+            if not (isinstance(exc, APIError) and exc.code == UNIQUE_SQLSTATE):
                 raise chat_failure(exc) from exc
             rows = self._rows(self._messages().select(MESSAGE_FIELDS).eq("id", message.id)
                               .eq("user_id", self.user_id))
@@ -308,7 +301,7 @@ class SupabaseChatStore:
             response = (self._chats().delete(count=CountMethod.exact,
                                              returning=ReturnMethod.minimal)
                         .eq("user_id", self.user_id).execute())
-        except Exception as exc:
+        except Exception as exc:  # sorted by type, as in _rows
             raise chat_failure(exc) from exc
         return response.count or 0
 
