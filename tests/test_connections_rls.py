@@ -19,7 +19,7 @@ from cryptography.fernet import Fernet
 
 from core.providers.connections import Connection
 from core.store.errors import ConnectionChanged
-from core.store.keybox import EncryptedConnectionStore, KeyBox
+from core.store.keybox import EncryptedConnectionStore, KeyBox, Place
 from core.store.supabase import SupabaseConnectionStore
 from tests.test_rls import Account, Refused, new_account
 
@@ -328,8 +328,10 @@ def test_raw_sql_shows_the_key_and_header_values_only_as_ciphertext(
     api_key, headers = shown.split("\t")
     for plain in (BOB_KEY, BOB_HEADER_VALUE, "X-Team"):
         assert plain not in shown
-    assert box.decrypt(api_key) == BOB_KEY  # it is the key, sealed
-    assert json.loads(box.decrypt(headers)) == [["X-Team", BOB_HEADER_VALUE]]
+    row = bobs_connection.id  # each sealed for its own column of this row
+    assert box.decrypt(api_key, Place("connections", "api_key", row)) == BOB_KEY
+    assert json.loads(box.decrypt(headers, Place("connections", "headers", row))) == [
+        ["X-Team", BOB_HEADER_VALUE]]
 
 
 # ---- the trigger functions ------------------------------------------------------------------

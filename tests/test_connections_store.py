@@ -27,7 +27,7 @@ from core.providers.connections import (
     Connection,
 )
 from core.store.errors import ConnectionChanged
-from core.store.keybox import EncryptedConnectionStore, KeyBox
+from core.store.keybox import BOUND_PREFIX, EncryptedConnectionStore, KeyBox, Place
 from core.store.sqlite import DB_FILENAME, SQLiteConnectionStore
 from core.store.supabase import SupabaseConnectionStore
 from tests.test_properties import keys, tokens, valid_urls
@@ -389,7 +389,7 @@ def test_the_key_and_header_values_are_ciphertext_at_rest(backend):
 
     for plain in (GROQ.api_key, "team-secret-value", "Switchboard", "X-Team"):
         assert plain not in json.dumps(row, default=str)
-    assert row["api_key"].startswith("gAAAA") and row["headers"].startswith("gAAAA")
+    assert row["api_key"].startswith(BOUND_PREFIX) and row["headers"].startswith(BOUND_PREFIX)
     assert row["base_url"] == GROQ.base_url  # only the declared secret fields
 
 
@@ -454,6 +454,7 @@ def test_every_valid_connection_reads_back_as_saved(backend, name, key, url, mod
         assert added == as_added(connection, added)
         assert backend.store().list() == [added]
         sealed = backend.at_rest(added.id)["api_key"]
-        assert sealed != key and backend.box.decrypt(sealed) == key
+        assert sealed != key
+        assert backend.box.decrypt(sealed, Place("connections", "api_key", added.id)) == key
     finally:
         store.delete(added.id)

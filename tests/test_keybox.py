@@ -13,18 +13,22 @@ from cryptography.fernet import Fernet
 
 from core.config import Settings
 from core.store.keybox import (
+    BOUND_PREFIX,
     EncryptedProfileStore,
     KeyBox,
     MissingEncryptionSecret,
+    Place,
     describe_unreadable_key,
     keybox_for,
     local_secret,
 )
-from core.providers.profile import MAX_KEY_LENGTH, MAX_TEXT_LENGTH, Profile, field_problem
+from core.providers.profile import MAX_KEY_LENGTH, MAX_TEXT_LENGTH, Profile
+from core.providers.seed import field_problem
 from core.store.sqlite import DB_FILENAME, SQLiteProfileStore
 from tests.fixtures.common import REPO
 
 KEY = "sk-proj-abcdefghijklmnopqrstuvwxyz0123"
+PLACE = Place("profiles", "openai_compatible_api_key", "6f1c2b9e-8a3d-4e5f-9b7c-0d1e2f3a4b5c")
 
 
 def test_the_local_secret_is_made_once_with_mode_600(tmp_path):
@@ -42,7 +46,7 @@ def test_the_sqlite_file_holds_ciphertext_only(tmp_path):
         "select openai_compatible_api_key, openai_api_key from profiles"
     ).fetchone()
     assert KEY not in "".join(raw) and KEY[::-1] not in "".join(raw)
-    assert all(value.startswith("gAAAA") for value in raw)  # Fernet tokens
+    assert all(value.startswith(BOUND_PREFIX) for value in raw)  # sealed, bound to their place
     assert KEY.encode() not in (tmp_path / DB_FILENAME).read_bytes()
     assert store.load().openai_compatible_api_key == KEY
 
@@ -90,11 +94,11 @@ def test_the_database_itself_refuses_over_long_values(tmp_path):
 
 
 def test_the_longest_key_the_form_accepts_encrypts_within_the_database_limit(tmp_path):
-    """Keys are printable ASCII, so MAX_KEY_LENGTH characters are as many bytes, and the Fernet
+    """Keys are printable ASCII, so MAX_KEY_LENGTH characters are as many bytes, and the sealed
     token of the longest one still fits the 1000-character CHECK of every key column."""
     longest = "~" * MAX_KEY_LENGTH
     assert field_problem("openai_compatible_api_key", longest) is None
-    token = KeyBox([local_secret(tmp_path)]).encrypt(longest)
+    token = KeyBox([local_secret(tmp_path)]).encrypt(longest, PLACE)
     assert len(token) <= MAX_TEXT_LENGTH
     assert field_problem("openai_compatible_api_key", "é" * MAX_KEY_LENGTH) is not None
 
@@ -105,7 +109,7 @@ def test_an_empty_secret_file_left_by_an_older_version_is_replaced(tmp_path):
     (tmp_path / "encryption.key").touch(mode=0o600)
     box = keybox_for(Settings(data_dir=tmp_path))
     secret = (tmp_path / "encryption.key").read_text()
-    assert Fernet(secret.encode()) and box.decrypt(KeyBox([secret]).encrypt(KEY)) == KEY
+    assert Fernet(secret.encode()) and box.decrypt(KeyBox([secret]).encrypt(KEY, PLACE), PLACE) == KEY
     assert stat.S_IMODE((tmp_path / "encryption.key").stat().st_mode) == 0o600
     assert sorted(p.name for p in tmp_path.iterdir()) == ["encryption.key"]  # no temp file
 

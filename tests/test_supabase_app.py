@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from core.store.keybox import BOUND_PREFIX
 from tests.apptest import compatible, open_app, shown_text
 from tests.chatting import chat_messages, errors, send
 
@@ -110,7 +111,7 @@ def test_settings_survive_sign_out_and_in_and_a_chat_works(supabase_mode, katan_
         "select p.openai_compatible_api_key from public.profiles p join auth.users u "
         "on u.id = p.user_id where u.email = %s", email
     )
-    assert row["openai_compatible_api_key"].startswith("gAAAA")  # ciphertext at rest
+    assert row["openai_compatible_api_key"].startswith(BOUND_PREFIX)  # ciphertext at rest
     assert katan_server.api_key not in row["openai_compatible_api_key"]
 
     at.switch_page("pages/chat.py").run()

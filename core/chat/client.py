@@ -18,6 +18,8 @@ import openai
 
 from core.config import Settings
 from core.chat.netguard import NetworkPolicy, guarded_http_client, policy_for
+from core.failures import UserFacingError
+from core.providers.connections import sending_problems
 from core.providers.kinds import Target
 
 NO_KEY_PLACEHOLDER = "no-key"  # the SDK insists on a key; keyless local servers ignore it
@@ -25,9 +27,11 @@ NO_KEY_PLACEHOLDER = "no-key"  # the SDK insists on a key; keyless local servers
 
 @dataclass(frozen=True)
 class Limits:
-    connect: float = 5.0
-    first_token: float = 60.0
-    idle: float = 30.0
+    """Time limits in seconds; by default the settings' defaults."""
+
+    connect: float = Settings.connect_timeout
+    first_token: float = Settings.first_token_timeout
+    idle: float = Settings.idle_timeout
 
     def http_timeout(self) -> httpx2.Timeout:
         """Connect limit, and the first-token limit while waiting for the response head."""
@@ -39,13 +43,49 @@ class Limits:
         return max(self.first_token, self.idle) + 5
 
 
+class SettingRefused(UserFacingError):
+    """A setting of the connection that the connection rules refuse: nothing was sent.
+    `field` names the setting to fix ("base_url", "key", or None), as the network guard's
+    refusals do."""
+
+    def __init__(self, message: str, field: str | None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+_SETTING_NAMES = {"base_url": "base URL", "api_key": "API key",
+                  "organization": "organization ID", "headers": "custom headers"}
+_SETTING_LINKS = {"base_url": "base_url", "api_key": "key"}  # what Chat offers to check
+
+
+def refuse_what_the_rules_refuse(target: Target) -> None:
+    """Raise SettingRefused, naming the settings, when the request for `target` would send
+    anything the connection rules refuse (core.providers.connections.sending_problems)."""
+    problems = sending_problems(target)
+    if not problems:
+        return
+    fields = list(dict.fromkeys(field for field, _ in problems))
+    if fields == ["base_url"] and target.base_url.strip() and target.base_url.isprintable():
+        what = f"The base URL {target.base_url}"  # as the HTTP client's refusal says it
+    else:
+        what = f"This connection's {' and '.join(_SETTING_NAMES[f] for f in fields)}"
+    said = " ".join(message for _, message in problems)
+    raise SettingRefused(
+        f"{what} cannot be used: {said} Nothing was sent; correct this in Settings.",
+        _SETTING_LINKS.get(fields[0]),
+    )
+
+
 def build_client(
     target: Target, limits: Limits = Limits(), http_client: httpx2.Client | None = None
 ) -> openai.OpenAI:
     """A client that talks to exactly `target.base_url` (P4) and never retries on its own.
 
     It sends only what the target carries: the SDK's defaults from the environment are undone.
+    Raises SettingRefused when a header, the key or the base URL breaks the connection rules,
+    wherever the target came from: nothing is sent then.
     """
+    refuse_what_the_rules_refuse(target)
     api_key = target.api_key or NO_KEY_PLACEHOLDER
     client = openai.OpenAI(
         api_key=api_key,

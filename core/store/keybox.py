@@ -1,8 +1,21 @@
-"""Provider keys and other secrets encrypted at rest (Fernet), in front of any profile or
-connection store."""
+"""Provider keys and other secrets encrypted at rest, each bound to the place it is stored, in
+front of any profile or connection store.
+
+A secret is sealed with AES-256-GCM, its associated data naming its place: the table, the
+column and the row (the user's id for a profile, the connection's id for a connection). A
+ciphertext copied into another column or row does not open there: it reads as a secret no
+current encryption secret opens (kept as stored, said on Settings and Chat, never sent).
+
+The encryption secrets are Fernet keys, as before (SWITCHBOARD_ENCRYPTION_KEYS, or the local
+`encryption.key`); the AES key of each is derived from it with HKDF. Secrets written by earlier
+releases are Fernet tokens bound to no place: they are still read, wherever they are, and are
+written again bound to their place the next time their row is saved.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import errno
 import fcntl
 import json
@@ -11,30 +24,34 @@ import os
 import secrets
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from core.config import Settings
-from core.failures import UserFacingError
+from core.failures import Misconfigured, UserFacingError
 from core.providers.connections import QUIRKS, Connection, connection_problems, secret_fields
+from core.providers.profile import FIELD_LABELS, PROFILE_FIELDS, Profile
+from core.providers.seed import KEY_FIELDS, validate_profile
+from core.store.contracts import ConnectionStore, ProfileStore
 from core.store.errors import ConnectionChanged
-from core.store.contracts import ConnectionStore
-from core.providers.profile import (
-    FIELD_LABELS,
-    KEY_FIELDS,
-    PROFILE_FIELDS,
-    Profile,
-    validate_profile,
-)
-from core.store.contracts import ProfileStore
 
 LOCAL_KEY_FILE = "encryption.key"
+BOUND_PREFIX = "sb1."  # a sealed secret bound to its place; Fernet tokens start with "gAAAA"
+PROFILES, CONNECTIONS = "profiles", "connections"  # the tables holding secrets
+_NONCE_BYTES = 12
+_TAG_BYTES = 16
+_AES_KEY_INFO = b"switchboard: secrets at rest, AES-256-GCM, bound to their place, v1"
 
 logger = logging.getLogger(__name__)
 
 
-class MissingEncryptionSecret(UserFacingError):
+class MissingEncryptionSecret(Misconfigured):
     """Supabase mode without SWITCHBOARD_ENCRYPTION_KEYS: the app must not start."""
 
 
@@ -43,38 +60,100 @@ class LocalSecretUnavailable(UserFacingError):
     names the file or folder, and says what to do. Nothing was changed on disk."""
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where a secret is stored: its table, its column, and its row's id."""
+
+    table: str
+    column: str
+    row: str
+
+    def associated_data(self) -> bytes:
+        """What the ciphertext is bound to: it opens only where this is the same."""
+        if not (self.table and self.column and self.row):
+            raise ValueError(f"a secret must be bound to a whole place, got {self!r}")
+        return json.dumps(["switchboard", BOUND_PREFIX, self.table, self.column, self.row],
+                          separators=(",", ":")).encode()
+
+
+def _aes_key(secret: str) -> bytes:
+    """The AES-256 key of one encryption secret (a Fernet key: 32 url-safe base64 bytes)."""
+    material = base64.urlsafe_b64decode(secret.encode())
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=_AES_KEY_INFO).derive(material)
+
+
 class KeyBox:
-    """Encrypts with the first secret, decrypts with any: add a new one first to rotate."""
+    """Seals with the first secret, opens with any: add a new one first to rotate.
+
+    Every secret is sealed for one `Place` and opens only there. Fernet tokens of earlier
+    releases (bound to nowhere) still open anywhere; nothing writes them any more.
+    """
 
     def __init__(self, secrets: list[str] | tuple[str, ...]):
         try:
-            self._fernet = MultiFernet([Fernet(s.encode()) for s in secrets])
-        except (ValueError, TypeError) as exc:
-            raise UserFacingError(
+            self._legacy = MultiFernet([Fernet(s.encode()) for s in secrets])
+            self._aeads = [AESGCM(_aes_key(s)) for s in secrets]
+        except ValueError as exc:  # what Fernet says of a key that is not one
+            raise Misconfigured(
                 "SWITCHBOARD_ENCRYPTION_KEYS must be Fernet keys (32 url-safe base64 bytes), "
                 "comma-separated."
             ) from exc
 
-    def encrypt(self, plain: str) -> str:
-        return self._fernet.encrypt(plain.encode()).decode() if plain else ""
+    def encrypt(self, plain: str, place: Place) -> str:
+        """`plain` sealed with the first secret, bound to `place`; '' stays ''."""
+        if not plain:
+            return ""
+        nonce = os.urandom(_NONCE_BYTES)
+        sealed = self._aeads[0].encrypt(nonce, plain.encode(), place.associated_data())
+        return BOUND_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
 
-    def decrypt(self, token: str) -> str | None:
-        """The plain text, or None when no current secret opens it."""
+    def decrypt(self, token: str, place: Place) -> str | None:
+        """The plain text of a secret stored at `place`, or None when no current secret opens
+        it there (sealed with a secret since removed, or for another place)."""
         if not token:
             return ""
-        try:
-            return self._fernet.decrypt(token.encode()).decode()
-        except InvalidToken:
+        if token.startswith(BOUND_PREFIX):
+            return self._open_bound(token[len(BOUND_PREFIX):], place)
+        try:  # an earlier release's Fernet token, bound to nothing
+            return self._legacy.decrypt(token.encode()).decode()
+        except (InvalidToken, UnicodeError):
             return None
 
-    def rotate(self, token: str) -> str:
-        return self._fernet.rotate(token.encode()).decode() if token else ""
+    def _open_bound(self, text: str, place: Place) -> str | None:
+        try:
+            raw = base64.urlsafe_b64decode(text.encode("ascii"))
+        except (binascii.Error, UnicodeError, ValueError):
+            return None
+        if len(raw) < _NONCE_BYTES + _TAG_BYTES:
+            return None
+        nonce, sealed = raw[:_NONCE_BYTES], raw[_NONCE_BYTES:]
+        data = place.associated_data()
+        for aead in self._aeads:
+            try:
+                return aead.decrypt(nonce, sealed, data).decode()
+            except InvalidTag:
+                continue
+            except UnicodeError:
+                return None
+        return None
+
+    @staticmethod
+    def is_legacy(token: str) -> bool:
+        """True for a stored secret bound to no place (written by an earlier release)."""
+        return bool(token) and not token.startswith(BOUND_PREFIX)
+
+    def rotate(self, token: str, place: Place) -> str:
+        """The secret at `place` sealed again with the first secret and bound to `place` (an
+        earlier release's token too); one no current secret opens there is returned as is."""
+        plain = self.decrypt(token, place)
+        return token if plain is None else self.encrypt(plain, place)
 
 
 def _is_fernet_key(text: str) -> bool:
     try:
         Fernet(text.encode())
-    except (ValueError, TypeError):
+    except ValueError:
         return False
     return True
 
@@ -204,28 +283,36 @@ def describe_unreadable_key(field: str, settings: Settings) -> str:
 
 
 class EncryptedProfileStore:
-    """A ProfileStore that validates plain values and keeps key fields encrypted inside.
+    """A ProfileStore that validates plain values and keeps key fields encrypted inside, each
+    bound to its column of this user's row (`user_id`: by default the inner store's).
 
     It remembers the stored row it last read or wrote (`base`): a save writes only the fields
     that differ from it, and only while the store still holds them as read (compare-and-set),
     so two tabs saving different fields keep both, and a key no secret opens is kept as stored.
     """
 
-    def __init__(self, inner: ProfileStore, box: KeyBox):
+    def __init__(self, inner: ProfileStore, box: KeyBox, user_id: str | None = None):
         self.inner = inner
         self.box = box
+        self.user_id = str(inner.user_id if user_id is None else user_id)
         self.base: Profile | None = None  # the stored (encrypted) row last read or written
         self.unreadable_keys: tuple[str, ...] = ()  # saved keys no current secret opens
 
+    def _place(self, name: str) -> Place:
+        return Place(PROFILES, name, self.user_id)
+
+    def _plain(self, stored: Profile, name: str) -> str | None:
+        return self.box.decrypt(getattr(stored, name), self._place(name))
+
     def open(self, stored: Profile) -> Profile:
         """A stored row with its keys decrypted; a key no secret opens reads as ''."""
-        opened = {name: self.box.decrypt(getattr(stored, name)) or "" for name in KEY_FIELDS}
+        opened = {name: self._plain(stored, name) or "" for name in KEY_FIELDS}
         return stored.with_changes(**opened)
 
     def _based_on(self, stored: Profile) -> Profile:
         self.base = stored
         self.unreadable_keys = tuple(
-            name for name in KEY_FIELDS if self.box.decrypt(getattr(stored, name)) is None
+            name for name in KEY_FIELDS if self._plain(stored, name) is None
         )
         return self.open(stored)
 
@@ -238,14 +325,36 @@ class EncryptedProfileStore:
 
         A key field in `remove_keys` is emptied even when no secret opens it; an unreadable
         key given as '' is left as stored. Raises ProfileChanged when a changed field was
-        changed elsewhere since `base` was read; nothing is written then.
+        changed elsewhere since `base` was read; nothing is written then. Once written, keys
+        an earlier release left bound to no place are sealed again for theirs.
         """
         validate_profile(profile)
         if base is None:
             base = self.base if self.base is not None else self.inner.load()
         changes = self._changes(base, profile, remove_keys)
         stored = self.inner.update(changes, {name: getattr(base, name) for name in changes})
+        if changes:
+            stored = self._bind_legacy_keys(stored)
         return self._based_on(stored)
+
+    def _bind_legacy_keys(self, stored: Profile) -> Profile:
+        """`stored` with its readable keys of an earlier release (Fernet tokens, which would
+        open in any column) written again bound to their column, each only while the store
+        still holds it as read. A separate write after the save, so a key changed elsewhere
+        meanwhile never fails the save; if this write fails, the next save tries again."""
+        bound = {}
+        for name in KEY_FIELDS:
+            token = getattr(stored, name)
+            if self.box.is_legacy(token) and (plain := self._plain(stored, name)) is not None:
+                bound[name] = self.box.encrypt(plain, self._place(name))
+        if not bound:
+            return stored
+        try:
+            return self.inner.update(bound, {name: getattr(stored, name) for name in bound})
+        except UserFacingError as exc:  # changed elsewhere meanwhile, or the store is away
+            logger.info("Saved keys of an earlier release were left as they are for now: %s",
+                        type(exc).__name__)
+            return stored
 
     def remove_key(self, field: str) -> Profile:
         """Empty one saved key, readable or not, as the user asked."""
@@ -264,19 +373,20 @@ class EncryptedProfileStore:
             elif name in remove_keys:
                 if stored:
                     changes[name] = ""
-            elif wanted != (self.box.decrypt(stored) or ""):  # unreadable and '': kept
-                changes[name] = self.box.encrypt(wanted)
+            elif wanted != (self._plain(base, name) or ""):  # unreadable and '': kept
+                changes[name] = self.box.encrypt(wanted, self._place(name))
         return changes
 
 
 class EncryptedConnectionStore:
     """A ConnectionStore for plain connections in front of one that keeps them as stored: it
     validates what is written, and encrypts exactly the fields `secret_fields()` declares
-    (headers as the JSON of their pairs) before they reach the inner store.
+    (headers as the JSON of their pairs), each bound to its column of the connection's row,
+    before they reach the inner store.
 
-    A secret no current encryption secret opens reads as empty, is named in
-    `Connection.unreadable`, and is kept as stored unless the caller gives a new value (or
-    asks for it removed).
+    A secret no current encryption secret opens (or one copied from another column or row)
+    reads as empty, is named in `Connection.unreadable`, and is kept as stored unless the
+    caller gives a new value (or asks for it removed).
     """
 
     def __init__(self, inner: ConnectionStore, box: KeyBox):
@@ -285,14 +395,16 @@ class EncryptedConnectionStore:
 
     # ---- one field at a time, both ways
 
-    def _seal(self, name: str, value) -> str:
+    def _seal(self, name: str, value, connection_id: str) -> str:
+        place = Place(CONNECTIONS, name, connection_id)
         if name == "headers":
-            return self.box.encrypt(json.dumps([list(pair) for pair in value])) if value else ""
-        return self.box.encrypt(value)
+            return self.box.encrypt(json.dumps([list(p) for p in value]), place) if value else ""
+        return self.box.encrypt(value, place)
 
-    def _unseal(self, name: str, token: str):
-        """The plain value of a stored secret field; None when no current secret opens it."""
-        plain = self.box.decrypt(token or "")
+    def _unseal(self, name: str, token: str, connection_id: str):
+        """The plain value of a stored secret field; None when no current secret opens it
+        in this column of this row."""
+        plain = self.box.decrypt(token or "", Place(CONNECTIONS, name, connection_id))
         if name != "headers" or plain is None:
             return plain
         if not plain:
@@ -308,16 +420,12 @@ class EncryptedConnectionStore:
         empty and are named in `unreadable`."""
         opened, unreadable = {}, set()
         for name in secret_fields():
-            plain = self._unseal(name, getattr(stored, name))
+            plain = self._unseal(name, getattr(stored, name), stored.id)
             if plain is None:
                 unreadable.add(name)
                 plain = () if name == "headers" else ""
             opened[name] = plain
         return stored.with_changes(**opened, unreadable=frozenset(unreadable))
-
-    def _sealed(self, connection: Connection) -> Connection:
-        return connection.with_changes(
-            **{name: self._seal(name, getattr(connection, name)) for name in secret_fields()})
 
     # ---- the contract
 
@@ -325,8 +433,28 @@ class EncryptedConnectionStore:
         return [self.open(stored) for stored in self.inner.list()]
 
     def add(self, connection: Connection) -> Connection:
+        """Store a new connection. Its row is made first, without secrets: they are bound to
+        the row's id, which the store gives. If they cannot be written, the row is removed."""
         _validate(connection)
-        return self.open(self.inner.add(self._sealed(connection)))
+        secret = {name: getattr(connection, name) for name in secret_fields()
+                  if getattr(connection, name)}
+        stored = self.inner.add(connection.with_changes(**{name: "" for name in secret_fields()}))
+        if secret:
+            try:
+                stored = self.inner.update(
+                    stored.id, {name: self._seal(name, value, stored.id)
+                                for name, value in secret.items()}, stored.version)
+            except BaseException:
+                self._remove_half_made(stored)
+                raise
+        return self.open(stored)
+
+    def _remove_half_made(self, stored: Connection) -> None:
+        try:
+            self.inner.delete(stored.id)
+        except UserFacingError as exc:  # the first failure is the one to report
+            logger.warning("A connection added without its key and headers could not be "
+                           "removed again (%s); it stays, with neither.", type(exc).__name__)
 
     def update(self, connection_id: str, changes: Mapping[str, object], version: str | None,
                *, remove_secrets: Collection[str] = ()) -> Connection:
@@ -334,11 +462,13 @@ class EncryptedConnectionStore:
 
         The connection as it would be is validated first. A secret field given as what it
         reads (an unreadable one as empty) is left as stored; one in `remove_secrets` is
-        emptied even when no current secret opens it.
+        emptied even when no current secret opens it. A readable secret an earlier release
+        left bound to no place is written again, bound, with the changes.
         """
-        current = next((c for c in self.list() if c.id == connection_id), None)
-        if current is None:
+        stored_now = next((c for c in self.inner.list() if c.id == connection_id), None)
+        if stored_now is None:
             raise ConnectionChanged(str(changes.get("name") or "This connection"), gone=True)
+        current = self.open(stored_now)
         _validate(current.with_changes(**changes))
         stored = {}
         for name, value in changes.items():
@@ -349,9 +479,14 @@ class EncryptedConnectionStore:
             elif name in remove_secrets:
                 stored[name] = ""
             elif value != getattr(current, name):  # same as read, or '' for unreadable: kept
-                stored[name] = self._seal(name, value)
+                stored[name] = self._seal(name, value, connection_id)
         for name in set(remove_secrets) - set(changes):
             stored[name] = ""
+        if stored and version is not None:  # the version guards these too
+            for name in secret_fields():
+                if (name not in stored and name not in current.unreadable
+                        and self.box.is_legacy(getattr(stored_now, name))):
+                    stored[name] = self._seal(name, getattr(current, name), connection_id)
         return self.open(self.inner.update(connection_id, stored, version))
 
     def delete(self, connection_id: str) -> None:
