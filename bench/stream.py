@@ -406,9 +406,18 @@ def python_module(size: int, seed: int = 12) -> str:
     return "".join(parts)
 
 
+def fenced_code(size: int) -> str:
+    """At least `size` characters of Python without its trailing blank lines (they would
+    leave the fence), so the count holds inside the fence too."""
+    module = python_module(size)
+    while len(module.rstrip("\n")) < size:  # one more definition
+        module = python_module(len(module) + 1)
+    return module.rstrip("\n")
+
+
 def code_prompt(code_chars: int, marker: str) -> Prompt:
     """A message holding one fenced Python block of `code_chars`+ characters, then `marker`."""
-    code = python_module(code_chars).rstrip("\n")
+    code = fenced_code(code_chars)
     text = f"Here is the module, please review it:\n\n```python\n{code}\n```\n\n{marker}"
     return Prompt(text, (code, marker))
 
@@ -417,7 +426,7 @@ def after_code_prompt(code_chars: int, chunks: int, marker: str) -> Prompt:
     """A fenced Python block of `code_chars`+ characters, then `chunks` chunks of words: the
     reply goes on under code that is already highlighted on the page (its own, and the
     message's above it), as a code review does."""
-    code = python_module(code_chars).rstrip("\n")
+    code = fenced_code(code_chars)
     text = f"Here is the module:\n\n```python\n{code}\n```\n\n{make_prompt(chunks, marker)}"
     return Prompt(text, (code, marker))
 
