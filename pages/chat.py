@@ -213,8 +213,10 @@ def _actions(conversation) -> None:
         return
     label = "Retry" if conversation.needs_retry() else "Regenerate"
     left, right, _ = st.columns([1, 1, 2])
-    left.button(label, icon="🔁", key="chat:retry", width="stretch", on_click=_request,
-                args=("regenerate",), help="Answer your last message again.")
+    # Too long for the model's context: sending the same conversation again fails again.
+    if conversation.turns[-1].error_field != "conversation":
+        left.button(label, icon="🔁", key="chat:retry", width="stretch", on_click=_request,
+                    args=("regenerate",), help="Answer your last message again.")
     right.button("Edit", icon="✏️", key="chat:edit", width="stretch", on_click=_start_editing,
                  help="Edit your last message and send it again.")
 
@@ -225,7 +227,8 @@ def _unsent_message() -> None:
     if not text:
         return
     with st.container(border=True, key="chat-unsent"):
-        st.caption("Your message was not sent (your session had ended):")
+        why = st.session_state.get(session.UNSENT_WHY) or "your session had ended"
+        st.caption(f"Your message was not sent ({why}):")
         with st.container(key="chat-user-unsent"):
             _user_text(text)
         send, discard, _ = st.columns([1, 1, 2])
@@ -280,6 +283,7 @@ def _reply(target: Target, system_prompt: str, temperature: float | None) -> Non
 
 
 TARGETS = "chat:targets"  # the models offered when the stores were last read here
+UNREADABLE: list[str] = []  # saved keys found unreadable in this run (said as warnings)
 
 
 def _own_connections() -> list[Connection] | None:
@@ -310,10 +314,15 @@ def _offered_targets() -> list[Target] | None:
         return st.session_state.get(TARGETS)
     for field in store.unreadable_keys:
         st.warning(describe_unreadable_key(field, session.settings()))
+    UNREADABLE.extend(store.unreadable_keys)
     everything = every_connection(profile, session.settings().server_keys,
                                   store.unreadable_keys, session.operator_connections(), own)
-    for connection in everything:
+    seed = len(everything) - len(session.operator_connections()) - len(own)
+    for index, connection in enumerate(everything):
         if connection.unreadable and connection.enabled:
+            UNREADABLE.append(connection.name)
+            if index < seed:  # the seed's key: said above, once
+                continue
             st.warning(describe_unreadable_secrets(connection))
         if connection.enabled and (problems := connection_problems(connection)):
             st.warning(f"{connection.name} is not offered: its saved settings are refused by "
@@ -341,7 +350,10 @@ if conversation.unsaved:
 if not targets:  # the conversation already on screen stays there
     for index, turn in enumerate(conversation.turns):
         _show_turn(index, turn, conversation)
-    if targets is not None:
+    if targets is not None and UNREADABLE:  # configured, but its key cannot be read now
+        st.info("No model can be offered while the saved key cannot be read (see above). "
+                "Put back the secret it was saved with, or enter the key again in Settings.")
+    elif targets is not None:
         st.info("No provider is configured yet. Add an OpenAI key, an OpenAI-compatible server "
                 "or a connection in Settings.")
         st.page_link("pages/settings.py", label="Open Settings", icon="⚙️")

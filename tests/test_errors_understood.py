@@ -85,7 +85,7 @@ def test_the_chat_page_shows_the_unknown_model_message(canned_routes):
 def test_a_context_length_refusal_advises_a_new_chat_whatever_the_status(canned_server, status, body):
     reply = _reply_from(canned_server(status, body).base_url)
     assert f"too long for the model's context ({status}): start a new chat or shorten" in reply.error
-    assert reply.error_field is None
+    assert reply.error_field == "conversation"  # no link to Settings, and no Retry
 
 
 @pytest.mark.parametrize("status, says", [
@@ -137,7 +137,7 @@ def test_errors_name_the_setting_to_fix(katan_server, canned_server):
     assert _reply_from(katan_server.base_url, katan_server.model, "sk-wrong-0123456789").error_field == "key"
     assert _reply_from("http://127.0.0.1:9/v1").error_field == "base_url"  # nothing listens on 9
     html = canned_server(200, "<html><title>Router login</title></html>", content_type="text/html")
-    assert _reply_from(html.base_url).error_field == "base_url"
+    assert _reply_from(html.base_url).error_field is None  # a portal in the way, not the URL
     assert _reply_from(canned_server(429, {"error": "slow down"}).base_url).error_field is None
 
 

@@ -14,7 +14,7 @@ import openai
 
 from core.chat.client import Limits, build_client, connection_for
 from core.config import Settings
-from core.chat.discovery import read_model_list
+from core.chat.model_list import read_model_list
 from core.history.model import Message
 from core.chat.errors import (
     NOT_STREAMED,
@@ -25,10 +25,12 @@ from core.chat.errors import (
     describe_error,
     describe_stall,
     describe_stream_end,
+    for_the_administrator,
+    is_web_page,
     provider_message,
     setting_at_fault,
 )
-from core.providers.connections import NO_STREAM_OPTIONS
+from core.providers.connections import MAX_COMPLETION_TOKENS, NO_STREAM_OPTIONS
 from core.providers.kinds import Target, target_secrets
 from core.chat.events import ChunkReader, StreamEnd, Thinking, Watchdog, read_events
 
@@ -39,6 +41,8 @@ COALESCE_SECONDS = 0.05  # at most one page update per 50 ms: faster freezes the
 RENDER_CHARS_PER_SECOND = 100_000
 # However heavy the page, the reply moves on screen at least this often.
 MAX_UPDATE_SECONDS = 2.0
+# Keep-alive comments before the first chunk stretch the first-token limit up to this many times.
+QUEUE_LIMIT_FACTOR = 5
 MODEL_LIST_SECONDS = 5.0  # listing models for an unknown-model message must not hold it up
 
 
@@ -53,7 +57,8 @@ class Reply:
     finish_reason: str | None = None
     usage: dict | None = None
     error: str | None = None
-    # The setting an error is about ("key", "base_url", "model"), so the page links to Settings.
+    # The setting an error is about ("key", "base_url", "model"), so the page links to Settings;
+    # "conversation" when it is too long for the model (Retry would only fail again).
     error_field: str | None = None
     notice: str | None = None  # said under a reply that is fine but unusual
     clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
@@ -116,26 +121,42 @@ def wire_messages(branch: Iterable[Message], system_prompt: str = "") -> list[di
 
 
 def _open_response(client, stack: ExitStack, target: Target, messages, extra,
-                   on_quirk: Callable[[str], None]):
-    """Send the request; once more without stream_options for a server that rejects it.
+                   on_quirk: Callable[[str], None], max_tokens: int | None = None):
+    """Send the request; again without stream_options for a server that rejects it, and with
+    max_completion_tokens for one that refuses max_tokens (OpenAI's reasoning models).
 
-    The response is read through the SDK's streaming-response API (its public
+    Each refusal is passed to `on_quirk`, kept with the connection: the next request asks
+    right away. The response is read through the SDK's streaming-response API (its public
     `http_response`); non-2xx answers still raise the SDK's APIStatusError subclasses.
     """
-    wants_usage = NO_STREAM_OPTIONS not in target.quirks
     create = client.chat.completions.with_streaming_response.create
-    usage = {"stream_options": {"include_usage": True}} if wants_usage else {}
-    try:
-        return stack.enter_context(
-            create(model=target.model, messages=messages, stream=True, **usage, **extra)
-        ).http_response
-    except openai.APIStatusError as exc:
-        if not (wants_usage and exc.status_code in (400, 422) and _names_stream_options(exc)):
-            raise
-    on_quirk(NO_STREAM_OPTIONS)  # kept with the connection: the next reply asks right away
-    return stack.enter_context(
-        create(model=target.model, messages=messages, stream=True, **extra)
-    ).http_response
+    usage = {} if NO_STREAM_OPTIONS in target.quirks else {
+        "stream_options": {"include_usage": True}}
+    limit = {} if max_tokens is None else (
+        {"max_completion_tokens": max_tokens} if MAX_COMPLETION_TOKENS in target.quirks
+        else {"max_tokens": max_tokens})
+    while True:  # each retry drops one option for good: at most two
+        try:
+            return stack.enter_context(create(
+                model=target.model, messages=messages, stream=True, **usage, **limit, **extra
+            )).http_response
+        except openai.APIStatusError as exc:
+            if usage and exc.status_code in (400, 422) and _names_stream_options(exc):
+                usage = {}
+                on_quirk(NO_STREAM_OPTIONS)
+            elif "max_tokens" in limit and _wants_max_completion_tokens(exc):
+                limit = {"max_completion_tokens": max_tokens}
+                on_quirk(MAX_COMPLETION_TOKENS)
+            else:
+                raise
+
+
+def _wants_max_completion_tokens(exc: openai.APIStatusError) -> bool:
+    """OpenAI's reasoning models refuse max_tokens and ask for max_completion_tokens."""
+    if exc.status_code != 400:
+        return False
+    text = (provider_message(exc.body) or exc.message or "").lower()
+    return "max_tokens" in text and "max_completion_tokens" in text
 
 
 def _names_stream_options(exc: openai.APIStatusError) -> bool:
@@ -177,6 +198,7 @@ def stream_reply(
     temperature: float | None = None,
     limits: Limits = Limits(),
     on_quirk: Callable[[str], None] = lambda quirk: None,
+    max_tokens: int | None = None,
 ) -> Iterator[str | Thinking]:
     """Yield the reply's answer text as it arrives, and a Thinking marker for reasoning.
 
@@ -184,7 +206,8 @@ def stream_reply(
     arrived), with `reply.error` written for the user. Reasoning (`reasoning_content`,
     `reasoning`, `<think>`) goes to `reply.reasoning`; `reply.clock` times everything.
     What the server turns out not to support is passed to `on_quirk` (a quirk name of
-    core.providers.connections), to be kept with the connection.
+    core.providers.connections), to be kept with the connection. `max_tokens` caps the
+    reply (Test connection's one-token chat); unset, the server's default applies.
     """
     reply.model, reply.provider = target.model, target.provider_label
     extra = {} if temperature is None else {"temperature": temperature}
@@ -194,7 +217,8 @@ def stream_reply(
     response = None
     try:
         with STREAMING, ExitStack() as stack:
-            response = _open_response(client, stack, target, messages, extra, on_quirk)
+            response = _open_response(client, stack, target, messages, extra, on_quirk,
+                                      max_tokens)
             _allow_long_reads(response, limits)
             if _is_json(response):
                 yield from _whole_reply(response, reader, end)
@@ -214,6 +238,7 @@ def stream_reply(
         _end_with_error(reply, target, limits, watchdog, None, client)
         return
     _classify_end(reply, target, end, _content_type(response))
+    _for_the_administrator(reply, target)
     _name_the_connection(reply, target)
 
 
@@ -228,7 +253,18 @@ def _streamed_reply(response, reader: ChunkReader, end: StreamEnd, watchdog: Wat
     waited = watchdog.clock() - reader.reply.started
     watchdog.watch(_socket_of(response), limits.first_token - waited, "first_token")
     idle = limits.idle
-    for chunk in read_events(response, end):
+
+    def alive() -> None:
+        """A keep-alive comment: the server is there. Before the reply starts (a request
+        waiting in a queue), the wait is extended up to QUEUE_LIMIT_FACTOR times the first-token
+        limit, so a queue that never moves is still cut, and said as keep-alives only."""
+        if watchdog.reason == "idle":
+            watchdog.rearm(idle)
+            return
+        cap = reader.reply.started + limits.first_token * QUEUE_LIMIT_FACTOR
+        watchdog.arm(min(limits.first_token, cap - watchdog.clock()), "queued")
+
+    for chunk in read_events(response, end, on_comment=alive):
         watchdog.arm(idle, "idle")  # any chunk, reasoning or role-only, is the server replying
         yield from reader.chunk(chunk)
 
@@ -246,12 +282,24 @@ def _whole_reply(response, reader: ChunkReader, end: StreamEnd) -> Iterator[str 
     yield from reader.chunk(body)
 
 
+# finish_reason -> how the reply ended. "stop" (and the end of a tool or function call, and
+# Anthropic's and Gemini's words for a natural end) is a finished reply; "length" is said
+# above; no finish reason at all is "Possibly incomplete".
+FINISHED = frozenset({"stop", "eos", "end_turn", "stop_sequence", "tool_calls", "function_call",
+                      "tool_use"})
+CUT_BY_PROVIDER = {"content_filter": "content_filter", "safety": "content_filter",
+                   "recitation": "content_filter", "refusal": "content_filter",
+                   "error": "provider_error"}  # compared in lower case
+
+
 def _classify_end(reply: Reply, target: Target, end: StreamEnd, content_type: str) -> None:
     """How a stream that raised nothing ended: finished, cut short, or empty."""
     if not (reply.parts or reply.reasoning or reply.finish_reason):
         reply.status = "failed"
-        reply.error = describe_empty_stream(target.base_url, content_type)
-        if content_type and content_type != "text/event-stream":
+        reply.error = describe_empty_stream(target.base_url, content_type, end.head)
+        # A web page (a sign-in portal or gateway) says nothing against the base URL.
+        web_page = is_web_page(content_type, end.head)
+        if content_type and content_type != "text/event-stream" and not web_page:
             reply.error_field = "base_url"  # an HTML page or other JSON: not a chat API
     elif not reply.finish_reason and not end.saw_done:
         reply.status = "interrupted"
@@ -262,14 +310,24 @@ def _classify_end(reply: Reply, target: Target, end: StreamEnd, content_type: st
     elif reply.finish_reason == "length":
         reply.status = "incomplete"
         reply.error = describe_stream_end("length", target.base_url)
-    else:
+    elif reply.finish_reason.lower() in CUT_BY_PROVIDER:
+        # Cut by the provider, not finished: Retry is offered; with no text, the note is shown.
+        reply.status = "interrupted" if reply.parts else "failed"
+        reply.error = describe_stream_end(CUT_BY_PROVIDER[reply.finish_reason.lower()],
+                                          target.base_url)
+    elif reply.finish_reason.lower() in FINISHED:
         reply.status = "complete"
+    else:  # a finish reason no server documents: shown, not taken as a finished reply
+        reply.status = "incomplete"
+        reply.error = describe_stream_end("unknown_finish", target.base_url,
+                                          reason=reply.finish_reason)
 
 
 def _stall(watchdog: Watchdog, limits: Limits, exc: BaseException | None) -> float | None:
     """Seconds of silence that cut the reply, if a time limit did."""
     if watchdog.fired:
-        return limits.first_token if watchdog.fired == "first_token" else limits.idle
+        return {"first_token": limits.first_token, "queued": limits.first_token * QUEUE_LIMIT_FACTOR
+                }.get(watchdog.fired, limits.idle)
     read_timeout = isinstance(exc, httpx2.ReadTimeout) or (
         isinstance(exc, openai.APITimeoutError) and isinstance(exc.__cause__, httpx2.ReadTimeout)
     )
@@ -281,7 +339,7 @@ def _stall(watchdog: Watchdog, limits: Limits, exc: BaseException | None) -> flo
 def _end_with_error(reply, target, limits, watchdog: Watchdog, exc, client) -> None:
     seconds = _stall(watchdog, limits, exc)
     if seconds is not None:
-        limit = "idle" if watchdog.reason == "idle" else "first_token"
+        limit = watchdog.fired or ("idle" if watchdog.reason == "idle" else "first_token")
         reply.error = describe_stall(limit, seconds, target.base_url)
     else:
         reply.error_field = setting_at_fault(exc)
@@ -291,7 +349,15 @@ def _end_with_error(reply, target, limits, watchdog: Watchdog, exc, client) -> N
             models=models,
         )
     reply.status = "interrupted" if reply.text else "failed"
+    _for_the_administrator(reply, target)
     _name_the_connection(reply, target)
+
+
+def _for_the_administrator(reply: Reply, target: Target) -> None:
+    """An error about a setting the administrator set sends the user to them, not Settings."""
+    if reply.error and reply.error_field in target.operator_fields:
+        reply.error = for_the_administrator(reply.error, reply.error_field)
+        reply.error_field = None
 
 
 def _models_offered(client: openai.OpenAI) -> list[str]:

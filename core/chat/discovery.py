@@ -1,7 +1,8 @@
 """Model discovery and the "Test connection" action for an OpenAI-compatible server.
 
 `list_models` asks `GET {base}/models` and reads whatever shape the server answers with;
-`test_connection` lists the models, then sends a one-token streamed chat and times it.
+`test_connection` lists the models, then sends a one-token streamed chat, read as chat reads a
+reply (`core.chat.call.stream_reply`), and times it.
 Every request goes through `core.chat.client.build_client`, so it talks to exactly the configured base
 URL (P4) and through the network guard the caller passes in `http_client`. Probes for a
 missing or extra `/v1` only change the path on the same origin, so the key never goes to a
@@ -11,10 +12,9 @@ host the user did not name. No message here ever holds the key (`describe_error`
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 
 import httpx2
@@ -22,9 +22,11 @@ import openai
 
 from core.chat.client import Limits, build_client
 from core.failures import UserFacingError
-from core.chat.errors import describe_error, provider_message
+from core.chat.call import Reply, Thinking, stream_reply
+from core.chat.errors import describe_empty_stream, describe_error
+from core.chat.model_list import _NotAModelList, read_model_list
+from core.chat.model_list import parse_model_ids  # noqa: F401 (where callers have found it)
 from core.redaction import redact
-from core.providers.connections import MAX_COMPLETION_TOKENS
 from core.providers.kinds import Target, target_secrets
 
 LIST_STEP = "List models"
@@ -52,60 +54,6 @@ class DiscoveryError(UserFacingError):
         self.suggested_base_url = suggested_base_url
 
 
-# ---------------------------------------------------------------- reading a model list
-
-
-class _NotAModelList(ValueError):
-    """The body is not a model list; the text says what it was instead."""
-
-
-def parse_model_ids(body: bytes | str) -> list[str]:
-    """Sorted unique model ids from a /models body of any shape servers use.
-
-    `{"data": [...]}` (OpenAI), `{"models": [...]}` (Ollama-like), or a bare list; each item a
-    string or an object with `id` (or `name`, or `model`). Raises `_NotAModelList` otherwise.
-    """
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    try:
-        decoded = json.loads(text)
-    except ValueError:
-        said = provider_message(text)
-        what = f" ({said})" if said else ""
-        raise _NotAModelList(f"a page that is not JSON{what}") from None
-    items = _items(decoded)
-    if items is None:
-        said = provider_message(decoded) if isinstance(decoded, dict) else None
-        if said:
-            raise _NotAModelList(f"an error instead of a model list: {said}")
-        raise _NotAModelList("JSON that is not a model list")
-    ids = {model_id for item in items if (model_id := _item_id(item))}
-    return sorted(ids)
-
-
-def _items(decoded: object) -> list | None:
-    if isinstance(decoded, list):
-        return decoded
-    if isinstance(decoded, dict):
-        for key in ("data", "models"):
-            value = decoded.get(key)
-            if isinstance(value, list):
-                return value
-            if isinstance(value, dict) and isinstance(value.get("models"), list):
-                return value["models"]
-    return None
-
-
-def _item_id(item: object) -> str | None:
-    if isinstance(item, str):
-        return item.strip() or None
-    if isinstance(item, dict):
-        for key in ("id", "name", "model"):
-            value = item.get(key)
-            if isinstance(value, str) and value.strip():
-                return value.strip()
-    return None
-
-
 # ---------------------------------------------------------------- list_models
 
 
@@ -117,14 +65,6 @@ def _client(target: Target, limits: Limits, http_client: httpx2.Client | None) -
     finally:
         if http_client is None:  # closing ours; the caller's client stays the caller's
             client.close()
-
-
-def read_model_list(client: openai.OpenAI, timeout: float | None = None) -> list[str]:
-    """GET {base}/models through `client` and parse it. SDK errors propagate; a body that is
-    not a model list raises _NotAModelList (a ValueError)."""
-    options = {} if timeout is None else {"timeout": timeout}
-    response = client.get("/models", cast_to=httpx2.Response, options=options)
-    return parse_model_ids(response.content)
 
 
 def _get_models(target: Target, limits: Limits, http_client: httpx2.Client | None) -> list[str]:
@@ -288,63 +228,52 @@ def _models_step(
     return step, models, warnings, True
 
 
-def _wants_max_completion_tokens(exc: BaseException) -> bool:
-    """OpenAI's reasoning models refuse max_tokens and ask for max_completion_tokens."""
-    if not isinstance(exc, openai.BadRequestError):
-        return False
-    text = (provider_message(exc.body) or exc.message or "").lower()
-    return "max_tokens" in text and "max_completion_tokens" in text
-
-
 def _chat_step(
-    target: Target, limits: Limits, http_client: httpx2.Client | None
+    target: Target, limits: Limits, http_client: httpx2.Client | None,
+    models: Sequence[str] = (),
 ) -> tuple[Step, float | None, float | None, str | None]:
-    """A one-token streamed chat: the step, time to first chunk and total in ms, a warning."""
+    """A one-token streamed chat: the step, time to first chunk and total in ms, a warning.
+
+    Read by the same reader as chat (`stream_reply`), so a server is judged here as chat will
+    judge it. `models`: what the server listed, offered when it does not know the model.
+    """
     secrets = target_secrets(target)
     if not target.model.strip():
         return Step(CHAT_STEP, False, "No model name is set: enter one in Settings.", 0.0), None, None, None
     started = time.monotonic()
     first: float | None = None
-    chunks = content_chunks = 0
-    finish: str | None = None
+    chunks = 0
     cut_short = False
-    try:
-        with _client(target, limits, http_client) as client:
-            known = MAX_COMPLETION_TOKENS in target.quirks  # e.g. from OpenAI's preset
-            limit = {"max_completion_tokens": 1} if known else {"max_tokens": 1}
-            try:
-                stream = client.chat.completions.create(
-                    model=target.model, messages=PING_MESSAGES, stream=True, **limit
-                )
-            except openai.BadRequestError as exc:
-                if known or not _wants_max_completion_tokens(exc):
-                    raise
-                limit = {"max_completion_tokens": 1}
-                started = time.monotonic()
-                stream = client.chat.completions.create(
-                    model=target.model, messages=PING_MESSAGES, stream=True, **limit
-                )
-            with stream:
-                for chunk in stream:
-                    if first is None:
-                        first = time.monotonic()
+    reply = Reply()
+    with ExitStack() as stack:
+        try:
+            client = stack.enter_context(_client(target, limits, http_client))
+        except Exception as exc:  # e.g. a base URL the HTTP client cannot parse
+            message = describe_error(exc, base_url=target.base_url, secrets=secrets,
+                                     model=target.model, models=models)
+            return Step(CHAT_STEP, False, message, 0.0), None, None, None
+        stream = stream_reply(client, target, PING_MESSAGES, reply, limits=limits, max_tokens=1)
+        with closing(stream):
+            for piece in stream:
+                if first is None:
+                    first = time.monotonic()
+                if not isinstance(piece, Thinking):
                     chunks += 1
-                    for choice in chunk.choices or ():
-                        if choice.delta is not None and choice.delta.content:
-                            content_chunks += 1
-                        finish = choice.finish_reason or finish
-                    if content_chunks >= MAX_TEST_CHUNKS and finish is None:
-                        cut_short = True
-                        break
-            ended = time.monotonic()  # before closing our client: that is not latency
-    except Exception as exc:
-        seconds = time.monotonic() - started
-        message = describe_error(exc, base_url=target.base_url, secrets=secrets)
+                if chunks >= MAX_TEST_CHUNKS and reply.finish_reason is None:
+                    cut_short = True
+                    break
+        ended = time.monotonic()  # before closing our client: that is not latency
+    finish = reply.finish_reason
+    if reply.status in ("failed", "interrupted") and not _sent_nothing(reply, target):
+        seconds = ended - started
+        message = redact(reply.error or "The reply failed.", secrets)
         return Step(CHAT_STEP, False, message, seconds), _ms(first, started), None, None
     seconds = ended - started
-    if first is None:
+    if first is None and (finish is None or _sent_nothing(reply, target)):
         detail = "The server accepted the chat request but sent nothing back."
         return Step(CHAT_STEP, False, detail, seconds), None, None, None
+    if first is None:  # only a finish reason came (a one-token limit spent on nothing shown)
+        first = ended
     first_ms, total_ms = _ms(first, started), (ended - started) * 1000
     detail = (
         f"model '{target.model}' answered: first chunk after {first_ms:.0f} ms, "
@@ -359,6 +288,12 @@ def _chat_step(
         detail += " " + warning
     step = Step(CHAT_STEP, True, redact(detail, secrets), seconds, warning=warning is not None)
     return step, first_ms, total_ms, warning
+
+
+def _sent_nothing(reply, target: Target) -> bool:
+    """A 200 event stream with no chunk in it (said as the chat request sending nothing back)."""
+    return bool(reply.error) and reply.error.endswith(
+        describe_empty_stream(target.base_url, "text/event-stream"))
 
 
 def _ms(moment: float | None, started: float) -> float | None:
@@ -378,7 +313,7 @@ def test_connection(
     steps = [list_step]
     first_ms = total_ms = None
     if go_on:
-        chat_step, first_ms, total_ms, chat_warning = _chat_step(target, limits, http_client)
+        chat_step, first_ms, total_ms, chat_warning = _chat_step(target, limits, http_client, models)
         steps.append(chat_step)
         if chat_warning:
             warnings.append(chat_warning)

@@ -40,8 +40,9 @@ class ServerReportedError(Exception):
 
 _TRACEBACK = "Traceback (most recent call last)"
 _STACK_LINE = re.compile(r"^\s*(File \"[^\n]*\", line \d+|at \S+\(.*\)$)", re.M)
-# "ValueError: RuntimeError: the message": the class names mean nothing to a user.
-_ERROR_PREFIXES = re.compile(r"^(?:[A-Za-z_][\w.]*(?:Error|Exception)\s*:\s*)+")
+# "ValueError: RuntimeError: the message", or a proxy's "OpenAIException - litellm.MockException:
+# the message": the class names mean nothing to a user.
+_ERROR_PREFIXES = re.compile(r"^(?:[A-Za-z_][\w.]*(?:Error|Exception)\s*(?::|\s-)\s*)+")
 
 
 def _human_part(text: str) -> str:
@@ -53,7 +54,8 @@ def _human_part(text: str) -> str:
     stack = _STACK_LINE.search(before)
     if stack:
         before = before[: stack.start()]
-    return collapse(_ERROR_PREFIXES.sub("", before.strip()))
+    before = before.strip()
+    return collapse(_ERROR_PREFIXES.sub("", before) or before)
 
 
 def _from_html(text: str) -> str | None:
@@ -131,6 +133,11 @@ _TOO_LONG = re.compile(
     r"input is too long|maximum (input|prompt) length|reduce the length of the messages",
     re.I,
 )
+_BAD_KEY = re.compile(
+    r"\bapi[ _-]?key\b[^.;]{0,40}?\b(not valid|invalid|incorrect|expired|revoked)\b"
+    r"|\b(invalid|incorrect|expired)\s+api[ _-]?key\b|api_key_invalid|invalid_api_key",
+    re.I,
+)
 _MODEL_CODES = {"model_not_found", "invalid_model", "unknown_model"}
 _FOR_THE_KEY = (401, 403)
 MODELS_OFFERED = 10  # an unknown-model message offers at most this many of the server's models
@@ -154,6 +161,15 @@ def _is_unknown_model(exc: openai.APIStatusError, said: str | None) -> bool:
     return exc.status_code == 404 and bool(said) and "model" in said.lower()
 
 
+def _is_bad_key(exc: openai.APIStatusError, said: str | None) -> bool:
+    """A 400 (Gemini's shape) or other status whose text says the key is not valid."""
+    if exc.status_code in _FOR_THE_KEY:
+        return True
+    if exc.status_code != 400:
+        return False
+    return "invalid_api_key" in _error_code(exc.body) or bool(said and _BAD_KEY.search(said))
+
+
 def _is_too_long(exc: openai.APIStatusError, said: str | None) -> bool:
     code = _error_code(exc.body)
     if exc.status_code == 413 or "context_length" in code:
@@ -171,6 +187,8 @@ def _status_message(
         return "The API key was rejected (401): check the key in Settings." + suffix
     if status == 403:
         return "Access denied (403): this key may not use this model or endpoint." + suffix
+    if _is_bad_key(exc, said):
+        return f"The API key was rejected ({status}): check the key in Settings." + suffix
     if _is_unknown_model(exc, said):
         return _unknown_model_message(status, model, models) + suffix
     if _is_too_long(exc, said):
@@ -261,14 +279,22 @@ def _connection_message(exc: BaseException, base_url: str) -> str:
 _STALLS = {
     "first_token": ("did not start replying", "SWITCHBOARD_FIRST_TOKEN_TIMEOUT"),
     "idle": ("stopped in the middle of the reply", "SWITCHBOARD_IDLE_TIMEOUT"),
+    "queued": ("did not start replying", "SWITCHBOARD_FIRST_TOKEN_TIMEOUT"),
 }
 
 
 def describe_stall(limit: str, seconds: float, base_url: str) -> str:
-    """A reply cut because a time limit passed ('first_token' or 'idle')."""
+    """A reply cut because a time limit passed ('first_token', 'idle', or 'queued': only
+    keep-alive messages came before the reply started)."""
     what, setting = _STALLS[limit]
     logger.info("A reply from %s was cut after %g s of silence; %s sets the limit.",
                 base_url, seconds, setting)
+    if limit == "queued":
+        return (
+            f"The server at {base_url} {what}: it only sent keep-alive messages for "
+            f"{seconds:g} seconds (the request may be waiting in a queue), so the reply was "
+            "cut off."
+        )
     return (
         f"The server at {base_url} {what}: sent nothing for {seconds:g} seconds, "
         "so the reply was cut off."
@@ -280,20 +306,38 @@ _STREAM_ENDS = {
     "no_finish_reason": "The server ended the reply without saying it was finished; "
     "it may be incomplete.",
     "length": "The reply stopped at the server's length limit (max tokens).",
+    "content_filter": "The provider's content filter stopped this reply.",
+    "provider_error": "The server ended the reply with an error (finish reason \"error\").",
+    "unknown_finish": "The server ended the reply with an unknown finish reason ('{reason}'); "
+    "it may be incomplete.",
 }
 
 
-def describe_stream_end(kind: str, base_url: str) -> str:
+def describe_stream_end(kind: str, base_url: str, reason: str = "") -> str:
     """A stream that ended without an error, but not as a finished reply should."""
-    return _STREAM_ENDS[kind].format(url=base_url)
+    return _STREAM_ENDS[kind].format(url=base_url, reason=collapse(reason)[:40])
 
 
 NOT_STREAMED = "The server did not stream this reply."
 
 
-def describe_empty_stream(base_url: str, content_type: str) -> str:
-    """A 200 answer that carried no reply at all."""
+def is_web_page(content_type: str, body: str) -> bool:
+    """Whether a 200 answer is an HTML page (a sign-in portal or gateway, not the API)."""
     kind = content_type.split(";")[0].strip().lower()
+    return kind in ("text/html", "application/xhtml+xml") or bool(body and _looks_like_html(body))
+
+
+def describe_empty_stream(base_url: str, content_type: str, body: str = "") -> str:
+    """A 200 answer that carried no reply at all; `body`: the start of what came instead."""
+    kind = content_type.split(";")[0].strip().lower()
+    if body and is_web_page(content_type, body):
+        title = _from_html(body)
+        named = f" ('{title[:120]}')" if title else ""
+        return (
+            f"The server at {base_url} answered with a web page{named} instead of a reply: "
+            "something between the app and the server (a sign-in portal, proxy or gateway) "
+            "may be in the way."
+        )
     if kind and kind != "text/event-stream":
         article = "an" if kind[0] in "aeiou" else "a"
         return (
@@ -388,10 +432,13 @@ def setting_at_fault(exc: BaseException | None) -> str | None:
     if ours is not None:  # e.g. the network guard refusing the address: the base URL's
         return getattr(ours, "field", "base_url" if isinstance(exc, connecting) else None)
     if isinstance(exc, openai.APIStatusError):
-        if exc.status_code in _FOR_THE_KEY:
+        said = _said_in(exc)
+        if _is_bad_key(exc, said):
             return "key"
-        if _is_unknown_model(exc, _said_in(exc)):
+        if _is_unknown_model(exc, said):
             return "model"
+        if exc.status_code != 413 and _is_too_long(exc, said):
+            return "conversation"  # not a setting: Retry would resend what the model refused
         return "base_url" if exc.status_code == 404 else None
     if isinstance(exc, openai.APITimeoutError):
         return "base_url" if isinstance(exc.__cause__, httpx2.ConnectTimeout) else None
@@ -399,3 +446,19 @@ def setting_at_fault(exc: BaseException | None) -> str | None:
         dropped = (httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.TimeoutException)
         return None if any(isinstance(e, dropped) for e in causes(exc)) else "base_url"
     return None
+
+
+_ADMIN_FIELDS = {"key": "the API key", "base_url": "the base URL", "model": "the model"}
+_FIX_IN_SETTINGS = re.compile(
+    r"(:\s*)?check the (key|model name) in Settings\.|\s*Check the base URL: it should be the "
+    r"API root \(often ending in /v1\)\.",
+    re.I,
+)
+
+
+def for_the_administrator(message: str, field: str) -> str:
+    """An error about a setting of a connection the administrator set: the user cannot change
+    it, so the message sends them to the administrator, not to Settings."""
+    message = _FIX_IN_SETTINGS.sub(lambda m: "." if m.group(1) is not None else "", message)
+    return (f"{message} This connection is set by the administrator: ask them to check "
+            f"{_ADMIN_FIELDS.get(field, 'it')}.")

@@ -23,6 +23,10 @@ class StreamEnd:
     """
 
     saw_done = False
+    head = ""  # the start of the body's text, to say what came when no event did
+
+
+_HEAD_CHARS = 8192
 
 
 class _AsEventStream:
@@ -33,17 +37,37 @@ class _AsEventStream:
 
     headers = {"content-type": "text/event-stream"}
 
-    def __init__(self, response: httpx2.Response) -> None:
-        self.iter_text = response.iter_text
+    def __init__(self, response: httpx2.Response, end: StreamEnd,
+                 on_comment: Callable[[], None] | None = None) -> None:
+        self._response = response
+        self._end = end
+        self._on_comment = on_comment
+
+    def iter_text(self) -> Iterator[str]:
+        """The body's text; a comment line (`: keep-alive`, `: OPENROUTER PROCESSING`) calls
+        `on_comment`, since the event parser drops comments without a trace."""
+        at_line_start = True
+        for text in self._response.iter_text():
+            if self._on_comment is not None and text and (
+                (at_line_start and text.startswith(":")) or "\n:" in text or "\r:" in text
+            ):
+                self._on_comment()
+            if text:
+                at_line_start = text.endswith(("\n", "\r"))
+                if len(self._end.head) < _HEAD_CHARS:
+                    self._end.head += text[: _HEAD_CHARS - len(self._end.head)]
+            yield text
 
 
-def read_events(response: httpx2.Response, end: StreamEnd) -> Iterator[dict]:
+def read_events(response: httpx2.Response, end: StreamEnd,
+                on_comment: Callable[[], None] | None = None) -> Iterator[dict]:
     """Each JSON chunk of a chat-completions event stream, as a dict.
 
     An `error` event or chunk raises ServerReportedError; data that is not a JSON object
-    raises MalformedReply. Events without data (keep-alives) yield an empty dict.
+    raises MalformedReply. Events without data (keep-alives) yield an empty dict; comment
+    lines call `on_comment` (the server is alive, e.g. waiting in a queue).
     """
-    for event in EventSource(_AsEventStream(response)).iter_sse():
+    for event in EventSource(_AsEventStream(response, end, on_comment)).iter_sse():
         data = event.data
         if data.startswith("[DONE]"):
             end.saw_done = True
@@ -204,6 +228,10 @@ class Watchdog:
 
     def arm(self, seconds: float, reason: str) -> None:
         self.reason = reason
+        self.deadline = self.clock() + seconds
+
+    def rearm(self, seconds: float) -> None:
+        """The server is alive (a keep-alive comment): the same limit starts over."""
         self.deadline = self.clock() + seconds
 
     def due(self) -> bool:

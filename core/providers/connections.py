@@ -280,7 +280,16 @@ def target_for(connection: Connection, model: str, shown_name: str = "") -> Targ
         connection_id=connection.id,
         headers=connection.headers,
         quirks=connection.quirks,
+        operator_fields=_operator_fields(connection),
     )
+
+
+def _operator_fields(connection: Connection) -> frozenset[str]:
+    """What of this connection the administrator set: all of an administrator's connection;
+    the key of a seed provider that uses the operator's key."""
+    if connection.origin == "operator":
+        return frozenset({"key", "base_url", "model"})
+    return frozenset({"key"}) if connection.key_from_operator else frozenset()
 
 
 def describe_unreadable_secrets(connection: Connection) -> str:

@@ -77,6 +77,9 @@ class Target:
     connection_id: str = ""
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # secret values
     quirks: frozenset[str] = frozenset()
+    # Settings the administrator set, which the user cannot change ("key", "base_url",
+    # "model"): an error about one of them says to ask the administrator.
+    operator_fields: frozenset[str] = frozenset()
 
     @property
     def label(self) -> str:
