@@ -74,7 +74,10 @@ try:
 except OurBug as exc:  # our own bug, already logged with its reference
     pages = [_error_page(str(exc))]
 except UserFacingError as exc:  # misconfigured, or the data unusable: say what, never a traceback
-    pages = [_error_page(f"Switchboard cannot start: {exc}")]
+    kept = session.keep_unsent_message("Switchboard could not start")  # e.g. the secret damaged
+    pages = [_error_page(f"Switchboard cannot start: {exc}" + (
+        "\n\nThe chat message you had just sent was kept: Chat offers it back once this is "
+        "fixed." if kept else ""))]
 except Exception as exc:  # our own bug: logged with a reference, said as ours
     pages = [_error_page(describe_bug(exc))]
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from supabase import ClientOptions, create_client
 from supabase_auth.errors import AuthApiError, AuthError, AuthRetryableError
 
+from core.store.answering import STORE_TIMEOUT
+
 from core.config import Settings
 from core.failures import UserFacingError, ours
 from core.redaction import collapse, redact
@@ -43,11 +45,13 @@ class AuthUnavailable(UserFacingError):
     next try may succeed. `user` is who was signed in, when known."""
 
     def __init__(self, user=None) -> None:
-        super().__init__(AUTH_UNAVAILABLE)
+        super().__init__(AUTH_UNAVAILABLE if user is None else STILL_SIGNED_IN)
         self.user = user
 
-AUTH_UNAVAILABLE = ("The sign-in service is unavailable right now. You are still signed in; "
-                    "please try again in a moment.")
+AUTH_UNAVAILABLE = "The sign-in service is unavailable right now; please try again in a moment."
+# Said only to someone who was signed in: nobody else is.
+STILL_SIGNED_IN = ("The sign-in service is unavailable right now. You are still signed in; "
+                   "please try again in a moment.")
 
 # Auth answers that mean the session is over, as opposed to the service failing.
 SESSION_ENDED_CODES = {"session_not_found", "session_expired", "refresh_token_not_found",
@@ -118,7 +122,11 @@ class SupabaseAuth:
 
     def __init__(self, settings: Settings):
         # Refreshed on demand by current_user(); no background timer per session.
-        options = ClientOptions(auto_refresh_token=False, persist_session=True)
+        # A database that does not answer within STORE_TIMEOUT is said as down, at once: no
+        # retries with growing pauses (1, 2, 4 s) before the page can say so.
+        options = ClientOptions(auto_refresh_token=False, persist_session=True,
+                                postgrest_client_timeout=STORE_TIMEOUT,
+                                postgrest_client_retry=False)
         self.client = create_client(settings.supabase_url, settings.supabase_anon_key, options)
         self.last_user: User | None = None  # who current_user() last found signed in
 

@@ -30,6 +30,7 @@ from core.providers.connections import (
 )
 from core.store.contracts import ConnectionStore
 from core.providers.kinds import Target
+from core.providers.presets import load_presets
 from core.providers.urls import InvalidBaseURL, normalize_base_url, url_problem
 
 NEW_CONNECTION_NAME = "New connection"
@@ -174,10 +175,33 @@ def rebase_form(form: ConnectionForm, old: Connection, new: Connection) -> Conne
     return replace(form, removed_headers=still_saved, **follow)
 
 
+def model_to_offer(draft: Connection, found: Iterable[str] = ()) -> str:
+    """The model a connection saved with none picked and no default offers, so it appears in
+    Chat without another click: the one model Fetch models found, else the first model its
+    preset suggests (matched by base URL); "" when neither says which."""
+    if draft.models or draft.default_model or draft.origin != "user":
+        return ""
+    found = tuple(dict.fromkeys(found))
+    if len(found) == 1:
+        return found[0]
+    same = (p for p in load_presets() if p.base_url and p.base_url == draft.base_url
+            and p.kind == draft.kind and p.suggested_models)
+    return next((p.suggested_models[0] for p in same), "")
+
+
+def saved_message(connection: Connection) -> str:
+    """What Save says: saved, and whether the connection offers a model in Chat yet."""
+    if connection.enabled and not connection.offered_models():
+        return (f"{connection.name}: saved; it offers no model yet: pick one so it appears in "
+                "Chat.")
+    return f"{connection.name} saved."
+
+
 def save_connection(store: ConnectionStore, saved: Connection, form: ConnectionForm,
-                    policy: NetworkPolicy) -> Connection:
+                    policy: NetworkPolicy, found: Iterable[str] = ()) -> Connection:
     """Save what `form` changes from `saved`, the stored row the form was filled from (a
-    connection with no id yet, e.g. from a preset, is added).
+    connection with no id yet, e.g. from a preset, is added). `found`: the models Fetch
+    models found for what the form shows (see model_to_offer).
 
     Refuses (ConnectionRefused) anything connection_problems reports and (BlockedAddress) a
     base URL the network guard refuses; writes only the changed fields, and only while the
@@ -189,9 +213,12 @@ def save_connection(store: ConnectionStore, saved: Connection, form: ConnectionF
         raise ConnectionRefused(problems)
     if draft.base_url:  # an empty one turns the seed's provider off
         check_base_url(draft.base_url, policy)
+    offered = model_to_offer(draft, found)
     if not saved.id:
-        return store.add(draft)
+        return store.add(draft.with_changes(models=(offered,)) if offered else draft)
     changes = form_changes(saved, form)
+    if offered:
+        changes["models"] = (offered,)
     if not changes:
         return saved
     if removed := removed_secrets(saved, form):

@@ -27,7 +27,7 @@ from core.config import Settings, load_settings
 from core.history.conversation import Conversation
 from core.history.listing import RECENT_ENOUGH
 from core.history.model import Chat
-from core.store.errors import ChatGone
+from core.store.errors import ChatGone, StoreUnavailable
 from core.store.contracts import ChatStore
 from core.store.keybox import (
     EncryptedConnectionStore,
@@ -47,6 +47,7 @@ from core.store.sqlite import (
     SQLiteConnectionStore,
     SQLiteProfileStore,
 )
+from core.store.answering import Answering, Guarded
 from core.store.supabase import (
     SupabaseChatStore,
     SupabaseConnectionStore,
@@ -65,12 +66,16 @@ _run = threading.local()
 
 @contextmanager
 def framing() -> Iterator[None]:
-    """The frame runs the page inside this: the page then knows it was gated and drawn by it."""
+    """The frame runs the page inside this: the page then knows it was gated and drawn by it.
+    At the end of the run, the stores found busy or down in it are asked again in the next
+    (its callbacks included, which run before the frame)."""
     _run.in_frame = True
+    found = answering()
     try:
         yield
     finally:
         _run.in_frame = False
+        found.new_run()  # the object, not st.session_state: that stops a stopped run again
 
 
 def run_in_frame() -> None:
@@ -200,6 +205,16 @@ def forget_old_outage() -> None:
     st.session_state.pop(AUTH_OUTAGE, None)
 
 
+ANSWERING = "store:answering"
+
+
+def answering() -> Answering:
+    """Whether this session's stores were found busy or down in this run (see Answering)."""
+    if ANSWERING not in st.session_state:
+        st.session_state[ANSWERING] = Answering()
+    return st.session_state[ANSWERING]
+
+
 def take_auth_notice() -> str | None:
     """What the frame says about the sign-in session, once: it ended, or Auth is out."""
     ended = st.session_state.pop(SESSION_ENDED, None)
@@ -210,16 +225,23 @@ def take_auth_notice() -> str | None:
 UNSENT = "chat:unsent"  # a chat message submitted in the run that found the session ended
 
 
-def keep_unsent_message() -> None:
-    """The chat page is not drawn once the session has ended: keep its submitted message, to
-    offer it back after sign-in (the input's own state is dropped at the end of this run)."""
+UNSENT_WHY = "chat:unsent:why"  # why it was not sent, said with it
+
+
+def keep_unsent_message(why: str = "your session had ended") -> bool:
+    """The chat page is not drawn once the session has ended (or the app cannot start): keep
+    its submitted message, to offer it back once it is drawn again (the input's own state is
+    dropped at the end of this run). True when there was one."""
     text = st.session_state.get("chat:input")
     if text:
         st.session_state[UNSENT] = text
+        st.session_state[UNSENT_WHY] = why
+    return bool(text)
 
 
 def discard_unsent_message() -> None:
     st.session_state.pop(UNSENT, None)
+    st.session_state.pop(UNSENT_WHY, None)
 
 
 def _secret_in_use(config: Settings) -> tuple[str, ...]:
@@ -245,11 +267,17 @@ def _bound(name: str, local, hosted, encrypted):
     secret = _secret_in_use(config)
     cached = st.session_state.get(name)
     if cached is None or cached[:2] != (user.id, secret):
-        if config.mode == "local":
-            backend = local(config.data_dir)
-        else:
-            backend = hosted(auth().client, user.id)
-        cached = (user.id, secret, encrypted(backend, keybox_for(config)))
+        found = answering()
+        found.check()  # found busy or down in this run: said at once, not waited for again
+        try:
+            if config.mode == "local":
+                backend = local(config.data_dir)
+            else:
+                backend = hosted(auth().client, user.id)
+        except StoreUnavailable as exc:
+            found.note(exc)
+            raise
+        cached = (user.id, secret, encrypted(Guarded(backend, found), keybox_for(config)))
         st.session_state[name] = cached
         forget()  # what was read through the store it replaces
     return cached[2]

@@ -318,7 +318,7 @@ def test_an_outage_is_still_said_as_one_not_as_ours(hosted, monkeypatch, caplog)
     at.switch_page("pages/chat.py").run()
     assert not at.exception, at.exception
     shown = shown_text(at)
-    assert "The profile database is unavailable right now" in shown, shown
+    assert "The database is unavailable right now" in shown, shown
     assert not BUG.search(shown) and not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 

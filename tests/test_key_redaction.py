@@ -84,7 +84,7 @@ def test_keylike_text_is_hidden_even_from_store_and_auth_errors(key):
     """Store and auth errors never carry keys; a Bearer token in one is still blanked."""
     refused = APIError({"message": f"JWT Bearer {key} expired", "code": "PGRST999"})
     message = describe_backend_error(refused)
-    assert message.startswith("The profile database refused the request: ")
+    assert message.startswith("The database refused the request: ")
     _assert_no_fragment(key, message)
     message = describe_auth_error(AuthApiError(f"token Bearer {key} bad", 400, None))
     assert message.startswith("The sign-in service refused the request: ")

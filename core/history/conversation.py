@@ -6,6 +6,7 @@ arrives and as it ends, every earlier version as a sibling in the chat's tree.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -24,6 +25,23 @@ def _changes(message: Message) -> dict:
     return {"content": message.content, "status": message.status, "error": message.error,
             "reasoning": message.reasoning, "usage": message.usage,
             "model_label": message.model_label}
+
+
+def _parents_first(messages: list[Message]) -> list[Message]:
+    """`messages` in an order a store can add them: each after the message it follows."""
+    placed: set[str] = set()
+    ordered: list[Message] = []
+    waiting = list(messages)
+    while waiting:
+        ready = [m for m in waiting if m.parent_id is None or m.parent_id in placed
+                 or all(m.parent_id != other.id for other in waiting)]
+        if not ready:  # a cycle cannot be stored anyway: keep the rest as they are
+            ordered.extend(waiting)
+            break
+        ordered.extend(ready)
+        placed.update(m.id for m in ready)
+        waiting = [m for m in waiting if m.id not in placed]
+    return ordered
 
 
 @dataclass(frozen=True)
@@ -73,6 +91,10 @@ class Conversation:
     _chat_changed: bool = field(default=False, repr=False)
     _flushing: bool = field(default=False, repr=False, compare=False)
     _in_flight_parent: str | None = field(default=None, repr=False)
+    _generation: int = field(default=0, repr=False)  # the store's file, as last written to
+
+    def __post_init__(self) -> None:
+        self._generation = getattr(self.store, "generation", 0)
 
     @classmethod
     def open(cls, store: ChatStore, chat: Chat) -> "Conversation":
@@ -88,6 +110,7 @@ class Conversation:
     def attach(self, store: ChatStore) -> None:
         """Keep this conversation in `store` from now on, with what it already holds."""
         self.store = store
+        self._generation = getattr(store, "generation", 0)
         self._unstored.update((m.id, object()) for m in self.messages)
         self._chat_changed = True
         self._flush()
@@ -104,6 +127,11 @@ class Conversation:
         which keeps its reply) is written by that same call, after the write; none is dropped."""
         if self.store is None or self._flushing:  # the call under way writes this change too
             return
+        generation = getattr(self.store, "generation", 0)
+        if generation != self._generation:  # its file was made again: it holds none of this
+            self._generation, self.stored, self._added = generation, False, set()
+            self._unstored = {m.id: object() for m in _parents_first(self.messages)}
+            self._chat_changed = True
         self._flushing = True
         try:
             latest, read = {}, None
@@ -175,9 +203,15 @@ class Conversation:
         self.keep_partial(self.in_flight)
         return self.in_flight
 
+    def _retry_empty(self, reply: Reply) -> bool:
+        """True while a Retry of a partial reply has received nothing: it is not a version
+        of its own until it has (a Retry that gets nothing keeps the reply it retried)."""
+        return bool(self.retrying is not None and self.retrying.content
+                    and not (reply.text or reply.reasoning))
+
     def keep_partial(self, reply: Reply) -> None:
         """Store what the reply in flight holds so far (called now and then while it streams)."""
-        if self.in_flight_id is not None and reply is self.in_flight:
+        if self.in_flight_id is not None and reply is self.in_flight and not self._retry_empty(reply):
             self._keep_message(Message(
                 self.chat.id, "assistant", reply.text, parent_id=self._in_flight_parent,
                 id=self.in_flight_id, model_label=reply.label, status="streaming",
@@ -195,11 +229,14 @@ class Conversation:
             error_field=reply.error_field, thinking_seconds=reply.thinking_seconds,
             notice=reply.notice,
         )
+        if turn.status == "failed" and self._retry_empty(reply):
+            # A Retry that got nothing keeps the partial reply it was retrying, with the new
+            # error, and no empty version of its own.
+            self.messages = [m for m in self.messages if m.id != turn.id]  # never stored
+            self._unstored.pop(turn.id, None)
+            turn = replace(self.retrying, error=turn.error, error_field=turn.error_field)
         self.in_flight = self.in_flight_id = None  # ended: a late keep_partial changes nothing
         self._keep_message(turn, flush=False)
-        if turn.status == "failed" and not turn.content and self.retrying and self.retrying.content:
-            # A Retry that got nothing keeps the partial reply it was retrying, with the new error.
-            turn = replace(self.retrying, error=turn.error, error_field=turn.error_field)
         self.retrying = None
         self.turns.append(turn)
         self._change_chat(current_id=turn.id)
@@ -209,16 +246,25 @@ class Conversation:
     def keeping_partial(self, stream: Iterable[str], reply: Reply, every: float = 1.0,
                         clock: Callable[[], float] = time.monotonic) -> Iterator[str]:
         """Pass `stream` on, storing what the reply holds at most every `every` seconds, so
-        a page closed mid-reply (or a process that dies) loses at most that much."""
+        a page closed mid-reply (or a process that dies) loses at most that much.
+
+        Each of these saves runs on a thread of its own, one at a time: a store that makes a
+        write wait (a busy file, a database that does not answer) never freezes the reply."""
         last = clock()
+        saving: threading.Thread | None = None
         try:
             for piece in stream:
                 yield piece
                 if clock() - last >= every:
-                    self.keep_partial(reply)
+                    if saving is None or not saving.is_alive():  # else: the next one is due
+                        saving = threading.Thread(target=self.keep_partial, args=(reply,),
+                                                  name="keep-partial", daemon=True)
+                        saving.start()
                     last = clock()
         finally:  # the run was stopped (Stop, a closed page): end the stream, keep what came
             close_source(stream)
+            if saving is not None:
+                saving.join()  # the store's own timeouts bound this wait
             if reply.status in ("streaming", "stopped"):  # an ended reply is kept as it ended
                 self.keep_partial(reply)
 

@@ -44,7 +44,7 @@ class ProfileChanged(UserFacingError):
             "again to keep it."
         )
 
-BACKEND_UNAVAILABLE = ("The profile database is unavailable right now, so nothing was read or "
+BACKEND_UNAVAILABLE = ("The database is unavailable right now, so nothing was read or "
                        "saved. Please try again in a moment.")
 
 # PostgreSQL error codes PostgREST passes on.
@@ -91,7 +91,7 @@ def is_backend_outage(exc: BaseException) -> bool:
 
 
 def describe_backend_error(exc: BaseException) -> str:
-    """A failure of the profile database (PostgREST) or of reaching it; anything else is ours
+    """A failure of the database (PostgREST, any table) or of reaching it; anything else is ours
     (see `ours`)."""
     if not is_backend_failure(exc):
         return str(ours(exc))
@@ -107,10 +107,10 @@ def describe_backend_error(exc: BaseException) -> str:
     if code in _PG_MESSAGES:
         return _PG_MESSAGES[code]
     if is_backend_outage(exc):
-        logger.warning("The profile database is unavailable: %s", redact(repr(exc)))
+        logger.warning("The database is unavailable: %s", redact(repr(exc)))
         return BACKEND_UNAVAILABLE
     said = getattr(exc, "message", None) or type(exc).__name__
-    return redact(f"The profile database refused the request: {collapse(str(said))}")
+    return redact(f"The database refused the request: {collapse(str(said))}")
 
 
 def backend_failure(exc: BaseException) -> UserFacingError:

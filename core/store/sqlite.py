@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing, contextmanager
@@ -31,7 +32,7 @@ from core.providers.profile import FIELD_LABELS, PROFILE_FIELDS, Profile
 from core.store.errors import ProfileChanged, StoreUnavailable
 
 DB_FILENAME = "switchboard.db"
-BUSY_TIMEOUT = 5.0  # seconds a read or save waits for another window's write to finish
+BUSY_TIMEOUT = 2.0  # seconds a read or save waits for another window's write to finish: then "busy"
 LOCAL_USER_ID = "local"
 
 logger = logging.getLogger(__name__)
@@ -383,25 +384,62 @@ def migrate(db: sqlite3.Connection) -> list[str]:
     return applied
 
 
+_REMAKING = threading.Lock()
+_GENERATIONS: dict[Path, int] = {}  # data file -> times it was made again while running
+
+
+def _went_missing(path: Path, what: str) -> str:
+    again = ("the chat on screen is saved into it again by itself" if what == "chats"
+             else "save again to keep what is on screen")
+    return (f"The data file {path} went missing while Switchboard was running. It was made "
+            f"again, empty and readable only by you: {again}. Anything else it held is gone "
+            "unless you put the file back from a backup (with the app stopped).")
+
+
 class _LocalFile:
     """What both local stores share: `data_dir/switchboard.db`, opened and migrated once, and
     every open, read and write guarded: a failure is a StoreUnavailable saying what happened
     and what to do, never a raw sqlite3 or OS error."""
+
+    what = "settings"  # what the store keeps, said when it fails (see _WHAT)
 
     def __init__(self, data_dir: Path, user_id: str = LOCAL_USER_ID,
                  busy_timeout: float = BUSY_TIMEOUT):
         self.path = Path(data_dir) / DB_FILENAME
         self.user_id = user_id
         self.busy_timeout = busy_timeout
+        self._written_in = self.generation  # the data file this store was opened on
         with self._guarded("open"):
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             _create_owner_only(self.path)  # holds (encrypted) keys
             with closing(self._connect()) as db:
                 migrate(db)
 
+    @property
+    def generation(self) -> int:
+        """How many times the data file was made again after going missing (see _made_again)."""
+        return _GENERATIONS.get(self.path, 0)
+
+    def _made_again(self) -> None:
+        """The data file was deleted while the app runs: make it again, private and migrated
+        (never let SQLite make it, readable by all and empty), and say so once."""
+        with _REMAKING:
+            if self.path.exists():  # another store or session made it meanwhile
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _create_owner_only(self.path)
+            with closing(sqlite3.connect(self.path, timeout=self.busy_timeout,
+                                         isolation_level=None)) as db:
+                migrate(db)
+            _GENERATIONS[self.path] = self.generation + 1
+        logger.warning("The data file %s went missing; it was made again", self.path)
+        raise StoreUnavailable(_went_missing(self.path, self.what), "missing")
+
     def _connect(self) -> sqlite3.Connection:
         # A short-lived connection per call: Streamlit runs each session on its own thread.
         # Autocommit: transactions are opened explicitly (BEGIN IMMEDIATE) where we write.
+        if not self.path.exists():
+            self._made_again()
         db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
         db.row_factory = sqlite3.Row
         return db
@@ -418,7 +456,7 @@ class _LocalFile:
         except (sqlite3.Error, OSError) as exc:
             if isinstance(exc, sqlite3.Error) and _is_ours(exc):
                 raise ours(exc) from exc  # our SQL or our use of sqlite3, not the file
-            raise store_unavailable(exc, self.path, doing) from exc
+            raise store_unavailable(exc, self.path, doing, self.what) from exc
         except Exception as exc:  # neither SQLite nor the disk: a bug of ours
             raise ours(exc) from exc
 
@@ -446,6 +484,8 @@ class SQLiteProfileStore(_LocalFile):
         if not changes:
             return self.load()
         names = list(changes)
+        if self.generation != self._written_in:  # the file was made again since:
+            expected = None  # what the page read is gone with it; keep what it shows
         checks = [] if expected is None else names
         sql = (f"update profiles set {', '.join(f'{c} = ?' for c in names)}, "
                "updated_at = datetime('now') where user_id = ?"
@@ -459,6 +499,7 @@ class SQLiteProfileStore(_LocalFile):
                            "on conflict (user_id) do nothing", (self.user_id,))
                 if db.execute(sql, params).rowcount == 0:
                     raise ProfileChanged()
+            self._written_in = self.generation
             return self._row(db)
 
     def save(self, profile: Profile) -> Profile:
@@ -560,6 +601,8 @@ def _from_sqlite(row: sqlite3.Row) -> Connection:
 class SQLiteConnectionStore(_LocalFile):
     """The local user's connections in `data_dir/switchboard.db`, in their stored form (secret
     fields already encrypted by core.store.keybox). See ConnectionStore."""
+
+    what = "connections"
 
     def _refusal(self, detail: str) -> str:
         if "connections_limit" in detail:
@@ -728,6 +771,8 @@ _MESSAGE_SELECT = f"select {', '.join(MESSAGE_COLUMNS)} from messages"
 
 class SQLiteChatStore(_LocalFile):
     """The local user's chats and messages in `data_dir/switchboard.db`. See ChatStore."""
+
+    what = "chats"
 
     def _refusal(self, detail: str) -> str:
         return chat_value_refused(detail)
@@ -938,11 +983,21 @@ def _kind(exc: BaseException, folder: Path) -> str:
     return "disk_error"
 
 
-def _messages(path: Path, doing: str) -> dict[str, str]:
+# What a local store keeps, said when it cannot be read, and how a failed write is retried:
+# settings and connections have a Save button; a chat is written again by itself.
+_WHAT = {"settings": ("Your settings could not be read", "save again"),
+         "connections": ("Your connections could not be read", "save again"),
+         "chats": ("Your chats could not be read",
+                   "the chat on screen is saved by itself at your next action")}
+
+
+def _messages(path: Path, doing: str, what: str = "settings") -> dict[str, str]:
     folder = path.parent
-    failed = {"open": "Switchboard cannot start", "read": "Your settings could not be read",
-              "save": "Nothing was saved"}[doing]
-    again = "save again" if doing == "save" else "reload the page"
+    unread, retry = _WHAT[what]
+    failed = {"open": "Switchboard cannot start", "read": unread,
+              "save": "Nothing was saved" if what != "chats"
+              else "The chat on screen is not saved yet"}[doing]
+    again = retry if doing == "save" else "reload the page"
     return {
         "busy": f"Your data is busy (another window is saving). {failed}; "
                 "try again in a moment.",
@@ -960,8 +1015,10 @@ def _messages(path: Path, doing: str) -> dict[str, str]:
     }
 
 
-def store_unavailable(exc: BaseException, path: Path, doing: str) -> StoreUnavailable:
-    """The message for a failure opening, reading or saving `path`; the raw error is logged."""
+def store_unavailable(exc: BaseException, path: Path, doing: str,
+                      what: str = "settings") -> StoreUnavailable:
+    """The message for a failure opening, reading or saving `path` (`what`: the store's
+    data, see _WHAT); the raw error is logged."""
     kind = _kind(exc, path.parent)
     logger.warning("Local store %s failed while doing %s (%s): %s", path, doing, kind, exc)
-    return StoreUnavailable(_messages(path, doing)[kind], kind)
+    return StoreUnavailable(_messages(path, doing, what)[kind], kind)

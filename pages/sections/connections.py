@@ -143,9 +143,11 @@ def _save_connection(slot: str) -> None:
     """Save button callback: runs before the page, so it may clear the typed secrets."""
     state = st.session_state
     saved, form = _based_on(slot), _connection_form(slot)
+    fetched = checks.current(_ck(slot, "found"), forms.draft_target(saved, form))
     try:
         stored = save_connection(session.connection_store(), saved, form,
-                                 policy_for(session.settings()))
+                                 policy_for(session.settings()),
+                                 found=fetched.detail if fetched and fetched.ok else ())
     except SessionEnded:  # the frame says so and shows sign-in; the form keeps what was typed
         return
     except ConnectionChanged as exc:  # changed elsewhere: say so, keep what was typed
@@ -171,7 +173,7 @@ def _save_connection(slot: str) -> None:
         state.setdefault(OPEN, set()).add(stored.id)
     state[_ck(stored.id, "base")] = stored
     _show_connection(stored.id, stored, forms.saved_form(stored))
-    _flash(stored.id, "success", f"{stored.name} saved.")
+    _flash(stored.id, "success", forms.saved_message(stored))
 
 
 def _discard_connection(slot: str) -> None:
@@ -419,7 +421,7 @@ def draw() -> None:
     st.caption("Any number of servers to chat with, each with its own key, headers and models.")
     flash = st.session_state.pop(FLASH, None)
     listed, problem = _read_connections()
-    if problem:
+    if problem and not session.answering().already_said(problem):  # one message per fault
         st.error(problem)
     operator = session.operator_connections()
     for connection in operator:

@@ -263,6 +263,8 @@ def start_postgrest(tools: Tools, workdir: Path, db_port: int, jwt_secret: str,
         f"server-port = {port}\n"
         f"admin-server-port = {admin_port}\n"
         'log-level = "warn"\n'
+        # PostgreSQL down: answer 503 within a second, before the app's own timeout (2 s).
+        "db-pool-acquisition-timeout = 1\n"
     )
     processes.append(spawn_postgrest(tools, workdir))
     return f"http://127.0.0.1:{port}"
