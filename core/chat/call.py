@@ -68,6 +68,9 @@ class Reply:
     reasoning_ended: float | None = None  # when the answer started or the reply ended
     # Pieces, joined on demand: `text += piece` on an attribute copies the whole text each time.
     parts: list[str] = field(default_factory=list, repr=False)
+    # The reply is read by the periodic save's thread while the stream appends to it: readers
+    # join only the pieces there when they start, one reader at a time, so no piece is lost.
+    _reading: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.started is None:
@@ -75,13 +78,16 @@ class Reply:
 
     @property
     def text(self) -> str:
-        if len(self.parts) > 1:
-            self.parts[:] = ["".join(self.parts)]
-        return self.parts[0] if self.parts else ""
+        with self._reading:
+            count = len(self.parts)
+            if count > 1:
+                self.parts[:count] = ["".join(self.parts[:count])]
+            return "".join(self.parts)
 
     @text.setter
     def text(self, value: str) -> None:
-        self.parts[:] = [value] if value else []
+        with self._reading:
+            self.parts[:] = [value] if value else []
 
     def add_answer(self, text: str) -> None:
         if self.first_token_seconds is None:
