@@ -76,8 +76,10 @@ def _looks_like_html(text: str) -> bool:
 
 def _message_in(value: object, depth: int = 0) -> str | None:
     """The provider's message inside a decoded error body, in any shape we know."""
-    if depth > 4 or value is None or isinstance(value, bool):
+    if depth > 4 or value is None:
         return None
+    if isinstance(value, bool):  # the whole body "true" or "false": plain text that parses
+        return str(value).lower() if depth == 0 else None
     if isinstance(value, (int, float)):  # a plain-text body that happens to parse as JSON
         return str(value)
     if isinstance(value, str):
