@@ -1,0 +1,56 @@
+"""The one part of core that touches Streamlit: everything here belongs to one browser session.
+
+Nothing per-user is ever put in st.cache_resource: the signed-in client, the stores and the
+conversation all live in st.session_state. Pages use it as `session.<name>`:
+  - frame: the gate every page runs behind (`run_in_frame`, `framing`);
+  - people: settings and secrets, who is signed in, what the frame says about the session;
+  - stores: this session's stores and its copies of what it read;
+  - drafts: what the user typed, kept across pages;
+  - chat: the chat on screen, its options and its address.
+"""
+
+from core.session.chat import (
+    CHAT_OPTION_DEFAULTS,
+    conversation,
+    new_chat,
+    open_chat,
+    reopen_addressed_chat,
+    show_in_address,
+)
+from core.session.drafts import KEPT, keep, keeping, kept, put, restore
+from core.session.frame import framing, run_in_frame
+from core.session.people import (
+    UNSENT,
+    UNSENT_WHY,
+    auth,
+    current_user,
+    discard_unsent_message,
+    forget_old_outage,
+    keep_unsent_message,
+    operator_connections,
+    settings,
+    sign_out,
+    take_auth_notice,
+)
+from core.session.stores import (
+    answering,
+    chat_list,
+    chat_store,
+    connection_store,
+    forget,
+    history_changed,
+    learn_quirk,
+    on_page,
+    remembered,
+    seed_store,
+    store,
+)
+
+__all__ = [
+    "CHAT_OPTION_DEFAULTS", "KEPT", "UNSENT", "UNSENT_WHY", "answering", "auth", "chat_list",
+    "chat_store", "connection_store", "conversation", "current_user", "discard_unsent_message",
+    "forget", "forget_old_outage", "framing", "history_changed", "keep", "keep_unsent_message",
+    "keeping", "kept", "learn_quirk", "new_chat", "on_page", "open_chat", "operator_connections",
+    "put", "remembered", "reopen_addressed_chat", "restore", "run_in_frame", "seed_store",
+    "settings", "show_in_address", "sign_out", "store", "take_auth_notice",
+]

@@ -1,0 +1,183 @@
+"""Who this browser session acts for: the deployment's settings and secrets, the sign-in
+client and the signed-in user, what the frame says about the session, and a message kept
+when the page could not send it."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+
+import streamlit as st
+from streamlit.errors import StreamlitSecretNotFoundError
+
+from core.auth import AuthUnavailable, SessionEnded, SupabaseAuth, User
+from core.config import Settings, load_settings
+from core.failures import Misconfigured, toml_problem
+from core.providers.connections import Connection
+from core.store.sqlite import (
+    LOCAL_USER_ID,
+)
+
+LOCAL_USER = User(LOCAL_USER_ID, "")
+
+
+# Streamlit's identifier for "no secrets file at any of its paths" (its other refusals of
+# st.secrets mean a file or folder is there but cannot be loaded).
+NO_SECRETS = "no-secrets-found"
+
+
+def _secrets() -> Mapping[str, object]:
+    """st.secrets as a plain dict (its `connections` table too); {} when there is no secrets
+    file. Raises Misconfigured, naming the file, when one is there but cannot be read: the app
+    must not start without the settings it holds (on a hosted server: without sign-in)."""
+    try:
+        found = st.secrets.items()
+    except StreamlitSecretNotFoundError as exc:  # none at all, or one Streamlit cannot load
+        if exc.error_id == NO_SECRETS:
+            return {}
+        raise _unreadable_secrets(exc) from None
+    except (OSError, UnicodeDecodeError) as exc:  # Streamlit's own reading of the file failed
+        raise _unreadable_secrets(exc) from None
+    return {k: (_plain(v) if isinstance(v, Mapping) else v) for k, v in found}
+
+
+def _unreadable_secrets(exc: Exception) -> Misconfigured:
+    """What to say when st.secrets cannot be loaded: the file and why, never its text (the
+    parser's words without what they quote from it)."""
+    places = [str(place) for place in st.get_option("secrets.files")]
+    for place in places:
+        why = _secrets_file_problem(Path(place))
+        if why:
+            return Misconfigured(f"the secrets file {place} cannot be read: {why}")
+    return Misconfigured(f"the secrets in {', '.join(places)} cannot be loaded "
+                         f"({type(exc).__name__})")
+
+
+def _secrets_file_problem(path: Path) -> str | None:
+    """Why the TOML secrets file `path` cannot be read; None when it is missing or reads well
+    (a folder of secrets is Streamlit's to check)."""
+    if path.suffix != ".toml":
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError:
+        return "it is not UTF-8 text"
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return f"it is not valid TOML: {toml_problem(exc)}"
+    return None
+
+
+def _plain(table: Mapping) -> dict:
+    return {k: (_plain(v) if isinstance(v, Mapping) else v) for k, v in table.items()}
+
+
+def settings() -> Settings:
+    if "settings" not in st.session_state:
+        st.session_state.settings = load_settings(_secrets())
+    return st.session_state.settings
+
+
+def auth() -> SupabaseAuth:
+    """This session's own Supabase client (it carries the user's token)."""
+    if "auth" not in st.session_state:
+        st.session_state.auth = SupabaseAuth(settings())
+    return st.session_state.auth
+
+
+SESSION_ENDED = "auth:ended"  # kept until the frame says it, wherever it was found
+
+
+AUTH_OUTAGE = "auth:outage"  # said only in the run that found it
+
+
+def current_user() -> User | None:
+    """Who this session acts for: the local user, or the signed-in Supabase user.
+
+    An ended session (revoked, expired) is None from now on, and said once, even when a
+    callback or a page found it; a sign-in service that cannot be reached keeps the user signed
+    in (a short outage is not a sign-out). The frame shows `take_auth_notice()`; nothing typed
+    here is dropped.
+    """
+    if settings().mode == "local":
+        return LOCAL_USER
+    try:
+        user = auth().current_user()
+    except SessionEnded as ended:
+        st.session_state[SESSION_ENDED] = str(ended)
+        return None
+    except AuthUnavailable as outage:
+        st.session_state[AUTH_OUTAGE] = str(outage)
+        return outage.user
+    if user is not None:
+        _forget_other_users_work(user)
+    return user
+
+
+OWNER = "session:owner"  # whose drafts and conversation this browser session holds
+
+
+def _forget_other_users_work(user: User) -> None:
+    """Drafts and a conversation kept through an ended session are given back only to the
+    user who typed them: another account signing in here starts clean."""
+    state = st.session_state
+    owner = state.get(OWNER)
+    if owner is not None and owner != user.id:
+        for name in list(state.keys()):
+            if name not in ("settings", "auth"):
+                del state[name]
+    state[OWNER] = user.id
+
+
+def forget_old_outage() -> None:
+    """Before the frame asks who is signed in: an outage found earlier may be over now."""
+    st.session_state.pop(AUTH_OUTAGE, None)
+
+
+def take_auth_notice() -> str | None:
+    """What the frame says about the sign-in session, once: it ended, or Auth is out."""
+    ended = st.session_state.pop(SESSION_ENDED, None)
+    outage = st.session_state.pop(AUTH_OUTAGE, None)
+    return ended or outage
+
+
+UNSENT = "chat:unsent"  # a chat message submitted in the run that found the session ended
+
+
+UNSENT_WHY = "chat:unsent:why"  # why it was not sent, said with it
+
+
+def keep_unsent_message(why: str = "your session had ended") -> bool:
+    """The chat page is not drawn once the session has ended (or the app cannot start): keep
+    its submitted message, to offer it back once it is drawn again (the input's own state is
+    dropped at the end of this run). True when there was one."""
+    text = st.session_state.get("chat:input")
+    if text:
+        st.session_state[UNSENT] = text
+        st.session_state[UNSENT_WHY] = why
+    return bool(text)
+
+
+def discard_unsent_message() -> None:
+    st.session_state.pop(UNSENT, None)
+    st.session_state.pop(UNSENT_WHY, None)
+
+
+def operator_connections() -> tuple[Connection, ...]:
+    """The administrator's connections (read-only for users)."""
+    return settings().operator_connections
+
+
+def sign_out() -> None:
+    """End the Supabase session and forget everything this browser session held."""
+    if "auth" in st.session_state:
+        st.session_state.auth.sign_out()
+    for name in list(st.session_state.keys()):
+        if name != "settings":
+            del st.session_state[name]

@@ -1,0 +1,168 @@
+"""This session's stores, bound to its user and encryption secret, and its copies of what
+it read from them (a rerun that changes nothing reads nothing)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import streamlit as st
+
+from core.auth import SessionEnded
+from core.config import Settings
+from core.failures import UserFacingError
+from core.history.listing import RECENT_ENOUGH
+from core.history.model import Chat
+from core.providers import sources
+from core.providers.kinds import Target
+from core.session.people import auth, current_user, settings
+from core.store.answering import Answering, Guarded
+from core.store.contracts import ChatStore, ProfileStore
+from core.store.errors import StoreUnavailable
+from core.store.keybox import (
+    EncryptedConnectionStore,
+    EncryptedProfileStore,
+    keybox_for,
+    local_secret,
+)
+from core.store.seed import SeedConnectionStore
+from core.store.sqlite import (
+    SQLiteChatStore,
+    SQLiteConnectionStore,
+    SQLiteProfileStore,
+)
+from core.store.supabase import (
+    SupabaseChatStore,
+    SupabaseConnectionStore,
+    SupabaseProfileStore,
+)
+
+T = TypeVar("T")
+
+
+ANSWERING = "store:answering"
+
+
+def answering() -> Answering:
+    """Whether this session's stores were found busy or down in this run (see Answering)."""
+    if ANSWERING not in st.session_state:
+        st.session_state[ANSWERING] = Answering()
+    return st.session_state[ANSWERING]
+
+
+def _secret_in_use(config: Settings) -> tuple[str, ...]:
+    """The encryption secrets now: the local file is read again, so a secret put back (or
+    moved away) counts from the next run, in the same browser session."""
+    if config.encryption_keys or config.mode != "local":
+        return config.encryption_keys
+    return (local_secret(config.data_dir),)
+
+
+def _bound(name: str, local, hosted, encrypted):
+    """This session's store kept under `name`, bound to its current user and encryption
+    secret: made anew (`local(data_dir)` or `hosted(client, user id)`, wrapped in
+    `encrypted(backend, keybox)`) when either changes.
+
+    Raises SessionEnded (a message, never a RuntimeError) when nobody is signed in any more:
+    a callback can run just as the session ends, before the frame shows sign-in.
+    """
+    user = current_user()
+    if user is None:
+        raise SessionEnded()
+    config = settings()
+    secret = _secret_in_use(config)
+    cached = st.session_state.get(name)
+    if cached is None or cached[:2] != (user.id, secret):
+        found = answering()
+        found.check()  # found busy or down in this run: said at once, not waited for again
+        try:
+            if config.mode == "local":
+                backend = local(config.data_dir)
+            else:
+                backend = hosted(auth().client, user.id)
+        except StoreUnavailable as exc:
+            found.note(exc)
+            raise
+        cached = (user.id, secret, encrypted(Guarded(backend, found), keybox_for(config)))
+        st.session_state[name] = cached
+        forget()  # what was read through the store it replaces
+    return cached[2]
+
+
+def store() -> ProfileStore:
+    """This session's profile store (see `_bound`)."""
+    return _bound("store", SQLiteProfileStore, SupabaseProfileStore, EncryptedProfileStore)
+
+
+def connection_store() -> EncryptedConnectionStore:
+    """This session's store of the user's own connections, plain Connections in and out
+    (see `_bound`)."""
+    return _bound("connection_store", SQLiteConnectionStore, SupabaseConnectionStore,
+                  EncryptedConnectionStore)
+
+
+
+
+def chat_store() -> ChatStore:
+    """This session's store of the user's chats (see `_bound`; chats are not encrypted)."""
+    return _bound("chat_store", SQLiteChatStore, SupabaseChatStore, lambda backend, box: backend)
+
+
+READ = "read:"  # this session's copies of what it read from the stores: (read at, value)
+
+
+def remembered(name: str, read: Callable[[], T]) -> T:
+    """`read()`, or this session's copy of it while it is fresh: a rerun that changes nothing
+    reads nothing from the store. Another tab's or replica's changes show after
+    RECENT_ENOUGH, or on the next visit to another page (`on_page`); this session's own writes
+    call `forget`."""
+    key = READ + name
+    copy = st.session_state.get(key)
+    now = time.monotonic()
+    if copy is None or now - copy[0] > RECENT_ENOUGH.total_seconds():
+        copy = (now, read())
+        st.session_state[key] = copy
+    return copy[1]
+
+
+def forget(*names: str) -> None:
+    """Read these again next time (this session changed them); none named: everything."""
+    for key in [k for k in st.session_state.keys() if str(k).startswith(READ)]:
+        if not names or key[len(READ):] in names or key[len(READ):].split(":")[0] in names:
+            del st.session_state[key]
+
+
+def on_page(title: str) -> None:
+    """The frame, every run: a visit to another page reads everything afresh."""
+    if st.session_state.get("page:shown") != title:
+        st.session_state["page:shown"] = title
+        forget()
+
+
+def chat_list(limit: int) -> list[Chat]:
+    """The user's chats, newest first (see `remembered`)."""
+    return remembered(f"chats:{limit}", lambda: chat_store().list_chats(limit))
+
+
+def history_changed() -> None:
+    """This session wrote to the chats: the list is read again on the next run."""
+    forget("chats")
+
+
+def seed_store() -> SeedConnectionStore:
+    """The seed's two providers of this session's profile, as a connection store."""
+    return SeedConnectionStore(store(), settings().server_keys)
+
+
+def learn_quirk(target: Target, quirk: str) -> None:
+    """The chat's on_quirk: keep what the server turned out not to support, where the
+    connection lives (never raises: see core.providers.sources.learn)."""
+    stores = {}
+    for origin, opened in (("profile", seed_store), ("user", connection_store)):
+        try:
+            stores[origin] = opened()
+        except UserFacingError:  # kept for this process only; the store says why elsewhere
+            stores[origin] = None
+    sources.learn(target, quirk, stores)
+    forget("profile", "connections")
