@@ -87,6 +87,7 @@ def connection_error(*chain: BaseException) -> openai.APIConnectionError:
         (418, None, "The server refused the request (418)."),
         (418, {"message": "teapot"}, "The server refused the request (418): teapot"),
         (423, {"message": "locked"}, "The server refused the request (423): locked"),
+        (400, False, "The server refused the request (400): false"),
         # A 5xx or a 429 is never the model's fault, whatever the text says.
         (500, {"error": "model not found"}, "The server had an internal error (500); try again "
                                             "shortly. The server said: model not found"),
@@ -260,6 +261,8 @@ def test_the_code_of_an_error_body():
         ({"error": True, "message": "a flag is not a message"}, "a flag is not a message"),
         ({"error": 404}, "404"),
         (503, "503"),
+        (True, "true"),  # a plain-text body "true" or "false", decoded as JSON by the SDK
+        (False, "false"),
         ({"error_message": "from error_message"}, "from error_message"),
         ({"title": "from title"}, "from title"),
         (["one", "two"], "one; two"),
