@@ -4,13 +4,13 @@
 # Settings: setup.cfg, [mutmut] (the modules, the tests). Survivors and why they are left:
 # tests/mutation/SURVIVORS.md.
 #
-#   bash tests/mutation/run.sh            a fresh run (about 10 minutes on 2 cores), then scores
+#   bash tests/mutation/run.sh            a fresh run (7 to 15 minutes on 2 cores), then scores
 #   bash tests/mutation/run.sh --scores   the scores of the last run again
 #   .venv/bin/mutmut show <mutant id>     the edit a mutant made
 #
 # Prints one line per module, "module: killed K of N (P%)", then its survivors' ids; exits 1
-# when a module is below 90%. core/chat/netguard.py is scored on its address rules only (its
-# transport part is left unmutated here). Output: mutants/ (ignored by git), its run log
+# when a module is below 90%. core/chat/netguard.py is scored on its address rules only (the
+# mutants of its transport part are not run). Output: mutants/ (ignored by git), its run log
 # mutants/run.log.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
