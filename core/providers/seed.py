@@ -49,6 +49,8 @@ def _columns_of(fields: Iterable[str]) -> tuple[str, ...]:
 KEY_FIELDS = _columns_of(secret_fields())
 # Sent as HTTP header values (printable ASCII, no spaces).
 HEADER_FIELDS = _columns_of(header_fields())
+# Checked with the URL rules.
+BASE_URL_FIELDS = _columns_of(("base_url",))
 # Joiners shape Persian, Indic and emoji text; they cannot reorder or hide it.
 _JOINERS = frozenset("\u200c\u200d")
 
@@ -70,7 +72,7 @@ def field_problem(name: str, value: str) -> str | None:
     limit = MAX_KEY_LENGTH if name in KEY_FIELDS else MAX_TEXT_LENGTH
     if len(value) > limit:
         return f"{label} is too long: at most {limit} characters, got {len(value)}."
-    if name in _columns_of(("base_url",)):
+    if name in BASE_URL_FIELDS:
         problem = url_problem(value)
         return f"{label}: {problem}" if problem else None
     if name in HEADER_FIELDS:
