@@ -136,7 +136,7 @@ def _pick_target(targets: list[Target]) -> Target:
 
 
 def _kept(key: str) -> dict:
-    """An option's widget keeps its value while other pages are shown (FACTS.md)."""
+    """An option's widget keeps its value while other pages are shown (Streamlit drops the value of a widget not drawn)."""
     session.restore(key, session.CHAT_OPTION_DEFAULTS[key])
     return session.keeping(key)
 

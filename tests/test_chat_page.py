@@ -1,4 +1,4 @@
-"""The chat page (AppTest) against real OpenAI-compatible servers on loopback (R2, R3)."""
+"""The chat page (AppTest) against real OpenAI-compatible servers on loopback."""
 
 from __future__ import annotations
 

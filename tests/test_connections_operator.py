@@ -1,4 +1,4 @@
-"""Connections the operator defines in secrets (issue 10, acceptance 4; SPEC R6.3).
+"""Connections the operator defines in secrets shown read-only to every user.
 
 Offered to every user, a fresh one included, as "(administrator)"; their key is sent to their
 server only, never shown on any page, and a user cannot change them.

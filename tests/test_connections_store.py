@@ -444,7 +444,7 @@ connection_names = st.text(st.characters(blacklist_categories=("C", "Zs", "Zl", 
                         unique_by=lambda pair: pair[0].lower()).map(tuple))
 def test_every_valid_connection_reads_back_as_saved(backend, name, key, url, model, enabled,
                                                      headers):
-    """R6.1 round trip, both backends: for any valid name, key, URL, model and headers, a
+    """Property, the round trip in both backends: for any valid name, key, URL, model and headers, a
     connection added reads back equal in a new session, its secrets encrypted at rest."""
     connection = Connection(name=name, base_url=url, api_key=key, headers=headers,
                             enabled=enabled, models=(model,), default_model=model)

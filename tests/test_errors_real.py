@@ -1,4 +1,4 @@
-"""Every error class provoked for real, through the chat page (R4, issue acceptance 5).
+"""Every error class provoked for real, through the chat page.
 
 Each test: a first exchange succeeds; the settings then point at a failing server; the next
 message fails with the expected message; the typed message and the earlier conversation are

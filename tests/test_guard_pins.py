@@ -1,4 +1,4 @@
-"""Every package core/ and pages/ import directly is pinned in requirements.txt (SPEC Security)."""
+"""Every package core/ and pages/ import directly is pinned in requirements.txt."""
 
 from __future__ import annotations
 

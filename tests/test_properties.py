@@ -1,4 +1,7 @@
-"""The SPEC's properties P1-P6, each a hypothesis test named after it.
+"""The product's properties, each a hypothesis test that says which it checks:
+P1 base-URL validity, P2 save-then-load round trip, P3 which models are offered, P4 the
+request goes to exactly the configured base URL, P5 the model sent is the one configured,
+P6 a provider's error message is what the user sees.
 
 P4-P6 observe requests in-process through an httpx2 mock transport; the same behaviours are
 shown against real servers in test_chat_page.py and test_errors_real.py. URLs are built from
@@ -218,7 +221,7 @@ def test_p1_url_validation_only_http_with_host(text):
 
 # --- P3 -----------------------------------------------------------------------------------
 
-# (what is typed in the base URL field, whether SPEC calls that a set base URL)
+# (what is typed in the base URL field, whether that counts as a set base URL)
 _configured_url = st.one_of(
     st.tuples(st.sampled_from(["", "   ", "\t"]), st.just(False)),
     st.tuples(valid_urls, st.just(True)),
@@ -240,7 +243,7 @@ def test_p3_model_availability(url, profile_key, server_key, needs_key):
     """P3: the compatible model is listed iff the base URL is set and a key is available
     (profile or server-side), or the provider is marked as needing no key.
 
-    The oracle is SPEC's sentence over facts known by construction, not the implementation."""
+    The oracle is the property's sentence over facts known by construction, not the code."""
     (typed_url, url_is_set), (operator_key, operator_key_is_a_key) = url, server_key
     provider = dataclasses.replace(OPENAI_COMPATIBLE, needs_key=needs_key)
     profile = Profile(openai_compatible_base_url=typed_url, openai_compatible_api_key=profile_key)
@@ -372,7 +375,7 @@ def test_p5_model_name_propagation(model):
     list(stream_reply(_recording_client(seen, target), target, [{"role": "user", "content": "x"}], Reply()))
     sent = json.loads(seen[0].content)["model"]
     assert sent == (model.strip() or DEFAULT_COMPATIBLE_MODEL)
-    assert target.model == sent  # the label the page shows is the model sent (R3.3)
+    assert target.model == sent  # the label the page shows is the model sent
 
 
 # --- P6 -----------------------------------------------------------------------------------

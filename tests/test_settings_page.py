@@ -1,4 +1,4 @@
-"""The settings page in AppTest: validation, Save, persistence across restarts (R1, R5.1)."""
+"""The settings page in AppTest: validation, Save, persistence across restarts."""
 
 from __future__ import annotations
 

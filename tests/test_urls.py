@@ -86,7 +86,7 @@ BAD_PORT = "The port must be a whole number from 1 to 65535."
 def test_urls_the_http_client_refuses_are_invalid_with_a_reason(typed, says):
     assert not is_valid_base_url(typed)
     problem = url_problem(typed)
-    assert problem.startswith(f"{INVALID_URL_MESSAGE}. ")  # R1.2's sentence comes first
+    assert problem.startswith(f"{INVALID_URL_MESSAGE}. ")  # the general sentence comes first
     assert says in problem
 
 

@@ -1,15 +1,6 @@
-"""Connections: a named way to reach one server, as data (SPEC R6).
-
-A connection comes from one of three origins, and the rest of the app never asks which:
-  - "profile": the seed's two providers, read from the profile's columns (R1-R5);
-  - "user": a row of the user's `connections` table;
-  - "operator": defined in the deployment's secrets, offered to every user, read-only.
-Every origin produces the same `Connection`; `targets()` turns enabled ones into the
-chat targets the model selector offers.
-
-Which fields are secret is declared here, once, on the data (`secret=True` in a field's
-metadata): the encryption layer encrypts exactly the fields `secret_fields()` names.
-"""
+"""Connections: a named way to reach one server, whatever its origin ("profile": the seed's
+two providers from the profile's columns; "user": a row of `connections`; "operator": the
+deployment's, read-only). Which fields are secret is declared once, in field metadata."""
 
 from __future__ import annotations
 
@@ -34,7 +25,7 @@ MAX_HEADERS = 20
 MAX_HEADER_NAME_LENGTH = 100
 MAX_HEADER_VALUE_LENGTH = 1000
 
-# What a server turned out not to support, learned once and kept with the connection (R6.4).
+# What a server turned out not to support, learned once and kept with the connection.
 NO_STREAM_OPTIONS = "no_stream_options"  # refuses stream_options.include_usage
 MAX_COMPLETION_TOKENS = "max_completion_tokens"  # refuses max_tokens, wants this instead
 QUIRKS = (NO_STREAM_OPTIONS, MAX_COMPLETION_TOKENS)
@@ -46,6 +37,10 @@ RESERVED_HEADERS = frozenset({
     "content-encoding", "transfer-encoding", "te", "trailer", "connection", "keep-alive",
     "upgrade", "expect", "accept-encoding", "cookie", "proxy-connection",
 })
+_KEY_TEXT = ("The API key may only contain plain letters, digits and symbols (ASCII, no spaces, "
+             "accents or emoji).")
+_ORGANIZATION_TEXT = ("The organization ID may only contain plain letters, digits and symbols "
+                      "(ASCII, no spaces).")
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 field-name
 
 SECRET = {"secret": True}  # encrypted at rest, never sent back to a browser
@@ -103,13 +98,6 @@ def secret_fields() -> tuple[str, ...]:
 def header_fields() -> tuple[str, ...]:
     """The fields sent as HTTP header values."""
     return tuple(f.name for f in fields(Connection) if f.metadata.get("header"))
-
-
-# ---------------------------------------------------------------- the store contract
-
-
-
-
 
 
 # ---------------------------------------------------------------- validation
@@ -177,11 +165,7 @@ def model_problems(models: Iterable[str]) -> list[str]:
 
 
 def connection_problems(connection: Connection) -> list[str]:
-    """Everything wrong with `connection`, each said for the user; [] when it can be saved.
-
-    The same checks as the seed's provider fields (R6.5): the URL validation, printable-ASCII
-    keys, no control or invisible characters.
-    """
+    """Everything wrong with `connection`, each said for the user; [] when it can be saved."""
     problems = []
     if problem := name_problem(connection.name):
         problems.append(problem)
@@ -196,11 +180,9 @@ def connection_problems(connection: Connection) -> list[str]:
         problems.append(f"The API key is too long: at most {MAX_KEY_LENGTH} characters, "
                         f"got {len(connection.api_key)}.")
     elif not is_header_text(connection.api_key):
-        problems.append("The API key may only contain plain letters, digits and symbols "
-                        "(ASCII, no spaces, accents or emoji).")
+        problems.append(_KEY_TEXT)
     if not is_header_text(connection.organization):
-        problems.append("The organization ID may only contain plain letters, digits and "
-                        "symbols (ASCII, no spaces).")
+        problems.append(_ORGANIZATION_TEXT)
     problems += headers_problems(connection.headers)
     problems += model_problems(connection.models)
     if connection.default_model and (
@@ -214,25 +196,18 @@ def connection_problems(connection: Connection) -> list[str]:
 
 
 def sending_problems(target: Target) -> list[tuple[str, str]]:
-    """What a request for `target` would send that the connection rules refuse, as (field,
-    message for the user) pairs; [] when it may be sent.
-
-    The same rules as the form's, checked again where a request is built: a value that never
-    went through the form (written straight into the store, sealed by an earlier release, or
-    read from a column it was not saved in) must not be sent either. The field is the
-    Connection's: "base_url", "api_key", "organization" or "headers".
-    """
+    """What a request for `target` would send that the rules refuse, as (Connection field,
+    message) pairs: checked again where a request is built, for values that never went
+    through the form (written straight into the store, or saved by an earlier release)."""
     problems = []
     if not target.base_url.strip():
         problems.append(("base_url", "The base URL is empty."))
     elif problem := url_problem(target.base_url):
         problems.append(("base_url", problem))
     if not is_header_text(target.api_key):
-        problems.append(("api_key", ("The API key may only contain plain letters, digits and "
-                                     "symbols (ASCII, no spaces, accents or emoji).")))
+        problems.append(("api_key", _KEY_TEXT))
     if not is_header_text(target.organization or ""):
-        problems.append(("organization", ("The organization ID may only contain plain letters, "
-                                          "digits and symbols (ASCII, no spaces).")))
+        problems.append(("organization", _ORGANIZATION_TEXT))
     problems += [("headers", problem) for problem in headers_problems(target.headers)]
     return problems
 
@@ -241,12 +216,9 @@ def sending_problems(target: Target) -> list[tuple[str, str]]:
 
 
 def targets(connections: Iterable[Connection]) -> list[Target]:
-    """Every model of every enabled, usable connection, grouped by connection (R6.1).
-
-    A connection is usable when its base URL is set and it has a key or needs none; one whose
-    saved key no current secret opens is left out (sending no key would only earn a 401), and
-    so is one whose saved values today's rules refuse (`connection_problems` says why).
-    """
+    """Every model of every enabled, usable connection, grouped by connection: left out are
+    those without a base URL, without a key they need or can read, or whose saved values
+    today's rules refuse (`connection_problems` says why)."""
     found = []
     names: dict[str, int] = {}  # a label names one target: a repeated name is numbered
     for connection in connections:

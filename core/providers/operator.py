@@ -1,4 +1,4 @@
-"""Connections the operator defines for every user, in secrets or the environment (R6.3).
+"""Connections the operator defines for every user, in secrets or the environment.
 
 In `.streamlit/secrets.toml` (or the same text in the SWITCHBOARD_CONNECTIONS variable):
 

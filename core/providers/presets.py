@@ -1,4 +1,4 @@
-"""Presets: well-known services and local servers, as data (SPEC R6.2).
+"""Presets: well-known services and local servers, as data.
 
 The catalog lives in presets.toml beside this module; each entry names the documentation
 page its facts come from. Picking a preset fills a new, unsaved user connection.

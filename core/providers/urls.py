@@ -1,4 +1,4 @@
-"""Base-URL validation and normalisation for OpenAI-compatible servers (R1.2, P1).
+"""Base-URL validation and normalisation for OpenAI-compatible servers.
 
 A URL is valid only if the HTTP client (httpx2) can request it, so what is saved can be sent.
 International domain names stay as typed; httpx2 requests them in their ASCII (punycode) form.
@@ -109,7 +109,7 @@ def _valid_host(host: str) -> bool:
 
 
 def is_valid_base_url(url: str) -> bool:
-    """True exactly for a well-formed http/https URL with a host (P1)."""
+    """True exactly for a well-formed http/https URL with a host."""
     try:
         _check(url)
     except InvalidBaseURL:
@@ -118,7 +118,7 @@ def is_valid_base_url(url: str) -> bool:
 
 
 def url_problem(url: str) -> str | None:
-    """The message to show for `url`, or None when it is fine. Empty is fine (R1.4)."""
+    """The message to show for `url`, or None when it is fine. Empty is fine (no server)."""
     if url == "":
         return None
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 # Streamlit drops a widget's state in a run that does not draw it (another page is shown),
-# so what the user typed is also kept under this prefix, outside any widget (FACTS.md).
+# so what the user typed is also kept under this prefix, outside any widget.
 KEPT = "kept:"
 
 

@@ -1,5 +1,5 @@
 """Settings' "Your chats" section: export all, import (Switchboard JSON or ChatGPT's
-conversations.json), delete all (R7.2)."""
+conversations.json), delete all."""
 
 from datetime import date
 

@@ -1,4 +1,4 @@
-"""The "Connections" section of Settings (R6): the user's connections, each in its own
+"""The "Connections" section of Settings: the user's connections, each in its own
 expander, the administrator's (read-only), and Add from a preset or blank.
 
 Drawn by pages/settings.py below the seed's two providers; the logic is in core/forms.py (the

@@ -1,6 +1,6 @@
 """End-to-end fixtures: Debian's Chromium through Playwright, and `streamlit run` of the app.
 
-- `browser`: one headless Chromium for all of tests/e2e (never `playwright install`: FACTS.md).
+- `browser`: one headless Chromium for all of tests/e2e (the apt package, never `playwright install`).
 - `app_factory(env=None, data_dir=None) -> App`: the real app under `streamlit run`, on a free
   loopback port, in its own data folder and HOME, with only the settings it is given
   (SUPABASE_*, OPENAI_*, SWITCHBOARD_* and STREAMLIT_* from the shell are dropped). Stopped at
