@@ -9,7 +9,6 @@ from supabase import ClientOptions, create_client
 from supabase_auth.errors import AuthApiError, AuthError, AuthRetryableError
 
 from core.store.answering import STORE_TIMEOUT
-
 from core.config import Settings
 from core.failures import UserFacingError, ours
 from core.redaction import collapse, redact
@@ -48,14 +47,11 @@ class AuthUnavailable(UserFacingError):
         super().__init__(AUTH_UNAVAILABLE if user is None else STILL_SIGNED_IN)
         self.user = user
 
+
 AUTH_UNAVAILABLE = "The sign-in service is unavailable right now; please try again in a moment."
 # Said only to someone who was signed in: nobody else is.
 STILL_SIGNED_IN = ("The sign-in service is unavailable right now. You are still signed in; "
                    "please try again in a moment.")
-
-# Auth answers that mean the session is over, as opposed to the service failing.
-SESSION_ENDED_CODES = {"session_not_found", "session_expired", "refresh_token_not_found",
-                       "refresh_token_already_used", "user_not_found", "user_banned", "bad_jwt"}
 
 
 def is_auth_failure(exc: BaseException) -> bool:
@@ -101,7 +97,6 @@ def auth_failure(exc: BaseException) -> UserFacingError:
     return UserFacingError(describe_auth_error(exc))
 
 
-
 @dataclass(frozen=True)
 class User:
     id: str
@@ -140,15 +135,10 @@ class SupabaseAuth:
         email, password = _check_credentials(email, password)
         if len(password) < MIN_PASSWORD_LENGTH:
             raise UserFacingError(
-                f"Please choose a password of at least {MIN_PASSWORD_LENGTH} characters."
-            )
-        response = self._call(
-            self.client.auth.sign_up, {"email": email, "password": password}
-        )
+                f"Please choose a password of at least {MIN_PASSWORD_LENGTH} characters.")
+        response = self._call(self.client.auth.sign_up, {"email": email, "password": password})
         if response.session is None:  # the project asks users to confirm their email
-            raise UserFacingError(
-                "Account created. Check your email to confirm it, then sign in."
-            )
+            raise UserFacingError("Account created. Check your email to confirm it, then sign in.")
         return User(response.user.id, response.user.email or email)
 
     def sign_in(self, email: str, password: str) -> User:
@@ -160,14 +150,8 @@ class SupabaseAuth:
 
     def current_user(self) -> User | None:
         """The signed-in user, refreshing an expired session; None when nobody is signed in.
-
-        Raises SessionEnded when Auth refuses to renew the session (revoked, expired, signed
-        out elsewhere): it is forgotten here, and the next call returns None. Raises
-        AuthUnavailable when Auth cannot be reached or fails: the session is kept, so a short
-        outage is not a sign-out, and the next call tries again.
-
-        Anything but an Auth failure is a bug of ours: raised as OurBug, the session kept.
-        """
+        Raises SessionEnded when Auth refuses to renew it (the session is forgotten here), and
+        AuthUnavailable when Auth cannot be reached (kept: a short outage is not a sign-out)."""
         try:
             session = self.client.auth.get_session()
         except AuthError as exc:  # what the refresh raised: an outage, or the session is over
@@ -193,8 +177,7 @@ class SupabaseAuth:
             raise ours(exc) from exc
 
     def sign_out(self) -> None:
-        """End the session on the server; when Auth is unreachable or refuses, at least here.
-        Anything but an Auth failure is a bug of ours, raised as OurBug."""
+        """End the session on the server; when Auth is unreachable or refuses, at least here."""
         try:
             self.client.auth.sign_out()
         except AuthError:

@@ -15,7 +15,7 @@ from core.chat.call import Reply, close_source
 from core.failures import UserFacingError
 from core.history.model import MAX_TITLE_LENGTH, STATUS_NOTES, Chat, Message, new_id
 from core.store.contracts import ChatStore
-from core.history.thread import Thread, Version, title_from
+from core.history.thread import Thread, Version, parents_first, title_from
 
 logger = logging.getLogger(__name__)
 
@@ -25,23 +25,6 @@ def _changes(message: Message) -> dict:
     return {"content": message.content, "status": message.status, "error": message.error,
             "reasoning": message.reasoning, "usage": message.usage,
             "model_label": message.model_label}
-
-
-def _parents_first(messages: list[Message]) -> list[Message]:
-    """`messages` in an order a store can add them: each after the message it follows."""
-    placed: set[str] = set()
-    ordered: list[Message] = []
-    waiting = list(messages)
-    while waiting:
-        ready = [m for m in waiting if m.parent_id is None or m.parent_id in placed
-                 or all(m.parent_id != other.id for other in waiting)]
-        if not ready:  # a cycle cannot be stored anyway: keep the rest as they are
-            ordered.extend(waiting)
-            break
-        ordered.extend(ready)
-        placed.update(m.id for m in ready)
-        waiting = [m for m in waiting if m.id not in placed]
-    return ordered
 
 
 @dataclass(frozen=True)
@@ -130,7 +113,8 @@ class Conversation:
         generation = getattr(self.store, "generation", 0)
         if generation != self._generation:  # its file was made again: it holds none of this
             self._generation, self.stored, self._added = generation, False, set()
-            self._unstored = {m.id: object() for m in _parents_first(self.messages)}
+            self._unstored = {m.id: object() for m in parents_first(self.messages)}
+            self._unstored.update((m.id, object()) for m in self.messages)  # a loop: last
             self._chat_changed = True
         self._flushing = True
         try:

@@ -1,8 +1,5 @@
-"""A chat's messages as a tree: the branch on screen, and the versions beside each message.
-
-Pure functions over the messages a store returns (every branch, oldest first): no store, no
-Streamlit. A regenerated reply is a sibling of the reply it replaces; an edited message is a
-sibling of the message it replaces; switching version shows the newest branch under it.
+"""A chat's messages as a tree (pure: no store, no Streamlit). A regenerated reply or an edited
+message is a sibling of the one it replaces; switching version shows the newest branch under it.
 """
 
 from __future__ import annotations
@@ -67,6 +64,27 @@ class Thread:
     def switch_to(self, message_id: str) -> str | None:
         """The leaf to show once the user picks the version `message_id`."""
         return self.newest_leaf(message_id)
+
+
+def parents_first(messages: Iterable[Message]) -> list[Message]:
+    """The messages with each after its parent (a parent not among them counts as placed),
+    otherwise in the order given, so siblings keep theirs; a loop of parents is left out."""
+    messages = list(messages)
+    present = {m.id for m in messages}
+    waiting: dict[str, list[Message]] = {}
+    placed: set[str] = set()
+    ordered: list[Message] = []
+    for message in messages:
+        if message.parent_id in present and message.parent_id not in placed:
+            waiting.setdefault(message.parent_id, []).append(message)
+            continue
+        stack = [message]
+        while stack:
+            current = stack.pop()
+            ordered.append(current)
+            placed.add(current.id)
+            stack.extend(reversed(waiting.pop(current.id, [])))
+    return ordered
 
 
 def title_from(text: str, limit: int = 60) -> str:

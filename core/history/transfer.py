@@ -34,7 +34,7 @@ from core.history.model import (
     Message,
 )
 from core.store.contracts import ChatStore
-from core.history.thread import Thread, title_from
+from core.history.thread import Thread, parents_first, title_from
 
 logger = logging.getLogger(__name__)
 
@@ -287,25 +287,6 @@ def _check_tree(chat: Chat, messages: list[Message]) -> None:
     if len(placed) < len(messages):
         looping = next(n for n, m in enumerate(messages, 1) if m.id not in placed)
         raise _Refused(f"message {looping} is part of a loop of replies")
-
-
-def parents_first(messages: Iterable[Message]) -> list[Message]:
-    """The messages with each after its parent, otherwise in the order given (so siblings
-    keep their order); messages in a loop of parents are left out."""
-    waiting: dict[str, list[Message]] = {}
-    placed: set[str] = set()
-    ordered: list[Message] = []
-    for message in messages:
-        if message.parent_id is not None and message.parent_id not in placed:
-            waiting.setdefault(message.parent_id, []).append(message)
-            continue
-        stack = [message]
-        while stack:
-            current = stack.pop()
-            ordered.append(current)
-            placed.add(current.id)
-            stack.extend(reversed(waiting.pop(current.id, [])))
-    return ordered
 
 
 # ---- reading a file: ours, or ChatGPT's ----
