@@ -1,14 +1,7 @@
-"""Whose failure it is: a message written for the user, the operator's settings, or
-Switchboard's own bug.
-
-`UserFacingError` carries text that is safe to show as it is; every component's failures are
-translated into one (the model server's in core.chat.errors, the stores' in core.store.errors,
-sign-in's in core.auth), each recognised by the types the component raises. Anything else is a
-bug of ours: `describe_bug` logs it with its traceback under a short reference and says so;
-where a component's failure was expected, `ours` does the same and gives the `OurBug` to raise,
-which pages show like any other message. A setting that cannot be used is `Misconfigured`: the
-app does not start, and says which setting.
-"""
+"""Whose failure it is. A component's failures become a `UserFacingError` (safe to show) where
+that component is called (core.chat.errors, core.store.errors, core.auth); anything else is our
+bug: `describe_bug` / `ours` log it with its traceback under a reference and say so. A setting
+that cannot be used is `Misconfigured`: the app does not start, and names it."""
 
 from __future__ import annotations
 

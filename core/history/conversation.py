@@ -1,7 +1,5 @@
 """A conversation: the branch on screen, the reply in flight, and what a retry resends; kept
-in a ChatStore as it happens when one is given: each message when it is sent, a reply as it
-arrives and as it ends, every earlier version as a sibling in the chat's tree.
-"""
+in a ChatStore (when given) as it happens, every earlier version a sibling in the chat's tree."""
 
 from __future__ import annotations
 
@@ -104,10 +102,8 @@ class Conversation:
             self._flush()
 
     def _flush(self) -> None:
-        """Write the chat if it changed, then each message not stored as it is now, in order.
-
-        A change made while a write is under way (a write can run a stopped run's cleanup,
-        which keeps its reply) is written by that same call, after the write; none is dropped."""
+        """Write the chat if it changed, then each message not stored as it is now, in order; a
+        change made during a write (a stopped run's cleanup) is written by the same call."""
         if self.store is None or self._flushing:  # the call under way writes this change too
             return
         generation = getattr(self.store, "generation", 0)
@@ -229,11 +225,8 @@ class Conversation:
 
     def keeping_partial(self, stream: Iterable[str], reply: Reply, every: float = 1.0,
                         clock: Callable[[], float] = time.monotonic) -> Iterator[str]:
-        """Pass `stream` on, storing what the reply holds at most every `every` seconds, so
-        a page closed mid-reply (or a process that dies) loses at most that much.
-
-        Each of these saves runs on a thread of its own, one at a time: a store that makes a
-        write wait (a busy file, a database that does not answer) never freezes the reply."""
+        """Pass `stream` on, storing the reply at most every `every` seconds (a closed page loses
+        at most that much), each save on a thread of its own so a slow store never freezes it."""
         last = clock()
         saving: threading.Thread | None = None
         try:

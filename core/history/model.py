@@ -1,13 +1,6 @@
-"""Conversations that last: chats and their messages, as stored.
-
-A chat's messages form a tree: each message names its parent (None for the first), so a
-regenerated reply or an edited message is a sibling of the one it replaces, and every version
-stays reachable. `Chat.current_id` is the leaf of the branch on screen.
-
-Ids are made by the app (uuid4 text), not by the store: a message can be written before the
-reply it belongs to ends, two tabs never overwrite each other's messages, and an import can
-be told apart from what is already there.
-"""
+"""Chats and their messages, as stored: a tree, each message naming its parent, with
+`Chat.current_id` the leaf on screen. Ids are made by the app (uuid4), not the store: a reply
+is written before it ends, and two tabs never overwrite each other's messages."""
 
 from __future__ import annotations
 

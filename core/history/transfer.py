@@ -1,14 +1,7 @@
-"""Export and import of chats: Markdown of the branch on screen, one versioned JSON document
-holding every chat and every message, and its import back into any ChatStore, or a ChatGPT
-data export's `conversations.json`.
-
-A file is read and checked whole before anything is written, and a write that fails half-way
-is undone, so a bad file imports nothing. Imported ids are derived (uuid5) from the exported
-ones and the importing user, not drawn at random: the model has no field to remember where a
-chat came from, and a derived id both recognises a second import of the same file and lets an
-import cut off by an outage finish on the next try (adding a message id already stored is a
-no-op in the ChatStore contract).
-"""
+"""Export (Markdown of the branch on screen; a versioned JSON of every chat) and import (that
+JSON, or ChatGPT's `conversations.json`). A file is checked whole before anything is written,
+and a write that fails half-way is undone. Imported ids are derived (uuid5) from the file's and
+the user's: a second import of a file is recognised, and one cut off by an outage can finish."""
 
 from __future__ import annotations
 
@@ -481,11 +474,8 @@ def _from_unix(seconds: object) -> str:
 
 
 def import_chats(store: ChatStore, text: str | bytes, owner: str = "") -> ImportReport:
-    """Import a Switchboard export or a ChatGPT conversations.json into `store`.
-
-    The whole file is checked first; a write refused half-way is undone. `owner` (the user's
-    id) salts the derived ids so two users importing one file never claim the same ids.
-    """
+    """Import a Switchboard export or a ChatGPT conversations.json into `store`. `owner` (the
+    user's id) salts the derived ids: two users importing one file never claim the same ids."""
     try:
         document = _load(text)
         reading = (_read_chatgpt(document) if isinstance(document, list)

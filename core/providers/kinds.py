@@ -1,9 +1,5 @@
-"""Provider kinds: what each kind of server needs, and the seed's provider of each kind.
-
-A kind is the only code per provider; the servers themselves are connections, rows of data
-(core.providers.connections). The seed's two providers keep their settings in the profile's
-columns; core.providers.seed reads them as two connections among the others.
-"""
+"""Provider kinds: what each kind of server needs, and the seed's provider of each kind. A
+kind is the only code per provider; the servers themselves are connections (data)."""
 
 from __future__ import annotations
 

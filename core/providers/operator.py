@@ -35,11 +35,8 @@ logger = logging.getLogger(__name__)
 
 
 def parse_toml(text: str) -> Mapping[str, object]:
-    """The `connections` table of a TOML text (the environment variable's form).
-
-    Raises Misconfigured, naming the variable, when the text is not TOML: the app does not
-    start rather than silently offer none of the administrator's connections.
-    """
+    """The `connections` table of a TOML text (the environment variable's form); Misconfigured,
+    naming the variable, when it is not TOML (never silently none of the administrator's)."""
     if not text.strip():
         return {}
     try:

@@ -1,8 +1,5 @@
-"""Presets: well-known services and local servers, as data.
-
-The catalog lives in presets.toml beside this module; each entry names the documentation
-page its facts come from. Picking a preset fills a new, unsaved user connection.
-"""
+"""Presets: well-known services and local servers, read from presets.toml beside this module
+(each entry names the documentation its facts come from). A preset fills a new connection."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
 """The seed's two providers, OpenAI and OpenAI-compatible, as connections among the others.
-
-Their settings live in the profile's columns (each provider's `columns` says which column
-holds which connection field); everything about those columns is derived from that one map
-and from the connection's own field declarations: which columns are secret, which are sent as
-HTTP headers, the connection a profile describes, and the column changes a connection change
-writes. The rules for a column's value are the connection's rules, said with the column's name.
-"""
+Their settings live in profile columns: each provider's `columns` maps a connection field to
+its column, and all else about the columns (secret, sent as a header, rules) is derived."""
 
 from __future__ import annotations
 
@@ -174,9 +169,5 @@ def available_targets(
     registry: tuple[Provider, ...] = REGISTRY,
     unreadable: Collection[str] = (),
 ) -> list[Target]:
-    """Every model of the seed's providers the user can chat with now.
-
-    A provider whose saved key no current secret opens (`unreadable` key fields) is left out
-    unless the operator's key stands in: sending no key would only earn a 401.
-    """
+    """Every model of the seed's providers the user can chat with now."""
     return targets(seed_connection(p, profile, server_keys, unreadable) for p in registry)

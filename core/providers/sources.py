@@ -1,11 +1,6 @@
-"""Every connection a user has, from its three origins, and what is learned about them.
-
-The chat asks for `every_connection(...)` and gets plain Connections; when a server turns out
-not to support something, `learn(...)` keeps it with the connection, through the store where
-that connection lives (`learn(connection_id, quirk)` on the seed's store or the user's), so
-another tab, replica or restart does not pay the failed request again. What cannot be kept in
-a store (the operator's connections, a store that is down) is kept for this process.
-"""
+"""Every connection a user has, from its three origins, and what is learned about them: kept
+in the store of the connection's origin, so another tab, replica or restart does not pay the
+failed request again; what no store can keep (the operator's) is kept for this process."""
 
 from __future__ import annotations
 
@@ -42,10 +37,8 @@ def every_connection(profile: Profile, server_keys: Mapping[str, str],
 
 
 def learn(target: Target, quirk: str, stores: Mapping[str, object]) -> None:
-    """Keep `quirk` for the connection `target` came from, in the store of its origin
-    (`stores`: origin -> a store with `learn(connection_id, quirk)`, None when it cannot be
-    opened now). Never raises a store's failure: a store that cannot keep it now only means
-    one more failed request later (it is logged)."""
+    """Keep `quirk` for the connection `target` came from, in `stores[origin]` (None: cannot
+    be opened now). Never raises a store's failure: that only costs one failed request later."""
     with _learned_lock:
         key = (target.connection_id, target.base_url)
         _learned[key] = _learned.get(key, frozenset()) | {quirk}

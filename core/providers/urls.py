@@ -131,11 +131,8 @@ def url_problem(url: str) -> str | None:
 
 
 def normalize_base_url(url: str) -> str:
-    """The base URL the SDK should get: trimmed, no trailing slash, no pasted endpoint.
-
-    An international domain name is kept as typed. Raises InvalidBaseURL for anything
-    `is_valid_base_url` refuses.
-    """
+    """The base URL the SDK should get: trimmed, no trailing slash, no pasted endpoint, an
+    international name as typed. InvalidBaseURL for anything `is_valid_base_url` refuses."""
     url = url.strip()
     _check(url)
     parts = urlsplit(url)
