@@ -319,3 +319,30 @@ def expander_title(connection: Connection, unsaved: bool) -> str:
     mark = ":green-badge[Enabled]" if connection.enabled else ":gray-badge[Disabled]"
     title = f"{plain_markdown(connection.name)} {mark}"
     return title + (" :orange-badge[Unsaved changes]" if unsaved else "")
+
+
+# ---- what a form offers back once the data file went missing and was made again, empty
+
+KEY_LOST = ("The saved key was lost with the data file: it is never shown, so it could not be "
+            "kept. Type it again.")
+
+
+def lost_key(saved: Connection) -> bool:
+    """True when the data file took a key of `saved` with it (the administrator's stays)."""
+    return not saved.key_from_operator and bool(saved.api_key or "api_key" in saved.unreadable)
+
+
+def offer_back(lost: Connection, form: ConnectionForm) -> tuple[Connection, ConnectionForm, str]:
+    """A saved connection lost with the data file, offered back as a new one (added on its
+    next Save) with what its form showed: (the connection to add, its form, what to say).
+    Its saved secrets were never on screen, so they are typed again: its key, its headers."""
+    headers = [name for name in lost.header_names if name not in form.removed_headers]
+    retype = (["its API key"] if lost_key(lost) and not form.remove_key else []) + (
+        [f"its headers ({', '.join(headers)})"] if headers else [])
+    said = "Lost with the data file, which went missing: press Save to keep it again."
+    if retype:
+        said += (f" Saved secrets are never shown, so they could not be kept: type "
+                 f"{' and '.join(retype)} again.")
+    base = lost.with_changes(id="", version=None, api_key="", headers=(),
+                             unreadable=frozenset(), origin="user")
+    return base, replace(form, remove_key=False, removed_headers=frozenset()), said

@@ -11,8 +11,10 @@ from core.auth import SessionEnded
 from core.chat.netguard import policy_for
 from core.failures import UserFacingError
 from core.forms import (
+    KEY_LOST,
     ConnectionForm,
     draft_target,
+    lost_key,
     rebase_form,
     save_connection,
     saved_form,
@@ -31,7 +33,7 @@ from pages.sections import connections as connections_section
 session.run_in_frame()  # never drawn without the frame's gate
 
 FLASH = "settings:flash"  # ("saved" | "error", provider id, message), shown once
-LAST_READ = "settings:seed:last"  # the seed connections read last: shown while the store fails
+SHOWN = "settings:seed"  # the seed connections read (see session.page_read)
 
 
 def _widget(provider: Provider, name: str) -> str:
@@ -67,17 +69,22 @@ def _form(provider: Provider) -> ConnectionForm:
     return replace(saved_form(_based_on(provider)), **typed)
 
 
-def _follow_store(provider: Provider, current: Connection) -> Connection:
+def _follow_store(provider: Provider, current: Connection, made_again: bool) -> Connection:
     """The connection the form is based on: with no edits pending it follows the store (a
     save in another tab shows here and is never written back); with edits it stays, so Save
-    can say a field was changed elsewhere."""
+    can say a field was changed elsewhere. Once the data file was made again, empty, it is
+    the new file's and the form keeps what it showed, as unsaved changes."""
     key = _widget(provider, "base")
     base = st.session_state.setdefault(key, current)
     shown = saved_form(base)
     for name, field in _inputs(provider).items():
         session.restore(_widget(provider, name), getattr(shown, field))
     form = _form(provider)
-    if base.version != current.version and not unsaved_changes(base, form):
+    if made_again:
+        if lost_key(base):
+            st.session_state[_widget(provider, "key_lost")] = True
+        st.session_state[key] = base = current
+    elif base.version != current.version and not unsaved_changes(base, form):
         _show_form(provider, rebase_form(form, base, current))
         st.session_state[key] = base = current
     return base
@@ -108,6 +115,7 @@ def _save(provider: Provider) -> None:
         st.session_state[FLASH] = ("error", provider.id, str(exc))
         return
     st.session_state[_widget(provider, "base")] = stored
+    st.session_state.pop(_widget(provider, "key_lost"), None)
     _show_form(provider, saved_form(stored))
     st.session_state[FLASH] = ("saved", provider.id, f"{provider.label} settings saved.")
 
@@ -169,8 +177,11 @@ def _key_input(provider: Provider, saved: Connection) -> None:
         **session.keeping(_widget(provider, "key")),
     )
     unreadable = "api_key" in saved.unreadable
-    st.caption("A key is saved, but it cannot be read now (see above)." if unreadable
-               else describe_saved_key(saved.api_key))
+    if st.session_state.get(_widget(provider, "key_lost")) and not saved.api_key:
+        st.warning(KEY_LOST)
+    else:
+        st.caption("A key is saved, but it cannot be read now (see above)." if unreadable
+                   else describe_saved_key(saved.api_key))
     if saved.api_key or unreadable:
         st.checkbox("Remove the saved key", **session.keeping(_widget(provider, "remove_key")))
 
@@ -209,34 +220,36 @@ def _provider_section(provider: Provider, saved: Connection, unsaved: list[str])
             st.badge("Unsaved: " + ", ".join(unsaved), icon="✏️", color="orange")
 
 
-def _read_seed() -> tuple[list[Connection], list[str], str | None]:
-    """(the seed connections, their unreadable key columns, why they could not be read now).
-    When the store fails, the forms stay on screen from what was read last in this session,
-    so nothing typed disappears."""
+def _seed_now() -> tuple[list[Connection], list[str]]:
+    store = session.seed_store()
+    return store.list(), store.profiles.unreadable_keys
+
+
+def _read_seed() -> session.PageRead:
+    """The seed connections and their unreadable key columns (see session.page_read): when
+    the store fails, the forms stay on screen from what was read last in this session, so
+    nothing typed disappears."""
     try:
-        store = session.seed_store()
-        listed = store.list()
+        read = session.page_read(SHOWN, _seed_now)
     except SessionEnded:
         st.rerun()  # the frame says the session ended and shows sign-in
-    except UserFacingError as exc:
-        if LAST_READ not in st.session_state:  # nothing read yet: nothing to show
-            st.error(str(exc))
-            st.stop()
-        return *st.session_state[LAST_READ], str(exc)
-    st.session_state[LAST_READ] = (listed, store.profiles.unreadable_keys)
-    return listed, store.profiles.unreadable_keys, None
+    if read.value is None:  # nothing read yet: nothing to show
+        st.error(read.problem)
+        st.stop()
+    return read
 
 
 st.title("Settings")
 flash = st.session_state.pop(FLASH, None)
-seeds, unreadable_keys, read_problem = _read_seed()
+seed_read = _read_seed()
+(seeds, unreadable_keys), read_problem = seed_read.value, seed_read.problem
 if read_problem and not (flash and flash[2] == read_problem):  # said once
     st.error(read_problem)
 for column in unreadable_keys:
     st.warning(describe_unreadable_key(column, session.settings()))
 
 for provider, current in zip(REGISTRY, seeds):
-    base = _follow_store(provider, current)
+    base = _follow_store(provider, current, made_again=seed_read.lost is not None)
     unsaved = unsaved_changes(base, _form(provider))
     label = provider.label + (" :orange-badge[Unsaved changes]" if unsaved else "")
     open_it = provider.column("base_url") is not None or (bool(current.api_key)

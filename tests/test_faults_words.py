@@ -185,6 +185,56 @@ def test_a_settings_save_after_the_file_was_made_again_is_not_refused_as_changed
     assert saved.openai_compatible_model_name == "typed"
 
 
+def test_settings_on_screen_stay_when_the_data_file_is_made_again_and_one_save_keeps_them(
+        isolated_data_dir):
+    import stat
+
+    from core.providers.connections import Connection
+    from core.store.sqlite import DB_FILENAME
+    from tests.apptest import compatible, configure_compatible, shown_text
+    from tests.chatting import connection_store
+
+    key, header_value = "sk-only-ever-stored-encrypted-5150", "header-secret-6160"
+    at = configure_compatible(open_app("settings"), "http://127.0.0.1:9/v1", key, "some-model")
+    connection_store().add(Connection(name="Mine", base_url="http://127.0.0.1:8/v1",
+                                      api_key=key, headers=(("X-Title", header_value),),
+                                      models=("m1",)))
+    at.run()  # the page reads the connection
+    path = isolated_data_dir / DB_FILENAME
+    path.unlink()
+
+    at.run()  # the page's read finds the file gone and makes it again
+    said = " ".join(e.value for e in at.error)
+    assert "went missing" in said and "type them again" in said, said
+    for _ in range(2):  # later runs read the new, empty file: what was shown stays
+        at.run()
+        assert not at.exception, at.exception
+        assert at.text_input(key=compatible("base_url")).value == "http://127.0.0.1:9/v1"
+        assert at.text_input(key=compatible("model")).value == "some-model"
+        notes = " ".join(m.value for m in at.markdown if "Unsaved:" in m.value)
+        assert "base URL" in notes and "model name" in notes, notes
+        warned = " ".join(w.value for w in at.warning)
+        assert "key was lost with the data file" in warned and "Type it again" in warned, warned
+        assert "Lost with the data file" in warned and "X-Title" in warned, warned
+        mine = [b for b in at.text_input if b.key.endswith(":name") and b.value == "Mine"]
+        assert len(mine) == 1, [b.key for b in at.text_input]
+        shown = shown_text(at)
+        assert key not in shown and header_value not in shown
+
+    at.button(key=compatible("save")).click().run()
+    at.button(key=mine[0].key.removesuffix("name") + "save").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    profile = SQLiteProfileStore(isolated_data_dir).load()
+    assert (profile.openai_compatible_base_url, profile.openai_compatible_model_name) == (
+        "http://127.0.0.1:9/v1", "some-model")
+    assert not profile.openai_compatible_api_key  # typed again, never written from memory
+    (stored,) = connection_store().list()
+    assert (stored.name, stored.base_url, stored.models, stored.headers) == (
+        "Mine", "http://127.0.0.1:8/v1", ("m1",), ())
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
 # ---- the encryption secret damaged under an open chat ------------------------------------------
 
 

@@ -33,6 +33,7 @@ from core.session.people import (
     take_auth_notice,
 )
 from core.session.stores import (
+    PageRead,
     answering,
     chat_list,
     chat_store,
@@ -41,6 +42,7 @@ from core.session.stores import (
     history_changed,
     learn_quirk,
     on_page,
+    page_read,
     remembered,
     seed_store,
     store,
@@ -51,6 +53,7 @@ __all__ = [
     "chat_store", "connection_store", "conversation", "current_user", "discard_unsent_message",
     "forget", "forget_old_outage", "framing", "history_changed", "keep", "keep_unsent_message",
     "keeping", "kept", "learn_quirk", "new_chat", "on_page", "open_chat", "operator_connections",
-    "put", "remembered", "reopen_addressed_chat", "restore", "run_in_frame", "seed_store",
-    "settings", "show_in_address", "sign_out", "store", "take_auth_notice",
+    "page_read", "put", "remembered", "reopen_addressed_chat", "restore", "run_in_frame",
+    "seed_store", "settings", "show_in_address", "sign_out", "store", "take_auth_notice",
+    "PageRead",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import streamlit as st
 
@@ -31,6 +31,7 @@ from core.store.sqlite import (
     SQLiteChatStore,
     SQLiteConnectionStore,
     SQLiteProfileStore,
+    times_made_again,
 )
 from core.store.supabase import (
     SupabaseChatStore,
@@ -166,3 +167,37 @@ def learn_quirk(target: Target, quirk: str) -> None:
             stores[origin] = None
     sources.learn(target, quirk, stores)
     forget("profile", "connections")
+
+
+SHOWN = "shown:"  # what a page read last, and from which data file: (value, times made again)
+
+
+class PageRead(NamedTuple):
+    value: object  # what the store holds now; while it cannot be read, what was read last
+    lost: object  # what was read before the data file was made again (it went missing), else None
+    problem: str | None  # why the store cannot be read now
+
+
+def _data_file() -> int:
+    """Which data file the stores read: the times the local one was made again (Supabase: 0)."""
+    config = settings()
+    return times_made_again(config.data_dir) if config.mode == "local" else 0
+
+
+def page_read(name: str, read: Callable[[], T]) -> PageRead:
+    """`read()` for a page, which keeps its forms on screen from it: while the store cannot be
+    read, what this session read last under `name` (None before the first read); once the
+    data file was made again after going missing, also what it read before (what the page
+    showed, to offer back: the new file holds none of it). SessionEnded is raised."""
+    state = st.session_state
+    last = state.get(SHOWN + name)  # (value, data file)
+    made_again = _data_file()  # before reading: a file made again during the read counts
+    try:
+        value = read()
+    except SessionEnded:
+        raise
+    except UserFacingError as exc:
+        return PageRead(last[0] if last else None, None, str(exc))
+    state[SHOWN + name] = (value, made_again)
+    lost = last[0] if last is not None and last[1] != made_again else None
+    return PageRead(value, lost, None)

@@ -388,9 +388,16 @@ _REMAKING = threading.Lock()
 _GENERATIONS: dict[Path, int] = {}  # data file -> times it was made again while running
 
 
+def times_made_again(data_dir: Path) -> int:
+    """How many times the data file in `data_dir` was made again after going missing while
+    running: what a page read from it before then is gone from it."""
+    return _GENERATIONS.get(Path(data_dir) / DB_FILENAME, 0)
+
+
 def _went_missing(path: Path, what: str) -> str:
     again = ("the chat on screen is saved into it again by itself" if what == "chats"
-             else "save again to keep what is on screen")
+             else "save again to keep what is on screen (saved API keys and header values "
+                  "are never shown, so type them again)")
     return (f"The data file {path} went missing while Switchboard was running. It was made "
             f"again, empty and readable only by you: {again}. Anything else it held is gone "
             "unless you put the file back from a backup (with the app stopped).")

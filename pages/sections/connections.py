@@ -24,7 +24,7 @@ from pages.sections import checks
 
 CONNECTIONS = "settings:connections"
 NEW_SLOTS = f"{CONNECTIONS}:new"  # slots of added connections not saved yet, in order
-LAST_READ = f"{CONNECTIONS}:last"  # the list read last: shown while the store cannot be read
+SHOWN = f"{CONNECTIONS}:list"  # the list read (see session.page_read)
 FLASH = f"{CONNECTIONS}:flash"  # (slot or None, "success" | "error", message), shown once
 OPEN = f"{CONNECTIONS}:open"  # slots whose expanders start open (added or saved here)
 ADD_PRESET = f"{CONNECTIONS}:add:preset"
@@ -360,6 +360,8 @@ def _new_connection(slot: str, flash) -> None:
     _restore_connection(slot, template)
     title = f"{forms.plain_markdown(template.name)} :blue-badge[Not saved yet]"
     with st.expander(title, expanded=True, key=_ck(slot, "expander")):
+        if lost := st.session_state.get(_ck(slot, "lost")):
+            st.warning(lost)
         _connection_section(slot, template, True, [], flash)
 
 
@@ -402,17 +404,37 @@ def _add_section(taken: tuple[str, ...], flash) -> None:
         (st.success if flash[1] == "success" else st.error)(flash[2])
 
 
+def _offer_back(lost: list[Connection], listed: list[Connection]) -> None:
+    """The data file was made again, empty: each connection this page showed comes back as a
+    new one holding what its form showed, unless one of its name is stored again (another
+    tab saved it back)."""
+    state = st.session_state
+    stored = {c.name.casefold() for c in listed}
+    for gone in lost:
+        base = state.setdefault(_ck(gone.id, "base"), gone)
+        _restore_connection(gone.id, base)
+        form = _connection_form(gone.id)
+        _forget_slot(gone.id)
+        if base.name.casefold() in stored:
+            continue
+        added, form, said = forms.offer_back(base, form)
+        slot = f"new-{_next_number()}"
+        state[_ck(slot, "base")] = added
+        _show_connection(slot, added, form)
+        state[_ck(slot, "lost")] = said
+        state.setdefault(NEW_SLOTS, []).append(slot)
+
+
 def _read_connections() -> tuple[list[Connection] | None, str | None]:
     """(the user's connections, why they cannot be read now); while the store fails, the
     list read last in this session stays on screen, so nothing typed disappears."""
     try:
-        listed = session.connection_store().list()
+        read = session.page_read(SHOWN, lambda: session.connection_store().list())
     except SessionEnded:
         st.rerun()
-    except UserFacingError as exc:
-        return st.session_state.get(LAST_READ), str(exc)
-    st.session_state[LAST_READ] = listed
-    return listed, None
+    if read.lost:
+        _offer_back(read.lost, read.value)
+    return read.value, read.problem
 
 
 def draw() -> None:

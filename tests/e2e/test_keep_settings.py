@@ -112,3 +112,45 @@ def test_unsaved_settings_survive_a_visit_to_chat_and_say_so(app_factory, new_pa
     expect(_field(page, "base_url")).to_have_value(katan_server.base_url)
     expect(_expander(page)).not_to_contain_text("Unsaved")
     assert_no_exception(page)
+
+
+def test_settings_shown_stay_when_the_data_file_is_deleted_and_one_save_puts_them_back(
+        app_factory, new_page):
+    """The data file deleted while the tab is open: the next page to read makes it again,
+    empty; Settings still show what they showed, as unsaved changes, ask for the key again
+    (never shown), and one Save stores them in a file only its owner may read."""
+    import stat
+
+    from core.store.sqlite import DB_FILENAME, SQLiteProfileStore
+
+    app = app_factory()
+    page = new_page()
+    open_app(page, app.url, "Chat")
+    go_to(page, "Settings")
+    url, key = "http://127.0.0.1:9/v1", "sk-never-shown-again-8642"
+    _fill(page, "base_url", url)
+    _field(page, "key").fill(key)
+    _fill(page, "model", "some-model")
+    button(page, SAVE).click()
+    wait_idle(page)
+    expect(_expander(page).get_by_text(f"ending in …{key[-4:]}")).to_be_visible()
+
+    path = app.data_dir / DB_FILENAME
+    path.unlink()
+    go_to(page, "Chat")  # Chat reads its chats first: the file is made again there
+    expect(page.get_by_text("went missing")).to_be_visible()
+    go_to(page, "Settings")
+    expect(_field(page, "base_url")).to_have_value(url)
+    expect(_field(page, "model")).to_have_value("some-model")
+    expect(_field(page, "key")).to_have_value("")
+    expect(_unsaved_badge(page)).to_have_text("✏️ Unsaved: base URL, model name")
+    expect(_expander(page).get_by_text("The saved key was lost with the data file")).to_be_visible()
+
+    button(page, SAVE).click()
+    wait_idle(page)
+    expect(_expander(page)).not_to_contain_text("Unsaved")
+    profile = SQLiteProfileStore(app.data_dir).load()
+    assert (profile.openai_compatible_base_url, profile.openai_compatible_model_name) == (
+        url, "some-model")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert_no_exception(page)
