@@ -31,7 +31,7 @@ from core.providers.connections import (
 from core.store.contracts import ConnectionStore
 from core.providers.kinds import Target
 from core.providers.presets import load_presets
-from core.providers.urls import InvalidBaseURL, normalize_base_url, url_problem
+from core.providers.urls import as_saved, url_problem
 
 NEW_CONNECTION_NAME = "New connection"
 
@@ -114,21 +114,12 @@ def _models(picked: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(m.strip() for m in picked if m.strip()))
 
 
-def _base_url(typed: str) -> str:
-    """The URL as it would be saved; an invalid one stays as typed (validation says why)."""
-    url = typed.strip()
-    try:
-        return normalize_base_url(url) if url else ""
-    except InvalidBaseURL:
-        return url
-
-
 def draft_connection(saved: Connection, form: ConnectionForm) -> Connection:
     """The connection `form` describes right now, saved or not, with the saved secrets."""
     key = "" if form.remove_key else (form.new_key.strip() or saved.api_key)
     return saved.with_changes(
         name=form.name.strip(),
-        base_url=_base_url(form.base_url),
+        base_url=as_saved(form.base_url),
         api_key=key,
         headers=merge_headers(saved.headers, form.removed_headers, form.new_headers),
         enabled=form.enabled,

@@ -11,6 +11,7 @@ from core.providers.urls import (
     INVALID_URL_MESSAGE,
     MAX_URL_LENGTH,
     InvalidBaseURL,
+    as_saved,
     is_valid_base_url,
     normalize_base_url,
     url_problem,
@@ -107,3 +108,10 @@ def test_a_fully_qualified_name_with_its_trailing_dot_is_valid():
 )
 def test_only_slashes_are_trimmed_around_a_pasted_endpoint(typed, expected):
     assert normalize_base_url(typed) == expected
+
+
+def test_a_url_as_saved_is_normalised_when_valid_and_kept_trimmed_when_refused():
+    assert as_saved("  http://127.0.0.1:1234/v1/chat/completions  ") == "http://127.0.0.1:1234/v1"
+    assert as_saved(" http://0177.0.0.1/v1 ") == "http://0177.0.0.1/v1"  # refused: as typed
+    assert url_problem("http://0177.0.0.1/v1")  # (it is refused today)
+    assert as_saved("   ") == "" and as_saved("") == ""

@@ -25,10 +25,9 @@ from core.providers.profile import (
 )
 from core.providers.urls import (
     INVISIBLE_CHARACTERS_REASON,
-    InvalidBaseURL,
+    as_saved,
     has_control_characters,
     has_invisible_characters,
-    normalize_base_url,
     url_problem,
 )
 
@@ -105,16 +104,6 @@ def write_quirks(quirks: Iterable[str]) -> str:
     return ",".join(sorted(set(quirks)))
 
 
-def _stored_base_url(raw: str) -> str:
-    """The saved base URL, normalised when it is valid; kept as saved when today's rules refuse
-    it, so Settings shows it with the reason and Chat can name it."""
-    raw = raw.strip()
-    try:
-        return normalize_base_url(raw) if raw else ""
-    except InvalidBaseURL:
-        return raw
-
-
 def seed_connection(provider: Provider, profile: Profile, server_keys: Mapping[str, str],
                     unreadable: Collection[str] = (), version: object = None) -> Connection:
     """The seed's provider as a connection: its profile columns, and the operator's key
@@ -128,7 +117,7 @@ def seed_connection(provider: Provider, profile: Profile, server_keys: Mapping[s
     return Connection(
         name=provider.label,
         kind=provider.id,
-        base_url=provider.base_url or _stored_base_url(value("base_url")),
+        base_url=provider.base_url or as_saved(value("base_url")),
         api_key=operator_key or value("api_key"),
         models=provider.models,
         default_model=value("default_model").strip(),

@@ -145,3 +145,13 @@ def normalize_base_url(url: str) -> str:
     scheme = parts.scheme.lower()
     netloc = parts.netloc.lower() if parts.netloc.isascii() else parts.netloc
     return urlunsplit((scheme, netloc, path, "", ""))
+
+
+def as_saved(url: str) -> str:
+    """`url` as it is saved: normalised when valid, else as given (trimmed), so the form shows
+    it with the reason and Chat can name it; "" for none."""
+    url = url.strip()
+    try:
+        return normalize_base_url(url) if url else ""
+    except InvalidBaseURL:
+        return url
