@@ -262,7 +262,7 @@ def _streamed_reply(response, reader: ChunkReader, end: StreamEnd, watchdog: Wat
         waiting in a queue), the wait is extended up to QUEUE_LIMIT_FACTOR times the first-token
         limit, so a queue that never moves is still cut, and said as keep-alives only."""
         if watchdog.reason == "idle":
-            watchdog.rearm(idle)
+            watchdog.arm(idle, "idle")
             return
         cap = reader.reply.started + limits.first_token * QUEUE_LIMIT_FACTOR
         watchdog.arm(min(limits.first_token, cap - watchdog.clock()), "queued")

@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import httpx2
 from httpx_sse import EventSource
@@ -90,16 +91,11 @@ def _decode(data: str) -> dict:
     return chunk
 
 
+@dataclass(frozen=True, slots=True)
 class Thinking:
     """Yielded by a reply stream when reasoning text arrived; the text is in `reply.reasoning`."""
 
-    __slots__ = ("text",)
-
-    def __init__(self, text: str):
-        self.text = text
-
-    def __repr__(self) -> str:
-        return f"Thinking({self.text!r})"
+    text: str
 
 
 class ChunkReader:
@@ -204,12 +200,8 @@ WATCHMAN = Watchman()  # the process's one watcher (it holds sockets in flight, 
 
 
 class Watchdog:
-    """Cuts a stalled stream: when the deadline passes, it shuts the socket down.
-
-    A blocked read then returns at once; `fired` says which limit it was. Updating the
-    deadline is one float assignment, so it costs nothing per chunk. The watchman (one
-    thread for every reply) looks at the deadline every `poll` seconds.
-    """
+    """Cuts a stalled stream: when the deadline passes, it shuts the socket down, so a blocked
+    read returns at once; `fired` says which limit it was. Arming costs nothing per chunk."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic,
                  watchman: Watchman = WATCHMAN):
@@ -228,10 +220,6 @@ class Watchdog:
 
     def arm(self, seconds: float, reason: str) -> None:
         self.reason = reason
-        self.deadline = self.clock() + seconds
-
-    def rearm(self, seconds: float) -> None:
-        """The server is alive (a keep-alive comment): the same limit starts over."""
         self.deadline = self.clock() + seconds
 
     def due(self) -> bool:
