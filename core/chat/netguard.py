@@ -281,8 +281,7 @@ def check_base_url(url: str, policy: NetworkPolicy) -> None:
         parsed = httpx2.URL(url.strip())
     except (httpx2.InvalidURL, TypeError, ValueError):
         return
-    host = parsed.host
-    if not host:
+    if not parsed.host:
         return
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
@@ -406,16 +405,10 @@ class GuardedTransport(httpx2.BaseTransport):
     routing requests around the guard. No proxy: the pool connects to the target itself.
     """
 
-    def __init__(
-        self,
-        policy: NetworkPolicy,
-        *,
-        verify: ssl.SSLContext | bool = True,
-        limits: httpx2.Limits = openai.DEFAULT_CONNECTION_LIMITS,
-    ) -> None:
+    def __init__(self, policy: NetworkPolicy, *, verify: ssl.SSLContext | bool = True) -> None:
         # The SDK's default context (trusts SSL_CERT_FILE / SSL_CERT_DIR), shared by every pool.
         ssl_context = _default_ssl_context() if verify is True else httpx2.create_ssl_context(verify=verify)
-        self.backend = GuardedBackend(policy)
+        limits = openai.DEFAULT_CONNECTION_LIMITS  # as the SDK's own client
         self.pool = httpcore2.ConnectionPool(
             ssl_context=ssl_context,
             max_connections=limits.max_connections,
@@ -423,7 +416,7 @@ class GuardedTransport(httpx2.BaseTransport):
             keepalive_expiry=limits.keepalive_expiry,
             http1=True,
             http2=False,
-            network_backend=self.backend,
+            network_backend=GuardedBackend(policy),
         )
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
