@@ -149,19 +149,28 @@ class Step:
 class ConnectionReport:
     """What "Test connection" found: every step that ran, and the chat latency on success."""
 
-    ok: bool
-    name: str  # what was tested: "model · provider at base URL"
-    detail: str  # one line: the latency, or which step failed and why
-    seconds: float  # the whole test
-    steps: tuple[Step, ...] = ()
+    steps: tuple[Step, ...]
     models: tuple[str, ...] = ()  # what the server listed (empty if it does not list)
     warnings: tuple[str, ...] = ()
     first_chunk_ms: float | None = None
-    total_ms: float | None = None
+    total_ms: float | None = None  # None when a step failed
 
     @property
     def failed_step(self) -> Step | None:
         return next((step for step in self.steps if not step.ok), None)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed_step is None
+
+    @property
+    def detail(self) -> str:
+        """One line: the latency, or which step failed and why."""
+        failed = self.failed_step
+        if failed is not None:
+            return f"the step '{failed.name}' failed: {failed.detail}"
+        return (f"first chunk after {self.first_chunk_ms:.0f} ms, "
+                f"whole reply in {self.total_ms:.0f} ms.")
 
     @property
     def summary(self) -> str:
@@ -286,32 +295,16 @@ def test_connection(
 
     Never raises for a server's failure: the report says which step failed and why.
     """
-    started = time.monotonic()
-    name = redact(f"{target.label} at {target.base_url}", target_secrets(target))
     list_step, models, warnings, go_on = _models_step(target, limits, http_client)
-    steps = [list_step]
-    first_ms = total_ms = None
-    if go_on:
-        chat_step, first_ms, total_ms, chat_warning = _chat_step(target, limits, http_client, models)
-        steps.append(chat_step)
-        if chat_warning:
-            warnings.append(chat_warning)
-    failed = next((step for step in steps if not step.ok), None)
-    if failed is not None:
-        detail = f"the step '{failed.name}' failed: {failed.detail}"
-        total_ms = None
-    else:
-        detail = f"first chunk after {first_ms:.0f} ms, whole reply in {total_ms:.0f} ms."
+    if not go_on:
+        return ConnectionReport((list_step,))
+    chat_step, first_ms, total_ms, chat_warning = _chat_step(target, limits, http_client, models)
     return ConnectionReport(
-        ok=failed is None,
-        name=name,
-        detail=detail,
-        seconds=time.monotonic() - started,
-        steps=tuple(steps),
+        steps=(list_step, chat_step),
         models=tuple(models),
-        warnings=tuple(warnings),
+        warnings=tuple([*warnings, chat_warning] if chat_warning else warnings),
         first_chunk_ms=first_ms,
-        total_ms=total_ms,
+        total_ms=total_ms if chat_step.ok else None,
     )
 
 
