@@ -18,10 +18,7 @@ _FOREVER = float("inf")
 
 
 class StreamEnd:
-    """How an event stream ended: `saw_done` once the server sent `data: [DONE]`.
-
-    A connection that just closed ends iteration too; only [DONE] marks a finished stream.
-    """
+    """How an event stream ended: only `data: [DONE]` (`saw_done`) marks a finished stream."""
 
     saw_done = False
     head = ""  # the start of the body's text, to say what came when no event did
@@ -31,10 +28,8 @@ _HEAD_CHARS = 8192
 
 
 class _AsEventStream:
-    """A response read as server-sent events whatever content type it declares.
-
-    Some servers stream events as text/plain; an HTML page simply yields no events.
-    """
+    """A response read as server-sent events whatever content type it declares (some servers
+    stream events as text/plain; an HTML page simply yields no events)."""
 
     headers = {"content-type": "text/event-stream"}
 
@@ -99,10 +94,8 @@ class Thinking:
 
 
 class ChunkReader:
-    """Applies chat-completion chunks to a reply; yields answer text and Thinking markers.
-
-    The same reader takes a non-streamed reply: its `message` is read like one big delta.
-    """
+    """Applies chat-completion chunks to a reply; yields answer text and Thinking markers. A
+    non-streamed reply's `message` is read like one big delta."""
 
     def __init__(self, reply) -> None:
         self.reply = reply
