@@ -167,17 +167,9 @@ def _names_stream_options(exc: openai.APIStatusError) -> bool:
     return "stream_options" in text or "include_usage" in text
 
 
-def _socket_of(response: httpx2.Response) -> object | None:
-    network = response.extensions.get("network_stream")  # httpx2's documented extension
-    return network.get_extra_info("socket") if network is not None else None
-
-
 def _allow_long_reads(response: httpx2.Response, limits: Limits) -> None:
-    """Past the head, the watchdog applies the limits; the read timeout only backs it up.
-
-    The request's documented `timeout` extension is the one public handle httpx2 gives on
-    the read timeout of a response already under way; it is read when the body is read.
-    """
+    """Past the head, the watchdog applies the limits; the read timeout only backs it up (the
+    request's `timeout` extension is httpx2's public handle on it, read when the body is)."""
     timeouts = response.request.extensions.get("timeout")
     if isinstance(timeouts, dict):
         timeouts["read"] = limits.body_read_backstop
@@ -254,7 +246,9 @@ def _address_the_error(reply: Reply, target: Target) -> None:
 def _streamed_reply(response, reader: ChunkReader, end: StreamEnd, watchdog: Watchdog,
                     limits: Limits) -> Iterator[str | Thinking]:
     waited = watchdog.clock() - reader.reply.started
-    watchdog.watch(_socket_of(response), limits.first_token - waited, "first_token")
+    network = response.extensions.get("network_stream")  # httpx2's documented extension
+    sock = network.get_extra_info("socket") if network is not None else None
+    watchdog.watch(sock, limits.first_token - waited, "first_token")
     idle = limits.idle
 
     def alive() -> None:

@@ -363,11 +363,8 @@ def describe_error(
     model: str = "",
     models: Iterable[str] = (),
 ) -> str:
-    """One message for the user for any exception from a provider call.
-
-    `models`: what the server lists, offered when the model is unknown. An exception that is
-    not a provider or network failure is our bug: logged, and said to be ours.
-    """
+    """One message for the user for any exception from a provider call (`models`: what the
+    server lists, offered when the model is unknown); anything else is our bug, said so."""
     secrets = list(secrets)
     if not isinstance(exc, PROVIDER_FAILURES):
         return describe_bug(exc, secrets)

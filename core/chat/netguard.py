@@ -104,12 +104,8 @@ def policy_for(settings) -> NetworkPolicy:
 
 
 class BlockedAddress(UserFacingError, httpcore2.ConnectError):
-    """A connection refused by the guard, with a message written for the user.
-
-    It is also an `httpcore2.ConnectError`, so httpx2 maps it to `httpx2.ConnectError` (with
-    this exception as `__cause__`) and the openai SDK, which only wraps httpx2's request
-    errors, turns that into `APIConnectionError`. A plain exception would escape the SDK raw.
-    """
+    """A connection refused by the guard, with a message written for the user. A ConnectError,
+    so httpx2 and then the SDK wrap it (APIConnectionError); a plain one would escape raw."""
 
     def __init__(self, host: str, address: str, reason: str) -> None:
         self.host = host
@@ -271,10 +267,7 @@ def vet(host: str, port: int, policy: NetworkPolicy) -> list[str]:
 
 def check_base_url(url: str, policy: NetworkPolicy) -> None:
     """Early feedback for the settings page: raise BlockedAddress if `url` may not be reached.
-
-    Advisory only (the real check runs at connection time): an unparseable URL or a host that
-    does not resolve passes here and is reported by the request itself.
-    """
+    Advisory only: an unparseable URL or a host that does not resolve passes here."""
     if policy.allow_private:
         return
     try:
@@ -442,11 +435,8 @@ class GuardedTransport(httpx2.BaseTransport):
 
 
 class RedirectRefused(UserFacingError, httpx2.RequestError):
-    """A server redirected a request to another origin: not followed, so the key and the
-    connection's custom headers reach only the server the user named.
-
-    A request error of httpx2, so the SDK wraps it as APIConnectionError with this as cause.
-    """
+    """A redirect to another origin, not followed: the key and custom headers reach only the
+    server the user named. An httpx2 request error, so the SDK wraps it (APIConnectionError)."""
 
     def __init__(self, origin: str, elsewhere: str) -> None:
         super().__init__(
