@@ -1,13 +1,9 @@
 """A streamed reply as Markdown blocks: each finished block is drawn once, only the block in
-progress is updated (re-sending and re-rendering the whole reply on every update froze the
-browser and cost the server CPU on long replies).
+progress is updated (re-rendering the whole reply on every update froze the browser).
 
 A block ends where drawing it alone looks the same as drawing it with the rest: at a blank line
-followed by a line that starts something new at the left margin (a paragraph, a heading, a
-table, a fence), and around a fenced code block at the left margin. A blank line followed by an
-indented line, or by another item of the same list or quote, continues the block, as do lines
-inside a fence or a `$$` math block. The finished reply is drawn whole, as it always was; these
-blocks are only how it streams.
+followed by a line that starts something new at the left margin, and around a fenced code
+block. The finished reply is drawn whole; these blocks are only how it streams.
 """
 
 from __future__ import annotations
@@ -24,6 +20,7 @@ CLOSED = "closed"  # the fence closed: its whole Markdown, to draw once, highlig
 
 _FENCE_OPEN = re.compile(r"(`{3,}|~{3,})([^`]*)$")
 _LIST_ITEM = re.compile(r"([-*+]|\d{1,9}[.)])(\s|$)")
+_LINE = re.compile(r"[^\n]*\n|[^\n]+")  # a piece of text up to a newline ("\n" only), or its end
 _DECIDES = 12  # characters of a line enough to tell what it starts (a list marker, a fence)
 
 
@@ -49,16 +46,6 @@ def _joined(pieces: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(kind, "".join(texts)) for kind, texts in runs]
 
 
-def _lines(text: str) -> Iterator[str]:
-    """`text` in pieces that each end at a newline ("\n" only), the last one maybe not."""
-    start = 0
-    while start < len(text):
-        newline = text.find("\n", start)
-        end = len(text) if newline < 0 else newline + 1
-        yield text[start:end]
-        start = end
-
-
 class BlockSplitter:
     """Turns streamed text into steps: (TEXT, s), (CUT, ""), (FENCE, line), (CODE, s),
     (CLOSED, markdown). Joining every TEXT and CLOSED in order, and a FENCE and CODE left open
@@ -80,7 +67,8 @@ class BlockSplitter:
 
     def feed(self, text: str) -> list[tuple[str, str]]:
         """The steps `text` makes, consecutive TEXT (or CODE) joined: one update each."""
-        return _joined(step for line in _lines(text) for step in self._piece(line))
+        pieces = (match.group() for match in _LINE.finditer(text))
+        return _joined(step for piece in pieces for step in self._piece(piece))
 
     def flush(self) -> list[tuple[str, str]]:
         """The end of the reply: what is held back goes out; an open fence stays as it is."""
@@ -189,10 +177,8 @@ class BlockSplitter:
         yield CLOSED, fenced
 
 
-# A message of the user's longer than this is drawn as typed (plain text, its line breaks and
-# indentation kept), not as Markdown: a pasted 80-200 KB file took the browser 0.3 to 1 s to
-# draw as Markdown, and a pasted code block is highlighted again on every update of every
-# later reply (see highlighted_size). Shorter messages render Markdown and code.
+# A message of the user's longer than this is drawn as typed, not as Markdown: a pasted 80-200 KB
+# file took the browser 0.3 to 1 s to draw, and its code was highlighted again on every update.
 PLAIN_MESSAGE_OVER = 20_000
 
 
@@ -211,10 +197,8 @@ def highlighted_on_page(turns: Iterable) -> int:
     )
 
 
-# A fence that closes mid-reply is highlighted there and then, unless it is bigger than this:
-# highlighting 200 KB blocks the browser for 1 to 2 s, and again on every later update of the
-# reply (see highlighted_size). A bigger one stays plain until the reply ends and is drawn
-# whole, highlighted, as every finished reply is.
+# A fence that closes mid-reply is highlighted at once unless it is bigger than this (200 KB
+# blocked the browser 1 to 2 s, on every later update); a bigger one waits for the reply's end.
 HIGHLIGHT_WHEN_CLOSED_MAX = 20_000
 
 
@@ -225,12 +209,8 @@ def highlights_when_closed(fenced: str) -> bool:
 
 def highlighted_size(markdown: str) -> int:
     """How many characters of `markdown` are in fenced code blocks (closed, or left open at
-    its end), which the browser draws syntax-highlighted.
-
-    Streamlit's browser side highlights every code block on the page again on each update of
-    any element (measured, bench/README.md: 600 updates under 20 KB of highlighted code
-    blocked the main thread 4.0 s in about 8 s; under plain text, none), so the pace of a
-    reply counts them.
+    its end). The browser highlights every one again on each update of the page (measured in
+    bench/README.md), so the pace of a reply counts them.
     """
     if "```" not in markdown and "~~~" not in markdown:
         return 0
@@ -246,11 +226,9 @@ HIGHLIGHT_WEIGHT = 2
 
 
 class UpdateCost:
-    """For coalesce's `rendered`: the characters the update just made cost the browser to
-    re-render. The block in progress, and every highlighted code block on the page (the ones
-    above the reply, `highlighted_above` characters, and the reply's own closed fences); none
-    when the splitter held the new text back (nothing was sent, so the next piece need not
-    wait: the reply's first words show at once, however much code is on the page)."""
+    """For coalesce's `rendered`: what the update just made costs the browser to re-render, the
+    block in progress and every highlighted code block on the page; none when the splitter held
+    the new text back (nothing was sent, so the next piece need not wait)."""
 
     def __init__(self, splitter: BlockSplitter, highlighted_above: int) -> None:
         self.splitter, self.above, self.seen = splitter, highlighted_above, 0
@@ -268,9 +246,8 @@ class UpdateCost:
 
 
 def draw_blocks(pieces: Iterable[str], splitter: BlockSplitter, body) -> None:
-    """Stream `pieces` into `body` block by block. Each Markdown block streams through a
-    write_stream of its own, so once it is finished it is never sent again; a fenced code
-    block is drawn by GrowingCode."""
+    """Stream `pieces` into `body`, each Markdown block through a write_stream of its own (once
+    finished, never sent again), each fenced code block as a GrowingCode."""
     steps = _steps(pieces, splitter)
     step = next(steps, None)
     code, fences = None, count()
@@ -312,22 +289,16 @@ WARM_FENCE = "```python\npass\n```"
 
 
 def warm_highlighter(body) -> None:
-    """A hidden one-line fenced block, drawn when a reply's first fence opens.
-
-    Streamlit's browser side loads the highlighter of Markdown code blocks lazily, the first
-    time a page shows one, and draws a skeleton until it is ready. When the first one is the
-    finished reply (its fences too big to highlight mid-reply), the whole reply turned into a
-    skeleton for 1 to 2 s as it ended; loading it while the fence streams (plain) avoids that.
-    (It must be a Markdown fence: `st.code` loads the same script through another path.)
+    """A hidden one-line fenced block, drawn when a reply's first fence opens: the browser loads
+    the highlighter lazily and shows a skeleton meanwhile, which turned a finished reply into a
+    skeleton for 1 to 2 s. (A Markdown fence: `st.code` loads it through another path.)
     """
     body.container(key=WARM_KEY, gap=None).markdown(WARM_FENCE)
 
 
 class GrowingCode:
-    """A fenced code block as it streams: plain text (no highlighting to redo on every update),
-    in pieces of about SEGMENT characters, each drawn once it is full; once the fence closes,
-    the whole fence as Markdown, highlighted once, in their place (a fence over
-    HIGHLIGHT_WHEN_CLOSED_MAX stays plain until the reply is drawn whole)."""
+    """A fenced code block as it streams: plain text in segments of about SEGMENT characters,
+    each drawn once; when the fence closes, the whole fence as Markdown, highlighted once."""
 
     SEGMENT = 8_000
 

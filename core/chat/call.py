@@ -129,11 +129,8 @@ def wire_messages(branch: Iterable[Message], system_prompt: str = "") -> list[di
 def _open_response(client, stack: ExitStack, target: Target, messages, extra,
                    on_quirk: Callable[[str], None], max_tokens: int | None = None):
     """Send the request; again without stream_options for a server that rejects it, and with
-    max_completion_tokens for one that refuses max_tokens (OpenAI's reasoning models).
-
-    Each refusal is passed to `on_quirk`, kept with the connection: the next request asks
-    right away. The response is read through the SDK's streaming-response API (its public
-    `http_response`); non-2xx answers still raise the SDK's APIStatusError subclasses.
+    max_completion_tokens for one that refuses max_tokens (OpenAI's reasoning models). Each
+    refusal goes to `on_quirk`, kept with the connection, so the next request asks right away.
     """
     create = client.chat.completions.with_streaming_response.create
     usage = {} if NO_STREAM_OPTIONS in target.quirks else {
@@ -170,17 +167,9 @@ def _names_stream_options(exc: openai.APIStatusError) -> bool:
     return "stream_options" in text or "include_usage" in text
 
 
-def _socket_of(response: httpx2.Response) -> object | None:
-    network = response.extensions.get("network_stream")  # httpx2's documented extension
-    return network.get_extra_info("socket") if network is not None else None
-
-
 def _allow_long_reads(response: httpx2.Response, limits: Limits) -> None:
-    """Past the head, the watchdog applies the limits; the read timeout only backs it up.
-
-    The request's documented `timeout` extension is the one public handle httpx2 gives on
-    the read timeout of a response already under way; it is read when the body is read.
-    """
+    """Past the head, the watchdog applies the limits; the read timeout only backs it up (the
+    request's `timeout` extension is httpx2's public handle on it, read when the body is)."""
     timeouts = response.request.extensions.get("timeout")
     if isinstance(timeouts, dict):
         timeouts["read"] = limits.body_read_backstop
@@ -209,11 +198,8 @@ def stream_reply(
     """Yield the reply's answer text as it arrives, and a Thinking marker for reasoning.
 
     Never raises: the reply ends 'failed' (nothing arrived) or 'interrupted' (some text
-    arrived), with `reply.error` written for the user. Reasoning (`reasoning_content`,
-    `reasoning`, `<think>`) goes to `reply.reasoning`; `reply.clock` times everything.
-    What the server turns out not to support is passed to `on_quirk` (a quirk name of
-    core.providers.connections), to be kept with the connection. `max_tokens` caps the
-    reply (Test connection's one-token chat); unset, the server's default applies.
+    arrived), with `reply.error` written for the user. What the server turns out not to
+    support goes to `on_quirk` (a quirk of core.providers.connections).
     """
     reply.model, reply.provider = target.model, target.provider_label
     extra = {} if temperature is None else {"temperature": temperature}
@@ -244,12 +230,15 @@ def stream_reply(
         _end_with_error(reply, target, limits, watchdog, None, client)
         return
     _classify_end(reply, target, end, _content_type(response))
-    _for_the_administrator(reply, target)
-    _name_the_connection(reply, target)
+    _address_the_error(reply, target)
 
 
-def _name_the_connection(reply: Reply, target: Target) -> None:
-    """An error says which connection failed (the seed's providers are named by the footer)."""
+def _address_the_error(reply: Reply, target: Target) -> None:
+    """An error about a setting the administrator set sends the user to them, not Settings;
+    an error names the connection that failed (the seed's providers are named by the footer)."""
+    if reply.error and reply.error_field in target.operator_fields:
+        reply.error = for_the_administrator(reply.error, reply.error_field)
+        reply.error_field = None
     if reply.error and not target.connection_id.startswith("profile:") and target.connection_id:
         reply.error = f"{target.provider_label}: {reply.error}"
 
@@ -257,7 +246,9 @@ def _name_the_connection(reply: Reply, target: Target) -> None:
 def _streamed_reply(response, reader: ChunkReader, end: StreamEnd, watchdog: Watchdog,
                     limits: Limits) -> Iterator[str | Thinking]:
     waited = watchdog.clock() - reader.reply.started
-    watchdog.watch(_socket_of(response), limits.first_token - waited, "first_token")
+    network = response.extensions.get("network_stream")  # httpx2's documented extension
+    sock = network.get_extra_info("socket") if network is not None else None
+    watchdog.watch(sock, limits.first_token - waited, "first_token")
     idle = limits.idle
 
     def alive() -> None:
@@ -265,7 +256,7 @@ def _streamed_reply(response, reader: ChunkReader, end: StreamEnd, watchdog: Wat
         waiting in a queue), the wait is extended up to QUEUE_LIMIT_FACTOR times the first-token
         limit, so a queue that never moves is still cut, and said as keep-alives only."""
         if watchdog.reason == "idle":
-            watchdog.rearm(idle)
+            watchdog.arm(idle, "idle")
             return
         cap = reader.reply.started + limits.first_token * QUEUE_LIMIT_FACTOR
         watchdog.arm(min(limits.first_token, cap - watchdog.clock()), "queued")
@@ -355,15 +346,7 @@ def _end_with_error(reply, target, limits, watchdog: Watchdog, exc, client) -> N
             models=models,
         )
     reply.status = "interrupted" if reply.text else "failed"
-    _for_the_administrator(reply, target)
-    _name_the_connection(reply, target)
-
-
-def _for_the_administrator(reply: Reply, target: Target) -> None:
-    """An error about a setting the administrator set sends the user to them, not Settings."""
-    if reply.error and reply.error_field in target.operator_fields:
-        reply.error = for_the_administrator(reply.error, reply.error_field)
-        reply.error_field = None
+    _address_the_error(reply, target)
 
 
 def _models_offered(client: openai.OpenAI) -> list[str]:
@@ -420,15 +403,11 @@ def coalesce(
 ) -> Iterator[str]:
     """Join chunks so that the page is updated at most once per `interval` seconds.
 
-    An update costs the browser `rendered()` characters of re-rendering (the block in
-    progress and what the page re-highlights, on a page that draws finished blocks once;
-    everything shown so far when not given), so the interval grows with it: at most
-    `render_rate` characters re-rendered per second, and never more than MAX_UPDATE_SECONDS.
-    It also grows by `crowd()` while many replies stream in this process (fewer, larger
-    updates keep every session smooth). The first chunk goes out at once, so time to first
-    token is unchanged; the rest goes out when the stream ends. `Thinking` markers are never
-    passed on: they call `on_thinking()` at most once per `interval` (and once more at the end
-    if reasoning arrived since), to redraw the reasoning.
+    The interval grows with what an update costs the browser, `rendered()` characters
+    (everything shown so far when not given): at most `render_rate` characters per second,
+    up to MAX_UPDATE_SECONDS; and by `crowd()` while many replies stream in this process.
+    The first chunk goes out at once. `Thinking` markers are not passed on: they call
+    `on_thinking()` at most once per `interval`, and once more at the end if one is unshown.
     """
     pending: list[str] = []
     last = wait = 0.0

@@ -1,10 +1,8 @@
 """The HTTP side of every provider request: time limits, the guarded client, the SDK client.
 
-One guarded httpx2 client per network policy serves the whole process (its connection pool
-keeps connections alive across replies, Fetch models and Test connection, whoever asks): it
-holds no user data, since keys and headers travel per request from the SDK client. The SDK
-client is built per request from the Target alone: nothing of the operator's environment
-(OPENAI_ORG_ID, OPENAI_PROJECT_ID, OPENAI_CUSTOM_HEADERS, ...) reaches a server.
+One guarded httpx2 client per network policy serves the whole process: it holds no user data,
+since keys and headers travel per request from the SDK client, which is built from the Target
+alone (nothing of the operator's OPENAI_* environment reaches a server).
 """
 
 from __future__ import annotations
@@ -44,9 +42,8 @@ class Limits:
 
 
 class SettingRefused(UserFacingError):
-    """A setting of the connection that the connection rules refuse: nothing was sent.
-    `field` names the setting to fix ("base_url", "key", or None), as the network guard's
-    refusals do."""
+    """A setting the connection rules refuse (nothing was sent); `field` names the setting to
+    fix ("base_url", "key", or None)."""
 
     def __init__(self, message: str, field: str | None) -> None:
         super().__init__(message)
@@ -79,12 +76,9 @@ def refuse_what_the_rules_refuse(target: Target) -> None:
 def build_client(
     target: Target, limits: Limits = Limits(), http_client: httpx2.Client | None = None
 ) -> openai.OpenAI:
-    """A client that talks to exactly `target.base_url` (P4) and never retries on its own.
-
-    It sends only what the target carries: the SDK's defaults from the environment are undone.
-    Raises SettingRefused when a header, the key or the base URL breaks the connection rules,
-    wherever the target came from: nothing is sent then.
-    """
+    """A client that talks to exactly `target.base_url`, sends only what the target carries
+    and never retries on its own. Raises SettingRefused, sending nothing, when the target
+    breaks the connection rules, wherever it came from."""
     refuse_what_the_rules_refuse(target)
     api_key = target.api_key or NO_KEY_PLACEHOLDER
     client = openai.OpenAI(
@@ -123,27 +117,19 @@ def _only_the_targets_headers(api_key: str, custom: tuple[tuple[str, str], ...] 
     return headers
 
 
+_shared_clients: dict[NetworkPolicy, httpx2.Client] = {}  # per policy; no user data inside
+_shared_clients_lock = threading.Lock()
+
+
 def connection_for(settings: Settings) -> tuple[Limits, httpx2.Client]:
     """The time limits and the process's guarded HTTP client for these settings.
 
     The client is shared: callers must not close it. Timeouts are per request (build_client).
     """
-    return limits_for(settings), http_client_for(settings)
-
-
-_shared_clients: dict[NetworkPolicy, httpx2.Client] = {}  # per policy; no user data inside
-_shared_clients_lock = threading.Lock()
-
-
-def http_client_for(settings: Settings) -> httpx2.Client:
-    """The process's HTTP client that checks every address it connects to (SSRF guard)."""
+    limits = Limits(settings.connect_timeout, settings.first_token_timeout, settings.idle_timeout)
     policy = policy_for(settings)
     with _shared_clients_lock:
         client = _shared_clients.get(policy)
         if client is None or client.is_closed:  # closed by mistake: a new pool, not an error
             client = _shared_clients[policy] = guarded_http_client(policy)
-        return client
-
-
-def limits_for(settings: Settings) -> Limits:
-    return Limits(settings.connect_timeout, settings.first_token_timeout, settings.idle_timeout)
+        return limits, client

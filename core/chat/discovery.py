@@ -1,12 +1,7 @@
-"""Model discovery and the "Test connection" action for an OpenAI-compatible server.
+"""Model discovery (`GET {base}/models`) and the "Test connection" action.
 
-`list_models` asks `GET {base}/models` and reads whatever shape the server answers with;
-`test_connection` lists the models, then sends a one-token streamed chat, read as chat reads a
-reply (`core.chat.call.stream_reply`), and times it.
-Every request goes through `core.chat.client.build_client`, so it talks to exactly the configured base
-URL (P4) and through the network guard the caller passes in `http_client`. Probes for a
-missing or extra `/v1` only change the path on the same origin, so the key never goes to a
-host the user did not name. No message here ever holds the key (`describe_error` / `redact`).
+Every request goes through `build_client`, to exactly the configured base URL; the probes for
+a missing or extra `/v1` only change the path, so the key never goes to another host.
 """
 
 from __future__ import annotations
@@ -25,7 +20,6 @@ from core.failures import UserFacingError
 from core.chat.call import Reply, Thinking, stream_reply
 from core.chat.errors import describe_empty_stream, describe_error
 from core.chat.model_list import _NotAModelList, read_model_list
-from core.chat.model_list import parse_model_ids  # noqa: F401 (where callers have found it)
 from core.redaction import redact
 from core.providers.kinds import Target, target_secrets
 
@@ -37,21 +31,13 @@ _SHOWN_MODELS = 10
 
 
 class DiscoveryError(UserFacingError):
-    """Why the model list could not be had; the text is written for the user.
+    """Why the model list could not be had; the text is written for the user. `kind`:
+    "not_listed" (no /models), "wrong_base_url" (it lacks or doubles /v1), "unreachable",
+    "auth" (401/403), "bad_response" (200, not a model list) or "server_error"."""
 
-    `kind` says what went wrong, for callers that react differently:
-      - "not_listed": the server has no /models (404): type the model name by hand;
-      - "wrong_base_url": the base URL lacks or doubles /v1; `suggested_base_url` works;
-      - "unreachable": no connection (refused, DNS, TLS, timeout, refused by the guard);
-      - "auth": 401 / 403;
-      - "bad_response": 200, but not a model list (an HTML page, unknown JSON);
-      - "server_error": any other HTTP error.
-    """
-
-    def __init__(self, message: str, kind: str, suggested_base_url: str | None = None) -> None:
+    def __init__(self, message: str, kind: str) -> None:
         super().__init__(message)
         self.kind = kind
-        self.suggested_base_url = suggested_base_url
 
 
 # ---------------------------------------------------------------- list_models
@@ -84,27 +70,21 @@ def _answers(target: Target, base_url: str, limits: Limits, http_client: httpx2.
     return True
 
 
-def _strip_v1(base_url: str) -> str | None:
-    return base_url[: -len("/v1")] if base_url.endswith("/v1") else None
-
-
 def _not_found(target: Target, limits: Limits, http_client: httpx2.Client | None) -> DiscoveryError:
     """The message for a 404 at {base}/models: a wrong base URL if a probe says so, else unlisted."""
     base = target.base_url.rstrip("/")
-    without = _strip_v1(base)
+    without = base.removesuffix("/v1") if base.endswith("/v1") else None
     if base.endswith("/v1/v1") or (without and _answers(target, without, limits, http_client)):
         return DiscoveryError(
             f"Nothing was found at {base}/models (404): the base URL has an extra /v1. "
             f"Remove the extra /v1 (use {without}).",
             "wrong_base_url",
-            without,
         )
     if without is None and _answers(target, base + "/v1", limits, http_client):
         return DiscoveryError(
             f"Nothing was found at {base}/models (404), but {base}/v1/models answers: "
             f"add /v1 to the end of the base URL (use {base}/v1).",
             "wrong_base_url",
-            base + "/v1",
         )
     return DiscoveryError(
         f"This server does not list its models ({base}/models not found); "
@@ -132,7 +112,7 @@ def list_models(
     except openai.APIStatusError as exc:
         if exc.status_code in (404, 405):
             error = _not_found(target, limits, http_client)
-            raise DiscoveryError(redact(str(error), secrets), error.kind, error.suggested_base_url) from None
+            raise DiscoveryError(redact(str(error), secrets), error.kind) from None
         message = describe_error(exc, base_url=target.base_url, secrets=secrets)
         raise DiscoveryError(message, _kind(exc)) from None
     except _NotAModelList as exc:
@@ -169,19 +149,28 @@ class Step:
 class ConnectionReport:
     """What "Test connection" found: every step that ran, and the chat latency on success."""
 
-    ok: bool
-    name: str  # what was tested: "model · provider at base URL"
-    detail: str  # one line: the latency, or which step failed and why
-    seconds: float  # the whole test
-    steps: tuple[Step, ...] = ()
+    steps: tuple[Step, ...]
     models: tuple[str, ...] = ()  # what the server listed (empty if it does not list)
     warnings: tuple[str, ...] = ()
     first_chunk_ms: float | None = None
-    total_ms: float | None = None
+    total_ms: float | None = None  # None when a step failed
 
     @property
     def failed_step(self) -> Step | None:
         return next((step for step in self.steps if not step.ok), None)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed_step is None
+
+    @property
+    def detail(self) -> str:
+        """One line: the latency, or which step failed and why."""
+        failed = self.failed_step
+        if failed is not None:
+            return f"the step '{failed.name}' failed: {failed.detail}"
+        return (f"first chunk after {self.first_chunk_ms:.0f} ms, "
+                f"whole reply in {self.total_ms:.0f} ms.")
 
     @property
     def summary(self) -> str:
@@ -223,8 +212,9 @@ def _models_step(
                 f"The model '{target.model}' is not among the models this server lists; "
                 "chat may fail or use another model. Check the model name."
             )
-    warnings = [redact(w, target_secrets(target)) for w in warnings]
-    step = Step(LIST_STEP, True, redact(detail, target_secrets(target)), seconds, warning=bool(warnings))
+    secrets = target_secrets(target)
+    warnings = [redact(w, secrets) for w in warnings]
+    step = Step(LIST_STEP, True, redact(detail, secrets), seconds, warning=bool(warnings))
     return step, models, warnings, True
 
 
@@ -263,12 +253,10 @@ def _chat_step(
                     cut_short = True
                     break
         ended = time.monotonic()  # before closing our client: that is not latency
-    finish = reply.finish_reason
+    finish, seconds = reply.finish_reason, ended - started
     if reply.status in ("failed", "interrupted") and not _sent_nothing(reply, target):
-        seconds = ended - started
         message = redact(reply.error or "The reply failed.", secrets)
         return Step(CHAT_STEP, False, message, seconds), _ms(first, started), None, None
-    seconds = ended - started
     if first is None and (finish is None or _sent_nothing(reply, target)):
         detail = "The server accepted the chat request but sent nothing back."
         return Step(CHAT_STEP, False, detail, seconds), None, None, None
@@ -307,32 +295,16 @@ def test_connection(
 
     Never raises for a server's failure: the report says which step failed and why.
     """
-    started = time.monotonic()
-    name = redact(f"{target.label} at {target.base_url}", target_secrets(target))
     list_step, models, warnings, go_on = _models_step(target, limits, http_client)
-    steps = [list_step]
-    first_ms = total_ms = None
-    if go_on:
-        chat_step, first_ms, total_ms, chat_warning = _chat_step(target, limits, http_client, models)
-        steps.append(chat_step)
-        if chat_warning:
-            warnings.append(chat_warning)
-    failed = next((step for step in steps if not step.ok), None)
-    if failed is not None:
-        detail = f"the step '{failed.name}' failed: {failed.detail}"
-        total_ms = None
-    else:
-        detail = f"first chunk after {first_ms:.0f} ms, whole reply in {total_ms:.0f} ms."
+    if not go_on:
+        return ConnectionReport((list_step,))
+    chat_step, first_ms, total_ms, chat_warning = _chat_step(target, limits, http_client, models)
     return ConnectionReport(
-        ok=failed is None,
-        name=name,
-        detail=detail,
-        seconds=time.monotonic() - started,
-        steps=tuple(steps),
+        steps=(list_step, chat_step),
         models=tuple(models),
-        warnings=tuple(warnings),
+        warnings=tuple([*warnings, chat_warning] if chat_warning else warnings),
         first_chunk_ms=first_ms,
-        total_ms=total_ms,
+        total_ms=total_ms if chat_step.ok else None,
     )
 
 

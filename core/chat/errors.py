@@ -185,11 +185,9 @@ def _status_message(
     said = _said_in(exc)
     status = exc.status_code
     suffix = f" The server said: {said}" if said else ""
-    if status == 401:
-        return "The API key was rejected (401): check the key in Settings." + suffix
     if status == 403:
         return "Access denied (403): this key may not use this model or endpoint." + suffix
-    if _is_bad_key(exc, said):
+    if _is_bad_key(exc, said):  # a 401, or a 400 that says so
         return f"The API key was rejected ({status}): check the key in Settings." + suffix
     if _is_unknown_model(exc, said):
         return _unknown_model_message(status, model, models) + suffix
@@ -198,20 +196,18 @@ def _status_message(
             "conversation is too long for the model's context")
         return f"The {what} ({status}): start a new chat or shorten the conversation." + suffix
     if status == 404:
-        return _not_found_message(said, base_url)
+        return _not_found_message(base_url) + suffix
     if status == 429:
-        return "Too many requests (429): the server is rate-limiting you." + _retry_after(
-            exc
-        ) + suffix
+        wait = _retry_after(exc)
+        return f"Too many requests (429): the server is rate-limiting you.{wait}" + suffix
     if status == 422:
         return "The server could not process the request (422)." + (
             f" It said: {said}" if said else " It may not support one of the options sent."
         )
     if status >= 500:
-        return _server_failure(status) + suffix
-    if said:
-        return f"The server refused the request ({status}): {said}"
-    return f"The server refused the request ({status})."
+        failure = _SERVER_FAILURES.get(status, f"The server failed ({status}); try again shortly.")
+        return failure + suffix
+    return f"The server refused the request ({status})" + (f": {said}" if said else ".")
 
 
 _SERVER_FAILURES = {
@@ -221,10 +217,6 @@ _SERVER_FAILURES = {
     504: "A gateway or proxy in front of the model server timed out waiting for it (504).",
     529: "The server is overloaded (529); try again in a moment.",
 }
-
-
-def _server_failure(status: int) -> str:
-    return _SERVER_FAILURES.get(status, f"The server failed ({status}); try again shortly.")
 
 
 def _unknown_model_message(status: int, model: str, models: list[str]) -> str:
@@ -247,14 +239,13 @@ def _retry_after(exc: openai.APIStatusError) -> str:
     return " Wait a moment before trying again."
 
 
-def _not_found_message(said: str | None, base_url: str) -> str:
-    said_text = f" The server said: {said}" if said else ""
+def _not_found_message(base_url: str) -> str:
     hint = (
         " Most servers expect the base URL to end in /v1."
         if not base_url.rstrip("/").endswith("/v1")
         else " Check the path: the base URL may have an extra /v1 or a wrong path."
     )
-    return f"Nothing was found at {base_url}/chat/completions (404).{hint}" + said_text
+    return f"Nothing was found at {base_url}/chat/completions (404).{hint}"
 
 
 _ROOT_CAUSES = (socket.gaierror, ssl.SSLError, ConnectionRefusedError)
@@ -372,11 +363,8 @@ def describe_error(
     model: str = "",
     models: Iterable[str] = (),
 ) -> str:
-    """One message for the user for any exception from a provider call.
-
-    `models`: what the server lists, offered when the model is unknown. An exception that is
-    not a provider or network failure is our bug: logged, and said to be ours.
-    """
+    """One message for the user for any exception from a provider call (`models`: what the
+    server lists, offered when the model is unknown); anything else is our bug, said so."""
     secrets = list(secrets)
     if not isinstance(exc, PROVIDER_FAILURES):
         return describe_bug(exc, secrets)

@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import httpx2
 from httpx_sse import EventSource
@@ -17,10 +18,7 @@ _FOREVER = float("inf")
 
 
 class StreamEnd:
-    """How an event stream ended: `saw_done` once the server sent `data: [DONE]`.
-
-    A connection that just closed ends iteration too; only [DONE] marks a finished stream.
-    """
+    """How an event stream ended: only `data: [DONE]` (`saw_done`) marks a finished stream."""
 
     saw_done = False
     head = ""  # the start of the body's text, to say what came when no event did
@@ -30,10 +28,8 @@ _HEAD_CHARS = 8192
 
 
 class _AsEventStream:
-    """A response read as server-sent events whatever content type it declares.
-
-    Some servers stream events as text/plain; an HTML page simply yields no events.
-    """
+    """A response read as server-sent events whatever content type it declares (some servers
+    stream events as text/plain; an HTML page simply yields no events)."""
 
     headers = {"content-type": "text/event-stream"}
 
@@ -90,23 +86,16 @@ def _decode(data: str) -> dict:
     return chunk
 
 
+@dataclass(frozen=True, slots=True)
 class Thinking:
     """Yielded by a reply stream when reasoning text arrived; the text is in `reply.reasoning`."""
 
-    __slots__ = ("text",)
-
-    def __init__(self, text: str):
-        self.text = text
-
-    def __repr__(self) -> str:
-        return f"Thinking({self.text!r})"
+    text: str
 
 
 class ChunkReader:
-    """Applies chat-completion chunks to a reply; yields answer text and Thinking markers.
-
-    The same reader takes a non-streamed reply: its `message` is read like one big delta.
-    """
+    """Applies chat-completion chunks to a reply; yields answer text and Thinking markers. A
+    non-streamed reply's `message` is read like one big delta."""
 
     def __init__(self, reply) -> None:
         self.reply = reply
@@ -204,12 +193,8 @@ WATCHMAN = Watchman()  # the process's one watcher (it holds sockets in flight, 
 
 
 class Watchdog:
-    """Cuts a stalled stream: when the deadline passes, it shuts the socket down.
-
-    A blocked read then returns at once; `fired` says which limit it was. Updating the
-    deadline is one float assignment, so it costs nothing per chunk. The watchman (one
-    thread for every reply) looks at the deadline every `poll` seconds.
-    """
+    """Cuts a stalled stream: when the deadline passes, it shuts the socket down, so a blocked
+    read returns at once; `fired` says which limit it was. Arming costs nothing per chunk."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic,
                  watchman: Watchman = WATCHMAN):
@@ -228,10 +213,6 @@ class Watchdog:
 
     def arm(self, seconds: float, reason: str) -> None:
         self.reason = reason
-        self.deadline = self.clock() + seconds
-
-    def rearm(self, seconds: float) -> None:
-        """The server is alive (a keep-alive comment): the same limit starts over."""
         self.deadline = self.clock() + seconds
 
     def due(self) -> bool:

@@ -1,8 +1,4 @@
-"""Reading a server's model list (`GET {base}/models`) in any shape servers answer with.
-
-Used by Test connection and Fetch models (core.chat.discovery) and by chat, which offers the
-listed models when the server does not know the one asked for (core.chat.call).
-"""
+"""Reading a server's model list (`GET {base}/models`) in any shape servers answer with."""
 
 from __future__ import annotations
 
@@ -66,8 +62,8 @@ def _item_id(item: object) -> str | None:
 
 
 def read_model_list(client: openai.OpenAI, timeout: float | None = None) -> list[str]:
-    """GET {base}/models through `client` and parse it. SDK errors propagate; a body that is
-    not a model list raises _NotAModelList (a ValueError)."""
+    """GET {base}/models through `client` and parse it; SDK errors propagate, and a body that
+    is not a model list raises _NotAModelList (a ValueError)."""
     options = {} if timeout is None else {"timeout": timeout}
     response = client.get("/models", cast_to=httpx2.Response, options=options)
     return parse_model_ids(response.content)

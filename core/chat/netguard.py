@@ -1,22 +1,8 @@
 """SSRF guard: in Supabase (multi-user) mode a user's base URL must not reach our own network.
 
-The check runs when a connection is opened, for every hop (redirects included), on the very
-address that is then connected to: `GuardedBackend` is an httpcore2 network backend that
-resolves the host once, judges every address, and connects to a vetted IP literal, so a DNS
-answer that changes between check and connect (DNS rebinding) cannot slip through. TLS still
-verifies the certificate against the host name: httpcore2 passes the origin's name as
-`server_hostname` to `start_tls`, whatever address the socket was connected to.
-
-`GuardedTransport` wires the backend in through public extension points only: it is an
-httpx2.BaseTransport that owns an httpcore2.ConnectionPool built with that backend. The
-client around it follows redirects (each hop opens its connection through the backend, and
-httpx2 drops Authorization when a hop leaves the origin), ignores proxies from the environment
-and keeps no cookies, so one client per policy can serve every user of the process.
-
-A refusal tells the user, in plain words, that the address is on a private network; the
-operator's hint (which setting allows it) goes to the log.
-
-In the local default everything is allowed, since local models live on localhost.
+`GuardedBackend` resolves each connection's host once (every redirect hop included), judges
+every address and connects to the vetted IP literal, so DNS rebinding cannot slip through; TLS
+still verifies the certificate against the host name. In local mode everything is allowed.
 """
 
 from __future__ import annotations
@@ -73,7 +59,7 @@ class NetworkPolicy:
 
     @classmethod
     def from_entries(cls, entries: tuple[str, ...] | list[str]) -> NetworkPolicy:
-        """A guarded policy from SWITCHBOARD_ALLOWED_HOSTS entries (names, IPs, CIDRs, `private`)."""
+        """A guarded policy from SWITCHBOARD_ALLOWED_HOSTS entries."""
         allow_private = False
         allowed: list[Union[str, IPNetwork]] = []
         for raw in entries:
@@ -118,12 +104,8 @@ def policy_for(settings) -> NetworkPolicy:
 
 
 class BlockedAddress(UserFacingError, httpcore2.ConnectError):
-    """A connection refused by the guard, with a message written for the user.
-
-    It is also an `httpcore2.ConnectError`, so httpx2 maps it to `httpx2.ConnectError` (with
-    this exception as `__cause__`) and the openai SDK, which only wraps httpx2's request
-    errors, turns that into `APIConnectionError`. A plain exception would escape the SDK raw.
-    """
+    """A connection refused by the guard, with a message written for the user. A ConnectError,
+    so httpx2 and then the SDK wrap it (APIConnectionError); a plain one would escape raw."""
 
     def __init__(self, host: str, address: str, reason: str) -> None:
         self.host = host
@@ -262,11 +244,9 @@ def _normal_host(host: str) -> str:
 def vet(host: str, port: int, policy: NetworkPolicy) -> list[str]:
     """The addresses `host` resolves to, in resolver order, all judged allowed.
 
-    Raises BlockedAddress when ANY address is forbidden, rather than quietly connecting to the
-    allowed ones: a name that answers with both public and private addresses is the shape of
-    a rebinding or split-horizon trick, and refusing it is predictable (the outcome does not
-    depend on which address the OS would try first) and easy to explain; an operator who
-    trusts such a name can list it. Resolver errors (socket.gaierror) propagate.
+    Raises BlockedAddress when ANY address is forbidden: a name that answers with public and
+    private addresses is the shape of a rebinding trick, and refusing it does not depend on
+    which address the OS tries first. Resolver errors (socket.gaierror) propagate.
     """
     if policy.allows_host(host):
         return [host]
@@ -287,18 +267,14 @@ def vet(host: str, port: int, policy: NetworkPolicy) -> list[str]:
 
 def check_base_url(url: str, policy: NetworkPolicy) -> None:
     """Early feedback for the settings page: raise BlockedAddress if `url` may not be reached.
-
-    Advisory only (the real check runs at connection time): an unparseable URL or a host that
-    does not resolve passes here and is reported by the request itself.
-    """
+    Advisory only: an unparseable URL or a host that does not resolve passes here."""
     if policy.allow_private:
         return
     try:
         parsed = httpx2.URL(url.strip())
     except (httpx2.InvalidURL, TypeError, ValueError):
         return
-    host = parsed.host
-    if not host:
+    if not parsed.host:
         return
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
@@ -347,24 +323,13 @@ def _default_ssl_context() -> ssl.SSLContext:
     return httpx2.create_ssl_context(verify=True)
 
 
-# httpcore2's exceptions and the httpx2 ones callers (and the openai SDK) expect, most specific
-# first: the first match wins, so ConnectTimeout is not reported as a plain TimeoutException.
-_HTTPX_ERROR_FOR: tuple[tuple[type[Exception], type[httpx2.TransportError]], ...] = (
-    (httpcore2.ConnectTimeout, httpx2.ConnectTimeout),
-    (httpcore2.ReadTimeout, httpx2.ReadTimeout),
-    (httpcore2.WriteTimeout, httpx2.WriteTimeout),
-    (httpcore2.PoolTimeout, httpx2.PoolTimeout),
-    (httpcore2.TimeoutException, httpx2.TimeoutException),
-    (httpcore2.ConnectError, httpx2.ConnectError),
-    (httpcore2.ReadError, httpx2.ReadError),
-    (httpcore2.WriteError, httpx2.WriteError),
-    (httpcore2.NetworkError, httpx2.NetworkError),
-    (httpcore2.ProxyError, httpx2.ProxyError),
-    (httpcore2.UnsupportedProtocol, httpx2.UnsupportedProtocol),
-    (httpcore2.LocalProtocolError, httpx2.LocalProtocolError),
-    (httpcore2.RemoteProtocolError, httpx2.RemoteProtocolError),
-    (httpcore2.ProtocolError, httpx2.ProtocolError),
-)
+# httpcore2's exceptions and the httpx2 ones of the same name that callers (and the openai SDK)
+# expect, most specific first: the first match wins, so ConnectTimeout stays a ConnectTimeout.
+_HTTPX_ERROR_FOR = tuple((getattr(httpcore2, name), getattr(httpx2, name)) for name in (
+    "ConnectTimeout", "ReadTimeout", "WriteTimeout", "PoolTimeout", "TimeoutException",
+    "ConnectError", "ReadError", "WriteError", "NetworkError", "ProxyError",
+    "UnsupportedProtocol", "LocalProtocolError", "RemoteProtocolError", "ProtocolError",
+))
 
 
 @contextlib.contextmanager
@@ -429,21 +394,14 @@ def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
 class GuardedTransport(httpx2.BaseTransport):
     """An httpx2 transport whose own httpcore2 pool opens every connection through GuardedBackend.
 
-    Built on public extension points only (httpx2.BaseTransport, httpcore2.ConnectionPool's
-    `network_backend`): if either library changes, this fails loudly instead of routing
-    requests around the guard. No proxy: the pool connects to the target itself.
+    Public extension points only: if either library changes, this fails loudly instead of
+    routing requests around the guard. No proxy: the pool connects to the target itself.
     """
 
-    def __init__(
-        self,
-        policy: NetworkPolicy,
-        *,
-        verify: ssl.SSLContext | bool = True,
-        limits: httpx2.Limits = openai.DEFAULT_CONNECTION_LIMITS,
-    ) -> None:
+    def __init__(self, policy: NetworkPolicy, *, verify: ssl.SSLContext | bool = True) -> None:
         # The SDK's default context (trusts SSL_CERT_FILE / SSL_CERT_DIR), shared by every pool.
         ssl_context = _default_ssl_context() if verify is True else httpx2.create_ssl_context(verify=verify)
-        self.backend = GuardedBackend(policy)
+        limits = openai.DEFAULT_CONNECTION_LIMITS  # as the SDK's own client
         self.pool = httpcore2.ConnectionPool(
             ssl_context=ssl_context,
             max_connections=limits.max_connections,
@@ -451,7 +409,7 @@ class GuardedTransport(httpx2.BaseTransport):
             keepalive_expiry=limits.keepalive_expiry,
             http1=True,
             http2=False,
-            network_backend=self.backend,
+            network_backend=GuardedBackend(policy),
         )
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
@@ -476,32 +434,9 @@ class GuardedTransport(httpx2.BaseTransport):
         self.pool.close()
 
 
-class _NoCookies(http.cookiejar.CookiePolicy):
-    """Keeps no cookie: one client is shared by every user, so a cookie would cross sessions."""
-
-    netscape = True
-    rfc2965 = False
-    hide_cookie2 = True
-
-    def set_ok(self, cookie, request) -> bool:
-        return False
-
-    def return_ok(self, cookie, request) -> bool:
-        return False
-
-    def domain_return_ok(self, domain, request) -> bool:
-        return False
-
-    def path_return_ok(self, path, request) -> bool:
-        return False
-
-
 class RedirectRefused(UserFacingError, httpx2.RequestError):
-    """A server redirected a request to another origin: not followed, so the key and the
-    connection's custom headers reach only the server the user named.
-
-    A request error of httpx2, so the SDK wraps it as APIConnectionError with this as cause.
-    """
+    """A redirect to another origin, not followed: the key and custom headers reach only the
+    server the user named. An httpx2 request error, so the SDK wraps it (APIConnectionError)."""
 
     def __init__(self, origin: str, elsewhere: str) -> None:
         super().__init__(
@@ -533,12 +468,9 @@ def guarded_http_client(
     *,
     verify: ssl.SSLContext | bool = True,
 ) -> httpx2.Client:
-    """An httpx2.Client for openai.OpenAI(http_client=...) that enforces `policy`.
-
-    Same defaults as the SDK's own client (limits, redirects followed), except that the
-    environment is not trusted, no cookie is kept, so one client can serve every user, and a
-    redirect to another origin is refused (RedirectRefused).
-    """
+    """An httpx2.Client for openai.OpenAI(http_client=...) that enforces `policy`: the SDK's
+    defaults, except that it trusts no environment, keeps no cookie and refuses a redirect to
+    another origin, so one client can serve every user."""
     return httpx2.Client(
         transport=GuardedTransport(policy, verify=verify),
         timeout=timeout,
@@ -547,6 +479,7 @@ def guarded_http_client(
         # through a proxy, which connects to the target itself and so bypasses this guard
         # (it would only ever judge the proxy's address). Also no .netrc credentials.
         trust_env=False,
-        cookies=http.cookiejar.CookieJar(policy=_NoCookies()),
+        # One client serves every user: a cookie kept for one would be sent for another.
+        cookies=http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[])),
         event_hooks={"response": [_stay_on_origin]},
     )
