@@ -1,10 +1,6 @@
-"""A streamed reply as Markdown blocks: each finished block is drawn once, only the block in
-progress is updated (re-rendering the whole reply on every update froze the browser).
-
-A block ends where drawing it alone looks the same as drawing it with the rest: at a blank line
-followed by a line that starts something new at the left margin, and around a fenced code
-block. The finished reply is drawn whole; these blocks are only how it streams.
-"""
+"""A streamed reply as Markdown blocks: a finished block is drawn once, only the one in progress
+is updated (re-rendering the whole reply on each update froze the browser). A block ends at a
+blank line before a new left-margin start, and around a fenced code block."""
 
 from __future__ import annotations
 
@@ -25,7 +21,6 @@ _DECIDES = 12  # characters of a line enough to tell what it starts (a list mark
 
 
 def _kind(line: str) -> str:
-    """What a line at the left margin starts, as far as joining blocks goes."""
     if line.startswith(">"):
         return "quote"
     if _LIST_ITEM.match(line):
@@ -47,9 +42,8 @@ def _joined(pieces: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 class BlockSplitter:
-    """Turns streamed text into steps: (TEXT, s), (CUT, ""), (FENCE, line), (CODE, s),
-    (CLOSED, markdown). Joining every TEXT and CLOSED in order, and a FENCE and CODE left open
-    at the end, gives the text back."""
+    """Streamed text as steps: (TEXT, s), (CUT, ""), (FENCE, line), (CODE, s), (CLOSED, md);
+    TEXT and CLOSED joined in order (plus a FENCE and CODE left open) give the text back."""
 
     def __init__(self) -> None:
         self._line = ""  # the line being received, held back until it says what it starts
@@ -66,7 +60,6 @@ class BlockSplitter:
         self.passed = 0  # characters passed on so far (the rest is held back, not yet drawn)
 
     def feed(self, text: str) -> list[tuple[str, str]]:
-        """The steps `text` makes, consecutive TEXT (or CODE) joined: one update each."""
         pieces = (match.group() for match in _LINE.finditer(text))
         return _joined(step for piece in pieces for step in self._piece(piece))
 
@@ -77,7 +70,6 @@ class BlockSplitter:
 
     @property
     def open_fence_size(self) -> int:
-        """Characters of the fenced code block still open (0 when none is)."""
         return sum(map(len, self._fence_text))
 
     # ---- one piece of a line at a time (a piece ends at a newline or at the text's end)
@@ -112,7 +104,6 @@ class BlockSplitter:
             self._after_blank = blank
 
     def _start_of_line(self, line: str) -> Iterator[tuple[str, str]]:
-        """The start of a line (the whole line, or enough of it): where does it go?"""
         if self._fence:
             if line.endswith("\n") and self._closes_fence(line):
                 yield from self._close_fence(line)
@@ -183,7 +174,6 @@ PLAIN_MESSAGE_OVER = 20_000
 
 
 def drawn_plain(role: str, text: str) -> bool:
-    """Whether a turn's text is drawn as typed rather than as Markdown."""
     return role == "user" and len(text) > PLAIN_MESSAGE_OVER
 
 
@@ -203,15 +193,12 @@ HIGHLIGHT_WHEN_CLOSED_MAX = 20_000
 
 
 def highlights_when_closed(fenced: str) -> bool:
-    """Whether a fence that closed while the reply streams is drawn highlighted at once."""
     return len(fenced) <= HIGHLIGHT_WHEN_CLOSED_MAX
 
 
 def highlighted_size(markdown: str) -> int:
-    """How many characters of `markdown` are in fenced code blocks (closed, or left open at
-    its end). The browser highlights every one again on each update of the page (measured in
-    bench/README.md), so the pace of a reply counts them.
-    """
+    """Characters in fenced code blocks (closed or left open): the browser re-highlights them
+    on every page update (bench/README.md), so a reply's pace counts them."""
     if "```" not in markdown and "~~~" not in markdown:
         return 0
     splitter = BlockSplitter()
@@ -226,9 +213,8 @@ HIGHLIGHT_WEIGHT = 2
 
 
 class UpdateCost:
-    """For coalesce's `rendered`: what the update just made costs the browser to re-render, the
-    block in progress and every highlighted code block on the page; none when the splitter held
-    the new text back (nothing was sent, so the next piece need not wait)."""
+    """coalesce's `rendered`: what the last update costs the browser (block in progress plus
+    highlighted code); 0 when the splitter held the text back, so the next piece need not wait."""
 
     def __init__(self, splitter: BlockSplitter, highlighted_above: int) -> None:
         self.splitter, self.above, self.seen = splitter, highlighted_above, 0
@@ -241,8 +227,7 @@ class UpdateCost:
         return splitter.tail_size + HIGHLIGHT_WEIGHT * (self.above + splitter.highlighted)
 
 
-# ---- drawing: `body` is the reply's Streamlit container (duck-typed here: core stays free of
-# Streamlit; only its documented element methods are used).
+# ---- drawing: `body` is a Streamlit container, duck-typed so core stays free of Streamlit.
 
 
 def draw_blocks(pieces: Iterable[str], splitter: BlockSplitter, body) -> None:
@@ -289,10 +274,8 @@ WARM_FENCE = "```python\npass\n```"
 
 
 def warm_highlighter(body) -> None:
-    """A hidden one-line fenced block, drawn when a reply's first fence opens: the browser loads
-    the highlighter lazily and shows a skeleton meanwhile, which turned a finished reply into a
-    skeleton for 1 to 2 s. (A Markdown fence: `st.code` loads it through another path.)
-    """
+    """Loads the highlighter early via a hidden fence: loaded lazily, it showed a finished reply
+    as a skeleton for 1-2 s. A Markdown fence, since `st.code` loads it another way."""
     body.container(key=WARM_KEY, gap=None).markdown(WARM_FENCE)
 
 

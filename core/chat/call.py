@@ -37,19 +37,14 @@ from core.chat.events import ChunkReader, StreamEnd, Thinking, Watchdog, read_ev
 __all__ = ["Reply", "Thinking", "coalesce", "start_reply", "stream_reply", "wire_messages"]
 
 COALESCE_SECONDS = 0.05  # at most one page update per 50 ms: faster freezes the page
-# Every update re-sends and re-renders the whole reply: measured by bench/stream.py part 2.
-RENDER_CHARS_PER_SECOND = 100_000
-# However heavy the page, the reply moves on screen at least this often.
-MAX_UPDATE_SECONDS = 2.0
-# Keep-alive comments before the first chunk stretch the first-token limit up to this many times.
-QUEUE_LIMIT_FACTOR = 5
+RENDER_CHARS_PER_SECOND = 100_000  # each update re-renders the reply (bench/stream.py part 2)
+MAX_UPDATE_SECONDS = 2.0  # however heavy the page, the reply moves at least this often
+QUEUE_LIMIT_FACTOR = 5  # keep-alives before the first chunk stretch the first-token limit so far
 MODEL_LIST_SECONDS = 5.0  # listing models for an unknown-model message must not hold it up
 
 
 @dataclass
 class Reply:
-    """An assistant reply as it streams in, and how it ended."""
-
     model: str = ""
     provider: str = ""
     reasoning: str = ""
@@ -57,8 +52,7 @@ class Reply:
     finish_reason: str | None = None
     usage: dict | None = None
     error: str | None = None
-    # The setting an error is about ("key", "base_url", "model"), so the page links to Settings;
-    # "conversation" when it is too long for the model (Retry would only fail again).
+    # "key", "base_url", "model": the page links to Settings; "conversation": too long to retry
     error_field: str | None = None
     notice: str | None = None  # said under a reply that is fine but unusual
     clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
@@ -66,10 +60,10 @@ class Reply:
     first_token_seconds: float | None = None  # until the first answer text
     reasoning_started: float | None = None
     reasoning_ended: float | None = None  # when the answer started or the reply ended
-    # Pieces, joined on demand: `text += piece` on an attribute copies the whole text each time.
+    # Joined on demand: `text += piece` on an attribute copies the whole text each time.
     parts: list[str] = field(default_factory=list, repr=False)
-    # The reply is read by the periodic save's thread while the stream appends to it: readers
-    # join only the pieces there when they start, one reader at a time, so no piece is lost.
+    # The periodic save's thread reads while the stream appends: one reader at a time joins
+    # only the pieces present when it starts, so no piece is lost.
     _reading: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -106,7 +100,6 @@ class Reply:
 
     @property
     def thinking_seconds(self) -> float | None:
-        """How long the model reasoned: until now while it still does, then frozen."""
         if self.reasoning_started is None:
             return None
         end = self.reasoning_ended if self.reasoning_ended is not None else self.clock()
@@ -114,13 +107,12 @@ class Reply:
 
     @property
     def label(self) -> str:
-        """The same label the model selector shows (Target.label)."""
+        """As the model selector shows it (Target.label)."""
         return f"{self.model} · {self.provider}" if self.model else ""
 
 
 def wire_messages(branch: Iterable[Message], system_prompt: str = "") -> list[dict]:
-    """What the model sees, as the request's message list: the system prompt when set, then
-    the branch on screen, complete turns only (failed and empty replies are left out)."""
+    """The system prompt when set, then the branch; failed and empty replies left out."""
     system = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
     return system + [{"role": m.role, "content": m.content} for m in branch
                      if m.content and m.status != "failed"]
@@ -128,10 +120,8 @@ def wire_messages(branch: Iterable[Message], system_prompt: str = "") -> list[di
 
 def _open_response(client, stack: ExitStack, target: Target, messages, extra,
                    on_quirk: Callable[[str], None], max_tokens: int | None = None):
-    """Send the request; again without stream_options for a server that rejects it, and with
-    max_completion_tokens for one that refuses max_tokens (OpenAI's reasoning models). Each
-    refusal goes to `on_quirk`, kept with the connection, so the next request asks right away.
-    """
+    """Retries without stream_options, or with max_completion_tokens, for a server that refuses
+    them; each refusal goes to `on_quirk` so the next request asks right away."""
     create = client.chat.completions.with_streaming_response.create
     usage = {} if NO_STREAM_OPTIONS in target.quirks else {
         "stream_options": {"include_usage": True}}
@@ -168,8 +158,8 @@ def _names_stream_options(exc: openai.APIStatusError) -> bool:
 
 
 def _allow_long_reads(response: httpx2.Response, limits: Limits) -> None:
-    """Past the head, the watchdog applies the limits; the read timeout only backs it up (the
-    request's `timeout` extension is httpx2's public handle on it, read when the body is)."""
+    """Past the head the watchdog applies the limits; the read timeout (httpx2's public
+    `timeout` extension, read when the body is) only backs it up."""
     timeouts = response.request.extensions.get("timeout")
     if isinstance(timeouts, dict):
         timeouts["read"] = limits.body_read_backstop
@@ -195,12 +185,8 @@ def stream_reply(
     on_quirk: Callable[[str], None] = lambda quirk: None,
     max_tokens: int | None = None,
 ) -> Iterator[str | Thinking]:
-    """Yield the reply's answer text as it arrives, and a Thinking marker for reasoning.
-
-    Never raises: the reply ends 'failed' (nothing arrived) or 'interrupted' (some text
-    arrived), with `reply.error` written for the user. What the server turns out not to
-    support goes to `on_quirk` (a quirk of core.providers.connections).
-    """
+    """Answer text and Thinking markers. Never raises: on failure the reply ends 'failed' or
+    'interrupted' with `reply.error`; unsupported options go to `on_quirk`."""
     reply.model, reply.provider = target.model, target.provider_label
     extra = {} if temperature is None else {"temperature": temperature}
     watchdog = Watchdog(clock=reply.clock)
@@ -234,8 +220,8 @@ def stream_reply(
 
 
 def _address_the_error(reply: Reply, target: Target) -> None:
-    """An error about a setting the administrator set sends the user to them, not Settings;
-    an error names the connection that failed (the seed's providers are named by the footer)."""
+    """Operator-set fields send the user to the administrator; the error names a seeded
+    connection (a profile's is named by the footer)."""
     if reply.error and reply.error_field in target.operator_fields:
         reply.error = for_the_administrator(reply.error, reply.error_field)
         reply.error_field = None
@@ -252,9 +238,8 @@ def _streamed_reply(response, reader: ChunkReader, end: StreamEnd, watchdog: Wat
     idle = limits.idle
 
     def alive() -> None:
-        """A keep-alive comment: the server is there. Before the reply starts (a request
-        waiting in a queue), the wait is extended up to QUEUE_LIMIT_FACTOR times the first-token
-        limit, so a queue that never moves is still cut, and said as keep-alives only."""
+        """Before the reply starts (queued), a keep-alive extends the wait up to
+        QUEUE_LIMIT_FACTOR first-token limits, so a queue that never moves is still cut."""
         if watchdog.reason == "idle":
             watchdog.arm(idle, "idle")
             return
@@ -279,9 +264,8 @@ def _whole_reply(response, reader: ChunkReader, end: StreamEnd) -> Iterator[str 
     yield from reader.chunk(body)
 
 
-# finish_reason -> how the reply ended. "stop" (and the end of a tool or function call, and
-# Anthropic's and Gemini's words for a natural end) is a finished reply; "length" is said
-# above; no finish reason at all is "Possibly incomplete".
+# Finish reasons of a finished reply, Anthropic's and Gemini's included; none at all is
+# "Possibly incomplete".
 FINISHED = frozenset({"stop", "eos", "end_turn", "stop_sequence", "tool_calls", "function_call",
                       "tool_use"})
 CUT_BY_PROVIDER = {"content_filter": "content_filter", "safety": "content_filter",
@@ -290,7 +274,6 @@ CUT_BY_PROVIDER = {"content_filter": "content_filter", "safety": "content_filter
 
 
 def _classify_end(reply: Reply, target: Target, end: StreamEnd, content_type: str) -> None:
-    """How a stream that raised nothing ended: finished, cut short, or empty."""
     if not (reply.parts or reply.reasoning or reply.finish_reason):
         reply.status = "failed"
         reply.error = describe_empty_stream(target.base_url, content_type, end.head)
@@ -321,7 +304,7 @@ def _classify_end(reply: Reply, target: Target, end: StreamEnd, content_type: st
 
 
 def _stall(watchdog: Watchdog, limits: Limits, exc: BaseException | None) -> float | None:
-    """Seconds of silence that cut the reply, if a time limit did."""
+    """Seconds of silence that cut the reply, if a limit did."""
     if watchdog.fired:
         return {"first_token": limits.first_token, "queued": limits.first_token * QUEUE_LIMIT_FACTOR
                 }.get(watchdog.fired, limits.idle)
@@ -350,7 +333,6 @@ def _end_with_error(reply, target, limits, watchdog: Watchdog, exc, client) -> N
 
 
 def _models_offered(client: openai.OpenAI) -> list[str]:
-    """The models the server lists, for an unknown-model message; none if it cannot say."""
     try:
         return read_model_list(client, timeout=MODEL_LIST_SECONDS)
     except (*PROVIDER_FAILURES, ValueError):  # no list, or not one: the message goes without
@@ -377,7 +359,6 @@ class Streaming:
             self.now -= 1
 
     def crowding(self) -> float:
-        """1 while few replies stream; grows with their number, up to MOST."""
         return min(self.MOST, max(1.0, self.now / self.CROWD))
 
 
@@ -385,7 +366,7 @@ STREAMING = Streaming()  # a count, no user data: every session of the process s
 
 
 def close_source(source: Iterable) -> None:
-    """Close a generator that was read from (its HTTP response ends, the server stops)."""
+    """Closing ends the HTTP response, so the server stops."""
     close = getattr(source, "close", None)
     if close is not None:
         close()
@@ -401,14 +382,9 @@ def coalesce(
     rendered: Callable[[], int] | None = None,
     crowd: Callable[[], float] = lambda: STREAMING.crowding(),
 ) -> Iterator[str]:
-    """Join chunks so that the page is updated at most once per `interval` seconds.
-
-    The interval grows with what an update costs the browser, `rendered()` characters
-    (everything shown so far when not given): at most `render_rate` characters per second,
-    up to MAX_UPDATE_SECONDS; and by `crowd()` while many replies stream in this process.
-    The first chunk goes out at once. `Thinking` markers are not passed on: they call
-    `on_thinking()` at most once per `interval`, and once more at the end if one is unshown.
-    """
+    """Chunks joined into at most one update per `interval`, stretched by the update's cost
+    (`rendered()` chars at `render_rate`/s, up to MAX_UPDATE_SECONDS) and by `crowd()`.
+    Thinking markers call `on_thinking()` at most once per `interval`, and once at the end."""
     pending: list[str] = []
     last = wait = 0.0
     shown = 0
@@ -449,7 +425,7 @@ def start_reply(
     temperature: float | None = None,
     on_quirk: Callable[[str], None] = lambda quirk: None,
 ) -> Iterator[str | Thinking]:
-    """The reply's stream for `target`, with the limits the settings give. Never raises."""
+    """Never raises."""
     try:
         limits, http_client = connection_for(settings)
         client = build_client(target, limits, http_client=http_client)

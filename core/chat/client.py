@@ -1,9 +1,6 @@
-"""The HTTP side of every provider request: time limits, the guarded client, the SDK client.
-
-One guarded httpx2 client per network policy serves the whole process: it holds no user data,
-since keys and headers travel per request from the SDK client, which is built from the Target
-alone (nothing of the operator's OPENAI_* environment reaches a server).
-"""
+"""Time limits, the guarded HTTP client and the SDK client. One httpx2 client per policy serves
+the process: it holds no user data, since keys and headers travel per request from an SDK client
+built from the Target alone (no operator OPENAI_* variable reaches a server)."""
 
 from __future__ import annotations
 
@@ -25,8 +22,6 @@ NO_KEY_PLACEHOLDER = "no-key"  # the SDK insists on a key; keyless local servers
 
 @dataclass(frozen=True)
 class Limits:
-    """Time limits in seconds; by default the settings' defaults."""
-
     connect: float = Settings.connect_timeout
     first_token: float = Settings.first_token_timeout
     idle: float = Settings.idle_timeout
@@ -42,8 +37,7 @@ class Limits:
 
 
 class SettingRefused(UserFacingError):
-    """A setting the connection rules refuse (nothing was sent); `field` names the setting to
-    fix ("base_url", "key", or None)."""
+    """Nothing was sent; `field` is the setting to fix ("base_url", "key", or None)."""
 
     def __init__(self, message: str, field: str | None) -> None:
         super().__init__(message)
@@ -56,8 +50,8 @@ _SETTING_LINKS = {"base_url": "base_url", "api_key": "key"}  # what Chat offers 
 
 
 def refuse_what_the_rules_refuse(target: Target) -> None:
-    """Raise SettingRefused, naming the settings, when the request for `target` would send
-    anything the connection rules refuse (core.providers.connections.sending_problems)."""
+    """Raise SettingRefused naming the settings when `target` would send what
+    connections.sending_problems refuses."""
     problems = sending_problems(target)
     if not problems:
         return
@@ -76,9 +70,8 @@ def refuse_what_the_rules_refuse(target: Target) -> None:
 def build_client(
     target: Target, limits: Limits = Limits(), http_client: httpx2.Client | None = None
 ) -> openai.OpenAI:
-    """A client that talks to exactly `target.base_url`, sends only what the target carries
-    and never retries on its own. Raises SettingRefused, sending nothing, when the target
-    breaks the connection rules, wherever it came from."""
+    """A client for exactly `target.base_url` that sends only what the target carries and never
+    retries; SettingRefused, sending nothing, if the target breaks the connection rules."""
     refuse_what_the_rules_refuse(target)
     api_key = target.api_key or NO_KEY_PLACEHOLDER
     client = openai.OpenAI(
@@ -100,13 +93,8 @@ def build_client(
 
 def _only_the_targets_headers(api_key: str, custom: tuple[tuple[str, str], ...] = ()
                               ) -> dict[str, str | openai.Omit]:
-    """The connection's own headers, and nothing the SDK reads from OPENAI_CUSTOM_HEADERS
-    ("Name: value" lines).
-
-    Headers given to the SDK win over that variable's: each of its names is omitted, and an
-    Authorization there would replace the target's key, so the key is given explicitly, last
-    (validation refuses a custom Authorization; this keeps the key's even if one slipped by).
-    """
+    """The connection's headers, each OPENAI_CUSTOM_HEADERS name omitted; Authorization is set
+    last so neither that variable nor a slipped-in custom header can replace the key."""
     headers: dict[str, str | openai.Omit] = {}
     for line in os.environ.get("OPENAI_CUSTOM_HEADERS", "").split("\n"):
         name = line.partition(":")[0].strip()
@@ -122,10 +110,7 @@ _shared_clients_lock = threading.Lock()
 
 
 def connection_for(settings: Settings) -> tuple[Limits, httpx2.Client]:
-    """The time limits and the process's guarded HTTP client for these settings.
-
-    The client is shared: callers must not close it. Timeouts are per request (build_client).
-    """
+    """The shared guarded client (callers must not close it); timeouts are per request."""
     limits = Limits(settings.connect_timeout, settings.first_token_timeout, settings.idle_timeout)
     policy = policy_for(settings)
     with _shared_clients_lock:

@@ -1,8 +1,5 @@
-"""Model discovery (`GET {base}/models`) and the "Test connection" action.
-
-Every request goes through `build_client`, to exactly the configured base URL; the probes for
-a missing or extra `/v1` only change the path, so the key never goes to another host.
-"""
+"""Model discovery (`GET {base}/models`) and "Test connection". Every request goes through
+`build_client`; probes for a missing or extra `/v1` change only the path, so the key stays put."""
 
 from __future__ import annotations
 
@@ -31,9 +28,8 @@ _SHOWN_MODELS = 10
 
 
 class DiscoveryError(UserFacingError):
-    """Why the model list could not be had; the text is written for the user. `kind`:
-    "not_listed" (no /models), "wrong_base_url" (it lacks or doubles /v1), "unreachable",
-    "auth" (401/403), "bad_response" (200, not a model list) or "server_error"."""
+    """`kind`: not_listed, wrong_base_url (lacks or doubles /v1), unreachable, auth,
+    bad_response (200, not a model list) or server_error."""
 
     def __init__(self, message: str, kind: str) -> None:
         super().__init__(message)
@@ -71,7 +67,7 @@ def _answers(target: Target, base_url: str, limits: Limits, http_client: httpx2.
 
 
 def _not_found(target: Target, limits: Limits, http_client: httpx2.Client | None) -> DiscoveryError:
-    """The message for a 404 at {base}/models: a wrong base URL if a probe says so, else unlisted."""
+    """A 404 at {base}/models: a wrong base URL if a probe says so, else unlisted."""
     base = target.base_url.rstrip("/")
     without = base.removesuffix("/v1") if base.endswith("/v1") else None
     if base.endswith("/v1/v1") or (without and _answers(target, without, limits, http_client)):
@@ -102,10 +98,7 @@ def _kind(exc: BaseException) -> str:
 def list_models(
     target: Target, limits: Limits = Limits(), http_client: httpx2.Client | None = None
 ) -> list[str]:
-    """The model ids the server at `target.base_url` lists, sorted, without duplicates.
-
-    Raises `DiscoveryError` (a `UserFacingError`) with a message for the user on any failure.
-    """
+    """Sorted unique model ids; any failure raises DiscoveryError, written for the user."""
     secrets = target_secrets(target)
     try:
         return _get_models(target, limits, http_client)
@@ -165,7 +158,6 @@ class ConnectionReport:
 
     @property
     def detail(self) -> str:
-        """One line: the latency, or which step failed and why."""
         failed = self.failed_step
         if failed is not None:
             return f"the step '{failed.name}' failed: {failed.detail}"
@@ -189,7 +181,7 @@ def _listed(model: str, models: list[str]) -> bool:
 def _models_step(
     target: Target, limits: Limits, http_client: httpx2.Client | None
 ) -> tuple[Step, list[str], list[str], bool]:
-    """The listing step, the models, warnings, and whether the test should go on."""
+    """The step, the models, warnings, and whether the test goes on."""
     started = time.monotonic()
     try:
         models = list_models(target, limits, http_client)
@@ -222,11 +214,8 @@ def _chat_step(
     target: Target, limits: Limits, http_client: httpx2.Client | None,
     models: Sequence[str] = (),
 ) -> tuple[Step, float | None, float | None, str | None]:
-    """A one-token streamed chat: the step, time to first chunk and total in ms, a warning.
-
-    Read by the same reader as chat (`stream_reply`), so a server is judged here as chat will
-    judge it. `models`: what the server listed, offered when it does not know the model.
-    """
+    """The step, first-chunk and total ms, a warning. Read by `stream_reply`, so a server is
+    judged as chat will judge it; `models` are offered if the model is unknown."""
     secrets = target_secrets(target)
     if not target.model.strip():
         return Step(CHAT_STEP, False, "No model name is set: enter one in Settings.", 0.0), None, None, None
@@ -291,10 +280,7 @@ def _ms(moment: float | None, started: float) -> float | None:
 def test_connection(
     target: Target, limits: Limits = Limits(), http_client: httpx2.Client | None = None
 ) -> ConnectionReport:
-    """List the models, then send a one-token streamed chat; report what happened.
-
-    Never raises for a server's failure: the report says which step failed and why.
-    """
+    """List the models, then a one-token chat; a server's failure is reported, not raised."""
     list_step, models, warnings, go_on = _models_step(target, limits, http_client)
     if not go_on:
         return ConnectionReport((list_step,))

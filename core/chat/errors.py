@@ -1,8 +1,5 @@
-"""What a model server's failure (or the network's) says to the user, here and nowhere else.
-
-Built on openai's exception classes and the error body (`e.body`), never on the text of
-`str(e)`; the provider's own words are cut to their human part and every key is redacted.
-An exception that is not a provider or network failure is our own bug (core.failures)."""
+"""A server's or the network's failure as a message for the user, here only: built on openai's
+exception classes and `e.body`, never `str(e)`; keys redacted. Anything else is our bug."""
 
 from __future__ import annotations
 
@@ -27,7 +24,7 @@ _H1 = re.compile(r"<h1[^>]*>(.*?)</h1\s*>", re.S | re.I)
 
 
 class MalformedReply(Exception):
-    """The server's reply could not be read as a chat reply (not JSON, or the wrong shape)."""
+    """Not JSON, or not the shape of a chat reply."""
 
 
 class ServerReportedError(Exception):
@@ -107,14 +104,12 @@ def _message_in(value: object, depth: int = 0) -> str | None:
 
 
 def provider_message(body: object) -> str | None:
-    """The provider's own error text from an error body of any shape, or None."""
     if isinstance(body, bytes):
         body = body.decode("utf-8", "replace")
     return _message_in(body)
 
 
 def _said_in(exc: openai.APIStatusError) -> str | None:
-    """The provider's own text in an error response."""
     body = exc.body
     if body is None:
         try:
@@ -146,7 +141,6 @@ MODELS_OFFERED = 10  # an unknown-model message offers at most this many of the 
 
 
 def _error_code(body: object) -> str:
-    """The `code` (or `type`) an OpenAI-shaped error body carries, lower-cased."""
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         body = body["error"]
     if not isinstance(body, dict):
@@ -277,8 +271,7 @@ _STALLS = {
 
 
 def describe_stall(limit: str, seconds: float, base_url: str) -> str:
-    """A reply cut because a time limit passed ('first_token', 'idle', or 'queued': only
-    keep-alive messages came before the reply started)."""
+    """`limit`: first_token, idle, or queued (only keep-alives came before the reply)."""
     what, setting = _STALLS[limit]
     logger.info("A reply from %s was cut after %g s of silence; %s sets the limit.",
                 base_url, seconds, setting)
@@ -307,7 +300,6 @@ _STREAM_ENDS = {
 
 
 def describe_stream_end(kind: str, base_url: str, reason: str = "") -> str:
-    """A stream that ended without an error, but not as a finished reply should."""
     return _STREAM_ENDS[kind].format(url=base_url, reason=collapse(reason)[:40])
 
 
@@ -363,8 +355,7 @@ def describe_error(
     model: str = "",
     models: Iterable[str] = (),
 ) -> str:
-    """One message for the user for any exception from a provider call (`models`: what the
-    server lists, offered when the model is unknown); anything else is our bug, said so."""
+    """`models` are offered when the model is unknown; a non-provider exception is our bug."""
     secrets = list(secrets)
     if not isinstance(exc, PROVIDER_FAILURES):
         return describe_bug(exc, secrets)
@@ -447,8 +438,7 @@ _FIX_IN_SETTINGS = re.compile(
 
 
 def for_the_administrator(message: str, field: str) -> str:
-    """An error about a setting of a connection the administrator set: the user cannot change
-    it, so the message sends them to the administrator, not to Settings."""
+    """The user cannot change an operator's setting: send them to the administrator."""
     message = _FIX_IN_SETTINGS.sub(lambda m: "." if m.group(1) is not None else "", message)
     return (f"{message} This connection is set by the administrator: ask them to check "
             f"{_ADMIN_FIELDS.get(field, 'it')}.")

@@ -28,8 +28,7 @@ _HEAD_CHARS = 8192
 
 
 class _AsEventStream:
-    """A response read as server-sent events whatever content type it declares (some servers
-    stream events as text/plain; an HTML page simply yields no events)."""
+    """Read as events whatever its content type: some servers stream them as text/plain."""
 
     headers = {"content-type": "text/event-stream"}
 
@@ -40,8 +39,7 @@ class _AsEventStream:
         self._on_comment = on_comment
 
     def iter_text(self) -> Iterator[str]:
-        """The body's text; a comment line (`: keep-alive`, `: OPENROUTER PROCESSING`) calls
-        `on_comment`, since the event parser drops comments without a trace."""
+        """Comment lines (`: keep-alive`) call `on_comment`: the event parser drops them."""
         at_line_start = True
         for text in self._response.iter_text():
             if self._on_comment is not None and text and (
@@ -57,12 +55,8 @@ class _AsEventStream:
 
 def read_events(response: httpx2.Response, end: StreamEnd,
                 on_comment: Callable[[], None] | None = None) -> Iterator[dict]:
-    """Each JSON chunk of a chat-completions event stream, as a dict.
-
-    An `error` event or chunk raises ServerReportedError; data that is not a JSON object
-    raises MalformedReply. Events without data (keep-alives) yield an empty dict; comment
-    lines call `on_comment` (the server is alive, e.g. waiting in a queue).
-    """
+    """Each JSON chunk ({} for an event without data). An `error` event or chunk raises
+    ServerReportedError; data that is not a JSON object raises MalformedReply."""
     for event in EventSource(_AsEventStream(response, end, on_comment)).iter_sse():
         data = event.data
         if data.startswith("[DONE]"):
@@ -94,8 +88,8 @@ class Thinking:
 
 
 class ChunkReader:
-    """Applies chat-completion chunks to a reply; yields answer text and Thinking markers. A
-    non-streamed reply's `message` is read like one big delta."""
+    """Applies chunks to a reply, yielding answer text and Thinking markers; a non-streamed
+    reply's `message` is read as one big delta."""
 
     def __init__(self, reply) -> None:
         self.reply = reply
@@ -147,11 +141,8 @@ class ChunkReader:
 
 
 class Watchman:
-    """One thread that watches every streaming reply's Watchdog, and sleeps while none streams.
-
-    A thread per reply, each waking 20 times a second, cost a busy server a share of its one
-    core for Python; one thread looking at every deadline costs the same as one reply did.
-    """
+    """One thread for every reply's Watchdog, asleep while none streams: a thread per reply,
+    each waking 20 times a second, cost a busy server a share of its one Python core."""
 
     def __init__(self, poll: float = 0.05) -> None:
         self.poll = poll
@@ -239,7 +230,6 @@ class ThinkSplitter:
         self._held = ""  # a tail that may be the start of a tag
 
     def feed(self, text: str) -> tuple[str, str]:
-        """(answer, thought) parts of `text`."""
         if not self.inside and not self._held and "<" not in text:
             return text, ""  # the common case, kept cheap
         text = self._held + text
@@ -262,7 +252,6 @@ class ThinkSplitter:
         return "".join(answer), "".join(thought)
 
     def flush(self) -> tuple[str, str]:
-        """Whatever was held back at the end of the stream."""
         held, self._held = self._held, ""
         return ("", held) if self.inside else (held, "")
 

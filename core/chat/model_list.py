@@ -15,11 +15,8 @@ class _NotAModelList(ValueError):
 
 
 def parse_model_ids(body: bytes | str) -> list[str]:
-    """Sorted unique model ids from a /models body of any shape servers use.
-
-    `{"data": [...]}` (OpenAI), `{"models": [...]}` (Ollama-like), or a bare list; each item a
-    string or an object with `id` (or `name`, or `model`). Raises `_NotAModelList` otherwise.
-    """
+    """Sorted unique ids from `{"data": [...]}`, `{"models": [...]}` or a bare list of strings or
+    objects with `id`/`name`/`model`; raises `_NotAModelList` otherwise."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     try:
         decoded = json.loads(text)
@@ -62,8 +59,7 @@ def _item_id(item: object) -> str | None:
 
 
 def read_model_list(client: openai.OpenAI, timeout: float | None = None) -> list[str]:
-    """GET {base}/models through `client` and parse it; SDK errors propagate, and a body that
-    is not a model list raises _NotAModelList (a ValueError)."""
+    """SDK errors propagate; a body that is not a model list raises _NotAModelList."""
     options = {} if timeout is None else {"timeout": timeout}
     response = client.get("/models", cast_to=httpx2.Response, options=options)
     return parse_model_ids(response.content)

@@ -1,9 +1,6 @@
-"""SSRF guard: in Supabase (multi-user) mode a user's base URL must not reach our own network.
-
-`GuardedBackend` resolves each connection's host once (every redirect hop included), judges
-every address and connects to the vetted IP literal, so DNS rebinding cannot slip through; TLS
-still verifies the certificate against the host name. In local mode everything is allowed.
-"""
+"""SSRF guard for Supabase mode: each connection's host (every redirect hop) is resolved once,
+every address judged, the vetted IP literal connected to, so DNS rebinding cannot slip through;
+TLS still checks the host name. Local mode allows everything."""
 
 from __future__ import annotations
 
@@ -47,12 +44,8 @@ _V4_TRANSLATED = _net("::ffff:0:0:0/96")  # SIIT ::ffff:0:a.b.c.d
 
 @dataclass(frozen=True)
 class NetworkPolicy:
-    """Which addresses a request may reach.
-
-    `allow_private`: no address is refused (the local default, or the operator's `private`).
-    `allowed`: operator entries, each a lower-case host name (that name may reach any address)
-    or an IP network (addresses inside it are allowed; a single IP is a /32 or /128).
-    """
+    """`allow_private` refuses nothing; `allowed` holds lower-case host names (reach anything)
+    and IP networks (a single IP is a /32 or /128)."""
 
     allow_private: bool = False
     allowed: tuple[Union[str, IPNetwork], ...] = ()
@@ -76,11 +69,11 @@ class NetworkPolicy:
         return cls(allow_private=allow_private, allowed=tuple(allowed))
 
     def allows_host(self, host: str) -> bool:
-        """True when the operator named this host (the guard then does not judge its addresses)."""
+        """A named host's addresses are not judged."""
         return self.allow_private or _normal_host(host) in self.allowed
 
     def allows_address(self, address: IPAddress) -> bool:
-        """True when an operator IP/CIDR entry covers the address (or the IPv4 it embeds)."""
+        """An entry covering the address, or the IPv4 it embeds."""
         if self.allow_private:
             return True
         candidates = [_without_scope(address)]
@@ -97,15 +90,14 @@ class NetworkPolicy:
 
 
 def policy_for(settings) -> NetworkPolicy:
-    """The policy for these settings: everything in local mode, guarded in Supabase mode."""
     if settings.mode != "supabase":
         return NetworkPolicy(allow_private=True)
     return NetworkPolicy.from_entries(settings.allowed_hosts)
 
 
 class BlockedAddress(UserFacingError, httpcore2.ConnectError):
-    """A connection refused by the guard, with a message written for the user. A ConnectError,
-    so httpx2 and then the SDK wrap it (APIConnectionError); a plain one would escape raw."""
+    """A ConnectError so that httpx2 and the SDK wrap it (APIConnectionError); a plain
+    exception would escape raw."""
 
     def __init__(self, host: str, address: str, reason: str) -> None:
         self.host = host
@@ -204,7 +196,7 @@ def _v6_reason(ip: ipaddress.IPv6Address) -> str | None:
 
 
 def forbidden_reason(address: str | IPAddress) -> str | None:
-    """Why a guarded request may not reach this address ("a loopback address", ...), or None."""
+    """Why the address is refused ("a loopback address", ...), or None."""
     ip = ipaddress.ip_address(address) if isinstance(address, str) else address
     ip = _without_scope(ip)
     if isinstance(ip, ipaddress.IPv4Address):
@@ -213,7 +205,6 @@ def forbidden_reason(address: str | IPAddress) -> str | None:
 
 
 def check_address(host: str, address: str | IPAddress, policy: NetworkPolicy) -> None:
-    """Raise BlockedAddress if `host`, resolved to `address`, may not be reached."""
     if policy.allows_host(host):
         return
     ip = ipaddress.ip_address(address) if isinstance(address, str) else address
@@ -242,12 +233,8 @@ def _normal_host(host: str) -> str:
 
 
 def vet(host: str, port: int, policy: NetworkPolicy) -> list[str]:
-    """The addresses `host` resolves to, in resolver order, all judged allowed.
-
-    Raises BlockedAddress when ANY address is forbidden: a name that answers with public and
-    private addresses is the shape of a rebinding trick, and refusing it does not depend on
-    which address the OS tries first. Resolver errors (socket.gaierror) propagate.
-    """
+    """`host`'s addresses in resolver order. BlockedAddress if ANY is forbidden: public plus
+    private is a rebinding trick, whatever the OS tries first. gaierror propagates."""
     if policy.allows_host(host):
         return [host]
     name = _normal_host(host)
@@ -266,8 +253,7 @@ def vet(host: str, port: int, policy: NetworkPolicy) -> list[str]:
 
 
 def check_base_url(url: str, policy: NetworkPolicy) -> None:
-    """Early feedback for the settings page: raise BlockedAddress if `url` may not be reached.
-    Advisory only: an unparseable URL or a host that does not resolve passes here."""
+    """Advisory, for the settings page: an unparseable URL or unresolved host passes."""
     if policy.allow_private:
         return
     try:
@@ -287,7 +273,7 @@ def check_base_url(url: str, policy: NetworkPolicy) -> None:
 
 
 class GuardedBackend(httpcore2.SyncBackend):
-    """An httpcore2 backend that judges and pins the address of every new connection."""
+    """Judges and pins the address of every new connection."""
 
     def __init__(self, policy: NetworkPolicy) -> None:
         self.policy = policy
@@ -345,14 +331,9 @@ def _as_httpx_errors() -> Iterator[None]:
 
 
 class _ResponseBody(httpx2.SyncByteStream):
-    """An httpcore2 response body, read with httpx2's errors.
-
-    A reader that stops at the last bytes of a body (at `data: [DONE]`) leaves httpcore2 one
-    step short of the body's end, and it then closes the connection. When the Content-Length
-    says everything arrived, closing takes that step (it needs no network read), so the
-    kept-alive connection goes back to the pool. An iterator object, not a generator: a reader
-    that drops its iterator must not close httpcore2's, which would close the connection.
-    """
+    """Read with httpx2's errors. A reader stopping at `[DONE]` leaves httpcore2 a step short
+    and it drops the connection: close() takes that step when Content-Length says all arrived.
+    Not a generator: a dropped iterator must not close httpcore2's (and the connection)."""
 
     def __init__(self, body: Iterable[bytes], length: int | None) -> None:
         self.body = body
@@ -392,11 +373,8 @@ def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
 
 
 class GuardedTransport(httpx2.BaseTransport):
-    """An httpx2 transport whose own httpcore2 pool opens every connection through GuardedBackend.
-
-    Public extension points only: if either library changes, this fails loudly instead of
-    routing requests around the guard. No proxy: the pool connects to the target itself.
-    """
+    """Its own httpcore2 pool opens every connection through GuardedBackend. Public extension
+    points only, so a library change fails loudly rather than bypass the guard. No proxy."""
 
     def __init__(self, policy: NetworkPolicy, *, verify: ssl.SSLContext | bool = True) -> None:
         # The SDK's default context (trusts SSL_CERT_FILE / SSL_CERT_DIR), shared by every pool.
@@ -435,8 +413,8 @@ class GuardedTransport(httpx2.BaseTransport):
 
 
 class RedirectRefused(UserFacingError, httpx2.RequestError):
-    """A redirect to another origin, not followed: the key and custom headers reach only the
-    server the user named. An httpx2 request error, so the SDK wraps it (APIConnectionError)."""
+    """Keeps the key and headers with the server the user named; an httpx2 RequestError so
+    the SDK wraps it (APIConnectionError)."""
 
     def __init__(self, origin: str, elsewhere: str) -> None:
         super().__init__(
@@ -451,8 +429,7 @@ def _origin(url: httpx2.URL) -> tuple[str, str, int | None]:
 
 
 def _stay_on_origin(response: httpx2.Response) -> None:
-    """Response hook: a redirect is followed only on the request's own origin (httpx2 would
-    drop Authorization on another origin, but keep every other header)."""
+    """Redirects stay on the origin: elsewhere httpx2 drops Authorization but keeps the rest."""
     if not response.has_redirect_location:
         return
     here = response.request.url
@@ -468,16 +445,14 @@ def guarded_http_client(
     *,
     verify: ssl.SSLContext | bool = True,
 ) -> httpx2.Client:
-    """An httpx2.Client for openai.OpenAI(http_client=...) that enforces `policy`: the SDK's
-    defaults, except that it trusts no environment, keeps no cookie and refuses a redirect to
-    another origin, so one client can serve every user."""
+    """For openai.OpenAI(http_client=...): the SDK's defaults, but no environment, no cookies
+    and no redirect to another origin, so one client can serve every user."""
     return httpx2.Client(
         transport=GuardedTransport(policy, verify=verify),
         timeout=timeout,
         follow_redirects=True,  # as the SDK does; every hop goes through GuardedBackend
-        # trust_env=False: HTTP(S)_PROXY / ALL_PROXY from the environment would send requests
-        # through a proxy, which connects to the target itself and so bypasses this guard
-        # (it would only ever judge the proxy's address). Also no .netrc credentials.
+        # An environment proxy would connect to the target itself, bypassing the guard (which
+        # would judge only the proxy's address); also no .netrc credentials.
         trust_env=False,
         # One client serves every user: a cookie kept for one would be sent for another.
         cookies=http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[])),
