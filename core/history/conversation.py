@@ -1,5 +1,5 @@
-"""A conversation: the branch on screen, the reply in flight, and what a retry resends; kept
-in a ChatStore (when given) as it happens, every earlier version a sibling in the chat's tree."""
+"""The branch on screen, the reply in flight and what a retry resends, kept in a ChatStore as
+it happens; every earlier version is a sibling in the chat's tree."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ logger = logging.getLogger(__name__)
 
 
 def _changes(message: Message) -> dict:
-    """What of a stored message can change: a reply as it streams, then as it ended."""
     return {"content": message.content, "status": message.status, "error": message.error,
             "reasoning": message.reasoning, "usage": message.usage,
             "model_label": message.model_label}
@@ -27,8 +26,7 @@ def _changes(message: Message) -> dict:
 
 @dataclass(frozen=True)
 class ShownMessage(Message):
-    """A message on screen: as stored, plus what only this session saw of a reply as it
-    ended (not stored: a chat opened again shows its replies without it)."""
+    """As stored, plus what only this session saw of a reply as it ended (never stored)."""
 
     error_field: str | None = None  # "key", "base_url" or "model": the setting to fix
     thinking_seconds: float | None = None
@@ -40,7 +38,6 @@ class ShownMessage(Message):
 
     @property
     def footer(self) -> str:
-        """The line under a reply: its model, how it ended if not normally, its usage."""
         parts = [self.model_label or "unknown model"]
         if note := STATUS_NOTES.get(self.status):
             parts.append(note)
@@ -79,17 +76,15 @@ class Conversation:
 
     @classmethod
     def open(cls, store: ChatStore, chat: Chat) -> "Conversation":
-        """A stored chat, on the branch it was last left on."""
         messages = store.messages(chat.id)
         branch = Thread(messages).branch(chat.current_id)
         return cls([ShownMessage.of(m) for m in branch], chat=chat, store=store, stored=True,
                    messages=list(messages), _added={m.id for m in messages})
 
-    # ---- what the store keeps. A store that fails loses nothing: the page keeps every turn,
-    # says the store's message, and what was not stored is written with the next change.
+    # ---- a failing store loses nothing: the page keeps every turn and says why, and what
+    # was not stored is written with the next change.
 
     def attach(self, store: ChatStore) -> None:
-        """Keep this conversation in `store` from now on, with what it already holds."""
         self.store = store
         self._generation = getattr(store, "generation", 0)
         self._unstored.update((m.id, object()) for m in self.messages)
@@ -97,13 +92,12 @@ class Conversation:
         self._flush()
 
     def store_again(self) -> None:
-        """Write what a failing store could not take (a rerun calls this while any is left)."""
+        """A rerun calls this while a failing store has anything left to take."""
         if self.unsaved is not None or self._unstored:
             self._flush()
 
     def _flush(self) -> None:
-        """Write the chat if it changed, then each message not stored as it is now, in order; a
-        change made during a write (a stopped run's cleanup) is written by the same call."""
+        """A change made during a write (a stopped run's cleanup) is written by the same call."""
         if self.store is None or self._flushing:  # the call under way writes this change too
             return
         generation = getattr(self.store, "generation", 0)
@@ -148,7 +142,6 @@ class Conversation:
             self.chat, self._chat_changed = changed, True
 
     def _keep_message(self, message: Message, flush: bool = True) -> None:
-        """Record `message` as it is now (new, or changed), and store it."""
         self.messages = [m for m in self.messages if m.id != message.id] + [message]
         self._unstored[message.id] = object()  # this change: a write of an older one keeps it
         if not self.chat.title and message.role == "user":
@@ -162,7 +155,7 @@ class Conversation:
 
     def keep_options(self, model: str, connection_id: str, system_prompt: str,
                      temperature: float | None) -> None:
-        """Remember the chat's model and options with it (saved with its next change)."""
+        """Saved with the chat's next change."""
         self._change_chat(model=model, connection_id=connection_id,
                           system_prompt=system_prompt, temperature=temperature)
 
@@ -174,8 +167,7 @@ class Conversation:
         self._keep_message(turn)
 
     def begin_reply(self) -> Reply:
-        """The reply about to stream; it is stored at once (empty, "streaming"), so closing
-        the page while it arrives keeps it."""
+        """Stored at once (empty, "streaming"), so closing the page mid-reply keeps it."""
         self.in_flight = Reply()
         self.in_flight_id = new_id()
         self._in_flight_parent = self._leaf_id()
@@ -184,13 +176,11 @@ class Conversation:
         return self.in_flight
 
     def _retry_empty(self, reply: Reply) -> bool:
-        """True while a Retry of a partial reply has received nothing: it is not a version
-        of its own until it has (a Retry that gets nothing keeps the reply it retried)."""
+        """A Retry of a partial reply is no version of its own until it receives something."""
         return bool(self.retrying is not None and self.retrying.content
                     and not (reply.text or reply.reasoning))
 
     def keep_partial(self, reply: Reply) -> None:
-        """Store what the reply in flight holds so far (called now and then while it streams)."""
         if self.in_flight_id is not None and reply is self.in_flight and not self._retry_empty(reply):
             self._keep_message(Message(
                 self.chat.id, "assistant", reply.text, parent_id=self._in_flight_parent,
@@ -198,7 +188,7 @@ class Conversation:
                 reasoning=reply.reasoning))
 
     def finish_reply(self, reply: Reply) -> ShownMessage:
-        """Record how the reply in flight ended; it is never dropped, even when empty."""
+        """Never dropped, even when empty."""
         if reply.status == "streaming":  # the run ended under it: the user pressed Stop
             reply.status = "stopped"
         turn = ShownMessage(
@@ -210,8 +200,7 @@ class Conversation:
             notice=reply.notice,
         )
         if turn.status == "failed" and self._retry_empty(reply):
-            # A Retry that got nothing keeps the partial reply it was retrying, with the new
-            # error, and no empty version of its own.
+            # A Retry that got nothing keeps the reply it retried, with the new error.
             self.messages = [m for m in self.messages if m.id != turn.id]  # never stored
             self._unstored.pop(turn.id, None)
             turn = replace(self.retrying, error=turn.error, error_field=turn.error_field)
@@ -225,8 +214,8 @@ class Conversation:
 
     def keeping_partial(self, stream: Iterable[str], reply: Reply, every: float = 1.0,
                         clock: Callable[[], float] = time.monotonic) -> Iterator[str]:
-        """Pass `stream` on, storing the reply at most every `every` seconds (a closed page loses
-        at most that much), each save on a thread of its own so a slow store never freezes it."""
+        """Stores the reply every `every` seconds (what a closed page can lose), each save on its
+        own thread so a slow store never freezes the stream."""
         last = clock()
         saving: threading.Thread | None = None
         try:
@@ -248,7 +237,7 @@ class Conversation:
     # ---- versions: a regenerated reply or an edited message is a sibling; all stay
 
     def thread(self) -> Thread:
-        """Every branch of the chat (built once per change, not once per message shown)."""
+        """Built once per change, not once per message shown."""
         key = (len(self.messages), self.messages[-1].id if self.messages else None)
         if self._thread is None or self._thread[0] != key:
             self._thread = (key, Thread(self.messages))
@@ -258,7 +247,6 @@ class Conversation:
         return self.thread().version(message)
 
     def switch_to(self, message_id: str) -> None:
-        """Show the version `message_id`, and the newest branch under it."""
         thread = self.thread()
         leaf = thread.switch_to(message_id)
         self.turns = [self._shown(m) for m in thread.branch(leaf)]
@@ -266,33 +254,30 @@ class Conversation:
         self._flush()
 
     def _shown(self, message: Message) -> ShownMessage:
-        """A stored message on screen; one this session saw end keeps what only it knows."""
+        """A turn this session saw end keeps what only it knows."""
         return next((t for t in self.turns if t.id == message.id), None) or ShownMessage.of(message)
 
     def _leaf_id(self) -> str | None:
         return self.turns[-1].id if self.turns else None
 
     def branch_from(self, index: int) -> str:
-        """Drop turn `index` and what follows from the screen (they stay stored, as the
-        earlier version), to send an edited message there; return that turn's text."""
+        """Unshow turn `index` onward (kept stored as the earlier version); its text."""
         text = self.turns[index].content
         del self.turns[index:]
         return text
 
     def recover(self) -> None:
-        """A run that ended mid-reply (Stop, a rerun) leaves its reply in flight: keep it."""
+        """A run that ended mid-reply (Stop, a rerun) leaves its reply in flight."""
         if self.in_flight is not None:
             self.finish_reply(self.in_flight)
 
     def needs_retry(self) -> bool:
-        """True when the last message got no complete reply: it can be sent again."""
         if not self.turns:
             return False
         last = self.turns[-1]
         return last.role == "user" or last.status in ("failed", "interrupted")
 
     def prepare_regenerate(self) -> bool:
-        """Drop the last assistant reply so the last user message can be answered again."""
         if self.turns and self.turns[-1].role == "assistant":
             self.retrying = self.turns.pop()
         return bool(self.turns) and self.turns[-1].role == "user"

@@ -36,7 +36,6 @@ def group_label(day: date | None, today: date) -> str:
 
 def by_day(chats: Iterable[Chat], now: datetime, zone: tzinfo = timezone.utc
            ) -> list[tuple[str, list[Chat]]]:
-    """The chats (newest first, as listed) under their group's label, groups in list order."""
     today = now.astimezone(zone).date()
     groups: list[tuple[str, list[Chat]]] = []
     for chat in chats:
@@ -52,7 +51,7 @@ def shown_title(chat: Chat) -> str:
 
 
 def safe_file_name(title: str) -> str:
-    """A download's name from a chat's title: letters, digits, dashes; never empty."""
+    """Letters, digits and dashes; never empty."""
     kept = "".join(ch if ch.isalnum() else "-" for ch in title.lower())
     return "-".join(part for part in kept.split("-") if part)[:60] or "chat"
 

@@ -1,6 +1,5 @@
-"""Chats and their messages, as stored: a tree, each message naming its parent, with
-`Chat.current_id` the leaf on screen. Ids are made by the app (uuid4), not the store: a reply
-is written before it ends, and two tabs never overwrite each other's messages."""
+"""Chats and their messages as a tree, `Chat.current_id` the leaf on screen. Ids come from the
+app (uuid4), not the store: a reply is written before it ends, and tabs never clash."""
 
 from __future__ import annotations
 
@@ -13,8 +12,7 @@ MAX_TITLE_LENGTH = 200
 MAX_CONTENT_LENGTH = 1_000_000
 MAX_SYSTEM_PROMPT_LENGTH = 100_000
 ROLES = ("user", "assistant")
-# How a message ended: "streaming" while its reply is still arriving (kept if the process
-# dies), then complete | stopped | interrupted | incomplete | failed (core.chat.call.Reply.status).
+# "streaming" until the reply ends (kept if the process dies), then as Reply.status says.
 STATUSES = ("streaming", "complete", "stopped", "interrupted", "incomplete", "failed")
 # Said with a reply that did not end normally, on the page and in an export.
 STATUS_NOTES = {
@@ -67,8 +65,6 @@ class Chat:
 
 @dataclass(frozen=True)
 class Found:
-    """A search hit: the chat, and a short piece of the text that matched."""
-
     chat: Chat
     snippet: str
 

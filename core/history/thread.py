@@ -1,6 +1,5 @@
-"""A chat's messages as a tree (pure: no store, no Streamlit). A regenerated reply or an edited
-message is a sibling of the one it replaces; switching version shows the newest branch under it.
-"""
+"""A chat's messages as a tree: a regenerated reply or an edited message is a sibling of the
+one it replaces; switching version shows the newest branch under it."""
 
 from __future__ import annotations
 
@@ -21,8 +20,6 @@ class Version:
 
 
 class Thread:
-    """The tree of one chat's messages."""
-
     def __init__(self, messages: Iterable[Message]):
         self.by_id: dict[str, Message] = {}
         self.children: dict[str | None, list[Message]] = {}
@@ -44,8 +41,7 @@ class Thread:
         return path[::-1]
 
     def newest_leaf(self, start_id: str | None) -> str | None:
-        """The leaf reached from `start_id` (None: the roots) by always taking the newest
-        child: where a switched-to version continues."""
+        """Following the newest child from `start_id` (None: the roots)."""
         current, children = start_id, self.children.get(start_id, [])
         while children:
             current = children[-1].id
@@ -62,13 +58,12 @@ class Thread:
         )
 
     def switch_to(self, message_id: str) -> str | None:
-        """The leaf to show once the user picks the version `message_id`."""
         return self.newest_leaf(message_id)
 
 
 def parents_first(messages: Iterable[Message]) -> list[Message]:
-    """The messages with each after its parent (a parent not among them counts as placed),
-    otherwise in the order given, so siblings keep theirs; a loop of parents is left out."""
+    """Each after its parent (an absent parent counts as placed), else in the given order;
+    a loop of parents is left out."""
     messages = list(messages)
     present = {m.id for m in messages}
     waiting: dict[str, list[Message]] = {}
@@ -88,7 +83,7 @@ def parents_first(messages: Iterable[Message]) -> list[Message]:
 
 
 def title_from(text: str, limit: int = 60) -> str:
-    """A chat's title from its first message: one line, trimmed, cut at a word."""
+    """One line, trimmed, cut at a word."""
     line = " ".join(text.split())
     if len(line) <= limit:
         return line or "New chat"

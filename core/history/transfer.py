@@ -1,7 +1,6 @@
-"""Export (Markdown of the branch on screen; a versioned JSON of every chat) and import (that
-JSON, or ChatGPT's `conversations.json`). A file is checked whole before anything is written,
-and a write that fails half-way is undone. Imported ids are derived (uuid5) from the file's and
-the user's: a second import of a file is recognised, and one cut off by an outage can finish."""
+"""Export as Markdown or versioned JSON; import that JSON or ChatGPT's conversations.json, checked
+whole first, a failed write undone. Imported ids are uuid5 of the file's and the user's, so a
+second import is recognised and one cut off by an outage can finish."""
 
 from __future__ import annotations
 
@@ -44,8 +43,6 @@ Pair = tuple[Chat, list[Message]]
 
 
 class Reading(NamedTuple):
-    """What a file holds, ready to import: the chats, and how many pieces were left out."""
-
     chats: list[Pair]
     skipped: int = 0
 
@@ -66,15 +63,14 @@ class ImportReport:
 
 
 class _Refused(Exception):
-    """Why a file cannot be imported, and where in it."""
+    """Why and where a file cannot be imported."""
 
 
 # ---- Markdown: the branch on screen, for reading ----
 
 
 def to_markdown(chat: Chat, messages: Sequence[Message]) -> str:
-    """The branch on screen as a Markdown document; every text sits in a fence longer than
-    any run of backticks in it, so code blocks inside a message cannot break the page."""
+    """Each text sits in a fence longer than its backtick runs, so its code cannot break out."""
     lines = [f"# {_inline(chat.title) or 'Untitled chat'}", ""]
     if chat.system_prompt:
         lines += _details("System prompt", chat.system_prompt)
@@ -118,7 +114,7 @@ def _inline(text: str) -> str:
 
 
 def to_json(chats: Iterable[Pair], now: Callable[[], datetime] | None = None) -> str:
-    """One document with every field of every chat and of every message (all branches)."""
+    """Every field of every chat and message, all branches."""
     exported_at = (now or (lambda: datetime.now(timezone.utc)))().isoformat()
     document = {"format": FORMAT, "version": VERSION, "exported_at": exported_at,
                 "chats": [_chat_record(chat, messages) for chat, messages in chats]}
@@ -241,7 +237,7 @@ def _record_values(record: object, checks: Mapping[str, Callable], extra: set[st
 
 
 def _read_chat(record: object) -> Pair:
-    """One chat of our format, checked whole; _Refused names the message at fault."""
+    """Checked whole; _Refused names the message at fault."""
     chat = Chat(**_record_values(record, CHAT_FIELDS, {"messages"}))
     raw = record["messages"]
     if not isinstance(raw, list):
@@ -286,7 +282,7 @@ def _check_tree(chat: Chat, messages: list[Message]) -> None:
 
 
 def _load(text: str | bytes) -> object:
-    """The parsed JSON, refused before parsing when the file is too big."""
+    """Refused before parsing when the file is too big."""
     if len(text) > MAX_FILE_BYTES or (
             isinstance(text, str) and len(text) * 4 > MAX_FILE_BYTES
             and len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES):
@@ -309,8 +305,7 @@ def _user_error(why: _Refused) -> UserFacingError:
 
 
 def read_export(text: str | bytes) -> list[Pair]:
-    """The chats of a file written by `to_json`, every field checked; UserFacingError saying
-    what is wrong and where when anything is."""
+    """Every field checked; UserFacingError says what is wrong and where."""
     try:
         return _read_ours(_load(text))
     except _Refused as why:
@@ -352,16 +347,13 @@ def _short(text: str, limit: int = 40) -> str:
 
 
 # ---- ChatGPT's conversations.json ----
-# Shape as documented in mitkury/chatgpt-export-parser, docs/chatgpt-data-export-format.md: a
-# list of conversations with `id`/`conversation_id`, `title`, `create_time`, `update_time`
-# (Unix seconds), `current_node`, and `mapping` of node id -> {id, parent, children, message}
-# where message has author.role (user/assistant/system/tool), content {content_type, parts},
-# create_time, recipient ("all" unless addressed to a tool), metadata (model_slug,
-# is_visually_hidden_from_conversation); parts of "multimodal_text" may be image objects.
+# A list of conversations: `mapping` of node id -> {parent, message}, `current_node`, Unix-second
+# times; a message has author.role, content {content_type, parts} (a "multimodal_text" part may
+# be an image object), recipient ("all" unless a tool) and metadata.model_slug.
 
 
 def read_chatgpt(text: str | bytes) -> Reading:
-    """The branch on screen of each ChatGPT conversation, as chats ready to import."""
+    """The branch on screen of each conversation."""
     try:
         return _read_chatgpt(_load(text))
     except _Refused as why:
@@ -408,7 +400,7 @@ def _chatgpt_conversation(conversation: object) -> tuple[Pair, int]:
 
 
 def _chatgpt_branch(mapping: dict, current: object) -> list[tuple[str, dict]]:
-    """The nodes from the root to `current`, following parents up (the branch on screen)."""
+    """Root to `current`, following parents up."""
     if not isinstance(current, str) or current not in mapping:
         raise _Refused("its current message is not in its message tree")
     branch, seen = [], set()
@@ -424,7 +416,7 @@ def _chatgpt_branch(mapping: dict, current: object) -> list[tuple[str, dict]]:
 
 def _chatgpt_message(node: dict, node_id: str, chat_id: str,
                      parent_id: str | None) -> Message | int:
-    """The message to keep, or 1 when it is skipped (0 for an empty placeholder node)."""
+    """The message, or 1 when it is skipped (0 for an empty placeholder node)."""
     message = node.get("message")
     if not isinstance(message, dict):
         return 0
@@ -474,8 +466,8 @@ def _from_unix(seconds: object) -> str:
 
 
 def import_chats(store: ChatStore, text: str | bytes, owner: str = "") -> ImportReport:
-    """Import a Switchboard export or a ChatGPT conversations.json into `store`. `owner` (the
-    user's id) salts the derived ids: two users importing one file never claim the same ids."""
+    """`owner` (the user's id) salts the derived ids: two users importing one file never
+    claim the same ids."""
     try:
         document = _load(text)
         reading = (_read_chatgpt(document) if isinstance(document, list)
@@ -521,8 +513,7 @@ def _remapped(chat: Chat, messages: list[Message], namespace: uuid.UUID) -> Pair
 
 def _write_chat(store: ChatStore, chat: Chat, messages: list[Message],
                 created: list[str]) -> bool:
-    """Write the chat unless it is already whole in the store (finishing one an earlier
-    import left half-written); False when there was nothing to do."""
+    """False when the chat is already whole; finishes one an earlier import left half-done."""
     stored = store.get_chat(chat.id)
     have = {m.id for m in store.messages(chat.id)} if stored is not None else set()
     if stored is not None and have >= {m.id for m in messages}:
@@ -555,7 +546,7 @@ def _is_uuid(text: str) -> bool:
 
 
 def every_chat(store: ChatStore, page: int = 200) -> list[Pair]:
-    """Every chat of the user with all its messages, newest first (for "Export all")."""
+    """Newest first, with all messages (for "Export all")."""
     pairs: list[Pair] = []
     before = None
     while True:
