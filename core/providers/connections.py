@@ -1,6 +1,6 @@
-"""Connections: a named way to reach one server, whatever its origin ("profile": the seed's
-two providers from the profile's columns; "user": a row of `connections`; "operator": the
-deployment's, read-only). Which fields are secret is declared once, in field metadata."""
+"""A connection: a named way to reach one server, from the profile's columns ("profile"), a
+`connections` row ("user") or the deployment ("operator", read-only). Secret fields are
+declared once, in field metadata."""
 
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ NO_STREAM_OPTIONS = "no_stream_options"  # refuses stream_options.include_usage
 MAX_COMPLETION_TOKENS = "max_completion_tokens"  # refuses max_tokens, wants this instead
 QUIRKS = (NO_STREAM_OPTIONS, MAX_COMPLETION_TOKENS)
 
-# Headers the HTTP client or the connection's key set: a custom one would break the request,
-# smuggle a second one, or replace the key (compared in lower case).
+# Set by the client or the key: a custom one would break the request, smuggle a second one or
+# replace the key (lower case).
 RESERVED_HEADERS = frozenset({
     "authorization", "proxy-authorization", "host", "content-length", "content-type",
     "content-encoding", "transfer-encoding", "te", "trailer", "connection", "keep-alive",
@@ -51,8 +51,6 @@ Headers = tuple[tuple[str, str], ...]  # (name, value) pairs, in the order the u
 
 @dataclass(frozen=True)
 class Connection:
-    """One server a user can chat with, and what Switchboard knows about it."""
-
     name: str
     kind: str = "openai-compatible"  # a key of core.providers.kinds.KINDS
     base_url: str = ""
@@ -80,7 +78,7 @@ class Connection:
         return tuple(name for name, _ in self.headers)
 
     def offered_models(self) -> tuple[str, ...]:
-        """The models the selector offers: the chosen ones, else the default model alone."""
+        """The chosen models, else the default model alone."""
         if self.models:
             return self.models
         model = self.default_model or self.fallback_model
@@ -91,12 +89,10 @@ class Connection:
 
 
 def secret_fields() -> tuple[str, ...]:
-    """The fields stored encrypted and never sent back to a browser."""
     return tuple(f.name for f in fields(Connection) if f.metadata.get("secret"))
 
 
 def header_fields() -> tuple[str, ...]:
-    """The fields sent as HTTP header values."""
     return tuple(f.name for f in fields(Connection) if f.metadata.get("header"))
 
 
@@ -120,7 +116,6 @@ def name_problem(name: str) -> str | None:
 
 
 def header_problem(name: str, value: str) -> str | None:
-    """What is wrong with one custom header, said for the user, or None."""
     if not name:
         return "A header has no name."
     if len(name) > MAX_HEADER_NAME_LENGTH or not _TOKEN.match(name):
@@ -165,7 +160,7 @@ def model_problems(models: Iterable[str]) -> list[str]:
 
 
 def connection_problems(connection: Connection) -> list[str]:
-    """Everything wrong with `connection`, each said for the user; [] when it can be saved."""
+    """Each problem said for the user; [] when it can be saved."""
     problems = []
     if problem := name_problem(connection.name):
         problems.append(problem)
@@ -196,9 +191,8 @@ def connection_problems(connection: Connection) -> list[str]:
 
 
 def sending_problems(target: Target) -> list[tuple[str, str]]:
-    """What a request for `target` would send that the rules refuse, as (Connection field,
-    message) pairs: checked again where a request is built, for values that never went
-    through the form (written straight into the store, or saved by an earlier release)."""
+    """(field, message) pairs, checked again where a request is built: a value may have
+    bypassed the form (written into the store directly, or by an earlier release)."""
     problems = []
     if not target.base_url.strip():
         problems.append(("base_url", "The base URL is empty."))
@@ -216,9 +210,8 @@ def sending_problems(target: Target) -> list[tuple[str, str]]:
 
 
 def targets(connections: Iterable[Connection]) -> list[Target]:
-    """Every model of every enabled, usable connection, grouped by connection: left out are
-    those without a base URL, without a key they need or can read, or whose saved values
-    today's rules refuse (`connection_problems` says why)."""
+    """Every model of every usable connection, grouped; left out: no base URL, no readable key
+    it needs, or saved values today's rules refuse."""
     found = []
     names: dict[str, int] = {}  # a label names one target: a repeated name is numbered
     for connection in connections:
@@ -257,16 +250,14 @@ def target_for(connection: Connection, model: str, shown_name: str = "") -> Targ
 
 
 def _operator_fields(connection: Connection) -> frozenset[str]:
-    """What of this connection the administrator set: all of an administrator's connection;
-    the key of a seed provider that uses the operator's key."""
+    """All of an operator connection; the key of a seed provider using the operator's key."""
     if connection.origin == "operator":
         return frozenset({"key", "base_url", "model"})
     return frozenset({"key"}) if connection.key_from_operator else frozenset()
 
 
 def describe_unreadable_secrets(connection: Connection) -> str:
-    """What Chat and Settings say about a connection whose saved key or headers no current
-    encryption secret opens."""
+    """For a saved key or headers no current encryption secret opens."""
     what = " and ".join({"api_key": "key", "headers": "headers"}[f]
                         for f in sorted(connection.unreadable))
     left_out = " It is left out of the model list until then." if "api_key" in connection.unreadable else ""

@@ -1,5 +1,5 @@
-"""Provider kinds: what each kind of server needs, and the seed's provider of each kind. A
-kind is the only code per provider; the servers themselves are connections (data)."""
+"""Provider kinds and the seed's provider of each: a kind is the only code per provider; the
+servers themselves are connections (data)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 @dataclass(frozen=True)
 class Provider:
-    """A kind of server, and the seed's provider of that kind: which profile column holds
-    which of its connection's fields (`columns`), and what stands in for the rest."""
+    """`columns`: which profile column holds which connection field; the rest stands in."""
 
     id: str
     label: str
@@ -26,7 +25,6 @@ class Provider:
     models: tuple[str, ...] = ()  # a fixed list of models
 
     def column(self, field: str) -> str | None:
-        """The profile column holding the connection's `field`, or None."""
         return self.columns.get(field)
 
     @property
@@ -62,8 +60,6 @@ KINDS = PROVIDERS  # a connection's kind names one of these
 
 @dataclass(frozen=True)
 class Target:
-    """Everything one chat request needs: where, with which key, which model."""
-
     provider_id: str
     provider_label: str
     base_url: str
@@ -73,8 +69,7 @@ class Target:
     connection_id: str = ""
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # secret values
     quirks: frozenset[str] = frozenset()
-    # Settings the administrator set, which the user cannot change ("key", "base_url",
-    # "model"): an error about one of them says to ask the administrator.
+    # "key", "base_url", "model" the user cannot change: an error about one says ask the admin
     operator_fields: frozenset[str] = frozenset()
 
     @property
@@ -83,10 +78,9 @@ class Target:
 
 
 def target_secrets(target: Target) -> list[str]:
-    """What must never appear in a message or a log line about this target."""
+    """Never to appear in a message or a log line."""
     return [target.api_key, *(value for _, value in target.headers)]
 
 
 def server_key(provider: Provider, server_keys: Mapping[str, str]) -> str:
-    """The operator's key for this provider, or ''."""
     return (server_keys.get(provider.server_key_name) or "").strip()

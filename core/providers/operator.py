@@ -1,19 +1,6 @@
-"""Connections the operator defines for every user, in secrets or the environment.
-
-In `.streamlit/secrets.toml` (or the same text in the SWITCHBOARD_CONNECTIONS variable):
-
-    [connections.team-groq]
-    name = "Team Groq"
-    kind = "openai-compatible"          # or "openai"; this is the default
-    base_url = "https://api.groq.com/openai/v1"
-    api_key = "gsk_..."                 # server-side: never shown, sent only to base_url
-    models = ["llama-3.3-70b-versatile"]
-    headers = { "X-Title" = "Switchboard" }
-    quirks = []                          # e.g. ["no_stream_options"]
-
-Users see these as "set by the administrator" and cannot edit them. An entry that is not
-valid is left out and the reason logged for the operator (never shown to users).
-"""
+"""Connections the operator gives every user: `[connections.<id>]` tables in secrets.toml or
+SWITCHBOARD_CONNECTIONS (format in README.md), read-only for users. An invalid entry is left
+out and logged for the operator, never shown to users."""
 
 from __future__ import annotations
 
@@ -35,8 +22,7 @@ logger = logging.getLogger(__name__)
 
 
 def parse_toml(text: str) -> Mapping[str, object]:
-    """The `connections` table of a TOML text (the environment variable's form); Misconfigured,
-    naming the variable, when it is not TOML (never silently none of the administrator's)."""
+    """Misconfigured when not TOML: never silently none of the administrator's connections."""
     if not text.strip():
         return {}
     try:
@@ -46,7 +32,7 @@ def parse_toml(text: str) -> Mapping[str, object]:
 
 
 def operator_connections(table: Mapping[str, object]) -> tuple[Connection, ...]:
-    """One Connection per valid entry of the `connections` table, in the order given."""
+    """One per valid entry, in the order given."""
     found = []
     for key, entry in table.items():
         connection = _connection(str(key), entry)

@@ -23,8 +23,6 @@ _OPTIONAL = frozenset({"suggested_models"})
 
 @dataclass(frozen=True)
 class Preset:
-    """One entry of the catalog: how to reach a service and what is known of it."""
-
     id: str
     name: str
     kind: str
@@ -38,7 +36,7 @@ class Preset:
     suggested_models: tuple[str, ...] = ()
 
     def connection(self, name: str | None = None) -> Connection:
-        """A new user connection filled from this preset, not saved yet."""
+        """Not saved yet."""
         return Connection(
             name=name or self.name,
             kind=self.kind,
@@ -52,7 +50,7 @@ class Preset:
 
 
 def read_presets(path: Path) -> tuple[Preset, ...]:
-    """The presets in the TOML file at `path`; ValueError naming the entry if one is malformed."""
+    """ValueError naming the entry if one is malformed."""
     with path.open("rb") as file:
         data = tomllib.load(file)
     entries = data.get("preset")
@@ -90,12 +88,11 @@ def _preset(entry: object, number: int) -> Preset:
 
 @functools.cache
 def load_presets() -> tuple[Preset, ...]:
-    """The catalog shipped with the app, read once per process (plain data, no user data)."""
+    """Read once per process (plain data, no user data)."""
     return read_presets(PRESETS_FILE)
 
 
 def preset(preset_id: str) -> Preset:
-    """The preset with this id; KeyError if there is none."""
     for candidate in load_presets():
         if candidate.id == preset_id:
             return candidate

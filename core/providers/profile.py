@@ -1,5 +1,5 @@
-"""The user's profile, as stored: one row per user, the seed's providers in its columns
-(core.providers.seed reads them as connections and holds their rules)."""
+"""The user's profile row; the seed's providers live in its columns (read by
+core.providers.seed)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from dataclasses import dataclass, fields, replace
 
 
 MAX_TEXT_LENGTH = 1000  # the database's CHECK on every text column
-# Keys are printable ASCII, stored encrypted: 600 characters are 600 bytes, and their sealed
-# form (core.store.keybox) is about 844 characters, within the 1000 of the CHECK. A key saved
-# by an earlier release, a Fernet token of up to 888 characters, fits as well.
+# 600 ASCII characters seal (core.store.keybox) to ~844, within the CHECK's 1000; an earlier
+# release's Fernet token (up to 888) fits too.
 MAX_KEY_LENGTH = 600
 
 
@@ -21,7 +20,7 @@ class Profile:
     openai_compatible_api_key: str = ""
     openai_compatible_base_url: str = ""
     openai_compatible_model_name: str = ""
-    # What that server turned out not to support, comma-separated (core.providers.seed).
+    # What that server turned out not to support, comma-separated.
     openai_compatible_quirks: str = ""
 
     def with_changes(self, **changes: str) -> "Profile":
@@ -32,7 +31,7 @@ class Profile:
 
     @classmethod
     def from_row(cls, row: dict) -> "Profile":
-        """A profile from a store row; unknown columns are ignored, NULL reads as ''."""
+        """Unknown columns are ignored; NULL reads as ''."""
         return cls(**{f.name: row.get(f.name) or "" for f in fields(cls)})
 
 
@@ -50,12 +49,12 @@ FIELD_LABELS = {
 
 
 def is_header_text(value: str) -> bool:
-    """True if every character is printable ASCII other than space (0x21-0x7E)."""
+    """Printable ASCII without space (0x21-0x7E)."""
     return all("\x21" <= ch <= "\x7e" for ch in value)
 
 
 def describe_saved_key(key: str) -> str:
-    """How the page mentions a saved key: that it is set, and at most its last four."""
+    """That a key is set, and at most its last four characters."""
     if not key:
         return "No key saved."
     if len(key) < 12:  # showing 4 of a very short key would give too much of it away

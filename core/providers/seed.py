@@ -1,6 +1,5 @@
-"""The seed's two providers, OpenAI and OpenAI-compatible, as connections among the others.
-Their settings live in profile columns: each provider's `columns` maps a connection field to
-its column, and all else about the columns (secret, sent as a header, rules) is derived."""
+"""The seed's two providers (OpenAI, OpenAI-compatible) as connections, kept in profile columns:
+`columns` maps a field to its column; all else (secret, header, rules) is derived."""
 
 from __future__ import annotations
 
@@ -39,18 +38,15 @@ def _columns_of(fields: Iterable[str]) -> tuple[str, ...]:
     return tuple(p.columns[f] for p in REGISTRY for f in fields if f in p.columns)
 
 
-# Encrypted at rest and never sent back to a browser: the columns of the secret fields.
-KEY_FIELDS = _columns_of(secret_fields())
-# Sent as HTTP header values (printable ASCII, no spaces).
-HEADER_FIELDS = _columns_of(header_fields())
-# Checked with the URL rules.
+KEY_FIELDS = _columns_of(secret_fields())  # encrypted, never sent back to a browser
+HEADER_FIELDS = _columns_of(header_fields())  # printable ASCII, no spaces
 BASE_URL_FIELDS = _columns_of(("base_url",))
 # Joiners shape Persian, Indic and emoji text; they cannot reorder or hide it.
 _JOINERS = frozenset("\u200c\u200d")
 
 
 def provider_of(connection_id: str) -> Provider:
-    """The seed's provider a connection id ("profile:<kind>") names."""
+    """From a "profile:<kind>" id."""
     origin, _, kind = connection_id.partition(":")
     if origin != SEED_ORIGIN or kind not in PROVIDERS:
         raise KeyError(connection_id)
@@ -61,7 +57,6 @@ def provider_of(connection_id: str) -> Provider:
 
 
 def field_problem(name: str, value: str) -> str | None:
-    """What is wrong with one profile column's value, said for the user, or None."""
     label = FIELD_LABELS[name]
     limit = MAX_KEY_LENGTH if name in KEY_FIELDS else MAX_TEXT_LENGTH
     if len(value) > limit:
@@ -83,7 +78,7 @@ def field_problem(name: str, value: str) -> str | None:
 
 
 def validate_profile(profile: Profile) -> None:
-    """Raise UserFacingError naming every invalid column; the profile itself is untouched."""
+    """Raise UserFacingError naming every invalid column."""
     problems = [
         p for name in PROFILE_FIELDS if (p := field_problem(name, getattr(profile, name)))
     ]
@@ -95,8 +90,7 @@ def validate_profile(profile: Profile) -> None:
 
 
 def read_quirks(text: str) -> frozenset[str]:
-    """Quirks kept in a text column, comma-separated; names this version does not know are
-    ignored (a newer replica may have written them)."""
+    """Unknown names are ignored: a newer replica may have written them."""
     return frozenset(q for q in (part.strip() for part in text.split(",")) if q in QUIRKS)
 
 
@@ -106,8 +100,7 @@ def write_quirks(quirks: Iterable[str]) -> str:
 
 def seed_connection(provider: Provider, profile: Profile, server_keys: Mapping[str, str],
                     unreadable: Collection[str] = (), version: object = None) -> Connection:
-    """The seed's provider as a connection: its profile columns, and the operator's key
-    standing in for the user's when one is set."""
+    """The operator's key, when set, stands in for the user's."""
     def value(field: str) -> str:
         column = provider.column(field)
         return getattr(profile, column) if column else ""
@@ -140,8 +133,7 @@ def seed_connections(profile: Profile, server_keys: Mapping[str, str],
 
 
 def column_changes(provider: Provider, changes: Mapping[str, object]) -> dict[str, str]:
-    """The profile columns a change of the seed connection's fields writes. A new base URL
-    forgets what was learned of the old server."""
+    """A new base URL forgets what was learned of the old server."""
     unknown = set(changes) - set(provider.columns)
     if unknown:  # the form shows no other field for the seed's providers
         raise ValueError(f"{provider.label} keeps no {sorted(unknown)} in the profile")
@@ -158,5 +150,4 @@ def available_targets(
     registry: tuple[Provider, ...] = REGISTRY,
     unreadable: Collection[str] = (),
 ) -> list[Target]:
-    """Every model of the seed's providers the user can chat with now."""
     return targets(seed_connection(p, profile, server_keys, unreadable) for p in registry)

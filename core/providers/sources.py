@@ -1,6 +1,6 @@
-"""Every connection a user has, from its three origins, and what is learned about them: kept
-in the store of the connection's origin, so another tab, replica or restart does not pay the
-failed request again; what no store can keep (the operator's) is kept for this process."""
+"""A user's connections from all three origins, and quirks learned about them: kept in the
+origin's store so no tab, replica or restart pays the failed request again (the operator's,
+which no store keeps, per process)."""
 
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ def every_connection(profile: Profile, server_keys: Mapping[str, str],
 
 
 def learn(target: Target, quirk: str, stores: Mapping[str, object]) -> None:
-    """Keep `quirk` for the connection `target` came from, in `stores[origin]` (None: cannot
-    be opened now). Never raises a store's failure: that only costs one failed request later."""
+    """Kept in `stores[origin]` (None: unavailable). A store's failure is not raised: it costs
+    only one failed request later."""
     with _learned_lock:
         key = (target.connection_id, target.base_url)
         _learned[key] = _learned.get(key, frozenset()) | {quirk}

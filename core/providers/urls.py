@@ -1,8 +1,5 @@
-"""Base-URL validation and normalisation for OpenAI-compatible servers.
-
-A URL is valid only if the HTTP client (httpx2) can request it, so what is saved can be sent.
-International domain names stay as typed; httpx2 requests them in their ASCII (punycode) form.
-"""
+"""Base-URL validation and normalisation: valid only if httpx2 can request it, so what is saved
+can be sent. International names stay as typed; httpx2 requests them as punycode."""
 
 from __future__ import annotations
 
@@ -28,18 +25,17 @@ _BAD_PORT = "The port must be a whole number from 1 to 65535."
 
 
 def has_control_characters(text: str) -> bool:
-    """True if `text` holds a C0/C1 control character or DEL."""
     return any(unicodedata.category(ch) == "Cc" for ch in text)
 
 
 def has_invisible_characters(text: str, allowed: frozenset[str] = frozenset()) -> bool:
-    """True if `text` holds a format character (Unicode Cf: bidi overrides, zero-width
-    spaces, BOM...) other than `allowed`: they hide or reorder what the user sees."""
+    """Unicode Cf (bidi overrides, zero-width spaces...) other than `allowed`: they hide or
+    reorder what the user sees."""
     return any(unicodedata.category(ch) == "Cf" and ch not in allowed for ch in text)
 
 
 class InvalidBaseURL(ValueError):
-    """The text is not a usable base URL; `reason` says why, for the user."""
+    """`reason` says why, for the user."""
 
     def __init__(self, reason: str):
         super().__init__(reason)
@@ -79,7 +75,7 @@ def _check(url: str) -> None:
 
 
 def _requested_host(url: str, host: str) -> str:
-    """The host as httpx2 will request it (IDN in ASCII); InvalidBaseURL if it cannot."""
+    """As httpx2 will request it (IDN in ASCII); InvalidBaseURL if it cannot."""
     try:
         parsed = httpx2.URL(url)
     except httpx2.InvalidURL:
@@ -97,7 +93,7 @@ def _unrequestable_host(host: str) -> str:
 
 
 def _valid_host(host: str) -> bool:
-    """`host` in the ASCII form that is requested: an IPv6 literal or DNS labels."""
+    """An IPv6 literal or DNS labels, in the requested ASCII form."""
     if ":" in host:  # IPv6 literal, brackets already stripped
         try:
             ipaddress.IPv6Address(host.split("%", 1)[0])
@@ -109,7 +105,6 @@ def _valid_host(host: str) -> bool:
 
 
 def is_valid_base_url(url: str) -> bool:
-    """True exactly for a well-formed http/https URL with a host."""
     try:
         _check(url)
     except InvalidBaseURL:
@@ -118,7 +113,7 @@ def is_valid_base_url(url: str) -> bool:
 
 
 def url_problem(url: str) -> str | None:
-    """The message to show for `url`, or None when it is fine. Empty is fine (no server)."""
+    """None when fine; empty is fine (no server)."""
     if url == "":
         return None
     try:
@@ -126,13 +121,13 @@ def url_problem(url: str) -> str | None:
     except InvalidBaseURL as exc:
         if exc.reason == INVALID_URL_MESSAGE:
             return exc.reason
-        return f"{INVALID_URL_MESSAGE}. {exc.reason}"  # the spec's message, then why
+        return f"{INVALID_URL_MESSAGE}. {exc.reason}"  # the usual message, then why
     return None
 
 
 def normalize_base_url(url: str) -> str:
-    """The base URL the SDK should get: trimmed, no trailing slash, no pasted endpoint, an
-    international name as typed. InvalidBaseURL for anything `is_valid_base_url` refuses."""
+    """Trimmed, no trailing slash or pasted endpoint, an international name as typed;
+    InvalidBaseURL for anything `is_valid_base_url` refuses."""
     url = url.strip()
     _check(url)
     parts = urlsplit(url)
@@ -148,8 +143,7 @@ def normalize_base_url(url: str) -> str:
 
 
 def as_saved(url: str) -> str:
-    """`url` as it is saved: normalised when valid, else as given (trimmed), so the form shows
-    it with the reason and Chat can name it; "" for none."""
+    """Normalised when valid, else trimmed as given, so the form and Chat can show it."""
     url = url.strip()
     try:
         return normalize_base_url(url) if url else ""
