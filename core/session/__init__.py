@@ -1,13 +1,6 @@
-"""The one part of core that touches Streamlit: everything here belongs to one browser session.
-
-Nothing per-user is ever put in st.cache_resource: the signed-in client, the stores and the
-conversation all live in st.session_state. Pages use it as `session.<name>`:
-  - frame: the gate every page runs behind (`run_in_frame`, `framing`);
-  - people: settings and secrets, who is signed in, what the frame says about the session;
-  - stores: this session's stores and its copies of what it read;
-  - drafts: what the user typed, kept across pages;
-  - chat: the chat on screen, its options and its address.
-"""
+"""The one part of core that touches Streamlit, all of it per browser session: nothing per-user
+goes in st.cache_resource. Pages use `session.<name>`; modules: frame (the gate), people (who is
+signed in), stores, drafts (typed text across pages), chat (the chat on screen)."""
 
 from core.session.chat import (
     CHAT_OPTION_DEFAULTS,

@@ -1,5 +1,4 @@
-"""The chat on screen: this session's conversation, opening and starting chats, their
-options, and the chat's id in the page's address."""
+"""The chat on screen: this session's conversation, its options, and its id in the address."""
 
 from __future__ import annotations
 
@@ -16,8 +15,7 @@ from core.store.errors import ChatGone
 
 
 def _new_conversation() -> Conversation:
-    """An empty conversation, kept in the chat store from its first message; one that cannot
-    be kept now says why and stays on the page."""
+    """One the store cannot keep now says why and stays on the page."""
     try:
         return Conversation(store=chat_store())
     except SessionEnded:
@@ -27,8 +25,7 @@ def _new_conversation() -> Conversation:
 
 
 def conversation() -> Conversation:
-    """This session's conversation; one made while the chat store was out is kept in it once
-    the store is back (what it holds is written then)."""
+    """One made while the chat store was out is written to it once it is back."""
     if "conversation" not in st.session_state:
         st.session_state.conversation = _new_conversation()
     current = st.session_state.conversation
@@ -45,7 +42,7 @@ def conversation() -> Conversation:
 
 
 def open_chat(chat_id: str) -> None:
-    """Show a stored chat, with its model and options (a callback)."""
+    """A callback; the chat's model and options come with it."""
     store = chat_store()
     chat = store.get_chat(chat_id)
     if chat is None:
@@ -68,13 +65,12 @@ CHAT_OPTION_DEFAULTS = {
 }
 
 
-# The open chat's id in the page's address (?chat=...): a reload, a bookmark or a copied link
-# opens it again. A chat with nothing stored yet is not named.
+# ?chat=<id>: a reload, a bookmark or a copied link opens it again; an unstored chat is not named.
 CHAT_PARAM = "chat"
 
 
 def chat_in_address() -> str | None:
-    """The chat id the page's address names, if it is one (chat ids are UUIDs)."""
+    """None unless the address names a UUID."""
     value = st.query_params.get(CHAT_PARAM)
     try:
         return str(uuid.UUID(value)) if value else None
@@ -83,14 +79,13 @@ def chat_in_address() -> str | None:
 
 
 def reopen_addressed_chat() -> None:
-    """A new browser session (a reload, a bookmark, a new tab) opens the chat its address
-    names. Raises ChatGone when the store has no such chat of this user's."""
+    """For a new browser session (reload, bookmark, new tab); ChatGone if the user has no such
+    chat."""
     if "conversation" not in st.session_state and (chat_id := chat_in_address()):
         open_chat(chat_id)
 
 
 def show_in_address(conversation: Conversation) -> None:
-    """Name the open chat in the page's address once it is stored; otherwise name none."""
     stored = conversation.turns and conversation.store is not None and not conversation.unsaved
     wanted = conversation.chat.id if stored else None
     if st.query_params.get(CHAT_PARAM) != wanted:
@@ -101,7 +96,7 @@ def show_in_address(conversation: Conversation) -> None:
 
 
 def new_chat() -> None:
-    """Start over: an empty conversation with default options (the model stays)."""
+    """Default options; the model stays."""
     st.session_state.conversation = _new_conversation()
     for key, value in CHAT_OPTION_DEFAULTS.items():
         put(key, value)

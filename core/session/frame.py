@@ -15,16 +15,15 @@ from core.session.stores import answering
 FRAME = Path(__file__).resolve().parents[2] / "streamlit_app.py"
 
 
-# Whether the script run on this thread is inside the frame: a flag of the run, not of a user.
-# Not in st.session_state: after st.stop() every session_state call stops the run again.
+# Whether this thread's run is inside the frame; not in st.session_state, since after st.stop()
+# every session_state call stops the run again.
 _run = threading.local()
 
 
 @contextmanager
 def framing() -> Iterator[None]:
-    """The frame runs the page inside this: the page then knows it was gated and drawn by it.
-    At the end of the run, the stores found busy or down in it are asked again in the next
-    (its callbacks included, which run before the frame)."""
+    """The frame runs the page inside this. Stores found busy or down are asked again in the
+    next run (its callbacks included, which run before the frame)."""
     _run.in_frame = True
     found = answering()
     try:
@@ -35,10 +34,8 @@ def framing() -> Iterator[None]:
 
 
 def run_in_frame() -> None:
-    """First thing on every page. Until something in the process has called st.navigation
-    (the first request after a start; every AppTest run), Streamlit runs a file of pages/ by
-    itself, as its old folder navigation: then run the frame instead, which checks who may see
-    the page, and draws it or another, and stop here."""
+    """First thing on every page: until st.navigation has run in the process (first request,
+    every AppTest), Streamlit runs pages/ files by itself; run the frame instead, then stop."""
     if getattr(_run, "in_frame", False):
         return
     runpy.run_path(str(FRAME), run_name="__main__")

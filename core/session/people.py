@@ -1,6 +1,5 @@
-"""Who this browser session acts for: the deployment's settings and secrets, the sign-in
-client and the signed-in user, what the frame says about the session, and a message kept
-when the page could not send it."""
+"""Who this browser session acts for: settings and secrets, the sign-in client and user, the
+frame's notices, and a message the page could not send."""
 
 from __future__ import annotations
 
@@ -22,15 +21,13 @@ from core.store.sqlite import (
 LOCAL_USER = User(LOCAL_USER_ID, "")
 
 
-# Streamlit's identifier for "no secrets file at any of its paths" (its other refusals of
-# st.secrets mean a file or folder is there but cannot be loaded).
+# Streamlit's id for "no secrets file anywhere"; its other refusals mean one cannot be loaded.
 NO_SECRETS = "no-secrets-found"
 
 
 def _secrets() -> Mapping[str, object]:
-    """st.secrets as a plain dict (its `connections` table too); {} when there is no secrets
-    file. Raises Misconfigured, naming the file, when one is there but cannot be read: the app
-    must not start without the settings it holds (on a hosted server: without sign-in)."""
+    """{} without a secrets file; Misconfigured when one cannot be read: the app must not start
+    without its settings (when hosted: without sign-in)."""
     try:
         found = st.secrets.items()
     except StreamlitSecretNotFoundError as exc:  # none at all, or one Streamlit cannot load
@@ -43,8 +40,7 @@ def _secrets() -> Mapping[str, object]:
 
 
 def _unreadable_secrets(exc: Exception) -> Misconfigured:
-    """What to say when st.secrets cannot be loaded: the file and why, never its text (the
-    parser's words without what they quote from it)."""
+    """The file and why, never its text (the parser's words without what they quote)."""
     places = [str(place) for place in st.get_option("secrets.files")]
     for place in places:
         why = _secrets_file_problem(Path(place))
@@ -55,8 +51,7 @@ def _unreadable_secrets(exc: Exception) -> Misconfigured:
 
 
 def _secrets_file_problem(path: Path) -> str | None:
-    """Why the TOML secrets file `path` cannot be read; None when it is missing or reads well
-    (a folder of secrets is Streamlit's to check)."""
+    """None when missing or fine (a folder of secrets is Streamlit's to check)."""
     if path.suffix != ".toml":
         return None
     try:
@@ -85,7 +80,7 @@ def settings() -> Settings:
 
 
 def auth() -> SupabaseAuth:
-    """This session's own Supabase client (it carries the user's token)."""
+    """Per session: it carries the user's token."""
     if "auth" not in st.session_state:
         st.session_state.auth = SupabaseAuth(settings())
     return st.session_state.auth
@@ -98,13 +93,8 @@ AUTH_OUTAGE = "auth:outage"  # said only in the run that found it
 
 
 def current_user() -> User | None:
-    """Who this session acts for: the local user, or the signed-in Supabase user.
-
-    An ended session (revoked, expired) is None from now on, and said once, even when a
-    callback or a page found it; a sign-in service that cannot be reached keeps the user signed
-    in (a short outage is not a sign-out). The frame shows `take_auth_notice()`; nothing typed
-    here is dropped.
-    """
+    """An ended session is None from now on, said once by the frame (`take_auth_notice`); an
+    unreachable Auth keeps the user signed in: a short outage is not a sign-out."""
     if settings().mode == "local":
         return LOCAL_USER
     try:
@@ -124,8 +114,7 @@ OWNER = "session:owner"  # whose drafts and conversation this browser session ho
 
 
 def _forget_other_users_work(user: User) -> None:
-    """Drafts and a conversation kept through an ended session are given back only to the
-    user who typed them: another account signing in here starts clean."""
+    """Work kept through an ended session goes back only to its user; another starts clean."""
     state = st.session_state
     owner = state.get(OWNER)
     if owner is not None and owner != user.id:
@@ -136,12 +125,11 @@ def _forget_other_users_work(user: User) -> None:
 
 
 def forget_old_outage() -> None:
-    """Before the frame asks who is signed in: an outage found earlier may be over now."""
+    """An outage found earlier may be over now."""
     st.session_state.pop(AUTH_OUTAGE, None)
 
 
 def take_auth_notice() -> str | None:
-    """What the frame says about the sign-in session, once: it ended, or Auth is out."""
     ended = st.session_state.pop(SESSION_ENDED, None)
     outage = st.session_state.pop(AUTH_OUTAGE, None)
     return ended or outage
@@ -154,9 +142,8 @@ UNSENT_WHY = "chat:unsent:why"  # why it was not sent, said with it
 
 
 def keep_unsent_message(why: str = "your session had ended") -> bool:
-    """The chat page is not drawn once the session has ended (or the app cannot start): keep
-    its submitted message, to offer it back once it is drawn again (the input's own state is
-    dropped at the end of this run). True when there was one."""
+    """The chat page is not drawn now: keep its submitted message to offer back later (the
+    input's state is dropped at the end of this run). True when there was one."""
     text = st.session_state.get("chat:input")
     if text:
         st.session_state[UNSENT] = text
@@ -170,12 +157,11 @@ def discard_unsent_message() -> None:
 
 
 def operator_connections() -> tuple[Connection, ...]:
-    """The administrator's connections (read-only for users)."""
     return settings().operator_connections
 
 
 def sign_out() -> None:
-    """End the Supabase session and forget everything this browser session held."""
+    """Forgets everything this browser session held."""
     if "auth" in st.session_state:
         st.session_state.auth.sign_out()
     for name in list(st.session_state.keys()):

@@ -1,5 +1,4 @@
-"""This session's stores, bound to its user and encryption secret, and its copies of what
-it read from them (a rerun that changes nothing reads nothing)."""
+"""This session's stores, bound to its user and secret, and its copies of what it read."""
 
 from __future__ import annotations
 
@@ -46,28 +45,21 @@ ANSWERING = "store:answering"
 
 
 def answering() -> Answering:
-    """Whether this session's stores were found busy or down in this run (see Answering)."""
     if ANSWERING not in st.session_state:
         st.session_state[ANSWERING] = Answering()
     return st.session_state[ANSWERING]
 
 
 def _secret_in_use(config: Settings) -> tuple[str, ...]:
-    """The encryption secrets now: the local file is read again, so a secret put back (or
-    moved away) counts from the next run, in the same browser session."""
+    """The local file is read again, so a secret put back or moved away counts next run."""
     if config.encryption_keys or config.mode != "local":
         return config.encryption_keys
     return (local_secret(config.data_dir),)
 
 
 def _bound(name: str, local, hosted, encrypted):
-    """This session's store kept under `name`, bound to its current user and encryption
-    secret: made anew (`local(data_dir)` or `hosted(client, user id)`, wrapped in
-    `encrypted(backend, keybox)`) when either changes.
-
-    Raises SessionEnded (a message, never a RuntimeError) when nobody is signed in any more:
-    a callback can run just as the session ends, before the frame shows sign-in.
-    """
+    """Made anew when the user or secret changes. SessionEnded, not a RuntimeError, when
+    nobody is signed in: a callback can run as the session ends, before the frame notices."""
     user = current_user()
     if user is None:
         raise SessionEnded()
@@ -92,13 +84,11 @@ def _bound(name: str, local, hosted, encrypted):
 
 
 def store() -> ProfileStore:
-    """This session's profile store (see `_bound`)."""
     return _bound("store", SQLiteProfileStore, SupabaseProfileStore, EncryptedProfileStore)
 
 
 def connection_store() -> EncryptedConnectionStore:
-    """This session's store of the user's own connections, plain Connections in and out
-    (see `_bound`)."""
+    """Plain Connections in and out."""
     return _bound("connection_store", SQLiteConnectionStore, SupabaseConnectionStore,
                   EncryptedConnectionStore)
 
@@ -106,7 +96,7 @@ def connection_store() -> EncryptedConnectionStore:
 
 
 def chat_store() -> ChatStore:
-    """This session's store of the user's chats (see `_bound`; chats are not encrypted)."""
+    """Chats are not encrypted."""
     return _bound("chat_store", SQLiteChatStore, SupabaseChatStore, lambda backend, box: backend)
 
 
@@ -114,10 +104,8 @@ READ = "read:"  # this session's copies of what it read from the stores: (read a
 
 
 def remembered(name: str, read: Callable[[], T]) -> T:
-    """`read()`, or this session's copy of it while it is fresh: a rerun that changes nothing
-    reads nothing from the store. Another tab's or replica's changes show after
-    RECENT_ENOUGH, or on the next visit to another page (`on_page`); this session's own writes
-    call `forget`."""
+    """This session's copy while fresh: a rerun reads nothing. Other tabs' changes show after
+    RECENT_ENOUGH or on another page (`on_page`); this session's writes call `forget`."""
     key = READ + name
     copy = st.session_state.get(key)
     now = time.monotonic()
@@ -128,37 +116,33 @@ def remembered(name: str, read: Callable[[], T]) -> T:
 
 
 def forget(*names: str) -> None:
-    """Read these again next time (this session changed them); none named: everything."""
+    """Read these again next time; none named: everything."""
     for key in [k for k in st.session_state.keys() if str(k).startswith(READ)]:
         if not names or key[len(READ):] in names or key[len(READ):].split(":")[0] in names:
             del st.session_state[key]
 
 
 def on_page(title: str) -> None:
-    """The frame, every run: a visit to another page reads everything afresh."""
+    """Every run: a visit to another page reads everything afresh."""
     if st.session_state.get("page:shown") != title:
         st.session_state["page:shown"] = title
         forget()
 
 
 def chat_list(limit: int) -> list[Chat]:
-    """The user's chats, newest first (see `remembered`)."""
     return remembered(f"chats:{limit}", lambda: chat_store().list_chats(limit))
 
 
 def history_changed() -> None:
-    """This session wrote to the chats: the list is read again on the next run."""
     forget("chats")
 
 
 def seed_store() -> SeedConnectionStore:
-    """The seed's two providers of this session's profile, as a connection store."""
     return SeedConnectionStore(store(), settings().server_keys)
 
 
 def learn_quirk(target: Target, quirk: str) -> None:
-    """The chat's on_quirk: keep what the server turned out not to support, where the
-    connection lives (never raises: see core.providers.sources.learn)."""
+    """The chat's on_quirk; never raises (see core.providers.sources.learn)."""
     stores = {}
     for origin, opened in (("profile", seed_store), ("user", connection_store)):
         try:
@@ -179,16 +163,14 @@ class PageRead(NamedTuple):
 
 
 def _data_file() -> int:
-    """Which data file the stores read: the times the local one was made again (Supabase: 0)."""
+    """Times the local data file was made again (Supabase: 0)."""
     config = settings()
     return times_made_again(config.data_dir) if config.mode == "local" else 0
 
 
 def page_read(name: str, read: Callable[[], T]) -> PageRead:
-    """`read()` for a page, which keeps its forms on screen from it: while the store cannot be
-    read, what this session read last under `name` (None before the first read); once the
-    data file was made again after going missing, also what it read before (what the page
-    showed, to offer back: the new file holds none of it). SessionEnded is raised."""
+    """While the store cannot be read, what was read last under `name`; after the data file was
+    made again, also what was read before, to offer back. SessionEnded propagates."""
     state = st.session_state
     last = state.get(SHOWN + name)  # (value, data file)
     made_again = _data_file()  # before reading: a file made again during the read counts
