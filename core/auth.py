@@ -32,16 +32,14 @@ _AUTH_MESSAGES = {
 
 
 class SessionEnded(UserFacingError):
-    """The sign-in session cannot be renewed (revoked, expired, signed out elsewhere): the
-    user must sign in again. Raised once; the session is forgotten locally."""
+    """Revoked, expired or signed out elsewhere; raised once, the session forgotten here."""
 
     def __init__(self) -> None:
         super().__init__("Your session has ended. Please sign in again.")
 
 
 class AuthUnavailable(UserFacingError):
-    """The sign-in service could not be reached or failed: the session is kept, and the
-    next try may succeed. `user` is who was signed in, when known."""
+    """The session is kept: the next try may succeed. `user`: who was signed in, if known."""
 
     def __init__(self, user=None) -> None:
         super().__init__(AUTH_UNAVAILABLE if user is None else STILL_SIGNED_IN)
@@ -55,15 +53,13 @@ STILL_SIGNED_IN = ("The sign-in service is unavailable right now. You are still 
 
 
 def is_auth_failure(exc: BaseException) -> bool:
-    """True for what Supabase Auth's client raises when the service refuses, fails or cannot
-    be reached: its own errors, into which it also turns HTTP and transport failures (an
-    answer it could not read is its AuthUnknownError). Anything else is a bug of ours."""
+    """The client turns HTTP and transport failures into AuthError too; anything else is
+    our bug."""
     return isinstance(exc, AuthError)
 
 
 def is_auth_outage(exc: BaseException) -> bool:
-    """True when Auth could not be reached or failed (5xx, 429, network, an unreadable
-    answer), false when it answered and refused, or when `exc` is no Auth failure at all."""
+    """5xx, 429, network, an unreadable answer; not a refusal, nor a non-Auth exception."""
     if isinstance(exc, AuthRetryableError):  # connection failures and gateway statuses
         return True
     if isinstance(exc, AuthApiError):
@@ -73,7 +69,7 @@ def is_auth_outage(exc: BaseException) -> bool:
 
 
 def describe_auth_error(exc: BaseException) -> str:
-    """A Supabase Auth failure, said for the user; anything else is ours (see `ours`)."""
+    """Anything but an Auth failure is ours (see `ours`)."""
     if not is_auth_failure(exc):
         return str(ours(exc))
     code = getattr(exc, "code", None)
@@ -91,7 +87,7 @@ def describe_auth_error(exc: BaseException) -> str:
 
 
 def auth_failure(exc: BaseException) -> UserFacingError:
-    """The error to raise (`from exc`) for a failed Auth call: its failure said, or our bug."""
+    """To raise `from exc`: the failure said, or our bug."""
     if not is_auth_failure(exc):
         return ours(exc)
     return UserFacingError(describe_auth_error(exc))
@@ -113,12 +109,11 @@ def _check_credentials(email: str, password: str) -> tuple[str, str]:
 
 
 class SupabaseAuth:
-    """A supabase-py client for one browser session: never share it between sessions."""
+    """One per browser session: never share it between sessions."""
 
     def __init__(self, settings: Settings):
-        # Refreshed on demand by current_user(); no background timer per session.
-        # A database that does not answer within STORE_TIMEOUT is said as down, at once: no
-        # retries with growing pauses (1, 2, 4 s) before the page can say so.
+        # Refreshed on demand by current_user(), no timer per session; a database silent for
+        # STORE_TIMEOUT is said down at once, without retries pausing 1, 2, 4 s.
         options = ClientOptions(auto_refresh_token=False, persist_session=True,
                                 postgrest_client_timeout=STORE_TIMEOUT,
                                 postgrest_client_retry=False)
@@ -149,9 +144,8 @@ class SupabaseAuth:
         return User(response.user.id, response.user.email or email)
 
     def current_user(self) -> User | None:
-        """The signed-in user, refreshing an expired session; None when nobody is signed in.
-        Raises SessionEnded when Auth refuses to renew it (the session is forgotten here), and
-        AuthUnavailable when Auth cannot be reached (kept: a short outage is not a sign-out)."""
+        """Refreshes an expired session. SessionEnded when Auth refuses to renew it;
+        AuthUnavailable when unreachable (kept: a short outage is not a sign-out)."""
         try:
             session = self.client.auth.get_session()
         except AuthError as exc:  # what the refresh raised: an outage, or the session is over
@@ -177,7 +171,7 @@ class SupabaseAuth:
             raise ours(exc) from exc
 
     def sign_out(self) -> None:
-        """End the session on the server; when Auth is unreachable or refuses, at least here."""
+        """On the server; when Auth is unreachable or refuses, at least here."""
         try:
             self.client.auth.sign_out()
         except AuthError:

@@ -52,7 +52,6 @@ class Settings:
 
     @property
     def mode(self) -> str:
-        """'supabase' when a Supabase project is configured, else the local default."""
         return "supabase" if self.supabase_url and self.supabase_anon_key else "local"
 
 
@@ -77,7 +76,6 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     dotenv_path: str | os.PathLike | None = ".env",
 ) -> Settings:
-    """Read every setting: secrets first, then the environment, then `.env`."""
     environ = os.environ if environ is None else environ
     dotenv = dotenv_values(dotenv_path) if dotenv_path and Path(dotenv_path).is_file() else {}
     secrets = secrets or {}

@@ -1,7 +1,6 @@
-"""Whose failure it is. A component's failures become a `UserFacingError` (safe to show) where
-that component is called (core.chat.errors, core.store.errors, core.auth); anything else is our
-bug: `describe_bug` / `ours` log it with its traceback under a reference and say so. A setting
-that cannot be used is `Misconfigured`: the app does not start, and names it."""
+"""Whose failure: a component's become UserFacingError where it is called; anything else is our
+bug, logged with a reference (`describe_bug`, `ours`). An unusable setting is `Misconfigured`:
+the app does not start, and names it."""
 
 from __future__ import annotations
 
@@ -17,12 +16,11 @@ logger = logging.getLogger(__name__)
 
 
 class UserFacingError(Exception):
-    """An error whose text is written for the user and is safe to show as it is."""
+    """Its text is written for the user and safe to show as it is."""
 
 
 class OurBug(UserFacingError):
-    """Switchboard's own code failed: already logged, with its traceback, under `reference`;
-    the text says so. Made by `ours`."""
+    """Already logged, with its traceback, under `reference`. Made by `ours`."""
 
     def __init__(self, message: str, reference: str) -> None:
         super().__init__(message)
@@ -30,12 +28,11 @@ class OurBug(UserFacingError):
 
 
 class Misconfigured(UserFacingError):
-    """A setting the operator gave (or the secrets file holding them) cannot be used, so
-    Switchboard does not start. The text names the setting or file, never a secret value."""
+    """The app does not start; the text names the setting or file, never a secret value."""
 
 
 def causes(exc: BaseException | None) -> Iterator[BaseException]:
-    """`exc`, then what caused it, and so on, each once."""
+    """`exc`, then its causes, each once."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
@@ -44,7 +41,7 @@ def causes(exc: BaseException | None) -> Iterator[BaseException]:
 
 
 def _logged(exc: BaseException, secrets: Iterable[str]) -> str:
-    """Log `exc` with its traceback (keys redacted) at ERROR; its reference."""
+    """Logged with its traceback, keys redacted; returns the reference."""
     reference = _random.token_hex(4)
     trace = "".join(traceback.format_exception(exc))
     logger.error("Switchboard bug, reference %s:\n%s", reference, redact(trace, secrets))
@@ -59,15 +56,15 @@ def _said(reference: str) -> str:
 
 
 def describe_bug(exc: BaseException, secrets: Iterable[str] = ()) -> str:
-    """Log a failure of Switchboard's own code (keys redacted) and say so, with a reference."""
+    """Logged (keys redacted) and said, with a reference."""
     if isinstance(exc, OurBug):  # logged once already, where it happened
         return str(exc)
     return _said(_logged(exc, secrets))
 
 
 def ours(exc: BaseException, secrets: Iterable[str] = ()) -> OurBug:
-    """What to raise (`from exc`) for an exception no component raises when it fails: a bug of
-    ours, logged here with its traceback and said with its reference."""
+    """To raise `from exc` for an exception no component raises: logged here, said with its
+    reference."""
     if isinstance(exc, OurBug):
         return exc
     reference = _logged(exc, secrets)
@@ -79,8 +76,7 @@ _QUOTED = re.compile(r"""'[^']*'|"[^"]*"|\([^)]*\)""")
 
 
 def toml_problem(exc: ValueError) -> str:
-    """Why a TOML text does not parse, and where, as tomllib says it, without what it quotes
-    from the text (a character of a value, a key): the text may hold secrets."""
+    """tomllib's reason and place, without what it quotes: the text may hold secrets."""
     said = str(exc)
     place = _TOML_PLACE.search(said)
     what = said[:place.start()] if place else said

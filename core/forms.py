@@ -1,12 +1,6 @@
-"""What a connection's settings form changes, apart from any widget: one logic for every
-connection, the seed's two providers (their expanders in Settings) and the user's own.
-
-The page draws the inputs and calls these; everything it decides lives here: the connection a
-form describes, what Save writes, what is unsaved, how saved header values are kept, and
-whether a Fetch models or Test connection result still applies to what the form shows.
-Saved secrets (the key, header values) are never part of a form: the form holds only what was
-typed, and the saved values are merged in here, on the server, by name.
-"""
+"""A connection form's logic without widgets, for seed and user connections alike: what Save
+writes, what is unsaved, whether a check still applies. Saved secrets never enter a form: only
+what was typed, merged here on the server by name."""
 
 from __future__ import annotations
 
@@ -42,8 +36,6 @@ TEST_INPUTS = (*FETCH_INPUTS, "model")
 
 @dataclass(frozen=True)
 class ConnectionForm:
-    """The values in one connection's expander: what is shown and what was typed."""
-
     name: str = ""
     base_url: str = ""
     new_key: str = ""  # empty keeps the saved key
@@ -67,7 +59,7 @@ FIELD_WORDS = {
     "default_model": "default model",
     "organization": "organization ID",
 }
-# The fields of the seed's providers' expanders, in their order; their one model is the model name.
+# The seed's expanders' fields, in order; their one model is the model name.
 SEED_WORDS = {"api_key": "API key", "organization": "organization ID", "base_url": "base URL",
               "default_model": "model name"}
 
@@ -77,7 +69,7 @@ def _words(saved: Connection) -> dict[str, str]:
 
 
 class ConnectionRefused(UserFacingError):
-    """Save refused what the form holds; `problems` says each reason for the user."""
+    """`problems`: each reason, for the user."""
 
     def __init__(self, problems: list[str]) -> None:
         super().__init__(" ".join(problems))
@@ -85,7 +77,7 @@ class ConnectionRefused(UserFacingError):
 
 
 def saved_form(connection: Connection) -> ConnectionForm:
-    """The form as it shows a saved connection: nothing typed, no secret in it."""
+    """Nothing typed, no secret in it."""
     return ConnectionForm(
         name=connection.name,
         base_url=connection.base_url,
@@ -97,9 +89,8 @@ def saved_form(connection: Connection) -> ConnectionForm:
 
 
 def merge_headers(saved: Headers, removed: Iterable[str], typed: Headers) -> Headers:
-    """The headers to store: the saved ones kept by name (their values never left the
-    server) unless removed or typed again, then the typed rows. A blank row is ignored;
-    a half-filled one stays, so validation can say what it lacks."""
+    """Saved headers kept by name (their values never left the server) unless removed or
+    retyped, then typed rows; a half-filled row stays so validation can say what it lacks."""
     rows = tuple((name.strip(), value.strip()) for name, value in typed
                  if name.strip() or value.strip())
     retyped = {name.lower() for name, _ in rows}
@@ -110,12 +101,11 @@ def merge_headers(saved: Headers, removed: Iterable[str], typed: Headers) -> Hea
 
 
 def _models(picked: Iterable[str]) -> tuple[str, ...]:
-    """Picked model names, trimmed, each once, in the order picked."""
     return tuple(dict.fromkeys(m.strip() for m in picked if m.strip()))
 
 
 def draft_connection(saved: Connection, form: ConnectionForm) -> Connection:
-    """The connection `form` describes right now, saved or not, with the saved secrets."""
+    """With the saved secrets."""
     key = "" if form.remove_key else (form.new_key.strip() or saved.api_key)
     return saved.with_changes(
         name=form.name.strip(),
@@ -135,7 +125,7 @@ def _removes_a_saved_key(saved: Connection, form: ConnectionForm) -> bool:
 
 
 def form_changes(saved: Connection, form: ConnectionForm) -> dict[str, object]:
-    """What Save writes: each field the form changes from `saved` (field -> new value)."""
+    """What Save writes: field -> new value."""
     draft = draft_connection(saved, form)
     changes = {name: getattr(draft, name) for name in _words(saved)
                if getattr(draft, name) != getattr(saved, name)}
@@ -145,19 +135,18 @@ def form_changes(saved: Connection, form: ConnectionForm) -> dict[str, object]:
 
 
 def removed_secrets(saved: Connection, form: ConnectionForm) -> tuple[str, ...]:
-    """The secret fields Save empties even when no current secret opens them."""
+    """Emptied even when no current secret opens them."""
     return ("api_key",) if _removes_a_saved_key(saved, form) else ()
 
 
 def unsaved_changes(saved: Connection, form: ConnectionForm) -> list[str]:
-    """What Save would change, in words for the user; [] when the form shows what is saved."""
+    """In words for the user."""
     changes = form_changes(saved, form)
     return [words for name, words in _words(saved).items() if name in changes]
 
 
 def rebase_form(form: ConnectionForm, old: Connection, new: Connection) -> ConnectionForm:
-    """The form once the saved connection moved from `old` to `new` (saved elsewhere): what
-    the user left as it was follows the store, what they edited stays theirs."""
+    """Saved elsewhere meanwhile: untouched fields follow the store, edited ones stay."""
     before, after = saved_form(old), saved_form(new)
     follow = {name: getattr(after, name)
               for name in ("name", "base_url", "enabled", "models", "default_model", "organization")
@@ -167,9 +156,8 @@ def rebase_form(form: ConnectionForm, old: Connection, new: Connection) -> Conne
 
 
 def model_to_offer(draft: Connection, found: Iterable[str] = ()) -> str:
-    """The model a connection saved with none picked and no default offers, so it appears in
-    Chat without another click: the one model Fetch models found, else the first model its
-    preset suggests (matched by base URL); "" when neither says which."""
+    """For a connection with no model, so it shows in Chat: the one model found, else its
+    preset's first suggestion (by base URL), else ""."""
     if draft.models or draft.default_model or draft.origin != "user":
         return ""
     found = tuple(dict.fromkeys(found))
@@ -181,7 +169,6 @@ def model_to_offer(draft: Connection, found: Iterable[str] = ()) -> str:
 
 
 def saved_message(connection: Connection) -> str:
-    """What Save says: saved, and whether the connection offers a model in Chat yet."""
     if connection.enabled and not connection.offered_models():
         return (f"{connection.name}: saved; it offers no model yet: pick one so it appears in "
                 "Chat.")
@@ -190,14 +177,8 @@ def saved_message(connection: Connection) -> str:
 
 def save_connection(store: ConnectionStore, saved: Connection, form: ConnectionForm,
                     policy: NetworkPolicy, found: Iterable[str] = ()) -> Connection:
-    """Save what `form` changes from `saved`, the stored row the form was filled from (a
-    connection with no id yet, e.g. from a preset, is added). `found`: the models Fetch
-    models found for what the form shows (see model_to_offer).
-
-    Refuses (ConnectionRefused) anything connection_problems reports and (BlockedAddress) a
-    base URL the network guard refuses; writes only the changed fields, and only while the
-    row is still at `saved.version` (else the store raises ConnectionChanged).
-    """
+    """Adds a connection without id; else writes changed fields while the row is at
+    `saved.version`. Raises ConnectionRefused, BlockedAddress, or the store's ConnectionChanged."""
     draft = draft_connection(saved, form)
     problems = connection_problems(draft)
     if problems:
@@ -218,8 +199,7 @@ def save_connection(store: ConnectionStore, saved: Connection, form: ConnectionF
 
 
 def draft_target(saved: Connection, form: ConnectionForm) -> Target | None:
-    """What Fetch models and Test connection check: the form's connection and model, saved or
-    not; None while its base URL is empty or invalid."""
+    """What the checks test; None while the base URL is empty or invalid."""
     draft = draft_connection(saved, form)
     if not draft.base_url or url_problem(draft.base_url):
         return None
@@ -228,7 +208,7 @@ def draft_target(saved: Connection, form: ConnectionForm) -> Target | None:
 
 
 def _digest(target: Target | None, inputs: tuple[str, ...]) -> str:
-    """A fingerprint of those inputs (a digest, so no second copy of the key is kept)."""
+    """A digest, so no second copy of the key is kept."""
     if target is None:
         return ""
     values = "\0".join(str(getattr(target, name) or "") for name in inputs)
@@ -237,8 +217,6 @@ def _digest(target: Target | None, inputs: tuple[str, ...]) -> str:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """A Fetch models or Test connection outcome, and the inputs it was made for."""
-
     ok: bool
     detail: str | tuple[str, ...]  # the summary, or the model ids found
     inputs: tuple[str, ...]
@@ -250,13 +228,11 @@ class CheckResult:
         return cls(ok, detail, inputs, _digest(target, inputs))
 
     def applies_to(self, target: Target | None) -> bool:
-        """True while the form still describes what was checked; else the result is stale."""
         return self.made_for == _digest(target, self.inputs)
 
 
 def check_connection(target: Target, limits: Limits, http_client: httpx2.Client) -> ConnectionReport:
-    """Test connection on what the form describes. With no model named yet (a connection just
-    added has none before Fetch models), the first model the server lists is tried."""
+    """With no model named yet (none before Fetch models), the first listed one is tried."""
     if not target.model:
         try:
             listed = list_models(target, limits, http_client)
@@ -268,16 +244,15 @@ def check_connection(target: Target, limits: Limits, http_client: httpx2.Client)
 
 
 def models_to_offer(found: Iterable[str], picked: Iterable[str], typed_filter: str) -> list[str]:
-    """The model picker's options: the models found that hold every word of the filter
-    (any case), then the picked ones, always (a picked model filtered out would be unpicked)."""
+    """Found models matching every filter word, then the picked ones always (a picked model
+    filtered out would be unpicked)."""
     words = typed_filter.casefold().split()
     matching = [m for m in found if all(word in m.casefold() for word in words)]
     return list(dict.fromkeys([*matching, *picked]))
 
 
 def unique_name(wanted: str, taken: Iterable[str]) -> str:
-    """`wanted`, or `wanted 2`, `wanted 3`... the first no other connection has (any case),
-    within the name's length limit."""
+    """`wanted`, `wanted 2`, ...: the first unused (any case), within the length limit."""
     wanted = wanted.strip() or NEW_CONNECTION_NAME
     used = {name.casefold() for name in taken}
     name, number = wanted[:MAX_NAME_LENGTH], 1
@@ -289,8 +264,7 @@ def unique_name(wanted: str, taken: Iterable[str]) -> str:
 
 
 def new_connection(template: Connection | None, taken: Iterable[str]) -> Connection:
-    """A connection to add (not stored until its first Save): the template's (a preset's)
-    values, or blank, under a name no other connection has."""
+    """Not stored until its first Save; a preset's values, or blank, under an unused name."""
     template = template or Connection(name=NEW_CONNECTION_NAME)
     return template.with_changes(name=unique_name(template.name, taken), id="", origin="user",
                                  version=None)
@@ -301,12 +275,11 @@ _MARKDOWN_SYNTAX = set("\\`*_{}[]()#+-.!|:<>~$&")
 
 
 def plain_markdown(text: str) -> str:
-    """`text` shown as typed where Streamlit reads Markdown (an expander's title)."""
+    """Shown as typed where Streamlit reads Markdown (an expander's title)."""
     return "".join("\\" + ch if ch in _MARKDOWN_SYNTAX else ch for ch in text)
 
 
 def expander_title(connection: Connection, unsaved: bool) -> str:
-    """A connection's expander title: its saved name, whether it is on, whether edits wait."""
     mark = ":green-badge[Enabled]" if connection.enabled else ":gray-badge[Disabled]"
     title = f"{plain_markdown(connection.name)} {mark}"
     return title + (" :orange-badge[Unsaved changes]" if unsaved else "")
@@ -319,14 +292,13 @@ KEY_LOST = ("The saved key was lost with the data file: it is never shown, so it
 
 
 def lost_key(saved: Connection) -> bool:
-    """True when the data file took a key of `saved` with it (the administrator's stays)."""
+    """The data file took the key with it (the administrator's stays)."""
     return not saved.key_from_operator and bool(saved.api_key or "api_key" in saved.unreadable)
 
 
 def offer_back(lost: Connection, form: ConnectionForm) -> tuple[Connection, ConnectionForm, str]:
-    """A saved connection lost with the data file, offered back as a new one (added on its
-    next Save) with what its form showed: (the connection to add, its form, what to say).
-    Its saved secrets were never on screen, so they are typed again: its key, its headers."""
+    """(connection to add, its form, what to say); its secrets were never on screen, so the
+    key and headers must be typed again."""
     headers = [name for name in lost.header_names if name not in form.removed_headers]
     retype = (["its API key"] if lost_key(lost) and not form.remove_key else []) + (
         [f"its headers ({', '.join(headers)})"] if headers else [])

@@ -11,8 +11,7 @@ _MAX_PROVIDER_MESSAGE = 300
 # Strings that look like credentials, hidden even when we were not told the key.
 _KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|Bearer\s+\S{8,})")
 
-# What servers put in place of the hidden part of a key they echo ("sk-proj-****abcd",
-# "sk-…abcd", "sk-...abcd", "xxxxabcd", "••••abcd").
+# What servers put for the hidden part of a key they echo ("sk-****abcd", "xxxxabcd", ...).
 _MASK = re.compile(r"\*+|…+|\.{2,}|[xX]{3,}|•+|#{3,}")
 
 KEY_FRAGMENT = 8  # no run of this many characters of a secret may reach the user
@@ -21,8 +20,7 @@ HIDDEN = "[redacted]"
 
 
 def _pieces(secrets: list[str]) -> tuple[set[str], set[str]]:
-    """The pieces hidden wherever they appear (any 8 characters of a secret, its first and
-    last 4 to 7), and those hidden next to a mask (any 4 to 7 characters of it)."""
+    """Pieces hidden anywhere (any 8 characters, first and last 4-7), and beside a mask (4-7)."""
     anywhere, near_mask = set(), set()
     for secret in secrets:
         n = len(secret)
@@ -34,11 +32,8 @@ def _pieces(secrets: list[str]) -> tuple[set[str], set[str]]:
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` with every secret hidden, and every piece of one that says something of it:
-    any 8 characters of a secret, its first or last 4 (or more), and any 4 (or more) next to
-    a masking run such as `****`, `…` or `xxxx`, where a server echoes a key half-hidden;
-    the masking run goes with them. Key-like strings are hidden too. Secrets shorter than 4
-    characters are not looked for."""
+    """Hides each secret and telling piece: any 8 characters, first or last 4+, any 4+ beside a
+    mask (`****`, a server's half-hidden echo, mask included); key-like strings too."""
     secrets = [s for s in secrets if len(s) >= KEY_END]
     if secrets:
         text = _hide_pieces(text, *_pieces(secrets))
@@ -76,7 +71,7 @@ def _hide_pieces(text: str, anywhere: set[str], near_mask: set[str]) -> str:
 
 
 def collapse(text: str) -> str:
-    """`text` on one line, cut to the length of a message for the user."""
+    """One line, cut to a user message's length."""
     text = " ".join(text.split())
     if len(text) > _MAX_PROVIDER_MESSAGE:
         text = text[: _MAX_PROVIDER_MESSAGE - 1].rstrip() + "…"
