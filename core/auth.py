@@ -53,8 +53,7 @@ STILL_SIGNED_IN = ("The sign-in service is unavailable right now. You are still 
 
 
 def is_auth_failure(exc: BaseException) -> bool:
-    """The client turns HTTP and transport failures into AuthError too; anything else is
-    our bug."""
+    """HTTP and transport failures arrive as AuthError too; anything else is our bug."""
     return isinstance(exc, AuthError)
 
 

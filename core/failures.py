@@ -63,8 +63,7 @@ def describe_bug(exc: BaseException, secrets: Iterable[str] = ()) -> str:
 
 
 def ours(exc: BaseException, secrets: Iterable[str] = ()) -> OurBug:
-    """To raise `from exc` for an exception no component raises: logged here, said with its
-    reference."""
+    """To raise `from exc` for what no component raises: logged here, said with a reference."""
     if isinstance(exc, OurBug):
         return exc
     reference = _logged(exc, secrets)

@@ -244,8 +244,7 @@ def check_connection(target: Target, limits: Limits, http_client: httpx2.Client)
 
 
 def models_to_offer(found: Iterable[str], picked: Iterable[str], typed_filter: str) -> list[str]:
-    """Found models matching every filter word, then the picked ones always (a picked model
-    filtered out would be unpicked)."""
+    """Found models matching every filter word, then all picked ones (else they'd be unpicked)."""
     words = typed_filter.casefold().split()
     matching = [m for m in found if all(word in m.casefold() for word in words)]
     return list(dict.fromkeys([*matching, *picked]))

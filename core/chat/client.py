@@ -50,8 +50,7 @@ _SETTING_LINKS = {"base_url": "base_url", "api_key": "key"}  # what Chat offers 
 
 
 def refuse_what_the_rules_refuse(target: Target) -> None:
-    """Raise SettingRefused naming the settings when `target` would send what
-    connections.sending_problems refuses."""
+    """Raise SettingRefused, naming the settings, for what sending_problems refuses."""
     problems = sending_problems(target)
     if not problems:
         return

@@ -88,8 +88,7 @@ class Thinking:
 
 
 class ChunkReader:
-    """Applies chunks to a reply, yielding answer text and Thinking markers; a non-streamed
-    reply's `message` is read as one big delta."""
+    """Applies chunks to a reply; a non-streamed reply's `message` is read as one big delta."""
 
     def __init__(self, reply) -> None:
         self.reply = reply

@@ -96,8 +96,7 @@ def policy_for(settings) -> NetworkPolicy:
 
 
 class BlockedAddress(UserFacingError, httpcore2.ConnectError):
-    """A ConnectError so that httpx2 and the SDK wrap it (APIConnectionError); a plain
-    exception would escape raw."""
+    """A ConnectError so httpx2 and the SDK wrap it; a plain exception would escape raw."""
 
     def __init__(self, host: str, address: str, reason: str) -> None:
         self.host = host
@@ -413,8 +412,7 @@ class GuardedTransport(httpx2.BaseTransport):
 
 
 class RedirectRefused(UserFacingError, httpx2.RequestError):
-    """Keeps the key and headers with the server the user named; an httpx2 RequestError so
-    the SDK wraps it (APIConnectionError)."""
+    """Keeps key and headers with the named server; a RequestError so the SDK wraps it."""
 
     def __init__(self, origin: str, elsewhere: str) -> None:
         super().__init__(

@@ -62,8 +62,7 @@ class Thread:
 
 
 def parents_first(messages: Iterable[Message]) -> list[Message]:
-    """Each after its parent (an absent parent counts as placed), else in the given order;
-    a loop of parents is left out."""
+    """Each after its parent (an absent one counts as placed), else as given; loops left out."""
     messages = list(messages)
     present = {m.id for m in messages}
     waiting: dict[str, list[Message]] = {}

@@ -466,8 +466,7 @@ def _from_unix(seconds: object) -> str:
 
 
 def import_chats(store: ChatStore, text: str | bytes, owner: str = "") -> ImportReport:
-    """`owner` (the user's id) salts the derived ids: two users importing one file never
-    claim the same ids."""
+    """`owner` (the user's id) salts the ids: two users importing one file never share ids."""
     try:
         document = _load(text)
         reading = (_read_chatgpt(document) if isinstance(document, list)

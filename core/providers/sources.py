@@ -37,8 +37,7 @@ def every_connection(profile: Profile, server_keys: Mapping[str, str],
 
 
 def learn(target: Target, quirk: str, stores: Mapping[str, object]) -> None:
-    """Kept in `stores[origin]` (None: unavailable). A store's failure is not raised: it costs
-    only one failed request later."""
+    """Kept in `stores[origin]` (None: unavailable); a store failure costs one retry, not raised."""
     with _learned_lock:
         key = (target.connection_id, target.base_url)
         _learned[key] = _learned.get(key, frozenset()) | {quirk}

@@ -29,8 +29,7 @@ def has_control_characters(text: str) -> bool:
 
 
 def has_invisible_characters(text: str, allowed: frozenset[str] = frozenset()) -> bool:
-    """Unicode Cf (bidi overrides, zero-width spaces...) other than `allowed`: they hide or
-    reorder what the user sees."""
+    """Cf characters (bidi overrides, zero-width spaces) but `allowed`: they hide or reorder."""
     return any(unicodedata.category(ch) == "Cf" and ch not in allowed for ch in text)
 
 

@@ -79,8 +79,7 @@ def chat_in_address() -> str | None:
 
 
 def reopen_addressed_chat() -> None:
-    """For a new browser session (reload, bookmark, new tab); ChatGone if the user has no such
-    chat."""
+    """For a new browser session (reload, bookmark, tab); ChatGone if the user has no such chat."""
     if "conversation" not in st.session_state and (chat_id := chat_in_address()):
         open_chat(chat_id)
 
