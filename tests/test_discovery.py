@@ -1,4 +1,4 @@
-"""Model discovery and Test connection (issue 4): real servers on loopback, then body shapes
+"""Model discovery and Test connection: real servers on loopback, then body shapes
 and edge cases in-process with an httpx2 MockTransport."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""One guarded HTTP client per process (core/client.py `connection_for`): connections are kept
+"""One guarded HTTP client per process (core/chat/client.py `connection_for`): connections are kept
 alive across replies, Fetch models and Test connection, and nothing of one user's requests
 stays in the shared client for the next.
 
