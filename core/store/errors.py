@@ -207,10 +207,6 @@ def connection_failure(exc: BaseException, name: str = "") -> UserFacingError:
 MAX_CHATS_PER_USER = 10_000
 MAX_MESSAGES_PER_USER = 200_000
 MAX_BYTES_PER_USER = 2_000_000_000  # of text in chats and messages, 2 GB
-# New chats and messages at once, then a second (Supabase only: the local file's one user
-# crowds out nobody).
-NEW_ROWS_AT_ONCE = 2_000
-NEW_ROWS_PER_SECOND = 200
 USER_TOTALS = {  # each bound's name (both backends) and its SQLSTATE (our own, class "SB")
     "user_totals_chats": "SB051",
     "user_totals_messages": "SB052",
