@@ -363,10 +363,8 @@ def migrate(db: sqlite3.Connection) -> list[str]:
             if step.name in _recorded(db):  # another session applied it meanwhile
                 continue
             step.apply(db)
-            db.execute(
-                "insert into schema_migrations (name, applied_at) values (?, datetime('now'))",
-                (step.name,),
-            )
+            db.execute("insert into schema_migrations (name, applied_at) "
+                       "values (?, datetime('now'))", (step.name,))
         applied.append(step.name)
     return applied
 
@@ -467,12 +465,8 @@ class _LocalFile:
             raise ours(exc) from exc
 
     def _refusal(self, detail: str) -> str:
-        """A CHECK refusal of the profile, said for the user."""
-        for column, label in FIELD_LABELS.items():
-            if column in detail:
-                return (f"{label} is too long: the store keeps at most 1000 characters. "
-                        "Nothing was saved.")
-        return "The settings were refused by the store (a value is too long). Nothing was saved."
+        """The database's refusal (a CHECK, UNIQUE or trigger) of a write, said for the user."""
+        raise NotImplementedError
 
 
 def _insert(db: sqlite3.Connection, table: str, values: Mapping[str, object]) -> None:
@@ -486,6 +480,13 @@ def _assignments(columns) -> str:
 
 class SQLiteProfileStore(_LocalFile):
     """The single local user's profile in `data_dir/switchboard.db`."""
+
+    def _refusal(self, detail: str) -> str:
+        for column, label in FIELD_LABELS.items():
+            if column in detail:
+                return (f"{label} is too long: the store keeps at most 1000 characters. "
+                        "Nothing was saved.")
+        return "The settings were refused by the store (a value is too long). Nothing was saved."
 
     def _row(self, db: sqlite3.Connection) -> Profile:
         row = db.execute("select * from profiles where user_id = ?", (self.user_id,)).fetchone()
@@ -539,20 +540,17 @@ def connection_from_row(row: Mapping) -> Connection:
     backend, `models` and `quirks` given as lists."""
     kind = row["kind"]
     return Connection(
-        name=row["name"],
-        kind=kind,
-        base_url=row["base_url"] or "",
-        api_key=row["api_key"] or "",
-        headers=row["headers"] or "",  # the stored form: one ciphertext string
-        enabled=bool(row["enabled"]),
-        models=tuple(row["models"] or ()),
-        default_model=row["default_model"] or "",
-        quirks=frozenset(row["quirks"] or ()),
+        name=row["name"], kind=kind, base_url=row["base_url"] or "",
+        api_key=row["api_key"] or "", headers=row["headers"] or "",  # one ciphertext string
+        enabled=bool(row["enabled"]), models=tuple(row["models"] or ()),
+        default_model=row["default_model"] or "", quirks=frozenset(row["quirks"] or ()),
         needs_key=KINDS[kind].needs_key if kind in KINDS else False,
-        id=str(row["id"]),
-        origin="user",
-        version=row["updated_at"],
+        id=str(row["id"]), origin="user", version=row["updated_at"],
     )
+
+
+_AS_COLUMN = {"models": list, "quirks": sorted, "enabled": bool,
+              "headers": lambda headers: headers or ""}  # no headers: () or ""
 
 
 def connection_columns(values: Mapping[str, object]) -> dict[str, object]:
@@ -560,16 +558,8 @@ def connection_columns(values: Mapping[str, object]) -> dict[str, object]:
     unknown = set(values) - set(CONNECTION_COLUMNS)
     if unknown:  # column names are put into the SQL and the request: only ours
         raise ValueError(f"not connection columns: {sorted(unknown)}")
-    columns = dict(values)
-    if "models" in columns:
-        columns["models"] = list(columns["models"])
-    if "quirks" in columns:
-        columns["quirks"] = sorted(columns["quirks"])
-    if "enabled" in columns:
-        columns["enabled"] = bool(columns["enabled"])
-    if "headers" in columns:
-        columns["headers"] = columns["headers"] or ""  # no headers: () or ""
-    return columns
+    return {name: _AS_COLUMN[name](value) if name in _AS_COLUMN else value
+            for name, value in values.items()}
 
 
 def stored_columns(connection: Connection) -> dict[str, object]:
