@@ -56,8 +56,7 @@ def migration(step: Callable[[sqlite3.Connection], None]) -> Callable:
 
 @migration
 def m001_create_profiles(db: sqlite3.Connection) -> None:
-    db.execute(
-        """
+    db.execute("""
         create table profiles (
             user_id text primary key,
             created_at text not null default (datetime('now')),
@@ -67,32 +66,23 @@ def m001_create_profiles(db: sqlite3.Connection) -> None:
             openai_organization_id text not null default ''
                 check (length(openai_organization_id) <= 1000)
         )
-        """
-    )
+        """)
 
 
 @migration
 def m002_add_openai_compatible(db: sqlite3.Connection) -> None:
-    for column in (
-        "openai_compatible_api_key",
-        "openai_compatible_base_url",
-        "openai_compatible_model_name",
-    ):
-        db.execute(
-            f"alter table profiles add column {column} text not null default '' "
-            f"check (length({column}) <= 1000)"
-        )
+    for column in ("openai_compatible_api_key", "openai_compatible_base_url",
+                   "openai_compatible_model_name"):
+        db.execute(f"alter table profiles add column {column} text not null default '' "
+                   f"check (length({column}) <= 1000)")
 
 
 @migration
 def m003_create_connections(db: sqlite3.Connection) -> None:
     """The user's connections, and the profile's column for the seed server's quirks."""
-    db.execute(
-        "alter table profiles add column openai_compatible_quirks text not null default '' "
-        "check (length(openai_compatible_quirks) <= 1000)"
-    )
-    db.execute(
-        """
+    db.execute("alter table profiles add column openai_compatible_quirks text not null default '' "
+               "check (length(openai_compatible_quirks) <= 1000)")
+    db.execute("""
         create table connections (
             id text primary key,
             user_id text not null,
@@ -120,33 +110,27 @@ def m003_create_connections(db: sqlite3.Connection) -> None:
             created_at text not null default (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
             updated_at text not null default (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
         )
-        """
-    )
+        """)
     # SQLite's lower() folds ASCII only: the store also compares names in Python (see add).
     db.execute("create unique index connections_user_name_key "
                "on connections (user_id, lower(name))")
-    db.execute(
-        """
+    db.execute("""
         create trigger connections_limit before insert on connections
         when (select count(*) from connections where user_id = new.user_id) >= 50
         begin select raise(abort, 'connections_limit: at most 50 connections per user'); end
-        """
-    )
-    db.execute(
-        """
+        """)
+    db.execute("""
         create trigger connections_keep_owner before update of user_id on connections
         when new.user_id is not old.user_id
         begin select raise(abort, 'a connection cannot be moved to another user'); end
-        """
-    )
+        """)
 
 
 @migration
 def m004_create_chats(db: sqlite3.Connection) -> None:
     """Chats and messages, searched through external-content FTS5 tables (the text is stored
     once). An INTEGER PRIMARY KEY keeps rowids stable, which external content needs."""
-    db.execute(
-        """
+    db.execute("""
         create table chats (
             seq integer primary key,
             id text not null unique,
@@ -166,11 +150,9 @@ def m004_create_chats(db: sqlite3.Connection) -> None:
             created_at text not null,
             updated_at text not null
         )
-        """
-    )
+        """)
     db.execute("create index chats_user_updated_idx on chats (user_id, updated_at desc, id desc)")
-    db.execute(
-        """
+    db.execute("""
         create table messages (
             seq integer primary key,
             id text not null unique,
@@ -195,8 +177,7 @@ def m004_create_chats(db: sqlite3.Connection) -> None:
                     usage is null or (json_valid(usage) and json_type(usage) = 'object')),
             created_at text not null
         )
-        """
-    )
+        """)
     db.execute("create index messages_chat_created_idx on messages (chat_id, created_at)")
     # Triggers, not foreign keys: they hold whether or not a connection turned foreign keys on.
     for statement in (
@@ -263,38 +244,32 @@ def m005_bound_each_user(db: sqlite3.Connection) -> None:
     }
     limits = {"chats": 10_000, "messages": 200_000, "bytes": 2_000_000_000}
     for name, event in (("insert", "insert"), ("update", "update of models")):
-        db.execute(
-            f"""create trigger connections_model_names_{name} after {event} on connections
+        db.execute(f"""create trigger connections_model_names_{name} after {event} on connections
                 when exists (select 1 from json_each(new.models)
                              where type = 'text' and length(value) > 200)
-                begin select raise(abort, '{refusals["models"]}'); end"""
-        )
-    db.execute(
-        """
+                begin select raise(abort, '{refusals["models"]}'); end""")
+    db.execute("""
         create table user_totals (
             user_id text primary key,
             chats integer not null default 0,
             messages integer not null default 0,
             bytes integer not null default 0
         )
-        """
-    )
-    db.execute(  # what is stored already counts from the start
-        f"""insert into user_totals (user_id, chats, messages, bytes)
+        """)
+    # What is stored already counts from the start.
+    db.execute(f"""insert into user_totals (user_id, chats, messages, bytes)
             select user_id, sum(chats), sum(messages), sum(bytes) from (
                 select c.user_id, 1 as chats, 0 as messages, {_CHAT_BYTES.format(row='c')}
                     as bytes from chats c
                 union all
                 select m.user_id, 0, 1, {_MESSAGE_BYTES.format(row='m')} from messages m)
-            group by user_id"""
-    )
+            group by user_id""")
     for table, bytes_of, text_columns in (
         ("chats", _CHAT_BYTES, "title, system_prompt, model, connection_id"),
         ("messages", _MESSAGE_BYTES, "content, reasoning, error, model_label, usage"),
     ):
         new, old = bytes_of.format(row="new"), bytes_of.format(row="old")
-        db.execute(
-            f"""create trigger {table}_count_added after insert on {table} begin
+        db.execute(f"""create trigger {table}_count_added after insert on {table} begin
                 insert or ignore into user_totals (user_id) values (new.user_id);
                 update user_totals set {table} = {table} + 1, bytes = bytes + {new}
                     where user_id = new.user_id;
@@ -302,24 +277,20 @@ def m005_bound_each_user(db: sqlite3.Connection) -> None:
                     where user_id = new.user_id and {table} > {limits[table]};
                 select raise(abort, '{refusals["bytes"]}') from user_totals
                     where user_id = new.user_id and {new} > 0 and bytes > {limits["bytes"]};
-                end"""
-        )
-        db.execute(
-            f"""create trigger {table}_count_removed after delete on {table} begin
+                end""")
+        db.execute(f"""create trigger {table}_count_removed after delete on {table} begin
                 update user_totals set {table} = max({table} - 1, 0),
                     bytes = max(bytes - ({old}), 0) where user_id = old.user_id;
-                end"""
-        )
-        db.execute(  # a reply as it streams, a chat's new system prompt
-            f"""create trigger {table}_count_text after update of {text_columns} on {table}
+                end""")
+        # A reply as it streams, a chat's new system prompt.
+        db.execute(f"""create trigger {table}_count_text after update of {text_columns} on {table}
                 when {new} <> {old} begin
                 update user_totals set bytes = max(bytes + ({new}) - ({old}), 0)
                     where user_id = new.user_id;
                 select raise(abort, '{refusals["bytes"]}') from user_totals
                     where user_id = new.user_id and {new} > {old}
                     and bytes > {limits["bytes"]};
-                end"""
-        )
+                end""")
 
 
 @contextmanager
