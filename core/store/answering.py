@@ -78,9 +78,3 @@ class Guarded:
                 raise
 
         return call
-
-    def __setattr__(self, name: str, value) -> None:
-        if name in ("_store", "_answering"):
-            object.__setattr__(self, name, value)
-        else:
-            setattr(self._store, name, value)

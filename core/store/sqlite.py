@@ -934,14 +934,18 @@ _WHAT = {"settings": ("Your settings could not be read", "save again"),
                    "the chat on screen is saved by itself at your next action")}
 
 
-def _messages(path: Path, doing: str, what: str = "settings") -> dict[str, str]:
+def store_unavailable(exc: BaseException, path: Path, doing: str, what: str) -> StoreUnavailable:
+    """The error for a failure opening, reading or saving `path` (`what`: the store's data, see
+    _WHAT); the raw error is logged."""
     folder = path.parent
+    kind = _kind(exc, folder)
+    logger.warning("Local store %s failed while doing %s (%s): %s", path, doing, kind, exc)
     unread, retry = _WHAT[what]
     failed = {"open": "Switchboard cannot start", "read": unread,
               "save": "Nothing was saved" if what != "chats"
               else "The chat on screen is not saved yet"}[doing]
     again = retry if doing == "save" else "reload the page"
-    return {
+    messages = {
         "busy": f"Your data is busy (another window is saving). {failed}; "
                 "try again in a moment.",
         "damaged": f"The data file {path} is damaged; it was left as it is. {failed}. "
@@ -956,12 +960,4 @@ def _messages(path: Path, doing: str, what: str = "settings") -> dict[str, str]:
         "disk_error": f"A disk error stopped Switchboard using the data file {path}; it was "
                       f"left as it is. {failed}. Try again; if it keeps failing, check the disk.",
     }
-
-
-def store_unavailable(exc: BaseException, path: Path, doing: str,
-                      what: str = "settings") -> StoreUnavailable:
-    """The message for a failure opening, reading or saving `path` (`what`: the store's
-    data, see _WHAT); the raw error is logged."""
-    kind = _kind(exc, path.parent)
-    logger.warning("Local store %s failed while doing %s (%s): %s", path, doing, kind, exc)
-    return StoreUnavailable(_messages(path, doing, what)[kind], kind)
+    return StoreUnavailable(messages[kind], kind)

@@ -56,11 +56,14 @@ class _SignedIn:
         self.client = client
         self.user_id = user_id
 
-    def _rows(self, query, *about: str) -> list[dict]:
+    def _execute(self, query, *about: str):
         try:
-            return query.execute().data or []
+            return query.execute()
         except Exception as exc:  # sorted by type (core.store.errors): anything else is ours
             raise self.failure(exc, *about) from exc
+
+    def _rows(self, query, *about: str) -> list[dict]:
+        return self._execute(query, *about).data or []
 
 
 def _profile(rows: list[dict]) -> Profile:
@@ -285,13 +288,9 @@ class SupabaseChatStore(_SignedIn):
                        .eq("user_id", self.user_id))
 
     def delete_all(self) -> int:
-        try:
-            response = (self._chats().delete(count=CountMethod.exact,
-                                             returning=ReturnMethod.minimal)
-                        .eq("user_id", self.user_id).execute())
-        except Exception as exc:  # sorted by type, as in _rows
-            raise chat_failure(exc) from exc
-        return response.count or 0
+        return self._execute(self._chats().delete(count=CountMethod.exact,
+                                                  returning=ReturnMethod.minimal)
+                             .eq("user_id", self.user_id)).count or 0
 
     def search(self, query: str, limit: int = 20) -> list[Found]:
         """One call to search_chats (supabase/migrations/20261126050000_create_chats.sql),
