@@ -134,7 +134,6 @@ class KeyBox:
 
 
 def _secret_problem(exc: OSError, folder: Path) -> str:
-    """Why the secret could not be made or read, and what to do, for the user."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return (f"Switchboard cannot create its encryption secret: the disk holding the data "
                 f"folder {folder} is full. Free some space, then reload the page.")
@@ -203,10 +202,8 @@ def _make_secret(path: Path) -> None:
 
 def local_secret(data_dir: Path) -> str:
     """The local default's secret: made once in the data folder, readable by its owner only.
-
     Raises LocalSecretUnavailable (never an OSError) when the folder cannot hold it, or when
-    `encryption.key` is damaged; a damaged file is never replaced.
-    """
+    `encryption.key` is damaged; a damaged file is never replaced."""
     folder = Path(data_dir)
     path = folder / LOCAL_KEY_FILE
     try:

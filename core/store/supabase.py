@@ -159,9 +159,8 @@ class SupabaseConnectionStore(_SignedIn):
         self._rows(self._table().delete().eq("id", connection_id).eq("user_id", self.user_id))
 
     def learn(self, connection_id: str, quirk: str) -> None:
-        """Add `quirk`; the table's trigger leaves `updated_at` as it is when only the quirks
-        change. Written only if the quirks are still as read, so two sessions learning at
-        once keep both."""
+        """Add `quirk` (the table's trigger leaves `updated_at` as it is) if the quirks are still
+        as read, so two sessions learning at once keep both."""
         for _ in range(LEARN_ATTEMPTS):
             row = self._get(connection_id, "quirks")
             if row is None or quirk in row["quirks"]:
