@@ -108,10 +108,8 @@ def describe_backend_error(exc: BaseException) -> str:
         detail = _detail(exc)
         for column in sorted(FIELD_LABELS, key=len, reverse=True):
             if column in detail:
-                return (
-                    f"{FIELD_LABELS[column]} is too long: the database keeps at most 1000 "
-                    "characters. Nothing was saved."
-                )
+                return (f"{FIELD_LABELS[column]} is too long: the database keeps at most 1000 "
+                        "characters. Nothing was saved.")
     if code in _PG_MESSAGES:
         return _PG_MESSAGES[code]
     if is_backend_outage(exc):

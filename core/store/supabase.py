@@ -71,6 +71,8 @@ def _profile(rows: list[dict]) -> Profile:
 
 
 class SupabaseProfileStore(_SignedIn):
+    """The user's row of `profiles`. See ProfileStore."""
+
     def _read(self) -> list[dict]:
         return self._rows(self.client.table(TABLE).select(",".join(PROFILE_FIELDS))
                           .eq("user_id", self.user_id))
@@ -95,9 +97,8 @@ class SupabaseProfileStore(_SignedIn):
         if expected is not None and any(expected.values()):
             raise ProfileChanged()  # read with values, now gone (deleted elsewhere)
         # The sign-up trigger never made the row (or it was deleted): a new user's profile.
-        return _profile(self._rows(
-            self.client.table(TABLE).insert({"user_id": self.user_id, **changes})
-        ))
+        return _profile(self._rows(self.client.table(TABLE)
+                                   .insert({"user_id": self.user_id, **changes})))
 
     def save(self, profile: Profile) -> Profile:
         """Store every field as given, whatever is stored (validation and encryption happen
@@ -140,10 +141,8 @@ class SupabaseConnectionStore(_SignedIn):
         itself, so nothing can come between the compare and the write)."""
         columns = connection_columns(changes)
         name = str(changes.get("name") or "")
-        if not columns:
-            query = self._table().select(CONNECTION_FIELDS)
-        else:
-            query = self._table().update(columns)
+        table = self._table()
+        query = table.update(columns) if columns else table.select(CONNECTION_FIELDS)
         query = query.eq("id", connection_id).eq("user_id", self.user_id)
         if version is not None:
             query = query.eq(VERSION, version)
