@@ -83,8 +83,7 @@ def test_no_request_url_of_a_save_holds_a_key_or_its_ciphertext(supabase_stack, 
     plain.add(other_key)
     saved(two, shown_two.with_changes(openai_compatible_api_key=other_key))
     store = user.store()
-    store.load()
-    store.remove_key("openai_api_key")
+    store.save(store.load().with_changes(openai_api_key=""), remove_keys=("openai_api_key",))
 
     lines = request_lines(caplog)
     assert len(ciphertexts) >= 3

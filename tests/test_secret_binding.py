@@ -240,7 +240,7 @@ def test_rotation_seals_with_the_first_secret_and_opens_with_any():
     assert _box(new).decrypt(sealed_now, here) == OWN_KEY
     assert _box(old).decrypt(sealed_now, here) is None
     for token in (sealed_before, legacy_before):
-        rotated = rotating.rotate(token, here)
+        rotated = rotating.encrypt(rotating.decrypt(token, here), here)
         assert rotated.startswith(BOUND_PREFIX) and _box(new).decrypt(rotated, here) == OWN_KEY
     assert _box(new).decrypt(sealed_before, here) is None  # once the old secret is gone
 

@@ -172,7 +172,8 @@ def test_an_unreadable_key_is_replaced_or_removed_only_when_the_user_says_so(mak
     without_secret = make_store(KeyBox([Fernet.generate_key().decode()]))
     shown = without_secret.load()
     without_secret.save(shown.with_changes(openai_api_key="sk-typed-again-0123456789"))
-    without_secret.remove_key("openai_compatible_api_key")
+    without_secret.save(without_secret.load().with_changes(openai_compatible_api_key=""),
+                        remove_keys=("openai_compatible_api_key",))
     assert without_secret.unreadable_keys == ()
     assert without_secret.load() == FULL.with_changes(openai_api_key="sk-typed-again-0123456789",
                                                       openai_compatible_api_key="")

@@ -1,11 +1,7 @@
-"""A store found busy or down is said once per page run, not waited for at every call.
-
-Each wait for a busy SQLite file or an unreachable database costs up to its timeout; a page
-makes several calls, so one fault would cost several waits and show several messages. A
-browser session keeps one `Answering` for all its stores: the first call that finds the store
-busy or down records it, and every later call in the same run raises the same message at
-once. The frame calls `new_run` at the start of every run, so the next run asks again.
-"""
+"""A store found busy or down is said once per page run, not waited for at every call: each
+wait costs up to its timeout, and a page makes several calls. A browser session keeps one
+`Answering` for all its stores: the first call that finds the store busy or down records it,
+later calls in the same run raise the same message at once, and the next run asks again."""
 
 from __future__ import annotations
 
@@ -82,9 +78,3 @@ class Guarded:
                 raise
 
         return call
-
-    def __setattr__(self, name: str, value) -> None:
-        if name in ("_store", "_answering"):
-            object.__setattr__(self, name, value)
-        else:
-            setattr(self._store, name, value)

@@ -1,9 +1,8 @@
 """What every store promises its callers, whichever backend (SQLite, Supabase) keeps the data.
 
-Each store is bound to one user. Every method raises StoreUnavailable when the store cannot be
-reached or used, and a UserFacingError said for the user when it refuses a value; nothing is
-half-written. The errors are in core.store.errors; the shared contract tests run every backend
-through these same calls.
+Each store is bound to one user. Every method raises StoreUnavailable (core.store.errors) when
+the store cannot be reached or used, and a UserFacingError said for the user when it refuses a
+value; nothing is half-written. The shared contract tests run every backend through these calls.
 """
 
 from __future__ import annotations
@@ -17,104 +16,75 @@ from core.providers.profile import Profile
 
 
 class ProfileStore(Protocol):
-    """One user's profile, wherever it lives. Implementations are bound to that user.
-
-    Both methods raise StoreUnavailable when the store cannot be reached or used.
-    """
+    """One user's profile."""
 
     def load(self) -> Profile:
         """The stored profile, or an empty one if nothing was saved yet."""
-        ...
 
     def update(self, changes: Mapping[str, str], expected: Mapping[str, str]) -> Profile:
         """Write `changes` (column -> new value) only if each of those columns still holds
         its `expected` value (what was read), all at once; return the row as stored.
 
-        Raises ProfileChanged when one of them was changed since, and UserFacingError when
-        the store refuses a value; nothing is half-written. No change writes nothing.
+        Raises ProfileChanged when one of them was changed since. No change writes nothing.
         """
-        ...
 
 
 class ConnectionStore(Protocol):
-    """One user's connections (origin "user"), wherever they live; bound to that user.
-
-    Stores hold secret fields encrypted: the plain `Connection`s here are what the encrypting
-    layer (core.store.keybox) gives and takes. Every method raises StoreUnavailable when the
-    store cannot be reached, and UserFacingError (said for the user) when it refuses a value:
-    a name used by another of the user's connections, more than MAX_CONNECTIONS, a value too
-    long. Nothing is half-written.
-    """
+    """One user's connections (origin "user"). Stores hold secret fields encrypted: the plain
+    `Connection`s here are what core.store.keybox gives and takes. Refused: a name another of
+    the user's connections has, more than MAX_CONNECTIONS, a value too long."""
 
     def list(self) -> list[Connection]:
         """The user's connections, oldest first."""
-        ...
 
     def add(self, connection: Connection) -> Connection:
         """Store a new connection (its id and origin are ignored); return it as stored."""
-        ...
 
     def update(self, connection_id: str, changes: Mapping[str, object],
                version: str | None, *, remove_secrets: Collection[str] = ()) -> Connection:
         """Write `changes` (field -> new value) if the row is still at `version` (None: any);
         raise ConnectionChanged when it moved on or is gone. A secret field named in
         `remove_secrets` is emptied even when no current encryption secret opens it."""
-        ...
 
     def delete(self, connection_id: str) -> None:
         """Delete it; deleting one that is already gone is not an error."""
-        ...
 
     def learn(self, connection_id: str, quirk: str) -> None:
         """Add a quirk without moving the row's version (a chat learning something must not
         make an open Settings form's save fail); a gone connection is ignored."""
-        ...
 
 
 class ChatStore(Protocol):
-    """One user's chats and messages, wherever they live; bound to that user.
-
-    Every method raises StoreUnavailable when the store cannot be reached, and UserFacingError
-    (said for the user) when it refuses a value. Nothing is half-written: a chat and its
-    messages are written in one transaction where a method takes both.
-    """
+    """One user's chats and messages; a method writing both writes them in one transaction."""
 
     def list_chats(self, limit: int = 50, before: tuple[str, str] | None = None) -> list[Chat]:
         """Newest first (updated_at, then id), at most `limit`, those strictly before the
         (updated_at, id) cursor when given: the next page after the last one shown."""
-        ...
 
     def get_chat(self, chat_id: str) -> Chat | None:
         ...
 
     def messages(self, chat_id: str) -> list[Message]:
         """Every message of the chat, every branch, oldest first ([] for another user's)."""
-        ...
 
     def save_chat(self, chat: Chat) -> Chat:
         """Create the chat, or update its title, model, options, current_id, pinned; moves
         updated_at. Returns it as stored."""
-        ...
 
     def add_message(self, message: Message) -> Message:
         """Store a new message (its id is kept); moves its chat's updated_at. Adding an id
         that is already there changes nothing and returns the stored one."""
-        ...
 
     def update_message(self, message_id: str, changes: Mapping[str, object]) -> Message:
         """Change content, status, error, reasoning, usage or model_label of a message (a reply
         as it streams, then as it ended)."""
-        ...
 
     def delete_chat(self, chat_id: str) -> None:
         """Delete the chat and all its messages; one already gone is not an error."""
-        ...
 
     def delete_all(self) -> int:
         """Delete every chat of the user (and their messages); return how many."""
-        ...
 
     def search(self, query: str, limit: int = 20) -> list[Found]:
         """Chats whose title or any message matches `query` (full text, every word must
         match, in any order; punctuation in `query` is plain text), best or newest first."""
-        ...

@@ -10,24 +10,22 @@ import httpx
 from postgrest.exceptions import APIError
 
 from core.failures import UserFacingError, ours
-from core.redaction import collapse, redact
 from core.history.model import MAX_CONTENT_LENGTH, MAX_SYSTEM_PROMPT_LENGTH, MAX_TITLE_LENGTH
-from core.providers.profile import FIELD_LABELS, MAX_TEXT_LENGTH
 from core.providers.connections import (
     MAX_CONNECTIONS,
     MAX_MODEL_NAME_LENGTH,
     MAX_MODELS,
     MAX_NAME_LENGTH,
 )
+from core.providers.profile import FIELD_LABELS, MAX_TEXT_LENGTH
+from core.redaction import collapse, redact
 
 logger = logging.getLogger(__name__)
 
 
 class StoreUnavailable(UserFacingError):
-    """The store cannot be read or written right now; `kind` says why, the text says what to do.
-
-    Kinds: "busy", "damaged", "read_only", "full", "no_access", "disk_error", "outage".
-    """
+    """The store cannot be read or written right now; the text says what to do, `kind` why:
+    "busy", "damaged", "read_only", "full", "no_access", "disk_error", "missing", "outage"."""
 
     def __init__(self, message: str, kind: str) -> None:
         super().__init__(message)
@@ -44,12 +42,20 @@ class ProfileChanged(UserFacingError):
             "again to keep it."
         )
 
+
 BACKEND_UNAVAILABLE = ("The database is unavailable right now, so nothing was read or "
                        "saved. Please try again in a moment.")
 
-# PostgreSQL error codes PostgREST passes on.
+# PostgreSQL's codes (SQLSTATE) that PostgREST passes on, and our own (class "SB").
+CHECK_SQLSTATE = "23514"
+NAME_TAKEN_SQLSTATE = "23505"  # unique_violation: the (user, lower(name)) index
+FOREIGN_KEY_SQLSTATE = "23503"
+ROW_SECURITY_SQLSTATE = "42501"  # a write that row-level security refused
+CONNECTIONS_LIMIT_SQLSTATE = "SB050"  # raised by the connections table's limit trigger
+
 _PG_MESSAGES = {
-    "23514": "A value is longer than the database allows (1000 characters). Nothing was saved.",
+    CHECK_SQLSTATE: "A value is longer than the database allows (1000 characters). "
+                    "Nothing was saved.",
     "42501": "You are not allowed to change that profile.",
     "PGRST301": "Your session has expired. Please sign in again.",
     "PGRST303": "Your session has expired. Please sign in again.",
@@ -68,15 +74,18 @@ _GATEWAY_REFUSALS = ("No API key found in request", "Invalid API key")
 
 def is_backend_failure(exc: BaseException) -> bool:
     """True for what supabase-py's PostgREST client raises when the database refuses, fails
-    or cannot be reached: PostgREST's APIError (its answer, or a status whose body it could
-    not read) and the HTTP client's errors (httpx turns httpcore's transport errors into its
-    own). Anything else is a bug of ours."""
+    or cannot be reached (httpx wraps httpcore's errors); anything else is a bug of ours."""
     return isinstance(exc, (APIError, httpx.HTTPError))
 
 
+def _detail(exc: BaseException) -> str:
+    """PostgREST's message and details: where a refused constraint is named."""
+    return f"{getattr(exc, 'message', '')} {getattr(exc, 'details', '')}"
+
+
 def is_backend_outage(exc: BaseException) -> bool:
-    """True when PostgREST or PostgreSQL could not be reached or failed, false for a refusal
-    (a 4xx carrying a PostgREST or PostgreSQL code), or when `exc` is no backend failure."""
+    """True when PostgREST or PostgreSQL could not be reached or failed; false for a refusal
+    (a 4xx carrying a PostgREST or PostgreSQL code) or no backend failure."""
     if isinstance(exc, httpx.HTTPError):  # supabase-py's transport
         return True
     if not isinstance(exc, APIError):
@@ -91,19 +100,16 @@ def is_backend_outage(exc: BaseException) -> bool:
 
 
 def describe_backend_error(exc: BaseException) -> str:
-    """A failure of the database (PostgREST, any table) or of reaching it; anything else is ours
-    (see `ours`)."""
+    """A failure of the database or of reaching it, said for the user; anything else is ours."""
     if not is_backend_failure(exc):
         return str(ours(exc))
     code = getattr(exc, "code", None)
-    if code == "23514":  # check_violation: name the column whose limit was passed
-        detail = f"{getattr(exc, 'message', '')} {getattr(exc, 'details', '')}"
+    if code == CHECK_SQLSTATE:  # name the column whose limit was passed
+        detail = _detail(exc)
         for column in sorted(FIELD_LABELS, key=len, reverse=True):
             if column in detail:
-                return (
-                    f"{FIELD_LABELS[column]} is too long: the database keeps at most 1000 "
-                    "characters. Nothing was saved."
-                )
+                return (f"{FIELD_LABELS[column]} is too long: the database keeps at most 1000 "
+                        "characters. Nothing was saved.")
     if code in _PG_MESSAGES:
         return _PG_MESSAGES[code]
     if is_backend_outage(exc):
@@ -128,25 +134,16 @@ class ConnectionChanged(UserFacingError):
     """A save refused: the connection was changed or deleted elsewhere since it was read."""
 
     def __init__(self, name: str = "This connection", gone: bool = False) -> None:
-        what = "deleted" if gone else "changed"
         super().__init__(
-            f"{name} was {what} in another tab or session since this page read it, so nothing "
-            "was saved. What you typed is still in the form: check it and save again."
-            if not gone else
-            f"{name} was deleted in another tab or session; nothing was saved."
-        )
+            f"{name} was deleted in another tab or session; nothing was saved." if gone else
+            f"{name} was changed in another tab or session since this page read it, so nothing "
+            "was saved. What you typed is still in the form: check it and save again.")
         self.gone = gone
 
 
 class ChatGone(UserFacingError):
     def __init__(self) -> None:
         super().__init__("That chat was deleted (in another tab or session).")
-
-
-# Raised by the connections table's limit trigger (a code of our own, class "SB").
-CONNECTIONS_LIMIT_SQLSTATE = "SB050"
-NAME_TAKEN_SQLSTATE = "23505"  # unique_violation: the (user, lower(name)) index
-CHECK_SQLSTATE = "23514"
 
 
 def name_taken(name: str = "") -> str:
@@ -160,30 +157,35 @@ def too_many_connections() -> str:
             "Delete one you no longer use to add another; nothing was saved.")
 
 
-def connection_value_refused(detail: str) -> str:
-    """A CHECK of the connections table refused a value: `detail` names its constraint."""
-    limits = {  # the start of each constraint's name (the same on both backends)
-        "connections_model_names": "A model's name is too long: at most "
-                                   f"{MAX_MODEL_NAME_LENGTH} characters.",
-        "connections_default_model": "The default model's name is too long: at most "
-                                     f"{MAX_MODEL_NAME_LENGTH} characters.",
-        "connections_base_url": f"The base URL is too long: at most {MAX_TEXT_LENGTH} "
-                                "characters.",
-        "connections_api_key": "The API key is too long to store.",
-        "connections_headers": "The custom headers are too long to store.",
-        "connections_models": f"Too many models offered: at most {MAX_MODELS} per connection.",
-        "connections_quirks": "The connection's learned settings could not be stored.",
-        "connections_kind": "Unknown kind of connection.",
-        "connections_name": f"A connection's name must be 1 to {MAX_NAME_LENGTH} characters.",
-    }
-    said = next((text for constraint, text in limits.items() if constraint in detail),
-                "A value of the connection is longer than the store allows.")
+# The start of each constraint's name (the same on both backends), and what it means for the user.
+CONNECTION_LIMITS = {
+    "connections_model_names": f"A model's name is too long: at most {MAX_MODEL_NAME_LENGTH} "
+                               "characters.",
+    "connections_default_model": "The default model's name is too long: at most "
+                                 f"{MAX_MODEL_NAME_LENGTH} characters.",
+    "connections_base_url": f"The base URL is too long: at most {MAX_TEXT_LENGTH} characters.",
+    "connections_api_key": "The API key is too long to store.",
+    "connections_headers": "The custom headers are too long to store.",
+    "connections_models": f"Too many models offered: at most {MAX_MODELS} per connection.",
+    "connections_quirks": "The connection's learned settings could not be stored.",
+    "connections_kind": "Unknown kind of connection.",
+    "connections_name": f"A connection's name must be 1 to {MAX_NAME_LENGTH} characters.",
+}
+
+
+def _refused(limits: dict[str, str], detail: str, otherwise: str) -> str:
+    said = next((text for constraint, text in limits.items() if constraint in detail), otherwise)
     return f"{said} Nothing was saved."
 
 
+def connection_value_refused(detail: str) -> str:
+    """What a connections constraint named in `detail` refused, said for the user."""
+    return _refused(CONNECTION_LIMITS, detail,
+                    "A value of the connection is longer than the store allows.")
+
+
 def connection_failure(exc: BaseException, name: str = "") -> UserFacingError:
-    """The error to raise for a failed PostgREST call on the connections table (see
-    `backend_failure`)."""
+    """`backend_failure` for a call on the connections table."""
     if not is_backend_failure(exc):
         return ours(exc)
     code = getattr(exc, "code", None)
@@ -191,33 +193,25 @@ def connection_failure(exc: BaseException, name: str = "") -> UserFacingError:
         return UserFacingError(name_taken(name))
     if code == CONNECTIONS_LIMIT_SQLSTATE:
         return UserFacingError(too_many_connections())
-    if code == CHECK_SQLSTATE:
-        detail = f"{getattr(exc, 'message', '')} {getattr(exc, 'details', '')}"
-        if "connections_" in detail:
-            return UserFacingError(connection_value_refused(detail))
+    if code == CHECK_SQLSTATE and "connections_" in (detail := _detail(exc)):
+        return UserFacingError(connection_value_refused(detail))
     return backend_failure(exc)
 
 
 # ---- chats and messages (core.history.model): constraint names shared by both backends
 
-# Each user's bounds on chats and messages, kept by the database itself (the user_totals
-# triggers of core.store.sqlite and supabase/migrations/20261207063100_bound_each_user.sql):
-# far beyond what a person chatting or importing their history stores, reached at once by a
-# script filling the database.
+# Each user's bounds, kept by the database's user_totals triggers: far beyond what a person
+# stores, reached at once by a script filling the database.
 MAX_CHATS_PER_USER = 10_000
 MAX_MESSAGES_PER_USER = 200_000
 MAX_BYTES_PER_USER = 2_000_000_000  # of text in chats and messages, 2 GB
-# New chats and messages at once, then a second (Supabase only: the local file's one user
-# has nobody to crowd out, and imports there run faster than this).
-NEW_ROWS_AT_ONCE = 2_000
-NEW_ROWS_PER_SECOND = 200
 USER_TOTALS = {  # each bound's name (both backends) and its SQLSTATE (our own, class "SB")
     "user_totals_chats": "SB051",
     "user_totals_messages": "SB052",
     "user_totals_bytes": "SB053",
     "user_totals_rate": "SB054",
 }
-CHAT_LIMITS = {  # the start of each constraint's name, and what it means for the user
+CHAT_LIMITS = {  # as CONNECTION_LIMITS
     "chats_title": f"A chat's title can be at most {MAX_TITLE_LENGTH} characters.",
     "chats_system_prompt": "The system prompt is too long: at most "
                            f"{MAX_SYSTEM_PROMPT_LENGTH:,} characters.",
@@ -246,24 +240,19 @@ CHAT_LIMITS = {  # the start of each constraint's name, and what it means for th
                         "seconds, then try again.",
 }
 CHAT_GONE = "messages_chat"
-FOREIGN_KEY_SQLSTATE = "23503"
-ROW_SECURITY_SQLSTATE = "42501"  # a write that row-level security refused
 
 
 def chat_value_refused(detail: str) -> str:
     """What a chats or messages constraint named in `detail` refused, said for the user."""
-    said = next((text for constraint, text in CHAT_LIMITS.items() if constraint in detail),
-                "A value of the chat is longer than the store allows.")
-    return f"{said} Nothing was saved."
+    return _refused(CHAT_LIMITS, detail, "A value of the chat is longer than the store allows.")
 
 
 def chat_failure(exc: BaseException) -> UserFacingError:
-    """The error to raise for a failed PostgREST call on chats or messages (see
-    `backend_failure`)."""
+    """`backend_failure` for a call on chats or messages."""
     if not is_backend_failure(exc):
         return ours(exc)
     code = getattr(exc, "code", None)
-    detail = f"{getattr(exc, 'message', '')} {getattr(exc, 'details', '')}"
+    detail = _detail(exc)
     bound = next((name for name, sqlstate in USER_TOTALS.items() if sqlstate == code), None)
     if bound is not None:
         return UserFacingError(chat_value_refused(bound))

@@ -1,16 +1,8 @@
-"""Provider keys and other secrets encrypted at rest, each bound to the place it is stored, in
-front of any profile or connection store.
-
-A secret is sealed with AES-256-GCM, its associated data naming its place: the table, the
-column and the row (the user's id for a profile, the connection's id for a connection). A
-ciphertext copied into another column or row does not open there: it reads as a secret no
-current encryption secret opens (kept as stored, said on Settings and Chat, never sent).
-
-The encryption secrets are Fernet keys, as before (SWITCHBOARD_ENCRYPTION_KEYS, or the local
-`encryption.key`); the AES key of each is derived from it with HKDF. Secrets written by earlier
-releases are Fernet tokens bound to no place: they are still read, wherever they are, and are
-written again bound to their place the next time their row is saved.
-"""
+"""Provider keys and other secrets encrypted at rest in front of any profile or connection store,
+each sealed with AES-256-GCM for its place (table, column, row id): copied elsewhere, it reads as
+a secret no current encryption secret opens. The encryption secrets are Fernet keys
+(SWITCHBOARD_ENCRYPTION_KEYS, or the local `encryption.key`), the AES keys derived with HKDF.
+Plain Fernet tokens bound to no place (the older format) still open, and are bound when saved."""
 
 from __future__ import annotations
 
@@ -84,11 +76,8 @@ def _aes_key(secret: str) -> bytes:
 
 
 class KeyBox:
-    """Seals with the first secret, opens with any: add a new one first to rotate.
-
-    Every secret is sealed for one `Place` and opens only there. Fernet tokens of earlier
-    releases (bound to nowhere) still open anywhere; nothing writes them any more.
-    """
+    """Seals with the first secret, opens with any: add a new one first to rotate. A sealed
+    secret opens only at its `Place`; an unbound Fernet token opens anywhere."""
 
     def __init__(self, secrets: list[str] | tuple[str, ...]):
         try:
@@ -115,7 +104,7 @@ class KeyBox:
             return ""
         if token.startswith(BOUND_PREFIX):
             return self._open_bound(token[len(BOUND_PREFIX):], place)
-        try:  # an earlier release's Fernet token, bound to nothing
+        try:  # an unbound Fernet token
             return self._legacy.decrypt(token.encode()).decode()
         except (InvalidToken, UnicodeError):
             return None
@@ -140,26 +129,11 @@ class KeyBox:
 
     @staticmethod
     def is_legacy(token: str) -> bool:
-        """True for a stored secret bound to no place (written by an earlier release)."""
+        """True for a stored secret bound to no place (an unbound Fernet token)."""
         return bool(token) and not token.startswith(BOUND_PREFIX)
-
-    def rotate(self, token: str, place: Place) -> str:
-        """The secret at `place` sealed again with the first secret and bound to `place` (an
-        earlier release's token too); one no current secret opens there is returned as is."""
-        plain = self.decrypt(token, place)
-        return token if plain is None else self.encrypt(plain, place)
-
-
-def _is_fernet_key(text: str) -> bool:
-    try:
-        Fernet(text.encode())
-    except ValueError:
-        return False
-    return True
 
 
 def _secret_problem(exc: OSError, folder: Path) -> str:
-    """Why the secret could not be made or read, and what to do, for the user."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return (f"Switchboard cannot create its encryption secret: the disk holding the data "
                 f"folder {folder} is full. Free some space, then reload the page.")
@@ -172,21 +146,23 @@ def _secret_problem(exc: OSError, folder: Path) -> str:
 
 
 def _read_secret(path: Path) -> str | None:
-    """The secret in `path`; None when the file is missing or empty (an older version could
-    leave it empty when the disk filled up; an empty secret never encrypted anything)."""
+    """The secret in `path`; None when the file is missing or empty (a full disk can leave it
+    empty; an empty secret never encrypted anything)."""
     try:
         text = path.read_text(encoding="ascii", errors="replace").strip()
     except FileNotFoundError:
         return None
     if not text:
         return None
-    if not _is_fernet_key(text):
+    try:
+        Fernet(text.encode())
+    except ValueError:
         raise LocalSecretUnavailable(
             f"The encryption secret file {path} is damaged (it does not hold a valid secret); "
             "it was left as it is. Put back a copy of it from a backup, then reload the page. "
             "If you have none, move it elsewhere and reload: a new secret is made, and the "
             "API keys saved with the old one must be entered again."
-        )
+        ) from None
     return text
 
 
@@ -213,7 +189,7 @@ def _make_secret(path: Path) -> None:
             os.fsync(handle.fileno())
         try:
             os.link(temporary, path)  # never replaces a file that exists
-        except FileExistsError:  # only an empty one, left by an older version (see caller)
+        except FileExistsError:  # only an empty one (see _read_secret)
             os.replace(temporary, path)
         directory = os.open(path.parent, os.O_RDONLY)
         try:
@@ -226,10 +202,8 @@ def _make_secret(path: Path) -> None:
 
 def local_secret(data_dir: Path) -> str:
     """The local default's secret: made once in the data folder, readable by its owner only.
-
     Raises LocalSecretUnavailable (never an OSError) when the folder cannot hold it, or when
-    `encryption.key` is damaged; a damaged file is never replaced.
-    """
+    `encryption.key` is damaged; a damaged file is never replaced."""
     folder = Path(data_dir)
     path = folder / LOCAL_KEY_FILE
     try:
@@ -262,11 +236,9 @@ def keybox_for(settings: Settings) -> KeyBox:
 
 
 def describe_unreadable_key(field: str, settings: Settings) -> str:
-    """What Settings and Chat say about a saved key that no current secret opens.
-
-    Local mode names the `encryption.key` file (the user runs the app); in Supabase mode the
-    secret is the operator's, so the setting's name goes to the log, not to the user.
-    """
+    """What Settings and Chat say about a saved key that no current secret opens. Local mode
+    names the `encryption.key` file (the user runs the app); otherwise the secret is the
+    operator's, so the setting's name goes to the log, not to the user."""
     label = FIELD_LABELS[field]
     if settings.mode == "local" and not settings.encryption_keys:
         secret = f"the file {Path(settings.data_dir) / LOCAL_KEY_FILE}"
@@ -284,17 +256,16 @@ def describe_unreadable_key(field: str, settings: Settings) -> str:
 
 class EncryptedProfileStore:
     """A ProfileStore that validates plain values and keeps key fields encrypted inside, each
-    bound to its column of this user's row (`user_id`: by default the inner store's).
+    bound to its column of the inner store's user's row.
 
-    It remembers the stored row it last read or wrote (`base`): a save writes only the fields
-    that differ from it, and only while the store still holds them as read (compare-and-set),
-    so two tabs saving different fields keep both, and a key no secret opens is kept as stored.
-    """
+    A save writes only the fields that differ from the stored row last read or written
+    (`base`), and only while the store still holds them as read: two tabs saving different
+    fields keep both, and a key no secret opens is kept as stored."""
 
-    def __init__(self, inner: ProfileStore, box: KeyBox, user_id: str | None = None):
+    def __init__(self, inner: ProfileStore, box: KeyBox):
         self.inner = inner
         self.box = box
-        self.user_id = str(inner.user_id if user_id is None else user_id)
+        self.user_id = str(inner.user_id)
         self.base: Profile | None = None  # the stored (encrypted) row last read or written
         self.unreadable_keys: tuple[str, ...] = ()  # saved keys no current secret opens
 
@@ -311,9 +282,8 @@ class EncryptedProfileStore:
 
     def _based_on(self, stored: Profile) -> Profile:
         self.base = stored
-        self.unreadable_keys = tuple(
-            name for name in KEY_FIELDS if self._plain(stored, name) is None
-        )
+        self.unreadable_keys = tuple(name for name in KEY_FIELDS
+                                     if self._plain(stored, name) is None)
         return self.open(stored)
 
     def load(self) -> Profile:
@@ -325,9 +295,7 @@ class EncryptedProfileStore:
 
         A key field in `remove_keys` is emptied even when no secret opens it; an unreadable
         key given as '' is left as stored. Raises ProfileChanged when a changed field was
-        changed elsewhere since `base` was read; nothing is written then. Once written, keys
-        an earlier release left bound to no place are sealed again for theirs.
-        """
+        changed elsewhere since `base` was read; nothing is written then."""
         validate_profile(profile)
         if base is None:
             base = self.base if self.base is not None else self.inner.load()
@@ -338,10 +306,9 @@ class EncryptedProfileStore:
         return self._based_on(stored)
 
     def _bind_legacy_keys(self, stored: Profile) -> Profile:
-        """`stored` with its readable keys of an earlier release (Fernet tokens, which would
-        open in any column) written again bound to their column, each only while the store
-        still holds it as read. A separate write after the save, so a key changed elsewhere
-        meanwhile never fails the save; if this write fails, the next save tries again."""
+        """`stored` with its readable unbound keys sealed again for their column, each while
+        the store still holds it as read: a write of its own after the save, so a key changed
+        elsewhere meanwhile never fails the save; if it fails, the next save tries again."""
         bound = {}
         for name in KEY_FIELDS:
             token = getattr(stored, name)
@@ -352,14 +319,9 @@ class EncryptedProfileStore:
         try:
             return self.inner.update(bound, {name: getattr(stored, name) for name in bound})
         except UserFacingError as exc:  # changed elsewhere meanwhile, or the store is away
-            logger.info("Saved keys of an earlier release were left as they are for now: %s",
+            logger.info("Saved unbound keys were left as they are for now: %s",
                         type(exc).__name__)
             return stored
-
-    def remove_key(self, field: str) -> Profile:
-        """Empty one saved key, readable or not, as the user asked."""
-        current = self.open(self.base) if self.base is not None else self.load()
-        return self.save(current.with_changes(**{field: ""}), remove_keys=(field,))
 
     def _changes(self, base: Profile, profile: Profile, remove_keys: Collection[str]
                  ) -> dict[str, str]:
@@ -380,20 +342,15 @@ class EncryptedProfileStore:
 
 class EncryptedConnectionStore:
     """A ConnectionStore for plain connections in front of one that keeps them as stored: it
-    validates what is written, and encrypts exactly the fields `secret_fields()` declares
-    (headers as the JSON of their pairs), each bound to its column of the connection's row,
-    before they reach the inner store.
+    validates what is written, and encrypts the fields `secret_fields()` declares (headers as
+    the JSON of their pairs), each bound to its column of the connection's row.
 
-    A secret no current encryption secret opens (or one copied from another column or row)
-    reads as empty, is named in `Connection.unreadable`, and is kept as stored unless the
-    caller gives a new value (or asks for it removed).
-    """
+    A secret no current encryption secret opens reads as empty, is named in
+    `Connection.unreadable`, and is kept as stored unless the caller replaces or removes it."""
 
     def __init__(self, inner: ConnectionStore, box: KeyBox):
         self.inner = inner
         self.box = box
-
-    # ---- one field at a time, both ways
 
     def _seal(self, name: str, value, connection_id: str) -> str:
         place = Place(CONNECTIONS, name, connection_id)
@@ -427,8 +384,6 @@ class EncryptedConnectionStore:
             opened[name] = plain
         return stored.with_changes(**opened, unreadable=frozenset(unreadable))
 
-    # ---- the contract
-
     def list(self) -> list[Connection]:
         return [self.open(stored) for stored in self.inner.list()]
 
@@ -458,13 +413,10 @@ class EncryptedConnectionStore:
 
     def update(self, connection_id: str, changes: Mapping[str, object], version: str | None,
                *, remove_secrets: Collection[str] = ()) -> Connection:
-        """Write `changes` (plain values) if the row is still at `version`.
-
-        The connection as it would be is validated first. A secret field given as what it
-        reads (an unreadable one as empty) is left as stored; one in `remove_secrets` is
-        emptied even when no current secret opens it. A readable secret an earlier release
-        left bound to no place is written again, bound, with the changes.
-        """
+        """Write `changes` (plain values) if the row is still at `version`, the connection as
+        it would be validated first. A secret field given as it reads (an unreadable one as
+        empty) is left as stored; one in `remove_secrets` is emptied even when unreadable. A
+        readable unbound secret is written again, bound, with the changes."""
         stored_now = next((c for c in self.inner.list() if c.id == connection_id), None)
         if stored_now is None:
             raise ConnectionChanged(str(changes.get("name") or "This connection"), gone=True)

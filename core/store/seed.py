@@ -1,11 +1,7 @@
-"""The seed's two providers kept as connections: read from and written to the profile's columns,
-through the encrypting profile store, with the calls of every other connection store
-(`list`, `update`, `learn`), so Settings and Chat use one path for every connection.
-
-Saving compares each changed column with the row the form was read from (the connection's
-`version` is that row): two tabs saving different fields keep both, and a field changed
-elsewhere meanwhile is refused with ProfileChanged.
-"""
+"""The seed's two providers as connections kept in the profile's columns (through the
+encrypting profile store), with the calls of every connection store, so Settings and Chat use
+one path. A connection's `version` is the profile row it was read from: a save compares each
+changed column with it, and a field changed elsewhere meanwhile raises ProfileChanged."""
 
 from __future__ import annotations
 
@@ -38,10 +34,9 @@ class SeedConnectionStore:
         if version is None:  # no row read: compare with the row as it is now
             self.profiles.load()
             version = self.profiles.base
-        base = version
-        wanted = self.profiles.open(base).with_changes(**column_changes(provider, changes))
+        wanted = self.profiles.open(version).with_changes(**column_changes(provider, changes))
         removed = tuple(provider.columns[name] for name in remove_secrets)
-        saved = self.profiles.save(wanted, base=base, remove_keys=removed)
+        saved = self.profiles.save(wanted, base=version, remove_keys=removed)
         return seed_connection(provider, saved, self.server_keys, self.profiles.unreadable_keys,
                                version=self.profiles.base)
 

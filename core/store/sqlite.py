@@ -19,17 +19,18 @@ from pathlib import Path
 from core.failures import UserFacingError, ours
 from core.history.model import Chat, Found, Message
 from core.providers.connections import Connection
-from core.store.errors import ConnectionChanged
 from core.providers.kinds import KINDS
+from core.providers.profile import FIELD_LABELS, PROFILE_FIELDS, Profile
 from core.store.errors import (
     CHAT_GONE,
+    ConnectionChanged,
+    ProfileChanged,
+    StoreUnavailable,
     chat_value_refused,
     connection_value_refused,
     name_taken,
     too_many_connections,
 )
-from core.providers.profile import FIELD_LABELS, PROFILE_FIELDS, Profile
-from core.store.errors import ProfileChanged, StoreUnavailable
 
 DB_FILENAME = "switchboard.db"
 BUSY_TIMEOUT = 2.0  # seconds a read or save waits for another window's write to finish: then "busy"
@@ -44,19 +45,18 @@ class Migration:
     apply: Callable[[sqlite3.Connection], None]
 
 
-MIGRATIONS: list[Migration] = []  # applied in order, each once
+MIGRATIONS: list[Migration] = []  # applied in order, each once; each mirrors supabase/migrations
 
 
 def migration(step: Callable[[sqlite3.Connection], None]) -> Callable:
-    """Register `step`, named mNNN_what: recorded as NNN_what, as before this decorator."""
+    """Register `step`, named mNNN_what; it is recorded as NNN_what."""
     MIGRATIONS.append(Migration(step.__name__.removeprefix("m"), step))
     return step
 
 
 @migration
 def m001_create_profiles(db: sqlite3.Connection) -> None:
-    db.execute(
-        """
+    db.execute("""
         create table profiles (
             user_id text primary key,
             created_at text not null default (datetime('now')),
@@ -66,33 +66,23 @@ def m001_create_profiles(db: sqlite3.Connection) -> None:
             openai_organization_id text not null default ''
                 check (length(openai_organization_id) <= 1000)
         )
-        """
-    )
+        """)
 
 
 @migration
 def m002_add_openai_compatible(db: sqlite3.Connection) -> None:
-    for column in (
-        "openai_compatible_api_key",
-        "openai_compatible_base_url",
-        "openai_compatible_model_name",
-    ):
-        db.execute(
-            f"alter table profiles add column {column} text not null default '' "
-            f"check (length({column}) <= 1000)"
-        )
+    for column in ("openai_compatible_api_key", "openai_compatible_base_url",
+                   "openai_compatible_model_name"):
+        db.execute(f"alter table profiles add column {column} text not null default '' "
+                   f"check (length({column}) <= 1000)")
 
 
 @migration
 def m003_create_connections(db: sqlite3.Connection) -> None:
-    """The user's connections (as supabase/migrations/20261126033000_create_connections.sql),
-    and the profile's column for what the seed's compatible server does not support."""
-    db.execute(
-        "alter table profiles add column openai_compatible_quirks text not null default '' "
-        "check (length(openai_compatible_quirks) <= 1000)"
-    )
-    db.execute(
-        """
+    """The user's connections, and the profile's column for the seed server's quirks."""
+    db.execute("alter table profiles add column openai_compatible_quirks text not null default '' "
+               "check (length(openai_compatible_quirks) <= 1000)")
+    db.execute("""
         create table connections (
             id text primary key,
             user_id text not null,
@@ -120,35 +110,27 @@ def m003_create_connections(db: sqlite3.Connection) -> None:
             created_at text not null default (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
             updated_at text not null default (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
         )
-        """
-    )
+        """)
     # SQLite's lower() folds ASCII only: the store also compares names in Python (see add).
     db.execute("create unique index connections_user_name_key "
                "on connections (user_id, lower(name))")
-    db.execute(
-        """
+    db.execute("""
         create trigger connections_limit before insert on connections
         when (select count(*) from connections where user_id = new.user_id) >= 50
         begin select raise(abort, 'connections_limit: at most 50 connections per user'); end
-        """
-    )
-    db.execute(
-        """
+        """)
+    db.execute("""
         create trigger connections_keep_owner before update of user_id on connections
         when new.user_id is not old.user_id
         begin select raise(abort, 'a connection cannot be moved to another user'); end
-        """
-    )
+        """)
 
 
 @migration
 def m004_create_chats(db: sqlite3.Connection) -> None:
-    """Chats and messages (as supabase/migrations/20261126050000_create_chats.sql), searched
-    through FTS5 tables that borrow their text from these rows (external content): the text is
-    stored once, and snippet() reads it back. An INTEGER PRIMARY KEY keeps each row's rowid
-    stable, which external content needs (VACUUM may renumber implicit rowids)."""
-    db.execute(
-        """
+    """Chats and messages, searched through external-content FTS5 tables (the text is stored
+    once). An INTEGER PRIMARY KEY keeps rowids stable, which external content needs."""
+    db.execute("""
         create table chats (
             seq integer primary key,
             id text not null unique,
@@ -168,11 +150,9 @@ def m004_create_chats(db: sqlite3.Connection) -> None:
             created_at text not null,
             updated_at text not null
         )
-        """
-    )
+        """)
     db.execute("create index chats_user_updated_idx on chats (user_id, updated_at desc, id desc)")
-    db.execute(
-        """
+    db.execute("""
         create table messages (
             seq integer primary key,
             id text not null unique,
@@ -197,8 +177,7 @@ def m004_create_chats(db: sqlite3.Connection) -> None:
                     usage is null or (json_valid(usage) and json_type(usage) = 'object')),
             created_at text not null
         )
-        """
-    )
+        """)
     db.execute("create index messages_chat_created_idx on messages (chat_id, created_at)")
     # Triggers, not foreign keys: they hold whether or not a connection turned foreign keys on.
     for statement in (
@@ -255,11 +234,8 @@ _MESSAGE_BYTES = ("length(cast({row}.content as blob)) + length(cast({row}.reaso
 
 @migration
 def m005_bound_each_user(db: sqlite3.Connection) -> None:
-    """Each user's bounds, as supabase/migrations/20261207063100_bound_each_user.sql: a
-    connection's model names at most 200 characters; at most 10,000 chats, 200,000 messages
-    and 2 GB of text (UTF-8 bytes) per user, kept in `user_totals` by triggers. Only new
-    writes are refused: what is stored already stays, and counts. No rate bound here: the
-    file has one user, who has nobody to crowd out."""
+    """Each user's bounds, kept in `user_totals` by triggers: only new writes are refused
+    (what is stored stays, and counts). No rate bound: the file's one user crowds out nobody."""
     refusals = {
         "models": "connections_model_names_length: a model name is at most 200 characters",
         "chats": "user_totals_chats: at most 10,000 chats per user",
@@ -268,38 +244,32 @@ def m005_bound_each_user(db: sqlite3.Connection) -> None:
     }
     limits = {"chats": 10_000, "messages": 200_000, "bytes": 2_000_000_000}
     for name, event in (("insert", "insert"), ("update", "update of models")):
-        db.execute(
-            f"""create trigger connections_model_names_{name} after {event} on connections
+        db.execute(f"""create trigger connections_model_names_{name} after {event} on connections
                 when exists (select 1 from json_each(new.models)
                              where type = 'text' and length(value) > 200)
-                begin select raise(abort, '{refusals["models"]}'); end"""
-        )
-    db.execute(
-        """
+                begin select raise(abort, '{refusals["models"]}'); end""")
+    db.execute("""
         create table user_totals (
             user_id text primary key,
             chats integer not null default 0,
             messages integer not null default 0,
             bytes integer not null default 0
         )
-        """
-    )
-    db.execute(  # what is stored already counts from the start
-        f"""insert into user_totals (user_id, chats, messages, bytes)
+        """)
+    # What is stored already counts from the start.
+    db.execute(f"""insert into user_totals (user_id, chats, messages, bytes)
             select user_id, sum(chats), sum(messages), sum(bytes) from (
                 select c.user_id, 1 as chats, 0 as messages, {_CHAT_BYTES.format(row='c')}
                     as bytes from chats c
                 union all
                 select m.user_id, 0, 1, {_MESSAGE_BYTES.format(row='m')} from messages m)
-            group by user_id"""
-    )
+            group by user_id""")
     for table, bytes_of, text_columns in (
         ("chats", _CHAT_BYTES, "title, system_prompt, model, connection_id"),
         ("messages", _MESSAGE_BYTES, "content, reasoning, error, model_label, usage"),
     ):
         new, old = bytes_of.format(row="new"), bytes_of.format(row="old")
-        db.execute(
-            f"""create trigger {table}_count_added after insert on {table} begin
+        db.execute(f"""create trigger {table}_count_added after insert on {table} begin
                 insert or ignore into user_totals (user_id) values (new.user_id);
                 update user_totals set {table} = {table} + 1, bytes = bytes + {new}
                     where user_id = new.user_id;
@@ -307,31 +277,26 @@ def m005_bound_each_user(db: sqlite3.Connection) -> None:
                     where user_id = new.user_id and {table} > {limits[table]};
                 select raise(abort, '{refusals["bytes"]}') from user_totals
                     where user_id = new.user_id and {new} > 0 and bytes > {limits["bytes"]};
-                end"""
-        )
-        db.execute(
-            f"""create trigger {table}_count_removed after delete on {table} begin
+                end""")
+        db.execute(f"""create trigger {table}_count_removed after delete on {table} begin
                 update user_totals set {table} = max({table} - 1, 0),
                     bytes = max(bytes - ({old}), 0) where user_id = old.user_id;
-                end"""
-        )
-        db.execute(  # a reply as it streams, a chat's new system prompt
-            f"""create trigger {table}_count_text after update of {text_columns} on {table}
+                end""")
+        # A reply as it streams, a chat's new system prompt.
+        db.execute(f"""create trigger {table}_count_text after update of {text_columns} on {table}
                 when {new} <> {old} begin
                 update user_totals set bytes = max(bytes + ({new}) - ({old}), 0)
                     where user_id = new.user_id;
                 select raise(abort, '{refusals["bytes"]}') from user_totals
                     where user_id = new.user_id and {new} > {old}
                     and bytes > {limits["bytes"]};
-                end"""
-        )
+                end""")
 
 
 @contextmanager
 def _immediate(db: sqlite3.Connection) -> Iterator[None]:
     """One real transaction, DDL included, holding the write lock from its start, so sessions
-    starting together queue up. The connection is in autocommit mode: Python's sqlite3 then
-    neither opens nor commits a transaction on its own."""
+    starting together queue up (the connection is in autocommit mode)."""
     db.execute("begin immediate")
     try:
         yield
@@ -351,22 +316,15 @@ def _record_is_current(db: sqlite3.Connection) -> bool:
     return "applied_at" in columns
 
 
-def _prepare_record(db: sqlite3.Connection) -> None:
-    """The table of applied migrations; files made before 'applied_at' existed gain it."""
-    db.execute("create table if not exists schema_migrations (name text primary key)")
-    if not _record_is_current(db):  # re-checked under the lock: another session may have
-        db.execute("alter table schema_migrations add column applied_at text")
-
-
 def migrate(db: sqlite3.Connection) -> list[str]:
     """Apply the migrations this database lacks, each in its own transaction; return their
-    names. `db` must be in autocommit mode (isolation_level=None).
-
-    Two processes may start at once: each migration is re-checked under the write lock.
-    """
-    if not _record_is_current(db):
+    names. `db` must be in autocommit mode. Two processes may start at once: each step is
+    re-checked under the write lock."""
+    if not _record_is_current(db):  # a new file, or one made before 'applied_at' existed
         with _immediate(db):
-            _prepare_record(db)
+            db.execute("create table if not exists schema_migrations (name text primary key)")
+            if not _record_is_current(db):  # another session may have added it meanwhile
+                db.execute("alter table schema_migrations add column applied_at text")
     done = _recorded(db)  # read without the write lock: an up-to-date file is never written
     applied = []
     for step in MIGRATIONS:
@@ -376,10 +334,8 @@ def migrate(db: sqlite3.Connection) -> list[str]:
             if step.name in _recorded(db):  # another session applied it meanwhile
                 continue
             step.apply(db)
-            db.execute(
-                "insert into schema_migrations (name, applied_at) values (?, datetime('now'))",
-                (step.name,),
-            )
+            db.execute("insert into schema_migrations (name, applied_at) "
+                       "values (?, datetime('now'))", (step.name,))
         applied.append(step.name)
     return applied
 
@@ -417,10 +373,18 @@ class _LocalFile:
         self.busy_timeout = busy_timeout
         self._written_in = self.generation  # the data file this store was opened on
         with self._guarded("open"):
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            _create_owner_only(self.path)  # holds (encrypted) keys
+            self._create()
             with closing(self._connect()) as db:
                 migrate(db)
+
+    def _create(self) -> None:
+        """Create the file readable by its owner only (it holds encrypted keys), if it is
+        missing; never touch it else (a read-only disk must still be readable)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
 
     @property
     def generation(self) -> int:
@@ -433,8 +397,7 @@ class _LocalFile:
         with _REMAKING:
             if self.path.exists():  # another store or session made it meanwhile
                 return
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            _create_owner_only(self.path)
+            self._create()
             with closing(sqlite3.connect(self.path, timeout=self.busy_timeout,
                                          isolation_level=None)) as db:
                 migrate(db)
@@ -450,6 +413,18 @@ class _LocalFile:
         db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
         db.row_factory = sqlite3.Row
         return db
+
+    @contextmanager
+    def _opened(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """A connection for one call, its failures said (see _guarded)."""
+        with self._guarded(doing), closing(self._connect()) as db:
+            yield db
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """A connection inside one write transaction (see _immediate)."""
+        with self._opened("save") as db, _immediate(db):
+            yield db
 
     @contextmanager
     def _guarded(self, doing: str) -> Iterator[None]:
@@ -468,18 +443,35 @@ class _LocalFile:
             raise ours(exc) from exc
 
     def _refusal(self, detail: str) -> str:
-        return _refusal(detail)
+        """The database's refusal (a CHECK, UNIQUE or trigger) of a write, said for the user."""
+        raise NotImplementedError
+
+
+def _insert(db: sqlite3.Connection, table: str, values: Mapping[str, object]) -> None:
+    db.execute(f"insert into {table} ({', '.join(values)}) "
+               f"values ({', '.join('?' for _ in values)})", tuple(values.values()))
+
+
+def _assignments(columns) -> str:
+    return ", ".join(f"{column} = ?" for column in columns)
 
 
 class SQLiteProfileStore(_LocalFile):
     """The single local user's profile in `data_dir/switchboard.db`."""
+
+    def _refusal(self, detail: str) -> str:
+        for column, label in FIELD_LABELS.items():
+            if column in detail:
+                return (f"{label} is too long: the store keeps at most 1000 characters. "
+                        "Nothing was saved.")
+        return "The settings were refused by the store (a value is too long). Nothing was saved."
 
     def _row(self, db: sqlite3.Connection) -> Profile:
         row = db.execute("select * from profiles where user_id = ?", (self.user_id,)).fetchone()
         return Profile.from_row(dict(row)) if row else Profile()
 
     def load(self) -> Profile:
-        with self._guarded("read"), closing(self._connect()) as db:
+        with self._opened("read") as db:
             return self._row(db)
 
     def update(self, changes: Mapping[str, str], expected: Mapping[str, str] | None) -> Profile:
@@ -494,20 +486,19 @@ class SQLiteProfileStore(_LocalFile):
         if self.generation != self._written_in:  # the file was made again since:
             expected = None  # what the page read is gone with it; keep what it shows
         checks = [] if expected is None else names
-        sql = (f"update profiles set {', '.join(f'{c} = ?' for c in names)}, "
-               "updated_at = datetime('now') where user_id = ?"
-               + "".join(f" and {c} is ?" for c in checks))
+        sql = (f"update profiles set {_assignments(names)}, updated_at = datetime('now') "
+               "where user_id = ?" + "".join(f" and {c} is ?" for c in checks))
         params = (*(changes[c] for c in names), self.user_id,
                   *(expected[c] for c in checks))
-        with self._guarded("save"), closing(self._connect()) as db:
-            with _immediate(db):
-                # The row a new user has: every field empty, as Profile() reads.
-                db.execute("insert into profiles (user_id) values (?) "
-                           "on conflict (user_id) do nothing", (self.user_id,))
-                if db.execute(sql, params).rowcount == 0:
-                    raise ProfileChanged()
-            self._written_in = self.generation
-            return self._row(db)
+        with self._writing() as db:
+            # The row a new user has: every field empty, as Profile() reads.
+            db.execute("insert into profiles (user_id) values (?) "
+                       "on conflict (user_id) do nothing", (self.user_id,))
+            if db.execute(sql, params).rowcount == 0:
+                raise ProfileChanged()
+            stored = self._row(db)
+        self._written_in = self.generation
+        return stored
 
     def save(self, profile: Profile) -> Profile:
         """Store every field as given, whatever is stored (validation and encryption happen
@@ -527,20 +518,17 @@ def connection_from_row(row: Mapping) -> Connection:
     backend, `models` and `quirks` given as lists."""
     kind = row["kind"]
     return Connection(
-        name=row["name"],
-        kind=kind,
-        base_url=row["base_url"] or "",
-        api_key=row["api_key"] or "",
-        headers=row["headers"] or "",  # the stored form: one ciphertext string
-        enabled=bool(row["enabled"]),
-        models=tuple(row["models"] or ()),
-        default_model=row["default_model"] or "",
-        quirks=frozenset(row["quirks"] or ()),
+        name=row["name"], kind=kind, base_url=row["base_url"] or "",
+        api_key=row["api_key"] or "", headers=row["headers"] or "",  # one ciphertext string
+        enabled=bool(row["enabled"]), models=tuple(row["models"] or ()),
+        default_model=row["default_model"] or "", quirks=frozenset(row["quirks"] or ()),
         needs_key=KINDS[kind].needs_key if kind in KINDS else False,
-        id=str(row["id"]),
-        origin="user",
-        version=row["updated_at"],
+        id=str(row["id"]), origin="user", version=row["updated_at"],
     )
+
+
+_AS_COLUMN = {"models": list, "quirks": sorted, "enabled": bool,
+              "headers": lambda headers: headers or ""}  # no headers: () or ""
 
 
 def connection_columns(values: Mapping[str, object]) -> dict[str, object]:
@@ -548,16 +536,8 @@ def connection_columns(values: Mapping[str, object]) -> dict[str, object]:
     unknown = set(values) - set(CONNECTION_COLUMNS)
     if unknown:  # column names are put into the SQL and the request: only ours
         raise ValueError(f"not connection columns: {sorted(unknown)}")
-    columns = dict(values)
-    if "models" in columns:
-        columns["models"] = list(columns["models"])
-    if "quirks" in columns:
-        columns["quirks"] = sorted(columns["quirks"])
-    if "enabled" in columns:
-        columns["enabled"] = bool(columns["enabled"])
-    if "headers" in columns:
-        columns["headers"] = columns["headers"] or ""  # no headers: () or ""
-    return columns
+    return {name: _AS_COLUMN[name](value) if name in _AS_COLUMN else value
+            for name, value in values.items()}
 
 
 def stored_columns(connection: Connection) -> dict[str, object]:
@@ -565,37 +545,39 @@ def stored_columns(connection: Connection) -> dict[str, object]:
     return connection_columns({c: getattr(connection, c) for c in CONNECTION_COLUMNS})
 
 
-def _next_version(previous: str | None) -> str:
-    """Now, as a row's new `updated_at`: always later than `previous`, even within one tick
-    of the clock, so a compare-and-set never mistakes two writes for one."""
-    now = datetime.now(timezone.utc)
-    try:
-        before = datetime.fromisoformat(previous) if previous else None
-    except ValueError:
-        before = None
-    if before is not None:
-        before = before if before.tzinfo else before.replace(tzinfo=timezone.utc)
-        now = max(now, before + timedelta(microseconds=1))
-    return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # the stores' own form: UTC, microseconds
 
 
-def given_time(text: str) -> str | None:
-    """A time a caller gave (an import), in the stores' own form (UTC, microseconds), or None
-    when none was given or it cannot be read."""
+def _read_time(text: str | None) -> datetime | None:
+    """`text` as a time (UTC when it names no zone); None when empty or unreadable."""
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
     except ValueError:
         return None
-    if moment is None:
-        return None
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment
+
+
+def _next_version(previous: str | None) -> str:
+    """Now, as a row's new `updated_at`: always later than `previous`, even within one tick
+    of the clock, so a compare-and-set never mistakes two writes for one."""
+    now = datetime.now(timezone.utc)
+    if (before := _read_time(previous)) is not None:
+        now = max(now, before + timedelta(microseconds=1))
+    return now.strftime(_TIME_FORMAT)
+
+
+def given_time(text: str) -> str | None:
+    """A time a caller gave (an import), in the stores' own form, or None."""
+    moment = _read_time(text)
+    return None if moment is None else moment.astimezone(timezone.utc).strftime(_TIME_FORMAT)
 
 
 def _sqlite_values(columns: Mapping[str, object]) -> dict[str, object]:
-    """Column values as SQLite keeps them: lists as JSON text, booleans as 0/1."""
-    return {c: json.dumps(v) if isinstance(v, list) else int(v) if isinstance(v, bool) else v
-            for c, v in columns.items()}
+    """Column values as SQLite keeps them: lists and dicts as JSON text, booleans as 0/1."""
+    return {c: json.dumps(v) if isinstance(v, (list, dict)) else int(v) if isinstance(v, bool)
+            else v for c, v in columns.items()}
 
 
 def _from_sqlite(row: sqlite3.Row) -> Connection:
@@ -630,7 +612,7 @@ class SQLiteConnectionStore(_LocalFile):
                 raise UserFacingError(name_taken(name))
 
     def list(self) -> list[Connection]:
-        with self._guarded("read"), closing(self._connect()) as db:
+        with self._opened("read") as db:
             rows = db.execute("select * from connections where user_id = ? "
                               "order by created_at, rowid", (self.user_id,))
             return [_from_sqlite(row) for row in rows]
@@ -640,49 +622,42 @@ class SQLiteConnectionStore(_LocalFile):
         connection_id = str(uuid.uuid4())
         now = _next_version(None)
         values.update(id=connection_id, user_id=self.user_id, created_at=now, updated_at=now)
-        sql = (f"insert into connections ({', '.join(values)}) "
-               f"values ({', '.join('?' for _ in values)})")
-        with self._guarded("save"), closing(self._connect()) as db:
-            with _immediate(db):
-                self._refuse_taken_name(db, connection.name, connection_id)
-                db.execute(sql, tuple(values.values()))
+        with self._writing() as db:
+            self._refuse_taken_name(db, connection.name, connection_id)
+            _insert(db, "connections", values)
             return _from_sqlite(self._get(db, connection_id))
 
     def update(self, connection_id: str, changes: Mapping[str, object],
                version: str | None) -> Connection:
         values = _sqlite_values(connection_columns(changes))
-        with self._guarded("save"), closing(self._connect()) as db:
-            with _immediate(db):  # read, compare and write under the write lock
-                row = self._get(db, connection_id)
-                if row is None:
-                    raise ConnectionChanged(str(changes.get("name") or "This connection"),
-                                            gone=True)
-                if version is not None and row["updated_at"] != version:
-                    raise ConnectionChanged(row["name"])
-                if values:
-                    if "name" in values:
-                        self._refuse_taken_name(db, str(values["name"]), connection_id)
-                    values["updated_at"] = _next_version(row["updated_at"])
-                    db.execute(f"update connections set {', '.join(f'{c} = ?' for c in values)} "
-                               "where id = ? and user_id = ?",
-                               (*values.values(), connection_id, self.user_id))
+        with self._writing() as db:  # read, compare and write under the write lock
+            row = self._get(db, connection_id)
+            if row is None:
+                raise ConnectionChanged(str(changes.get("name") or "This connection"), gone=True)
+            if version is not None and row["updated_at"] != version:
+                raise ConnectionChanged(row["name"])
+            if values:
+                if "name" in values:
+                    self._refuse_taken_name(db, str(values["name"]), connection_id)
+                values["updated_at"] = _next_version(row["updated_at"])
+                db.execute(f"update connections set {_assignments(values)} "
+                           "where id = ? and user_id = ?",
+                           (*values.values(), connection_id, self.user_id))
             return _from_sqlite(self._get(db, connection_id))
 
     def delete(self, connection_id: str) -> None:
-        with self._guarded("save"), closing(self._connect()) as db:
+        with self._opened("save") as db:
             db.execute("delete from connections where id = ? and user_id = ?",
                        (connection_id, self.user_id))
 
     def learn(self, connection_id: str, quirk: str) -> None:
         """Add `quirk`, leaving `updated_at` (the version an open form compares) as it is."""
-        with self._guarded("save"), closing(self._connect()) as db:
-            with _immediate(db):
-                row = self._get(db, connection_id)
-                known = set(json.loads(row["quirks"])) if row is not None else {quirk}
-                if quirk not in known:
-                    db.execute("update connections set quirks = ? where id = ? and user_id = ?",
-                               (json.dumps(sorted(known | {quirk})), connection_id,
-                                self.user_id))
+        with self._writing() as db:
+            row = self._get(db, connection_id)
+            known = set(json.loads(row["quirks"])) if row is not None else {quirk}
+            if quirk not in known:
+                db.execute("update connections set quirks = ? where id = ? and user_id = ?",
+                           (json.dumps(sorted(known | {quirk})), connection_id, self.user_id))
 
 
 # ---------------------------------------------------------------- chats and messages
@@ -800,56 +775,47 @@ class SQLiteChatStore(_LocalFile):
             sql += " and (updated_at, id) < (?, ?)"
             params += list(before)
         sql += " order by updated_at desc, id desc limit ?"
-        with self._guarded("read"), closing(self._connect()) as db:
+        with self._opened("read") as db:
             return [chat_from_row(row) for row in db.execute(sql, (*params, limit))]
 
     def get_chat(self, chat_id: str) -> Chat | None:
-        with self._guarded("read"), closing(self._connect()) as db:
+        with self._opened("read") as db:
             return self._chat(db, chat_id)
 
     def messages(self, chat_id: str) -> list[Message]:
-        with self._guarded("read"), closing(self._connect()) as db:
+        with self._opened("read") as db:
             rows = db.execute(f"{_MESSAGE_SELECT} where chat_id = ? and user_id = ? "
                               "order by created_at, seq", (chat_id, self.user_id))
             return [_message_row(row) for row in rows]
 
     def save_chat(self, chat: Chat) -> Chat:
         values = _sqlite_values(chat_writes(chat))
-        with self._guarded("save"), closing(self._connect()) as db:
-            with _immediate(db):
-                stored = db.execute("select user_id, updated_at from chats where id = ?",
-                                    (chat.id,)).fetchone()
-                now = _next_version(stored["updated_at"] if stored else None)
-                if stored is None:  # an imported chat keeps its own times
-                    values.update(id=chat.id, user_id=self.user_id,
-                                  created_at=given_time(chat.created_at) or now,
-                                  updated_at=given_time(chat.updated_at) or now)
-                    db.execute(f"insert into chats ({', '.join(values)}) "
-                               f"values ({', '.join('?' for _ in values)})",
-                               tuple(values.values()))
-                elif stored["user_id"] != self.user_id:
-                    raise UserFacingError(chat_value_refused(CHAT_GONE))
-                else:
-                    values["updated_at"] = now
-                    db.execute(f"update chats set {', '.join(f'{c} = ?' for c in values)} "
-                               "where id = ? and user_id = ?",
-                               (*values.values(), chat.id, self.user_id))
+        with self._writing() as db:
+            stored = db.execute("select user_id, updated_at from chats where id = ?",
+                                (chat.id,)).fetchone()
+            now = _next_version(stored["updated_at"] if stored else None)
+            if stored is None:  # an imported chat keeps its own times
+                values.update(id=chat.id, user_id=self.user_id,
+                              created_at=given_time(chat.created_at) or now,
+                              updated_at=given_time(chat.updated_at) or now)
+                _insert(db, "chats", values)
+            elif stored["user_id"] != self.user_id:
+                raise UserFacingError(chat_value_refused(CHAT_GONE))
+            else:
+                values["updated_at"] = now
+                db.execute(f"update chats set {_assignments(values)} where id = ? and user_id = ?",
+                           (*values.values(), chat.id, self.user_id))
             return self._chat(db, chat.id)
 
     def add_message(self, message: Message) -> Message:
-        values = message_writes(message)
-        values["usage"] = None if message.usage is None else json.dumps(values["usage"])
-        with self._guarded("save"), closing(self._connect()) as db:
-            with _immediate(db):
-                if db.execute("select 1 from messages where id = ?",
-                              (message.id,)).fetchone() is None:
-                    chat = self._chat(db, message.chat_id)
-                    # Later than the chat's time: the message moves the chat up the list.
-                    values.update(user_id=self.user_id, created_at=given_time(
-                        message.created_at) or _next_version(chat.updated_at if chat else None))
-                    db.execute(f"insert into messages ({', '.join(values)}) "
-                               f"values ({', '.join('?' for _ in values)})",
-                               tuple(values.values()))
+        values = _sqlite_values(message_writes(message))
+        with self._writing() as db:
+            if db.execute("select 1 from messages where id = ?", (message.id,)).fetchone() is None:
+                chat = self._chat(db, message.chat_id)
+                # Later than the chat's time: the message moves the chat up the list.
+                values.update(user_id=self.user_id, created_at=given_time(
+                    message.created_at) or _next_version(chat.updated_at if chat else None))
+                _insert(db, "messages", values)
             stored = self._message(db, message.id)
         if stored is None:  # the id is another user's: never theirs to see or change
             raise UserFacingError(chat_value_refused(CHAT_GONE))
@@ -857,11 +823,9 @@ class SQLiteChatStore(_LocalFile):
 
     def update_message(self, message_id: str, changes: Mapping[str, object]) -> Message:
         values = _sqlite_values(message_changes(changes))
-        if "usage" in values and values["usage"] is not None:
-            values["usage"] = json.dumps(values["usage"])
-        with self._guarded("save"), closing(self._connect()) as db:
+        with self._opened("save") as db:
             if values:
-                db.execute(f"update messages set {', '.join(f'{c} = ?' for c in values)} "
+                db.execute(f"update messages set {_assignments(values)} "
                            "where id = ? and user_id = ?",
                            (*values.values(), message_id, self.user_id))
             stored = self._message(db, message_id)
@@ -870,23 +834,19 @@ class SQLiteChatStore(_LocalFile):
         return stored
 
     def delete_chat(self, chat_id: str) -> None:
-        with self._guarded("save"), closing(self._connect()) as db:
-            with _immediate(db):  # the chat and its messages (a trigger) together
-                db.execute("delete from chats where id = ? and user_id = ?",
-                           (chat_id, self.user_id))
+        with self._writing() as db:  # the chat and its messages (a trigger) together
+            db.execute("delete from chats where id = ? and user_id = ?", (chat_id, self.user_id))
 
     def delete_all(self) -> int:
-        with self._guarded("save"), closing(self._connect()) as db:
-            with _immediate(db):
-                return db.execute("delete from chats where user_id = ?",
-                                  (self.user_id,)).rowcount
+        with self._writing() as db:
+            return db.execute("delete from chats where user_id = ?", (self.user_id,)).rowcount
 
     def search(self, query: str, limit: int = 20) -> list[Found]:
         words = search_words(query)
         if not words or limit <= 0:
             return []
         match = fts5_query(words)
-        with self._guarded("read"), closing(self._connect()) as db:
+        with self._opened("read") as db:
             rows = db.execute(
                 f"""
                 with matched(chat_id) as (
@@ -913,23 +873,6 @@ class SQLiteChatStore(_LocalFile):
             (chat["id"], match),
         ).fetchone()
         return row[0] if row else chat["title"]
-
-
-def _create_owner_only(path: Path) -> None:
-    """Create the file readable by its owner only, if it is missing; never touch it else
-    (a read-only disk must still be readable)."""
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        pass
-
-
-def _refusal(detail: str) -> str:
-    """The database's CHECK refusal, said for the user."""
-    for column, label in FIELD_LABELS.items():
-        if column in detail:
-            return f"{label} is too long: the store keeps at most 1000 characters. Nothing was saved."
-    return "The settings were refused by the store (a value is too long). Nothing was saved."
 
 
 # SQLite's primary result codes (https://sqlite.org/rescode.html) for what can go wrong
@@ -998,14 +941,18 @@ _WHAT = {"settings": ("Your settings could not be read", "save again"),
                    "the chat on screen is saved by itself at your next action")}
 
 
-def _messages(path: Path, doing: str, what: str = "settings") -> dict[str, str]:
+def store_unavailable(exc: BaseException, path: Path, doing: str, what: str) -> StoreUnavailable:
+    """The error for a failure opening, reading or saving `path` (`what`: the store's data, see
+    _WHAT); the raw error is logged."""
     folder = path.parent
+    kind = _kind(exc, folder)
+    logger.warning("Local store %s failed while doing %s (%s): %s", path, doing, kind, exc)
     unread, retry = _WHAT[what]
     failed = {"open": "Switchboard cannot start", "read": unread,
               "save": "Nothing was saved" if what != "chats"
               else "The chat on screen is not saved yet"}[doing]
     again = retry if doing == "save" else "reload the page"
-    return {
+    messages = {
         "busy": f"Your data is busy (another window is saving). {failed}; "
                 "try again in a moment.",
         "damaged": f"The data file {path} is damaged; it was left as it is. {failed}. "
@@ -1020,12 +967,4 @@ def _messages(path: Path, doing: str, what: str = "settings") -> dict[str, str]:
         "disk_error": f"A disk error stopped Switchboard using the data file {path}; it was "
                       f"left as it is. {failed}. Try again; if it keeps failing, check the disk.",
     }
-
-
-def store_unavailable(exc: BaseException, path: Path, doing: str,
-                      what: str = "settings") -> StoreUnavailable:
-    """The message for a failure opening, reading or saving `path` (`what`: the store's
-    data, see _WHAT); the raw error is logged."""
-    kind = _kind(exc, path.parent)
-    logger.warning("Local store %s failed while doing %s (%s): %s", path, doing, kind, exc)
-    return StoreUnavailable(_messages(path, doing, what)[kind], kind)
+    return StoreUnavailable(messages[kind], kind)

@@ -1,8 +1,6 @@
 """The Supabase stores (profile, connections, chats): the signed-in user's rows, read and
-written as that user.
-
-Row-level security decides what the user may touch; these classes never use a service key.
-"""
+written as that user. Row-level security decides what the user may touch; these classes never
+use a service key."""
 
 from __future__ import annotations
 
@@ -14,13 +12,18 @@ from postgrest.exceptions import APIError
 from postgrest.types import CountMethod, ReturnMethod
 
 from core.failures import UserFacingError
-from core.store.errors import backend_failure
 from core.history.model import Chat, Found, Message
-from core.store.errors import CHAT_GONE, chat_failure, chat_value_refused, connection_failure
-from core.providers.profile import PROFILE_FIELDS, Profile
-from core.store.errors import ProfileChanged
 from core.providers.connections import Connection
-from core.store.errors import ConnectionChanged
+from core.providers.profile import PROFILE_FIELDS, Profile
+from core.store.errors import (
+    CHAT_GONE,
+    ConnectionChanged,
+    ProfileChanged,
+    backend_failure,
+    chat_failure,
+    chat_value_refused,
+    connection_failure,
+)
 from core.store.sqlite import (
     CHAT_COLUMNS,
     CONNECTION_COLUMNS,
@@ -44,30 +47,38 @@ VERSION = "updated_at"  # set by a trigger on every update
 UPDATE_PROFILE = "update_own_profile"
 
 
-class SupabaseProfileStore:
+class _SignedIn:
     """`client` is this browser session's supabase-py client, signed in as `user_id`."""
+
+    failure = staticmethod(backend_failure)  # what a failed call raises (core.store.errors)
 
     def __init__(self, client, user_id: str):
         self.client = client
         self.user_id = user_id
-        self.version: str | None = None  # `updated_at` of the row last read or written
 
-    def _rows(self, query) -> list[dict]:
+    def _execute(self, query, *about: str):
         try:
-            return query.execute().data or []
+            return query.execute()
         except Exception as exc:  # sorted by type (core.store.errors): anything else is ours
-            raise backend_failure(exc) from exc
+            raise self.failure(exc, *about) from exc
+
+    def _rows(self, query, *about: str) -> list[dict]:
+        return self._execute(query, *about).data or []
+
+
+def _profile(rows: list[dict]) -> Profile:
+    return Profile.from_row(rows[0]) if rows else Profile()
+
+
+class SupabaseProfileStore(_SignedIn):
+    """The user's row of `profiles`. See ProfileStore."""
 
     def _read(self) -> list[dict]:
-        columns = ",".join((*PROFILE_FIELDS, VERSION))
-        return self._rows(self.client.table(TABLE).select(columns).eq("user_id", self.user_id))
-
-    def _kept(self, rows: list[dict]) -> Profile:
-        self.version = rows[0].get(VERSION) if rows else None
-        return Profile.from_row(rows[0]) if rows else Profile()
+        return self._rows(self.client.table(TABLE).select(",".join(PROFILE_FIELDS))
+                          .eq("user_id", self.user_id))
 
     def load(self) -> Profile:
-        return self._kept(self._read())
+        return _profile(self._read())
 
     def update(self, changes: Mapping[str, str], expected: Mapping[str, str] | None) -> Profile:
         """Write `changes` if each changed column still holds its `expected` value; `expected`
@@ -80,15 +91,14 @@ class SupabaseProfileStore:
         rows = self._rows(self.client.rpc(UPDATE_PROFILE, {"changes": dict(changes),
                                                             "expected": unchanged}))
         if rows:
-            return self._kept(rows)
+            return _profile(rows)
         if self._read():  # the row is there, but not as it was read: changed elsewhere
             raise ProfileChanged()
         if expected is not None and any(expected.values()):
             raise ProfileChanged()  # read with values, now gone (deleted elsewhere)
         # The sign-up trigger never made the row (or it was deleted): a new user's profile.
-        return self._kept(self._rows(
-            self.client.table(TABLE).insert({"user_id": self.user_id, **changes})
-        ))
+        return _profile(self._rows(self.client.table(TABLE)
+                                   .insert({"user_id": self.user_id, **changes})))
 
     def save(self, profile: Profile) -> Profile:
         """Store every field as given, whatever is stored (validation and encryption happen
@@ -101,23 +111,14 @@ CONNECTION_FIELDS = ",".join(("id", *CONNECTION_COLUMNS, VERSION))
 LEARN_ATTEMPTS = 5  # quirks written by other sessions meanwhile: read and try again
 
 
-class SupabaseConnectionStore:
-    """The user's connections in the `connections` table, in their stored form (secret fields
-    already encrypted by core.store.keybox), through `client`: this browser session's
-    supabase-py client, signed in as `user_id`. See ConnectionStore."""
+class SupabaseConnectionStore(_SignedIn):
+    """The user's connections in their stored form (secret fields already encrypted by
+    core.store.keybox). See ConnectionStore."""
 
-    def __init__(self, client, user_id: str):
-        self.client = client
-        self.user_id = user_id
+    failure = staticmethod(connection_failure)
 
     def _table(self):
         return self.client.table(CONNECTIONS)
-
-    def _rows(self, query, name: str = "") -> list[dict]:
-        try:
-            return query.execute().data or []
-        except Exception as exc:  # sorted by type (core.store.errors): anything else is ours
-            raise connection_failure(exc, name) from exc
 
     def _get(self, connection_id: str, columns: str = CONNECTION_FIELDS) -> dict | None:
         rows = self._rows(self._table().select(columns).eq("id", connection_id)
@@ -140,10 +141,8 @@ class SupabaseConnectionStore:
         itself, so nothing can come between the compare and the write)."""
         columns = connection_columns(changes)
         name = str(changes.get("name") or "")
-        if not columns:
-            query = self._table().select(CONNECTION_FIELDS)
-        else:
-            query = self._table().update(columns)
+        table = self._table()
+        query = table.update(columns) if columns else table.select(CONNECTION_FIELDS)
         query = query.eq("id", connection_id).eq("user_id", self.user_id)
         if version is not None:
             query = query.eq(VERSION, version)
@@ -159,9 +158,8 @@ class SupabaseConnectionStore:
         self._rows(self._table().delete().eq("id", connection_id).eq("user_id", self.user_id))
 
     def learn(self, connection_id: str, quirk: str) -> None:
-        """Add `quirk`; the table's trigger leaves `updated_at` as it is when only the quirks
-        change. Written only if the quirks are still as read, so two sessions learning at
-        once keep both."""
+        """Add `quirk` (the table's trigger leaves `updated_at` as it is) if the quirks are still
+        as read, so two sessions learning at once keep both."""
         for _ in range(LEARN_ATTEMPTS):
             row = self._get(connection_id, "quirks")
             if row is None or quirk in row["quirks"]:
@@ -196,19 +194,10 @@ def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-class SupabaseChatStore:
-    """The user's chats and messages in the `chats` and `messages` tables, through `client`:
-    this browser session's supabase-py client, signed in as `user_id`. See ChatStore."""
+class SupabaseChatStore(_SignedIn):
+    """The user's chats and messages. See ChatStore."""
 
-    def __init__(self, client, user_id: str):
-        self.client = client
-        self.user_id = user_id
-
-    def _rows(self, query) -> list[dict]:
-        try:
-            return query.execute().data or []
-        except Exception as exc:  # sorted by type (core.store.errors): anything else is ours
-            raise chat_failure(exc) from exc
+    failure = staticmethod(chat_failure)
 
     def _chats(self):
         return self.client.table(CHATS)
@@ -297,13 +286,9 @@ class SupabaseChatStore:
                        .eq("user_id", self.user_id))
 
     def delete_all(self) -> int:
-        try:
-            response = (self._chats().delete(count=CountMethod.exact,
-                                             returning=ReturnMethod.minimal)
-                        .eq("user_id", self.user_id).execute())
-        except Exception as exc:  # sorted by type, as in _rows
-            raise chat_failure(exc) from exc
-        return response.count or 0
+        return self._execute(self._chats().delete(count=CountMethod.exact,
+                                                  returning=ReturnMethod.minimal)
+                             .eq("user_id", self.user_id)).count or 0
 
     def search(self, query: str, limit: int = 20) -> list[Found]:
         """One call to search_chats (supabase/migrations/20261126050000_create_chats.sql),
