@@ -3,6 +3,7 @@ of connection failure, every shape of error body, and which setting each one is 
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import ssl
@@ -552,3 +553,13 @@ def test_an_administrator_s_connection_sends_the_user_to_the_administrator(messa
 )
 def test_an_empty_answer_says_what_came_instead(content_type, message):
     assert describe_empty_stream(BASE, content_type) == message
+
+
+@pytest.mark.parametrize("text", ["Infinity", "-Infinity", "NaN", "1e5", "1.50", "true"])
+def test_a_plain_text_body_that_parses_as_json_is_said_as_the_server_sent_it(text):
+    """The SDK decodes a text/plain body as JSON when it can: "Infinity" becomes a float."""
+    request = httpx2.Request("POST", "http://x/v1/chat/completions")
+    response = httpx2.Response(400, request=request, content=text.encode(),
+                               headers={"content-type": "text/plain"})
+    exc = openai.BadRequestError("Error code: 400", response=response, body=json.loads(text))
+    assert describe_error(exc, base_url="http://x/v1").endswith(f": {text}")
