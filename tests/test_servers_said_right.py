@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from core.chat.call import Reply, start_reply
 from core.chat.client import Limits
@@ -19,6 +20,7 @@ from core.chat.errors import provider_message
 from core.config import load_settings
 from core.providers.connections import Connection, target_for
 from core.providers.kinds import Target
+from tests.apptest import APP
 from tests.chatting import errors, send, start_chat, use_server
 
 CONTENT_FILTER_NOTE = "The provider's content filter stopped this reply."
@@ -239,6 +241,13 @@ def test_a_context_length_error_offers_edit_but_not_retry(canned_server):
     assert not [b for b in at.button if b.key == "chat:retry"]
     assert at.button(key="chat:edit").label == "Edit"
     assert not at.get("page_link")  # nothing to fix in Settings
+
+    again = AppTest.from_file(APP, default_timeout=60)  # a reload: the chat read from the store
+    again.query_params.update(dict(at.query_params))
+    again.run()
+    assert "too long for the model's context" in errors(again)[-1]
+    assert not [b for b in again.button if b.key == "chat:retry"]
+    assert again.button(key="chat:edit").label == "Edit"
 
 
 # ---- 8. Test connection names the unknown model and offers the listed ones ----

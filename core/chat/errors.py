@@ -173,6 +173,10 @@ def _is_too_long(exc: openai.APIStatusError, said: str | None) -> bool:
     return bool(said and _TOO_LONG.search(said))
 
 
+# How a reply the model's context cannot hold begins: Retry would fail the same way.
+CONTEXT_TOO_LONG = "The conversation is too long for the model's context"
+
+
 def _status_message(
     exc: openai.APIStatusError, base_url: str, model: str, models: list[str]
 ) -> str:
@@ -186,9 +190,8 @@ def _status_message(
     if _is_unknown_model(exc, said):
         return _unknown_model_message(status, model, models) + suffix
     if _is_too_long(exc, said):
-        what = "request is too large for the server" if status == 413 else (
-            "conversation is too long for the model's context")
-        return f"The {what} ({status}): start a new chat or shorten the conversation." + suffix
+        what = "The request is too large for the server" if status == 413 else CONTEXT_TOO_LONG
+        return f"{what} ({status}): start a new chat or shorten the conversation." + suffix
     if status == 404:
         return _not_found_message(base_url) + suffix
     if status == 429:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from core.chat.call import Reply, close_source
+from core.chat.errors import CONTEXT_TOO_LONG
 from core.failures import UserFacingError
 from core.history.model import MAX_TITLE_LENGTH, STATUS_NOTES, Chat, Message, new_id
 from core.store.contracts import ChatStore
@@ -34,7 +35,10 @@ class ShownMessage(Message):
 
     @classmethod
     def of(cls, message: Message) -> "ShownMessage":
-        return cls(**vars(message))  # every field, and what this session knows of it if any
+        values = vars(message)  # every field, and what this session knows of it if any
+        if values.get("error_field") is None and message.error.startswith(CONTEXT_TOO_LONG):
+            values = {**values, "error_field": "conversation"}  # as it ended: no Retry
+        return cls(**values)
 
     @property
     def footer(self) -> str:
