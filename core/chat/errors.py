@@ -113,7 +113,7 @@ def _said_in(exc: openai.APIStatusError) -> str | None:
     body = exc.body
     if body is None or isinstance(body, (bool, int, float)):  # none, or plain text that parsed
         try:  # as JSON ("Infinity" would read as "inf"): the text as the server sent it
-            body = exc.response.text
+            body = exc.response.text or body
         except httpx2.ResponseNotRead:  # a streamed response that was never read
             pass
     return provider_message(body)
