@@ -56,8 +56,21 @@ def pages_for(settings, user) -> list[st.Page]:
     return [chat, preferences, page(sign_out), page(sign_in, **hidden), page(sign_up, **hidden)]
 
 
+def draw_navigation(pages: list[st.Page], signed_in_as: str | None) -> None:
+    """Links to the visible pages atop the sidebar, then who is signed in. Streamlit's own page
+    list is off (config.toml): a tab reconnecting after a restart would see it list the pages/
+    folder until this frame has run. The error page alone gets no links at all."""
+    visible = [link for link in pages if link.visibility == "visible"]
+    if len(visible) > 1:
+        for link in visible:
+            st.sidebar.page_link(link)
+    if signed_in_as:
+        st.sidebar.caption(f"Signed in as {signed_in_as}")
+
+
 # Everything that can fail runs before st.navigation, which is always called: without it,
-# Streamlit would list the pages/ folder itself, reachable without this frame.
+# Streamlit would serve the pages/ folder itself, reachable without this frame.
+signed_in_as = None
 try:
     settings = session.settings()
     keybox_for(settings)  # Supabase mode refuses to start without an encryption secret
@@ -68,7 +81,7 @@ try:
         session.keep_unsent_message()  # sent just as the session ended: offered after sign-in
     pages = pages_for(settings, user)
     if user is not None and settings.mode != "local":
-        st.sidebar.caption(f"Signed in as {user.email}")
+        signed_in_as = user.email
     if notice:
         st.warning(notice)
 except OurBug as exc:  # our own bug, already logged with its reference
@@ -82,7 +95,8 @@ except Exception as exc:  # our own bug: logged with a reference, said as ours
     pages = [_error_page(describe_bug(exc))]
 
 with session.framing():
-    shown = st.navigation(pages)
+    shown = st.navigation(pages, position="hidden")
+    draw_navigation(pages, signed_in_as)  # above what the page draws in the sidebar
     session.on_page(shown.title)
     try:
         shown.run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import takewhile
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -17,6 +18,13 @@ def open_app(page: str | None = None, timeout: float = 30) -> AppTest:
         at.switch_page(f"pages/{page}.py").run()
         assert not at.exception, at.exception
     return at
+
+
+def navigation(at: AppTest) -> list[str]:
+    """The titles of the page links atop the sidebar (the frame's navigation), top to bottom;
+    what the page draws in the sidebar comes after them."""
+    top = takewhile(lambda node: node.type == "page_link", at.sidebar.children.values())
+    return [link.proto.label for link in top]
 
 
 def widget(at: AppTest, kind: str, key: str):

@@ -22,7 +22,7 @@ import pytest
 
 from core.store.keybox import LOCAL_KEY_FILE
 from core.store.sqlite import DB_FILENAME
-from tests.apptest import chat_messages, compatible, open_app
+from tests.apptest import chat_messages, compatible, navigation, open_app
 from tests.chatting import errors, send, use_server
 from tests.fixtures.faults import (
     another_window_writing,
@@ -192,6 +192,7 @@ def test_a_damaged_secret_file_shows_one_error_page_naming_it_and_no_other_page(
     assert [t.value for t in at.title] == ["Switchboard"]
     assert_for_the_user(_page_errors(at), f"The encryption secret file {secret_file} is damaged")
     assert not at.chat_message and not at.chat_input
+    assert not at.get("page_link")  # no way to any page
     with pytest.raises(ValueError, match=r"Known pages: \['Switchboard'\]"):
         at.switch_page("pages/settings.py")  # only the error page is registered: no pages/
     assert secret_file.read_text() == "half-a-secret"  # left as it is
@@ -200,6 +201,7 @@ def test_a_damaged_secret_file_shows_one_error_page_naming_it_and_no_other_page(
     at.run()
     _no_exception(at)
     assert [t.value for t in at.title] == ["Chat"]
+    assert navigation(at) == ["Chat", "Settings"]
     assert "before the damage" in _replies(at)[-1]  # nothing on screen was lost
 
 

@@ -240,7 +240,7 @@ def test_a_context_length_error_offers_edit_but_not_retry(canned_server):
     assert "too long for the model's context" in errors(at)[-1]
     assert not [b for b in at.button if b.key == "chat:retry"]
     assert at.button(key="chat:edit").label == "Edit"
-    assert not at.get("page_link")  # nothing to fix in Settings
+    assert not at.main.get("page_link")  # nothing to fix in Settings (the sidebar navigates)
 
     again = AppTest.from_file(APP, default_timeout=60)  # a reload: the chat read from the store
     again.query_params.update(dict(at.query_params))

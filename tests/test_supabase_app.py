@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from core.store.keybox import BOUND_PREFIX
-from tests.apptest import compatible, open_app, shown_text
+from tests.apptest import compatible, navigation, open_app, shown_text
 from tests.chatting import chat_messages, errors, send
 
 PASSWORD = "a long enough password"
@@ -47,6 +47,7 @@ def sign_in(at, email: str, password: str = PASSWORD):
 def test_only_the_sign_in_pages_are_shown_until_signed_in(supabase_mode):
     at = open_app()
     assert _page_titles(at) == ["Sign in"]
+    assert navigation(at) == ["Sign in", "Sign up"]
     with pytest.raises(ValueError, match="Known pages.*sign_in.py.*sign_up.py"):
         at.switch_page("pages/settings.py")  # not registered for a signed-out session
 
@@ -55,6 +56,9 @@ def test_sign_up_creates_one_user_and_one_profile_by_the_trigger(supabase_mode):
     email = _email()
     at = sign_up(email)
     assert _page_titles(at) == ["Chat"]
+    assert navigation(at) == ["Chat", "Settings", "Sign out"]
+    below = list(at.sidebar.children.values())[3]
+    assert below.type == "caption" and below.value == f"Signed in as {email}"
     (user,) = supabase_mode.sql("select id from auth.users where email = %s", email)
     profiles = supabase_mode.sql("select * from public.profiles where user_id = %s", user["id"])
     assert len(profiles) == 1

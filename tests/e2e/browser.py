@@ -108,15 +108,35 @@ def open_sidebar(page: Page) -> None:
     page.wait_for_timeout(300)  # its slide-in transition
 
 
+# The app's own navigation: page links in the sidebar (Streamlit's page list is turned off).
+NAV_LINK = '[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]'
+NAV_TITLE = NAV_LINK + ' [data-testid="stMarkdownContainer"]'  # a link's title, not its icon
+
+
+def nav_current(page: Page) -> list[str]:
+    """The titles the navigation marks as the page shown (Streamlit draws them bold)."""
+    return page.locator(NAV_TITLE).evaluate_all(
+        "titles => titles.filter(t => Number(getComputedStyle(t.querySelector('p') || t)"
+        ".fontWeight) >= 600).map(t => t.innerText.trim())")
+
+
 def go_to(page: Page, title: str) -> None:
     """Click the sidebar link to page `title`, as a user does (no page load, same session)."""
     open_sidebar(page)
-    page.locator('[data-testid="stSidebarNavLink"]', has_text=title).click()
+    page.locator(NAV_LINK, has_text=title).click()
     expect(page.locator("h1", has_text=title)).to_be_visible()
     wait_idle(page)
-    if page.viewport_size["width"] < 640:  # on a phone the sidebar gets out of the way
-        expect(page.locator(SIDEBAR_OPEN)).to_have_count(0)
-        page.wait_for_timeout(300)
+    if page.viewport_size["width"] < 640:  # on a phone the open sidebar covers the page
+        close_sidebar(page)
+
+
+def close_sidebar(page: Page) -> None:
+    """Close the sidebar with its own button, as a user does. A page link in it (the app's
+    navigation) leaves it open, also on a phone, unlike Streamlit's page list."""
+    if page.locator(SIDEBAR_OPEN).count():
+        page.locator('[data-testid="stSidebarCollapseButton"] button').click()
+    expect(page.locator(SIDEBAR_OPEN)).to_have_count(0)
+    page.wait_for_timeout(300)  # its slide-out transition
 
 
 def chat_input(page: Page) -> Locator:

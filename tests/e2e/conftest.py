@@ -4,7 +4,8 @@
 - `app_factory(env=None, data_dir=None) -> App`: the real app under `streamlit run`, on a free
   loopback port, in its own data folder and HOME, with only the settings it is given
   (SUPABASE_*, OPENAI_*, SWITCHBOARD_* and STREAMLIT_* from the shell are dropped). Stopped at
-  the end of the test; its log is `App.log`.
+  the end of the test; its log is `App.log`. `App.restart()` stops it and starts it again on
+  the same address, as a deploy does under an open tab.
 - `new_page(device=DESKTOP) -> Page`: a fresh browser context (own cookies and clipboard).
 """
 
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,9 +98,16 @@ class App:
     data_dir: Path
     log: Path
     proc: subprocess.Popen
+    launch: Callable[[], subprocess.Popen]  # the same server again: same port, folder, log
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def restart(self) -> None:
+        """Stop the server and start it again on the same port; open tabs reconnect."""
+        stop(self.proc)
+        self.proc = self.launch()
+        _wait_healthy(self)
 
 
 def _wait_healthy(app: App, timeout: float = 60) -> None:
@@ -147,14 +156,17 @@ def app_factory(tmp_path_factory, request):
             "--client.toolbarMode", "minimal",
         ]
         log = home / "streamlit.log"
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                # Run from the app's own temp folder: a developer's .env in the checkout
-                # (which the app reads from the working directory) must not leak in.
-                argv, cwd=home, env=environment, stdin=subprocess.DEVNULL,
-                stdout=out, stderr=subprocess.STDOUT,
-            )
-        app = App(f"http://127.0.0.1:{port}/", data_dir, log, proc)
+
+        def launch() -> subprocess.Popen:
+            with open(log, "ab") as out:
+                return subprocess.Popen(
+                    # Run from the app's own temp folder: a developer's .env in the checkout
+                    # (which the app reads from the working directory) must not leak in.
+                    argv, cwd=home, env=environment, stdin=subprocess.DEVNULL,
+                    stdout=out, stderr=subprocess.STDOUT,
+                )
+
+        app = App(f"http://127.0.0.1:{port}/", data_dir, log, launch(), launch)
         apps.append(app)
         _wait_healthy(app)
         return app
