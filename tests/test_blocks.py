@@ -291,7 +291,7 @@ class Page:
 
 
 def test_each_block_streams_once_into_its_own_element_and_a_fence_is_highlighted_once():
-    from core.chat.blocks import GrowingCode, draw_blocks
+    from core.chat.blocks import draw_blocks
 
     code = "".join(f"line_{i} = {i}\n" for i in range(1000))  # 14 KB: two plain pieces
     text = f"# Title\n\nA paragraph.\n\n```python\n{code}```\n\nAfter the code."

@@ -17,7 +17,6 @@ from core.forms import (
     TEST_INPUTS,
     CheckResult,
     FIELD_WORDS,
-    ConnectionForm,
     ConnectionRefused,
     check_connection,
     draft_connection,

@@ -11,10 +11,8 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
 
 from core.history.conversation import Conversation
-from core.chat.call import Reply
 from core.store.sqlite import SQLiteChatStore
 from tests.apptest import compatible, open_app
 from tests.chatting import errors, send, use_server

@@ -10,7 +10,6 @@ import httpx
 from supabase_auth.errors import AuthRetryableError
 
 from core.auth import AuthUnavailable, User, describe_auth_error
-from core.chat.call import Reply
 from core.history.conversation import Conversation
 from core.store.errors import describe_backend_error
 from core.store.keybox import LOCAL_KEY_FILE

@@ -23,7 +23,7 @@ import httpcore2
 import httpx2
 import openai
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given, strategies as st
 
 from core.config import Settings
 from core.failures import UserFacingError
