@@ -179,32 +179,34 @@ CONTEXT_TOO_LONG = "The conversation is too long for the model's context"
 
 def _status_message(
     exc: openai.APIStatusError, base_url: str, model: str, models: list[str]
-) -> str:
+) -> tuple[str, str | None]:
     said = _said_in(exc)
     status = exc.status_code
     suffix = f" The server said: {said}" if said else ""
     if status == 403:
-        return "Access denied (403): this key may not use this model or endpoint." + suffix
+        return "Access denied (403): this key may not use this model or endpoint." + suffix, "key"
     if _is_bad_key(exc, said):  # a 401, or a 400 that says so
-        return f"The API key was rejected ({status}): check the key in Settings." + suffix
+        return f"The API key was rejected ({status}): check the key in Settings." + suffix, "key"
     if _is_unknown_model(exc, said):
-        return _unknown_model_message(status, model, models) + suffix
+        return _unknown_model_message(status, model, models) + suffix, "model"
     if _is_too_long(exc, said):
         what = "The request is too large for the server" if status == 413 else CONTEXT_TOO_LONG
-        return f"{what} ({status}): start a new chat or shorten the conversation." + suffix
+        message = f"{what} ({status}): start a new chat or shorten the conversation." + suffix
+        # "conversation" is not a setting: Retry would resend what the model refused
+        return message, None if status == 413 else "conversation"
     if status == 404:
-        return _not_found_message(base_url) + suffix
+        return _not_found_message(base_url) + suffix, "base_url"
     if status == 429:
         wait = _retry_after(exc)
-        return f"Too many requests (429): the server is rate-limiting you.{wait}" + suffix
+        return f"Too many requests (429): the server is rate-limiting you.{wait}" + suffix, None
     if status == 422:
         return "The server could not process the request (422)." + (
             f" It said: {said}" if said else " It may not support one of the options sent."
-        )
+        ), None
     if status >= 500:
         failure = _SERVER_FAILURES.get(status, f"The server failed ({status}); try again shortly.")
-        return failure + suffix
-    return f"The server refused the request ({status})" + (f": {said}" if said else ".")
+        return failure + suffix, None
+    return f"The server refused the request ({status})" + (f": {said}" if said else "."), None
 
 
 _SERVER_FAILURES = {
@@ -362,7 +364,14 @@ def describe_error(
     secrets = list(secrets)
     if not isinstance(exc, PROVIDER_FAILURES):
         return describe_bug(exc, secrets)
-    return redact(_describe(exc, base_url, model, list(models)), secrets)
+    return redact(_describe(exc, base_url, model, list(models))[0], secrets)
+
+
+def setting_at_fault(exc: BaseException | None) -> str | None:
+    """Which setting an error is about ("key", "base_url", "model"), or None."""
+    if exc is None or not isinstance(exc, PROVIDER_FAILURES):
+        return None
+    return _describe(exc, "", "", [])[1]
 
 
 def _user_facing_cause(exc: BaseException) -> UserFacingError | None:
@@ -377,59 +386,46 @@ def _dropped(base_url: str) -> str:
     )
 
 
-def _describe(exc: BaseException, base_url: str, model: str, models: list[str]) -> str:
+def _url_at_fault(exc: BaseException) -> str | None:
+    """A failed connection is the base URL's fault, unless it broke in the middle of the reply."""
+    broke = (httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.TimeoutException)
+    return None if any(isinstance(e, broke) for e in causes(exc)) else "base_url"
+
+
+def _describe(
+    exc: BaseException, base_url: str, model: str, models: list[str]
+) -> tuple[str, str | None]:
+    """The message, and the setting at fault."""
     ours = _user_facing_cause(exc)
-    if ours is not None:
-        return str(ours)
+    if ours is not None:  # e.g. the network guard refusing the address: the base URL's
+        connecting = (openai.APIConnectionError, httpx2.TransportError, httpx2.InvalidURL)
+        field = "base_url" if isinstance(exc, connecting) else None
+        return str(ours), getattr(ours, "field", field)
     if isinstance(exc, openai.APITimeoutError):
         if isinstance(exc.__cause__, httpx2.ConnectTimeout):
-            return f"Could not connect to {base_url}: the connection attempt timed out."
-        return f"The server at {base_url} did not answer in time (timed out)."
+            return f"Could not connect to {base_url}: the connection attempt timed out.", "base_url"
+        return f"The server at {base_url} did not answer in time (timed out).", None
     if isinstance(exc, openai.APIConnectionError):
         if isinstance(exc.__cause__, (httpx2.RemoteProtocolError, httpx2.ReadError)):
-            return _dropped(base_url)
-        return _connection_message(exc, base_url)
+            return _dropped(base_url), None
+        return _connection_message(exc, base_url), _url_at_fault(exc)
     if isinstance(exc, openai.APIStatusError):
         return _status_message(exc, base_url, model, models)
     if isinstance(exc, (openai.APIError, ServerReportedError)):  # an error inside the reply
         said = provider_message(exc.body) or provider_message(getattr(exc, "message", None))
-        return "The server reported an error during the reply: " + (said or "no details given.")
+        return "The server reported an error during the reply: " + (
+            said or "no details given."), None
     if isinstance(exc, httpx2.InvalidURL):
-        return f"The base URL {base_url} cannot be used: {collapse(str(exc))}."
+        return f"The base URL {base_url} cannot be used: {collapse(str(exc))}.", _url_at_fault(exc)
     if isinstance(exc, httpx2.TimeoutException):
-        return f"The server at {base_url} stopped sending (timed out)."
+        return f"The server at {base_url} stopped sending (timed out).", None
     if isinstance(exc, (httpx2.RemoteProtocolError, httpx2.ReadError)):
-        return _dropped(base_url)
+        return _dropped(base_url), None
     if isinstance(exc, httpx2.TransportError):
-        return _connection_message(exc, base_url)
+        return _connection_message(exc, base_url), _url_at_fault(exc)
     if isinstance(exc, httpx2.HTTPError):  # e.g. a body that fails to decompress
-        return f"The server's answer could not be read ({collapse(str(exc))})."
-    return "The server sent a malformed reply that could not be read."
-
-
-def setting_at_fault(exc: BaseException | None) -> str | None:
-    """Which setting an error is about ("key", "base_url", "model"), or None."""
-    if exc is None or not isinstance(exc, PROVIDER_FAILURES):
-        return None
-    connecting = (openai.APIConnectionError, httpx2.TransportError, httpx2.InvalidURL)
-    ours = _user_facing_cause(exc)
-    if ours is not None:  # e.g. the network guard refusing the address: the base URL's
-        return getattr(ours, "field", "base_url" if isinstance(exc, connecting) else None)
-    if isinstance(exc, openai.APIStatusError):
-        said = _said_in(exc)
-        if _is_bad_key(exc, said):
-            return "key"
-        if _is_unknown_model(exc, said):
-            return "model"
-        if exc.status_code != 413 and _is_too_long(exc, said):
-            return "conversation"  # not a setting: Retry would resend what the model refused
-        return "base_url" if exc.status_code == 404 else None
-    if isinstance(exc, openai.APITimeoutError):
-        return "base_url" if isinstance(exc.__cause__, httpx2.ConnectTimeout) else None
-    if isinstance(exc, connecting):
-        dropped = (httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.TimeoutException)
-        return None if any(isinstance(e, dropped) for e in causes(exc)) else "base_url"
-    return None
+        return f"The server's answer could not be read ({collapse(str(exc))}).", None
+    return "The server sent a malformed reply that could not be read.", None
 
 
 _ADMIN_FIELDS = {"key": "the API key", "base_url": "the base URL", "model": "the model"}
