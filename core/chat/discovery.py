@@ -143,7 +143,6 @@ class ConnectionReport:
     """What "Test connection" found: every step that ran, and the chat latency on success."""
 
     steps: tuple[Step, ...]
-    models: tuple[str, ...] = ()  # what the server listed (empty if it does not list)
     warnings: tuple[str, ...] = ()
     first_chunk_ms: float | None = None
     total_ms: float | None = None  # None when a step failed
@@ -180,8 +179,8 @@ def _listed(model: str, models: list[str]) -> bool:
 
 def _models_step(
     target: Target, limits: Limits, http_client: httpx2.Client | None
-) -> tuple[Step, list[str], list[str], bool]:
-    """The step, the models, warnings, and whether the test goes on."""
+) -> tuple[Step, list[str], list[str]]:
+    """The step (the test goes on if it passed), the models, and warnings."""
     started = time.monotonic()
     try:
         models = list_models(target, limits, http_client)
@@ -189,8 +188,8 @@ def _models_step(
         seconds = time.monotonic() - started
         if exc.kind in ("not_listed", "bad_response", "server_error"):
             # Listing is optional for chatting: say so, and see whether chat works.
-            return Step(LIST_STEP, True, str(exc), seconds, warning=True), [], [str(exc)], True
-        return Step(LIST_STEP, False, str(exc), seconds), [], [], False
+            return Step(LIST_STEP, True, str(exc), seconds, warning=True), [], [str(exc)]
+        return Step(LIST_STEP, False, str(exc), seconds), [], []
     seconds = time.monotonic() - started
     warnings = []
     if not models:
@@ -207,7 +206,7 @@ def _models_step(
     secrets = target_secrets(target)
     warnings = [redact(w, secrets) for w in warnings]
     step = Step(LIST_STEP, True, redact(detail, secrets), seconds, warning=bool(warnings))
-    return step, models, warnings, True
+    return step, models, warnings
 
 
 def _chat_step(
@@ -245,13 +244,13 @@ def _chat_step(
     finish, seconds = reply.finish_reason, ended - started
     if reply.status in ("failed", "interrupted") and not _sent_nothing(reply, target):
         message = redact(reply.error or "The reply failed.", secrets)
-        return Step(CHAT_STEP, False, message, seconds), _ms(first, started), None, None
+        return Step(CHAT_STEP, False, message, seconds), None, None, None
     if first is None and (finish is None or _sent_nothing(reply, target)):
         detail = "The server accepted the chat request but sent nothing back."
         return Step(CHAT_STEP, False, detail, seconds), None, None, None
     if first is None:  # only a finish reason came (a one-token limit spent on nothing shown)
         first = ended
-    first_ms, total_ms = _ms(first, started), (ended - started) * 1000
+    first_ms, total_ms = (first - started) * 1000, (ended - started) * 1000
     detail = (
         f"model '{target.model}' answered: first chunk after {first_ms:.0f} ms, "
         f"done after {total_ms:.0f} ms."
@@ -273,24 +272,19 @@ def _sent_nothing(reply, target: Target) -> bool:
         describe_empty_stream(target.base_url, "text/event-stream"))
 
 
-def _ms(moment: float | None, started: float) -> float | None:
-    return None if moment is None else (moment - started) * 1000
-
-
 def test_connection(
     target: Target, limits: Limits = Limits(), http_client: httpx2.Client | None = None
 ) -> ConnectionReport:
     """List the models, then a one-token chat; a server's failure is reported, not raised."""
-    list_step, models, warnings, go_on = _models_step(target, limits, http_client)
-    if not go_on:
+    list_step, models, warnings = _models_step(target, limits, http_client)
+    if not list_step.ok:
         return ConnectionReport((list_step,))
     chat_step, first_ms, total_ms, chat_warning = _chat_step(target, limits, http_client, models)
     return ConnectionReport(
         steps=(list_step, chat_step),
-        models=tuple(models),
         warnings=tuple([*warnings, chat_warning] if chat_warning else warnings),
         first_chunk_ms=first_ms,
-        total_ms=total_ms if chat_step.ok else None,
+        total_ms=total_ms,
     )
 
 
