@@ -165,15 +165,6 @@ def _allow_long_reads(response: httpx2.Response, limits: Limits) -> None:
         timeouts["read"] = limits.body_read_backstop
 
 
-def _content_type(response: httpx2.Response) -> str:
-    return response.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
-def _is_json(response: httpx2.Response) -> bool:
-    kind = _content_type(response)
-    return kind == "application/json" or kind.endswith("+json")
-
-
 def stream_reply(
     client: openai.OpenAI,
     target: Target,
@@ -192,13 +183,13 @@ def stream_reply(
     watchdog = Watchdog(clock=reply.clock)
     reader = ChunkReader(reply)
     end = StreamEnd()
-    response = None
     try:
         with STREAMING, ExitStack() as stack:
             response = _open_response(client, stack, target, messages, extra, on_quirk,
                                       max_tokens)
             _allow_long_reads(response, limits)
-            if _is_json(response):
+            kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+            if kind == "application/json" or kind.endswith("+json"):
                 yield from _whole_reply(response, reader, end)
             else:
                 yield from _streamed_reply(response, reader, end, watchdog, limits)
@@ -215,7 +206,7 @@ def stream_reply(
     if watchdog.fired:
         _end_with_error(reply, target, limits, watchdog, None, client)
         return
-    _classify_end(reply, target, end, _content_type(response))
+    _classify_end(reply, target, end, kind)
     _address_the_error(reply, target)
 
 
@@ -303,24 +294,23 @@ def _classify_end(reply: Reply, target: Target, end: StreamEnd, content_type: st
                                           reason=reply.finish_reason)
 
 
-def _stall(watchdog: Watchdog, limits: Limits, exc: BaseException | None) -> float | None:
-    """Seconds of silence that cut the reply, if a limit did."""
-    if watchdog.fired:
-        return {"first_token": limits.first_token, "queued": limits.first_token * QUEUE_LIMIT_FACTOR
-                }.get(watchdog.fired, limits.idle)
+def _stall(watchdog: Watchdog, limits: Limits, exc: BaseException | None
+           ) -> tuple[str, float] | None:
+    """The limit that cut the reply and its seconds of silence, if a limit did."""
     read_timeout = isinstance(exc, httpx2.ReadTimeout) or (
         isinstance(exc, openai.APITimeoutError) and isinstance(exc.__cause__, httpx2.ReadTimeout)
     )
-    if not read_timeout:
+    if not (watchdog.fired or read_timeout):
         return None
-    return limits.idle if watchdog.reason == "idle" else limits.first_token
+    limit = watchdog.fired or ("idle" if watchdog.reason == "idle" else "first_token")
+    queued = limits.first_token * QUEUE_LIMIT_FACTOR
+    return limit, {"first_token": limits.first_token, "queued": queued, "idle": limits.idle}[limit]
 
 
 def _end_with_error(reply, target, limits, watchdog: Watchdog, exc, client) -> None:
-    seconds = _stall(watchdog, limits, exc)
-    if seconds is not None:
-        limit = watchdog.fired or ("idle" if watchdog.reason == "idle" else "first_token")
-        reply.error = describe_stall(limit, seconds, target.base_url)
+    stall = _stall(watchdog, limits, exc)
+    if stall is not None:
+        reply.error = describe_stall(*stall, target.base_url)
     else:
         reply.error_field = setting_at_fault(exc)
         models = _models_offered(client) if reply.error_field == "model" and client else []
