@@ -28,6 +28,7 @@ from hypothesis import given, strategies as st
 from core.config import Settings
 from core.failures import UserFacingError
 from core.chat.errors import describe_error
+from core.chat import netguard
 from core.chat.netguard import (
     BlockedAddress,
     GuardedTransport,
@@ -634,7 +635,7 @@ def test_openai_sdk_wraps_the_refusal_in_api_connection_error(serve):
     assert server.accepted == []
 
 
-def test_tls_still_verifies_the_host_name(serve, resolver, tmp_path, loopback_only):
+def test_tls_still_verifies_the_host_name(serve, resolver, tmp_path, loopback_only, monkeypatch):
     """The socket goes to the vetted IP, but SNI and the certificate check use the name."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -669,15 +670,17 @@ def test_tls_still_verifies_the_host_name(serve, resolver, tmp_path, loopback_on
     server_ctx.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
     server = serve("127.0.0.2", tls=server_ctx)
     client_ctx = ssl.create_default_context(cadata=cert_pem.decode())
+    # The app's context, trusting this certificate (as SSL_CERT_FILE would make it)
+    monkeypatch.setattr(netguard, "_default_ssl_context", lambda: client_ctx)
     policy = NetworkPolicy.from_entries(["127.0.0.2"])
 
     resolver("guarded.test", ["127.0.0.2"])
-    with guarded_http_client(policy, verify=client_ctx) as client:
+    with guarded_http_client(policy) as client:
         assert client.get(f"https://guarded.test:{server.port}/v1/models").status_code == 200
     assert server.sni[-1] == "guarded.test"
 
     resolver("impostor.test", ["127.0.0.2"])  # same address, a name the certificate lacks
-    with guarded_http_client(policy, verify=client_ctx) as client:
+    with guarded_http_client(policy) as client:
         with pytest.raises(httpx2.ConnectError) as info:
             client.get(f"https://impostor.test:{server.port}/v1/models")
     assert any(isinstance(e, ssl.SSLCertVerificationError) for e in _chain(info.value))
@@ -769,9 +772,10 @@ def test_transport_failures_surface_as_the_matching_httpx2_errors(reply, hangs, 
     hang = threading.Event()
     server = _RawServer(reply, hang if hangs else None)
     try:
-        with guarded_http_client(OPEN, timeout=httpx2.Timeout(5, read=0.3)) as client:
+        with guarded_http_client(OPEN) as client:
             with pytest.raises(httpx_error) as info:
-                client.get(f"http://127.0.0.1:{server.port}/v1/models")
+                client.get(f"http://127.0.0.1:{server.port}/v1/models",
+                           timeout=httpx2.Timeout(5, read=0.3))
     finally:
         hang.set()
     assert type(info.value) is httpx_error

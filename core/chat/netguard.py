@@ -375,12 +375,11 @@ class GuardedTransport(httpx2.BaseTransport):
     """Its own httpcore2 pool opens every connection through GuardedBackend. Public extension
     points only, so a library change fails loudly rather than bypass the guard. No proxy."""
 
-    def __init__(self, policy: NetworkPolicy, *, verify: ssl.SSLContext | bool = True) -> None:
-        # The SDK's default context (trusts SSL_CERT_FILE / SSL_CERT_DIR), shared by every pool.
-        ssl_context = _default_ssl_context() if verify is True else httpx2.create_ssl_context(verify=verify)
+    def __init__(self, policy: NetworkPolicy) -> None:
         limits = openai.DEFAULT_CONNECTION_LIMITS  # as the SDK's own client
         self.pool = httpcore2.ConnectionPool(
-            ssl_context=ssl_context,
+            # The SDK's default context (trusts SSL_CERT_FILE / SSL_CERT_DIR), shared by every pool.
+            ssl_context=_default_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
@@ -437,17 +436,12 @@ def _stay_on_origin(response: httpx2.Response) -> None:
                               f"{there.scheme}://{there.netloc.decode('ascii')}")
 
 
-def guarded_http_client(
-    policy: NetworkPolicy,
-    timeout: httpx2.Timeout | float | None = openai.DEFAULT_TIMEOUT,
-    *,
-    verify: ssl.SSLContext | bool = True,
-) -> httpx2.Client:
+def guarded_http_client(policy: NetworkPolicy) -> httpx2.Client:
     """For openai.OpenAI(http_client=...): the SDK's defaults, but no environment, no cookies
     and no redirect to another origin, so one client can serve every user."""
     return httpx2.Client(
-        transport=GuardedTransport(policy, verify=verify),
-        timeout=timeout,
+        transport=GuardedTransport(policy),
+        timeout=openai.DEFAULT_TIMEOUT,  # the SDK's; each request sets its own
         follow_redirects=True,  # as the SDK does; every hop goes through GuardedBackend
         # An environment proxy would connect to the target itself, bypassing the guard (which
         # would judge only the proxy's address); also no .netrc credentials.
