@@ -83,7 +83,8 @@ def test_a_reply_cut_by_stop_is_kept_and_marked_stopped(katan_server):
     conversation = at.session_state["conversation"]
     conversation.add_user("a question that was stopped")
     reply = conversation.begin_reply()
-    reply.model, reply.provider, reply.text = "katan-echo", "OpenAI-compatible", "partial ans"
+    reply.model, reply.provider = "katan-echo", "OpenAI-compatible"
+    reply.add_answer("partial ans")
     at.run()
     messages = chat_messages(at)
     assert messages[-1] == ("assistant", "partial ans")

@@ -8,7 +8,7 @@ from core.history.conversation import Conversation
 
 def _reply(text: str, status: str, error: str | None = None) -> Reply:
     reply = Reply(model="m", provider="p", status=status, error=error)
-    reply.text = text
+    reply.add_answer(text)
     return reply
 
 

@@ -78,11 +78,6 @@ class Reply:
                 self.parts[:count] = ["".join(self.parts[:count])]
             return "".join(self.parts)
 
-    @text.setter
-    def text(self, value: str) -> None:
-        with self._reading:
-            self.parts[:] = [value] if value else []
-
     def add_answer(self, text: str) -> None:
         if self.first_token_seconds is None:
             self.first_token_seconds = self.clock() - self.started
