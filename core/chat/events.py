@@ -27,34 +27,30 @@ class StreamEnd:
 _HEAD_CHARS = 8192
 
 
+@dataclass
 class _AsEventStream:
     """Read as events whatever its content type: some servers stream them as text/plain."""
 
-    headers = {"content-type": "text/event-stream"}
-
-    def __init__(self, response: httpx2.Response, end: StreamEnd,
-                 on_comment: Callable[[], None] | None = None) -> None:
-        self._response = response
-        self._end = end
-        self._on_comment = on_comment
+    response: httpx2.Response
+    end: StreamEnd
+    on_comment: Callable[[], None]
+    headers = {"content-type": "text/event-stream"}  # not a field: no annotation
 
     def iter_text(self) -> Iterator[str]:
         """Comment lines (`: keep-alive`) call `on_comment`: the event parser drops them."""
         at_line_start = True
-        for text in self._response.iter_text():
-            if self._on_comment is not None and text and (
-                (at_line_start and text.startswith(":")) or "\n:" in text or "\r:" in text
-            ):
-                self._on_comment()
+        for text in self.response.iter_text():
+            if (at_line_start and text.startswith(":")) or "\n:" in text or "\r:" in text:
+                self.on_comment()
             if text:
                 at_line_start = text.endswith(("\n", "\r"))
-                if len(self._end.head) < _HEAD_CHARS:
-                    self._end.head += text[: _HEAD_CHARS - len(self._end.head)]
+                if len(self.end.head) < _HEAD_CHARS:
+                    self.end.head += text[: _HEAD_CHARS - len(self.end.head)]
             yield text
 
 
 def read_events(response: httpx2.Response, end: StreamEnd,
-                on_comment: Callable[[], None] | None = None) -> Iterator[dict]:
+                on_comment: Callable[[], None]) -> Iterator[dict]:
     """Each JSON chunk ({} for an event without data). An `error` event or chunk raises
     ServerReportedError; data that is not a JSON object raises MalformedReply."""
     for event in EventSource(_AsEventStream(response, end, on_comment)).iter_sse():
