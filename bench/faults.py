@@ -156,7 +156,7 @@ def stream_pause(store, fault) -> float:
     def pieces():
         for i in range(60):
             time.sleep(gap)
-            reply.text += f"w{i} "
+            reply.add_answer(f"w{i} ")
             yield f"w{i} "
 
     with fault():

@@ -77,7 +77,7 @@ def test_a_streaming_reply_is_never_frozen_by_a_periodic_save_to_a_locked_file(t
 
     def streamed():
         for piece in paced:
-            reply.text += piece
+            reply.add_answer(piece)
             yield piece
 
     locker_ready, release = threading.Event(), threading.Event()

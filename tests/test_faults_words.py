@@ -64,7 +64,8 @@ def test_a_failed_retry_keeps_no_empty_version_in_the_store(tmp_path):
     conversation = Conversation(store=store)
     conversation.add_user("tell me a story")
     first = conversation.begin_reply()
-    first.text, first.status, first.error = "Once upon a", "interrupted", "dropped"
+    first.add_answer("Once upon a")
+    first.status, first.error = "interrupted", "dropped"
     conversation.finish_reply(first)
     assert conversation.prepare_regenerate()
     again = conversation.begin_reply()
@@ -153,7 +154,8 @@ def test_a_data_file_deleted_while_running_is_said_made_private_and_the_chat_sav
     conversation = Conversation(store=chats)
     conversation.add_user("tell me a story")
     reply = conversation.begin_reply()
-    reply.text, reply.status = "Once upon a time.", "complete"
+    reply.add_answer("Once upon a time.")
+    reply.status = "complete"
     conversation.finish_reply(reply)
     path = tmp_path / DB_FILENAME
     path.unlink()
