@@ -6,7 +6,7 @@ import threading
 import streamlit as st
 
 from core import session
-from core.failures import OurBug, UserFacingError, describe_bug
+from core.failures import OurBug, UserFacingError, ours
 from core.store.keybox import keybox_for
 
 st.set_page_config(page_title="Switchboard", page_icon="🔀", layout="centered")
@@ -92,7 +92,7 @@ except UserFacingError as exc:  # misconfigured, or the data unusable: say what,
         "\n\nThe chat message you had just sent was kept: Chat offers it back once this is "
         "fixed." if kept else ""))]
 except Exception as exc:  # our own bug: logged with a reference, said as ours
-    pages = [_error_page(describe_bug(exc))]
+    pages = [_error_page(str(ours(exc)))]
 
 with session.framing():
     shown = st.navigation(pages, position="hidden")
@@ -103,4 +103,4 @@ with session.framing():
     except UserFacingError as exc:  # said by the code that raised it; no page caught it
         st.error(str(exc))
     except Exception as exc:  # a bug no page caught: logged with a reference, said as ours
-        st.error(describe_bug(exc))
+        st.error(str(ours(exc)))

@@ -1,6 +1,6 @@
 """Whose failure: a component's become UserFacingError where it is called; anything else is our
-bug, logged with a reference (`describe_bug`, `ours`). An unusable setting is `Misconfigured`:
-the app does not start, and names it."""
+bug, logged with a reference (`ours`). An unusable setting is `Misconfigured`: the app does
+not start, and names it."""
 
 from __future__ import annotations
 
@@ -40,34 +40,16 @@ def causes(exc: BaseException | None) -> Iterator[BaseException]:
         exc = exc.__cause__ or exc.__context__
 
 
-def _logged(exc: BaseException, secrets: Iterable[str]) -> str:
-    """Logged with its traceback, keys redacted; returns the reference."""
+def ours(exc: BaseException, secrets: Iterable[str] = ()) -> OurBug:
+    """To raise `from exc` for what no component raises: logged here with its traceback (keys
+    redacted), said with a reference."""
+    if isinstance(exc, OurBug):  # logged once already, where it happened
+        return exc
     reference = _random.token_hex(4)
     trace = "".join(traceback.format_exception(exc))
     logger.error("Switchboard bug, reference %s:\n%s", reference, redact(trace, secrets))
-    return reference
-
-
-def _said(reference: str) -> str:
-    return (
-        f"Switchboard itself failed (reference {reference}); "
-        "this is a bug in Switchboard, not the server."
-    )
-
-
-def describe_bug(exc: BaseException, secrets: Iterable[str] = ()) -> str:
-    """Logged (keys redacted) and said, with a reference."""
-    if isinstance(exc, OurBug):  # logged once already, where it happened
-        return str(exc)
-    return _said(_logged(exc, secrets))
-
-
-def ours(exc: BaseException, secrets: Iterable[str] = ()) -> OurBug:
-    """To raise `from exc` for what no component raises: logged here, said with a reference."""
-    if isinstance(exc, OurBug):
-        return exc
-    reference = _logged(exc, secrets)
-    return OurBug(_said(reference), reference)
+    return OurBug(f"Switchboard itself failed (reference {reference}); "
+                  "this is a bug in Switchboard, not the server.", reference)
 
 
 _TOML_PLACE = re.compile(r"\s*\((at line \d+, column \d+|at end of document)\)\s*$")

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import httpx2
 import openai
 
-from core.failures import UserFacingError, causes, describe_bug
+from core.failures import UserFacingError, causes, ours
 from core.redaction import collapse, redact
 
 logger = logging.getLogger(__name__)
@@ -363,7 +363,7 @@ def describe_error(
     """`models` are offered when the model is unknown; a non-provider exception is our bug."""
     secrets = list(secrets)
     if not isinstance(exc, PROVIDER_FAILURES):
-        return describe_bug(exc, secrets)
+        return str(ours(exc, secrets))
     return redact(_describe(exc, base_url, model, list(models))[0], secrets)
 
 
