@@ -76,16 +76,13 @@ class ConnectionRefused(UserFacingError):
         self.problems = problems
 
 
+# The form's fields a saved connection fills; the others are what the user typed.
+SAVED_FIELDS = ("name", "base_url", "enabled", "models", "default_model", "organization")
+
+
 def saved_form(connection: Connection) -> ConnectionForm:
     """Nothing typed, no secret in it."""
-    return ConnectionForm(
-        name=connection.name,
-        base_url=connection.base_url,
-        enabled=connection.enabled,
-        models=connection.models,
-        default_model=connection.default_model,
-        organization=connection.organization,
-    )
+    return ConnectionForm(**{name: getattr(connection, name) for name in SAVED_FIELDS})
 
 
 def merge_headers(saved: Headers, removed: Iterable[str], typed: Headers) -> Headers:
@@ -147,10 +144,8 @@ def unsaved_changes(saved: Connection, form: ConnectionForm) -> list[str]:
 
 def rebase_form(form: ConnectionForm, old: Connection, new: Connection) -> ConnectionForm:
     """Saved elsewhere meanwhile: untouched fields follow the store, edited ones stay."""
-    before, after = saved_form(old), saved_form(new)
-    follow = {name: getattr(after, name)
-              for name in ("name", "base_url", "enabled", "models", "default_model", "organization")
-              if getattr(form, name) == getattr(before, name)}
+    follow = {name: getattr(new, name) for name in SAVED_FIELDS
+              if getattr(form, name) == getattr(old, name)}
     still_saved = form.removed_headers & set(new.header_names)
     return replace(form, removed_headers=still_saved, **follow)
 
