@@ -384,10 +384,11 @@ def _chatgpt_conversation(conversation: object) -> tuple[Pair, int]:
                   f"{conversation.get('title')}@{conversation.get('create_time')}")
     messages, skipped = [], 0
     for node_id, node in _chatgpt_branch(mapping, conversation.get("current_node")):
-        message = _chatgpt_message(node, node_id, chat_id, messages[-1].id if messages else None)
-        if isinstance(message, Message):
+        message, left_out = _chatgpt_message(node, node_id, chat_id,
+                                             messages[-1].id if messages else None)
+        if message is not None:
             messages.append(message)
-        skipped += message if isinstance(message, int) else _skipped_parts(node)
+        skipped += left_out
     title = conversation.get("title") if isinstance(conversation.get("title"), str) else ""
     first_user = next((m.content for m in messages if m.role == "user"), "")
     chat = Chat(
@@ -415,36 +416,29 @@ def _chatgpt_branch(mapping: dict, current: object) -> list[tuple[str, dict]]:
 
 
 def _chatgpt_message(node: dict, node_id: str, chat_id: str,
-                     parent_id: str | None) -> Message | int:
-    """The message, or 1 when it is skipped (0 for an empty placeholder node)."""
+                     parent_id: str | None) -> tuple[Message | None, int]:
+    """The message (None when skipped) and how many messages or parts were left out (none for
+    an empty placeholder node)."""
     message = node.get("message")
     if not isinstance(message, dict):
-        return 0
+        return None, 0
     role = _dig(message, "author", "role")
     hidden = _dig(message, "metadata", "is_visually_hidden_from_conversation") is True
     to_tool = message.get("recipient") not in ("all", None)
     content_type = _dig(message, "content", "content_type")
-    text = "\n".join(_text_parts(message))
+    parts = _dig(message, "content", "parts")
+    parts = parts if isinstance(parts, list) else []
+    text = "\n".join(p for p in parts if isinstance(p, str))
     if role not in ROLES or hidden or to_tool or content_type not in ("text", "multimodal_text") \
             or not text:
-        return 1
+        return None, 1
     label = _dig(message, "metadata", "model_slug")
     return Message(
         chat_id=chat_id, role=role, content=text, parent_id=parent_id,
         id=node_id,
         model_label=label if isinstance(label, str) else "",
         created_at=_from_unix(message.get("create_time")),
-    )
-
-
-def _text_parts(message: dict) -> list[str]:
-    parts = _dig(message, "content", "parts")
-    return [p for p in parts if isinstance(p, str)] if isinstance(parts, list) else []
-
-
-def _skipped_parts(node: dict) -> int:
-    parts = _dig(node, "message", "content", "parts")
-    return sum(not isinstance(p, str) for p in parts) if isinstance(parts, list) else 0
+    ), sum(not isinstance(p, str) for p in parts)
 
 
 def _dig(value: object, *keys: str) -> object:
