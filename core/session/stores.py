@@ -93,8 +93,6 @@ def connection_store() -> EncryptedConnectionStore:
                   EncryptedConnectionStore)
 
 
-
-
 def chat_store() -> ChatStore:
     """Chats are not encrypted."""
     return _bound("chat_store", SQLiteChatStore, SupabaseChatStore, lambda backend, box: backend)
