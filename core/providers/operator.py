@@ -33,12 +33,8 @@ def parse_toml(text: str) -> Mapping[str, object]:
 
 def operator_connections(table: Mapping[str, object]) -> tuple[Connection, ...]:
     """One per valid entry, in the order given."""
-    found = []
-    for key, entry in table.items():
-        connection = _connection(str(key), entry)
-        if connection is not None:
-            found.append(connection)
-    return tuple(found)
+    found = (_connection(str(key), entry) for key, entry in table.items())
+    return tuple(connection for connection in found if connection is not None)
 
 
 def _connection(key: str, entry: object) -> Connection | None:
