@@ -57,7 +57,7 @@ def test_every_version_is_reachable_by_switching(messages, data):
         current = thread.by_id.get(version.next_id) if version.next_id else None
     assert len(seen) == first.count == len(set(seen))
     assert seen.index(start.id) + 1 == first.index
-    leaf = thread.switch_to(start.id)
+    leaf = thread.newest_leaf(start.id)
     assert start in thread.branch(leaf) and not thread.children.get(leaf)
 
 
@@ -80,7 +80,7 @@ def test_regenerate_and_edit_make_siblings_and_the_model_sees_only_the_branch_on
         {"role": "user", "content": "second question"},
         {"role": "assistant", "content": "regenerated answer"},
     ]
-    assert [m.id for m in thread.branch(thread.switch_to("u2"))] == ["u1", "a1", "u2", "a2b"]
+    assert [m.id for m in thread.branch(thread.newest_leaf("u2"))] == ["u1", "a1", "u2", "a2b"]
     assert [m.id for m in thread.branch(None)] == ["u1", "a1", "u2e", "a3"]
 
 
