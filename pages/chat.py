@@ -315,9 +315,10 @@ def _offered_targets() -> list[Target] | None:
     for field in store.unreadable_keys:
         st.warning(describe_unreadable_key(field, session.settings()))
     UNREADABLE.extend(store.unreadable_keys)
+    operator = session.settings().operator_connections
     everything = every_connection(profile, session.settings().server_keys,
-                                  store.unreadable_keys, session.operator_connections(), own)
-    seed = len(everything) - len(session.operator_connections()) - len(own)
+                                  store.unreadable_keys, operator, own)
+    seed = len(everything) - len(operator) - len(own)
     for index, connection in enumerate(everything):
         if connection.unreadable and connection.enabled:
             UNREADABLE.append(connection.name)

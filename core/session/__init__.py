@@ -20,7 +20,6 @@ from core.session.people import (
     discard_unsent_message,
     forget_old_outage,
     keep_unsent_message,
-    operator_connections,
     settings,
     sign_out,
     take_auth_notice,

@@ -13,7 +13,6 @@ from streamlit.errors import StreamlitSecretNotFoundError
 from core.auth import AuthUnavailable, SessionEnded, SupabaseAuth, User
 from core.config import Settings, load_settings
 from core.failures import Misconfigured, toml_problem
-from core.providers.connections import Connection
 from core.store.sqlite import LOCAL_USER_ID
 
 LOCAL_USER = User(LOCAL_USER_ID, "")
@@ -148,10 +147,6 @@ def keep_unsent_message(why: str = "your session had ended") -> bool:
 def discard_unsent_message() -> None:
     st.session_state.pop(UNSENT, None)
     st.session_state.pop(UNSENT_WHY, None)
-
-
-def operator_connections() -> tuple[Connection, ...]:
-    return settings().operator_connections
 
 
 def sign_out() -> None:
