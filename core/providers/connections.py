@@ -225,17 +225,13 @@ def targets(connections: Iterable[Connection]) -> list[Target]:
             continue
         if connection_problems(connection):
             continue
-        shown = _shown_name(connection)
+        shown = connection.name + (" (administrator)" if connection.origin == "operator" else "")
         names[shown.lower()] = names.get(shown.lower(), 0) + 1
         if names[shown.lower()] > 1:
             shown = f"{shown} ({names[shown.lower()]})"
         for model in connection.offered_models():
             found.append(target_for(connection, model, shown))
     return found
-
-
-def _shown_name(connection: Connection) -> str:
-    return f"{connection.name} (administrator)" if connection.origin == "operator" else connection.name
 
 
 def target_for(connection: Connection, model: str, shown_name: str = "") -> Target:
