@@ -469,16 +469,15 @@ def import_chats(store: ChatStore, text: str | bytes, owner: str = "") -> Import
         raise _user_error(why) from None
     source = "chatgpt" if isinstance(document, list) else FORMAT
     namespace = uuid.uuid5(_IMPORTED_IDS, f"{owner}\n{source}")
-    report = _write_all(store, reading.chats, namespace)
-    return ImportReport(report.imported, report.already_there, reading.skipped, report.chat_ids)
+    return _write_all(store, reading, namespace)
 
 
-def _write_all(store: ChatStore, pairs: list[Pair], namespace: uuid.UUID) -> ImportReport:
+def _write_all(store: ChatStore, reading: Reading, namespace: uuid.UUID) -> ImportReport:
     created: list[str] = []
     imported = already_there = 0
     chat_ids: dict[str, str] = {}
     try:
-        for chat, messages in pairs:
+        for chat, messages in reading.chats:
             if _is_uuid(chat.id) and store.get_chat(chat.id) is not None:
                 chat_ids[chat.id] = chat.id  # the very chat exported from this account
                 already_there += 1
@@ -492,7 +491,7 @@ def _write_all(store: ChatStore, pairs: list[Pair], namespace: uuid.UUID) -> Imp
     except Exception:
         _undo(store, created)
         raise
-    return ImportReport(imported, already_there, 0, chat_ids)
+    return ImportReport(imported, already_there, reading.skipped, chat_ids)
 
 
 def _remapped(chat: Chat, messages: list[Message], namespace: uuid.UUID) -> Pair:
