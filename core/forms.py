@@ -131,11 +131,6 @@ def form_changes(saved: Connection, form: ConnectionForm) -> dict[str, object]:
     return changes
 
 
-def removed_secrets(saved: Connection, form: ConnectionForm) -> tuple[str, ...]:
-    """Emptied even when no current secret opens them."""
-    return ("api_key",) if _removes_a_saved_key(saved, form) else ()
-
-
 def unsaved_changes(saved: Connection, form: ConnectionForm) -> list[str]:
     """In words for the user."""
     changes = form_changes(saved, form)
@@ -188,9 +183,8 @@ def save_connection(store: ConnectionStore, saved: Connection, form: ConnectionF
         changes["models"] = (offered,)
     if not changes:
         return saved
-    if removed := removed_secrets(saved, form):
-        return store.update(saved.id, changes, saved.version, remove_secrets=removed)
-    return store.update(saved.id, changes, saved.version)
+    removed = ("api_key",) if _removes_a_saved_key(saved, form) else ()  # even if unreadable
+    return store.update(saved.id, changes, saved.version, remove_secrets=removed)
 
 
 def draft_target(saved: Connection, form: ConnectionForm) -> Target | None:
