@@ -39,3 +39,12 @@ from core.session.stores import (
     seed_store,
     store,
 )
+
+__all__ = [
+    "CHAT_OPTION_DEFAULTS", "KEPT", "UNSENT", "UNSENT_WHY", "answering", "auth", "chat_list",
+    "chat_store", "connection_store", "conversation", "current_user", "discard_unsent_message",
+    "forget", "forget_old_outage", "framing", "history_changed", "keep", "keep_unsent_message",
+    "keeping", "kept", "learn_quirk", "new_chat", "on_page", "open_chat", "page_read", "put",
+    "remembered", "reopen_addressed_chat", "restore", "run_in_frame", "seed_store", "settings",
+    "show_in_address", "sign_out", "store", "take_auth_notice", "PageRead",
+]
