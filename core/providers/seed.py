@@ -12,10 +12,9 @@ from core.providers.connections import (
     Connection,
     header_fields,
     secret_fields,
-    targets,
     text_problem,
 )
-from core.providers.kinds import PROVIDERS, REGISTRY, Provider, Target, server_key
+from core.providers.kinds import PROVIDERS, REGISTRY, Provider, server_key
 from core.providers.profile import (
     FIELD_LABELS,
     MAX_KEY_LENGTH,
@@ -132,12 +131,3 @@ def column_changes(provider: Provider, changes: Mapping[str, object]) -> dict[st
     if "base_url" in changes and "quirks" in provider.columns and "quirks" not in changes:
         columns[provider.columns["quirks"]] = ""
     return columns
-
-
-def available_targets(
-    profile: Profile,
-    server_keys: Mapping[str, str],
-    registry: tuple[Provider, ...] = REGISTRY,
-    unreadable: Collection[str] = (),
-) -> list[Target]:
-    return targets(seed_connection(p, profile, server_keys, unreadable) for p in registry)
