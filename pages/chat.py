@@ -69,7 +69,7 @@ def _switch(message_id: str) -> None:
 
 def _versions(conversation, turn: ShownMessage) -> None:
     """"◀ 2 / 3 ▶" under a message that has other versions (regenerated or edited)."""
-    version = conversation.version(turn)
+    version = conversation.thread().version(turn)
     if version.count < 2:
         return
     with st.container(horizontal=True, vertical_alignment="center", gap="small",

@@ -14,7 +14,7 @@ from core.chat.errors import CONTEXT_TOO_LONG
 from core.failures import UserFacingError
 from core.history.model import MAX_TITLE_LENGTH, STATUS_NOTES, Chat, Message, new_id
 from core.store.contracts import ChatStore
-from core.history.thread import Thread, Version, parents_first, title_from
+from core.history.thread import Thread, parents_first, title_from
 
 logger = logging.getLogger(__name__)
 
@@ -243,9 +243,6 @@ class Conversation:
         if self._thread is None or self._thread[0] != key:
             self._thread = (key, Thread(self.messages))
         return self._thread[1]
-
-    def version(self, message: Message) -> Version:
-        return self.thread().version(message)
 
     def switch_to(self, message_id: str) -> None:
         thread = self.thread()
