@@ -102,7 +102,7 @@ def test_an_invalid_entry_is_left_out_and_logged_without_its_key(caplog):
         "not-a-table": "https://example.com/v1",
     })
     assert [c.id for c in found] == ["operator:good"]
-    assert found[0].origin == "operator" and not found[0].editable
+    assert found[0].origin == "operator"
     logged = caplog.text
     for key in ("bad-url", "bad-header", "typo", "not-a-table"):
         assert f"[connections.{key}]" in logged

@@ -72,10 +72,6 @@ class Connection:
     key_from_operator: bool = False  # the operator's key stands in for the user's
 
     @property
-    def editable(self) -> bool:
-        return self.origin == "user"
-
-    @property
     def header_names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.headers)
 

@@ -24,13 +24,6 @@ class Provider:
     default_model: str | None = None  # sent when the profile's model name is empty
     models: tuple[str, ...] = ()  # a fixed list of models
 
-    def column(self, field: str) -> str | None:
-        return self.columns.get(field)
-
-    @property
-    def key_field(self) -> str:
-        return self.columns["api_key"]
-
 
 OPENAI = Provider(
     id="openai",

@@ -91,11 +91,11 @@ def seed_connection(provider: Provider, profile: Profile, server_keys: Mapping[s
                     unreadable: Collection[str] = (), version: object = None) -> Connection:
     """The operator's key, when set, stands in for the user's."""
     def value(field: str) -> str:
-        column = provider.column(field)
+        column = provider.columns.get(field)
         return getattr(profile, column) if column else ""
 
     operator_key = server_key(provider, server_keys)
-    lost = provider.key_field in unreadable and not operator_key
+    lost = provider.columns["api_key"] in unreadable and not operator_key
     return Connection(
         name=provider.label,
         kind=provider.id,
