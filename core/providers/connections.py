@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 
-from core.providers.kinds import KINDS, OPENAI_BASE_URL, Target
+from core.providers.kinds import KINDS, Target
 from core.providers.profile import MAX_KEY_LENGTH, is_header_text
 from core.providers.urls import (
     INVISIBLE_CHARACTERS_REASON,
@@ -260,7 +260,3 @@ def describe_unreadable_secrets(connection: Connection) -> str:
     return (f"The saved {what} of the connection {connection.name} cannot be read with the "
             "current encryption secret; kept as saved. Once the secret it was saved with is "
             f"back, it works again; or enter it again in Settings.{left_out}")
-
-
-def default_base_url(kind: str) -> str:
-    return OPENAI_BASE_URL if kind == "openai" else ""
