@@ -73,7 +73,3 @@ class Target:
 def target_secrets(target: Target) -> list[str]:
     """Never to appear in a message or a log line."""
     return [target.api_key, *(value for _, value in target.headers)]
-
-
-def server_key(provider: Provider, server_keys: Mapping[str, str]) -> str:
-    return (server_keys.get(provider.server_key_name) or "").strip()

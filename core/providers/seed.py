@@ -14,7 +14,7 @@ from core.providers.connections import (
     secret_fields,
     text_problem,
 )
-from core.providers.kinds import PROVIDERS, REGISTRY, Provider, server_key
+from core.providers.kinds import PROVIDERS, REGISTRY, Provider
 from core.providers.profile import (
     FIELD_LABELS,
     MAX_KEY_LENGTH,
@@ -94,7 +94,7 @@ def seed_connection(provider: Provider, profile: Profile, server_keys: Mapping[s
         column = provider.columns.get(field)
         return getattr(profile, column) if column else ""
 
-    operator_key = server_key(provider, server_keys)
+    operator_key = (server_keys.get(provider.server_key_name) or "").strip()
     lost = provider.columns["api_key"] in unreadable and not operator_key
     return Connection(
         name=provider.label,
