@@ -97,10 +97,6 @@ def merge_headers(saved: Headers, removed: Iterable[str], typed: Headers) -> Hea
     return kept + rows
 
 
-def _models(picked: Iterable[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(m.strip() for m in picked if m.strip()))
-
-
 def draft_connection(saved: Connection, form: ConnectionForm) -> Connection:
     """With the saved secrets."""
     key = "" if form.remove_key else (form.new_key.strip() or saved.api_key)
@@ -110,7 +106,7 @@ def draft_connection(saved: Connection, form: ConnectionForm) -> Connection:
         api_key=key,
         headers=merge_headers(saved.headers, form.removed_headers, form.new_headers),
         enabled=form.enabled,
-        models=_models(form.models),
+        models=tuple(dict.fromkeys(m.strip() for m in form.models if m.strip())),
         default_model=form.default_model.strip(),
         organization=form.organization.strip(),
     )
