@@ -52,11 +52,6 @@ STILL_SIGNED_IN = ("The sign-in service is unavailable right now. You are still 
                    "please try again in a moment.")
 
 
-def is_auth_failure(exc: BaseException) -> bool:
-    """HTTP and transport failures arrive as AuthError too; anything else is our bug."""
-    return isinstance(exc, AuthError)
-
-
 def is_auth_outage(exc: BaseException) -> bool:
     """5xx, 429, network, an unreadable answer; not a refusal, nor a non-Auth exception."""
     if isinstance(exc, AuthRetryableError):  # connection failures and gateway statuses
@@ -64,13 +59,11 @@ def is_auth_outage(exc: BaseException) -> bool:
     if isinstance(exc, AuthApiError):
         return exc.status >= 500 or exc.status == 429
     # An answer supabase-auth could not read (a proxy's HTML 500) carries no status.
-    return is_auth_failure(exc) and getattr(exc, "status", None) is None
+    return isinstance(exc, AuthError) and getattr(exc, "status", None) is None
 
 
-def describe_auth_error(exc: BaseException) -> str:
-    """Anything but an Auth failure is ours (see `ours`)."""
-    if not is_auth_failure(exc):
-        return str(ours(exc))
+def describe_auth_error(exc: AuthError) -> str:
+    """HTTP and transport failures arrive as AuthError too."""
     code = getattr(exc, "code", None)
     if code in _AUTH_MESSAGES:
         message = _AUTH_MESSAGES[code]
@@ -83,13 +76,6 @@ def describe_auth_error(exc: BaseException) -> str:
         return AUTH_UNAVAILABLE
     said = getattr(exc, "message", None) or str(exc)
     return redact(f"The sign-in service refused the request: {collapse(said)}")
-
-
-def auth_failure(exc: BaseException) -> UserFacingError:
-    """To raise `from exc`: the failure said, or our bug."""
-    if not is_auth_failure(exc):
-        return ours(exc)
-    return UserFacingError(describe_auth_error(exc))
 
 
 @dataclass(frozen=True)
@@ -122,8 +108,10 @@ class SupabaseAuth:
     def _call(self, action, *args):
         try:
             return action(*args)
-        except Exception as exc:  # sorted by type: Auth's failures said, anything else ours
-            raise auth_failure(exc) from exc
+        except AuthError as exc:
+            raise UserFacingError(describe_auth_error(exc)) from exc
+        except Exception as exc:  # anything else is our bug
+            raise ours(exc) from exc
 
     def sign_up(self, email: str, password: str) -> User:
         email, password = _check_credentials(email, password)

@@ -55,18 +55,6 @@ class Settings:
         return "supabase" if self.supabase_url and self.supabase_anon_key else "local"
 
 
-def _number(raw: str, default: float, name: str) -> float:
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise Misconfigured(f"{name} must be a number of seconds, got {raw!r}") from None
-    if value <= 0:
-        raise Misconfigured(f"{name} must be more than 0 seconds, got {raw!r}")
-    return value
-
-
 def _split(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
@@ -88,7 +76,15 @@ def load_settings(
         return ""
 
     def seconds(name: str, default: float) -> float:
-        return _number(get(name), default, name)
+        if not (raw := get(name)):
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise Misconfigured(f"{name} must be a number of seconds, got {raw!r}") from None
+        if value <= 0:
+            raise Misconfigured(f"{name} must be more than 0 seconds, got {raw!r}")
+        return value
 
     url, anon_key = get("SUPABASE_URL"), get("SUPABASE_ANON_KEY")
     if bool(url) != bool(anon_key):  # half a project: never fall back to the local default

@@ -76,16 +76,13 @@ class ConnectionRefused(UserFacingError):
         self.problems = problems
 
 
+# The form's fields a saved connection fills; the others are what the user typed.
+SAVED_FIELDS = ("name", "base_url", "enabled", "models", "default_model", "organization")
+
+
 def saved_form(connection: Connection) -> ConnectionForm:
     """Nothing typed, no secret in it."""
-    return ConnectionForm(
-        name=connection.name,
-        base_url=connection.base_url,
-        enabled=connection.enabled,
-        models=connection.models,
-        default_model=connection.default_model,
-        organization=connection.organization,
-    )
+    return ConnectionForm(**{name: getattr(connection, name) for name in SAVED_FIELDS})
 
 
 def merge_headers(saved: Headers, removed: Iterable[str], typed: Headers) -> Headers:
@@ -100,10 +97,6 @@ def merge_headers(saved: Headers, removed: Iterable[str], typed: Headers) -> Hea
     return kept + rows
 
 
-def _models(picked: Iterable[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(m.strip() for m in picked if m.strip()))
-
-
 def draft_connection(saved: Connection, form: ConnectionForm) -> Connection:
     """With the saved secrets."""
     key = "" if form.remove_key else (form.new_key.strip() or saved.api_key)
@@ -113,7 +106,7 @@ def draft_connection(saved: Connection, form: ConnectionForm) -> Connection:
         api_key=key,
         headers=merge_headers(saved.headers, form.removed_headers, form.new_headers),
         enabled=form.enabled,
-        models=_models(form.models),
+        models=tuple(dict.fromkeys(m.strip() for m in form.models if m.strip())),
         default_model=form.default_model.strip(),
         organization=form.organization.strip(),
     )
@@ -134,11 +127,6 @@ def form_changes(saved: Connection, form: ConnectionForm) -> dict[str, object]:
     return changes
 
 
-def removed_secrets(saved: Connection, form: ConnectionForm) -> tuple[str, ...]:
-    """Emptied even when no current secret opens them."""
-    return ("api_key",) if _removes_a_saved_key(saved, form) else ()
-
-
 def unsaved_changes(saved: Connection, form: ConnectionForm) -> list[str]:
     """In words for the user."""
     changes = form_changes(saved, form)
@@ -147,10 +135,8 @@ def unsaved_changes(saved: Connection, form: ConnectionForm) -> list[str]:
 
 def rebase_form(form: ConnectionForm, old: Connection, new: Connection) -> ConnectionForm:
     """Saved elsewhere meanwhile: untouched fields follow the store, edited ones stay."""
-    before, after = saved_form(old), saved_form(new)
-    follow = {name: getattr(after, name)
-              for name in ("name", "base_url", "enabled", "models", "default_model", "organization")
-              if getattr(form, name) == getattr(before, name)}
+    follow = {name: getattr(new, name) for name in SAVED_FIELDS
+              if getattr(form, name) == getattr(old, name)}
     still_saved = form.removed_headers & set(new.header_names)
     return replace(form, removed_headers=still_saved, **follow)
 
@@ -193,9 +179,8 @@ def save_connection(store: ConnectionStore, saved: Connection, form: ConnectionF
         changes["models"] = (offered,)
     if not changes:
         return saved
-    if removed := removed_secrets(saved, form):
-        return store.update(saved.id, changes, saved.version, remove_secrets=removed)
-    return store.update(saved.id, changes, saved.version)
+    removed = ("api_key",) if _removes_a_saved_key(saved, form) else ()  # even if unreadable
+    return store.update(saved.id, changes, saved.version, remove_secrets=removed)
 
 
 def draft_target(saved: Connection, form: ConnectionForm) -> Target | None:

@@ -69,7 +69,7 @@ def _switch(message_id: str) -> None:
 
 def _versions(conversation, turn: ShownMessage) -> None:
     """"◀ 2 / 3 ▶" under a message that has other versions (regenerated or edited)."""
-    version = conversation.version(turn)
+    version = conversation.thread().version(turn)
     if version.count < 2:
         return
     with st.container(horizontal=True, vertical_alignment="center", gap="small",
@@ -315,9 +315,10 @@ def _offered_targets() -> list[Target] | None:
     for field in store.unreadable_keys:
         st.warning(describe_unreadable_key(field, session.settings()))
     UNREADABLE.extend(store.unreadable_keys)
+    operator = session.settings().operator_connections
     everything = every_connection(profile, session.settings().server_keys,
-                                  store.unreadable_keys, session.operator_connections(), own)
-    seed = len(everything) - len(session.operator_connections()) - len(own)
+                                  store.unreadable_keys, operator, own)
+    seed = len(everything) - len(operator) - len(own)
     for index, connection in enumerate(everything):
         if connection.unreadable and connection.enabled:
             UNREADABLE.append(connection.name)

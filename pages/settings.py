@@ -45,7 +45,7 @@ def _inputs(provider: Provider) -> dict[str, str]:
     inputs = {"key": "new_key", "remove_key": "remove_key"}
     for name, field in (("organization", "organization"), ("base_url", "base_url"),
                         ("model", "default_model")):
-        if provider.column(field):
+        if field in provider.columns:
             inputs[name] = field
     return inputs
 
@@ -191,11 +191,11 @@ def _provider_section(provider: Provider, saved: Connection, unsaved: list[str])
         st.error("These saved settings are refused by today's rules, so this provider is not "
                  "offered in Chat: " + " ".join(problems) + " Correct them and save.")
     _key_input(provider, saved)
-    if provider.column("organization"):
+    if "organization" in provider.columns:
         st.text_input("Organization ID (optional)",
                       **session.keeping(_widget(provider, "organization")))
     problem = None
-    if provider.column("base_url"):
+    if "base_url" in provider.columns:
         url = st.text_input(
             "Base URL", placeholder=PLACEHOLDER_BASE_URL, live=True,
             help="The server's OpenAI-compatible API root. Leave empty to turn this provider off.",
@@ -204,12 +204,12 @@ def _provider_section(provider: Provider, saved: Connection, unsaved: list[str])
         problem = url_problem(url or "")
         if problem:
             st.error(problem)
-    if provider.column("default_model"):
+    if "default_model" in provider.columns:
         st.text_input("Model name", placeholder=provider.default_model,
                       help=f"Leave empty to use the default, {provider.default_model}.",
                       **session.keeping(_widget(provider, "model")))
         st.caption(f"Default when empty: `{provider.default_model}`")
-    if provider.column("base_url"):
+    if "base_url" in provider.columns:
         _discovery(provider, disabled=problem is not None or not (url or "").strip())
     with st.container(horizontal=True, vertical_alignment="center"):
         st.button("Save", key=_widget(provider, "save"), type="primary",
@@ -252,8 +252,8 @@ for provider, current in zip(REGISTRY, seeds):
     base = _follow_store(provider, current, made_again=seed_read.lost is not None)
     unsaved = unsaved_changes(base, _form(provider))
     label = provider.label + (" :orange-badge[Unsaved changes]" if unsaved else "")
-    open_it = provider.column("base_url") is not None or (bool(current.api_key)
-                                                            and not current.key_from_operator)
+    open_it = "base_url" in provider.columns or (bool(current.api_key)
+                                                 and not current.key_from_operator)
     with st.expander(label, expanded=open_it, key=_widget(provider, "expander")):
         _provider_section(provider, base, unsaved)
         if flash and flash[1] == provider.id:

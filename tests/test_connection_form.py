@@ -217,8 +217,8 @@ class _RecordingStore:
         self.updates: list[tuple] = []
         self.added: list[Connection] = []
 
-    def update(self, connection_id, changes, version, **options):
-        self.updates.append((connection_id, dict(changes), version, *options.items()))
+    def update(self, connection_id, changes, version, *, remove_secrets=()):
+        self.updates.append((connection_id, dict(changes), version, tuple(remove_secrets)))
         return Connection(name="stored", id=connection_id, version="v2")
 
     def add(self, connection):
@@ -239,7 +239,7 @@ def test_save_writes_only_the_changed_fields_against_the_version_read():
     assert store.updates == [("c7", {
         "models": ("llama-3.1-8b-instant",),
         "headers": (("X-Title", "switchboard"), ("OpenAI-Beta", "x")),
-    }, "v1")]
+    }, "v1", ())]
     assert save_connection(store, _SAVED, saved_form(_SAVED), _LOCAL) == _SAVED  # nothing to write
     assert len(store.updates) == 1
 
@@ -268,7 +268,7 @@ def test_save_removes_a_key_even_one_no_secret_opens():
     for saved in (_SAVED, _SAVED.with_changes(api_key="", unreadable=frozenset({"api_key"}))):
         store = _RecordingStore()
         save_connection(store, saved, replace(saved_form(saved), remove_key=True), _LOCAL)
-        assert store.updates == [("c7", {"api_key": ""}, "v1", ("remove_secrets", ("api_key",)))]
+        assert store.updates == [("c7", {"api_key": ""}, "v1", ("api_key",))]
 
 
 def test_the_first_save_of_a_new_connection_adds_it_as_the_form_shows_it():
@@ -294,7 +294,7 @@ def test_save_refuses_a_base_url_the_network_guard_refuses():
         save_connection(store, _SAVED, form, NetworkPolicy())
     assert store.updates == []
     save_connection(store, _SAVED, form, _LOCAL)  # the local default allows loopback
-    assert store.updates == [("c7", {"base_url": "http://127.0.0.1:8080/v1"}, "v1")]
+    assert store.updates == [("c7", {"base_url": "http://127.0.0.1:8080/v1"}, "v1", ())]
 
 
 def test_the_draft_target_carries_the_typed_or_saved_secrets_and_a_model():

@@ -102,11 +102,18 @@ def test_an_invalid_entry_is_left_out_and_logged_without_its_key(caplog):
         "not-a-table": "https://example.com/v1",
     })
     assert [c.id for c in found] == ["operator:good"]
-    assert found[0].origin == "operator" and not found[0].editable
+    assert found[0].origin == "operator"
     logged = caplog.text
     for key in ("bad-url", "bad-header", "typo", "not-a-table"):
         assert f"[connections.{key}]" in logged
     assert OPERATOR_KEY not in logged
+
+
+def test_an_openai_entry_without_a_base_url_uses_openai_s_own():
+    found = operator_connections({"o": {"kind": "openai", "api_key": OPERATOR_KEY},
+                                  "c": {"models": ["m"]}})
+    assert [c.id for c in found] == ["operator:o"]  # a compatible one needs a base URL
+    assert found[0].base_url == "https://api.openai.com/v1"
 
 
 def test_the_environment_variable_takes_the_same_toml():

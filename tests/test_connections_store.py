@@ -143,7 +143,7 @@ def test_loaded_connections_carry_their_origin_kind_rule_and_types(backend):
 
     groq, local = backend.store().list()
 
-    assert (groq.origin, groq.needs_key, groq.editable) == ("user", True, True)
+    assert (groq.origin, groq.needs_key) == ("user", True)
     assert (local.origin, local.needs_key, local.enabled) == ("user", False, False)
     assert isinstance(groq.models, tuple) and isinstance(groq.quirks, frozenset)
     assert groq.quirks == {NO_STREAM_OPTIONS}

@@ -145,3 +145,21 @@ def test_a_change_made_during_any_write_is_stored_too(tmp_path_factory, before, 
     stored_chat = store.get_chat(conversation.chat.id)
     assert (stored_chat.title, stored_chat.current_id) == (
         conversation.chat.title, conversation.chat.current_id)
+
+
+def test_a_conversation_made_while_the_store_was_out_is_written_whole_once_attached(tmp_path):
+    conversation = Conversation(unsaved="The chat history is unavailable right now.")
+    conversation.add_user("hello there")
+    reply = conversation.begin_reply()
+    reply.add_answer("hi")
+    reply.status = "complete"
+    conversation.finish_reply(reply)
+    conversation.add_user("again")
+    store = SQLiteChatStore(tmp_path)
+    conversation.attach(store)
+    assert conversation.unsaved is None
+    assert set(_stored(store, conversation)) == _held(conversation)
+    saved = store.get_chat(conversation.chat.id)
+    assert (saved.title, saved.current_id) == ("hello there", conversation.turns[-1].id)
+    conversation.add_user("third")
+    assert len(_stored(store, conversation)) == 4

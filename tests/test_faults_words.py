@@ -74,7 +74,7 @@ def test_a_failed_retry_keeps_no_empty_version_in_the_store(tmp_path):
 
     last = conversation.turns[-1]
     assert (last.content, last.error) == ("Once upon a", "Could not connect.")
-    assert conversation.version(last).count == 1  # no "2 / 2" beside an empty failed one
+    assert conversation.thread().version(last).count == 1  # no "2 / 2" beside an empty failed one
     stored = store.messages(conversation.chat.id)
     assert [m.content for m in stored] == ["tell me a story", "Once upon a"]
     assert stored[-1].error == "Could not connect."

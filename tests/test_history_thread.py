@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from hypothesis import given, strategies as st
 
 from core.chat.call import wire_messages
+from core.history.listing import group_label
 from core.history.model import Message
 from core.history.thread import Thread, title_from
 
@@ -57,7 +60,7 @@ def test_every_version_is_reachable_by_switching(messages, data):
         current = thread.by_id.get(version.next_id) if version.next_id else None
     assert len(seen) == first.count == len(set(seen))
     assert seen.index(start.id) + 1 == first.index
-    leaf = thread.switch_to(start.id)
+    leaf = thread.newest_leaf(start.id)
     assert start in thread.branch(leaf) and not thread.children.get(leaf)
 
 
@@ -80,7 +83,7 @@ def test_regenerate_and_edit_make_siblings_and_the_model_sees_only_the_branch_on
         {"role": "user", "content": "second question"},
         {"role": "assistant", "content": "regenerated answer"},
     ]
-    assert [m.id for m in thread.branch(thread.switch_to("u2"))] == ["u1", "a1", "u2", "a2b"]
+    assert [m.id for m in thread.branch(thread.newest_leaf("u2"))] == ["u1", "a1", "u2", "a2b"]
     assert [m.id for m in thread.branch(None)] == ["u1", "a1", "u2e", "a3"]
 
 
@@ -91,3 +94,13 @@ def test_a_title_is_one_short_line_from_the_first_message(text):
     assert title and "\n" not in title and len(title) <= 61
     if " ".join(text.split()) and len(" ".join(text.split())) <= 60:
         assert title == " ".join(text.split())
+
+
+def test_the_chat_list_groups_by_age_then_by_month():
+    today = date(2026, 3, 15)
+    ages = (-1, 0, 1, 2, 7, 8, 30, 31, 400)
+    labels = {age: group_label(today - timedelta(days=age), today) for age in ages}
+    assert labels == {-1: "Today", 0: "Today", 1: "Yesterday", 2: "Previous 7 days",
+                      7: "Previous 7 days", 8: "Previous 30 days", 30: "Previous 30 days",
+                      31: "February 2026", 400: "February 2025"}
+    assert group_label(None, today) == "Older"

@@ -23,8 +23,8 @@ from core.auth import SupabaseAuth
 from core.config import Settings
 from core.failures import OurBug, UserFacingError
 from core.providers.profile import Profile
-from core.providers.connections import NO_STREAM_OPTIONS, Connection
-from core.providers.seed import available_targets
+from core.providers.connections import NO_STREAM_OPTIONS, Connection, targets
+from core.providers.seed import seed_connections
 from core.store import sqlite as store_sqlite
 from core.store.keybox import EncryptedConnectionStore, EncryptedProfileStore, KeyBox
 from core.store.sqlite import (
@@ -533,7 +533,7 @@ def test_push_upgrades_a_database_holding_saved_settings_and_they_still_work(
     profiles = EncryptedProfileStore(SupabaseProfileStore(auth.client, user.id), box)
     profile = profiles.load()
     assert profile == SAVED_BEFORE
-    [target] = available_targets(profile, {})  # what the chat offers and sends
+    [target] = targets(seed_connections(profile, {}))  # what the chat offers and sends
     assert (target.base_url, target.model, target.api_key) == (
         "http://127.0.0.1:8080/v1", "qwen2.5-7b-instruct", "sk-compatible-0123456789")
     # What the upgrade brought works for this user: a learned quirk, a connection.

@@ -114,10 +114,6 @@ def test_a_preset_fills_a_connection_that_can_be_saved(entry):
         "user", "", "", ())
 
 
-def test_a_preset_connection_takes_the_name_given():
-    assert preset("groq").connection("Groq at work").name == "Groq at work"
-
-
 def test_preset_finds_by_id_and_refuses_an_unknown_one():
     assert preset("ollama").base_url == "http://localhost:11434/v1"
     with pytest.raises(KeyError):

@@ -36,7 +36,8 @@ from core.providers.kinds import (
     OPENAI_COMPATIBLE,
     Target,
 )
-from core.providers.seed import available_targets
+from core.providers.connections import targets
+from core.providers.seed import seed_connection, seed_connections
 from core.store.sqlite import SQLiteProfileStore
 from core.providers.urls import is_valid_base_url
 
@@ -248,7 +249,8 @@ def test_p3_model_availability(url, profile_key, server_key, needs_key):
     provider = dataclasses.replace(OPENAI_COMPATIBLE, needs_key=needs_key)
     profile = Profile(openai_compatible_base_url=typed_url, openai_compatible_api_key=profile_key)
     server_keys = {"OPENAI_COMPATIBLE_API_KEY": operator_key}
-    listed = [t.provider_id for t in available_targets(profile, server_keys, registry=(provider,))]
+    offered = targets([seed_connection(provider, profile, server_keys)])
+    listed = [t.provider_id for t in offered]
     key_available = profile_key != "" or operator_key_is_a_key
     expected = url_is_set and (key_available or not needs_key)
     assert listed == (["openai-compatible"] if expected else [])
@@ -258,9 +260,9 @@ def test_p3_model_availability(url, profile_key, server_key, needs_key):
 def test_p3_openai_needs_a_key(openai_key, server_key):
     """P3 for OpenAI: its models are listed iff a user or operator key is there."""
     operator_key, operator_key_is_a_key = server_key
-    targets = available_targets(Profile(openai_api_key=openai_key),
-                                {"OPENAI_API_KEY": operator_key})
-    listed = any(t.provider_id == "openai" for t in targets)
+    offered = targets(seed_connections(Profile(openai_api_key=openai_key),
+                                       {"OPENAI_API_KEY": operator_key}))
+    listed = any(t.provider_id == "openai" for t in offered)
     assert listed == (openai_key != "" or operator_key_is_a_key)
 
 
@@ -334,7 +336,7 @@ def _recording_client(seen: list, target: Target, respond=None) -> openai.OpenAI
 
 
 def _target_for(profile: Profile) -> Target:
-    (target,) = available_targets(profile, {})
+    (target,) = targets(seed_connections(profile, {}))
     return target
 
 

@@ -20,7 +20,7 @@ from core.chat.discovery import DiscoveryError, list_models, test_connection
 from core.providers.connections import targets
 from core.providers.operator import operator_connections
 from core.providers.profile import Profile
-from core.providers.seed import available_targets
+from core.providers.seed import seed_connections
 from core.redaction import HIDDEN, KEY_END, KEY_FRAGMENT, redact
 
 ADMIN_KEY = "sk-proj-Q7vN2pLx9RtY4mKc8WzH3bJd6FgA1sUe5VoT0iXqwxyz"
@@ -61,7 +61,7 @@ def _answering(status: int, body: bytes, content_type: str) -> httpx2.Client:
 
 def _admins_openai_target():
     """The seed's OpenAI with no key of the user's: the administrator's OPENAI_API_KEY."""
-    found = available_targets(Profile(), {"OPENAI_API_KEY": ADMIN_KEY})
+    found = targets(seed_connections(Profile(), {"OPENAI_API_KEY": ADMIN_KEY}))
     target = next(t for t in found if t.provider_id == "openai")
     assert target.api_key == ADMIN_KEY
     return target

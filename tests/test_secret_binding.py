@@ -40,7 +40,7 @@ from core.providers.connections import (
     targets,
 )
 from core.providers.profile import Profile
-from core.providers.seed import available_targets
+from core.providers.seed import seed_connections
 from core.store.errors import StoreUnavailable
 from core.store.keybox import (
     BOUND_PREFIX,
@@ -297,7 +297,7 @@ def test_local_a_key_copied_into_another_column_or_table_is_never_sent(server):
     assert profiles.unreadable_keys == ("openai_compatible_api_key",)
     assert profile.openai_compatible_api_key == "" and profile.openai_api_key == OWN_KEY
     assert "cannot be read" in describe_unreadable_key("openai_compatible_api_key", settings)
-    offered = available_targets(profile, {}, unreadable=profiles.unreadable_keys)
+    offered = targets(seed_connections(profile, {}, profiles.unreadable_keys))
     assert [t.provider_id for t in offered if t.provider_id == "openai-compatible"] == []
     [gateway] = connections.list()
     assert gateway.unreadable == {"api_key"} and targets([gateway]) == []
@@ -430,7 +430,7 @@ def test_supabase_a_key_copied_through_the_api_into_headers_is_never_sent_as_hea
     assert profiles.unreadable_keys == ("openai_compatible_api_key",)
     assert profile.openai_api_key == OWN_KEY
     server.received.clear()
-    offered = available_targets(profile, {}, unreadable=profiles.unreadable_keys)
+    offered = targets(seed_connections(profile, {}, profiles.unreadable_keys))
     assert all(t.provider_id != "openai-compatible" for t in offered)
     assert server.received == []
 

@@ -5,7 +5,8 @@ import pytest
 
 from core.chat.client import build_client
 from core.providers.profile import Profile
-from core.providers.seed import available_targets
+from core.providers.connections import targets
+from core.providers.seed import seed_connections
 from core.providers.urls import (
     INVALID_URL_MESSAGE,
     is_valid_base_url,
@@ -132,7 +133,7 @@ def _requests_made_for(base_url: str) -> list[httpx2.Request]:
         seen.append(request)
         return httpx2.Response(200, json={"object": "list", "data": []})
 
-    (target,) = available_targets(Profile(openai_compatible_base_url=base_url), {})
+    (target,) = targets(seed_connections(Profile(openai_compatible_base_url=base_url), {}))
     transport = httpx2.MockTransport(answer)
     build_client(target, http_client=httpx2.Client(transport=transport)).models.list()
     return seen

@@ -14,7 +14,7 @@ from core.chat.errors import CONTEXT_TOO_LONG
 from core.failures import UserFacingError
 from core.history.model import MAX_TITLE_LENGTH, STATUS_NOTES, Chat, Message, new_id
 from core.store.contracts import ChatStore
-from core.history.thread import Thread, Version, parents_first, title_from
+from core.history.thread import Thread, parents_first, title_from
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class Conversation:
     _chat_changed: bool = field(default=False, repr=False)
     _flushing: bool = field(default=False, repr=False, compare=False)
     _in_flight_parent: str | None = field(default=None, repr=False)
-    _generation: int = field(default=0, repr=False)  # the store's file, as last written to
+    _generation: int | None = field(default=0, repr=False)  # the store's file, last written to
 
     def __post_init__(self) -> None:
         self._generation = getattr(self.store, "generation", 0)
@@ -89,10 +89,7 @@ class Conversation:
     # was not stored is written with the next change.
 
     def attach(self, store: ChatStore) -> None:
-        self.store = store
-        self._generation = getattr(store, "generation", 0)
-        self._unstored.update((m.id, object()) for m in self.messages)
-        self._chat_changed = True
+        self.store, self._generation = store, None  # it holds none of this yet
         self._flush()
 
     def store_again(self) -> None:
@@ -105,7 +102,7 @@ class Conversation:
         if self.store is None or self._flushing:  # the call under way writes this change too
             return
         generation = getattr(self.store, "generation", 0)
-        if generation != self._generation:  # its file was made again: it holds none of this
+        if generation != self._generation:  # attached, or its file made again: none of this
             self._generation, self.stored, self._added = generation, False, set()
             self._unstored = {m.id: object() for m in parents_first(self.messages)}
             self._unstored.update((m.id, object()) for m in self.messages)  # a loop: last
@@ -247,12 +244,9 @@ class Conversation:
             self._thread = (key, Thread(self.messages))
         return self._thread[1]
 
-    def version(self, message: Message) -> Version:
-        return self.thread().version(message)
-
     def switch_to(self, message_id: str) -> None:
         thread = self.thread()
-        leaf = thread.switch_to(message_id)
+        leaf = thread.newest_leaf(message_id)
         self.turns = [self._shown(m) for m in thread.branch(leaf)]
         self._change_chat(current_id=leaf)
         self._flush()

@@ -18,20 +18,16 @@ def _day(timestamp: str, zone: tzinfo) -> date | None:
     return moment.astimezone(zone).date()
 
 
+# The newest groups: (at most this many days old, label); older chats are grouped by month.
+_RECENT = ((0, "Today"), (1, "Yesterday"), (7, "Previous 7 days"), (30, "Previous 30 days"))
+
+
 def group_label(day: date | None, today: date) -> str:
     """Today, Yesterday, Previous 7 days, Previous 30 days, then the month ("March 2026")."""
     if day is None:
         return "Older"
     age = (today - day).days
-    if age <= 0:
-        return "Today"
-    if age == 1:
-        return "Yesterday"
-    if age <= 7:
-        return "Previous 7 days"
-    if age <= 30:
-        return "Previous 30 days"
-    return day.strftime("%B %Y")
+    return next((label for most, label in _RECENT if age <= most), day.strftime("%B %Y"))
 
 
 def by_day(chats: Iterable[Chat], now: datetime, zone: tzinfo = timezone.utc

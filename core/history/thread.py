@@ -57,9 +57,6 @@ class Thread:
             siblings[index + 1].id if index + 1 < len(siblings) else None,
         )
 
-    def switch_to(self, message_id: str) -> str | None:
-        return self.newest_leaf(message_id)
-
 
 def parents_first(messages: Iterable[Message]) -> list[Message]:
     """Each after its parent (an absent one counts as placed), else as given; loops left out."""

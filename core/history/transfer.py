@@ -384,10 +384,11 @@ def _chatgpt_conversation(conversation: object) -> tuple[Pair, int]:
                   f"{conversation.get('title')}@{conversation.get('create_time')}")
     messages, skipped = [], 0
     for node_id, node in _chatgpt_branch(mapping, conversation.get("current_node")):
-        message = _chatgpt_message(node, node_id, chat_id, messages[-1].id if messages else None)
-        if isinstance(message, Message):
+        message, left_out = _chatgpt_message(node, node_id, chat_id,
+                                             messages[-1].id if messages else None)
+        if message is not None:
             messages.append(message)
-        skipped += message if isinstance(message, int) else _skipped_parts(node)
+        skipped += left_out
     title = conversation.get("title") if isinstance(conversation.get("title"), str) else ""
     first_user = next((m.content for m in messages if m.role == "user"), "")
     chat = Chat(
@@ -415,36 +416,29 @@ def _chatgpt_branch(mapping: dict, current: object) -> list[tuple[str, dict]]:
 
 
 def _chatgpt_message(node: dict, node_id: str, chat_id: str,
-                     parent_id: str | None) -> Message | int:
-    """The message, or 1 when it is skipped (0 for an empty placeholder node)."""
+                     parent_id: str | None) -> tuple[Message | None, int]:
+    """The message (None when skipped) and how many messages or parts were left out (none for
+    an empty placeholder node)."""
     message = node.get("message")
     if not isinstance(message, dict):
-        return 0
+        return None, 0
     role = _dig(message, "author", "role")
     hidden = _dig(message, "metadata", "is_visually_hidden_from_conversation") is True
     to_tool = message.get("recipient") not in ("all", None)
     content_type = _dig(message, "content", "content_type")
-    text = "\n".join(_text_parts(message))
+    parts = _dig(message, "content", "parts")
+    parts = parts if isinstance(parts, list) else []
+    text = "\n".join(p for p in parts if isinstance(p, str))
     if role not in ROLES or hidden or to_tool or content_type not in ("text", "multimodal_text") \
             or not text:
-        return 1
+        return None, 1
     label = _dig(message, "metadata", "model_slug")
     return Message(
         chat_id=chat_id, role=role, content=text, parent_id=parent_id,
         id=node_id,
         model_label=label if isinstance(label, str) else "",
         created_at=_from_unix(message.get("create_time")),
-    )
-
-
-def _text_parts(message: dict) -> list[str]:
-    parts = _dig(message, "content", "parts")
-    return [p for p in parts if isinstance(p, str)] if isinstance(parts, list) else []
-
-
-def _skipped_parts(node: dict) -> int:
-    parts = _dig(node, "message", "content", "parts")
-    return sum(not isinstance(p, str) for p in parts) if isinstance(parts, list) else 0
+    ), sum(not isinstance(p, str) for p in parts)
 
 
 def _dig(value: object, *keys: str) -> object:
@@ -475,16 +469,15 @@ def import_chats(store: ChatStore, text: str | bytes, owner: str = "") -> Import
         raise _user_error(why) from None
     source = "chatgpt" if isinstance(document, list) else FORMAT
     namespace = uuid.uuid5(_IMPORTED_IDS, f"{owner}\n{source}")
-    report = _write_all(store, reading.chats, namespace)
-    return ImportReport(report.imported, report.already_there, reading.skipped, report.chat_ids)
+    return _write_all(store, reading, namespace)
 
 
-def _write_all(store: ChatStore, pairs: list[Pair], namespace: uuid.UUID) -> ImportReport:
+def _write_all(store: ChatStore, reading: Reading, namespace: uuid.UUID) -> ImportReport:
     created: list[str] = []
     imported = already_there = 0
     chat_ids: dict[str, str] = {}
     try:
-        for chat, messages in pairs:
+        for chat, messages in reading.chats:
             if _is_uuid(chat.id) and store.get_chat(chat.id) is not None:
                 chat_ids[chat.id] = chat.id  # the very chat exported from this account
                 already_there += 1
@@ -498,7 +491,7 @@ def _write_all(store: ChatStore, pairs: list[Pair], namespace: uuid.UUID) -> Imp
     except Exception:
         _undo(store, created)
         raise
-    return ImportReport(imported, already_there, 0, chat_ids)
+    return ImportReport(imported, already_there, reading.skipped, chat_ids)
 
 
 def _remapped(chat: Chat, messages: list[Message], namespace: uuid.UUID) -> Pair:

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 
-from core.providers.kinds import KINDS, OPENAI_BASE_URL, Target
+from core.providers.kinds import KINDS, Target
 from core.providers.profile import MAX_KEY_LENGTH, is_header_text
 from core.providers.urls import (
     INVISIBLE_CHARACTERS_REASON,
@@ -42,6 +42,8 @@ _KEY_TEXT = ("The API key may only contain plain letters, digits and symbols (AS
 _ORGANIZATION_TEXT = ("The organization ID may only contain plain letters, digits and symbols "
                       "(ASCII, no spaces).")
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 field-name
+# Joiners shape Persian, Indic and emoji text; they cannot reorder or hide it.
+JOINERS = frozenset("\u200c\u200d")
 
 SECRET = {"secret": True}  # encrypted at rest, never sent back to a browser
 HEADER = {"header": True}  # sent as an HTTP header value: printable ASCII, no spaces
@@ -70,10 +72,6 @@ class Connection:
     key_from_operator: bool = False  # the operator's key stands in for the user's
 
     @property
-    def editable(self) -> bool:
-        return self.origin == "user"
-
-    @property
     def header_names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.headers)
 
@@ -99,20 +97,22 @@ def header_fields() -> tuple[str, ...]:
 # ---------------------------------------------------------------- validation
 
 
-def _text_problem(label: str, value: str, limit: int) -> str | None:
-    if not value.strip():
+def text_problem(label: str, value: str, limit: int, required: bool = True,
+                 allowed: frozenset[str] = JOINERS) -> str | None:
+    """A name or model name: one line, nothing invisible but `allowed`."""
+    if required and not value.strip():
         return f"{label} is empty."
     if len(value) > limit:
         return f"{label} is too long: at most {limit} characters, got {len(value)}."
     if has_control_characters(value):
         return f"{label} contains control characters."
-    if has_invisible_characters(value, frozenset("\u200c\u200d")):
+    if has_invisible_characters(value, allowed):
         return f"{label} contains {INVISIBLE_CHARACTERS_REASON}."
     return None
 
 
 def name_problem(name: str) -> str | None:
-    return _text_problem("The connection's name", name, MAX_NAME_LENGTH)
+    return text_problem("The connection's name", name, MAX_NAME_LENGTH)
 
 
 def header_problem(name: str, value: str) -> str | None:
@@ -154,7 +154,7 @@ def model_problems(models: Iterable[str]) -> list[str]:
     if len(set(models)) != len(models):
         problems.append("A model is listed twice.")
     for model in models:
-        if problem := _text_problem(f"The model name {model[:40]!r}", model, MAX_MODEL_NAME_LENGTH):
+        if problem := text_problem(f"The model name {model[:40]!r}", model, MAX_MODEL_NAME_LENGTH):
             problems.append(problem)
     return problems
 
@@ -181,8 +181,8 @@ def connection_problems(connection: Connection) -> list[str]:
     problems += headers_problems(connection.headers)
     problems += model_problems(connection.models)
     if connection.default_model and (
-            problem := _text_problem("The default model", connection.default_model,
-                                     MAX_MODEL_NAME_LENGTH)):
+            problem := text_problem("The default model", connection.default_model,
+                                    MAX_MODEL_NAME_LENGTH)):
         problems.append(problem)
     unknown = set(connection.quirks) - set(QUIRKS)
     if unknown:
@@ -221,17 +221,13 @@ def targets(connections: Iterable[Connection]) -> list[Target]:
             continue
         if connection_problems(connection):
             continue
-        shown = _shown_name(connection)
+        shown = connection.name + (" (administrator)" if connection.origin == "operator" else "")
         names[shown.lower()] = names.get(shown.lower(), 0) + 1
         if names[shown.lower()] > 1:
             shown = f"{shown} ({names[shown.lower()]})"
         for model in connection.offered_models():
             found.append(target_for(connection, model, shown))
     return found
-
-
-def _shown_name(connection: Connection) -> str:
-    return f"{connection.name} (administrator)" if connection.origin == "operator" else connection.name
 
 
 def target_for(connection: Connection, model: str, shown_name: str = "") -> Target:
@@ -264,7 +260,3 @@ def describe_unreadable_secrets(connection: Connection) -> str:
     return (f"The saved {what} of the connection {connection.name} cannot be read with the "
             "current encryption secret; kept as saved. Once the secret it was saved with is "
             f"back, it works again; or enter it again in Settings.{left_out}")
-
-
-def default_base_url(kind: str) -> str:
-    return OPENAI_BASE_URL if kind == "openai" else ""

@@ -24,13 +24,6 @@ class Provider:
     default_model: str | None = None  # sent when the profile's model name is empty
     models: tuple[str, ...] = ()  # a fixed list of models
 
-    def column(self, field: str) -> str | None:
-        return self.columns.get(field)
-
-    @property
-    def key_field(self) -> str:
-        return self.columns["api_key"]
-
 
 OPENAI = Provider(
     id="openai",
@@ -80,7 +73,3 @@ class Target:
 def target_secrets(target: Target) -> list[str]:
     """Never to appear in a message or a log line."""
     return [target.api_key, *(value for _, value in target.headers)]
-
-
-def server_key(provider: Provider, server_keys: Mapping[str, str]) -> str:
-    return (server_keys.get(provider.server_key_name) or "").strip()

@@ -9,7 +9,7 @@ import tomllib
 from collections.abc import Mapping
 
 from core.failures import Misconfigured, toml_problem
-from core.providers.connections import Connection, connection_problems, default_base_url
+from core.providers.connections import Connection, connection_problems
 from core.providers.kinds import KINDS
 from core.providers.urls import InvalidBaseURL, normalize_base_url
 
@@ -33,12 +33,8 @@ def parse_toml(text: str) -> Mapping[str, object]:
 
 def operator_connections(table: Mapping[str, object]) -> tuple[Connection, ...]:
     """One per valid entry, in the order given."""
-    found = []
-    for key, entry in table.items():
-        connection = _connection(str(key), entry)
-        if connection is not None:
-            found.append(connection)
-    return tuple(found)
+    found = (_connection(str(key), entry) for key, entry in table.items())
+    return tuple(connection for connection in found if connection is not None)
 
 
 def _connection(key: str, entry: object) -> Connection | None:
@@ -51,7 +47,7 @@ def _connection(key: str, entry: object) -> Connection | None:
     if kind not in KINDS:
         return _skip(key, f"unknown kind {kind!r}")
     try:
-        base_url = normalize_base_url(str(entry.get("base_url") or default_base_url(kind)))
+        base_url = normalize_base_url(str(entry.get("base_url") or KINDS[kind].base_url or ""))
         headers = tuple((str(n), str(v)) for n, v in dict(entry.get("headers", {})).items())
         models = tuple(str(m) for m in entry.get("models", ()))
         quirks = frozenset(str(q) for q in entry.get("quirks", ()))

@@ -35,18 +35,10 @@ class Preset:
     source: str
     suggested_models: tuple[str, ...] = ()
 
-    def connection(self, name: str | None = None) -> Connection:
-        """Not saved yet."""
-        return Connection(
-            name=name or self.name,
-            kind=self.kind,
-            base_url=self.base_url,
-            needs_key=self.needs_key,
-            quirks=frozenset(self.quirks),
-            default_model="",
-            models=(),
-            origin="user",
-        )
+    def connection(self) -> Connection:
+        """A user's, not saved yet."""
+        return Connection(name=self.name, kind=self.kind, base_url=self.base_url,
+                          needs_key=self.needs_key, quirks=frozenset(self.quirks))
 
 
 def read_presets(path: Path) -> tuple[Preset, ...]:

@@ -7,13 +7,14 @@ from collections.abc import Collection, Iterable, Mapping
 
 from core.failures import UserFacingError
 from core.providers.connections import (
+    JOINERS,
     QUIRKS,
     Connection,
     header_fields,
     secret_fields,
-    targets,
+    text_problem,
 )
-from core.providers.kinds import PROVIDERS, REGISTRY, Provider, Target, server_key
+from core.providers.kinds import PROVIDERS, REGISTRY, Provider
 from core.providers.profile import (
     FIELD_LABELS,
     MAX_KEY_LENGTH,
@@ -22,13 +23,7 @@ from core.providers.profile import (
     Profile,
     is_header_text,
 )
-from core.providers.urls import (
-    INVISIBLE_CHARACTERS_REASON,
-    as_saved,
-    has_control_characters,
-    has_invisible_characters,
-    url_problem,
-)
+from core.providers.urls import as_saved, url_problem
 
 SEED_ORIGIN = "profile"
 
@@ -41,8 +36,6 @@ def _columns_of(fields: Iterable[str]) -> tuple[str, ...]:
 KEY_FIELDS = _columns_of(secret_fields())  # encrypted, never sent back to a browser
 HEADER_FIELDS = _columns_of(header_fields())  # printable ASCII, no spaces
 BASE_URL_FIELDS = _columns_of(("base_url",))
-# Joiners shape Persian, Indic and emoji text; they cannot reorder or hide it.
-_JOINERS = frozenset("\u200c\u200d")
 
 
 def provider_of(connection_id: str) -> Provider:
@@ -59,21 +52,17 @@ def provider_of(connection_id: str) -> Provider:
 def field_problem(name: str, value: str) -> str | None:
     label = FIELD_LABELS[name]
     limit = MAX_KEY_LENGTH if name in KEY_FIELDS else MAX_TEXT_LENGTH
+    if name not in BASE_URL_FIELDS and name not in HEADER_FIELDS:
+        allowed = JOINERS if name == "display_name" else frozenset()
+        return text_problem(label, value, limit, required=False, allowed=allowed)
     if len(value) > limit:
         return f"{label} is too long: at most {limit} characters, got {len(value)}."
     if name in BASE_URL_FIELDS:
         problem = url_problem(value)
         return f"{label}: {problem}" if problem else None
-    if name in HEADER_FIELDS:
-        if not is_header_text(value):
-            return (f"{label} may only contain plain letters, digits and symbols "
-                    "(ASCII, no spaces, accents or emoji).")
-        return None
-    if has_control_characters(value):
-        return f"{label} contains control characters."
-    allowed = _JOINERS if name == "display_name" else frozenset()
-    if has_invisible_characters(value, allowed):
-        return f"{label} contains {INVISIBLE_CHARACTERS_REASON}."
+    if not is_header_text(value):
+        return (f"{label} may only contain plain letters, digits and symbols "
+                "(ASCII, no spaces, accents or emoji).")
     return None
 
 
@@ -102,11 +91,11 @@ def seed_connection(provider: Provider, profile: Profile, server_keys: Mapping[s
                     unreadable: Collection[str] = (), version: object = None) -> Connection:
     """The operator's key, when set, stands in for the user's."""
     def value(field: str) -> str:
-        column = provider.column(field)
+        column = provider.columns.get(field)
         return getattr(profile, column) if column else ""
 
-    operator_key = server_key(provider, server_keys)
-    lost = provider.key_field in unreadable and not operator_key
+    operator_key = (server_keys.get(provider.server_key_name) or "").strip()
+    lost = provider.columns["api_key"] in unreadable and not operator_key
     return Connection(
         name=provider.label,
         kind=provider.id,
@@ -142,12 +131,3 @@ def column_changes(provider: Provider, changes: Mapping[str, object]) -> dict[st
     if "base_url" in changes and "quirks" in provider.columns and "quirks" not in changes:
         columns[provider.columns["quirks"]] = ""
     return columns
-
-
-def available_targets(
-    profile: Profile,
-    server_keys: Mapping[str, str],
-    registry: tuple[Provider, ...] = REGISTRY,
-    unreadable: Collection[str] = (),
-) -> list[Target]:
-    return targets(seed_connection(p, profile, server_keys, unreadable) for p in registry)

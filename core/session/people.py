@@ -13,10 +13,7 @@ from streamlit.errors import StreamlitSecretNotFoundError
 from core.auth import AuthUnavailable, SessionEnded, SupabaseAuth, User
 from core.config import Settings, load_settings
 from core.failures import Misconfigured, toml_problem
-from core.providers.connections import Connection
-from core.store.sqlite import (
-    LOCAL_USER_ID,
-)
+from core.store.sqlite import LOCAL_USER_ID
 
 LOCAL_USER = User(LOCAL_USER_ID, "")
 
@@ -87,8 +84,6 @@ def auth() -> SupabaseAuth:
 
 
 SESSION_ENDED = "auth:ended"  # kept until the frame says it, wherever it was found
-
-
 AUTH_OUTAGE = "auth:outage"  # said only in the run that found it
 
 
@@ -136,8 +131,6 @@ def take_auth_notice() -> str | None:
 
 
 UNSENT = "chat:unsent"  # a chat message submitted in the run that found the session ended
-
-
 UNSENT_WHY = "chat:unsent:why"  # why it was not sent, said with it
 
 
@@ -154,10 +147,6 @@ def keep_unsent_message(why: str = "your session had ended") -> bool:
 def discard_unsent_message() -> None:
     st.session_state.pop(UNSENT, None)
     st.session_state.pop(UNSENT_WHY, None)
-
-
-def operator_connections() -> tuple[Connection, ...]:
-    return settings().operator_connections
 
 
 def sign_out() -> None:

@@ -93,8 +93,6 @@ def connection_store() -> EncryptedConnectionStore:
                   EncryptedConnectionStore)
 
 
-
-
 def chat_store() -> ChatStore:
     """Chats are not encrypted."""
     return _bound("chat_store", SQLiteChatStore, SupabaseChatStore, lambda backend, box: backend)
@@ -162,18 +160,13 @@ class PageRead(NamedTuple):
     problem: str | None  # why the store cannot be read now
 
 
-def _data_file() -> int:
-    """Times the local data file was made again (Supabase: 0)."""
-    config = settings()
-    return times_made_again(config.data_dir) if config.mode == "local" else 0
-
-
 def page_read(name: str, read: Callable[[], T]) -> PageRead:
     """While the store cannot be read, what was read last under `name`; after the data file was
     made again, also what was read before, to offer back. SessionEnded propagates."""
-    state = st.session_state
+    state, config = st.session_state, settings()
     last = state.get(SHOWN + name)  # (value, data file)
-    made_again = _data_file()  # before reading: a file made again during the read counts
+    # Before reading, so a file made again during the read counts (Supabase has no file: 0).
+    made_again = times_made_again(config.data_dir) if config.mode == "local" else 0
     try:
         value = read()
     except SessionEnded:

@@ -46,7 +46,7 @@ class SeedConnectionStore:
         if quirk not in QUIRKS:
             raise ValueError(f"unknown quirk: {quirk!r}")
         provider = provider_of(connection_id)
-        if provider.column("quirks") is None:
+        if "quirks" not in provider.columns:
             return
         for attempt in range(2):  # once more if another tab saved the same column meanwhile
             current = next(c for c in self.list() if c.id == connection_id)

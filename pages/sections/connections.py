@@ -445,7 +445,7 @@ def draw() -> None:
     listed, problem = _read_connections()
     if problem and not session.answering().already_said(problem):  # one message per fault
         st.error(problem)
-    operator = session.operator_connections()
+    operator = session.settings().operator_connections
     for connection in operator:
         _operator_connection(connection)
     for connection in listed or ():
