@@ -500,11 +500,6 @@ class SQLiteProfileStore(_LocalFile):
         self._written_in = self.generation
         return stored
 
-    def save(self, profile: Profile) -> Profile:
-        """Store every field as given, whatever is stored (validation and encryption happen
-        in front of it)."""
-        return self.update(profile.as_dict(), None)
-
 
 # ---------------------------------------------------------------- connections
 

@@ -100,11 +100,6 @@ class SupabaseProfileStore(_SignedIn):
         return _profile(self._rows(self.client.table(TABLE)
                                    .insert({"user_id": self.user_id, **changes})))
 
-    def save(self, profile: Profile) -> Profile:
-        """Store every field as given, whatever is stored (validation and encryption happen
-        in front of it); create the row if the sign-up trigger never did."""
-        return self.update(profile.as_dict(), None)
-
 
 CONNECTIONS = "connections"
 CONNECTION_FIELDS = ",".join(("id", *CONNECTION_COLUMNS, VERSION))
