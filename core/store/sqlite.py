@@ -12,7 +12,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -657,38 +657,24 @@ class SQLiteConnectionStore(_LocalFile):
 
 # ---------------------------------------------------------------- chats and messages
 
-# The Chat and Message fields that are columns, in both backends.
-CHAT_COLUMNS = ("id", "title", "connection_id", "model", "system_prompt", "temperature",
-                "current_id", "pinned", "created_at", "updated_at")
+# Every Chat and Message field is a column, in both backends.
+CHAT_COLUMNS = tuple(f.name for f in fields(Chat))
 CHAT_WRITES = ("title", "connection_id", "model", "system_prompt", "temperature",
                "current_id", "pinned")  # what save_chat writes
-MESSAGE_COLUMNS = ("id", "chat_id", "parent_id", "role", "content", "model_label", "status",
-                   "error", "reasoning", "usage", "created_at")
+MESSAGE_COLUMNS = tuple(f.name for f in fields(Message))
 MESSAGE_CHANGES = ("content", "model_label", "status", "error", "reasoning", "usage")
 
 
 def chat_from_row(row: Mapping) -> Chat:
     temperature = row["temperature"]
-    return Chat(
-        id=str(row["id"]), title=row["title"], connection_id=row["connection_id"],
-        model=row["model"], system_prompt=row["system_prompt"],
-        temperature=None if temperature is None else float(temperature),
-        current_id=None if row["current_id"] is None else str(row["current_id"]),
-        pinned=bool(row["pinned"]), created_at=str(row["created_at"]),
-        updated_at=str(row["updated_at"]),
-    )
+    return Chat(**{**{column: row[column] for column in CHAT_COLUMNS},
+                   "temperature": None if temperature is None else float(temperature),  # 2 -> 2.0
+                   "pinned": bool(row["pinned"])})  # SQLite's 0 or 1
 
 
 def message_from_row(row: Mapping) -> Message:
     """A stored message from a row of either backend, `usage` given as a dict or None."""
-    return Message(
-        id=str(row["id"]), chat_id=str(row["chat_id"]),
-        parent_id=None if row["parent_id"] is None else str(row["parent_id"]),
-        role=row["role"], content=row["content"], model_label=row["model_label"],
-        status=row["status"], error=row["error"], reasoning=row["reasoning"],
-        usage=None if row["usage"] is None else dict(row["usage"]),
-        created_at=str(row["created_at"]),
-    )
+    return Message(**{column: row[column] for column in MESSAGE_COLUMNS})
 
 
 NUL_STAND_IN = "\ufffd"  # PostgreSQL's text cannot hold U+0000: both backends store this
@@ -696,8 +682,10 @@ NUL_STAND_IN = "\ufffd"  # PostgreSQL's text cannot hold U+0000: both backends s
 
 def storable(values: Mapping[str, object]) -> dict[str, object]:
     """`values` as both backends keep them: a NUL character in text becomes U+FFFD (same
-    length, visibly replaced), rather than the write failing on one backend only."""
-    return {column: value.replace("\x00", NUL_STAND_IN) if isinstance(value, str) else value
+    length, visibly replaced), rather than the write failing on one backend only; a mapping
+    (usage) a plain dict."""
+    return {column: value.replace("\x00", NUL_STAND_IN) if isinstance(value, str)
+            else dict(value) if isinstance(value, Mapping) else value
             for column, value in values.items()}
 
 
@@ -707,20 +695,15 @@ def chat_writes(chat: Chat) -> dict[str, object]:
 
 def message_writes(message: Message) -> dict[str, object]:
     """Every column of a new message row but its time (the store's) and owner."""
-    values = storable({column: getattr(message, column) for column in MESSAGE_COLUMNS
-                       if column not in ("created_at", "usage")})
-    values["usage"] = None if message.usage is None else dict(message.usage)
-    return values
+    return storable({column: getattr(message, column) for column in MESSAGE_COLUMNS
+                     if column != "created_at"})
 
 
 def message_changes(changes: Mapping[str, object]) -> dict[str, object]:
     unknown = set(changes) - set(MESSAGE_CHANGES)
     if unknown:  # column names are put into the SQL and the request: only ours
         raise ValueError(f"not message changes: {sorted(unknown)}")
-    values = storable(changes)
-    if values.get("usage") is not None:
-        values["usage"] = dict(values["usage"])
-    return values
+    return storable(changes)
 
 
 def search_words(query: str) -> list[str]:
