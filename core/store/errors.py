@@ -99,35 +99,25 @@ def is_backend_outage(exc: BaseException) -> bool:
     return code in _OUTAGE_CODES or code.startswith(_OUTAGE_SQLSTATE_CLASSES)
 
 
-def describe_backend_error(exc: BaseException) -> str:
-    """A failure of the database or of reaching it, said for the user; anything else is ours."""
+def backend_failure(exc: BaseException) -> UserFacingError:
+    """The error to raise (`from exc`) for a failed PostgREST call, said for the user:
+    StoreUnavailable for an outage, OurBug for anything but a backend failure."""
     if not is_backend_failure(exc):
-        return str(ours(exc))
+        return ours(exc)
     code = getattr(exc, "code", None)
     if code == CHECK_SQLSTATE:  # name the column whose limit was passed
         detail = _detail(exc)
         for column in sorted(FIELD_LABELS, key=len, reverse=True):
             if column in detail:
-                return (f"{FIELD_LABELS[column]} is too long: the database keeps at most 1000 "
-                        "characters. Nothing was saved.")
+                return UserFacingError(f"{FIELD_LABELS[column]} is too long: the database keeps "
+                                       "at most 1000 characters. Nothing was saved.")
     if code in _PG_MESSAGES:
-        return _PG_MESSAGES[code]
+        return UserFacingError(_PG_MESSAGES[code])
     if is_backend_outage(exc):
         logger.warning("The database is unavailable: %s", redact(repr(exc)))
-        return BACKEND_UNAVAILABLE
+        return StoreUnavailable(BACKEND_UNAVAILABLE, "outage")
     said = getattr(exc, "message", None) or type(exc).__name__
-    return redact(f"The database refused the request: {collapse(str(said))}")
-
-
-def backend_failure(exc: BaseException) -> UserFacingError:
-    """The error to raise (`from exc`) for a failed PostgREST call: StoreUnavailable for an
-    outage, OurBug for anything but a backend failure."""
-    if not is_backend_failure(exc):
-        return ours(exc)
-    message = describe_backend_error(exc)
-    if message == BACKEND_UNAVAILABLE:
-        return StoreUnavailable(message, "outage")
-    return UserFacingError(message)
+    return UserFacingError(redact(f"The database refused the request: {collapse(str(said))}"))
 
 
 class ConnectionChanged(UserFacingError):
