@@ -436,7 +436,7 @@ class _LocalFile:
         except sqlite3.IntegrityError as exc:  # a CHECK, UNIQUE or trigger refusal
             raise UserFacingError(self._refusal(str(exc))) from exc
         except (sqlite3.Error, OSError) as exc:
-            if isinstance(exc, sqlite3.Error) and _is_ours(exc):
+            if isinstance(exc, _OUR_ERRORS) or _code(exc) in _OUR_CODES:
                 raise ours(exc) from exc  # our SQL or our use of sqlite3, not the file
             raise store_unavailable(exc, self.path, doing, self.what) from exc
         except Exception as exc:  # neither SQLite nor the disk: a bug of ours
@@ -591,8 +591,6 @@ class SQLiteConnectionStore(_LocalFile):
     def _refusal(self, detail: str) -> str:
         if "connections_limit" in detail:
             return too_many_connections()
-        if "UNIQUE" in detail and "connections" in detail:
-            return name_taken()
         return connection_value_refused(detail)
 
     def _get(self, db: sqlite3.Connection, connection_id: str) -> sqlite3.Row | None:
@@ -600,7 +598,8 @@ class SQLiteConnectionStore(_LocalFile):
                           (connection_id, self.user_id)).fetchone()
 
     def _refuse_taken_name(self, db: sqlite3.Connection, name: str, own_id: str) -> None:
-        """Names are unique per user whatever their case; SQLite's lower() folds ASCII only."""
+        """Names are unique per user whatever their case (SQLite's lower() folds ASCII only):
+        checked under the write lock, so the unique index never refuses one."""
         for other_id, other in db.execute("select id, name from connections where user_id = ?",
                                           (self.user_id,)):
             if other_id != own_id and other.lower() == name.lower():
@@ -880,14 +879,9 @@ _OUR_CODES = {sqlite3.SQLITE_ERROR, sqlite3.SQLITE_MISUSE, sqlite3.SQLITE_RANGE}
 _OUR_ERRORS = (sqlite3.ProgrammingError, sqlite3.InterfaceError, sqlite3.NotSupportedError)
 
 
-def _code(exc: sqlite3.Error) -> int:
-    """SQLite's primary result code; 0 for an error the sqlite3 module raised itself."""
+def _code(exc: BaseException) -> int:
+    """SQLite's primary result code; 0 for an error carrying none (sqlite3's own, OSError)."""
     return (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
-
-
-def _is_ours(exc: sqlite3.Error) -> bool:
-    """True for a failure of our own SQL or of our use of sqlite3, not of the store."""
-    return isinstance(exc, _OUR_ERRORS) or _code(exc) in _OUR_CODES
 
 
 def _kind(exc: BaseException, folder: Path) -> str:
