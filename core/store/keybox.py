@@ -14,8 +14,7 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import Collection, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,20 +165,9 @@ def _read_secret(path: Path) -> str | None:
     return text
 
 
-@contextmanager
-def _folder_lock(folder: Path) -> Iterator[None]:
-    """Only one process at a time makes the secret: all agree on the one that is kept."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
-def _make_secret(path: Path) -> None:
-    """Write a new secret to `path` atomically (temporary file, fsync, then link or rename),
-    mode 600; the caller holds the folder lock and saw no usable secret there."""
+def _make_secret(path: Path, folder: int) -> None:
+    """Write a new secret to `path` atomically (temporary file, fsync, rename), mode 600; the
+    caller holds the lock on its folder (`folder`, open) and saw no usable secret there."""
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -187,15 +175,8 @@ def _make_secret(path: Path) -> None:
             handle.write(Fernet.generate_key().decode())
             handle.flush()
             os.fsync(handle.fileno())
-        try:
-            os.link(temporary, path)  # never replaces a file that exists
-        except FileExistsError:  # only an empty one (see _read_secret)
-            os.replace(temporary, path)
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)  # the new name survives a power cut
-        finally:
-            os.close(directory)
+        os.replace(temporary, path)
+        os.fsync(folder)  # the new name survives a power cut
     finally:
         temporary.unlink(missing_ok=True)
 
@@ -211,11 +192,15 @@ def local_secret(data_dir: Path) -> str:
         if secret is not None:
             return secret
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with _folder_lock(folder):
+        lock = os.open(folder, os.O_RDONLY)  # one process at a time makes it: all keep that one
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
             secret = _read_secret(path)  # another process may have made it meanwhile
             if secret is None:
-                _make_secret(path)
+                _make_secret(path, lock)
                 secret = _read_secret(path)
+        finally:
+            os.close(lock)  # closing releases the lock
     except OSError as exc:
         logger.warning("Cannot make or read the local encryption secret %s: %s", path, exc)
         raise LocalSecretUnavailable(_secret_problem(exc, folder)) from exc
