@@ -374,17 +374,18 @@ class _LocalFile:
         self._written_in = self.generation  # the data file this store was opened on
         with self._guarded("open"):
             self._create()
-            with closing(self._connect()) as db:
-                migrate(db)
 
     def _create(self) -> None:
         """Create the file readable by its owner only (it holds encrypted keys), if it is
-        missing; never touch it else (a read-only disk must still be readable)."""
+        missing (never touch it else: a read-only disk must still be readable); migrate it."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         except FileExistsError:
             pass
+        with closing(sqlite3.connect(self.path, timeout=self.busy_timeout,
+                                     isolation_level=None)) as db:
+            migrate(db)
 
     @property
     def generation(self) -> int:
@@ -398,9 +399,6 @@ class _LocalFile:
             if self.path.exists():  # another store or session made it meanwhile
                 return
             self._create()
-            with closing(sqlite3.connect(self.path, timeout=self.busy_timeout,
-                                         isolation_level=None)) as db:
-                migrate(db)
             _GENERATIONS[self.path] = self.generation + 1
         logger.warning("The data file %s went missing; it was made again", self.path)
         raise StoreUnavailable(_went_missing(self.path, self.what), "missing")
