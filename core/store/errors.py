@@ -195,11 +195,11 @@ def connection_failure(exc: BaseException, name: str = "") -> UserFacingError:
 MAX_CHATS_PER_USER = 10_000
 MAX_MESSAGES_PER_USER = 200_000
 MAX_BYTES_PER_USER = 2_000_000_000  # of text in chats and messages, 2 GB
-USER_TOTALS = {  # each bound's name (both backends) and its SQLSTATE (our own, class "SB")
-    "user_totals_chats": "SB051",
-    "user_totals_messages": "SB052",
-    "user_totals_bytes": "SB053",
-    "user_totals_rate": "SB054",
+USER_TOTALS = {  # each bound's SQLSTATE (our own, class "SB") and its name (both backends)
+    "SB051": "user_totals_chats",
+    "SB052": "user_totals_messages",
+    "SB053": "user_totals_bytes",
+    "SB054": "user_totals_rate",
 }
 CHAT_LIMITS = {  # as CONNECTION_LIMITS
     "chats_title": f"A chat's title can be at most {MAX_TITLE_LENGTH} characters.",
@@ -243,9 +243,8 @@ def chat_failure(exc: BaseException) -> UserFacingError:
         return ours(exc)
     code = getattr(exc, "code", None)
     detail = _detail(exc)
-    bound = next((name for name, sqlstate in USER_TOTALS.items() if sqlstate == code), None)
-    if bound is not None:
-        return UserFacingError(chat_value_refused(bound))
+    if code in USER_TOTALS:
+        return UserFacingError(chat_value_refused(USER_TOTALS[code]))
     if code in (CHECK_SQLSTATE, FOREIGN_KEY_SQLSTATE) and ("chats_" in detail
                                                            or "messages_" in detail):
         return UserFacingError(chat_value_refused(detail))
