@@ -101,16 +101,13 @@ class KeyBox:
         it there (sealed with a secret since removed, or for another place)."""
         if not token:
             return ""
-        if token.startswith(BOUND_PREFIX):
-            return self._open_bound(token[len(BOUND_PREFIX):], place)
-        try:  # an unbound Fernet token
-            return self._legacy.decrypt(token.encode()).decode()
-        except (InvalidToken, UnicodeError):
-            return None
-
-    def _open_bound(self, text: str, place: Place) -> str | None:
+        if self.is_legacy(token):  # an unbound Fernet token
+            try:
+                return self._legacy.decrypt(token.encode()).decode()
+            except (InvalidToken, UnicodeError):
+                return None
         try:
-            raw = base64.urlsafe_b64decode(text.encode("ascii"))
+            raw = base64.urlsafe_b64decode(token.removeprefix(BOUND_PREFIX).encode("ascii"))
         except (binascii.Error, UnicodeError, ValueError):
             return None
         if len(raw) < _NONCE_BYTES + _TAG_BYTES:
@@ -413,12 +410,9 @@ class EncryptedConnectionStore:
                 value = tuple(tuple(pair) for pair in value)
             if name not in secret_fields():
                 stored[name] = value
-            elif name in remove_secrets:
-                stored[name] = ""
             elif value != getattr(current, name):  # same as read, or '' for unreadable: kept
                 stored[name] = self._seal(name, value, connection_id)
-        for name in set(remove_secrets) - set(changes):
-            stored[name] = ""
+        stored.update(dict.fromkeys(remove_secrets, ""))  # emptied even when unreadable
         if stored and version is not None:  # the version guards these too
             for name in secret_fields():
                 if (name not in stored and name not in current.unreadable
