@@ -573,11 +573,10 @@ def _sqlite_values(columns: Mapping[str, object]) -> dict[str, object]:
             else v for c, v in columns.items()}
 
 
-def _from_sqlite(row: sqlite3.Row) -> Connection:
-    values = dict(row)
-    values["models"] = json.loads(values["models"])
-    values["quirks"] = json.loads(values["quirks"])
-    return connection_from_row(values)
+def _from_sqlite(row: sqlite3.Row) -> dict[str, object]:
+    """A row as PostgREST gives it: the JSON text of models, quirks and usage read."""
+    return {column: json.loads(value) if column in ("models", "quirks", "usage") and value
+            else value for column, value in dict(row).items()}
 
 
 class SQLiteConnectionStore(_LocalFile):
@@ -607,7 +606,7 @@ class SQLiteConnectionStore(_LocalFile):
         with self._opened("read") as db:
             rows = db.execute("select * from connections where user_id = ? "
                               "order by created_at, rowid", (self.user_id,))
-            return [_from_sqlite(row) for row in rows]
+            return [connection_from_row(_from_sqlite(row)) for row in rows]
 
     def add(self, connection: Connection) -> Connection:
         values = _sqlite_values(stored_columns(connection))
@@ -617,7 +616,7 @@ class SQLiteConnectionStore(_LocalFile):
         with self._writing() as db:
             self._refuse_taken_name(db, connection.name, connection_id)
             _insert(db, "connections", values)
-            return _from_sqlite(self._get(db, connection_id))
+            return connection_from_row(_from_sqlite(self._get(db, connection_id)))
 
     def update(self, connection_id: str, changes: Mapping[str, object],
                version: str | None) -> Connection:
@@ -635,7 +634,7 @@ class SQLiteConnectionStore(_LocalFile):
                 db.execute(f"update connections set {_assignments(values)} "
                            "where id = ? and user_id = ?",
                            (*values.values(), connection_id, self.user_id))
-            return _from_sqlite(self._get(db, connection_id))
+            return connection_from_row(_from_sqlite(self._get(db, connection_id)))
 
     def delete(self, connection_id: str) -> None:
         with self._opened("save") as db:
@@ -710,18 +709,6 @@ def search_words(query: str) -> list[str]:
             if any(c.isalnum() for c in word)]
 
 
-def fts5_query(words: list[str]) -> str:
-    """Every word quoted: FTS5 then reads punctuation ("-", "*", ":", "OR") as plain text,
-    and the quoted words must all match, in any order."""
-    return " ".join('"' + word.replace('"', '""') + '"' for word in words)
-
-
-def _message_row(row: sqlite3.Row) -> Message:
-    values = dict(row)
-    values["usage"] = None if values["usage"] is None else json.loads(values["usage"])
-    return message_from_row(values)
-
-
 _CHAT_SELECT = f"select {', '.join(CHAT_COLUMNS)} from chats"
 _MESSAGE_SELECT = f"select {', '.join(MESSAGE_COLUMNS)} from messages"
 
@@ -742,7 +729,7 @@ class SQLiteChatStore(_LocalFile):
     def _message(self, db: sqlite3.Connection, message_id: str) -> Message | None:
         row = db.execute(f"{_MESSAGE_SELECT} where id = ? and user_id = ?",
                          (message_id, self.user_id)).fetchone()
-        return _message_row(row) if row else None
+        return message_from_row(_from_sqlite(row)) if row else None
 
     def list_chats(self, limit: int = 50, before: tuple[str, str] | None = None) -> list[Chat]:
         sql, params = f"{_CHAT_SELECT} where user_id = ?", [self.user_id]
@@ -761,7 +748,7 @@ class SQLiteChatStore(_LocalFile):
         with self._opened("read") as db:
             rows = db.execute(f"{_MESSAGE_SELECT} where chat_id = ? and user_id = ? "
                               "order by created_at, seq", (chat_id, self.user_id))
-            return [_message_row(row) for row in rows]
+            return [message_from_row(_from_sqlite(row)) for row in rows]
 
     def save_chat(self, chat: Chat) -> Chat:
         values = _sqlite_values(chat_writes(chat))
@@ -820,7 +807,9 @@ class SQLiteChatStore(_LocalFile):
         words = search_words(query)
         if not words or limit <= 0:
             return []
-        match = fts5_query(words)
+        # Every word quoted: FTS5 then reads punctuation ("-", "*", ":", "OR") as plain text,
+        # and the quoted words must all match, in any order.
+        match = " ".join('"' + word.replace('"', '""') + '"' for word in words)
         with self._opened("read") as db:
             rows = db.execute(
                 f"""
