@@ -176,9 +176,7 @@ def connection_value_refused(detail: str) -> str:
 
 def connection_failure(exc: BaseException, name: str = "") -> UserFacingError:
     """`backend_failure` for a call on the connections table."""
-    if not is_backend_failure(exc):
-        return ours(exc)
-    code = getattr(exc, "code", None)
+    code = exc.code if isinstance(exc, APIError) else None  # the rest: backend_failure
     if code == NAME_TAKEN_SQLSTATE:
         return UserFacingError(name_taken(name))
     if code == CONNECTIONS_LIMIT_SQLSTATE:
@@ -239,9 +237,7 @@ def chat_value_refused(detail: str) -> str:
 
 def chat_failure(exc: BaseException) -> UserFacingError:
     """`backend_failure` for a call on chats or messages."""
-    if not is_backend_failure(exc):
-        return ours(exc)
-    code = getattr(exc, "code", None)
+    code = exc.code if isinstance(exc, APIError) else None  # the rest: backend_failure
     detail = _detail(exc)
     if code in USER_TOTALS:
         return UserFacingError(chat_value_refused(USER_TOTALS[code]))
