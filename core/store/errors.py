@@ -48,7 +48,7 @@ BACKEND_UNAVAILABLE = ("The database is unavailable right now, so nothing was re
 
 # PostgreSQL's codes (SQLSTATE) that PostgREST passes on, and our own (class "SB").
 CHECK_SQLSTATE = "23514"
-NAME_TAKEN_SQLSTATE = "23505"  # unique_violation: the (user, lower(name)) index
+UNIQUE_SQLSTATE = "23505"  # a connection's (user, lower(name)), a chat's or message's id
 FOREIGN_KEY_SQLSTATE = "23503"
 ROW_SECURITY_SQLSTATE = "42501"  # a write that row-level security refused
 CONNECTIONS_LIMIT_SQLSTATE = "SB050"  # raised by the connections table's limit trigger
@@ -177,7 +177,7 @@ def connection_value_refused(detail: str) -> str:
 def connection_failure(exc: BaseException, name: str = "") -> UserFacingError:
     """`backend_failure` for a call on the connections table."""
     code = exc.code if isinstance(exc, APIError) else None  # the rest: backend_failure
-    if code == NAME_TAKEN_SQLSTATE:
+    if code == UNIQUE_SQLSTATE:
         return UserFacingError(name_taken(name))
     if code == CONNECTIONS_LIMIT_SQLSTATE:
         return UserFacingError(too_many_connections())
@@ -244,6 +244,6 @@ def chat_failure(exc: BaseException) -> UserFacingError:
     if code in (CHECK_SQLSTATE, FOREIGN_KEY_SQLSTATE) and ("chats_" in detail
                                                            or "messages_" in detail):
         return UserFacingError(chat_value_refused(detail))
-    if code == ROW_SECURITY_SQLSTATE and "messages" in detail:
-        return UserFacingError(chat_value_refused(CHAT_GONE))  # not the writer's chat
+    if code == UNIQUE_SQLSTATE or (code == ROW_SECURITY_SQLSTATE and "messages" in detail):
+        return UserFacingError(chat_value_refused(CHAT_GONE))  # another user's id, or chat
     return backend_failure(exc)

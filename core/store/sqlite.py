@@ -717,9 +717,7 @@ class SQLiteChatStore(_LocalFile):
     """The local user's chats and messages in `data_dir/switchboard.db`. See ChatStore."""
 
     what = "chats"
-
-    def _refusal(self, detail: str) -> str:
-        return chat_value_refused(detail)
+    _refusal = staticmethod(chat_value_refused)
 
     def _chat(self, db: sqlite3.Connection, chat_id: str) -> Chat | None:
         row = db.execute(f"{_CHAT_SELECT} where id = ? and user_id = ?",
