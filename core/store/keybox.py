@@ -281,7 +281,17 @@ class EncryptedProfileStore:
         validate_profile(profile)
         if base is None:
             base = self.base if self.base is not None else self.inner.load()
-        changes = self._changes(base, profile, remove_keys)
+        changes = {}  # stored column -> new stored value, for each field `profile` changes
+        for name in PROFILE_FIELDS:
+            was, wanted = getattr(base, name), getattr(profile, name)
+            if name not in KEY_FIELDS:
+                if wanted != was:
+                    changes[name] = wanted
+            elif name in remove_keys:
+                if was:
+                    changes[name] = ""
+            elif wanted != (self._plain(base, name) or ""):  # unreadable and '': kept
+                changes[name] = self.box.encrypt(wanted, self._place(name))
         stored = self.inner.update(changes, {name: getattr(base, name) for name in changes})
         if changes:
             stored = self._bind_legacy_keys(stored)
@@ -304,22 +314,6 @@ class EncryptedProfileStore:
             logger.info("Saved unbound keys were left as they are for now: %s",
                         type(exc).__name__)
             return stored
-
-    def _changes(self, base: Profile, profile: Profile, remove_keys: Collection[str]
-                 ) -> dict[str, str]:
-        """Stored column -> new stored value, for each field `profile` changes."""
-        changes = {}
-        for name in PROFILE_FIELDS:
-            stored, wanted = getattr(base, name), getattr(profile, name)
-            if name not in KEY_FIELDS:
-                if wanted != stored:
-                    changes[name] = wanted
-            elif name in remove_keys:
-                if stored:
-                    changes[name] = ""
-            elif wanted != (self._plain(base, name) or ""):  # unreadable and '': kept
-                changes[name] = self.box.encrypt(wanted, self._place(name))
-        return changes
 
 
 class EncryptedConnectionStore:
