@@ -11,7 +11,7 @@ from supabase_auth.errors import AuthRetryableError
 
 from core.auth import AuthUnavailable, User, describe_auth_error
 from core.history.conversation import Conversation
-from core.store.errors import describe_backend_error
+from core.store.errors import backend_failure
 from core.store.keybox import LOCAL_KEY_FILE
 from core.store.sqlite import SQLiteChatStore, SQLiteConnectionStore, SQLiteProfileStore
 from core.failures import UserFacingError
@@ -30,7 +30,7 @@ def test_an_auth_outage_tells_only_someone_signed_in_that_they_still_are():
 
 
 def test_a_database_outage_names_no_profile_for_chats_and_connections():
-    said = describe_backend_error(httpx.ConnectError("refused"))
+    said = str(backend_failure(httpx.ConnectError("refused")))
     assert said.startswith("The database is unavailable"), said
     assert "profile" not in said
 

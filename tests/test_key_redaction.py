@@ -21,7 +21,7 @@ from core.chat.call import Reply, stream_reply
 from core.chat.client import build_client
 from core.redaction import KEY_FRAGMENT
 from core.auth import describe_auth_error
-from core.store.errors import describe_backend_error
+from core.store.errors import backend_failure
 from core.chat.errors import describe_error
 from core.providers.kinds import Target
 
@@ -83,7 +83,7 @@ def test_random_keys_never_reach_any_error_message(key):
 def test_keylike_text_is_hidden_even_from_store_and_auth_errors(key):
     """Store and auth errors never carry keys; a Bearer token in one is still blanked."""
     refused = APIError({"message": f"JWT Bearer {key} expired", "code": "PGRST999"})
-    message = describe_backend_error(refused)
+    message = str(backend_failure(refused))
     assert message.startswith("The database refused the request: ")
     _assert_no_fragment(key, message)
     message = describe_auth_error(AuthApiError(f"token Bearer {key} bad", 400, None))

@@ -86,9 +86,9 @@ def test_a_malformed_secret_gets_a_clear_message():
 def test_the_database_itself_refuses_over_long_values(tmp_path):
     """Bypassing the app's validation, the CHECK constraint still holds (and says which)."""
     backend = SQLiteProfileStore(tmp_path)
-    backend.save(Profile(display_name="kept"))
+    backend.update({"display_name": "kept"}, None)
     with pytest.raises(Exception) as refused:
-        backend.save(Profile(openai_compatible_model_name="m" * 1001))
+        backend.update({"openai_compatible_model_name": "m" * 1001}, None)
     assert "OpenAI-compatible model name is too long" in str(refused.value)
     assert backend.load().display_name == "kept"
 

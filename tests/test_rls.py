@@ -368,7 +368,7 @@ def test_the_app_recreates_a_missing_profile_as_its_user(supabase_stack, carol):
     client.auth.sign_in_with_password({"email": carol.email, "password": carol.password})
     store = SupabaseProfileStore(client, carol.id)
 
-    saved = store.save(Profile(display_name="Carol", openai_compatible_model_name="qwen"))
+    saved = store.update({"display_name": "Carol", "openai_compatible_model_name": "qwen"}, None)
 
     assert saved == store.load() == Profile(display_name="Carol",
                                             openai_compatible_model_name="qwen")

@@ -145,9 +145,9 @@ def test_an_over_long_value_is_refused_by_the_database_and_nothing_is_lost(supab
     auth = SupabaseAuth(load_settings(dotenv_path=None))
     user = auth.sign_in(email, PASSWORD)
     store = SupabaseProfileStore(auth.client, user.id)  # no app-side validation in front
-    store.save(Profile(display_name="kept", openai_compatible_model_name="kept-model"))
+    store.update({"display_name": "kept", "openai_compatible_model_name": "kept-model"}, None)
     with pytest.raises(UserFacingError) as refused:
-        store.save(Profile(display_name="kept", openai_compatible_base_url="http://x/" + "a" * 1000))
+        store.update({"openai_compatible_base_url": "http://x/" + "a" * 1000}, None)
     assert "OpenAI-compatible base URL is too long" in str(refused.value)
     assert store.load() == Profile(display_name="kept", openai_compatible_model_name="kept-model")
 

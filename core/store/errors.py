@@ -48,7 +48,7 @@ BACKEND_UNAVAILABLE = ("The database is unavailable right now, so nothing was re
 
 # PostgreSQL's codes (SQLSTATE) that PostgREST passes on, and our own (class "SB").
 CHECK_SQLSTATE = "23514"
-NAME_TAKEN_SQLSTATE = "23505"  # unique_violation: the (user, lower(name)) index
+UNIQUE_SQLSTATE = "23505"  # a connection's (user, lower(name)), a chat's or message's id
 FOREIGN_KEY_SQLSTATE = "23503"
 ROW_SECURITY_SQLSTATE = "42501"  # a write that row-level security refused
 CONNECTIONS_LIMIT_SQLSTATE = "SB050"  # raised by the connections table's limit trigger
@@ -99,35 +99,25 @@ def is_backend_outage(exc: BaseException) -> bool:
     return code in _OUTAGE_CODES or code.startswith(_OUTAGE_SQLSTATE_CLASSES)
 
 
-def describe_backend_error(exc: BaseException) -> str:
-    """A failure of the database or of reaching it, said for the user; anything else is ours."""
+def backend_failure(exc: BaseException) -> UserFacingError:
+    """The error to raise (`from exc`) for a failed PostgREST call, said for the user:
+    StoreUnavailable for an outage, OurBug for anything but a backend failure."""
     if not is_backend_failure(exc):
-        return str(ours(exc))
+        return ours(exc)
     code = getattr(exc, "code", None)
     if code == CHECK_SQLSTATE:  # name the column whose limit was passed
         detail = _detail(exc)
         for column in sorted(FIELD_LABELS, key=len, reverse=True):
             if column in detail:
-                return (f"{FIELD_LABELS[column]} is too long: the database keeps at most 1000 "
-                        "characters. Nothing was saved.")
+                return UserFacingError(f"{FIELD_LABELS[column]} is too long: the database keeps "
+                                       "at most 1000 characters. Nothing was saved.")
     if code in _PG_MESSAGES:
-        return _PG_MESSAGES[code]
+        return UserFacingError(_PG_MESSAGES[code])
     if is_backend_outage(exc):
         logger.warning("The database is unavailable: %s", redact(repr(exc)))
-        return BACKEND_UNAVAILABLE
+        return StoreUnavailable(BACKEND_UNAVAILABLE, "outage")
     said = getattr(exc, "message", None) or type(exc).__name__
-    return redact(f"The database refused the request: {collapse(str(said))}")
-
-
-def backend_failure(exc: BaseException) -> UserFacingError:
-    """The error to raise (`from exc`) for a failed PostgREST call: StoreUnavailable for an
-    outage, OurBug for anything but a backend failure."""
-    if not is_backend_failure(exc):
-        return ours(exc)
-    message = describe_backend_error(exc)
-    if message == BACKEND_UNAVAILABLE:
-        return StoreUnavailable(message, "outage")
-    return UserFacingError(message)
+    return UserFacingError(redact(f"The database refused the request: {collapse(str(said))}"))
 
 
 class ConnectionChanged(UserFacingError):
@@ -186,10 +176,8 @@ def connection_value_refused(detail: str) -> str:
 
 def connection_failure(exc: BaseException, name: str = "") -> UserFacingError:
     """`backend_failure` for a call on the connections table."""
-    if not is_backend_failure(exc):
-        return ours(exc)
-    code = getattr(exc, "code", None)
-    if code == NAME_TAKEN_SQLSTATE:
+    code = exc.code if isinstance(exc, APIError) else None  # the rest: backend_failure
+    if code == UNIQUE_SQLSTATE:
         return UserFacingError(name_taken(name))
     if code == CONNECTIONS_LIMIT_SQLSTATE:
         return UserFacingError(too_many_connections())
@@ -205,11 +193,11 @@ def connection_failure(exc: BaseException, name: str = "") -> UserFacingError:
 MAX_CHATS_PER_USER = 10_000
 MAX_MESSAGES_PER_USER = 200_000
 MAX_BYTES_PER_USER = 2_000_000_000  # of text in chats and messages, 2 GB
-USER_TOTALS = {  # each bound's name (both backends) and its SQLSTATE (our own, class "SB")
-    "user_totals_chats": "SB051",
-    "user_totals_messages": "SB052",
-    "user_totals_bytes": "SB053",
-    "user_totals_rate": "SB054",
+USER_TOTALS = {  # each bound's SQLSTATE (our own, class "SB") and its name (both backends)
+    "SB051": "user_totals_chats",
+    "SB052": "user_totals_messages",
+    "SB053": "user_totals_bytes",
+    "SB054": "user_totals_rate",
 }
 CHAT_LIMITS = {  # as CONNECTION_LIMITS
     "chats_title": f"A chat's title can be at most {MAX_TITLE_LENGTH} characters.",
@@ -249,16 +237,13 @@ def chat_value_refused(detail: str) -> str:
 
 def chat_failure(exc: BaseException) -> UserFacingError:
     """`backend_failure` for a call on chats or messages."""
-    if not is_backend_failure(exc):
-        return ours(exc)
-    code = getattr(exc, "code", None)
+    code = exc.code if isinstance(exc, APIError) else None  # the rest: backend_failure
     detail = _detail(exc)
-    bound = next((name for name, sqlstate in USER_TOTALS.items() if sqlstate == code), None)
-    if bound is not None:
-        return UserFacingError(chat_value_refused(bound))
+    if code in USER_TOTALS:
+        return UserFacingError(chat_value_refused(USER_TOTALS[code]))
     if code in (CHECK_SQLSTATE, FOREIGN_KEY_SQLSTATE) and ("chats_" in detail
                                                            or "messages_" in detail):
         return UserFacingError(chat_value_refused(detail))
-    if code == ROW_SECURITY_SQLSTATE and "messages" in detail:
-        return UserFacingError(chat_value_refused(CHAT_GONE))  # not the writer's chat
+    if code == UNIQUE_SQLSTATE or (code == ROW_SECURITY_SQLSTATE and "messages" in detail):
+        return UserFacingError(chat_value_refused(CHAT_GONE))  # another user's id, or chat
     return backend_failure(exc)

@@ -14,8 +14,7 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import Collection, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,16 +101,13 @@ class KeyBox:
         it there (sealed with a secret since removed, or for another place)."""
         if not token:
             return ""
-        if token.startswith(BOUND_PREFIX):
-            return self._open_bound(token[len(BOUND_PREFIX):], place)
-        try:  # an unbound Fernet token
-            return self._legacy.decrypt(token.encode()).decode()
-        except (InvalidToken, UnicodeError):
-            return None
-
-    def _open_bound(self, text: str, place: Place) -> str | None:
+        if self.is_legacy(token):  # an unbound Fernet token
+            try:
+                return self._legacy.decrypt(token.encode()).decode()
+            except (InvalidToken, UnicodeError):
+                return None
         try:
-            raw = base64.urlsafe_b64decode(text.encode("ascii"))
+            raw = base64.urlsafe_b64decode(token.removeprefix(BOUND_PREFIX).encode("ascii"))
         except (binascii.Error, UnicodeError, ValueError):
             return None
         if len(raw) < _NONCE_BYTES + _TAG_BYTES:
@@ -166,20 +162,9 @@ def _read_secret(path: Path) -> str | None:
     return text
 
 
-@contextmanager
-def _folder_lock(folder: Path) -> Iterator[None]:
-    """Only one process at a time makes the secret: all agree on the one that is kept."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
-def _make_secret(path: Path) -> None:
-    """Write a new secret to `path` atomically (temporary file, fsync, then link or rename),
-    mode 600; the caller holds the folder lock and saw no usable secret there."""
+def _make_secret(path: Path, folder: int) -> None:
+    """Write a new secret to `path` atomically (temporary file, fsync, rename), mode 600; the
+    caller holds the lock on its folder (`folder`, open) and saw no usable secret there."""
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -187,15 +172,8 @@ def _make_secret(path: Path) -> None:
             handle.write(Fernet.generate_key().decode())
             handle.flush()
             os.fsync(handle.fileno())
-        try:
-            os.link(temporary, path)  # never replaces a file that exists
-        except FileExistsError:  # only an empty one (see _read_secret)
-            os.replace(temporary, path)
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)  # the new name survives a power cut
-        finally:
-            os.close(directory)
+        os.replace(temporary, path)
+        os.fsync(folder)  # the new name survives a power cut
     finally:
         temporary.unlink(missing_ok=True)
 
@@ -211,11 +189,15 @@ def local_secret(data_dir: Path) -> str:
         if secret is not None:
             return secret
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with _folder_lock(folder):
+        lock = os.open(folder, os.O_RDONLY)  # one process at a time makes it: all keep that one
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
             secret = _read_secret(path)  # another process may have made it meanwhile
             if secret is None:
-                _make_secret(path)
+                _make_secret(path, lock)
                 secret = _read_secret(path)
+        finally:
+            os.close(lock)  # closing releases the lock
     except OSError as exc:
         logger.warning("Cannot make or read the local encryption secret %s: %s", path, exc)
         raise LocalSecretUnavailable(_secret_problem(exc, folder)) from exc
@@ -299,7 +281,17 @@ class EncryptedProfileStore:
         validate_profile(profile)
         if base is None:
             base = self.base if self.base is not None else self.inner.load()
-        changes = self._changes(base, profile, remove_keys)
+        changes = {}  # stored column -> new stored value, for each field `profile` changes
+        for name in PROFILE_FIELDS:
+            was, wanted = getattr(base, name), getattr(profile, name)
+            if name not in KEY_FIELDS:
+                if wanted != was:
+                    changes[name] = wanted
+            elif name in remove_keys:
+                if was:
+                    changes[name] = ""
+            elif wanted != (self._plain(base, name) or ""):  # unreadable and '': kept
+                changes[name] = self.box.encrypt(wanted, self._place(name))
         stored = self.inner.update(changes, {name: getattr(base, name) for name in changes})
         if changes:
             stored = self._bind_legacy_keys(stored)
@@ -322,22 +314,6 @@ class EncryptedProfileStore:
             logger.info("Saved unbound keys were left as they are for now: %s",
                         type(exc).__name__)
             return stored
-
-    def _changes(self, base: Profile, profile: Profile, remove_keys: Collection[str]
-                 ) -> dict[str, str]:
-        """Stored column -> new stored value, for each field `profile` changes."""
-        changes = {}
-        for name in PROFILE_FIELDS:
-            stored, wanted = getattr(base, name), getattr(profile, name)
-            if name not in KEY_FIELDS:
-                if wanted != stored:
-                    changes[name] = wanted
-            elif name in remove_keys:
-                if stored:
-                    changes[name] = ""
-            elif wanted != (self._plain(base, name) or ""):  # unreadable and '': kept
-                changes[name] = self.box.encrypt(wanted, self._place(name))
-        return changes
 
 
 class EncryptedConnectionStore:
@@ -428,12 +404,9 @@ class EncryptedConnectionStore:
                 value = tuple(tuple(pair) for pair in value)
             if name not in secret_fields():
                 stored[name] = value
-            elif name in remove_secrets:
-                stored[name] = ""
             elif value != getattr(current, name):  # same as read, or '' for unreadable: kept
                 stored[name] = self._seal(name, value, connection_id)
-        for name in set(remove_secrets) - set(changes):
-            stored[name] = ""
+        stored.update(dict.fromkeys(remove_secrets, ""))  # emptied even when unreadable
         if stored and version is not None:  # the version guards these too
             for name in secret_fields():
                 if (name not in stored and name not in current.unreadable

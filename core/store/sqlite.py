@@ -12,7 +12,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -374,17 +374,18 @@ class _LocalFile:
         self._written_in = self.generation  # the data file this store was opened on
         with self._guarded("open"):
             self._create()
-            with closing(self._connect()) as db:
-                migrate(db)
 
     def _create(self) -> None:
         """Create the file readable by its owner only (it holds encrypted keys), if it is
-        missing; never touch it else (a read-only disk must still be readable)."""
+        missing (never touch it else: a read-only disk must still be readable); migrate it."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         except FileExistsError:
             pass
+        with closing(sqlite3.connect(self.path, timeout=self.busy_timeout,
+                                     isolation_level=None)) as db:
+            migrate(db)
 
     @property
     def generation(self) -> int:
@@ -398,9 +399,6 @@ class _LocalFile:
             if self.path.exists():  # another store or session made it meanwhile
                 return
             self._create()
-            with closing(sqlite3.connect(self.path, timeout=self.busy_timeout,
-                                         isolation_level=None)) as db:
-                migrate(db)
             _GENERATIONS[self.path] = self.generation + 1
         logger.warning("The data file %s went missing; it was made again", self.path)
         raise StoreUnavailable(_went_missing(self.path, self.what), "missing")
@@ -436,7 +434,7 @@ class _LocalFile:
         except sqlite3.IntegrityError as exc:  # a CHECK, UNIQUE or trigger refusal
             raise UserFacingError(self._refusal(str(exc))) from exc
         except (sqlite3.Error, OSError) as exc:
-            if isinstance(exc, sqlite3.Error) and _is_ours(exc):
+            if isinstance(exc, _OUR_ERRORS) or _code(exc) in _OUR_CODES:
                 raise ours(exc) from exc  # our SQL or our use of sqlite3, not the file
             raise store_unavailable(exc, self.path, doing, self.what) from exc
         except Exception as exc:  # neither SQLite nor the disk: a bug of ours
@@ -499,11 +497,6 @@ class SQLiteProfileStore(_LocalFile):
             stored = self._row(db)
         self._written_in = self.generation
         return stored
-
-    def save(self, profile: Profile) -> Profile:
-        """Store every field as given, whatever is stored (validation and encryption happen
-        in front of it)."""
-        return self.update(profile.as_dict(), None)
 
 
 # ---------------------------------------------------------------- connections
@@ -580,11 +573,10 @@ def _sqlite_values(columns: Mapping[str, object]) -> dict[str, object]:
             else v for c, v in columns.items()}
 
 
-def _from_sqlite(row: sqlite3.Row) -> Connection:
-    values = dict(row)
-    values["models"] = json.loads(values["models"])
-    values["quirks"] = json.loads(values["quirks"])
-    return connection_from_row(values)
+def _from_sqlite(row: sqlite3.Row) -> dict[str, object]:
+    """A row as PostgREST gives it: the JSON text of models, quirks and usage read."""
+    return {column: json.loads(value) if column in ("models", "quirks", "usage") and value
+            else value for column, value in dict(row).items()}
 
 
 class SQLiteConnectionStore(_LocalFile):
@@ -596,8 +588,6 @@ class SQLiteConnectionStore(_LocalFile):
     def _refusal(self, detail: str) -> str:
         if "connections_limit" in detail:
             return too_many_connections()
-        if "UNIQUE" in detail and "connections" in detail:
-            return name_taken()
         return connection_value_refused(detail)
 
     def _get(self, db: sqlite3.Connection, connection_id: str) -> sqlite3.Row | None:
@@ -605,7 +595,8 @@ class SQLiteConnectionStore(_LocalFile):
                           (connection_id, self.user_id)).fetchone()
 
     def _refuse_taken_name(self, db: sqlite3.Connection, name: str, own_id: str) -> None:
-        """Names are unique per user whatever their case; SQLite's lower() folds ASCII only."""
+        """Names are unique per user whatever their case (SQLite's lower() folds ASCII only):
+        checked under the write lock, so the unique index never refuses one."""
         for other_id, other in db.execute("select id, name from connections where user_id = ?",
                                           (self.user_id,)):
             if other_id != own_id and other.lower() == name.lower():
@@ -615,7 +606,7 @@ class SQLiteConnectionStore(_LocalFile):
         with self._opened("read") as db:
             rows = db.execute("select * from connections where user_id = ? "
                               "order by created_at, rowid", (self.user_id,))
-            return [_from_sqlite(row) for row in rows]
+            return [connection_from_row(_from_sqlite(row)) for row in rows]
 
     def add(self, connection: Connection) -> Connection:
         values = _sqlite_values(stored_columns(connection))
@@ -625,7 +616,7 @@ class SQLiteConnectionStore(_LocalFile):
         with self._writing() as db:
             self._refuse_taken_name(db, connection.name, connection_id)
             _insert(db, "connections", values)
-            return _from_sqlite(self._get(db, connection_id))
+            return connection_from_row(_from_sqlite(self._get(db, connection_id)))
 
     def update(self, connection_id: str, changes: Mapping[str, object],
                version: str | None) -> Connection:
@@ -643,7 +634,7 @@ class SQLiteConnectionStore(_LocalFile):
                 db.execute(f"update connections set {_assignments(values)} "
                            "where id = ? and user_id = ?",
                            (*values.values(), connection_id, self.user_id))
-            return _from_sqlite(self._get(db, connection_id))
+            return connection_from_row(_from_sqlite(self._get(db, connection_id)))
 
     def delete(self, connection_id: str) -> None:
         with self._opened("save") as db:
@@ -662,38 +653,24 @@ class SQLiteConnectionStore(_LocalFile):
 
 # ---------------------------------------------------------------- chats and messages
 
-# The Chat and Message fields that are columns, in both backends.
-CHAT_COLUMNS = ("id", "title", "connection_id", "model", "system_prompt", "temperature",
-                "current_id", "pinned", "created_at", "updated_at")
+# Every Chat and Message field is a column, in both backends.
+CHAT_COLUMNS = tuple(f.name for f in fields(Chat))
 CHAT_WRITES = ("title", "connection_id", "model", "system_prompt", "temperature",
                "current_id", "pinned")  # what save_chat writes
-MESSAGE_COLUMNS = ("id", "chat_id", "parent_id", "role", "content", "model_label", "status",
-                   "error", "reasoning", "usage", "created_at")
+MESSAGE_COLUMNS = tuple(f.name for f in fields(Message))
 MESSAGE_CHANGES = ("content", "model_label", "status", "error", "reasoning", "usage")
 
 
 def chat_from_row(row: Mapping) -> Chat:
     temperature = row["temperature"]
-    return Chat(
-        id=str(row["id"]), title=row["title"], connection_id=row["connection_id"],
-        model=row["model"], system_prompt=row["system_prompt"],
-        temperature=None if temperature is None else float(temperature),
-        current_id=None if row["current_id"] is None else str(row["current_id"]),
-        pinned=bool(row["pinned"]), created_at=str(row["created_at"]),
-        updated_at=str(row["updated_at"]),
-    )
+    return Chat(**{**{column: row[column] for column in CHAT_COLUMNS},
+                   "temperature": None if temperature is None else float(temperature),  # 2 -> 2.0
+                   "pinned": bool(row["pinned"])})  # SQLite's 0 or 1
 
 
 def message_from_row(row: Mapping) -> Message:
     """A stored message from a row of either backend, `usage` given as a dict or None."""
-    return Message(
-        id=str(row["id"]), chat_id=str(row["chat_id"]),
-        parent_id=None if row["parent_id"] is None else str(row["parent_id"]),
-        role=row["role"], content=row["content"], model_label=row["model_label"],
-        status=row["status"], error=row["error"], reasoning=row["reasoning"],
-        usage=None if row["usage"] is None else dict(row["usage"]),
-        created_at=str(row["created_at"]),
-    )
+    return Message(**{column: row[column] for column in MESSAGE_COLUMNS})
 
 
 NUL_STAND_IN = "\ufffd"  # PostgreSQL's text cannot hold U+0000: both backends store this
@@ -701,8 +678,10 @@ NUL_STAND_IN = "\ufffd"  # PostgreSQL's text cannot hold U+0000: both backends s
 
 def storable(values: Mapping[str, object]) -> dict[str, object]:
     """`values` as both backends keep them: a NUL character in text becomes U+FFFD (same
-    length, visibly replaced), rather than the write failing on one backend only."""
-    return {column: value.replace("\x00", NUL_STAND_IN) if isinstance(value, str) else value
+    length, visibly replaced), rather than the write failing on one backend only; a mapping
+    (usage) a plain dict."""
+    return {column: value.replace("\x00", NUL_STAND_IN) if isinstance(value, str)
+            else dict(value) if isinstance(value, Mapping) else value
             for column, value in values.items()}
 
 
@@ -712,20 +691,15 @@ def chat_writes(chat: Chat) -> dict[str, object]:
 
 def message_writes(message: Message) -> dict[str, object]:
     """Every column of a new message row but its time (the store's) and owner."""
-    values = storable({column: getattr(message, column) for column in MESSAGE_COLUMNS
-                       if column not in ("created_at", "usage")})
-    values["usage"] = None if message.usage is None else dict(message.usage)
-    return values
+    return storable({column: getattr(message, column) for column in MESSAGE_COLUMNS
+                     if column != "created_at"})
 
 
 def message_changes(changes: Mapping[str, object]) -> dict[str, object]:
     unknown = set(changes) - set(MESSAGE_CHANGES)
     if unknown:  # column names are put into the SQL and the request: only ours
         raise ValueError(f"not message changes: {sorted(unknown)}")
-    values = storable(changes)
-    if values.get("usage") is not None:
-        values["usage"] = dict(values["usage"])
-    return values
+    return storable(changes)
 
 
 def search_words(query: str) -> list[str]:
@@ -733,18 +707,6 @@ def search_words(query: str) -> list[str]:
     backend's index, so it is left out rather than made to match nothing."""
     return [word for word in query.replace("\x00", " ").split()
             if any(c.isalnum() for c in word)]
-
-
-def fts5_query(words: list[str]) -> str:
-    """Every word quoted: FTS5 then reads punctuation ("-", "*", ":", "OR") as plain text,
-    and the quoted words must all match, in any order."""
-    return " ".join('"' + word.replace('"', '""') + '"' for word in words)
-
-
-def _message_row(row: sqlite3.Row) -> Message:
-    values = dict(row)
-    values["usage"] = None if values["usage"] is None else json.loads(values["usage"])
-    return message_from_row(values)
 
 
 _CHAT_SELECT = f"select {', '.join(CHAT_COLUMNS)} from chats"
@@ -755,9 +717,7 @@ class SQLiteChatStore(_LocalFile):
     """The local user's chats and messages in `data_dir/switchboard.db`. See ChatStore."""
 
     what = "chats"
-
-    def _refusal(self, detail: str) -> str:
-        return chat_value_refused(detail)
+    _refusal = staticmethod(chat_value_refused)
 
     def _chat(self, db: sqlite3.Connection, chat_id: str) -> Chat | None:
         row = db.execute(f"{_CHAT_SELECT} where id = ? and user_id = ?",
@@ -767,7 +727,7 @@ class SQLiteChatStore(_LocalFile):
     def _message(self, db: sqlite3.Connection, message_id: str) -> Message | None:
         row = db.execute(f"{_MESSAGE_SELECT} where id = ? and user_id = ?",
                          (message_id, self.user_id)).fetchone()
-        return _message_row(row) if row else None
+        return message_from_row(_from_sqlite(row)) if row else None
 
     def list_chats(self, limit: int = 50, before: tuple[str, str] | None = None) -> list[Chat]:
         sql, params = f"{_CHAT_SELECT} where user_id = ?", [self.user_id]
@@ -786,7 +746,7 @@ class SQLiteChatStore(_LocalFile):
         with self._opened("read") as db:
             rows = db.execute(f"{_MESSAGE_SELECT} where chat_id = ? and user_id = ? "
                               "order by created_at, seq", (chat_id, self.user_id))
-            return [_message_row(row) for row in rows]
+            return [message_from_row(_from_sqlite(row)) for row in rows]
 
     def save_chat(self, chat: Chat) -> Chat:
         values = _sqlite_values(chat_writes(chat))
@@ -845,7 +805,9 @@ class SQLiteChatStore(_LocalFile):
         words = search_words(query)
         if not words or limit <= 0:
             return []
-        match = fts5_query(words)
+        # Every word quoted: FTS5 then reads punctuation ("-", "*", ":", "OR") as plain text,
+        # and the quoted words must all match, in any order.
+        match = " ".join('"' + word.replace('"', '""') + '"' for word in words)
         with self._opened("read") as db:
             rows = db.execute(
                 f"""
@@ -902,14 +864,9 @@ _OUR_CODES = {sqlite3.SQLITE_ERROR, sqlite3.SQLITE_MISUSE, sqlite3.SQLITE_RANGE}
 _OUR_ERRORS = (sqlite3.ProgrammingError, sqlite3.InterfaceError, sqlite3.NotSupportedError)
 
 
-def _code(exc: sqlite3.Error) -> int:
-    """SQLite's primary result code; 0 for an error the sqlite3 module raised itself."""
+def _code(exc: BaseException) -> int:
+    """SQLite's primary result code; 0 for an error carrying none (sqlite3's own, OSError)."""
     return (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
-
-
-def _is_ours(exc: sqlite3.Error) -> bool:
-    """True for a failure of our own SQL or of our use of sqlite3, not of the store."""
-    return isinstance(exc, _OUR_ERRORS) or _code(exc) in _OUR_CODES
 
 
 def _kind(exc: BaseException, folder: Path) -> str:

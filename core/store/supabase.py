@@ -17,6 +17,7 @@ from core.providers.connections import Connection
 from core.providers.profile import PROFILE_FIELDS, Profile
 from core.store.errors import (
     CHAT_GONE,
+    UNIQUE_SQLSTATE,
     ConnectionChanged,
     ProfileChanged,
     backend_failure,
@@ -100,11 +101,6 @@ class SupabaseProfileStore(_SignedIn):
         return _profile(self._rows(self.client.table(TABLE)
                                    .insert({"user_id": self.user_id, **changes})))
 
-    def save(self, profile: Profile) -> Profile:
-        """Store every field as given, whatever is stored (validation and encryption happen
-        in front of it); create the row if the sign-up trigger never did."""
-        return self.update(profile.as_dict(), None)
-
 
 CONNECTIONS = "connections"
 CONNECTION_FIELDS = ",".join(("id", *CONNECTION_COLUMNS, VERSION))
@@ -177,7 +173,6 @@ CHATS, MESSAGES = "chats", "messages"
 CHAT_FIELDS = ",".join(CHAT_COLUMNS)  # never the search vector: it is the server's alone
 MESSAGE_FIELDS = ",".join(MESSAGE_COLUMNS)
 MESSAGES_PER_REQUEST = 1000  # a hosted project answers at most 1000 rows per request
-UNIQUE_SQLSTATE = "23505"
 
 
 def _is_uuid(value: str) -> bool:
@@ -243,15 +238,11 @@ class SupabaseChatStore(_SignedIn):
                              .eq("user_id", self.user_id))
         if updated:
             return chat_from_row(updated[0])
-        try:
-            given = {name: time for name in ("created_at", "updated_at")
-                     if (time := given_time(getattr(chat, name)))}  # an import keeps its times
-            created = self._chats().insert({**values, **given, "id": chat.id,
-                                            "user_id": self.user_id}).execute().data
-        except Exception as exc:  # sorted by type, as in _rows
-            if isinstance(exc, APIError) and exc.code == UNIQUE_SQLSTATE:  # not this user's id
-                raise UserFacingError(chat_value_refused(CHAT_GONE)) from exc
-            raise chat_failure(exc) from exc
+        given = {name: time for name in ("created_at", "updated_at")
+                 if (time := given_time(getattr(chat, name)))}  # an import keeps its times
+        # An id already stored is another user's: chat_failure refuses it.
+        created = self._rows(self._chats().insert({**values, **given, "id": chat.id,
+                                                   "user_id": self.user_id}))
         return chat_from_row(created[0])
 
     def add_message(self, message: Message) -> Message:
