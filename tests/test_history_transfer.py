@@ -37,8 +37,7 @@ from core.history.transfer import (
     MAX_MESSAGES_PER_CHAT,
     MESSAGE_FIELDS,
     import_chats,
-    read_chatgpt,
-    read_export,
+    read_chats,
     to_json,
     to_markdown,
 )
@@ -208,7 +207,7 @@ def test_export_import_export_round_trips(pairs):
     store = MemoryChatStore()
     report = import_chats(store, to_json(pairs))
     assert (report.imported, report.already_there) == (len(pairs), 0)
-    again = read_export(to_json(store.everything()))
+    again = read_chats(to_json(store.everything())).chats
     assert same_chats(again, pairs)
     old_ids = {c.id for c, _ in pairs} | {m.id for _, ms in pairs for m in ms}
     new_ids = {c.id for c, _ in again} | {m.id for _, ms in again for m in ms}
@@ -232,8 +231,8 @@ def test_importing_the_same_file_twice_imports_nothing_new(pairs):
 @SLOW
 @given(chat_sets)
 def test_reading_an_export_gives_back_every_field(pairs):
-    """Property: read_export(to_json(chats)) is exactly the chats, ids included."""
-    assert read_export(to_json(pairs)) == pairs
+    """Property: read_chats(to_json(chats)).chats is exactly the chats, ids included."""
+    assert read_chats(to_json(pairs)).chats == pairs
 
 
 def test_an_export_of_this_account_imported_back_duplicates_nothing():
@@ -563,7 +562,7 @@ CHATGPT_EXPORT = [{
 
 def test_a_chatgpt_export_imports_the_branch_on_screen():
     text = json.dumps(CHATGPT_EXPORT)
-    reading = read_chatgpt(text)
+    reading = read_chats(text)
     assert reading.skipped == 5  # system node, hidden context, image, code call, tool output
     store = MemoryChatStore()
     report = import_chats(store, text)
@@ -603,7 +602,7 @@ def test_round_trip_through_the_sqlite_store(tmp_path):
     report = import_chats(store, to_json(pairs), owner="local")
     assert (report.imported, report.already_there) == (2, 0)
     stored = [(c, store.messages(c.id)) for c in store.list_chats(limit=100)]
-    assert same_chats(read_export(to_json(stored)), pairs)
+    assert same_chats(read_chats(to_json(stored)).chats, pairs)
     moment = lambda text: datetime.fromisoformat(text.replace("Z", "+00:00"))  # noqa: E731
     assert [(c.title, moment(c.created_at), moment(c.updated_at)) for c, _ in stored] == [
         (c.title, moment(c.created_at), moment(c.updated_at)) for c, _ in reversed(pairs)]

@@ -26,8 +26,7 @@ from core.history.transfer import (
     every_chat,
     import_chats,
     parents_first,
-    read_chatgpt,
-    read_export,
+    read_chats,
     to_json,
     to_markdown,
 )
@@ -81,7 +80,7 @@ def export_of(*pairs) -> dict:
 
 def refusal(text) -> str:
     with pytest.raises(UserFacingError) as refused:
-        read_export(text)
+        read_chats(text).chats
     with pytest.raises(UserFacingError) as imported:
         import_chats(Store(), text)
     assert str(imported.value) == str(refused.value)
@@ -171,7 +170,7 @@ def test_a_file_is_refused_above_the_size_limit_and_read_at_it(monkeypatch):
     assert refusal(b" " * 101) == "Nothing was imported: the file is bigger than 0 MB."
     assert refusal(b" " * 100) == "Nothing was imported: the file is not JSON (line 1, column 101)."
     monkeypatch.setattr(transfer, "MAX_FILE_BYTES", 2)
-    assert read_chatgpt(b"[]").chats == [] and read_chatgpt("[]").chats == []
+    assert read_chats(b"[]").chats == [] and read_chats("[]").chats == []
 
 
 def test_a_string_is_measured_in_bytes_before_parsing(monkeypatch):
@@ -179,17 +178,17 @@ def test_a_string_is_measured_in_bytes_before_parsing(monkeypatch):
     within = '["' + "é" * 48 + '"]'  # 52 characters, 100 bytes
     above = '["' + "é" * 49 + '"]'  # 53 characters, 102 bytes
     with pytest.raises(UserFacingError) as refused:
-        read_chatgpt(within)
+        read_chats(within)
     assert str(refused.value) == ("Nothing was imported: conversation 1: it has no message "
                                   "tree.")
     with pytest.raises(UserFacingError) as refused:
-        read_chatgpt(above)
+        read_chats(above)
     assert str(refused.value) == "Nothing was imported: the file is bigger than 0 MB."
 
 
 def test_a_chat_may_hold_the_most_messages_and_not_one_more(monkeypatch):
     monkeypatch.setattr(transfer, "MAX_MESSAGES_PER_CHAT", 3)
-    assert len(read_export(to_json([chat_with("Full", 3)]))[0][1]) == 3
+    assert len(read_chats(to_json([chat_with("Full", 3)])).chats[0][1]) == 3
     assert refusal(to_json([chat_with("Over", 4)])) == (
         "Nothing was imported: chat 1 (“Over”): it has 4 messages, more than the 3 a chat can "
         "hold.")
@@ -216,13 +215,13 @@ def conversation(*nodes, **fields) -> dict:
 
 def chatgpt_refusal(document) -> str:
     with pytest.raises(UserFacingError) as refused:
-        read_chatgpt(json.dumps(document))
+        read_chats(json.dumps(document))
     return str(refused.value)
 
 
 def test_a_chatgpt_file_must_be_a_list_with_sound_trees():
-    assert chatgpt_refusal({"conversations": []}) == (
-        "Nothing was imported: the file is not a ChatGPT conversations.json.")
+    assert chatgpt_refusal({"conversations": []}) == (  # not a list: read as ours, refused
+        "Nothing was imported: the file is not a Switchboard chats export.")
     missing = conversation(node("a", "root"), current_node="gone")
     assert chatgpt_refusal([missing]) == ("Nothing was imported: conversation 1 (“A chat”): its "
                                           "current message is not in its message tree.")
@@ -242,7 +241,7 @@ def test_a_chatgpt_file_must_be_a_list_with_sound_trees():
     ],
 )
 def test_a_chatgpt_conversation_keeps_its_id(fields, chat_id):
-    [(chat, _)] = read_chatgpt(json.dumps([conversation(node("a", "root"), **fields)])).chats
+    [(chat, _)] = read_chats(json.dumps([conversation(node("a", "root"), **fields)])).chats
     assert chat.id == chat_id
 
 
@@ -253,7 +252,7 @@ def test_a_chatgpt_conversation_is_read_with_its_titles_and_times():
     c = node("c", "b", "user", ["x"], create_time=True)
     d = node("d", "c", "assistant", ["y"], create_time="1700000000")
     e = node("e", "d", "assistant", ["z"], create_time=10.0 ** 20)
-    reading = read_chatgpt(json.dumps([conversation(a, b, c, d, e, title=None)]))
+    reading = read_chats(json.dumps([conversation(a, b, c, d, e, title=None)]))
     [(chat, messages)] = reading.chats
     assert (chat.title, chat.current_id) == ("Question about cats", "e")
     assert (chat.created_at, chat.updated_at) == ("2023-11-14T22:13:20+00:00",
@@ -271,11 +270,11 @@ def test_a_chatgpt_conversation_is_read_with_its_titles_and_times():
 
 def test_a_chatgpt_title_is_kept_up_to_the_longest_a_title_may_be():
     long = "word " * 30  # 150 characters, collapsed to 149
-    [(chat, _)] = read_chatgpt(json.dumps([conversation(node("a", "root"), title=long,
+    [(chat, _)] = read_chats(json.dumps([conversation(node("a", "root"), title=long,
                                                         id="1")])).chats
     assert chat.title == " ".join(long.split())
     longer = "w" * (MAX_TITLE_LENGTH + 5)
-    [(chat, _)] = read_chatgpt(json.dumps([conversation(node("a", "root"), title=longer,
+    [(chat, _)] = read_chats(json.dumps([conversation(node("a", "root"), title=longer,
                                                         id="2")])).chats
     assert chat.title == "w" * (MAX_TITLE_LENGTH - 1) + "…"
 
@@ -283,9 +282,9 @@ def test_a_chatgpt_title_is_kept_up_to_the_longest_a_title_may_be():
 def test_an_untitled_chatgpt_conversation_is_named_by_its_first_user_message():
     answer = node("a", "root", "assistant", ["An answer first"])
     question = node("q", "a", "user", ["The question"])
-    [(chat, _)] = read_chatgpt(json.dumps([conversation(answer, question, title="")])).chats
+    [(chat, _)] = read_chats(json.dumps([conversation(answer, question, title="")])).chats
     assert chat.title == "The question"
-    [(chat, _)] = read_chatgpt(json.dumps([conversation(answer, title="")])).chats
+    [(chat, _)] = read_chats(json.dumps([conversation(answer, title="")])).chats
     assert chat.title == "New chat"
 
 
@@ -302,7 +301,7 @@ def test_an_untitled_chatgpt_conversation_is_named_by_its_first_user_message():
     ],
 )
 def test_what_a_chatgpt_reader_would_not_see_is_left_out(left_out):
-    reading = read_chatgpt(json.dumps([conversation(left_out), conversation(left_out, id="2")]))
+    reading = read_chats(json.dumps([conversation(left_out), conversation(left_out, id="2")]))
     assert [(chat.current_id, messages) for chat, messages in reading.chats] == [(None, [])] * 2
     assert reading.skipped == 2
 
@@ -378,7 +377,7 @@ def test_the_skipped_parts_of_every_conversation_add_up():
     image = node("a", "root", "user", ["look", {"image": 1}, {"image": 2}],
                  content_type="multimodal_text")
     text = json.dumps([conversation(image, id="1"), conversation(image, id="2")])
-    assert read_chatgpt(text).skipped == 4
+    assert read_chats(text).skipped == 4
     assert import_chats(Store(), text).skipped == 4
 
 
@@ -447,7 +446,7 @@ def test_the_markdown_shows_the_branch_on_screen_and_keeps_a_text_s_last_line():
 def test_usage_counts_may_be_zero_but_not_negative():
     chat, [message] = chat_with("Usage", 1)
     zero = message.with_changes(usage={"prompt_tokens": 0, "completion_tokens": 3})
-    [(_, [read])] = read_export(to_json([(chat, [zero])]))
+    [(_, [read])] = read_chats(to_json([(chat, [zero])])).chats
     assert read.usage == {"prompt_tokens": 0, "completion_tokens": 3}
     negative = message.with_changes(usage={"prompt_tokens": -1})
     assert refusal(to_json([(chat, [negative])])) == (

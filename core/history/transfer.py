@@ -44,7 +44,8 @@ Pair = tuple[Chat, list[Message]]
 
 class Reading(NamedTuple):
     chats: list[Pair]
-    skipped: int = 0
+    skipped: int = 0  # ChatGPT messages or parts left out
+    source: str = FORMAT  # whose format: FORMAT or "chatgpt" (it salts the imported ids)
 
 
 @dataclass(frozen=True)
@@ -300,16 +301,16 @@ def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def _user_error(why: _Refused) -> UserFacingError:
-    return UserFacingError(f"Nothing was imported: {why}.")
-
-
-def read_export(text: str | bytes) -> list[Pair]:
-    """Every field checked; UserFacingError says what is wrong and where."""
+def read_chats(text: str | bytes) -> Reading:
+    """A Switchboard export (every field checked) or ChatGPT's conversations.json (the branch on
+    screen of each conversation); UserFacingError says what is wrong and where."""
     try:
-        return _read_ours(_load(text))
+        document = _load(text)
+        if isinstance(document, list):
+            return _read_chatgpt(document)
+        return Reading(_read_ours(document))
     except _Refused as why:
-        raise _user_error(why) from None
+        raise UserFacingError(f"Nothing was imported: {why}.") from None
 
 
 def _read_ours(document: object) -> list[Pair]:
@@ -352,17 +353,7 @@ def _short(text: str, limit: int = 40) -> str:
 # be an image object), recipient ("all" unless a tool) and metadata.model_slug.
 
 
-def read_chatgpt(text: str | bytes) -> Reading:
-    """The branch on screen of each conversation."""
-    try:
-        return _read_chatgpt(_load(text))
-    except _Refused as why:
-        raise _user_error(why) from None
-
-
-def _read_chatgpt(document: object) -> Reading:
-    if not isinstance(document, list):
-        raise _Refused("the file is not a ChatGPT conversations.json")
+def _read_chatgpt(document: list) -> Reading:
     pairs, skipped = [], 0
     for number, conversation in enumerate(document, 1):
         try:
@@ -372,7 +363,7 @@ def _read_chatgpt(document: object) -> Reading:
             raise _Refused(f"{_where('conversation', number, conversation)}: {why}") from None
         pairs.append(pair)
         skipped += left_out
-    return Reading(pairs, skipped)
+    return Reading(pairs, skipped, "chatgpt")
 
 
 def _chatgpt_conversation(conversation: object) -> tuple[Pair, int]:
@@ -461,14 +452,8 @@ def _from_unix(seconds: object) -> str:
 
 def import_chats(store: ChatStore, text: str | bytes, owner: str = "") -> ImportReport:
     """`owner` (the user's id) salts the ids: two users importing one file never share ids."""
-    try:
-        document = _load(text)
-        reading = (_read_chatgpt(document) if isinstance(document, list)
-                   else Reading(_read_ours(document)))
-    except _Refused as why:
-        raise _user_error(why) from None
-    source = "chatgpt" if isinstance(document, list) else FORMAT
-    namespace = uuid.uuid5(_IMPORTED_IDS, f"{owner}\n{source}")
+    reading = read_chats(text)
+    namespace = uuid.uuid5(_IMPORTED_IDS, f"{owner}\n{reading.source}")
     return _write_all(store, reading, namespace)
 
 
