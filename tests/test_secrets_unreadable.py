@@ -111,6 +111,17 @@ def test_without_a_secrets_file_the_app_starts_in_its_mode(tmp_path, monkeypatch
     assert [t.value for t in at.title] == (["Sign in"] if mode == "supabase" else ["Chat"])
 
 
+def test_a_secrets_file_that_reads_gives_its_tables_to_the_app(tmp_path):
+    """The other side again: a readable file's nested table (an administrator's connection) is
+    read whole, and Chat offers its model."""
+    _write_secrets(tmp_path, '[connections.team]\nname = "Team server"\n'
+                             'base_url = "http://127.0.0.1:9/v1"\nmodels = ["team-model"]\n')
+    at = _run()
+    assert "cannot start" not in shown_text(at)
+    (model,) = [box for box in at.selectbox if box.label == "Model"]
+    assert "team-model · Team server (administrator)" in model.options
+
+
 def test_the_parsers_words_keep_where_but_not_what_they_quote():
     text = f'OPENAI_API_KEY = "{SECRET[:10]}\x7f{SECRET[10:]}"\n'
     with pytest.raises(tomllib.TOMLDecodeError) as parsed:

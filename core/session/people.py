@@ -26,14 +26,13 @@ def _secrets() -> Mapping[str, object]:
     """{} without a secrets file; Misconfigured when one cannot be read: the app must not start
     without its settings (when hosted: without sign-in)."""
     try:
-        found = st.secrets.items()
+        return st.secrets.to_dict()  # nested tables as plain dicts
     except StreamlitSecretNotFoundError as exc:  # none at all, or one Streamlit cannot load
         if exc.error_id == NO_SECRETS:
             return {}
         raise _unreadable_secrets(exc) from None
     except (OSError, UnicodeDecodeError) as exc:  # Streamlit's own reading of the file failed
         raise _unreadable_secrets(exc) from None
-    return {k: (_plain(v) if isinstance(v, Mapping) else v) for k, v in found}
 
 
 def _unreadable_secrets(exc: Exception) -> Misconfigured:
@@ -64,10 +63,6 @@ def _secrets_file_problem(path: Path) -> str | None:
     except tomllib.TOMLDecodeError as exc:
         return f"it is not valid TOML: {toml_problem(exc)}"
     return None
-
-
-def _plain(table: Mapping) -> dict:
-    return {k: (_plain(v) if isinstance(v, Mapping) else v) for k, v in table.items()}
 
 
 def settings() -> Settings:
