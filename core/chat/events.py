@@ -153,9 +153,12 @@ class Watchman:
                 self._thread.start()
             self._changed.notify()
 
-    def forget(self, dog: "Watchdog") -> None:
+    def forget(self, dog: "Watchdog") -> bool:
+        """Stop watching `dog`; False if it was not watched (already cut, or closed)."""
         with self._changed:
+            watched = dog in self._watched
             self._watched.discard(dog)
+            return watched
 
     def _run(self) -> None:
         while True:
@@ -164,15 +167,9 @@ class Watchman:
                     self._changed.wait()
                 dogs = list(self._watched)
             for dog in dogs:
-                if dog.due() and self._release(dog):  # not closed meanwhile
+                if dog.due() and self.forget(dog):  # not closed meanwhile
                     dog.cut()
             time.sleep(self.poll)
-
-    def _release(self, dog: "Watchdog") -> bool:
-        with self._changed:
-            watched = dog in self._watched
-            self._watched.discard(dog)
-            return watched
 
 
 WATCHMAN = Watchman()  # the process's one watcher (it holds sockets in flight, no user data)
