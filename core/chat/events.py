@@ -237,7 +237,8 @@ class ThinkSplitter:
                 text = text[index + len(tag) :]
                 self.inside = not self.inside
                 continue
-            keep = _partial_tag_tail(text, tag)
+            # Held back: the longest end of the text that may be the start of the tag.
+            keep = next((n for n in range(len(tag) - 1, 0, -1) if text.endswith(tag[:n])), 0)
             out.append(text[: len(text) - keep])
             self._held = text[len(text) - keep :]
             break
@@ -246,11 +247,3 @@ class ThinkSplitter:
     def flush(self) -> tuple[str, str]:
         held, self._held = self._held, ""
         return ("", held) if self.inside else (held, "")
-
-
-def _partial_tag_tail(text: str, tag: str) -> int:
-    """Length of the longest end of `text` that is a proper start of `tag`."""
-    for size in range(min(len(tag) - 1, len(text)), 0, -1):
-        if text.endswith(tag[:size]):
-            return size
-    return 0
