@@ -444,6 +444,11 @@ class _LocalFile:
         """The database's refusal (a CHECK, UNIQUE or trigger) of a write, said for the user."""
         raise NotImplementedError
 
+    def _update(self, db: sqlite3.Connection, table: str, row_id: str,
+                values: Mapping[str, object]) -> None:
+        db.execute(f"update {table} set {_assignments(values)} where id = ? and user_id = ?",
+                   (*values.values(), row_id, self.user_id))
+
 
 def _insert(db: sqlite3.Connection, table: str, values: Mapping[str, object]) -> None:
     db.execute(f"insert into {table} ({', '.join(values)}) "
@@ -631,9 +636,7 @@ class SQLiteConnectionStore(_LocalFile):
                 if "name" in values:
                     self._refuse_taken_name(db, str(values["name"]), connection_id)
                 values["updated_at"] = _next_version(row["updated_at"])
-                db.execute(f"update connections set {_assignments(values)} "
-                           "where id = ? and user_id = ?",
-                           (*values.values(), connection_id, self.user_id))
+                self._update(db, "connections", connection_id, values)
             return connection_from_row(_from_sqlite(self._get(db, connection_id)))
 
     def delete(self, connection_id: str) -> None:
@@ -765,8 +768,7 @@ class SQLiteChatStore(_LocalFile):
                 raise UserFacingError(chat_value_refused(CHAT_GONE))
             else:
                 values["updated_at"] = now
-                db.execute(f"update chats set {_assignments(values)} where id = ? and user_id = ?",
-                           (*values.values(), chat.id, self.user_id))
+                self._update(db, "chats", chat.id, values)
             return self._chat(db, chat.id)
 
     def add_message(self, message: Message) -> Message:
@@ -784,9 +786,7 @@ class SQLiteChatStore(_LocalFile):
         values = _sqlite_values(message_changes(changes))
         with self._opened("save") as db:
             if values:
-                db.execute(f"update messages set {_assignments(values)} "
-                           "where id = ? and user_id = ?",
-                           (*values.values(), message_id, self.user_id))
+                self._update(db, "messages", message_id, values)
             return self._message(db, message_id)
 
     def delete_chat(self, chat_id: str) -> None:
@@ -880,11 +880,11 @@ def _kind(exc: BaseException, folder: Path) -> str:
     return "disk_error"
 
 
-# What a local store keeps, said when it cannot be read, and how a failed write is retried:
-# settings and connections have a Save button; a chat is written again by itself.
-_WHAT = {"settings": ("Your settings could not be read", "save again"),
-         "connections": ("Your connections could not be read", "save again"),
-         "chats": ("Your chats could not be read",
+# What a local store keeps, said when it cannot be read or saved, and how a failed write is
+# retried: settings and connections have a Save button; a chat is written again by itself.
+_WHAT = {"settings": ("Your settings could not be read", "Nothing was saved", "save again"),
+         "connections": ("Your connections could not be read", "Nothing was saved", "save again"),
+         "chats": ("Your chats could not be read", "The chat on screen is not saved yet",
                    "the chat on screen is saved by itself at your next action")}
 
 
@@ -894,10 +894,8 @@ def store_unavailable(exc: BaseException, path: Path, doing: str, what: str) -> 
     folder = path.parent
     kind = _kind(exc, folder)
     logger.warning("Local store %s failed while doing %s (%s): %s", path, doing, kind, exc)
-    unread, retry = _WHAT[what]
-    failed = {"open": "Switchboard cannot start", "read": unread,
-              "save": "Nothing was saved" if what != "chats"
-              else "The chat on screen is not saved yet"}[doing]
+    unread, unsaved, retry = _WHAT[what]
+    failed = {"open": "Switchboard cannot start", "read": unread, "save": unsaved}[doing]
     again = retry if doing == "save" else "reload the page"
     messages = {
         "busy": f"Your data is busy (another window is saving). {failed}; "
