@@ -126,7 +126,6 @@ def test_the_closed_fences_of_a_reply_add_up():
 
 
 def test_inline_backticks_open_no_fence():
-    assert BlockSplitter().open_fence_size == 0
     assert highlighted_size("a ``` b, and ~~~ too") == 0
 
 

@@ -68,10 +68,6 @@ class BlockSplitter:
         line, self._line = self._line, ""
         return _joined(self._start_of_line(line)) if line else []
 
-    @property
-    def open_fence_size(self) -> int:
-        return sum(map(len, self._fence_text))
-
     # ---- one piece of a line at a time (a piece ends at a newline or at the text's end)
 
     def _piece(self, piece: str) -> Iterator[tuple[str, str]]:
@@ -204,7 +200,7 @@ def highlighted_size(markdown: str) -> int:
     splitter = BlockSplitter()
     splitter.feed(markdown)
     splitter.flush()
-    return splitter.closed_code + splitter.open_fence_size
+    return splitter.closed_code + sum(map(len, splitter._fence_text))
 
 
 # Re-highlighting a character costs the browser about what re-rendering one costs; counted

@@ -154,10 +154,10 @@ def _names_stream_options(exc: openai.APIStatusError) -> bool:
 
 def _allow_long_reads(response: httpx2.Response, limits: Limits) -> None:
     """Past the head the watchdog applies the limits; the read timeout (httpx2's public
-    `timeout` extension, read when the body is) only backs it up."""
+    `timeout` extension, read when the body is) only backs it up, should the watchdog die."""
     timeouts = response.request.extensions.get("timeout")
     if isinstance(timeouts, dict):
-        timeouts["read"] = limits.body_read_backstop
+        timeouts["read"] = max(limits.first_token, limits.idle) + 5
 
 
 def stream_reply(

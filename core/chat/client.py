@@ -26,15 +26,6 @@ class Limits:
     first_token: float = Settings.first_token_timeout
     idle: float = Settings.idle_timeout
 
-    def http_timeout(self) -> httpx2.Timeout:
-        """Connect limit, and the first-token limit while waiting for the response head."""
-        return httpx2.Timeout(connect=self.connect, read=self.first_token, write=30, pool=5)
-
-    @property
-    def body_read_backstop(self) -> float:
-        # The watchdog enforces the limits inside the body; this only catches a dead watchdog.
-        return max(self.first_token, self.idle) + 5
-
 
 class SettingRefused(UserFacingError):
     """Nothing was sent; `field` is the setting to fix ("base_url", "key", or None)."""
@@ -77,7 +68,8 @@ def build_client(
         api_key=api_key,
         organization=target.organization,
         base_url=target.base_url,
-        timeout=limits.http_timeout(),
+        # The first-token limit applies to the response head (call.py stretches it past that).
+        timeout=httpx2.Timeout(connect=limits.connect, read=limits.first_token, write=30, pool=5),
         max_retries=0,  # the page offers Retry; silent retries only delay the error
         http_client=http_client,
         default_headers=_only_the_targets_headers(api_key, target.headers),

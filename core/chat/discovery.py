@@ -89,12 +89,6 @@ def _not_found(target: Target, limits: Limits, http_client: httpx2.Client | None
     )
 
 
-def _kind(exc: BaseException) -> str:
-    if isinstance(exc, openai.APIStatusError):
-        return "auth" if exc.status_code in (401, 403) else "server_error"
-    return "unreachable"
-
-
 def list_models(
     target: Target, limits: Limits = Limits(), http_client: httpx2.Client | None = None
 ) -> list[str]:
@@ -102,21 +96,21 @@ def list_models(
     secrets = target_secrets(target)
     try:
         return _get_models(target, limits, http_client)
-    except openai.APIStatusError as exc:
-        if exc.status_code in (404, 405):
-            error = _not_found(target, limits, http_client)
-            raise DiscoveryError(redact(str(error), secrets), error.kind) from None
-        message = describe_error(exc, base_url=target.base_url, secrets=secrets)
-        raise DiscoveryError(message, _kind(exc)) from None
     except _NotAModelList as exc:
         message = (
             f"The server at {target.base_url} answered {target.base_url}/models with {exc}. "
             "Check the base URL, or type the model name by hand."
         )
         raise DiscoveryError(redact(message, secrets), "bad_response") from None
-    except Exception as exc:  # connection, TLS, timeout, the network guard
+    except Exception as exc:  # an error status; connection, TLS, timeout, the network guard
+        kind = "unreachable"
+        if isinstance(exc, openai.APIStatusError):
+            if exc.status_code in (404, 405):
+                error = _not_found(target, limits, http_client)
+                raise DiscoveryError(redact(str(error), secrets), error.kind) from None
+            kind = "auth" if exc.status_code in (401, 403) else "server_error"
         message = describe_error(exc, base_url=target.base_url, secrets=secrets)
-        raise DiscoveryError(message, _kind(exc)) from None
+        raise DiscoveryError(message, kind) from None
 
 
 # ---------------------------------------------------------------- test_connection

@@ -153,9 +153,12 @@ class Watchman:
                 self._thread.start()
             self._changed.notify()
 
-    def forget(self, dog: "Watchdog") -> None:
+    def forget(self, dog: "Watchdog") -> bool:
+        """Stop watching `dog`; False if it was not watched (already cut, or closed)."""
         with self._changed:
+            watched = dog in self._watched
             self._watched.discard(dog)
+            return watched
 
     def _run(self) -> None:
         while True:
@@ -164,15 +167,9 @@ class Watchman:
                     self._changed.wait()
                 dogs = list(self._watched)
             for dog in dogs:
-                if dog.due() and self._release(dog):  # not closed meanwhile
+                if dog.due() and self.forget(dog):  # not closed meanwhile
                     dog.cut()
             time.sleep(self.poll)
-
-    def _release(self, dog: "Watchdog") -> bool:
-        with self._changed:
-            watched = dog in self._watched
-            self._watched.discard(dog)
-            return watched
 
 
 WATCHMAN = Watchman()  # the process's one watcher (it holds sockets in flight, no user data)
@@ -240,7 +237,8 @@ class ThinkSplitter:
                 text = text[index + len(tag) :]
                 self.inside = not self.inside
                 continue
-            keep = _partial_tag_tail(text, tag)
+            # Held back: the longest end of the text that may be the start of the tag.
+            keep = next((n for n in range(len(tag) - 1, 0, -1) if text.endswith(tag[:n])), 0)
             out.append(text[: len(text) - keep])
             self._held = text[len(text) - keep :]
             break
@@ -249,11 +247,3 @@ class ThinkSplitter:
     def flush(self) -> tuple[str, str]:
         held, self._held = self._held, ""
         return ("", held) if self.inside else (held, "")
-
-
-def _partial_tag_tail(text: str, tag: str) -> int:
-    """Length of the longest end of `text` that is a proper start of `tag`."""
-    for size in range(min(len(tag) - 1, len(text)), 0, -1):
-        if text.endswith(tag[:size]):
-            return size
-    return 0

@@ -30,8 +30,7 @@ def parse_model_ids(body: bytes | str) -> list[str]:
         if said:
             raise _NotAModelList(f"an error instead of a model list: {said}")
         raise _NotAModelList("JSON that is not a model list")
-    ids = {model_id for item in items if (model_id := _item_id(item))}
-    return sorted(ids)
+    return sorted({model_id for item in items if (model_id := _item_id(item))})
 
 
 def _items(decoded: object) -> list | None:

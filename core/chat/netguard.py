@@ -334,9 +334,10 @@ class _ResponseBody(httpx2.SyncByteStream):
     and it drops the connection: close() takes that step when Content-Length says all arrived.
     Not a generator: a dropped iterator must not close httpcore2's (and the connection)."""
 
-    def __init__(self, body: Iterable[bytes], length: int | None) -> None:
+    def __init__(self, body: Iterable[bytes], headers: list[tuple[bytes, bytes]]) -> None:
         self.body = body
-        self.length = length
+        length = httpx2.Headers(headers).get("content-length", "")
+        self.length = int(length) if length.isdigit() else None
         self.received = 0
         self.reading: Iterator[bytes] | None = None
 
@@ -364,11 +365,6 @@ class _ResponseBody(httpx2.SyncByteStream):
             close = getattr(self.body, "close", None)
             if close is not None:
                 close()
-
-
-def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
-    value = httpx2.Headers(headers).get("content-length", "")
-    return int(value) if value.isdigit() else None
 
 
 class GuardedTransport(httpx2.BaseTransport):
@@ -402,7 +398,7 @@ class GuardedTransport(httpx2.BaseTransport):
         return httpx2.Response(
             status_code=response.status,
             headers=response.headers,
-            stream=_ResponseBody(response.stream, _content_length(response.headers)),
+            stream=_ResponseBody(response.stream, response.headers),
             extensions=response.extensions,
         )
 

@@ -444,6 +444,11 @@ class _LocalFile:
         """The database's refusal (a CHECK, UNIQUE or trigger) of a write, said for the user."""
         raise NotImplementedError
 
+    def _update(self, db: sqlite3.Connection, table: str, row_id: str,
+                values: Mapping[str, object]) -> None:
+        db.execute(f"update {table} set {_assignments(values)} where id = ? and user_id = ?",
+                   (*values.values(), row_id, self.user_id))
+
 
 def _insert(db: sqlite3.Connection, table: str, values: Mapping[str, object]) -> None:
     db.execute(f"insert into {table} ({', '.join(values)}) "
@@ -631,9 +636,7 @@ class SQLiteConnectionStore(_LocalFile):
                 if "name" in values:
                     self._refuse_taken_name(db, str(values["name"]), connection_id)
                 values["updated_at"] = _next_version(row["updated_at"])
-                db.execute(f"update connections set {_assignments(values)} "
-                           "where id = ? and user_id = ?",
-                           (*values.values(), connection_id, self.user_id))
+                self._update(db, "connections", connection_id, values)
             return connection_from_row(_from_sqlite(self._get(db, connection_id)))
 
     def delete(self, connection_id: str) -> None:
@@ -724,10 +727,12 @@ class SQLiteChatStore(_LocalFile):
                          (chat_id, self.user_id)).fetchone()
         return chat_from_row(row) if row else None
 
-    def _message(self, db: sqlite3.Connection, message_id: str) -> Message | None:
+    def _message(self, db: sqlite3.Connection, message_id: str) -> Message:
         row = db.execute(f"{_MESSAGE_SELECT} where id = ? and user_id = ?",
                          (message_id, self.user_id)).fetchone()
-        return message_from_row(_from_sqlite(row)) if row else None
+        if row is None:  # none, or another user's: never theirs to see or change
+            raise UserFacingError(chat_value_refused(CHAT_GONE))
+        return message_from_row(_from_sqlite(row))
 
     def list_chats(self, limit: int = 50, before: tuple[str, str] | None = None) -> list[Chat]:
         sql, params = f"{_CHAT_SELECT} where user_id = ?", [self.user_id]
@@ -763,8 +768,7 @@ class SQLiteChatStore(_LocalFile):
                 raise UserFacingError(chat_value_refused(CHAT_GONE))
             else:
                 values["updated_at"] = now
-                db.execute(f"update chats set {_assignments(values)} where id = ? and user_id = ?",
-                           (*values.values(), chat.id, self.user_id))
+                self._update(db, "chats", chat.id, values)
             return self._chat(db, chat.id)
 
     def add_message(self, message: Message) -> Message:
@@ -776,22 +780,14 @@ class SQLiteChatStore(_LocalFile):
                 values.update(user_id=self.user_id, created_at=given_time(
                     message.created_at) or _next_version(chat.updated_at if chat else None))
                 _insert(db, "messages", values)
-            stored = self._message(db, message.id)
-        if stored is None:  # the id is another user's: never theirs to see or change
-            raise UserFacingError(chat_value_refused(CHAT_GONE))
-        return stored
+            return self._message(db, message.id)
 
     def update_message(self, message_id: str, changes: Mapping[str, object]) -> Message:
         values = _sqlite_values(message_changes(changes))
         with self._opened("save") as db:
             if values:
-                db.execute(f"update messages set {_assignments(values)} "
-                           "where id = ? and user_id = ?",
-                           (*values.values(), message_id, self.user_id))
-            stored = self._message(db, message_id)
-        if stored is None:
-            raise UserFacingError(chat_value_refused(CHAT_GONE))
-        return stored
+                self._update(db, "messages", message_id, values)
+            return self._message(db, message_id)
 
     def delete_chat(self, chat_id: str) -> None:
         with self._writing() as db:  # the chat and its messages (a trigger) together
@@ -819,22 +815,18 @@ class SQLiteChatStore(_LocalFile):
                     select c.id from chats_fts join chats c on c.seq = chats_fts.rowid
                     where chats_fts match :match and c.user_id = :user
                 )
-                {_CHAT_SELECT} where user_id = :user and id in (select chat_id from matched)
+                -- the snippet: a piece of the newest matching message, or the title
+                select {', '.join(CHAT_COLUMNS)}, coalesce((
+                    select snippet(messages_fts, 0, '', '', '…', 20) from messages m
+                    join messages_fts on messages_fts.rowid = m.seq
+                    where m.chat_id = chats.id and messages_fts match :match
+                    order by m.created_at desc limit 1), title) as snippet
+                from chats where user_id = :user and id in (select chat_id from matched)
                 order by updated_at desc, id desc limit :limit
                 """,
                 {"match": match, "user": self.user_id, "limit": limit},
-            ).fetchall()
-            return [Found(chat_from_row(row), self._snippet(db, row, match)) for row in rows]
-
-    def _snippet(self, db: sqlite3.Connection, chat: sqlite3.Row, match: str) -> str:
-        """A piece of the newest matching message of the chat, or its title."""
-        row = db.execute(
-            "select snippet(messages_fts, 0, '', '', '…', 20) from messages m "
-            "join messages_fts on messages_fts.rowid = m.seq "
-            "where m.chat_id = ? and messages_fts match ? order by m.created_at desc limit 1",
-            (chat["id"], match),
-        ).fetchone()
-        return row[0] if row else chat["title"]
+            )
+            return [Found(chat_from_row(row), row["snippet"]) for row in rows]
 
 
 # SQLite's primary result codes (https://sqlite.org/rescode.html) for what can go wrong
@@ -871,10 +863,8 @@ def _code(exc: BaseException) -> int:
 
 def _kind(exc: BaseException, folder: Path) -> str:
     """What went wrong: one of StoreUnavailable's kinds, or "disk_error"."""
-    if isinstance(exc, sqlite3.Error):
-        kind = _KIND_OF_CODE.get(_code(exc))
-    else:
-        kind = _KIND_OF_ERRNO.get(getattr(exc, "errno", None))
+    # An OSError has no SQLite code (0), an sqlite3.Error no errno.
+    kind = _KIND_OF_CODE.get(_code(exc)) or _KIND_OF_ERRNO.get(getattr(exc, "errno", None))
     if kind:
         return kind
     # SQLite says only "unable to open" or "disk I/O error": ask the file system itself.
@@ -890,11 +880,11 @@ def _kind(exc: BaseException, folder: Path) -> str:
     return "disk_error"
 
 
-# What a local store keeps, said when it cannot be read, and how a failed write is retried:
-# settings and connections have a Save button; a chat is written again by itself.
-_WHAT = {"settings": ("Your settings could not be read", "save again"),
-         "connections": ("Your connections could not be read", "save again"),
-         "chats": ("Your chats could not be read",
+# What a local store keeps, said when it cannot be read or saved, and how a failed write is
+# retried: settings and connections have a Save button; a chat is written again by itself.
+_WHAT = {"settings": ("Your settings could not be read", "Nothing was saved", "save again"),
+         "connections": ("Your connections could not be read", "Nothing was saved", "save again"),
+         "chats": ("Your chats could not be read", "The chat on screen is not saved yet",
                    "the chat on screen is saved by itself at your next action")}
 
 
@@ -904,10 +894,8 @@ def store_unavailable(exc: BaseException, path: Path, doing: str, what: str) -> 
     folder = path.parent
     kind = _kind(exc, folder)
     logger.warning("Local store %s failed while doing %s (%s): %s", path, doing, kind, exc)
-    unread, retry = _WHAT[what]
-    failed = {"open": "Switchboard cannot start", "read": unread,
-              "save": "Nothing was saved" if what != "chats"
-              else "The chat on screen is not saved yet"}[doing]
+    unread, unsaved, retry = _WHAT[what]
+    failed = {"open": "Switchboard cannot start", "read": unread, "save": unsaved}[doing]
     again = retry if doing == "save" else "reload the page"
     messages = {
         "busy": f"Your data is busy (another window is saving). {failed}; "
