@@ -563,3 +563,25 @@ def test_a_plain_text_body_that_parses_as_json_is_said_as_the_server_sent_it(tex
                                headers={"content-type": "text/plain"})
     exc = openai.BadRequestError("Error code: 400", response=response, body=json.loads(text))
     assert describe_error(exc, base_url="http://x/v1").endswith(f": {text}")
+
+
+def _chained(exc: BaseException, cause: BaseException) -> BaseException:
+    exc.__cause__ = cause
+    return exc
+
+
+@pytest.mark.parametrize("broke", [httpx2.ReadError("reset"), httpx2.RemoteProtocolError("cut"),
+                                   httpx2.ReadTimeout("slow")])
+def test_a_connection_that_broke_mid_reply_deeper_in_the_chain_blames_no_setting(broke):
+    """The base URL is blamed for a failed connection only when nothing in the chain says the
+    connection broke mid-way: one level down is the direct case, two levels down this one."""
+    request = httpx2.Request("POST", "http://x/v1/chat/completions")
+    wrapped = _chained(httpx2.ConnectError("wrapped"), broke)
+    assert setting_at_fault(wrapped) is None
+    assert setting_at_fault(_chained(openai.APIConnectionError(request=request), wrapped)) is None
+    assert setting_at_fault(_chained(httpx2.InvalidURL("odd"), broke)) is None
+    plain = _chained(httpx2.ConnectError("refused"), ConnectionRefusedError())
+    assert setting_at_fault(plain) == "base_url"
+    assert setting_at_fault(_chained(openai.APIConnectionError(request=request), plain)) == (
+        "base_url")
+    assert setting_at_fault(httpx2.InvalidURL("odd")) == "base_url"

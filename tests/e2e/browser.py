@@ -181,6 +181,8 @@ def assert_no_exception(page: Page) -> None:
 def screenshot(page: Page, name: str) -> Path:
     """Save the viewport as docs/screenshots/<name>.png once the app is idle."""
     wait_idle(page)
+    # A toast from an earlier step (e.g. "settings saved" before signing out) goes by itself.
+    expect(page.locator('[data-testid="stToast"]')).to_have_count(0, timeout=10_000)
     page.mouse.move(0, 0)  # no hover highlight or tooltip in the picture
     page.evaluate("document.activeElement && document.activeElement.blur()")  # no focus ring
     page.wait_for_timeout(300)  # let transitions (expanders, fades) finish
