@@ -24,7 +24,7 @@ from tests.e2e.browser import (
     send,
     wait_idle,
 )
-from tests.fixtures.llm_servers import sse_chunk
+from tests.fixtures.llm_servers import FORTY_WORDS
 
 # Any link to a page: Streamlit's page list (st.navigation's or the pages/ folder's), or a page
 # link (the app's own navigation in the sidebar, and links in a page).
@@ -98,14 +98,11 @@ _WATCH_RECONNECT = """() => {
 
 # What Streamlit titles the files of pages/ (and the frame's own file) in its folder list.
 FOLDER_TITLES = ("streamlit app", "sign in", "sign out", "sign up")
-SLOW_STREAM = [sse_chunk({"role": "assistant", "content": ""}),
-               *(sse_chunk({"content": f"word{n} "}) for n in range(40)),
-               sse_chunk({}, finish_reason="stop"), "data: [DONE]\n\n"]
 
 
 def test_a_tab_reconnecting_after_a_restart_mid_reply_never_shows_the_pages_folder(
         app_factory, new_page, canned_server, isolated_data_dir):
-    slow = canned_server(200, SLOW_STREAM, chunked=True, pace=0.1)  # about 4 s a reply
+    slow = canned_server(200, FORTY_WORDS, chunked=True, pace=0.1)  # about 4 s a reply
     save_compatible(slow.base_url, "", slow.model)
     app = app_factory(data_dir=isolated_data_dir)
     page = new_page()

@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 
 from tests.chatting import save_compatible
 from tests.e2e.browser import key, messages, open_app, reply_text, screenshot, send, wait_idle
-from tests.fixtures.llm_servers import sse_chunk
+from tests.fixtures.llm_servers import FORTY_WORDS
 
 
 def _sidebar_chat(page: Page, title: str):
@@ -67,14 +67,11 @@ def test_a_chat_survives_a_reload_and_a_restart(app_factory, new_page, katan_ser
         "Answer like a pirate.")
 
 
-SLOW_STREAM = [sse_chunk({"role": "assistant", "content": ""}),
-               *(sse_chunk({"content": f"word{n} "}) for n in range(40)),
-               sse_chunk({}, finish_reason="stop"), "data: [DONE]\n\n"]
 
 
 def test_closing_the_page_mid_reply_keeps_what_arrived_marked(app_factory, new_page,
                                                               canned_server, isolated_data_dir):
-    slow = canned_server(200, SLOW_STREAM, chunked=True, pace=0.25)  # about 10 s in all
+    slow = canned_server(200, FORTY_WORDS, chunked=True, pace=0.25)  # about 10 s in all
     save_compatible(slow.base_url, "", slow.model)
     app = app_factory(data_dir=isolated_data_dir)
     page = new_page()
