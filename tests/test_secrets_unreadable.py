@@ -111,12 +111,15 @@ def test_without_a_secrets_file_the_app_starts_in_its_mode(tmp_path, monkeypatch
     assert [t.value for t in at.title] == (["Sign in"] if mode == "supabase" else ["Chat"])
 
 
-def test_a_secrets_file_that_reads_gives_its_tables_to_the_app(tmp_path):
-    """The other side again: a readable file's nested table (an administrator's connection) is
-    read whole, and Chat offers its model."""
-    _write_secrets(tmp_path, '[connections.team]\nname = "Team server"\n'
-                             'base_url = "http://127.0.0.1:9/v1"\nmodels = ["team-model"]\n')
-    at = _run()
+def test_a_secrets_table_reaches_the_app_as_plain_data():
+    """The other side again: readable secrets' nested table (an administrator's connection) is
+    read whole, and Chat offers its model. Given as AppTest's secrets, which it puts back after
+    the run: a real file would stay parsed in this process for every later test."""
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.secrets["connections"] = {"team": {"name": "Team server", "models": ["team-model"],
+                                          "base_url": "http://127.0.0.1:9/v1"}}
+    at.run()
+    assert not at.exception, at.exception
     assert "cannot start" not in shown_text(at)
     (model,) = [box for box in at.selectbox if box.label == "Model"]
     assert "team-model · Team server (administrator)" in model.options
