@@ -259,6 +259,19 @@ def _sql(settings, statement: str, *values) -> list[tuple]:
         return db.execute(statement, values).fetchall()
 
 
+def _moved_headers_are_never_sent(settings, server, listed) -> None:
+    """Gateway's and Other's headers hold a key sealed for another column: read as unreadable,
+    said so, and each use sends only what the app sets (its own key), never our-bug words."""
+    for name, key in (("Gateway", KEY_OF_HEADERS), ("Other", OWN_KEY)):
+        connection = listed[name]
+        assert connection.unreadable == {"headers"} and connection.headers == ()
+        assert "saved headers" in describe_unreadable_secrets(connection)
+        server.received.clear()
+        said = used_everywhere(settings, connection)
+        assert_only_what_the_app_sets(server, key)
+        assert not any(BUG in text for text in said), said
+
+
 def test_local_a_key_copied_into_the_headers_column_is_never_sent_as_headers(server):
     settings = settings_now()
     _, connections = _local(settings)
@@ -271,14 +284,7 @@ def test_local_a_key_copied_into_the_headers_column_is_never_sent_as_headers(ser
         _sql(settings, "update connections set headers = ? where id = ?", sealed_key, row)
 
     listed = {c.name: c for c in connections.list()}
-    for name, key in (("Gateway", KEY_OF_HEADERS), ("Other", OWN_KEY)):
-        connection = listed[name]
-        assert connection.unreadable == {"headers"} and connection.headers == ()
-        assert "saved headers" in describe_unreadable_secrets(connection)
-        server.received.clear()
-        said = used_everywhere(settings, connection)
-        assert_only_what_the_app_sets(server, key)
-        assert not any(BUG in text for text in said), said
+    _moved_headers_are_never_sent(settings, server, listed)
 
 
 def test_local_a_key_copied_into_another_column_or_table_is_never_sent(server):
@@ -416,14 +422,7 @@ def test_supabase_a_key_copied_through_the_api_into_headers_is_never_sent_as_hea
     as_alice.update({"api_key": profile_row["openai_api_key"]}, id=third.id)  # and back
 
     listed = {c.name: c for c in connections.list()}
-    for name, key in (("Gateway", KEY_OF_HEADERS), ("Other", OWN_KEY)):
-        connection = listed[name]
-        assert connection.unreadable == {"headers"} and connection.headers == ()
-        assert "saved headers" in describe_unreadable_secrets(connection)
-        server.received.clear()
-        said = used_everywhere(settings, connection)
-        assert_only_what_the_app_sets(server, key)
-        assert not any(BUG in text for text in said), said
+    _moved_headers_are_never_sent(settings, server, listed)
 
     assert listed["Third"].unreadable == {"api_key"} and targets([listed["Third"]]) == []
     profile = profiles.load()
