@@ -67,3 +67,17 @@ def shown_text(at: AppTest) -> str:
         if hasattr(node, "value"):
             parts.append(repr(node.value))
     return "\n".join(parts)
+
+
+def history_titles(at) -> list[str]:
+    """The chats the sidebar lists, newest first."""
+    return [b.label for b in at.sidebar.button if b.key and b.key.startswith("history:open:")]
+
+
+def open_from_history(at, title: str):
+    """Click the one chat the sidebar lists under `title`."""
+    (button,) = [b for b in at.sidebar.button
+                 if b.key and b.key.startswith("history:open:") and b.label == title]
+    button.click().run()
+    assert not at.exception, at.exception
+    return at

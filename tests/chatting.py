@@ -71,3 +71,4 @@ def start_chat(timeout: float = 60):
 
 __all__ = ["chat_messages", "send", "use_server", "save_compatible", "errors", "start_chat",
            "add_connection", "connection_store", "saved_profile"]
+

@@ -21,7 +21,7 @@ from core.providers.connections import Connection
 from core.store.errors import ConnectionChanged
 from core.store.keybox import EncryptedConnectionStore, KeyBox, Place
 from core.store.supabase import SupabaseConnectionStore
-from tests.test_rls import Account, Refused, new_account
+from tests.test_rls import Account, Refused
 
 TABLE = "connections"
 BOB_KEY = "sk-bob-secret-key-0123456789"
@@ -114,16 +114,6 @@ def rows_of(stack, user_id: str) -> list[dict]:
 @pytest.fixture
 def box() -> KeyBox:
     return KeyBox([Fernet.generate_key().decode()])
-
-
-@pytest.fixture
-def alice(supabase_stack) -> Account:
-    return new_account(supabase_stack)
-
-
-@pytest.fixture
-def bob(supabase_stack) -> Account:
-    return new_account(supabase_stack)
 
 
 @pytest.fixture

@@ -7,25 +7,13 @@ from __future__ import annotations
 import sqlite3
 import uuid
 
-from tests.apptest import compatible, open_app
+from tests.apptest import compatible, history_titles, open_app, open_from_history
 from tests.chatting import chat_messages, send, start_chat, use_server
 from tests.test_supabase_app import sign_in, sign_up
 
 
 def _posts(recorder):
     return [r.body for r in recorder.requests if r.method == "POST"]
-
-
-def _history(at) -> list[str]:
-    return [b.label for b in at.sidebar.button if b.key and b.key.startswith("history:open:")]
-
-
-def _open(at, title: str):
-    (button,) = [b for b in at.sidebar.button
-                 if b.key and b.key.startswith("history:open:") and b.label == title]
-    button.click().run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _versions(at) -> list[str]:
@@ -40,12 +28,12 @@ def test_a_chat_comes_back_after_a_reload_with_its_messages_model_and_options(ka
     at.slider(key="chat:temperature").set_value(0.3).run()
     send(at, "Remember me after a reload")
     before = chat_messages(at)
-    assert _history(at) == ["Remember me after a reload"]
+    assert history_titles(at) == ["Remember me after a reload"]
 
     again = start_chat()  # a new browser session: nothing of the first one's memory
     assert chat_messages(again) == []
-    assert _history(again) == ["Remember me after a reload"]
-    _open(again, "Remember me after a reload")
+    assert history_titles(again) == ["Remember me after a reload"]
+    open_from_history(again, "Remember me after a reload")
     assert chat_messages(again) == before
     assert again.text_area(key="chat:system_prompt").value == "You are terse."
     assert again.toggle(key="chat:custom_temperature").value is True
@@ -59,8 +47,8 @@ def test_new_chats_are_listed_newest_first_and_each_opens_its_own_messages(katan
     send(at, "first chat")
     at.button(key="chat:new").click().run()
     send(at, "second chat")
-    assert _history(at) == ["second chat", "first chat"]
-    _open(at, "first chat")
+    assert history_titles(at) == ["second chat", "first chat"]
+    open_from_history(at, "first chat")
     assert [t for r, t in chat_messages(at) if r == "user"] == ["first chat"]
 
 
@@ -93,7 +81,7 @@ def test_regenerate_twice_and_edit_an_earlier_message_keep_every_version(
     assert [m["content"] for m in sent if m["role"] == "user"] == ["one", "two", "three"]
 
     reopened = start_chat()
-    _open(reopened, "one")
+    open_from_history(reopened, "one")
     assert [t for r, t in chat_messages(reopened) if r == "user"] == ["one", "two", "three"]
 
 
@@ -128,7 +116,7 @@ def test_export_all_delete_all_and_import_back_from_settings(katan_server):
     at.button(key="chats:delete_yes").click().run()
     assert "1 chats deleted." in [s.value for s in at.success]
     at.switch_page("pages/chat.py").run()
-    assert _history(at) == [] and chat_messages(at) == []
+    assert history_titles(at) == [] and chat_messages(at) == []
 
     at.switch_page("pages/settings.py").run()
     at.file_uploader(key="chats:import_file").set_value(("chats.json", exported.encode(), "application/json")).run()
@@ -137,7 +125,7 @@ def test_export_all_delete_all_and_import_back_from_settings(katan_server):
     at.button(key="chats:import").click().run()  # the same file again: nothing new
     assert "0 imported, 1 already there." in [s.value for s in at.success]
     at.switch_page("pages/chat.py").run()
-    _open(at, "keep this one")
+    open_from_history(at, "keep this one")
     assert chat_messages(at) == before
     assert "2 / 2" in _versions(at)
 
@@ -150,7 +138,7 @@ def test_a_broken_import_says_why_and_imports_nothing(katan_server):
     at.button(key="chats:import").click().run()
     assert at.error and at.error[0].value.startswith("Nothing was imported")
     at.switch_page("pages/chat.py").run()
-    assert _history(at) == []
+    assert history_titles(at) == []
 
 
 def test_hosted_a_chat_comes_back_after_signing_in_again_and_stays_the_users_own(
@@ -170,8 +158,8 @@ def test_hosted_a_chat_comes_back_after_signing_in_again_and_stays_the_users_own
     before = chat_messages(at)
 
     again = sign_in(open_app(), email)  # another browser session
-    assert _history(again) == ["a hosted conversation"]
-    _open(again, "a hosted conversation")
+    assert history_titles(again) == ["a hosted conversation"]
+    open_from_history(again, "a hosted conversation")
     assert chat_messages(again) == before
 
     # The chat's address, opened in a new session: sign in, and it is the chat on screen.
@@ -182,7 +170,7 @@ def test_hosted_a_chat_comes_back_after_signing_in_again_and_stays_the_users_own
     assert "chat" not in by_address.query_params  # going to Sign out leaves the address
 
     stranger = sign_up(f"user-{uuid.uuid4().hex[:10]}@example.com")
-    assert _history(stranger) == []
+    assert history_titles(stranger) == []
     [row] = supabase_mode.sql(
         "select count(*) as n from public.messages m join auth.users u on u.id = m.user_id "
         "where u.email = %s", email)

@@ -17,7 +17,7 @@ import supabase
 from core.failures import UserFacingError
 from core.history.model import Chat, Message
 from core.store.supabase import SupabaseChatStore
-from tests.test_rls import Account, Refused, new_account
+from tests.test_rls import Account, Refused
 
 BOB_WORD = "zanzibarian"  # in bob's title and messages only
 
@@ -117,16 +117,6 @@ def new_chat(stack, account: Account, title: str, *texts: str) -> tuple[Chat, li
                                                   content=text)))
         parent = messages[-1].id
     return store.save_chat(chat.with_changes(current_id=parent)), messages
-
-
-@pytest.fixture
-def alice(supabase_stack) -> Account:
-    return new_account(supabase_stack)
-
-
-@pytest.fixture
-def bob(supabase_stack) -> Account:
-    return new_account(supabase_stack)
 
 
 @pytest.fixture

@@ -137,16 +137,6 @@ def profile_of(stack, user_id) -> dict:
     return row
 
 
-@pytest.fixture
-def alice(supabase_stack) -> Account:
-    return new_account(supabase_stack)
-
-
-@pytest.fixture
-def bob(supabase_stack) -> Account:
-    return new_account(supabase_stack)
-
-
 def test_the_call_writes_only_over_what_was_read(supabase_stack, alice):
     RawProfiles(supabase_stack, alice.access_token).update(alice.id, {"display_name": "Ada"})
 

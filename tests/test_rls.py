@@ -125,16 +125,6 @@ def stored_profile(stack, user_id: str) -> dict | None:
 
 
 @pytest.fixture
-def alice(supabase_stack) -> Account:
-    return new_account(supabase_stack)
-
-
-@pytest.fixture
-def bob(supabase_stack) -> Account:
-    return new_account(supabase_stack)
-
-
-@pytest.fixture
 def carol(supabase_stack) -> Account:
     """A user whose profile is gone, so only security (not uniqueness) can stop a write."""
     account = new_account(supabase_stack)

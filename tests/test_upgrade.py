@@ -23,7 +23,14 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from tests.apptest import chat_messages, compatible, open_app, shown_text
+from tests.apptest import (
+    chat_messages,
+    compatible,
+    history_titles,
+    open_from_history,
+    open_app,
+    shown_text,
+)
 from tests.fixtures.common import REPO, missing
 from tests.upgrade.make_previous_release import MESSAGES, PREVIOUS_RELEASE, QUIRK
 
@@ -94,18 +101,6 @@ def sign_in(at, email: str):
     return at
 
 
-def _history(at) -> list[str]:
-    return [b.label for b in at.sidebar.button if b.key and b.key.startswith("history:open:")]
-
-
-def _open(at, title: str):
-    (button,) = [b for b in at.sidebar.button
-                 if b.key and b.key.startswith("history:open:") and b.label == title]
-    button.click().run()
-    assert not at.exception, at.exception
-    return at
-
-
 def _model_of(label: str) -> str:
     return label.split(" · ")[0]  # "model · connection"
 
@@ -116,8 +111,8 @@ def chats_unchanged_after_the_upgrade(at, server, recorder, before: dict) -> Non
     assert errors(at) == [] and not at.warning, (errors(at), [w.value for w in at.warning])
     assert server.model in [_model_of(o) for o in at.selectbox(key="chat:model").options]
 
-    assert _history(at) == before["chats"] == [MESSAGES[0]]
-    _open(at, before["title"])
+    assert history_titles(at) == before["chats"] == [MESSAGES[0]]
+    open_from_history(at, before["title"])
     assert [(role, text) for role, text in chat_messages(at)] == \
         [tuple(m) for m in before["messages"]]
     assert _model_of(at.selectbox(key="chat:model").value) == server.model

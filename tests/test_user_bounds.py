@@ -47,16 +47,6 @@ CHATS_BOUND, MESSAGES_BOUND, BYTES_BOUND, RATE_BOUND = "SB051", "SB052", "SB053"
 NEW_ROWS_AT_ONCE, NEW_ROWS_PER_SECOND = 2_000, 200
 
 
-@pytest.fixture
-def alice(supabase_stack) -> Account:
-    return new_account(supabase_stack)
-
-
-@pytest.fixture
-def bob(supabase_stack) -> Account:
-    return new_account(supabase_stack)
-
-
 @pytest.fixture(params=["raw HTTP", "supabase-py"])
 def api_as(request, supabase_stack):
     """The REST API as an account (None: anonymous) over one transport."""
