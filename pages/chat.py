@@ -13,8 +13,9 @@ from core.chat.blocks import (
     drawn_plain,
     highlighted_on_page,
 )
-from core.chat.call import STREAMING, Reply, coalesce, start_reply, wire_messages
+from core.chat.call import Reply, coalesce
 from core.history.conversation import ShownMessage
+from core.history.model import MAX_CONTENT_LENGTH
 from core.auth import SessionEnded
 from core.failures import UserFacingError
 from core.store.keybox import describe_unreadable_key
@@ -62,8 +63,7 @@ def _thinking_label(seconds: float | None, done: bool) -> str:
 def _switch(message_id: str) -> None:
     """◀ / ▶ callback: show another version and the newest branch under it."""
     conversation = session.conversation()
-    conversation.recover()  # a reply cut by this click is kept first, on its own branch
-    conversation.switch_to(message_id)
+    conversation.switch_to(message_id)  # a reply arriving on the other branch goes on
     session.history_changed()
 
 
@@ -101,6 +101,8 @@ def _show_turn(index: int, turn: ShownMessage, conversation) -> None:
         if turn.role == "user":
             with st.container(key=f"chat-user-{index}"):
                 _user_text(turn.content)
+            if turn.id in conversation.refused:
+                st.warning(f"This message is not stored in full: {conversation.refused[turn.id]}")
             with st.container(horizontal=True, vertical_alignment="center"):
                 _versions(conversation, turn)
                 st.button("Edit", icon="✏️", key=f"chat:edit:{turn.id}", type="tertiary",
@@ -115,6 +117,8 @@ def _show_turn(index: int, turn: ShownMessage, conversation) -> None:
             with copy.popover("Copy", icon="📋", width="stretch"):
                 st.code(turn.content, language="markdown", wrap_lines=True)
         _versions(conversation, turn)
+        if turn.id in conversation.refused:
+            st.warning(f"This reply is not stored in full: {conversation.refused[turn.id]}")
         if turn.error:
             st.error(turn.error)
             if turn.error_field in _SETTINGS_LINKS:
@@ -177,14 +181,16 @@ def _stop_editing() -> None:
 
 
 def _take_request(conversation, prompt: str | None) -> bool:
-    """Apply what the user asked for; True when a reply must be streamed now."""
+    """Apply what the user asked for; True when a reply must be asked for now."""
     action = st.session_state.pop("chat:action", None)
     if prompt:
+        if _too_long(prompt):
+            return False
         conversation.add_user(prompt)
         return True
     if action == "send_unsent":
         text = st.session_state.pop(session.UNSENT, "")
-        if text:
+        if text and not _too_long(text):
             conversation.add_user(text)
             return True
     if action == "regenerate":
@@ -192,7 +198,8 @@ def _take_request(conversation, prompt: str | None) -> bool:
     if action == "send_edit":
         text = st.session_state.pop("chat:editing", "").strip()
         index = st.session_state.pop("chat:editing_index", None)
-        if text and index is not None and index < len(conversation.turns):
+        if text and index is not None and index < len(conversation.turns) \
+                and not _too_long(text):
             conversation.branch_from(index)  # the earlier version stays, one ◀ away
             conversation.add_user(text)
             return True
@@ -254,32 +261,34 @@ def _live_thinking(area, reply: Reply):
     return redraw
 
 
-def _reply(target: Target, system_prompt: str, temperature: float | None) -> None:
-    """Stream one reply into the page; how it ended is recorded in the conversation."""
-    conversation = session.conversation()
-    reply = conversation.begin_reply()
-    messages = wire_messages(conversation.turns, system_prompt)
+def _follow(live, conversation) -> None:
+    """The reply still arriving, growing on the page until it ends; then the page is drawn
+    again with it as stored. Leaving (another chat, a reload, a closed tab) ends only this view:
+    the reply goes on in the server process."""
     with st.chat_message("assistant"):
         thinking = st.empty()
         body = st.container()
         with st.container(key="chat-stop"):
-            # Clicking Stop reruns the page; the next run keeps the partial reply, marked stopped.
-            st.button("Stop", icon="⏹️", key="chat:stop", help="Stop the reply here; keep what came.")
-        stream = start_reply(
-            session.settings(), target, messages, reply,
-            temperature=temperature, on_quirk=lambda quirk: session.learn_quirk(target, quirk),
-        )
+            st.button("Stop", icon="⏹️", key="chat:stop", on_click=session.stop_reply,
+                      args=(live.id,), help="Stop the reply here; keep what came.")
         blocks = BlockSplitter()
         # Code blocks on the page are highlighted again on every update: fewer, larger updates.
-        shown = coalesce(stream, on_thinking=_live_thinking(thinking, reply),
+        shown = coalesce(live.follow(), on_thinking=_live_thinking(thinking, live.reply),
                          rendered=UpdateCost(blocks, highlighted_on_page(conversation.turns)))
-        # Kept in the store at least every second; less often while many replies stream.
-        kept = conversation.keeping_partial(shown, reply, every=STREAMING.crowding())
-        with closing(kept):  # Stop ends this run inside write_stream: end the stream right here
-            draw_blocks(kept, blocks, body)
-    conversation.finish_reply(reply)
+        draw_blocks(shown, blocks, body)
     session.history_changed()
     st.rerun()
+
+
+def _too_long(text: str) -> bool:
+    """Said before sending, and kept to edit: the store could not keep it whole."""
+    if len(text) <= MAX_CONTENT_LENGTH:
+        return False
+    st.session_state[session.UNSENT] = text
+    st.session_state[session.UNSENT_WHY] = (
+        f"it is {len(text):,} characters long; a message can be at most "
+        f"{MAX_CONTENT_LENGTH:,}")
+    return True
 
 
 TARGETS = "chat:targets"  # the models offered when the stores were last read here
@@ -339,8 +348,7 @@ st.title("Chat")
 st.html(_STYLE)
 history.reopen()  # a reload opens the chat it showed (its id is in the address)
 conversation = session.conversation()
-conversation.recover()  # a reply cut by Stop (or any rerun) is kept, marked stopped
-session.show_in_address(conversation)
+live = session.live_reply(conversation)  # a reply that ended meanwhile is shown as it ended
 if st.session_state.get("chat:input") or st.session_state.get("chat:action"):
     session.forget("profile", "connections")  # about to send: the settings as they are now
 sidebar_head, sidebar_options, sidebar_list = (st.sidebar.container() for _ in range(3))
@@ -349,8 +357,10 @@ targets = _offered_targets()
 if conversation.unsaved:
     st.warning(f"This chat is not being saved: {conversation.unsaved} It stays on this page.")
 if not targets:  # the conversation already on screen stays there
+    session.show_in_address(conversation)
     for index, turn in enumerate(conversation.turns):
-        _show_turn(index, turn, conversation)
+        if turn is not conversation.live_turn():
+            _show_turn(index, turn, conversation)
     if targets is not None and UNREADABLE:  # configured, but its key cannot be read now
         st.info("No model can be offered while the saved key cannot be read (see above). "
                 "Put back the secret it was saved with, or enter the key again in Settings.")
@@ -358,19 +368,26 @@ if not targets:  # the conversation already on screen stays there
         st.info("No provider is configured yet. Add an OpenAI key, an OpenAI-compatible server "
                 "or a connection in Settings.")
         st.page_link("pages/settings.py", label="Open Settings", icon="⚙️")
+    if live is not None:
+        _follow(live, conversation)
     st.stop()
 
 target = _pick_target(targets)
 system_prompt, temperature = _chat_options(sidebar_options)
 conversation.keep_options(target.label, target.connection_id, system_prompt, temperature)
-prompt = st.chat_input("Message", submit_mode="disable", key="chat:input")  # pinned to the bottom
-streaming = _take_request(conversation, prompt)
-if streaming:
+# Pinned to the bottom; while a reply arrives, Stop it to send another.
+prompt = st.chat_input("Message", submit_mode="disable", key="chat:input",
+                       disabled=live is not None)
+if live is None and _take_request(conversation, prompt):
+    # Asked before anything is drawn: the request leaves now, not after this run.
+    live = session.send_reply(conversation, target, system_prompt, temperature)
     session.history_changed()
+session.show_in_address(conversation)  # from the first message on
 for index, turn in enumerate(conversation.turns):
-    _show_turn(index, turn, conversation)
-if streaming:
-    _reply(target, system_prompt, temperature)
+    if live is None or turn.id != live.id:
+        _show_turn(index, turn, conversation)
+if live is not None:
+    _follow(live, conversation)
 else:
     _unsent_message()
     _actions(conversation)

@@ -75,23 +75,6 @@ def test_markdown_and_code_render_and_each_reply_can_be_copied(katan_server):
     assert assistant_captions(at)[0].startswith("katan-echo · OpenAI-compatible")
 
 
-def test_a_reply_cut_by_stop_is_kept_and_marked_stopped(katan_server):
-    """Stop ends the script run mid-reply; the next run keeps what had arrived."""
-    use_server(katan_server)
-    at = start_chat()
-    send(at, "a question")
-    conversation = at.session_state["conversation"]
-    conversation.add_user("a question that was stopped")
-    reply = conversation.begin_reply()
-    reply.model, reply.provider = "katan-echo", "OpenAI-compatible"
-    reply.add_answer("partial ans")
-    at.run()
-    messages = chat_messages(at)
-    assert messages[-1] == ("assistant", "partial ans")
-    assert "Stopped" in assistant_captions(at)[-1]
-    assert at.button(key="chat:retry").label == "Regenerate"
-
-
 def test_a_long_message_is_shown_as_typed_and_a_short_one_as_markdown(katan_server):
     """A pasted file (over 20,000 characters) is drawn as plain text, line breaks and all;
     the model still gets it whole, and shorter messages keep their Markdown."""

@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from core.history.replies import REPLIES
 from core.store.keybox import LOCAL_KEY_FILE
+from core.store.sqlite import LOCAL_USER_ID
 from core.store.sqlite import DB_FILENAME
 from tests.apptest import chat_messages, compatible, navigation, open_app
 from tests.chatting import errors, send, use_server
@@ -217,8 +219,9 @@ def _kill_once_text_arrives(conversation, process) -> threading.Thread:
     def watch() -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            reply = conversation.in_flight
-            if reply is not None and reply.text:
+            live = conversation.live_turn()
+            job = live and REPLIES.find(live.id, LOCAL_USER_ID)
+            if job and job.pieces:
                 os.kill(process.pid, signal.SIGKILL)
                 return
             time.sleep(0.02)

@@ -170,12 +170,14 @@ def stream_reply(
     limits: Limits = Limits(),
     on_quirk: Callable[[str], None] = lambda quirk: None,
     max_tokens: int | None = None,
+    watchdog: Watchdog | None = None,
 ) -> Iterator[str | Thinking]:
     """Answer text and Thinking markers. Never raises: on failure the reply ends 'failed' or
-    'interrupted' with `reply.error`; unsupported options go to `on_quirk`."""
+    'interrupted' with `reply.error`; unsupported options go to `on_quirk`. Arming `watchdog`
+    to 0 from another thread cuts the stream at once."""
     reply.model, reply.provider = target.model, target.provider_label
     extra = {} if temperature is None else {"temperature": temperature}
-    watchdog = Watchdog(clock=reply.clock)
+    watchdog = watchdog or Watchdog(clock=reply.clock)
     reader = ChunkReader(reply)
     end = StreamEnd()
     try:
@@ -409,6 +411,7 @@ def start_reply(
     *,
     temperature: float | None = None,
     on_quirk: Callable[[str], None] = lambda quirk: None,
+    watchdog: Watchdog | None = None,
 ) -> Iterator[str | Thinking]:
     """Never raises."""
     try:
@@ -420,5 +423,5 @@ def start_reply(
         return iter(())
     return stream_reply(
         client, target, messages, reply, temperature=temperature, limits=limits,
-        on_quirk=on_quirk,
+        on_quirk=on_quirk, watchdog=watchdog,
     )

@@ -184,6 +184,7 @@ class Watchdog:
         self.deadline = _FOREVER
         self.reason = ""
         self.fired = ""
+        self.halted = False
         self.clock = clock
         self._sock: socket.socket | None = None
         self._watchman = watchman
@@ -196,7 +197,12 @@ class Watchdog:
 
     def arm(self, seconds: float, reason: str) -> None:
         self.reason = reason
-        self.deadline = self.clock() + seconds
+        self.deadline = self.clock() + seconds if not self.halted else 0.0
+
+    def halt(self) -> None:
+        """From any thread: cut the stream at once (within one watch), whenever it is watched."""
+        self.halted = True
+        self.deadline = 0.0
 
     def due(self) -> bool:
         return not self.fired and self.clock() >= self.deadline

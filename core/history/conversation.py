@@ -14,9 +14,13 @@ from core.chat.errors import CONTEXT_TOO_LONG
 from core.failures import UserFacingError
 from core.history.model import MAX_TITLE_LENGTH, STATUS_NOTES, Chat, Message, new_id
 from core.store.contracts import ChatStore
+from core.store.errors import StoreUnavailable
 from core.history.thread import Thread, parents_first, title_from
 
 logger = logging.getLogger(__name__)
+
+NOT_STORED = "Not stored in full:"  # a message the store refused, as stored in its place
+MAX_ERROR = 10_000
 
 
 def _changes(message: Message) -> dict:
@@ -74,6 +78,7 @@ class Conversation:
     _flushing: bool = field(default=False, repr=False, compare=False)
     _in_flight_parent: str | None = field(default=None, repr=False)
     _generation: int | None = field(default=0, repr=False)  # the store's file, last written to
+    refused: dict = field(default_factory=dict)  # message id -> why the store refused it
 
     def __post_init__(self) -> None:
         self._generation = getattr(self.store, "generation", 0)
@@ -121,12 +126,7 @@ class Conversation:
                 if read is not self.messages:  # a change made meanwhile gives a new list
                     latest, read = {m.id: m for m in self.messages}, self.messages
                 message_id, change = next(iter(self._unstored.items()))
-                message = latest[message_id]
-                if message_id in self._added:
-                    self.store.update_message(message_id, _changes(message))
-                else:
-                    self.store.add_message(message)
-                    self._added.add(message_id)
+                self._write(latest[message_id])
                 if self._unstored.get(message_id) is change:  # not changed again meanwhile
                     del self._unstored[message_id]
         except UserFacingError as exc:
@@ -136,6 +136,26 @@ class Conversation:
         finally:
             self._flushing = False
         self.unsaved = None
+
+    def _write(self, message: Message) -> None:
+        """A message the store refuses (too big for it, over the user's bounds) is said beside it
+        and stored as a note in its place, so the messages after it are stored all the same."""
+        try:
+            self._write_as(message)
+        except StoreUnavailable:
+            raise
+        except UserFacingError as exc:
+            logger.warning("A message was refused by the store: %s", exc)
+            self.refused[message.id] = str(exc)
+            self._write_as(message.with_changes(content="", reasoning="", usage=None,
+                                                error=f"{NOT_STORED} {exc}"[:MAX_ERROR]))
+
+    def _write_as(self, message: Message) -> None:
+        if message.id in self._added:
+            self.store.update_message(message.id, _changes(message))
+        else:
+            self.store.add_message(message)
+            self._added.add(message.id)
 
     def _change_chat(self, **changes) -> None:
         changed = self.chat.with_changes(**changes)
@@ -234,6 +254,54 @@ class Conversation:
                 saving.join()  # the store's own timeouts bound this wait
             if reply.status in ("streaming", "stopped"):  # an ended reply is kept as it ended
                 self.keep_partial(reply)
+
+    # ---- a reply run by the server process (core.history.replies): this conversation shows it
+
+    def ask_reply(self) -> ShownMessage:
+        """The reply about to be asked for: an empty "streaming" turn ending the branch. Its
+        worker stores it; a Retry's, only once it has text (the retried reply stays current)."""
+        turn = ShownMessage(self.chat.id, "assistant", "", parent_id=self._leaf_id(),
+                            status="streaming")
+        self.turns.append(turn)
+        self.messages = [*self.messages, turn]
+        self._added.add(turn.id)
+        if self.retrying is None:
+            self._change_chat(current_id=turn.id)
+        self._flush()
+        return turn
+
+    def live_turn(self) -> ShownMessage | None:
+        """The reply still arriving at the end of the branch on screen, if any."""
+        last = self.turns[-1] if self.turns else None
+        return last if last is not None and last.status == "streaming" else None
+
+    def end_live(self, final: ShownMessage, stored: bool, added: bool = True) -> None:
+        """The live reply as it ended. `stored`: as it ended, by its worker or another process;
+        `added`: its row is in the store (else it is added with the next write)."""
+        live = self.live_turn()
+        if live is None or live.id != final.id:
+            return
+        if (final.status == "failed" and self.retrying is not None and self.retrying.content
+                and not (final.content or final.reasoning)):
+            # A Retry that got nothing keeps the reply it retried, with the new error.
+            self.messages = [m for m in self.messages if m.id != final.id]
+            self._added.discard(final.id)
+            final = replace(self.retrying, error=final.error, error_field=final.error_field)
+            stored = True
+        self.retrying = None
+        self.turns[-1] = final
+        self.messages = [m for m in self.messages if m.id != final.id] + [final]
+        if not added:
+            self._added.discard(final.id)
+        if not stored:
+            self._unstored[final.id] = object()
+        self._change_chat(current_id=final.id)
+        self._flush()
+
+    def forget_live(self, message: Message) -> None:
+        """A live reply that is not to be found any more (its chat was deleted elsewhere)."""
+        self.turns = [t for t in self.turns if t.id != message.id]
+        self.messages = [m for m in self.messages if m.id != message.id]
 
     # ---- versions: a regenerated reply or an edited message is a sibling; all stay
 

@@ -16,7 +16,7 @@ ROLES = ("user", "assistant")
 STATUSES = ("streaming", "complete", "stopped", "interrupted", "incomplete", "failed")
 # Said with a reply that did not end normally, on the page and in an export.
 STATUS_NOTES = {
-    "streaming": "Still arriving, or cut off when the page that asked for it closed",
+    "streaming": "Still arriving",
     "stopped": "Stopped",
     "interrupted": "Interrupted",
     "incomplete": "Possibly incomplete",
@@ -44,6 +44,17 @@ class Message:
 
     def with_changes(self, **changes) -> "Message":
         return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class ReplyState:
+    """A streaming reply as the store holds it (core.store.contracts.ChatStore.append_reply)."""
+
+    status: str
+    content_length: int
+    reasoning_length: int
+    stop_requested: bool
+    alive: bool
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,11 @@ from core.session.chat import (
     conversation,
     new_chat,
     open_chat,
+    live_reply,
     reopen_addressed_chat,
+    send_reply,
     show_in_address,
+    stop_reply,
 )
 from core.session.drafts import KEPT, keep, keeping, kept, put, restore
 from core.session.frame import framing, run_in_frame
@@ -46,5 +49,5 @@ __all__ = [
     "forget", "forget_old_outage", "framing", "history_changed", "keep", "keep_unsent_message",
     "keeping", "kept", "learn_quirk", "new_chat", "on_page", "open_chat", "page_read", "put",
     "remembered", "reopen_addressed_chat", "restore", "run_in_frame", "seed_store", "settings",
-    "show_in_address", "sign_out", "store", "take_auth_notice", "PageRead",
+    "show_in_address", "sign_out", "live_reply", "send_reply", "stop_reply", "store", "take_auth_notice", "PageRead",
 ]

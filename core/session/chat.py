@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import streamlit as st
 
 from core.auth import SessionEnded
+from core.chat.call import wire_messages
 from core.failures import UserFacingError
-from core.history.conversation import Conversation
+from core.history.conversation import Conversation, ShownMessage
+from core.history.model import Message
+from core.history.replies import LEASE_SECONDS, REPLIES, Ask, Job, Tail, shown_final
+from core.providers import sources
+from core.providers.kinds import Target
 from core.session.drafts import put
-from core.session.stores import chat_store, history_changed
+from core.session.people import auth, current_user, settings
+from core.session.stores import chat_store, connection_store, history_changed, seed_store
+from core.store.contracts import ChatStore
 from core.store.errors import ChatGone
+from core.store.sqlite import SQLiteChatStore
+from core.store.supabase import SupabaseChatStore
 
 
 def _new_conversation() -> Conversation:
@@ -100,3 +110,72 @@ def new_chat() -> None:
     for key, value in CHAT_OPTION_DEFAULTS.items():
         put(key, value)
     st.session_state.pop("chat:editing", None)
+
+
+# ---- replies run by the server process (core.history.replies); pages only view them
+
+
+def _worker_store() -> Callable[[], ChatStore]:
+    """How the reply's worker opens its own store (its writes never wait behind this page's),
+    again at each save while it cannot be opened."""
+    config, user = settings(), current_user()
+    if config.mode == "local":
+        return lambda: SQLiteChatStore(config.data_dir)
+    client = auth().client
+    return lambda: SupabaseChatStore(client, user.id)
+
+
+def send_reply(conversation: Conversation, target: Target, system_prompt: str,
+               temperature: float | None) -> Job:
+    """Ask for a reply to the branch on screen; it runs to its end whatever the page does."""
+    messages = wire_messages(conversation.turns, system_prompt)
+    retried = conversation.retrying is not None and bool(conversation.retrying.content)
+    turn = conversation.ask_reply()
+    quirk_stores = {}
+    for origin, opened in (("profile", seed_store), ("user", connection_store)):
+        try:
+            quirk_stores[origin] = opened()
+        except UserFacingError:  # learned for this process only; the store says why elsewhere
+            quirk_stores[origin] = None
+    job = Job(Message(turn.chat_id, "assistant", "", parent_id=turn.parent_id, id=turn.id,
+                      model_label=target.label, status="streaming"),
+              _worker_store(), current_user().id, add_when_text=retried)
+    return REPLIES.start(job, Ask(settings(), target, messages, temperature,
+                                  on_quirk=lambda quirk: sources.learn(target, quirk,
+                                                                       quirk_stores)))
+
+
+def live_reply(conversation: Conversation) -> Job | Tail | None:
+    """The reply still arriving at the end of the chat on screen, to follow; one that ended is
+    put in the conversation as it ended (and one whose worker is gone, marked Interrupted)."""
+    turn = conversation.live_turn()
+    if turn is None:
+        return None
+    job = REPLIES.find(turn.id, current_user().id)
+    if job is not None:
+        if not job.done:
+            return job
+        conversation.end_live(shown_final(job), stored=job.stored, added=job.added)
+        return None
+    store = chat_store()
+    found = store.read_reply(turn.id, lease_seconds=LEASE_SECONDS)
+    if found is not None and found[0].status == "streaming" and not found[1].alive:
+        store.settle_abandoned(turn.chat_id, LEASE_SECONDS)
+        found = store.read_reply(turn.id, lease_seconds=LEASE_SECONDS)
+    if found is None:  # deleted meanwhile, or a Retry that never got text
+        conversation.forget_live(turn)
+        return None
+    message, state = found
+    if message.status == "streaming":
+        return Tail(store, message, state)
+    conversation.end_live(ShownMessage.of(message), stored=True)
+    return None
+
+
+def stop_reply(message_id: str) -> None:
+    """Stop's callback, from any tab or replica showing the reply."""
+    job = REPLIES.find(message_id, current_user().id)
+    if job is not None:
+        job.stop()
+    else:
+        chat_store().request_stop(message_id)

@@ -789,6 +789,66 @@ class SQLiteChatStore(_LocalFile):
                 self._update(db, "messages", message_id, values)
             return self._message(db, message_id)
 
+    # TEMPORARY (replaced by the schema's heartbeat columns): leases kept in a side table.
+    def _beats(self, db):
+        db.execute("create table if not exists tmp_beats (id text primary key, at real, "
+                   "stop integer not null default 0)")
+
+    def _state(self, db, message_id, lease_seconds=15.0):
+        from core.history.model import ReplyState
+        row = db.execute("select status, length(content) c, length(reasoning) r, created_at "
+                         "from messages where id = ? and user_id = ?",
+                         (message_id, self.user_id)).fetchone()
+        if row is None:
+            return None
+        beat = db.execute("select at, stop from tmp_beats where id = ?", (message_id,)).fetchone()
+        at = beat["at"] if beat else 0.0
+        import time as _t
+        return ReplyState(row["status"], row["c"], row["r"], bool(beat and beat["stop"]),
+                          _t.time() - at <= lease_seconds)
+
+    def append_reply(self, message_id, content_at, content, reasoning_at, reasoning):
+        import time as _t
+        with self._writing() as db:
+            self._beats(db)
+            state = self._state(db, message_id)
+            if state is None:
+                return None
+            if (state.status, state.content_length, state.reasoning_length) == (
+                    "streaming", content_at, reasoning_at):
+                db.execute("update messages set content = content || ?, reasoning = reasoning || ?"
+                           " where id = ?", (content, reasoning, message_id))
+                db.execute("insert into tmp_beats (id, at) values (?, ?) on conflict(id) do "
+                           "update set at = excluded.at", (message_id, _t.time()))
+            return self._state(db, message_id)
+
+    def read_reply(self, message_id, content_at=0, reasoning_at=0, lease_seconds=15.0):
+        with self._writing() as db:
+            self._beats(db)
+            state = self._state(db, message_id, lease_seconds)
+            if state is None:
+                return None
+            message = self._message(db, message_id)
+            return message.with_changes(content=message.content[content_at:],
+                                        reasoning=message.reasoning[reasoning_at:]), state
+
+    def request_stop(self, message_id):
+        with self._writing() as db:
+            self._beats(db)
+            db.execute("insert into tmp_beats (id, at, stop) values (?, 0, 1) on conflict(id) do "
+                       "update set stop = 1", (message_id,))
+
+    def settle_abandoned(self, chat_id, lease_seconds):
+        with self._writing() as db:
+            self._beats(db)
+            ids = [r["id"] for r in db.execute(
+                "select id from messages where chat_id = ? and user_id = ? and status = "
+                "'streaming'", (chat_id, self.user_id))]
+            gone = [i for i in ids if not self._state(db, i, lease_seconds).alive]
+            for i in gone:
+                db.execute("update messages set status = 'interrupted' where id = ?", (i,))
+            return gone
+
     def delete_chat(self, chat_id: str) -> None:
         with self._writing() as db:  # the chat and its messages (a trigger) together
             db.execute("delete from chats where id = ? and user_id = ?", (chat_id, self.user_id))

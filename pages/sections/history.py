@@ -19,8 +19,7 @@ FLASH = "history:flash"
 
 
 def _open(chat_id: str) -> None:
-    session.conversation().recover()  # a reply cut by this click is kept, marked stopped
-    try:
+    try:  # a reply arriving in the chat on screen goes on
         session.open_chat(chat_id)
     except SessionEnded:
         return
@@ -39,7 +38,6 @@ def reopen() -> None:
 
 
 def _new_chat() -> None:
-    session.conversation().recover()
     session.new_chat()
     session.history_changed()
 
