@@ -1,6 +1,5 @@
 """Chat: pick a model, talk, watch the reply stream in."""
 
-from contextlib import closing
 
 import streamlit as st
 

@@ -19,6 +19,8 @@ from core.history.thread import Thread, parents_first, title_from
 
 logger = logging.getLogger(__name__)
 
+WORKER_GONE = ("The app stopped before this reply ended (it was restarted or it crashed); "
+               "what had arrived is kept. Retry asks again.")
 NOT_STORED = "Not stored in full:"  # a message the store refused, as stored in its place
 MAX_ERROR = 10_000
 
@@ -42,6 +44,8 @@ class ShownMessage(Message):
         values = vars(message)  # every field, and what this session knows of it if any
         if values.get("error_field") is None and message.error.startswith(CONTEXT_TOO_LONG):
             values = {**values, "error_field": "conversation"}  # as it ended: no Retry
+        if message.status == "interrupted" and not message.error:  # its worker was gone
+            values = {**values, "error": WORKER_GONE}
         return cls(**values)
 
     @property

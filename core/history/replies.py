@@ -216,7 +216,10 @@ class Replies:
                     continue
                 if job.urgent or now - job.saved_at >= self.save_every:
                     job.saving, job.urgent = True, False
-                    self._writers.submit(self._save, job)
+                    try:
+                        self._writers.submit(self._save, job)
+                    except RuntimeError:  # the interpreter is exiting
+                        return
 
     def _save(self, job: Job) -> None:
         try:
