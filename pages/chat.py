@@ -102,6 +102,8 @@ def _show_turn(index: int, turn: ShownMessage, conversation) -> None:
                 _user_text(turn.content)
             if turn.id in conversation.refused:
                 st.warning(f"This message is not stored in full: {conversation.refused[turn.id]}")
+            elif turn.error:  # as stored in place of a message the store refused
+                st.warning(turn.error)
             with st.container(horizontal=True, vertical_alignment="center"):
                 _versions(conversation, turn)
                 st.button("Edit", icon="✏️", key=f"chat:edit:{turn.id}", type="tertiary",

@@ -217,3 +217,31 @@ def test_an_address_naming_no_chat_of_this_user_opens_a_new_chat_and_says_so(kat
     junk = _reloaded({"chat": "../../etc/passwd"})  # not a chat id: ignored
     assert chat_messages(junk) == [] and not junk.sidebar.error
     assert "chat" not in junk.query_params
+
+
+def test_a_message_the_store_refuses_is_said_beside_it_and_every_later_one_is_stored(
+        katan_server, isolated_data_dir):
+    """The store's own refusal, forced by a trigger of the test's: the page says it beside that
+    message, a note takes its place in the store, and the next messages and replies are stored."""
+    use_server(katan_server)
+    at = start_chat()
+    send(at, "a first message")
+    with sqlite3.connect(isolated_data_dir / "switchboard.db") as db:
+        db.execute("create trigger refuse_marked before insert on messages when new.role = "
+                   "'user' and new.content like '%REFUSE-ME%' begin select raise(abort, "
+                   "'messages_content_length'); end")
+    send(at, "a second message REFUSE-ME")
+    send(at, "a third message")
+    shown = [w.value for w in at.warning]
+    assert any("not stored in full" in w for w in shown), shown
+    assert [r for r, _ in chat_messages(at)] == ["user", "assistant"] * 3
+    assert "REFUSE-ME" in chat_messages(at)[2][1]  # still on the page, whole
+
+    again = start_chat()  # what the store kept
+    open_from_history(again, "a first message")
+    texts = [t for _, t in chat_messages(again)]
+    assert texts[0] == "a first message"
+    assert "REFUSE-ME" not in texts[2]
+    assert texts[4] == "a third message" and "a third message" in texts[5]
+    notes = [w.value for w in again.warning]
+    assert any("Not stored in full" in n for n in notes), notes
