@@ -353,11 +353,12 @@ live = session.live_reply(conversation)  # a reply that ended meanwhile is shown
 if st.session_state.get("chat:input") or st.session_state.get("chat:action"):
     session.forget("profile", "connections")  # about to send: the settings as they are now
 sidebar_head, sidebar_options, sidebar_list = (st.sidebar.container() for _ in range(3))
-history.draw(sidebar_head, sidebar_list)
 targets = _offered_targets()
-if conversation.unsaved:
-    st.warning(f"This chat is not being saved: {conversation.unsaved} It stays on this page.")
 if not targets:  # the conversation already on screen stays there
+    history.draw(sidebar_head, sidebar_list)
+    if conversation.unsaved:
+        st.warning(f"This chat is not being saved: {conversation.unsaved} "
+                   "It stays on this page.")
     session.show_in_address(conversation)
     for index, turn in enumerate(conversation.turns):
         if turn is not conversation.live_turn():
@@ -383,6 +384,9 @@ if live is None and _take_request(conversation, prompt):
     # Asked before anything is drawn: the request leaves now, not after this run.
     live = session.send_reply(conversation, target, system_prompt, temperature)
     session.history_changed()
+history.draw(sidebar_head, sidebar_list)
+if conversation.unsaved:
+    st.warning(f"This chat is not being saved: {conversation.unsaved} It stays on this page.")
 session.show_in_address(conversation)  # from the first message on
 for index, turn in enumerate(conversation.turns):
     if live is None or turn.id != live.id:

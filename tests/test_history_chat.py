@@ -5,11 +5,21 @@ the process keeps nothing of the earlier one but the data folder)."""
 from __future__ import annotations
 
 import sqlite3
+import time
 import uuid
+
+from core.history.replies import REPLIES
 
 from tests.apptest import compatible, history_titles, open_app, open_from_history
 from tests.chatting import chat_messages, send, start_chat, use_server
 from tests.test_supabase_app import sign_in, sign_up
+
+
+def _wait_until(done, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not done():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
 
 
 def _posts(recorder):
@@ -90,6 +100,7 @@ def test_a_rerun_that_changes_nothing_reads_nothing_from_the_store(katan_server,
     at = start_chat()
     send(at, "hello")
     at.run()
+    _wait_until(REPLIES.settled)  # the reply's own last write is done (on its own thread)
     opened = []
     connect = sqlite3.connect
     monkeypatch.setattr(sqlite3, "connect", lambda *args, **kw: opened.append(args) or connect(*args, **kw))
