@@ -6,6 +6,7 @@ same contract in tests/test_store_contract.py and the browser tests."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -171,3 +172,22 @@ def test_save_resends_from_what_the_store_holds_after_a_lost_answer(store):
     job.pieces.append("four")
     save(job)
     assert store.read_reply(job.id)[0].content == "one two three four"
+
+
+def test_the_pool_runs_as_many_at_once_as_it_has_threads_and_queues_the_rest():
+    from core.history.replies import Pool
+    pool = Pool(3, "test")
+    release = threading.Event()
+    started = []
+
+    def work(n):
+        started.append(n)
+        release.wait(10)
+
+    for n in range(5):
+        pool.submit(work, n)
+    _wait(lambda: len(started) == 3)
+    time.sleep(0.2)
+    assert len(started) == 3  # bounded: the other two wait for a free thread
+    release.set()
+    _wait(lambda: len(started) == 5)

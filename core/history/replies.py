@@ -10,10 +10,10 @@ itself (`Job.follow`). Switching chats, reloading or closing the tab ends only t
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from core.chat.call import Reply, Thinking, close_source, start_reply
@@ -146,6 +146,42 @@ class Job:
             time.sleep(interval)
 
 
+class Pool:
+    """At most `size` daemon threads, started as work comes and then kept: a process that is
+    stopped or killed never waits for its replies (their lease marks them Interrupted)."""
+
+    def __init__(self, size: int, name: str) -> None:
+        self.size, self.name = size, name
+        self._work: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0  # threads waiting for work
+        self._queued = 0  # work no thread has taken yet
+        self._lock = threading.Lock()
+
+    def submit(self, task: Callable, *args) -> None:
+        with self._lock:
+            self._queued += 1
+            if self._queued > self._idle and len(self._threads) < self.size:
+                thread = threading.Thread(target=self._serve, daemon=True,
+                                          name=f"{self.name}-{len(self._threads)}")
+                self._threads.append(thread)
+                self._idle += 1
+                thread.start()
+        self._work.put((task, args))
+
+    def _serve(self) -> None:
+        while True:
+            task, args = self._work.get()
+            with self._lock:
+                self._queued -= 1
+                self._idle -= 1
+            try:
+                task(*args)
+            finally:
+                with self._lock:
+                    self._idle += 1
+
+
 class Replies:
     """Every reply this process runs. Holds running work, not a cache: a job is found only by
     its message id and its user, and is forgotten KEPT_SECONDS after it ended and was stored."""
@@ -155,8 +191,8 @@ class Replies:
         self.save_every = save_every
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
-        self._workers = ThreadPoolExecutor(workers, thread_name_prefix="reply")
-        self._writers = ThreadPoolExecutor(writers, thread_name_prefix="reply-save")
+        self._workers = Pool(workers, "reply")
+        self._writers = Pool(writers, "reply-save")
         self._keeper: threading.Thread | None = None
         self._wake = threading.Event()
 
@@ -222,10 +258,7 @@ class Replies:
                     continue
                 if job.urgent or now - job.saved_at >= self.save_every:
                     job.saving, job.urgent = True, False
-                    try:
-                        self._writers.submit(self._save, job)
-                    except RuntimeError:  # the interpreter is exiting
-                        return
+                    self._writers.submit(self._save, job)
 
     def _save(self, job: Job) -> None:
         try:
