@@ -120,12 +120,16 @@ SPECIAL_TEXTS = [
 short_texts = st.one_of(st.text(printable, max_size=30), st.sampled_from(SPECIAL_TEXTS))
 
 
+LONG_CONTENT = 1_000_000  # characters; the longest a message holds is tested on its own
+
+
 @st.composite
 def contents(draw):
-    """Mostly short texts; about one in ten a message of exactly the longest content."""
+    """Mostly short texts; about one in ten a long message (several would pass the file's
+    limit at the longest a message may be)."""
     if draw(st.integers(0, 9)) == 9:
-        return (draw(st.sampled_from(["a", "`", "é", "😀", "ab\n"])) * MAX_CONTENT_LENGTH)[
-            :MAX_CONTENT_LENGTH]
+        return (draw(st.sampled_from(["a", "`", "é", "😀", "ab\n"])) * LONG_CONTENT)[
+            :LONG_CONTENT]
     return draw(short_texts)
 
 
@@ -328,7 +332,12 @@ BROKEN = [  # (what is wrong, the file or a change to a valid one, what the mess
     ("system role", _set_message(1, "role", "system"), "message 2: its role must be one of user"),
     ("unknown status", _set_message(1, "status", "done"), "message 2: its status must be one of"),
     ("content too long", _set_message(2, "content", "x" * (MAX_CONTENT_LENGTH + 1)),
-     "message 3: its content is longer than 1,000,000 characters"),
+     "message 3: its content is longer than 32,000,000 characters"),
+    # What the stores keep of a message's error and label: refused before anything is written.
+    ("error too long", _set_message(1, "error", "e" * 10_001),
+     "message 2: its error is longer than 10,000 characters"),
+    ("label too long", _set_message(1, "model_label", "m" * 501),
+     "message 2: its model_label is longer than 500 characters"),
     ("content null", _set_message(0, "content", None), "message 1: its content must be text"),
     ("broken character", _set_message(0, "content", "a\ud800b"), "broken character"),
     ("usage text", _set_message(1, "usage", {"tokens": "many"}), "usage must map names"),

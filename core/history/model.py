@@ -9,14 +9,20 @@ from dataclasses import dataclass, field, replace
 
 
 MAX_TITLE_LENGTH = 200
-MAX_CONTENT_LENGTH = 1_000_000
+# A message's text and its reasoning, in characters: a pasted file or a reply of 20 MB fits.
+MAX_CONTENT_LENGTH = 32_000_000
+MAX_REASONING_LENGTH = MAX_CONTENT_LENGTH
+MAX_ERROR_LENGTH = 10_000
+MAX_MODEL_LABEL_LENGTH = 500
 MAX_SYSTEM_PROMPT_LENGTH = 100_000
+# Seconds a streaming reply may go without a write before a reader takes its writer for gone.
+REPLY_LEASE_SECONDS = 15.0
 ROLES = ("user", "assistant")
 # "streaming" until the reply ends (kept if the process dies), then as Reply.status says.
 STATUSES = ("streaming", "complete", "stopped", "interrupted", "incomplete", "failed")
 # Said with a reply that did not end normally, on the page and in an export.
 STATUS_NOTES = {
-    "streaming": "Still arriving",
+    "streaming": "Still arriving, or cut off when the page that asked for it closed",
     "stopped": "Stopped",
     "interrupted": "Interrupted",
     "incomplete": "Possibly incomplete",
@@ -48,13 +54,13 @@ class Message:
 
 @dataclass(frozen=True)
 class ReplyState:
-    """A streaming reply as the store holds it (core.store.contracts.ChatStore.append_reply)."""
+    """Where a stored reply stands, for its writer and for a page tailing it."""
 
-    status: str
-    content_length: int
+    status: str  # the message's status now
+    content_length: int  # characters stored
     reasoning_length: int
     stop_requested: bool
-    alive: bool
+    alive: bool  # written (or created) within the lease, by the database's clock
 
 
 @dataclass(frozen=True)

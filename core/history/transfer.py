@@ -17,6 +17,9 @@ from typing import NamedTuple
 from core.failures import UserFacingError
 from core.history.model import (
     MAX_CONTENT_LENGTH,
+    MAX_ERROR_LENGTH,
+    MAX_MODEL_LABEL_LENGTH,
+    MAX_REASONING_LENGTH,
     MAX_SYSTEM_PROMPT_LENGTH,
     MAX_TITLE_LENGTH,
     ROLES,
@@ -213,8 +216,8 @@ CHAT_FIELDS: dict[str, Callable[[object], object]] = {
 MESSAGE_FIELDS: dict[str, Callable[[object], object]] = {
     "chat_id": _identifier, "role": _one_of(ROLES), "content": _text(MAX_CONTENT_LENGTH),
     "parent_id": _optional_identifier, "id": _identifier,
-    "model_label": _text(MAX_LABEL_LENGTH), "status": _one_of(STATUSES),
-    "error": _text(MAX_CONTENT_LENGTH), "reasoning": _text(MAX_CONTENT_LENGTH), "usage": _usage,
+    "model_label": _text(MAX_MODEL_LABEL_LENGTH), "status": _one_of(STATUSES),
+    "error": _text(MAX_ERROR_LENGTH), "reasoning": _text(MAX_REASONING_LENGTH), "usage": _usage,
     "created_at": _timestamp,
 }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Protocol
 
-from core.history.model import Chat, Found, Message
+from core.history.model import REPLY_LEASE_SECONDS, Chat, Found, Message, ReplyState
 from core.providers.connections import Connection
 from core.providers.profile import Profile
 
@@ -87,4 +87,35 @@ class ChatStore(Protocol):
 
     def search(self, query: str, limit: int = 20) -> list[Found]:
         """Chats whose title or any message matches `query` (full text, every word must
-        match, in any order; punctuation in `query` is plain text), best or newest first."""
+        match, in any order; punctuation in `query` is plain text), best or newest first.
+        A message is searched in its first 100,000 characters."""
+
+    # ---- a reply as it streams: written by one worker, read by any page of any replica.
+    # Offsets count characters (code points); a stored "streaming" reply carries a heartbeat
+    # that the database's clock sets on each write, and that the lease is measured against.
+
+    def append_reply(self, message_id: str, content_at: int, content: str,
+                     reasoning_at: int, reasoning: str) -> ReplyState | None:
+        """If the message is 'streaming' and holds exactly `content_at` / `reasoning_at`
+        characters, append both pieces (either may be empty: then it is only a heartbeat) and
+        move its heartbeat; else write nothing. Returns the state after (None: no such message
+        of this user); its `alive` is measured against REPLY_LEASE_SECONDS. All or nothing,
+        a piece of any size; one round trip for a piece that fits one request."""
+
+    def read_reply(self, message_id: str, content_at: int = 0, reasoning_at: int = 0,
+                   lease_seconds: float = REPLY_LEASE_SECONDS
+                   ) -> tuple[Message, ReplyState] | None:
+        """The message holding only its content and reasoning after those offsets (for a page
+        tailing a reply written elsewhere), and its state: `alive` when its heartbeat (or its
+        creation, for a reply written before heartbeats) is within `lease_seconds` by the
+        database's clock. None: no such message of this user."""
+
+    def request_stop(self, message_id: str) -> None:
+        """Ask the reply's writer to stop (it reads `stop_requested` from append_reply); a
+        message that is gone or not the user's is not an error."""
+
+    def settle_abandoned(self, chat_id: str, lease_seconds: float) -> list[str]:
+        """Mark 'interrupted' every 'streaming' message of the chat whose heartbeat (or
+        creation, for one written before heartbeats) is older than `lease_seconds` by the
+        database's clock; return their ids. Of callers at once (two replicas), only one gets
+        each id. Its error is left as it was: the caller says why."""

@@ -226,8 +226,11 @@ CHAT_LIMITS = {  # as CONNECTION_LIMITS
                          "longer need (long ones free the most) to add more.",
     "user_totals_rate": "Too many chats and messages were saved in a short time. Wait a few "
                         "seconds, then try again.",
+    "message_pieces_missing": "A long message is sent to the database in pieces, and a piece "
+                              "of this one did not arrive. Try again.",
 }
 CHAT_GONE = "messages_chat"
+PIECES_MISSING_SQLSTATE = "SB055"  # a long message's staged pieces were not all there
 
 
 def chat_value_refused(detail: str) -> str:
@@ -241,6 +244,8 @@ def chat_failure(exc: BaseException) -> UserFacingError:
     detail = _detail(exc)
     if code in USER_TOTALS:
         return UserFacingError(chat_value_refused(USER_TOTALS[code]))
+    if code == PIECES_MISSING_SQLSTATE:
+        return UserFacingError(chat_value_refused("message_pieces_missing"))
     if code in (CHECK_SQLSTATE, FOREIGN_KEY_SQLSTATE) and ("chats_" in detail
                                                            or "messages_" in detail):
         return UserFacingError(chat_value_refused(detail))

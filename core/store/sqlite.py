@@ -7,6 +7,7 @@ import errno
 import json
 import logging
 import os
+import re
 import sqlite3
 import threading
 import uuid
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from core.failures import UserFacingError, ours
-from core.history.model import Chat, Found, Message
+from core.history.model import REPLY_LEASE_SECONDS, Chat, Found, Message, ReplyState
 from core.providers.connections import Connection
 from core.providers.kinds import KINDS
 from core.providers.profile import FIELD_LABELS, PROFILE_FIELDS, Profile
@@ -293,6 +294,76 @@ def m005_bound_each_user(db: sqlite3.Connection) -> None:
                 end""")
 
 
+SEARCHED_PREFIX = 100_000  # characters of a message the search index holds, in both backends
+
+
+@migration
+def m006_keep_long_messages_and_reply_leases(db: sqlite3.Connection) -> None:
+    """Messages up to 32,000,000 characters of content and of reasoning, a streaming reply's
+    heartbeat and its stop request. SQLite cannot change a CHECK: the table is made again
+    (https://sqlite.org/lang_altertable.html#otheralter), its rows, row ids, indexes and
+    triggers kept; the search index now holds each message's first SEARCHED_PREFIX characters,
+    as PostgreSQL's does, so a long reply's appends never index it whole again."""
+    # Its own indexes and triggers, and the chats' trigger that deletes from it (a rename
+    # refuses to leave a trigger naming a table that is gone).
+    kept = [sql for (sql,) in db.execute(
+        "select sql from sqlite_master where sql is not null and type in ('index', 'trigger')"
+        " and (tbl_name = 'messages' or name = 'chats_delete_messages')"
+        " and name not like 'messages_fts_%'")]
+    db.execute("drop trigger chats_delete_messages")
+    db.execute("drop table messages_fts")
+    db.execute("""
+        create table new_messages (
+            seq integer primary key,
+            id text not null unique,
+            chat_id text not null,
+            user_id text not null,
+            parent_id text,
+            role text not null
+                constraint messages_role_known check (role in ('user', 'assistant')),
+            content text not null default ''
+                constraint messages_content_length check (length(content) <= 32000000),
+            model_label text not null default ''
+                constraint messages_model_label_length check (length(model_label) <= 500),
+            status text not null default 'complete'
+                constraint messages_status_known check (status in ('streaming', 'complete',
+                    'stopped', 'interrupted', 'incomplete', 'failed')),
+            error text not null default ''
+                constraint messages_error_length check (length(error) <= 10000),
+            reasoning text not null default ''
+                constraint messages_reasoning_length check (length(reasoning) <= 32000000),
+            usage text
+                constraint messages_usage_object check (
+                    usage is null or (json_valid(usage) and json_type(usage) = 'object')),
+            created_at text not null,
+            heartbeat_at text,  -- the store's writes set it, by SQLite's clock; null before 006
+            stop_requested integer not null default 0 check (stop_requested in (0, 1))
+        )
+        """)
+    columns = ("seq, id, chat_id, user_id, parent_id, role, content, model_label, status, "
+               "error, reasoning, usage, created_at")
+    db.execute(f"insert into new_messages ({columns}) select {columns} from messages")
+    db.execute("drop table messages")  # its triggers and indexes with it, none of them firing
+    db.execute("alter table new_messages rename to messages")
+    for sql in kept:
+        db.execute(sql)
+    db.execute(f"create view messages_searched (seq, content) as"
+               f" select seq, substr(content, 1, {SEARCHED_PREFIX}) from messages")
+    db.execute("create virtual table messages_fts using fts5(content,"
+               " content='messages_searched', content_rowid='seq',"
+               " tokenize='unicode61 remove_diacritics 0')")
+    prefix = f"substr({{row}}.content, 1, {SEARCHED_PREFIX})"
+    new, old = prefix.format(row="new"), prefix.format(row="old")
+    add = f"insert into messages_fts (rowid, content) values (new.seq, {new});"
+    remove = (f"insert into messages_fts (messages_fts, rowid, content) "
+              f"values ('delete', old.seq, {old});")
+    db.execute(f"create trigger messages_fts_insert after insert on messages begin {add} end")
+    db.execute(f"create trigger messages_fts_delete after delete on messages begin {remove} end")
+    db.execute(f"create trigger messages_fts_update after update of content on messages"
+               f" when {new} is not {old} begin {remove} {add} end")
+    db.execute("insert into messages_fts (messages_fts) values ('rebuild')")
+
+
 @contextmanager
 def _immediate(db: sqlite3.Connection) -> Iterator[None]:
     """One real transaction, DDL included, holding the write lock from its start, so sessions
@@ -450,9 +521,12 @@ class _LocalFile:
                    (*values.values(), row_id, self.user_id))
 
 
-def _insert(db: sqlite3.Connection, table: str, values: Mapping[str, object]) -> None:
-    db.execute(f"insert into {table} ({', '.join(values)}) "
-               f"values ({', '.join('?' for _ in values)})", tuple(values.values()))
+def _insert(db: sqlite3.Connection, table: str, values: Mapping[str, object],
+            **computed: str) -> None:
+    """Insert `values`, and `computed` columns from SQL expressions of our own."""
+    db.execute(f"insert into {table} ({', '.join([*values, *computed])}) "
+               f"values ({', '.join(['?' for _ in values] + list(computed.values()))})",
+               tuple(values.values()))
 
 
 def _assignments(columns) -> str:
@@ -676,14 +750,40 @@ def message_from_row(row: Mapping) -> Message:
     return Message(**{column: row[column] for column in MESSAGE_COLUMNS})
 
 
+def reply_state(row: Mapping, lease_seconds: float) -> ReplyState:
+    """A reply's state from a row of either backend: its status, the characters stored, its
+    stop request, and `quiet_seconds` since its heartbeat, by the database's clock."""
+    return ReplyState(status=row["status"], content_length=int(row["content_length"]),
+                      reasoning_length=int(row["reasoning_length"]),
+                      stop_requested=bool(row["stop_requested"]),
+                      alive=float(row["quiet_seconds"]) <= lease_seconds)
+
+
+def offset(characters: int) -> int:
+    """An offset into a message's text as both backends read it: 0 at least."""
+    return max(int(characters), 0)
+
+
 NUL_STAND_IN = "\ufffd"  # PostgreSQL's text cannot hold U+0000: both backends store this
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable_text(text: str) -> str:
+    """`text` as both backends keep it: a NUL character (PostgreSQL's text cannot hold it) and
+    a lone surrogate (UTF-8 cannot: a server's broken JSON escape) each become U+FFFD, one
+    character for one, so offsets into the stored text are offsets into `text`."""
+    text = text.replace("\x00", NUL_STAND_IN)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = _LONE_SURROGATE.sub(NUL_STAND_IN, text)
+    return text
 
 
 def storable(values: Mapping[str, object]) -> dict[str, object]:
-    """`values` as both backends keep them: a NUL character in text becomes U+FFFD (same
-    length, visibly replaced), rather than the write failing on one backend only; a mapping
-    (usage) a plain dict."""
-    return {column: value.replace("\x00", NUL_STAND_IN) if isinstance(value, str)
+    """`values` as both backends keep them (see storable_text), rather than a write failing
+    on one backend only; a mapping (usage) a plain dict."""
+    return {column: storable_text(value) if isinstance(value, str)
             else dict(value) if isinstance(value, Mapping) else value
             for column, value in values.items()}
 
@@ -714,6 +814,12 @@ def search_words(query: str) -> list[str]:
 
 _CHAT_SELECT = f"select {', '.join(CHAT_COLUMNS)} from chats"
 _MESSAGE_SELECT = f"select {', '.join(MESSAGE_COLUMNS)} from messages"
+_NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"  # SQLite's clock, as the stores write times
+# A reply's state (core.history.model.ReplyState) as reply_state reads it.
+_REPLY_STATE = ("status, length(content) as content_length, "
+                "length(reasoning) as reasoning_length, stop_requested, "
+                "(julianday('now') - julianday(coalesce(heartbeat_at, created_at))) * 86400.0"
+                " as quiet_seconds")
 
 
 class SQLiteChatStore(_LocalFile):
@@ -779,75 +885,63 @@ class SQLiteChatStore(_LocalFile):
                 # Later than the chat's time: the message moves the chat up the list.
                 values.update(user_id=self.user_id, created_at=given_time(
                     message.created_at) or _next_version(chat.updated_at if chat else None))
-                _insert(db, "messages", values)
+                _insert(db, "messages", values, heartbeat_at=_NOW)
             return self._message(db, message.id)
 
     def update_message(self, message_id: str, changes: Mapping[str, object]) -> Message:
+        """See ChatStore; a write leaving the message 'streaming' moves its heartbeat."""
         values = _sqlite_values(message_changes(changes))
         with self._opened("save") as db:
             if values:
-                self._update(db, "messages", message_id, values)
+                db.execute(f"update messages set {_assignments(values)}, heartbeat_at = case"
+                           f" when coalesce(?, status) = 'streaming' then {_NOW}"
+                           " else heartbeat_at end where id = ? and user_id = ?",
+                           (*values.values(), values.get("status"), message_id, self.user_id))
             return self._message(db, message_id)
 
-    # TEMPORARY (replaced by the schema's heartbeat columns): leases kept in a side table.
-    def _beats(self, db):
-        db.execute("create table if not exists tmp_beats (id text primary key, at real, "
-                   "stop integer not null default 0)")
-
-    def _state(self, db, message_id, lease_seconds=15.0):
-        from core.history.model import ReplyState
-        row = db.execute("select status, length(content) c, length(reasoning) r, created_at "
-                         "from messages where id = ? and user_id = ?",
+    def _reply_state(self, db: sqlite3.Connection, message_id: str,
+                     lease_seconds: float) -> ReplyState | None:
+        row = db.execute(f"select {_REPLY_STATE} from messages where id = ? and user_id = ?",
                          (message_id, self.user_id)).fetchone()
+        return None if row is None else reply_state(row, lease_seconds)
+
+    def append_reply(self, message_id: str, content_at: int, content: str,
+                     reasoning_at: int, reasoning: str) -> ReplyState | None:
+        with self._writing() as db:  # compared and appended under the write lock
+            db.execute(f"update messages set content = content || ?, reasoning = reasoning || ?,"
+                       f" heartbeat_at = {_NOW} where id = ? and user_id = ?"
+                       " and status = 'streaming' and length(content) = ?"
+                       " and length(reasoning) = ?",
+                       (storable_text(content), storable_text(reasoning), message_id,
+                        self.user_id, content_at, reasoning_at))
+            return self._reply_state(db, message_id, REPLY_LEASE_SECONDS)
+
+    def read_reply(self, message_id: str, content_at: int = 0, reasoning_at: int = 0,
+                   lease_seconds: float = REPLY_LEASE_SECONDS
+                   ) -> tuple[Message, ReplyState] | None:
+        others = ", ".join(c for c in MESSAGE_COLUMNS if c not in ("content", "reasoning"))
+        with self._opened("read") as db:
+            row = db.execute(f"select {others}, substr(content, ? + 1) as content,"
+                             f" substr(reasoning, ? + 1) as reasoning, {_REPLY_STATE}"
+                             " from messages where id = ? and user_id = ?",
+                             (offset(content_at), offset(reasoning_at), message_id,
+                              self.user_id)).fetchone()
         if row is None:
             return None
-        beat = db.execute("select at, stop from tmp_beats where id = ?", (message_id,)).fetchone()
-        at = beat["at"] if beat else 0.0
-        import time as _t
-        return ReplyState(row["status"], row["c"], row["r"], bool(beat and beat["stop"]),
-                          _t.time() - at <= lease_seconds)
+        return message_from_row(_from_sqlite(row)), reply_state(row, lease_seconds)
 
-    def append_reply(self, message_id, content_at, content, reasoning_at, reasoning):
-        import time as _t
-        with self._writing() as db:
-            self._beats(db)
-            state = self._state(db, message_id)
-            if state is None:
-                return None
-            if (state.status, state.content_length, state.reasoning_length) == (
-                    "streaming", content_at, reasoning_at):
-                db.execute("update messages set content = content || ?, reasoning = reasoning || ?"
-                           " where id = ?", (content, reasoning, message_id))
-                db.execute("insert into tmp_beats (id, at) values (?, ?) on conflict(id) do "
-                           "update set at = excluded.at", (message_id, _t.time()))
-            return self._state(db, message_id)
+    def request_stop(self, message_id: str) -> None:
+        with self._opened("save") as db:
+            db.execute("update messages set stop_requested = 1 where id = ? and user_id = ?",
+                       (message_id, self.user_id))
 
-    def read_reply(self, message_id, content_at=0, reasoning_at=0, lease_seconds=15.0):
-        with self._writing() as db:
-            self._beats(db)
-            state = self._state(db, message_id, lease_seconds)
-            if state is None:
-                return None
-            message = self._message(db, message_id)
-            return message.with_changes(content=message.content[content_at:],
-                                        reasoning=message.reasoning[reasoning_at:]), state
-
-    def request_stop(self, message_id):
-        with self._writing() as db:
-            self._beats(db)
-            db.execute("insert into tmp_beats (id, at, stop) values (?, 0, 1) on conflict(id) do "
-                       "update set stop = 1", (message_id,))
-
-    def settle_abandoned(self, chat_id, lease_seconds):
-        with self._writing() as db:
-            self._beats(db)
-            ids = [r["id"] for r in db.execute(
-                "select id from messages where chat_id = ? and user_id = ? and status = "
-                "'streaming'", (chat_id, self.user_id))]
-            gone = [i for i in ids if not self._state(db, i, lease_seconds).alive]
-            for i in gone:
-                db.execute("update messages set status = 'interrupted' where id = ?", (i,))
-            return gone
+    def settle_abandoned(self, chat_id: str, lease_seconds: float) -> list[str]:
+        with self._writing() as db:  # one caller at a time: each id is settled once
+            return [row["id"] for row in db.execute(
+                "update messages set status = 'interrupted' where chat_id = ? and user_id = ?"
+                " and status = 'streaming' and (julianday('now')"
+                " - julianday(coalesce(heartbeat_at, created_at))) * 86400.0 > ? returning id",
+                (chat_id, self.user_id, max(float(lease_seconds), 0.0))).fetchall()]
 
     def delete_chat(self, chat_id: str) -> None:
         with self._writing() as db:  # the chat and its messages (a trigger) together

@@ -5,14 +5,23 @@ use a service key."""
 from __future__ import annotations
 
 import json
+import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from postgrest.exceptions import APIError
 from postgrest.types import CountMethod, ReturnMethod
 
 from core.failures import UserFacingError
-from core.history.model import Chat, Found, Message
+from core.history.model import (
+    MAX_CONTENT_LENGTH,
+    MAX_REASONING_LENGTH,
+    REPLY_LEASE_SECONDS,
+    Chat,
+    Found,
+    Message,
+    ReplyState,
+)
 from core.providers.connections import Connection
 from core.providers.profile import PROFILE_FIELDS, Profile
 from core.store.errors import (
@@ -37,9 +46,14 @@ from core.store.sqlite import (
     message_changes,
     message_from_row,
     message_writes,
+    offset,
+    reply_state,
     search_words,
+    storable_text,
     stored_columns,
 )
+
+logger = logging.getLogger(__name__)
 
 TABLE = "profiles"
 VERSION = "updated_at"  # set by a trigger on every update
@@ -173,6 +187,39 @@ CHATS, MESSAGES = "chats", "messages"
 CHAT_FIELDS = ",".join(CHAT_COLUMNS)  # never the search vector: it is the server's alone
 MESSAGE_FIELDS = ",".join(MESSAGE_COLUMNS)
 MESSAGES_PER_REQUEST = 1000  # a hosted project answers at most 1000 rows per request
+# The calls of supabase/migrations/20261207111500_keep_long_messages_and_reply_leases.sql.
+PIECES = "message_pieces"
+ADD_IN_PIECES, UPDATE_IN_PIECES = "add_message_in_pieces", "update_message_in_pieces"
+APPEND_REPLY, READ_REPLY, SETTLE_ABANDONED = "append_reply", "read_reply", "settle_abandoned"
+# No request body is larger: gateways and proxies in front of a project refuse large ones,
+# so a longer message is sent in pieces of text, then written whole by one call.
+MAX_REQUEST_BYTES = 1_000_000
+PIECE_BYTES = MAX_REQUEST_BYTES - 200  # a piece's text, beside its upload id and number
+TEXT_LIMITS = {"content": MAX_CONTENT_LENGTH, "reasoning": MAX_REASONING_LENGTH}
+
+
+def request_bytes(body: object) -> int:
+    """The bytes of `body` as the PostgREST client sends it (compact JSON, UTF-8)."""
+    return len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def pieces_of(text: str, budget: int) -> list[str]:
+    """`text` cut into consecutive pieces, each taking at most `budget` bytes as a JSON string
+    (an escaped character takes up to 6)."""
+    pieces, start = [], 0
+    while start < len(text):
+        count = budget  # as many characters as bytes: right for ASCII, else made smaller
+        while (size := request_bytes(text[start:start + count])) > budget:
+            count = min(count - 1, count * budget // size)
+        pieces.append(text[start:start + count])
+        start += count
+    return pieces
+
+
+def _fields_but(texts: Mapping[str, str]) -> str:
+    """The message's fields to read back after writing `texts`: not those (they are what was
+    sent), so a long text does not travel twice."""
+    return ",".join(c for c in MESSAGE_COLUMNS if c not in texts)
 
 
 def _is_uuid(value: str) -> bool:
@@ -245,31 +292,132 @@ class SupabaseChatStore(_SignedIn):
                                                    "user_id": self.user_id}))
         return chat_from_row(created[0])
 
+    def _stored_message(self, message_id: str) -> list[dict]:
+        return self._rows(self._messages().select(MESSAGE_FIELDS).eq("id", message_id)
+                          .eq("user_id", self.user_id))
+
+    def _in_pieces(self, texts: Mapping[str, str], write: Callable[[dict], list[dict]]
+                   ) -> list[dict]:
+        """Stage `texts` (column -> text) as pieces that each fit one request, then `write`
+        them whole, given the arguments naming them; on any failure the pieces sent are
+        removed again (a process ended midway leaves them to the database's own clean-up)."""
+        upload, seq = str(uuid.uuid4()), 0
+        try:
+            for column, text in texts.items():
+                if len(text) > TEXT_LIMITS[column]:  # refused before sending it all
+                    raise UserFacingError(chat_value_refused(f"messages_{column}"))
+                for piece in pieces_of(text, PIECE_BYTES):
+                    self._rows(self.client.table(PIECES).insert(
+                        {"upload_id": upload, "seq": seq, column: piece},
+                        returning=ReturnMethod.minimal))
+                    seq += 1
+            return write({"upload": upload, "pieces": seq})
+        except BaseException:
+            if seq:
+                self._forget_pieces(upload)
+            raise
+
+    def _forget_pieces(self, upload: str) -> None:
+        try:
+            self.client.table(PIECES).delete(returning=ReturnMethod.minimal) \
+                .eq("upload_id", upload).eq("user_id", self.user_id).execute()
+        except Exception:  # what it failed for is being raised already
+            logger.warning("Could not remove the staged pieces of upload %s", upload,
+                           exc_info=True)
+
     def add_message(self, message: Message) -> Message:
-        """Insert the message; its id already stored (a retry, another tab) changes nothing."""
-        row = message_writes(message)
+        """Insert the message; its id already stored (a retry, another tab) changes nothing.
+        A message longer than one request is staged in pieces and written by one call."""
+        row = {**message_writes(message), "user_id": self.user_id}
         if time := given_time(message.created_at):  # an import keeps its times
             row["created_at"] = time
+        if request_bytes(row) <= MAX_REQUEST_BYTES:
+            return self._inserted(message.id, lambda: self._messages().insert(row)
+                                  .execute().data)
+        if stored := self._stored_message(message.id):  # a retry need not send it again
+            return message_from_row(stored[0])
+        texts = {"content": row["content"], "reasoning": row["reasoning"]}
+        rest = {**row, "content": "", "reasoning": ""}
+        return self._inserted(message.id, lambda: self._in_pieces(texts, lambda staged: [
+            {**stored, **texts} for stored in self.client.rpc(ADD_IN_PIECES, {
+                "message": rest, **staged}).select(_fields_but(texts)).execute().data]))
+
+    def _inserted(self, message_id: str, insert: Callable[[], list[dict]]) -> Message:
+        """The message `insert` stored, or the one already stored under its id."""
         try:
-            rows = self._messages().insert({**row, "user_id": self.user_id}).execute().data
+            rows = insert()
+        except UserFacingError:  # already said (a piece refused)
+            raise
         except Exception as exc:  # sorted by type, as in _rows
             if not (isinstance(exc, APIError) and exc.code == UNIQUE_SQLSTATE):
                 raise chat_failure(exc) from exc
-            rows = self._rows(self._messages().select(MESSAGE_FIELDS).eq("id", message.id)
-                              .eq("user_id", self.user_id))
+            rows = self._stored_message(message_id)
             if not rows:  # the id is another user's
                 raise UserFacingError(chat_value_refused(CHAT_GONE)) from exc
         return message_from_row(rows[0])
 
     def update_message(self, message_id: str, changes: Mapping[str, object]) -> Message:
+        """See ChatStore; a content or reasoning longer than one request is staged in pieces
+        and the change written by one call."""
         values = message_changes(changes)
-        query = (self._messages().update(values) if values
-                 else self._messages().select(MESSAGE_FIELDS))
-        rows = self._rows(query.eq("id", message_id).eq("user_id", self.user_id)) \
-            if _is_uuid(message_id) else []
+        if not _is_uuid(message_id):
+            rows = []
+        elif not values:
+            rows = self._stored_message(message_id)
+        elif request_bytes(values) <= MAX_REQUEST_BYTES:
+            rows = self._rows(self._messages().update(values).eq("id", message_id)
+                              .eq("user_id", self.user_id))
+        else:
+            texts = {c: values[c] for c in ("content", "reasoning") if c in values}
+            rest = {**values, **dict.fromkeys(texts, "")}
+            rows = self._in_pieces(texts, lambda staged: [
+                {**stored, **texts} for stored in self._rows(self.client.rpc(
+                    UPDATE_IN_PIECES, {"message_id": message_id, "changes": rest, **staged})
+                    .select(_fields_but(texts)))])
         if not rows:
             raise UserFacingError(chat_value_refused(CHAT_GONE))
         return message_from_row(rows[0])
+
+    def append_reply(self, message_id: str, content_at: int, content: str,
+                     reasoning_at: int, reasoning: str) -> ReplyState | None:
+        """One call (append_reply in the database) for pieces that fit one request; longer
+        ones are staged first, and the same call appends them whole."""
+        if not _is_uuid(message_id):
+            return None
+        texts = {"content": storable_text(content), "reasoning": storable_text(reasoning)}
+        arguments = {"message_id": message_id, "content_at": int(content_at),
+                     "reasoning_at": int(reasoning_at), **texts}
+        if request_bytes(arguments) <= MAX_REQUEST_BYTES:
+            rows = self._rows(self.client.rpc(APPEND_REPLY, arguments))
+        else:
+            rows = self._in_pieces(texts, lambda staged: self._rows(self.client.rpc(
+                APPEND_REPLY, {**arguments, "content": "", "reasoning": "", **staged})))
+        return reply_state(rows[0], REPLY_LEASE_SECONDS) if rows else None
+
+    def read_reply(self, message_id: str, content_at: int = 0, reasoning_at: int = 0,
+                   lease_seconds: float = REPLY_LEASE_SECONDS
+                   ) -> tuple[Message, ReplyState] | None:
+        if not _is_uuid(message_id):
+            return None
+        rows = self._rows(self.client.rpc(READ_REPLY, {
+            "message_id": message_id, "content_at": offset(content_at),
+            "reasoning_at": offset(reasoning_at)}))
+        if not rows:
+            return None
+        return message_from_row(rows[0]), reply_state(rows[0], lease_seconds)
+
+    def request_stop(self, message_id: str) -> None:
+        if _is_uuid(message_id):  # the heartbeat stays: asking is not the writer being there
+            self._rows(self._messages().update({"stop_requested": True},
+                                               returning=ReturnMethod.minimal)
+                       .eq("id", message_id).eq("user_id", self.user_id))
+
+    def settle_abandoned(self, chat_id: str, lease_seconds: float) -> list[str]:
+        if not _is_uuid(chat_id):
+            return []
+        rows = self._rows(self.client.rpc(SETTLE_ABANDONED, {
+            "chat_id": chat_id, "lease_seconds": max(float(lease_seconds), 0.0)}))
+        return [str(row["id"]) for row in rows]
 
     def delete_chat(self, chat_id: str) -> None:
         if _is_uuid(chat_id):  # its messages go with it (on delete cascade)
