@@ -48,6 +48,16 @@ class ShownMessage(Message):
             values = {**values, "error": WORKER_GONE}
         return cls(**values)
 
+    @classmethod
+    def ended(cls, message: Message, reply: Reply) -> "ShownMessage":
+        """A reply as it ended; `message` is its row as first asked for (chat, parent, id)."""
+        status = "stopped" if reply.status == "streaming" else reply.status  # ended under it
+        return cls(message.chat_id, "assistant", reply.text, parent_id=message.parent_id,
+                   id=message.id, model_label=reply.label, status=status,
+                   error=reply.error or "", reasoning=reply.reasoning, usage=reply.usage,
+                   error_field=reply.error_field, thinking_seconds=reply.thinking_seconds,
+                   notice=reply.notice)
+
     @property
     def footer(self) -> str:
         parts = [self.model_label or "unknown model"]
