@@ -297,11 +297,12 @@ class Conversation:
             return
         if (final.status == "failed" and self.retrying is not None and self.retrying.content
                 and not (final.content or final.reasoning)):
-            # A Retry that got nothing keeps the reply it retried, with the new error.
+            # A Retry that got nothing keeps the reply it retried, with the new error: its
+            # worker stored nothing, so the retried reply's own row takes the error here.
             self.messages = [m for m in self.messages if m.id != final.id]
             self._added.discard(final.id)
             final = replace(self.retrying, error=final.error, error_field=final.error_field)
-            stored = True
+            stored, added = False, True
         self.retrying = None
         self.turns[-1] = final
         self.messages = [m for m in self.messages if m.id != final.id] + [final]
