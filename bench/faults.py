@@ -9,11 +9,16 @@ AppTest and each figure is the wall time of one page run until its message is on
 - pressing Save there,                      target <= 3 s
 - sending a chat message,                   target <= 3 s
 
-and, through the chat's own periodic save of a streaming reply (Conversation.keeping_partial,
-what the chat page streams through), the longest pause of a reply streaming one piece every
-50 ms while its store is locked or down,   target <= 0.5 s.
+and, for a reply run as the app runs every reply (a worker of core.history.replies streaming it
+while the process's keeper stores it, here every 0.2 s), its store locked or down from before
+its first piece until after its last, a piece every 50 ms from the model server:
 
-A small model server of our own (loopback, OpenAI chat API, streamed) answers the chat.
+- the longest pause between two pieces the worker received,
+  beyond the server's own 50 ms,            target <= 0.5 s;
+- once the store answers again, the time until the reply's end is stored (no time target: it
+  must be stored, whole and marked complete).
+
+Small model servers of our own (loopback, OpenAI chat API, streamed) answer the chat.
 
     .venv/bin/python bench/faults.py [--backend sqlite|supabase|both]
 
@@ -38,12 +43,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from core.chat.call import Reply  # noqa: E402
-from core.history.conversation import Conversation  # noqa: E402
+from core.config import load_settings  # noqa: E402
+from core.history.model import Chat, Message  # noqa: E402
+from core.history.replies import Ask, Job, Replies  # noqa: E402
+from core.providers.kinds import Target  # noqa: E402
 from core.store.sqlite import DB_FILENAME  # noqa: E402
 
 TARGET_S = 3.0
 STREAM_TARGET_S = 0.5
+PACE_S = 0.05  # between two pieces of the paced reply
+PIECES = 60
 MODEL = "bench-model"
 KEY = "bench-key"
 PASSWORD = "bench-password-1"
@@ -83,8 +92,30 @@ class _Model(BaseHTTPRequestHandler):
         self.wfile.write(b"data: [DONE]\n\n")
 
 
-def model_server() -> str:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Model)
+def _chunk(delta: dict, finish: str | None = None) -> bytes:
+    chunk = {"id": "b", "object": "chat.completion.chunk", "model": MODEL,
+             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return f"data: {json.dumps(chunk)}\n\n".encode()
+
+
+class _PacedModel(_Model):
+    """A model server that streams PIECES words, PACE_S seconds apart."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for i in range(PIECES):
+            if i:
+                time.sleep(PACE_S)
+            self.wfile.write(_chunk({"content": f"w{i} "}))
+            self.wfile.flush()
+        self.wfile.write(_chunk({}, "stop") + b"data: [DONE]\n\n")
+
+
+def model_server(handler=_Model) -> str:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_address[1]}/v1"
 
@@ -110,12 +141,14 @@ def ok(at):
 
 
 def figure(rows: list, backend: str, what: str, seconds: float, right: bool,
-           target: float = TARGET_S) -> None:
-    result = "PASS" if right and seconds <= target else "FAIL"
-    note = "" if right else "  (the right message was not shown)"
+           target: float | None = TARGET_S,
+           wrong: str = "the right message was not shown") -> None:
+    """`target` None: no time target, only `right`."""
+    result = "PASS" if right and (target is None or seconds <= target) else "FAIL"
+    note = "" if right else f"  ({wrong})"
     rows.append((backend, what, seconds, target, result))
-    print(f"  {backend:9} {what:34} {seconds:7.2f} s  target <= {target:.1f} s  {result}{note}",
-          flush=True)
+    aim = "no time target" if target is None else f"target <= {target:.1f} s"
+    print(f"  {backend:9} {what:34} {seconds:7.2f} s  {aim:16}  {result}{note}", flush=True)
 
 
 def configure(at, base_url: str):
@@ -145,31 +178,59 @@ def page_figures(rows: list, backend: str, at, fault, words: str) -> None:
         figure(rows, backend, "send", took, words in said(at))
 
 
-def stream_pause(store, fault) -> float:
-    """The longest pause of a reply streaming a piece every 50 ms through the chat's periodic
-    save (every 0.2 s here), the store faulted from the first piece on."""
-    conversation = Conversation(store=store)
-    conversation.add_user("hello")
-    reply = conversation.begin_reply()
-    gap, longest = 0.05, 0.0
+class _Timed(Job):
+    """A reply that notes when its worker received each piece of the answer."""
 
-    def pieces():
-        for i in range(60):
-            time.sleep(gap)
-            reply.add_answer(f"w{i} ")
-            yield f"w{i} "
+    def __init__(self, *args, **options):
+        super().__init__(*args, **options)
+        self.received: list[float] = []
 
+    def arrived(self, piece) -> None:
+        self.received.append(time.monotonic())
+        super().arrived(piece)
+
+
+def _waited(done, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def stream_figures(rows: list, backend: str, store, fault, paced_url: str) -> None:
+    """A reply streamed by a worker while `fault` holds its store, from before the first piece
+    until after the last: the longest pause between pieces, then the time until its end is
+    stored once the store answers again."""
+    chat = store.save_chat(Chat(title="bench"))
+    question = store.add_message(Message(chat.id, "user", "hello"))
+    job = _Timed(Message(chat.id, "assistant", "", parent_id=question.id, status="streaming"),
+                 store, store.user_id)
+    ask = Ask(load_settings(environ={}, dotenv_path=None),
+              Target("openai-compatible", "Bench", paced_url, KEY, MODEL),
+              [{"role": "user", "content": "hello"}])
+    replies = Replies(workers=1, writers=1, save_every=0.2)
     with fault():
-        last = time.monotonic()
-        for _ in conversation.keeping_partial(pieces(), reply, every=0.2):
-            now = time.monotonic()
-            longest = max(longest, now - last - gap)
-            last = now
-    conversation.finish_reply(reply)
-    return longest
+        replies.start(job, ask)
+        if not _waited(lambda: job.done, 60):
+            raise BenchError("the paced reply did not end within 60 s")
+        stored_during = job.added
+    back = time.monotonic()
+    gaps = [later - earlier for earlier, later in zip(job.received, job.received[1:])]
+    streamed = job.final.status == "complete" and len(job.received) == PIECES
+    figure(rows, backend, "longest stream pause", max(gaps, default=0.0) - PACE_S,
+           streamed and not stored_during, STREAM_TARGET_S,
+           wrong=f"{job.final.status}, {len(job.received)} pieces"
+                 + (", stored while the store was faulted" if stored_during else ""))
+    _waited(lambda: job.stored or job.problem is not None, 120)
+    found = [(m.status, m.content) for m in store.messages(chat.id) if m.id == job.id]
+    whole = job.stored and found == [("complete", job.final.content)]
+    figure(rows, backend, "reply stored after the fault", time.monotonic() - back, whole, None,
+           wrong=f"not stored whole: {job.problem or 'still not stored after 120 s'}")
 
 
-def run_sqlite(rows: list, base_url: str) -> None:
+def run_sqlite(rows: list, base_url: str, paced_url: str) -> None:
     from core.store.sqlite import SQLiteChatStore
     from tests.apptest import open_app
 
@@ -192,11 +253,10 @@ def run_sqlite(rows: list, base_url: str) -> None:
     with locked():
         fresh, took = timed(lambda: open_app(timeout=120))
     figure(rows, "SQLite", "new tab (Chat open)", took, "Your data is busy" in said(fresh))
-    pause = stream_pause(SQLiteChatStore(folder), locked)
-    figure(rows, "SQLite", "longest stream pause", pause, True, STREAM_TARGET_S)
+    stream_figures(rows, "SQLite", SQLiteChatStore(folder), locked, paced_url)
 
 
-def run_supabase(rows: list, base_url: str) -> None:
+def run_supabase(rows: list, base_url: str, paced_url: str) -> None:
     from cryptography.fernet import Fernet
 
     from core.auth import SupabaseAuth
@@ -233,8 +293,8 @@ def run_supabase(rows: list, base_url: str) -> None:
         page_figures(rows, "Supabase", at, database_down, "unavailable")
         auth = SupabaseAuth(Settings(supabase_url=stack.url, supabase_anon_key=stack.anon_key))
         user = auth.sign_up(f"bench-stream-{uuid.uuid4().hex[:8]}@example.com", PASSWORD)
-        pause = stream_pause(SupabaseChatStore(auth.client, user.id), database_down)
-        figure(rows, "Supabase", "longest stream pause", pause, True, STREAM_TARGET_S)
+        stream_figures(rows, "Supabase", SupabaseChatStore(auth.client, user.id), database_down,
+                       paced_url)
     finally:
         stop_stack(stack)
 
@@ -243,14 +303,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backend", choices=("sqlite", "supabase", "both"), default="both")
     args = parser.parse_args(argv)
-    base_url = model_server()
+    base_url, paced_url = model_server(), model_server(_PacedModel)
     rows: list = []
     print("Time until the right message while the store makes the app wait")
     try:
         if args.backend in ("sqlite", "both"):
-            run_sqlite(rows, base_url)
+            run_sqlite(rows, base_url, paced_url)
         if args.backend in ("supabase", "both"):
-            run_supabase(rows, base_url)
+            run_supabase(rows, base_url, paced_url)
     except BenchError as exc:
         print(f"bench/faults.py could not run: {exc}", file=sys.stderr)
         return 2

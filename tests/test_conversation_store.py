@@ -1,28 +1,34 @@
-"""A conversation keeps every change in its store, even when a change arrives while a write is
-under way: Stop ends a run inside `st.write_stream`, and the stopped reply's cleanup keeps what
-arrived. CI once showed that cleanup running (from the garbage collector) in the middle of the
-next run's write, which then failed with a KeyError on the page."""
+"""A conversation keeps every change in its store, also a change made while a write is under
+way, and a reply its worker streams is in the store as it grows and as it ends (a Stop keeps
+what came). A reply the worker could not store (its chat was not stored yet) is written by the
+conversation showing it, with the chat, once the store answers again."""
 
 from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.chat.call import Reply, coalesce
-from core.history.conversation import Conversation
+from core.chat.call import Reply
+from core.history.conversation import Conversation, ShownMessage
+from core.history.model import Message
+from core.history.replies import Replies
 from core.store.errors import StoreUnavailable
 from core.store.sqlite import SQLiteChatStore
+from tests.fixtures.llm_servers import FORTY_WORDS
+from tests.replying import ask, show_ended, wait
 
 
 class Interrupting(SQLiteChatStore):
-    """A real local store that, during its `at`-th write, runs `meanwhile` once first: what a
-    collected generator's `finally` does when the collector runs in the middle of a write."""
+    """A real local store that, during its `at`-th write, runs `meanwhile` once first (a change
+    made while a write is under way), and refuses every write while `down` (an outage)."""
 
     def __init__(self, folder, at: int = -1, meanwhile=lambda: None):
         super().__init__(folder)
-        self.writes, self.at, self.meanwhile = 0, at, meanwhile
+        self.writes, self.at, self.meanwhile, self.down = 0, at, meanwhile, False
 
     def _write(self) -> None:
+        if self.down:
+            raise StoreUnavailable("The chat store is busy; try again.", "busy")
         self.writes += 1
         if self.writes == self.at:
             self.meanwhile()
@@ -49,61 +55,61 @@ def _held(conversation: Conversation) -> set[tuple]:
     return {(m.id, m.role, m.content, m.status) for m in conversation.messages}
 
 
-def _arriving(reply: Reply, pieces: list[str], closed: list[bool]):
-    """A reply's stream: each piece is added to the reply as it is passed on."""
-    try:
-        for piece in pieces:
-            reply.add_answer(piece)
-            yield piece
-    finally:
-        closed.append(True)
+def _stored_reply(store, message_id: str) -> Message:
+    """The reply as stored now; an empty one until its worker added it."""
+    found = store.read_reply(message_id)
+    return found[0] if found is not None else Message("", "assistant", "")
 
 
-def test_a_stopped_reply_ends_its_stream_and_is_kept_with_what_arrived(tmp_path):
+def _replies() -> Replies:
+    return Replies(workers=2, writers=2, save_every=0.2)
+
+
+def test_a_reply_is_stored_as_it_streams_and_a_stop_keeps_what_came_marked_stopped(
+        tmp_path, canned_server):
     store = SQLiteChatStore(tmp_path)
     conversation = Conversation(store=store)
-    conversation.add_user("count to ten")
-    reply = conversation.begin_reply()
-    closed: list[bool] = []
-    source = _arriving(reply, ["one ", "two ", "three ", "four "], closed)
-    kept = conversation.keeping_partial(coalesce(source, interval=0, render_rate=1e12), reply, every=1000)
-    assert [next(kept), next(kept)] == ["one ", "two "]
+    conversation.add_user("count to forty")
+    slow = canned_server(200, FORTY_WORDS, chunked=True, pace=0.1)  # about 4 s
+    job = ask(_replies(), conversation, slow)
 
-    kept.close()  # what the page does when Stop ends the run inside write_stream
+    wait(lambda: "word3 " in _stored_reply(store, job.id).content)  # the worker's saves
+    assert _stored_reply(store, job.id).status == "streaming"
+    job.stop()  # what Stop does, from any tab
+    turn = show_ended(conversation, job)
 
-    assert closed == [True]  # the server's stream is ended at once, not when collected
-    assert _stored(store, conversation)[-1][2:] == ("one two ", "streaming")
-    conversation.recover()  # the next run marks it stopped
-    assert _stored(store, conversation)[-1][2:] == ("one two ", "stopped")
+    assert turn.status == "stopped" and turn.error == ""
+    assert turn.content.startswith("word0 word1 word2 word3 ") and "word39" not in turn.content
+    assert _stored(store, conversation)[-1] == (turn.id, "assistant", turn.content, "stopped")
+    assert set(_stored(store, conversation)) == _held(conversation)
+    assert store.get_chat(conversation.chat.id).current_id == turn.id
 
 
-def test_a_stopped_replys_cleanup_during_the_next_runs_write_loses_nothing(tmp_path):
-    """The CI failure: a rerun writes what an outage left unstored, and the stopped reply's
-    cleanup (keeping the same reply) runs in the middle of that write."""
+def test_a_reply_its_worker_could_not_store_is_written_with_its_chat_once_the_store_is_back(
+        tmp_path, canned_server):
+    """The chat was not stored when the message was sent, so the worker cannot add the reply
+    to it; the conversation writes both once the store answers, with a change made in the
+    middle of that write."""
     store = Interrupting(tmp_path)
     conversation = Conversation(store=store)
-    conversation.add_user("count to ten")
-    reply = conversation.begin_reply()
-    abandoned = conversation.keeping_partial(
-        _arriving(reply, ["one ", "two ", "three "], []), reply, every=1000)
-    assert next(abandoned) == "one "
+    store.down = True
+    conversation.add_user("count to forty")
+    assert conversation.unsaved  # said on the page; the message waits to be stored
+    job = ask(_replies(), conversation, canned_server(200, FORTY_WORDS, chunked=True))
+    turn = show_ended(conversation, job)
+    assert job.left_to_page and turn.status == "complete" and "word39" in turn.content
+    assert conversation.unsaved
 
-    def outage():
-        raise StoreUnavailable("The chat store is busy; try again.", "busy")
-
-    store.at, store.meanwhile = store.writes + 1, outage
-    conversation.keep_partial(reply)
-    assert conversation.unsaved  # said on the page; the reply waits to be stored
-    store.at, store.meanwhile = store.writes + 1, abandoned.close
-
+    store.down = False
+    store.at, store.meanwhile = store.writes + 2, lambda: conversation.rename("Counting")
     conversation.store_again()  # the next run
 
     assert conversation.unsaved is None
     assert set(_stored(store, conversation)) == _held(conversation)
     assert [(role, content) for _, role, content, _ in _stored(store, conversation)] == [
-        ("user", "count to ten"), ("assistant", "one ")]
-    conversation.recover()
-    assert _stored(store, conversation)[-1][2:] == ("one ", "stopped")
+        ("user", "count to forty"), ("assistant", turn.content)]
+    saved = store.get_chat(conversation.chat.id)
+    assert (saved.title, saved.current_id) == ("Counting", turn.id)
 
 
 typed = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=20)
@@ -114,32 +120,37 @@ typed = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, ma
     before=st.lists(typed, min_size=1, max_size=4),
     more=st.lists(typed, min_size=1, max_size=4),
     at=st.integers(min_value=1, max_value=12),
-    nested=st.sampled_from(["partial", "user", "rename"]),
+    nested=st.sampled_from(["ended", "user", "rename"]),
 )
 def test_a_change_made_during_any_write_is_stored_too(tmp_path_factory, before, more, at, nested):
     """Property: whichever write a change lands in the middle of (the chat row, a new message,
-    a reply's update), once the outer write returns the store holds exactly what the
-    conversation holds, and the chat's title and current message are the conversation's."""
+    a reply's end), once the outer write returns the store holds exactly what the conversation
+    holds, and the chat's title and current message are the conversation's. The reply is one
+    its worker left to the conversation to store."""
     store = Interrupting(tmp_path_factory.mktemp("chats"))
     conversation = Conversation(store=store)
-    reply = Reply(model="m", provider="p")
+
+    def end_reply(text: str) -> None:
+        live = conversation.live_turn()
+        if live is not None:  # nothing once the reply has ended
+            reply = Reply(model="m", provider="p", status="complete")
+            reply.add_answer(text)
+            conversation.end_live(ShownMessage.ended(live, reply), stored=False, added=False)
 
     def meanwhile():
-        if nested == "partial":  # nothing once the reply has ended
-            reply.add_answer("".join(more))
-            conversation.keep_partial(reply)
+        if nested == "ended":
+            end_reply("".join(more))
         elif nested == "user":
-            conversation.add_user("".join(more))
+            if conversation.live_turn() is None:  # no message is sent while a reply arrives
+                conversation.add_user("".join(more))
         else:
             conversation.rename("".join(more))
 
     store.at, store.meanwhile = at, meanwhile
     for text in before:
         conversation.add_user(text)
-    reply = conversation.begin_reply()
-    reply.add_answer("".join(before))
-    conversation.keep_partial(reply)
-    conversation.finish_reply(reply)
+    conversation.ask_reply()
+    end_reply("".join(before))
 
     assert set(_stored(store, conversation)) == _held(conversation)
     stored_chat = store.get_chat(conversation.chat.id)
@@ -150,10 +161,10 @@ def test_a_change_made_during_any_write_is_stored_too(tmp_path_factory, before, 
 def test_a_conversation_made_while_the_store_was_out_is_written_whole_once_attached(tmp_path):
     conversation = Conversation(unsaved="The chat history is unavailable right now.")
     conversation.add_user("hello there")
-    reply = conversation.begin_reply()
+    turn = conversation.ask_reply()
+    reply = Reply(model="m", provider="p", status="complete")
     reply.add_answer("hi")
-    reply.status = "complete"
-    conversation.finish_reply(reply)
+    conversation.end_live(ShownMessage.ended(turn, reply), stored=False, added=False)
     conversation.add_user("again")
     store = SQLiteChatStore(tmp_path)
     conversation.attach(store)

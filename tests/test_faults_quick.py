@@ -8,15 +8,16 @@ PostgreSQL stopped under a signed-in session.
 
 from __future__ import annotations
 
-import threading
 import time
 
-
 from core.history.conversation import Conversation
+from core.history.replies import Job, Replies
 from core.store.sqlite import SQLiteChatStore
 from tests.apptest import compatible, open_app
 from tests.chatting import errors, send, use_server
 from tests.fixtures.faults import another_window_writing
+from tests.fixtures.llm_servers import FORTY_WORDS
+from tests.replying import ask, show_ended, wait
 from tests.test_faults_pages_supabase import _save as _save_hosted
 from tests.test_faults_pages_supabase import _signed_up_and_chatting, assert_outage, hosted  # noqa: F401
 
@@ -52,53 +53,40 @@ def test_a_locked_file_is_said_once_and_quickly_on_save_and_in_a_new_tab(
         assert took < QUICK, took
 
 
-class _Paced:
-    """A stream of words, one every `gap` seconds, recording the longest pause seen."""
+class _Timed(Job):
+    """A reply that notes when its worker received each piece of the answer."""
 
-    def __init__(self, words: int, gap: float):
-        self.words, self.gap, self.longest = words, gap, 0.0
+    def __init__(self, *args, **options):
+        super().__init__(*args, **options)
+        self.received: list[float] = []
 
-    def __iter__(self):
-        last = time.monotonic()
-        for i in range(self.words):
-            time.sleep(self.gap)
-            yield f"w{i} "
-            now = time.monotonic()
-            self.longest = max(self.longest, now - last - self.gap)
-            last = now
+    def arrived(self, piece) -> None:
+        self.received.append(time.monotonic())
+        super().arrived(piece)
 
 
-def test_a_streaming_reply_is_never_frozen_by_a_periodic_save_to_a_locked_file(tmp_path):
+def test_a_streaming_reply_is_never_paused_by_a_locked_file_and_its_end_is_stored_after(
+        tmp_path, canned_server):
     store = SQLiteChatStore(tmp_path)
     conversation = Conversation(store=store)
     conversation.add_user("hello")
-    reply = conversation.begin_reply()
-    paced = _Paced(words=30, gap=0.05)
+    pace = 0.1
+    paced = canned_server(200, FORTY_WORDS, chunked=True, pace=pace)  # about 4 s
+    replies = Replies(workers=1, writers=1, save_every=0.2)
+    with another_window_writing(tmp_path, "exclusive"):
+        job = ask(replies, conversation, paced, job=_Timed)
+        wait(lambda: job.done)
+        assert not job.added  # every save waited for the lock and gave up
+    gaps = [later - earlier for earlier, later in zip(job.received, job.received[1:])]
+    assert len(gaps) == 39 and max(gaps) - pace < STREAM_PAUSE, gaps
 
-    def streamed():
-        for piece in paced:
-            reply.add_answer(piece)
-            yield piece
-
-    locker_ready, release = threading.Event(), threading.Event()
-
-    def lock():
-        with another_window_writing(tmp_path, "exclusive"):
-            locker_ready.set()
-            release.wait(10)
-
-    locker = threading.Thread(target=lock, daemon=True)
-    locker.start()
-    locker_ready.wait(5)
-    try:
-        for _ in conversation.keeping_partial(streamed(), reply, every=0.2):
-            pass
-    finally:
-        release.set()
-        locker.join()
-    assert paced.longest < STREAM_PAUSE, paced.longest
-    conversation.finish_reply(reply)
-    assert conversation.turns[-1].content == reply.text
+    turn = show_ended(conversation, job)  # stored by its worker once the file is free
+    assert job.stored and (turn.status, turn.content) == ("complete", job.final.content)
+    stored = store.read_reply(job.id)[0]
+    assert (stored.status, stored.content) == ("complete", turn.content)
+    assert "word39" in stored.content
+    assert conversation.unsaved is None
+    assert store.get_chat(conversation.chat.id).current_id == turn.id
 
 
 def test_a_stopped_database_is_said_quickly_on_settings_save_and_send(hosted, katan_server):

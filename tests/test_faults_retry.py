@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.chat.call import Reply
-from core.history.conversation import Conversation
+from core.history.conversation import Conversation, ShownMessage
 
 
 def _reply(text: str, status: str, error: str | None = None) -> Reply:
@@ -12,12 +12,18 @@ def _reply(text: str, status: str, error: str | None = None) -> Reply:
     return reply
 
 
+def _replied(conversation: Conversation, reply: Reply) -> None:
+    """A reply asked for and ended, as the chat page shows one its worker ran."""
+    turn = conversation.ask_reply()
+    conversation.end_live(ShownMessage.ended(turn, reply), stored=True)
+
+
 def _interrupted_then_retried(second: Reply) -> Conversation:
     conversation = Conversation()
     conversation.add_user("tell me a story")
-    conversation.finish_reply(_reply("Once upon a", "interrupted", "The connection dropped."))
+    _replied(conversation, _reply("Once upon a", "interrupted", "The connection dropped."))
     assert conversation.prepare_regenerate()
-    conversation.finish_reply(second)
+    _replied(conversation, second)
     return conversation
 
 
@@ -26,18 +32,20 @@ def test_a_retry_that_gets_nothing_keeps_the_partial_reply_with_the_new_error():
     last = conversation.turns[-1]
     assert (last.content, last.status, last.error) == ("Once upon a", "interrupted", "Could not connect.")
     assert conversation.needs_retry()
+    assert conversation.chat.current_id == last.id
 
 
 def test_a_retry_that_gets_text_replaces_the_partial_reply():
     conversation = _interrupted_then_retried(_reply("Once upon a time, the end.", "complete"))
     assert [t.content for t in conversation.turns] == ["tell me a story", "Once upon a time, the end."]
+    assert conversation.chat.current_id == conversation.turns[-1].id
 
 
 def test_a_new_message_forgets_the_reply_being_retried():
     conversation = Conversation()
     conversation.add_user("first")
-    conversation.finish_reply(_reply("partial", "interrupted", "dropped"))
+    _replied(conversation, _reply("partial", "interrupted", "dropped"))
     conversation.prepare_regenerate()
     conversation.add_user("second")  # the retry was abandoned for a new message
-    conversation.finish_reply(_reply("", "failed", "Could not connect."))
+    _replied(conversation, _reply("", "failed", "Could not connect."))
     assert conversation.turns[-1].content == "" and conversation.turns[-1].status == "failed"

@@ -11,6 +11,7 @@ from supabase_auth.errors import AuthRetryableError
 
 from core.auth import AuthUnavailable, User, describe_auth_error
 from core.history.conversation import Conversation
+from core.history.replies import Replies
 from core.store.errors import backend_failure
 from core.store.keybox import LOCAL_KEY_FILE
 from core.store.sqlite import SQLiteChatStore, SQLiteConnectionStore, SQLiteProfileStore
@@ -18,6 +19,8 @@ from core.failures import UserFacingError
 from tests.apptest import open_app
 from tests.chatting import save_compatible
 from tests.fixtures.faults import another_window_writing
+from tests.fixtures.llm_servers import SSE_DONE, sse_chunk
+from tests.replying import ask, show_ended
 
 
 def test_an_auth_outage_tells_only_someone_signed_in_that_they_still_are():
@@ -59,25 +62,26 @@ def test_a_local_store_names_its_own_data_and_a_chat_needs_no_save_button(tmp_pa
     assert "Nothing was saved" not in conversation.unsaved, conversation.unsaved
 
 
-def test_a_failed_retry_keeps_no_empty_version_in_the_store(tmp_path):
+def test_a_failed_retry_keeps_no_empty_version_in_the_store(tmp_path, canned_server):
     store = SQLiteChatStore(tmp_path)
     conversation = Conversation(store=store)
     conversation.add_user("tell me a story")
-    first = conversation.begin_reply()
-    first.add_answer("Once upon a")
-    first.status, first.error = "interrupted", "dropped"
-    conversation.finish_reply(first)
+    replies = Replies(workers=1, writers=1, save_every=0.2)
+    dropped = canned_server(200, [sse_chunk({"role": "assistant", "content": "Once upon a"})],
+                            chunked=True)  # the connection ends with no finish
+    first = show_ended(conversation, ask(replies, conversation, dropped))
+    assert (first.content, first.status) == ("Once upon a", "interrupted")
     assert conversation.prepare_regenerate()
-    again = conversation.begin_reply()
-    again.status, again.error = "failed", "Could not connect."
-    conversation.finish_reply(again)
+    refusing = canned_server(500, {"error": {"message": "The model server is overloaded."}})
+    show_ended(conversation, ask(replies, conversation, refusing))
 
     last = conversation.turns[-1]
-    assert (last.content, last.error) == ("Once upon a", "Could not connect.")
+    assert (last.id, last.content, last.status) == (first.id, "Once upon a", "interrupted")
+    assert "overloaded" in last.error
     assert conversation.thread().version(last).count == 1  # no "2 / 2" beside an empty failed one
     stored = store.messages(conversation.chat.id)
     assert [m.content for m in stored] == ["tell me a story", "Once upon a"]
-    assert stored[-1].error == "Could not connect."
+    assert stored[-1].error == last.error
     assert store.get_chat(conversation.chat.id).current_id == last.id
 
 
@@ -145,7 +149,7 @@ def test_a_preset_s_first_suggested_model_is_offered_when_none_was_picked(monkey
 
 
 def test_a_data_file_deleted_while_running_is_said_made_private_and_the_chat_saved_again(
-        tmp_path):
+        tmp_path, canned_server):
     import stat
 
     from core.store.sqlite import DB_FILENAME
@@ -153,10 +157,10 @@ def test_a_data_file_deleted_while_running_is_said_made_private_and_the_chat_sav
     chats = SQLiteChatStore(tmp_path)
     conversation = Conversation(store=chats)
     conversation.add_user("tell me a story")
-    reply = conversation.begin_reply()
-    reply.add_answer("Once upon a time.")
-    reply.status = "complete"
-    conversation.finish_reply(reply)
+    story = canned_server(200, [sse_chunk({"role": "assistant", "content": "Once upon a time."},
+                                          "stop"), SSE_DONE], chunked=True)
+    ended = show_ended(conversation, ask(Replies(workers=1, writers=1), conversation, story))
+    assert (ended.content, ended.status) == ("Once upon a time.", "complete")
     path = tmp_path / DB_FILENAME
     path.unlink()
 

@@ -1,5 +1,5 @@
-"""A streaming reply is read by the periodic save's thread while the stream appends to it
-(core/history/conversation.py keeping_partial): no piece may be lost to that."""
+"""A reply's text may be read on another thread while its stream appends to it (core/chat/call.py
+Reply.text): no piece may be lost to that."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class AppendedWhileRead(list):
 def test_a_piece_appended_while_the_text_is_read_is_kept():
     reply = Reply()
     reply.parts = AppendedWhileRead(["Hello", ", "], late="world")
-    reply.text  # the periodic save reads it while the stream appends "world"
+    reply.text  # read on another thread while the stream appends "world"
     assert reply.text == "Hello, world"
 
 

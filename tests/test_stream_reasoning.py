@@ -10,8 +10,11 @@ from __future__ import annotations
 from core.chat.call import Reply, Thinking, start_reply
 from core.config import load_settings
 from core.history.conversation import Conversation
+from core.history.replies import Replies
 from core.providers.kinds import Target
+from core.store.sqlite import SQLiteChatStore
 from tests.fixtures.llm_servers import SSE_DONE, sse_chunk
+from tests.replying import ask, show_ended
 
 MESSAGES = [{"role": "user", "content": "think first"}]
 
@@ -78,13 +81,29 @@ def test_silence_after_reasoning_is_cut_by_the_idle_limit_and_the_reasoning_kept
     assert reply.thinking_seconds is not None and reply.error_field is None
 
 
-def test_the_finished_turn_keeps_thinking_time_notice_and_the_setting_at_fault():
-    conversation = Conversation()
-    reply = conversation.begin_reply()
-    reply.add_reasoning("plan")
-    reply.add_answer("Done.")
-    reply.status, reply.notice, reply.error_field = "complete", "The server did not stream this reply.", "model"
-    turn = conversation.finish_reply(reply)
-    assert turn.thinking_seconds == reply.thinking_seconds is not None
-    assert (turn.notice, turn.error_field) == (reply.notice, "model")
+def _ended(tmp_path, server):
+    """The reply as the chat shows it once its worker ended it."""
+    conversation = Conversation(store=SQLiteChatStore(tmp_path))
+    conversation.add_user("think first")
+    job = ask(Replies(workers=1, writers=1), conversation, server)
+    return job, show_ended(conversation, job)
+
+
+def test_the_ended_turn_keeps_thinking_time_and_the_note_that_it_did_not_stream(
+        tmp_path, canned_server):
+    whole = {"id": "c", "object": "chat.completion", "created": 0, "model": "thinker",
+             "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                 "role": "assistant", "content": "Done.", "reasoning_content": "plan"}}]}
+    job, turn = _ended(tmp_path, canned_server(200, whole))
+    assert (turn.status, turn.content, turn.reasoning) == ("complete", "Done.", "plan")
+    assert turn.thinking_seconds == job.reply.thinking_seconds is not None
+    assert turn.notice == "The server did not stream this reply."
     assert "The server did not stream this reply." in turn.footer
+
+
+def test_the_ended_turn_keeps_the_setting_at_fault(tmp_path, canned_routes):
+    refusing = canned_routes(
+        {"/v1/chat/completions": (404, {"error": {"message": "model 'm' not found"}})})
+    _, turn = _ended(tmp_path, refusing)
+    assert (turn.status, turn.error_field) == ("failed", "model")
+    assert 'does not know the model "m" (404)' in turn.error

@@ -62,8 +62,8 @@ class Reply:
     reasoning_ended: float | None = None  # when the answer started or the reply ended
     # Joined on demand: `text += piece` on an attribute copies the whole text each time.
     parts: list[str] = field(default_factory=list, repr=False)
-    # The periodic save's thread reads while the stream appends: one reader at a time joins
-    # only the pieces present when it starts, so no piece is lost.
+    # Read on any thread while the stream appends: one reader at a time joins only the
+    # pieces present when it starts, so no piece is lost.
     _reading: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __post_init__(self) -> None:

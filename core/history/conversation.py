@@ -1,18 +1,15 @@
-"""The branch on screen, the reply in flight and what a retry resends, kept in a ChatStore as
-it happens; every earlier version is a sibling in the chat's tree."""
+"""The branch on screen, the reply arriving at its end and what a retry resends, kept in a
+ChatStore as it happens; every earlier version is a sibling in the chat's tree."""
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
-from core.chat.call import Reply, close_source
+from core.chat.call import Reply
 from core.chat.errors import CONTEXT_TOO_LONG
 from core.failures import UserFacingError
-from core.history.model import MAX_TITLE_LENGTH, STATUS_NOTES, Chat, Message, new_id
+from core.history.model import MAX_TITLE_LENGTH, STATUS_NOTES, Chat, Message
 from core.store.contracts import ChatStore
 from core.store.errors import StoreUnavailable
 from core.history.thread import Thread, parents_first, title_from
@@ -48,6 +45,16 @@ class ShownMessage(Message):
             values = {**values, "error": WORKER_GONE}
         return cls(**values)
 
+    @classmethod
+    def ended(cls, message: Message, reply: Reply) -> "ShownMessage":
+        """A reply as it ended; `message` is its row as first asked for (chat, parent, id)."""
+        status = "stopped" if reply.status == "streaming" else reply.status  # ended under it
+        return cls(message.chat_id, "assistant", reply.text, parent_id=message.parent_id,
+                   id=message.id, model_label=reply.label, status=status,
+                   error=reply.error or "", reasoning=reply.reasoning, usage=reply.usage,
+                   error_field=reply.error_field, thinking_seconds=reply.thinking_seconds,
+                   notice=reply.notice)
+
     @property
     def footer(self) -> str:
         parts = [self.model_label or "unknown model"]
@@ -67,20 +74,17 @@ class ShownMessage(Message):
 @dataclass
 class Conversation:
     turns: list[ShownMessage] = field(default_factory=list)  # the branch on screen
-    in_flight: Reply | None = None
     retrying: ShownMessage | None = None  # the reply a Retry replaces, until the new one has text
     chat: Chat = field(default_factory=Chat)
     store: ChatStore | None = None  # None: this conversation lives in the browser session only
     stored: bool = False  # the chat row exists in the store
     messages: list[Message] = field(default_factory=list)  # every branch, as stored
-    in_flight_id: str | None = None
     unsaved: str | None = None  # why the store could not keep the last change (said on the page)
     _thread: tuple | None = field(default=None, repr=False, compare=False)
     _unstored: dict = field(default_factory=dict, repr=False)  # message id -> its change, in order
     _added: set = field(default_factory=set, repr=False)  # message ids the store holds
     _chat_changed: bool = field(default=False, repr=False)
     _flushing: bool = field(default=False, repr=False, compare=False)
-    _in_flight_parent: str | None = field(default=None, repr=False)
     _generation: int | None = field(default=0, repr=False)  # the store's file, last written to
     refused: dict = field(default_factory=dict)  # message id -> why the store refused it
 
@@ -191,74 +195,6 @@ class Conversation:
         self._change_chat(current_id=turn.id)
         self._keep_message(turn)
 
-    def begin_reply(self) -> Reply:
-        """Stored at once (empty, "streaming"), so closing the page mid-reply keeps it."""
-        self.in_flight = Reply()
-        self.in_flight_id = new_id()
-        self._in_flight_parent = self._leaf_id()
-        self._change_chat(current_id=self.in_flight_id)
-        self.keep_partial(self.in_flight)
-        return self.in_flight
-
-    def _retry_empty(self, reply: Reply) -> bool:
-        """A Retry of a partial reply is no version of its own until it receives something."""
-        return bool(self.retrying is not None and self.retrying.content
-                    and not (reply.text or reply.reasoning))
-
-    def keep_partial(self, reply: Reply) -> None:
-        if self.in_flight_id is not None and reply is self.in_flight and not self._retry_empty(reply):
-            self._keep_message(Message(
-                self.chat.id, "assistant", reply.text, parent_id=self._in_flight_parent,
-                id=self.in_flight_id, model_label=reply.label, status="streaming",
-                reasoning=reply.reasoning))
-
-    def finish_reply(self, reply: Reply) -> ShownMessage:
-        """Never dropped, even when empty."""
-        if reply.status == "streaming":  # the run ended under it: the user pressed Stop
-            reply.status = "stopped"
-        turn = ShownMessage(
-            self.chat.id, "assistant", reply.text,
-            parent_id=self._in_flight_parent if self.in_flight_id else self._leaf_id(),
-            id=self.in_flight_id or new_id(), model_label=reply.label, status=reply.status,
-            error=reply.error or "", reasoning=reply.reasoning, usage=reply.usage,
-            error_field=reply.error_field, thinking_seconds=reply.thinking_seconds,
-            notice=reply.notice,
-        )
-        if turn.status == "failed" and self._retry_empty(reply):
-            # A Retry that got nothing keeps the reply it retried, with the new error.
-            self.messages = [m for m in self.messages if m.id != turn.id]  # never stored
-            self._unstored.pop(turn.id, None)
-            turn = replace(self.retrying, error=turn.error, error_field=turn.error_field)
-        self.in_flight = self.in_flight_id = None  # ended: a late keep_partial changes nothing
-        self._keep_message(turn, flush=False)
-        self.retrying = None
-        self.turns.append(turn)
-        self._change_chat(current_id=turn.id)
-        self._flush()
-        return turn
-
-    def keeping_partial(self, stream: Iterable[str], reply: Reply, every: float = 1.0,
-                        clock: Callable[[], float] = time.monotonic) -> Iterator[str]:
-        """Stores the reply every `every` seconds (what a closed page can lose), each save on its
-        own thread so a slow store never freezes the stream."""
-        last = clock()
-        saving: threading.Thread | None = None
-        try:
-            for piece in stream:
-                yield piece
-                if clock() - last >= every:
-                    if saving is None or not saving.is_alive():  # else: the next one is due
-                        saving = threading.Thread(target=self.keep_partial, args=(reply,),
-                                                  name="keep-partial", daemon=True)
-                        saving.start()
-                    last = clock()
-        finally:  # the run was stopped (Stop, a closed page): end the stream, keep what came
-            close_source(stream)
-            if saving is not None:
-                saving.join()  # the store's own timeouts bound this wait
-            if reply.status in ("streaming", "stopped"):  # an ended reply is kept as it ended
-                self.keep_partial(reply)
-
     # ---- a reply run by the server process (core.history.replies): this conversation shows it
 
     def ask_reply(self) -> ShownMessage:
@@ -287,11 +223,12 @@ class Conversation:
             return
         if (final.status == "failed" and self.retrying is not None and self.retrying.content
                 and not (final.content or final.reasoning)):
-            # A Retry that got nothing keeps the reply it retried, with the new error.
+            # A Retry that got nothing keeps the reply it retried, with the new error: its
+            # worker stored nothing, so the retried reply's own row takes the error here.
             self.messages = [m for m in self.messages if m.id != final.id]
             self._added.discard(final.id)
             final = replace(self.retrying, error=final.error, error_field=final.error_field)
-            stored = True
+            stored, added = False, True
         self.retrying = None
         self.turns[-1] = final
         self.messages = [m for m in self.messages if m.id != final.id] + [final]
@@ -335,11 +272,6 @@ class Conversation:
         text = self.turns[index].content
         del self.turns[index:]
         return text
-
-    def recover(self) -> None:
-        """A run that ended mid-reply (Stop, a rerun) leaves its reply in flight."""
-        if self.in_flight is not None:
-            self.finish_reply(self.in_flight)
 
     def needs_retry(self) -> bool:
         if not self.turns:

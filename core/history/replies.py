@@ -104,14 +104,7 @@ class Job:
         reply = self.reply
         if self.stopping.is_set() and reply.status != "complete":
             reply.status, reply.error, reply.error_field = "stopped", None, None
-        elif reply.status == "streaming":
-            reply.status = "stopped"
-        self.final = ShownMessage(
-            self.message.chat_id, "assistant", "".join(self.pieces),
-            parent_id=self.message.parent_id, id=self.id, model_label=reply.label,
-            status=reply.status, error=reply.error or "", reasoning=reply.reasoning,
-            usage=reply.usage, error_field=reply.error_field,
-            thinking_seconds=reply.thinking_seconds, notice=reply.notice)
+        self.final = ShownMessage.ended(self.message, reply)
         with self.changed:
             self.done, self.ended_at = True, time.monotonic()
             self.version += 1
