@@ -5,21 +5,15 @@ the process keeps nothing of the earlier one but the data folder)."""
 from __future__ import annotations
 
 import sqlite3
-import time
 import uuid
 
 from core.history.replies import REPLIES
+from core.store.sqlite import LOCAL_USER_ID
 
 from tests.apptest import compatible, history_titles, open_app, open_from_history
 from tests.chatting import chat_messages, send, start_chat, use_server
+from tests.replying import settled, wait
 from tests.test_supabase_app import sign_in, sign_up
-
-
-def _wait_until(done, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not done():
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
 
 
 def _posts(recorder):
@@ -100,7 +94,8 @@ def test_a_rerun_that_changes_nothing_reads_nothing_from_the_store(katan_server,
     at = start_chat()
     send(at, "hello")
     at.run()
-    _wait_until(REPLIES.settled)  # the reply's own last write is done (on its own thread)
+    job = REPLIES.find(at.session_state["conversation"].turns[-1].id, LOCAL_USER_ID)
+    wait(lambda: job is None or settled(job))  # the reply's own last write (its own thread)
     opened = []
     connect = sqlite3.connect
     monkeypatch.setattr(sqlite3, "connect", lambda *args, **kw: opened.append(args) or connect(*args, **kw))

@@ -207,12 +207,6 @@ class Replies:
     def running(self) -> int:
         return sum(1 for job in list(self._jobs.values()) if not job.done)
 
-    def settled(self) -> bool:
-        """Every reply ended and nothing of it is left to write."""
-        return all(job.done and not job.saving and (job.stored or job.problem is not None
-                                                     or job.left_to_page)
-                   for job in list(self._jobs.values()))
-
     def _run(self, job: Job, ask: Ask) -> None:
         stream = None
         try:
