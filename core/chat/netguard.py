@@ -13,7 +13,7 @@ import socket
 import ssl
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Union
+from typing import NoReturn, Union
 
 import httpcore2
 import httpx2
@@ -317,16 +317,21 @@ _HTTPX_ERROR_FOR = tuple((getattr(httpcore2, name), getattr(httpx2, name)) for n
 ))
 
 
+def _raise_as_httpx(exc: Exception) -> NoReturn:
+    """httpcore2's error raised as httpx2's, the original kept as `__cause__`; any other as it is."""
+    for core_error, httpx_error in _HTTPX_ERROR_FOR:
+        if isinstance(exc, core_error):
+            raise httpx_error(str(exc)) from exc
+    raise exc
+
+
 @contextlib.contextmanager
 def _as_httpx_errors() -> Iterator[None]:
     """Re-raise httpcore2's errors as httpx2's, the original kept as `__cause__`."""
     try:
         yield
     except Exception as exc:
-        for core_error, httpx_error in _HTTPX_ERROR_FOR:
-            if isinstance(exc, core_error):
-                raise httpx_error(str(exc)) from exc
-        raise
+        _raise_as_httpx(exc)
 
 
 class _ResponseBody(httpx2.SyncByteStream):
@@ -346,8 +351,10 @@ class _ResponseBody(httpx2.SyncByteStream):
         return self
 
     def __next__(self) -> bytes:
-        with _as_httpx_errors():
+        try:  # not _as_httpx_errors(): a context manager per chunk costs more than the chunk
             chunk = next(self.reading, None)
+        except Exception as exc:
+            _raise_as_httpx(exc)
         if chunk is None:
             raise StopIteration
         self.received += len(chunk)
