@@ -1,19 +1,24 @@
-"""How a reply's bytes become events.
+"""How a reply's bytes become events, and how a crowded process reads them.
 
 The event parser works on bytes as they arrive; httpx-sse, a well-kept decoder of the same
-format, is its oracle here.
+format, is its oracle here. The spaced reads are checked on a real connection.
 """
 
 from __future__ import annotations
 
 import json
+import time
 
+import httpcore2
 import httpx
+import pytest
 from httpx_sse import EventSource
 from hypothesis import given, settings, strategies as st
 
-from core.chat.call import Reply, start_reply
+import core.chat.call as call
+from core.chat.call import Reply, read_spacing, start_reply
 from core.chat.events import COMMENT, EventParser, StreamEnd
+from core.chat.netguard import GatheringStream
 from core.config import load_settings
 from core.providers.kinds import Target
 from tests.fixtures.llm_servers import SSE_DONE, sse_chunk
@@ -128,3 +133,79 @@ def test_bytes_that_are_not_utf8_are_replaced_not_a_malformed_reply(canned_serve
                            chunked=True)
     reply = _reply_from(server)
     assert (reply.text, reply.status) == ("ok \ufffd €", "complete")
+
+
+# ---------------------------------------------------------------- spaced reads
+
+
+class _Recorded(httpcore2.NetworkStream):
+    def __init__(self) -> None:
+        self.reads: list[float] = []
+        self.written: list[bytes] = []
+
+    def read(self, max_bytes, timeout=None):
+        self.reads.append(time.monotonic())
+        return b"x"
+
+    def write(self, buffer, timeout=None):
+        self.written.append(buffer)
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None):
+        return _Recorded()
+
+    def get_extra_info(self, info):
+        return f"info {info}"
+
+
+def test_a_spaced_stream_waits_between_reads_until_the_next_request():
+    inner = _Recorded()
+    stream = GatheringStream(inner)
+    stream.read(10), stream.read(10)
+    assert inner.reads[1] - inner.reads[0] < 0.05  # not spaced: each read at once
+    stream.spacing = lambda: 0.1
+    for _ in range(3):
+        stream.read(10)
+    assert min(b - a for a, b in zip(inner.reads[2:], inner.reads[3:])) >= 0.1
+    stream.write(b"POST /v1/chat/completions")
+    before = time.monotonic()
+    stream.read(10)
+    assert stream.spacing is None and inner.reads[-1] - before < 0.05
+    assert inner.written == [b"POST /v1/chat/completions"]
+    assert stream.get_extra_info("socket") == "info socket"
+    assert isinstance(stream.start_tls(None), GatheringStream)
+
+
+@pytest.mark.parametrize("streaming, seconds", [(1, 0.0), (10, 0.0), (11, 0.0275), (50, 0.125),
+                                                 (400, 0.125)])
+def test_reads_are_spaced_only_when_crowded_and_by_how_crowded(monkeypatch, streaming, seconds):
+    monkeypatch.setattr(call.STREAMING, "now", streaming)
+    assert read_spacing() == pytest.approx(seconds)
+
+
+def test_a_crowded_reply_is_read_a_few_chunks_at_a_time_after_its_first_token(
+        canned_server, monkeypatch):
+    """The first token is read as it comes; then reads wait for more; the reply is whole and
+    the connection's next request is read at once."""
+    spaced_reads: list[float] = []
+
+    def spacing() -> float:
+        spaced_reads.append(time.monotonic())
+        return 0.1
+
+    monkeypatch.setattr(call, "read_spacing", spacing)
+    words = [sse_chunk({"role": "assistant", "content": ""})] + [
+        sse_chunk({"content": f"w{i} "}) for i in range(30)] + [sse_chunk({}, "stop"), SSE_DONE]
+    server = canned_server(200, words, chunked=True, pace=0.01)
+    reply = Reply()
+    target = Target("openai-compatible", "Compatible", server.base_url, "k", "m")
+    settings_ = load_settings(environ={}, dotenv_path=None)
+    started = time.monotonic()
+    pieces = [(time.monotonic(), piece) for piece in
+              start_reply(settings_, target, [{"role": "user", "content": "hi"}], reply)]
+    assert (reply.text, reply.status) == ("".join(f"w{i} " for i in range(30)), "complete")
+    assert pieces[0][0] - started < 0.5 and (not spaced_reads or spaced_reads[0] > pieces[0][0])
+    assert 1 <= len(spaced_reads) <= 10  # 0.3 s of chunks, read every 0.1 s: not 30 reads
+    asked = time.monotonic()
+    again = start_reply(settings_, target, [{"role": "user", "content": "hi"}], Reply())
+    assert next(again) == "w0 " and time.monotonic() - asked < 0.5
+    again.close()
