@@ -247,7 +247,7 @@ def timed_together(path: ReplyPath, streams: int) -> Timing:
     failures: list[BaseException] = []
 
     def one() -> None:
-        ready.wait()
+        ready.wait()  # the main thread sets `started` before it lets every thread go
         mine = _Received(started)
         received.append(mine)
         try:

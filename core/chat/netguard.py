@@ -1,6 +1,7 @@
 """SSRF guard for Supabase mode: each connection's host (every redirect hop) is resolved once,
 every address judged, the vetted IP literal connected to, so DNS rebinding cannot slip through;
-TLS still checks the host name. Local mode allows everything."""
+TLS still checks the host name. Local mode allows everything. The guarded transport's
+connections can also space their reads (GatheringStream)."""
 
 from __future__ import annotations
 
@@ -358,7 +359,7 @@ _HTTPX_ERROR_FOR = tuple((getattr(httpcore2, name), getattr(httpx2, name)) for n
 
 
 def _raise_as_httpx(exc: Exception) -> NoReturn:
-    """httpcore2's error raised as httpx2's, the original kept as `__cause__`; any other as it is."""
+    """httpcore2's error raised as httpx2's (the original as `__cause__`); any other as it is."""
     for core_error, httpx_error in _HTTPX_ERROR_FOR:
         if isinstance(exc, core_error):
             raise httpx_error(str(exc)) from exc
