@@ -159,15 +159,18 @@ class PacedRelay(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # many streams start at once: the default 5 delays some by 1 s
+
+
 def serve(relay: type[PacedRelay], origin: str, port: int, rate: float) -> None:
     """Relay `origin` on 127.0.0.1:`port` at `rate` events/s with `relay` (or a subclass)."""
     parts = urlsplit(origin)
     relay.upstream = (parts.hostname, parts.port)
     relay.interval = 1.0 / rate
     relay.records = _Records()
-    server = ThreadingHTTPServer(("127.0.0.1", port), relay)
-    server.daemon_threads = True
-    server.serve_forever()
+    _Server(("127.0.0.1", port), relay).serve_forever()
 
 
 def main(argv: list[str]) -> None:

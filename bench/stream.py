@@ -3,7 +3,9 @@
 1. core.chat.call's path, exactly what the chat page runs (`coalesce(start_reply(...))`), against
    iterating the raw openai SDK stream: same server, same request, a reply of --chunks chunks,
    runs interleaved (app, raw, app, raw...), medians compared. Targets: client CPU per chunk
-   app / raw <= 0.5, total time app / raw <= 1.0.
+   app / raw <= 0.5, total time app / raw <= 1.0. Then the same paced at a model's pace:
+   --streams replies at once (default 50, one thread each on both sides), each --pace chunks/s
+   (default 50) through bench/paced_relay.py. Target: client CPU per chunk app / raw <= 0.25.
 2. A real Chromium against the running app (`streamlit run streamlit_app.py`), three replies
    paced by bench/paced_relay.py: (a) 20,000 chunks at 2,000 chunks/s, (b) 50,000 chunks at
    3,000 chunks/s, (c) a 200 KB fenced code block at 3,000 chunks/s. Each reports how long
@@ -19,6 +21,7 @@ about 28,000 chunks/s: faster than any client, so part 1 measures the client). P
 bench/paced_relay.py in front of it, since neither test server can pace below 1 ms a chunk.
 
     .venv/bin/python bench/stream.py [--case a|b|c|d] [--chunks N] [--runs N]
+                                     [--streams N] [--pace R] [--paced-chunks N]
                                      [--skip-browser | --skip-paths] [--scale F]
 
 Exit 0 once measured, even when a target is missed (that is a result); 2 when it could not run.
@@ -38,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -63,6 +67,7 @@ MODEL = "katan-echo"
 CHUNK_CHARS = 4  # llm-katan's echo backend streams 4 characters per chunk
 TIME_RATIO_TARGET = 1.0  # app / raw SDK, total time of the same reply
 CPU_RATIO_TARGET = 0.5  # app / raw SDK, client CPU per chunk
+PACED_CPU_RATIO_TARGET = 0.25  # the same, with many replies at once at a model's pace
 LONG_TASK_TARGET_MS = 200  # the longest main-thread task a case may show
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -187,36 +192,83 @@ class Timing:
     chars: int
 
 
-def app_stream(settings, target: Target, messages: list[dict]) -> Timing:
-    """What the chat page runs: start_reply (client, guarded HTTP, stream_reply), coalesced."""
+def app_reply(settings, target: Target, messages: list[dict], on_text: Callable[[str], None]
+              ) -> None:
+    """The app's path for one reply, as the chat page runs it: start_reply (client, guarded
+    HTTP, stream_reply), coalesced; each update goes to `on_text`. BenchError unless the reply
+    completes. Both modes of part 1 measure the app through this function alone."""
     reply = Reply()
-    started, cpu = time.perf_counter(), time.process_time()
-    first, chars = None, 0
     for piece in coalesce(start_reply(settings, target, messages, reply)):
-        if first is None:
-            first = time.perf_counter() - started
-        chars += len(piece)
-    total = time.perf_counter() - started
+        on_text(piece)
     if reply.status != "complete":
         raise BenchError(f"the app's stream ended {reply.status!r}: {reply.error}")
-    return Timing(total, first or total, time.process_time() - cpu, chars)
 
 
-def raw_stream(server: Server, messages: list[dict]) -> Timing:
+def raw_reply(server: Server, messages: list[dict], on_text: Callable[[str], None]) -> None:
     """The same request through the bare SDK, reading chunk.choices[0].delta.content."""
-    started, cpu = time.perf_counter(), time.process_time()
-    first, chars = None, 0
     client = openai.OpenAI(base_url=server.base_url, api_key=server.api_key, max_retries=0)
     stream = client.chat.completions.create(
         model=MODEL, messages=messages, stream=True, stream_options={"include_usage": True}
     )
     for chunk in stream:
         if chunk.choices and (text := chunk.choices[0].delta.content):
-            if first is None:
-                first = time.perf_counter() - started
-            chars += len(text)
+            on_text(text)
+
+
+ReplyPath = Callable[[Callable[[str], None]], None]  # one reply, its text given to the callback
+
+
+class _Received:
+    """Counts a reply's characters and stamps its first."""
+
+    def __init__(self, started: float) -> None:
+        self.started, self.first, self.chars = started, None, 0
+
+    def __call__(self, text: str) -> None:
+        if self.first is None:
+            self.first = time.perf_counter() - self.started
+        self.chars += len(text)
+
+
+def timed(path: ReplyPath) -> Timing:
+    """One reply on its own: its wall time, first token and this process's CPU time."""
+    started, cpu = time.perf_counter(), time.process_time()
+    received = _Received(started)
+    path(received)
     total = time.perf_counter() - started
-    return Timing(total, first or total, time.process_time() - cpu, chars)
+    return Timing(total, received.first or total, time.process_time() - cpu, received.chars)
+
+
+def timed_together(path: ReplyPath, streams: int) -> Timing:
+    """`streams` replies at once, one thread each: wall time from the common start to the last
+    end, the median first token, the process's CPU time (all threads) and every character."""
+    ready = threading.Barrier(streams + 1)
+    received: list[_Received] = []
+    failures: list[BaseException] = []
+
+    def one() -> None:
+        ready.wait()  # the main thread sets `started` before it lets every thread go
+        mine = _Received(started)
+        received.append(mine)
+        try:
+            path(mine)
+        except BaseException as exc:  # noqa: BLE001 - reported by the caller, in its thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=one, daemon=True) for _ in range(streams)]
+    for thread in threads:
+        thread.start()
+    gc.collect()
+    started, cpu = time.perf_counter(), time.process_time()
+    ready.wait()
+    for thread in threads:
+        thread.join()
+    total = time.perf_counter() - started
+    spent = time.process_time() - cpu
+    if failures:
+        raise BenchError(f"{len(failures)} of {streams} streams failed: {failures[0]}")
+    first = statistics.median(r.first if r.first is not None else total for r in received)
+    return Timing(total, first, spent, sum(r.chars for r in received))
 
 
 def _chunks(chars: int) -> int:
@@ -234,7 +286,7 @@ def _run_line(timing: Timing) -> str:
 class PathComparison:
     app: list[Timing]
     raw: list[Timing]
-    chunks: int
+    chunks: int  # content chunks of one run (every stream of a paced run)
 
     def median(self, side: str, name: str) -> float:
         return statistics.median(getattr(t, name) for t in getattr(self, side))
@@ -244,27 +296,67 @@ class PathComparison:
         return self.median(side, "cpu") / self.chunks * 1e6
 
 
-def compare_paths(server: Server, chunks: int, runs: int, data_dir: Path) -> PathComparison:
-    settings = load_settings(secrets={}, environ={"SWITCHBOARD_DATA_DIR": str(data_dir)},
-                             dotenv_path=None)  # the local default, as the page has it
-    messages = [{"role": "user", "content": make_prompt(chunks, "END" + secrets.token_hex(4))}]
-    target = server.target()
-    app_stream(settings, target, messages)  # warm-up (imports, first connection): not counted
-    raw_stream(server, messages)
-    app, raw = [], []
+@dataclass(frozen=True)
+class Paced:
+    """Part 1's paced mode: `streams` replies at once, each at `rate` chunks/s."""
+
+    streams: int = 50
+    rate: float = 50.0
+    chunks: int = 250  # per stream
+
+
+def _alternate(app: Callable[[], Timing], raw: Callable[[], Timing], runs: int
+               ) -> tuple[list[Timing], list[Timing]]:
+    """`runs` of each, alternated: app, raw, app, raw..."""
+    apps, raws = [], []
     for run in range(1, runs + 1):
-        for side, measure in (
-            (app, lambda: app_stream(settings, target, messages)),
-            (raw, lambda: raw_stream(server, messages)),
-        ):
+        for side, measure in ((apps, app), (raws, raw)):
             gc.collect()
             side.append(measure())
-        print(f"  run {run}:  app {_run_line(app[-1])}   raw {_run_line(raw[-1])}"
-              f"   app/raw time {app[-1].total / raw[-1].total:.3f},"
-              f" CPU {app[-1].cpu / raw[-1].cpu:.3f}", flush=True)
-    if {t.chars for t in app + raw} != {raw[0].chars}:
+        print(f"  run {run}:  app {_run_line(apps[-1])}   raw {_run_line(raws[-1])}"
+              f"   app/raw time {apps[-1].total / raws[-1].total:.3f},"
+              f" CPU {apps[-1].cpu / raws[-1].cpu:.3f}", flush=True)
+    if {t.chars for t in apps + raws} != {raws[0].chars}:
         raise BenchError("the app and the raw SDK did not receive the same text")
-    return PathComparison(app, raw, _chunks(raw[0].chars))
+    return apps, raws
+
+
+def _settings(data_dir: Path):
+    return load_settings(secrets={}, environ={"SWITCHBOARD_DATA_DIR": str(data_dir)},
+                         dotenv_path=None)  # the local default, as the page has it
+
+
+def _message(chunks: int) -> list[dict]:
+    return [{"role": "user", "content": make_prompt(chunks, "END" + secrets.token_hex(4))}]
+
+
+def compare_paths(server: Server, chunks: int, runs: int, data_dir: Path) -> PathComparison:
+    """Unpaced: one reply as fast as the server sends it, app then raw, `runs` times."""
+    settings, messages, target = _settings(data_dir), _message(chunks), server.target()
+    app = lambda: timed(lambda out: app_reply(settings, target, messages, out))  # noqa: E731
+    raw = lambda: timed(lambda out: raw_reply(server, messages, out))  # noqa: E731
+    app(), raw()  # warm-up (imports, first connection): not counted
+    apps, raws = _alternate(app, raw, runs)
+    return PathComparison(apps, raws, _chunks(raws[0].chars))
+
+
+def compare_paced(relay: Server, paced: Paced, runs: int, data_dir: Path) -> PathComparison:
+    """Paced: `paced.streams` replies at once through the relay at a model's pace, one thread
+    per stream on both sides (the raw side: each thread iterates its own SDK stream)."""
+    set_relay_rate(relay, paced.rate)
+    settings, target = _settings(data_dir), relay.target()
+
+    def together(messages: list[dict], side: str) -> Timing:
+        if side == "app":
+            return timed_together(lambda out: app_reply(settings, target, messages, out),
+                                  paced.streams)
+        return timed_together(lambda out: raw_reply(relay, messages, out), paced.streams)
+
+    warm_up, messages = _message(10), _message(paced.chunks)
+    together(warm_up, "app"), together(warm_up, "raw")  # every stream's first connection
+    apps, raws = _alternate(lambda: together(messages, "app"), lambda: together(messages, "raw"),
+                            runs)
+    return PathComparison(apps, raws, _chunks(raws[0].chars))
 
 # ---------------------------------------------------------------- part 2: a real browser
 
@@ -797,24 +889,48 @@ def _verdict(passed: bool) -> str:
 def path_rows(paths: PathComparison, runs: int) -> list[tuple]:
     app_total, raw_total = paths.median("app", "total"), paths.median("raw", "total")
     app_first, raw_first = paths.median("app", "first_token"), paths.median("raw", "first_token")
-    app_cpu, raw_cpu = paths.cpu_per_chunk("app"), paths.cpu_per_chunk("raw")
     return [
-        (f"1 client CPU per chunk, median of {runs}", f"{app_cpu:.1f} us", f"{raw_cpu:.1f} us",
-         f"{app_cpu - raw_cpu:+.1f} us", f"{app_cpu / raw_cpu:.3f}",
-         f"ratio <= {CPU_RATIO_TARGET}", _verdict(app_cpu / raw_cpu <= CPU_RATIO_TARGET)),
+        _cpu_row(paths, f"1 client CPU per chunk, median of {runs}", CPU_RATIO_TARGET),
         (f"1 total time, {paths.chunks:,} chunks, median of {runs}", f"{app_total:.3f} s",
          f"{raw_total:.3f} s", _ms(app_total - raw_total), f"{app_total / raw_total:.3f}",
          f"ratio <= {TIME_RATIO_TARGET}", _verdict(app_total / raw_total <= TIME_RATIO_TARGET)),
-        (f"1 time to first token, median of {runs}", f"{app_first * 1e3:.1f} ms",
-         f"{raw_first * 1e3:.1f} ms", _ms(app_first - raw_first),
-         f"{app_first / raw_first:.3f}", "(reported)", "-"),
+        _first_token_row(paths, f"1 time to first token, median of {runs}"),
     ]
 
 
-def report(paths: PathComparison | None, cases: list[CaseRun], runs: int) -> None:
-    if paths:
-        _table(("figure", "app", "raw SDK", "difference", "ratio", "target", "result"),
-               path_rows(paths, runs))
+def paced_rows(paths: PathComparison, paced: Paced, runs: int) -> list[tuple]:
+    """The wall time is the server's pace: reported, not judged."""
+    app_total, raw_total = paths.median("app", "total"), paths.median("raw", "total")
+    at = f"{paced.streams} streams at {paced.rate:g} chunks/s"
+    return [
+        _cpu_row(paths, f"1 paced client CPU per chunk, {at}, median of {runs}",
+                 PACED_CPU_RATIO_TARGET),
+        (f"1 paced wall time, {paths.chunks:,} chunks in all, median of {runs}",
+         f"{app_total:.3f} s", f"{raw_total:.3f} s", _ms(app_total - raw_total),
+         f"{app_total / raw_total:.3f}", "(reported)", "-"),
+        _first_token_row(paths, f"1 paced time to first token, median stream, median of {runs}"),
+    ]
+
+
+def _cpu_row(paths: PathComparison, figure: str, target: float) -> tuple:
+    app_cpu, raw_cpu = paths.cpu_per_chunk("app"), paths.cpu_per_chunk("raw")
+    return (figure, f"{app_cpu:.1f} us", f"{raw_cpu:.1f} us", f"{app_cpu - raw_cpu:+.1f} us",
+            f"{app_cpu / raw_cpu:.3f}", f"ratio <= {target}",
+            _verdict(app_cpu / raw_cpu <= target))
+
+
+def _first_token_row(paths: PathComparison, figure: str) -> tuple:
+    app_first, raw_first = paths.median("app", "first_token"), paths.median("raw", "first_token")
+    return (figure, f"{app_first * 1e3:.1f} ms", f"{raw_first * 1e3:.1f} ms",
+            _ms(app_first - raw_first), f"{app_first / raw_first:.3f}", "(reported)", "-")
+
+
+def report(paths: PathComparison | None, paced: tuple[PathComparison, Paced] | None,
+           cases: list[CaseRun], runs: int) -> None:
+    rows = (path_rows(paths, runs) if paths else []) + (
+        paced_rows(*paced, runs) if paced else [])
+    if rows:
+        _table(("figure", "app", "raw SDK", "difference", "ratio", "target", "result"), rows)
     if cases:
         rows = [(figure, measured, target, _verdict(passed))
                 for run in cases for figure, measured, target, passed in run.verdicts()]
@@ -832,6 +948,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="part 1's reply length in chunks (default 20000)")
     parser.add_argument("--runs", type=int, default=5,
                         help="interleaved runs per path in part 1 (default 5)")
+    parser.add_argument("--streams", type=int, default=Paced.streams,
+                        help="part 1's paced mode: replies at once (default 50; 0 skips it)")
+    parser.add_argument("--pace", type=float, default=Paced.rate,
+                        help="part 1's paced mode: chunks/s of each reply (default 50)")
+    parser.add_argument("--paced-chunks", type=int, default=Paced.chunks,
+                        help="part 1's paced mode: chunks of each reply (default 250)")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="scale the browser cases' reply sizes, for trying the bench out"
                              " (default 1; the targets are for 1)")
@@ -839,8 +961,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parts.add_argument("--skip-browser", action="store_true", help="part 1 only")
     parts.add_argument("--skip-paths", action="store_true", help="part 2 only")
     args = parser.parse_args(argv)
-    if args.chunks < 1 or args.runs < 1 or args.scale <= 0:
-        parser.error("--chunks, --runs and --scale must be positive")
+    if min(args.chunks, args.runs, args.paced_chunks) < 1 or min(args.scale, args.pace) <= 0:
+        parser.error("--chunks, --runs, --paced-chunks, --pace and --scale must be positive")
+    if args.streams < 0:
+        parser.error("--streams must be 0 (no paced mode) or more")
+    args.paced = Paced(args.streams, args.pace, args.paced_chunks) if args.streams else None
     args.case = sorted(set(args.case or CASES))
     return args
 
@@ -889,7 +1014,7 @@ def browser_cases(processes: Processes, katan: Server, work: Path, args
 def run(args: argparse.Namespace, work: Path) -> None:
     started, load = time.monotonic(), _load_now()
     processes = Processes(work)
-    paths, cases, failures = None, [], []
+    paths, paced, cases, failures = None, None, [], []
     try:
         katan = start_katan(processes)
         print(f"server: llm-katan echo at {katan.base_url}")
@@ -897,13 +1022,19 @@ def run(args: argparse.Namespace, work: Path) -> None:
             print(f"part 1: app streaming path vs raw openai SDK stream, {args.runs} runs each, "
                   "interleaved", flush=True)
             paths = compare_paths(katan, args.chunks, args.runs, work / "data-part1")
+        if not args.skip_paths and args.paced:
+            shape = args.paced
+            print(f"part 1, paced: {shape.streams} replies at once, {shape.chunks} chunks each"
+                  f" at {shape.rate:g} chunks/s, through the paced relay", flush=True)
+            relay = start_relay(processes, katan, shape.rate)
+            paced = compare_paced(relay, shape, args.runs, work / "data-part1"), shape
         if not args.skip_browser:
             print(f"part 2: Chromium against the app, cases {', '.join(args.case)}"
                   + (f" at scale {args.scale}" if args.scale != 1 else ""), flush=True)
             cases, failures = browser_cases(processes, katan, work, args)
     finally:
         processes.stop_all()
-    report(paths, cases, args.runs)
+    report(paths, paced, cases, args.runs)
     print(f"\n(bench took {time.monotonic() - started:.0f} s; load average {load} at the start,"
           f" {_load_now()} at the end, {os.cpu_count()} CPUs)")
     if float(load) > (os.cpu_count() or 1):  # measured before the bench's own processes ran

@@ -12,6 +12,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -171,6 +172,39 @@ def test_part_one_targets(app_cpu, app_total, cpu_result, time_result):
     assert (cpu_row[-1], time_row[-1]) == (cpu_result, time_result)
 
 
+@pytest.mark.parametrize("app_cpu, cpu_result", [(0.5, "PASS"), (0.51, "FAIL"), (0.2, "PASS")])
+def test_paced_target_is_a_quarter_of_the_raw_sdks_cpu(app_cpu, cpu_result):
+    """Paced: client CPU per chunk app / raw <= 0.25; the wall time is the server's pace,
+    reported and never judged."""
+    paths = bench.PathComparison([_timing(5.0, app_cpu)] * 3, [_timing(6.0, 2.0)] * 3,
+                                 chunks=10_000)
+    cpu_row, time_row, first_row = bench.paced_rows(paths, bench.Paced(50, 50.0, 200), runs=3)
+    assert cpu_row[1] == f"{app_cpu / 10_000 * 1e6:.1f} us" and cpu_row[2] == "200.0 us"
+    assert cpu_row[4] == f"{app_cpu / 2.0:.3f}" and cpu_row[-1] == cpu_result
+    assert "50 streams at 50 chunks/s" in cpu_row[0]
+    assert (time_row[-1], first_row[-1]) == ("-", "-")
+
+
+def test_replies_together_count_every_streams_text_and_first_token():
+    """Paced mode's runner: every stream starts at once, each one's text is counted, the first
+    token is the median stream's, and a failed stream fails the run."""
+    def path(out):
+        time.sleep(0.05)
+        out("abcd")
+        time.sleep(0.05)
+        out("ef")
+
+    timing = bench.timed_together(path, 8)
+    assert timing.chars == 8 * 6
+    assert 0.04 <= timing.first_token < timing.total and 0.1 <= timing.total < 1.0
+
+    def failing(out):
+        raise RuntimeError("the server went away")
+
+    with pytest.raises(bench.BenchError, match="8 of 8 streams failed: the server went away"):
+        bench.timed_together(failing, 8)
+
+
 def test_options_pick_cases_and_parts():
     assert bench.parse_args([]).case == ["a", "b", "c", "d"]
     assert bench.parse_args(["--case", "c", "--case", "a"]).case == ["a", "c"]
@@ -179,6 +213,9 @@ def test_options_pick_cases_and_parts():
         bench.parse_args(["--skip-paths", "--skip-browser"])
     with pytest.raises(SystemExit):
         bench.parse_args(["--case", "e"])
+    assert bench.parse_args([]).paced == bench.Paced(50, 50.0, 250)
+    assert bench.parse_args(["--streams", "10", "--pace", "20"]).paced == bench.Paced(10, 20.0, 250)
+    assert bench.parse_args(["--streams", "0"]).paced is None
 
 
 # ---------------------------------------------------------------- the paced relay

@@ -15,6 +15,7 @@ import openai
 from core.chat.client import Limits, build_client, connection_for
 from core.config import Settings
 from core.chat.model_list import read_model_list
+from core.chat.netguard import GatheringStream
 from core.history.model import Message
 from core.chat.errors import (
     NOT_STREAMED,
@@ -234,9 +235,27 @@ def _streamed_reply(response, reader: ChunkReader, end: StreamEnd, watchdog: Wat
         cap = reader.reply.started + limits.first_token * QUEUE_LIMIT_FACTOR
         watchdog.arm(min(limits.first_token, cap - watchdog.clock()), "queued")
 
-    for chunk in read_events(response, end, on_comment=alive):
-        watchdog.arm(idle, "idle")  # any chunk, reasoning or role-only, is the server replying
-        yield from reader.chunk(chunk)
+    gathering = network if isinstance(network, GatheringStream) else None
+    reply = reader.reply
+    try:
+        for chunk in read_events(response, end, on_comment=alive):
+            watchdog.arm(idle, "idle")  # any chunk, reasoning or role-only, is the server replying
+            yield from reader.chunk(chunk)
+            if gathering and gathering.spacing is None and (reply.parts or reply.reasoning):
+                gathering.spacing = read_spacing  # from the second token: the first came at once
+    finally:
+        if gathering:
+            gathering.spacing = None  # the body's last bytes are read at once
+
+
+def read_spacing() -> float:
+    """Seconds between two reads of a reply's bytes once it has started. Crowded (more than
+    Streaming.CROWD replies at once) the page shows a reply every COALESCE_SECONDS x crowding:
+    reading it more often than half as often wakes its thread for the same text, and at a
+    model's pace each wake-up costs more than the chunk it reads. Not crowded: every chunk at
+    once."""
+    crowd = STREAMING.crowding()
+    return COALESCE_SECONDS / 2 * crowd if crowd > 1 else 0.0
 
 
 def _whole_reply(response, reader: ChunkReader, end: StreamEnd) -> Iterator[str | Thinking]:

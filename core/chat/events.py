@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import socket
 import threading
@@ -10,7 +11,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import httpx2
-from httpx_sse import EventSource
 
 from core.chat.errors import MalformedReply, ServerReportedError
 
@@ -21,49 +21,121 @@ class StreamEnd:
     """How an event stream ended: only `data: [DONE]` (`saw_done`) marks a finished stream."""
 
     saw_done = False
-    head = ""  # the start of the body's text, to say what came when no event did
+    _head = b""
+
+    @property
+    def head(self) -> str:
+        """The start of the body's text, to say what came when no event did."""
+        return self._head.decode("utf-8", "replace")[:_HEAD_CHARS]
+
+    def keep_head(self, data: bytes) -> None:
+        if len(self._head) < _HEAD_BYTES:
+            self._head += data[: _HEAD_BYTES - len(self._head)]
 
 
 _HEAD_CHARS = 8192
+_HEAD_BYTES = 4 * _HEAD_CHARS  # UTF-8 takes at most 4 bytes a character
+COMMENT = None  # what EventParser.feed gives for a comment line (`: keep-alive`)
 
 
-@dataclass
-class _AsEventStream:
-    """Read as events whatever its content type: some servers stream them as text/plain."""
+class EventParser:
+    """Server-sent events from the bytes of a body as they arrive, read as the event-stream
+    format says (lines end in CRLF, LF or CR; `data` lines join with a newline; an empty line
+    ends an event), working on bytes so a chunk that arrives alone costs one split."""
 
-    response: httpx2.Response
-    end: StreamEnd
-    on_comment: Callable[[], None]
-    headers = {"content-type": "text/event-stream"}  # not a field: no annotation
+    def __init__(self) -> None:
+        self._line: list[bytes] = []  # the start of a line that has not ended yet
+        self._after_cr = False  # the last bytes ended a line with CR: a LF next belongs to it
+        self._event = b""
+        self._data: list[bytes] = []
+        self._id = b""  # kept across events, as the format says
+        self._retry: int | None = None
 
-    def iter_text(self) -> Iterator[str]:
-        """Comment lines (`: keep-alive`) call `on_comment`: the event parser drops them."""
-        at_line_start = True
-        for text in self.response.iter_text():
-            if (at_line_start and text.startswith(":")) or "\n:" in text or "\r:" in text:
-                self.on_comment()
-            if text:
-                at_line_start = text.endswith(("\n", "\r"))
-                if len(self.end.head) < _HEAD_CHARS:
-                    self.end.head += text[: _HEAD_CHARS - len(self.end.head)]
-            yield text
+    def feed(self, data: bytes) -> list[tuple[str, str] | None]:
+        """The (event type, data) of each event completed by `data`, and COMMENT for each
+        comment line, in the order they came."""
+        if self._after_cr and data:
+            self._after_cr = False
+            if data[:1] == b"\n":
+                data = data[1:]
+        if not data:
+            return []
+        self._after_cr = data[-1:] == b"\r"
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = data.split(b"\n")
+        if self._line:
+            self._line.append(lines[0])
+            if len(lines) == 1:
+                return []
+            lines[0] = b"".join(self._line)
+            self._line = []
+        rest = lines.pop()
+        if rest:
+            self._line.append(rest)
+        seen: list[tuple[str, str] | None] = []
+        for line in lines:  # one loop, no call per line: most reads hold one short event
+            if not line:
+                if self._event or self._data or self._id or self._retry is not None:
+                    seen.append((self._event.decode("utf-8", "replace"),
+                                 b"\n".join(self._data).decode("utf-8", "replace")))
+                    self._event, self._data, self._retry = b"", [], None
+                continue
+            if line[:1] == b":":
+                seen.append(COMMENT)
+                continue
+            name, _, value = line.partition(b":")
+            if value[:1] == b" ":
+                value = value[1:]
+            if name == b"data":
+                self._data.append(value)
+            elif name == b"event":
+                self._event = value
+            elif name == b"id" and b"\0" not in value:
+                self._id = value
+            elif name == b"retry":
+                try:
+                    self._retry = int(value)
+                except ValueError:
+                    pass
+        return seen
+
+
+def _as_utf8(response: httpx2.Response) -> Iterator[bytes]:
+    """The body's bytes as UTF-8, whatever charset the server named."""
+    encoding = response.encoding or "utf-8"
+    if codecs.lookup(encoding).name == "utf-8":
+        yield from response.iter_bytes()
+        return
+    decoder = codecs.getincrementaldecoder(encoding)("replace")
+    for data in response.iter_bytes():
+        yield decoder.decode(data).encode()
+    yield decoder.decode(b"", True).encode()
 
 
 def read_events(response: httpx2.Response, end: StreamEnd,
                 on_comment: Callable[[], None]) -> Iterator[dict]:
-    """Each JSON chunk ({} for an event without data). An `error` event or chunk raises
-    ServerReportedError; data that is not a JSON object raises MalformedReply."""
-    for event in EventSource(_AsEventStream(response, end, on_comment)).iter_sse():
-        data = event.data
-        if data.startswith("[DONE]"):
-            end.saw_done = True
-            return
-        if event.event == "error":
-            raise ServerReportedError(data)  # its text, JSON or not, is read for a message
-        chunk = _decode(data) if data.strip() else {}
-        if chunk.get("error"):
-            raise ServerReportedError(chunk["error"])
-        yield chunk
+    """Each JSON chunk ({} for an event without data), read as events whatever the content type
+    (some servers stream them as text/plain); a comment line (`: keep-alive`) calls
+    `on_comment`. An `error` event or chunk raises ServerReportedError; data that is not a JSON
+    object raises MalformedReply."""
+    parser = EventParser()
+    for data in _as_utf8(response):
+        end.keep_head(data)
+        for event in parser.feed(data):
+            if event is COMMENT:
+                on_comment()
+                continue
+            kind, text = event
+            if text.startswith("[DONE]"):
+                end.saw_done = True
+                return
+            if kind == "error":
+                raise ServerReportedError(text)  # its text, JSON or not, is read for a message
+            chunk = _decode(text) if text.strip() else {}
+            if chunk.get("error"):
+                raise ServerReportedError(chunk["error"])
+            yield chunk
 
 
 def _decode(data: str) -> dict:

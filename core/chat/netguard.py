@@ -1,6 +1,7 @@
 """SSRF guard for Supabase mode: each connection's host (every redirect hop) is resolved once,
 every address judged, the vetted IP literal connected to, so DNS rebinding cannot slip through;
-TLS still checks the host name. Local mode allows everything."""
+TLS still checks the host name. Local mode allows everything. The guarded transport's
+connections can also space their reads (GatheringStream)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import ipaddress
 import logging
 import socket
 import ssl
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, NoReturn, Union
 
 import httpcore2
 import httpx2
@@ -271,8 +273,45 @@ def check_base_url(url: str, policy: NetworkPolicy) -> None:
 # --- the transport -------------------------------------------------------------------
 
 
+class GatheringStream(httpcore2.NetworkStream):
+    """A connection's stream whose reads can be spaced out. With `spacing` set (a function
+    giving seconds), a read first waits until that long after the previous one: a body that
+    trickles in at a model's pace is then read several chunks at a time, one wake-up of its
+    thread instead of one per chunk. The next request (a write) ends the spacing, so an answer's
+    head is always read at once."""
+
+    def __init__(self, stream: httpcore2.NetworkStream) -> None:
+        self.stream = stream
+        self.spacing: Callable[[], float] | None = None
+        self._last_read = 0.0
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if self.spacing is None:
+            return self.stream.read(max_bytes, timeout)
+        wait = self._last_read + self.spacing() - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        data = self.stream.read(max_bytes, timeout)
+        self._last_read = time.monotonic()
+        return data
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.spacing = None
+        self.stream.write(buffer, timeout)
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> GatheringStream:
+        return GatheringStream(self.stream.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.stream.get_extra_info(info)
+
+
 class GuardedBackend(httpcore2.SyncBackend):
-    """Judges and pins the address of every new connection."""
+    """Judges and pins the address of every new connection; each is a GatheringStream."""
 
     def __init__(self, policy: NetworkPolicy) -> None:
         self.policy = policy
@@ -286,7 +325,8 @@ class GuardedBackend(httpcore2.SyncBackend):
         socket_options: Iterable[tuple] | None = None,
     ) -> httpcore2.NetworkStream:
         if self.policy.allow_private:
-            return super().connect_tcp(host, port, timeout, local_address, socket_options)
+            return GatheringStream(
+                super().connect_tcp(host, port, timeout, local_address, socket_options))
         try:
             addresses = vet(host, port, self.policy)
         except OSError as exc:  # the resolver failed: reported like httpcore2 reports it
@@ -296,7 +336,8 @@ class GuardedBackend(httpcore2.SyncBackend):
             try:
                 # An IP literal: create_connection does no DNS lookup, so the socket reaches
                 # exactly the address judged above. start_tls later gets the host name.
-                return super().connect_tcp(address, port, timeout, local_address, socket_options)
+                return GatheringStream(
+                    super().connect_tcp(address, port, timeout, local_address, socket_options))
             except (httpcore2.ConnectError, httpcore2.ConnectTimeout) as exc:
                 last = exc
         raise last or httpcore2.ConnectError(f"{host} resolved to no address")
@@ -317,16 +358,21 @@ _HTTPX_ERROR_FOR = tuple((getattr(httpcore2, name), getattr(httpx2, name)) for n
 ))
 
 
+def _raise_as_httpx(exc: Exception) -> NoReturn:
+    """httpcore2's error raised as httpx2's (the original as `__cause__`); any other as it is."""
+    for core_error, httpx_error in _HTTPX_ERROR_FOR:
+        if isinstance(exc, core_error):
+            raise httpx_error(str(exc)) from exc
+    raise exc
+
+
 @contextlib.contextmanager
 def _as_httpx_errors() -> Iterator[None]:
     """Re-raise httpcore2's errors as httpx2's, the original kept as `__cause__`."""
     try:
         yield
     except Exception as exc:
-        for core_error, httpx_error in _HTTPX_ERROR_FOR:
-            if isinstance(exc, core_error):
-                raise httpx_error(str(exc)) from exc
-        raise
+        _raise_as_httpx(exc)
 
 
 class _ResponseBody(httpx2.SyncByteStream):
@@ -346,8 +392,10 @@ class _ResponseBody(httpx2.SyncByteStream):
         return self
 
     def __next__(self) -> bytes:
-        with _as_httpx_errors():
+        try:  # not _as_httpx_errors(): a context manager per chunk costs more than the chunk
             chunk = next(self.reading, None)
+        except Exception as exc:
+            _raise_as_httpx(exc)
         if chunk is None:
             raise StopIteration
         self.received += len(chunk)
