@@ -53,7 +53,8 @@ sys.path.insert(0, str(REPO))
 from bench import paced_relay  # noqa: E402
 from bench.paced_relay import PacedRelay, _Records, event_text  # noqa: E402
 from bench.replicas import (  # noqa: E402
-    PASSWORD, Replicas, find_nginx, page_cookie, replica_of_cookies, start_replicas, start_stack,
+    PASSWORD, Replicas, find_nginx, page_cookie, replicas_of_cookies, start_replicas,
+    start_stack,
 )
 from bench.st_client import ReplyWatcher, Session  # noqa: E402
 from bench.stream import (  # noqa: E402
@@ -710,13 +711,14 @@ async def stream_round(deployment: Deployment, n: int, args, relay: Server, repl
 
 def sessions_per_replica(replicas: Replicas, cookies: list[str | None]) -> tuple[dict, int]:
     """How many sessions each replica served, and how many browsers reached more than one."""
-    served = replica_of_cookies(replicas.access_log)
+    served = replicas_of_cookies(replicas.access_log)
     counts: dict[str, int] = {}
     for cookie in cookies:
-        key = (cookie or "").split("=", 1)[-1]
-        replica = ",".join(sorted(served.get(key, {"none"})))
-        counts[replica] = counts.get(replica, 0) + 1
-    return counts, sum(len(served.get((c or "").split("=", 1)[-1], ())) > 1 for c in cookies)
+        reached = served.get((cookie or "").split("=", 1)[-1], set())
+        name = " + ".join(sorted(reached)) or "none logged"
+        counts[name] = counts.get(name, 0) + 1
+    unsticky = sum(len(served.get((c or "").split("=", 1)[-1], ())) != 1 for c in cookies)
+    return dict(sorted(counts.items())), unsticky
 
 
 def sqlite_replies(data_dir: Path) -> Callable[[float], list[tuple[str, str, str]]]:
@@ -805,8 +807,9 @@ def print_round(result: RoundResult, reply: ReplyMap) -> None:
     for problem in result.stored.problems[:5]:
         print(f"    {problem}")
     if result.per_replica:
-        print(f"  sessions per replica: {', '.join(f'{k} {v}' for k, v in result.per_replica.items())};"
-              f" browsers whose requests reached more than one replica: {result.unsticky}")
+        spread = ", ".join(f"{replica} {count}" for replica, count in result.per_replica.items())
+        print(f"  sessions per replica: {spread}; browsers whose requests did not all reach one"
+              f" replica: {result.unsticky}")
     if result.delays:
         print(f"  delay per token: p50 {result.p50:.3f} s, p95 {result.p95:.3f} s,"
               f" min {min(result.delays):.3f} s, max {max(result.delays):.3f} s,"

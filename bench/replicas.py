@@ -80,7 +80,7 @@ pid {work}/nginx.pid;
 error_log {work}/nginx-error.log warn;
 events {{ worker_connections 4096; }}
 http {{
-    log_format replicas '$cookie_switchboard_replica $upstream_addr $status $request_uri';
+    log_format replicas '$switchboard_replica $upstream_addr $status $request_uri';
     access_log {work}/nginx-access.log replicas;
     client_body_temp_path {work}/nginx-body;
     proxy_temp_path {work}/nginx-proxy;
@@ -122,14 +122,15 @@ def page_cookie(url: str) -> str:
     raise BenchError(f"nginx set no {COOKIE} cookie on {url}")
 
 
-def replica_of_cookies(access_log: Path) -> dict[str, str]:
-    """cookie value -> the replica (host:port) nginx sent its websocket to, from the log."""
-    found = {}
+def replicas_of_cookies(access_log: Path) -> dict[str, set[str]]:
+    """cookie value -> every replica (host:port) nginx sent a request of that browser to,
+    its first request (before it had the cookie) included."""
+    found: dict[str, set[str]] = {}
     if access_log.exists():
         for line in access_log.read_text().splitlines():
-            cookie, upstream, _, uri = (line.split(" ", 3) + ["", "", "", ""])[:4]
-            if uri.startswith("/_stcore/stream") and cookie != "-":
-                found[cookie] = upstream
+            key, upstream = (line.split(" ") + ["", ""])[:2]
+            if upstream not in ("", "-"):
+                found.setdefault(key, set()).add(upstream)
     return found
 
 
