@@ -620,7 +620,7 @@ class CaseRun:
         ]
 
 
-def _open_chat(page, app_url: str):
+def _open_chat(page, app_url: str, model: str = MODEL):
     """Load the chat page (a new Streamlit session); returns its chat input."""
     page.goto(app_url)
     box = page.locator('[data-testid="stChatInputTextArea"]')
@@ -628,7 +628,7 @@ def _open_chat(page, app_url: str):
         box.wait_for(timeout=30_000)
     except Exception as exc:
         raise BenchError(f"the chat page did not show a chat input: {exc}") from exc
-    label = f"{MODEL} · {OPENAI_COMPATIBLE.label}"
+    label = f"{model} · {OPENAI_COMPATIBLE.label}"
     selector = page.locator('[data-testid="stSelectbox"] input').first
     selector.wait_for(timeout=10_000)
     if label != (shown := selector.input_value()):
