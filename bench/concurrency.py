@@ -1,4 +1,5 @@
-"""Concurrency benchmark: one `streamlit run` process, N sessions streaming a reply at once.
+"""Concurrency benchmark: many sessions streaming a reply at once, on one app process or on
+replicas behind nginx.
 
 For each N of --sessions: a fresh app (local default, its own data folder, the OpenAI-compatible
 provider saved to point at the server), one warm-up reply, then N sessions that load the chat
@@ -7,12 +8,21 @@ tokens ("t00001 t00002 ..."), --chunks chunks long, sent at --rate chunks/s per 
 bench/paced_relay.py's relay (one relay, each stream on its own schedule). The sessions are
 driven by bench/st_client.py, which speaks Streamlit's own websocket protocol, not by browsers.
 
-Per N: chunks lost (a session whose final text is not the whole reply, or which never finishes,
+--switch: half the sessions leave their chat a third of the way into the reply (a click on
+another chat of theirs in the sidebar's history) and come back to it a third later.
+--replicas N: N app processes in Supabase mode sharing one stand-in Supabase stack, behind
+Debian's nginx with sticky sessions (bench/replicas.py), one account per session.
+
+Per N: chunks lost (a session whose final text is not the whole reply, or which never settles,
 counts what is missing), p50/p95 delay from the relay sending a chunk to the session receiving
-text that reaches it, the app process's CPU, and the client's own CPU. Target: 50 sessions with
-0 chunks lost and p95 delay <= 1 s.
+text that reaches it, from a message sent to its request at the relay, every reply read back
+from the store against what the server sent, and CPU. Targets: 0 chunks lost, p95 delay
+<= 1 s, p95 submit -> request <= 0.5 s, every reply stored whole; 50 sessions on one process
+(with or without --switch), 100 on two replicas.
 
     .venv/bin/python bench/concurrency.py [--sessions 10,25,50,100] [--chunks 2000] [--rate 50]
+    .venv/bin/python bench/concurrency.py --switch --sessions 50
+    .venv/bin/python bench/concurrency.py --replicas 2 --sessions 100
     .venv/bin/python bench/concurrency.py --check-browser   # the client against one Chromium
 
 Exit 0 once measured, even when a target is missed (that is a result); 2 when it could not run.
@@ -43,7 +53,6 @@ from collections.abc import Callable
 from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
@@ -254,19 +263,6 @@ def machine_cpu() -> float:
     """CPU seconds every process on the machine has used so far (all cores, busy time)."""
     ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
     return (sum(ticks) - ticks[3] - ticks[4]) / CLOCK_TICKS  # less idle and iowait
-
-
-def child_pid(*words: str) -> int:
-    """This process's child whose command line holds all `words` (each within an argument)."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            argv = (stat.parent / "cmdline").read_bytes().split(b"\0")
-        except (OSError, IndexError, ValueError):
-            continue  # a process that just ended
-        if ppid == os.getpid() and all(any(w.encode() in a for a in argv) for w in words):
-            return int(stat.parent.name)
-    raise BenchError(f"no child process runs {' '.join(words)}")
 
 
 @dataclass
@@ -741,7 +737,7 @@ def start_fresh_app(work: Path, name: str, relay: Server) -> tuple[Processes, st
     try:
         save_profile(work / name / "data", relay)
         app_url = start_app(processes, work / name / "data")
-        return processes, app_url, child_pid("streamlit_app.py", str(urlsplit(app_url).port))
+        return processes, app_url, processes.pid_of("streamlit")
     except BaseException:
         processes.stop_all()
         raise
@@ -1113,9 +1109,10 @@ def target_sessions(args: argparse.Namespace) -> int:
     return REPLICAS_TARGET_SESSIONS if args.replicas else TARGET_SESSIONS
 
 
-def run_rounds(args: argparse.Namespace, work: Path) -> list[RoundResult] | Check:
-    """Every round of `args` (or the check against Chromium), each printed as it ends."""
-    processes, stack = Processes(work), None
+def run_rounds(args: argparse.Namespace, work: Path, stack=None) -> list[RoundResult] | Check:
+    """Every round of `args` (or the check against Chromium), each printed as it ends.
+    `stack`: a running Supabase stand-in stack for --replicas (else one is started)."""
+    processes, own_stack = Processes(work), None
     try:
         katan = start_katan(processes)
         relay = start_session_relay(processes, katan, args.rate)
@@ -1126,16 +1123,17 @@ def run_rounds(args: argparse.Namespace, work: Path) -> list[RoundResult] | Chec
               f" {reply.events / args.rate:.1f} s per reply", flush=True)
         print(describe_app(), flush=True)
         print(describe_mode(args), flush=True)
-        pids = {"relay": child_pid("--serve-relay"), "llm-katan": child_pid("llm-katan")}
+        pids = {"relay": processes.pid_of("session-relay"),
+                "llm-katan": processes.pid_of("llm-katan")}
         if args.check_browser:
             print("check: one Chromium page and one protocol session, same reply, same time",
                   flush=True)
             check = run_check(args, relay, reply, work)
             print_check(check)
             return check
-        if args.replicas:
+        if args.replicas and stack is None:
             find_nginx()  # before the stack's 30 s
-            stack = start_stack()
+            stack = own_stack = start_stack()
         results = []
         for n in args.sessions:
             print(f"{n} sessions streaming at once:", flush=True)
@@ -1144,10 +1142,10 @@ def run_rounds(args: argparse.Namespace, work: Path) -> list[RoundResult] | Chec
         return results
     finally:
         processes.stop_all()
-        if stack is not None:
+        if own_stack is not None:
             from tests.supabase_stack.stack import stop_stack
 
-            stop_stack(stack)
+            stop_stack(own_stack)
 
 
 def run(args: argparse.Namespace, work: Path) -> None:
