@@ -427,9 +427,14 @@ class SessionRun:
                 await asyncio.sleep(0.05)
             switch.away = time.time()
             switch.away_shown = await self.open_chat(other_prompt(self.number), wait=True)
+            if not switch.away_shown:
+                switch.problem = "the address never named the other chat" + self._said()
+                return
             await asyncio.sleep(max(0.0, switch.away + away_seconds - time.time()))
             switch.returned = time.time()
             switch.back_shown = await self.open_chat(f"{self.tag} t00001", wait=False)
+            if not switch.back_shown:
+                switch.problem = "the address never named the reply's chat again" + self._said()
         except (BenchError, ConnectionClosed, asyncio.TimeoutError) as exc:
             switch.problem = str(exc) or type(exc).__name__
 
@@ -447,7 +452,8 @@ class SessionRun:
             await asyncio.wait_for(self.session.finished.wait(), 60)
             button = self._history_button(title_start)
             if button is None:
-                raise BenchError(f"the sidebar's search did not find the chat {title_start!r}")
+                raise BenchError(f"the sidebar's search did not find the chat {title_start!r}"
+                                 + self._said())
         chat_id = button.id.rsplit(HISTORY_KEY, 1)[1]
         await self.session.click(button.id)
         if wait:
@@ -457,6 +463,11 @@ class SessionRun:
                 return True
             await asyncio.sleep(0.1)
         return False
+
+    def _said(self) -> str:
+        """What the page said last (an error or warning), to go with a switch not made."""
+        alerts = self.watcher.alerts
+        return f" (the page said: {alerts[-1][:150]})" if alerts else ""
 
     def _history_button(self, title_start: str):
         return next((b for b in self.session.buttons.values()
