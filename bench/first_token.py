@@ -84,13 +84,14 @@ ENDED_JS = """
     && [...m.querySelectorAll('[data-testid="stCaptionContainer"]')].some(
       (c) => c.textContent.includes(model)))
 """
+FIRST_OR_END_JS = f"(model) => window.__firstToken.inDom !== null || ({ENDED_JS.strip()})(model)"
 
 
 def question(number: int) -> str:
     """A short question; each request its own (llama.cpp reuses a prompt it has just seen,
     which would favour whichever side asks it second), all of the same shape."""
     a, b = 11 + number % 80, 12 + (number * 7) % 80
-    return f"What is {a} plus {b}? Answer with the number only."
+    return f"What is {a} plus {b}? Answer in one short sentence."
 
 
 def start_llama(processes: Processes) -> Server:
@@ -158,8 +159,14 @@ class FirstToken:
 
 
 def _new_stream(relay: Server, known: int) -> dict | None:
-    streams = relayed_streams(relay)
-    return streams[known] if len(streams) > known else None
+    """The relay's record of the stream after the `known` ones; it is written just after the
+    stream's last byte, so a client that has read it all may ask a moment too early."""
+    for _ in range(50):
+        streams = relayed_streams(relay)
+        if len(streams) > known:
+            return streams[known]
+        time.sleep(0.1)
+    return None
 
 
 def app_run(browser, app_url: str, relay: Server, text: str) -> AppRun:
@@ -172,8 +179,12 @@ def app_run(browser, app_url: str, relay: Server, text: str) -> AppRun:
         box.fill(text)
         pressed = time.time()
         box.press("Enter")
-        page.wait_for_function("() => window.__firstToken.visible !== null",
-                               timeout=WAIT * 1000, polling="raf")
+        page.wait_for_function(FIRST_OR_END_JS, arg=MODEL, timeout=WAIT * 1000, polling="raf")
+        if page.evaluate("() => window.__firstToken.inDom") is None:
+            raise BenchError("the reply ended without showing any text")  # "103." alone is
+            # Markdown's empty list item: the question asks for a sentence
+        page.wait_for_function("() => window.__firstToken.visible !== null", timeout=10_000,
+                               polling="raf")
         seen = page.evaluate("() => window.__firstToken")
         page.wait_for_function(ENDED_JS, arg=MODEL, timeout=WAIT * 1000, polling=200)
     except BenchError:

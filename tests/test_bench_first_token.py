@@ -17,7 +17,7 @@ def test_each_question_is_its_own_and_all_have_one_shape():
     asked = [question(n) for n in range(40)]
     assert len(set(asked)) == 40  # llama.cpp reuses a prompt it has just seen
     shapes = {re.sub(r"\d+", "N", q) for q in asked}
-    assert shapes == {"What is N plus N? Answer with the number only."}
+    assert shapes == {"What is N plus N? Answer in one short sentence."}
     assert {len(q) for q in asked} == {len(asked[0])}
 
 
