@@ -729,15 +729,17 @@ def sessions_per_replica(replicas: Replicas, cookies: list[str | None]) -> tuple
 
 
 def sqlite_replies(data_dir: Path) -> Callable[[float], list[tuple[str, str, str]]]:
-    """The local default's stored replies, read from its SQLite file."""
+    """The local default's stored replies, read from its SQLite file (a new one each round,
+    so every reply in it is the round's)."""
     def stored(since: float) -> list[tuple[str, str, str]]:
         with closing(sqlite3.connect(data_dir / "switchboard.db", timeout=30)) as db:
             return db.execute(STORED_REPLIES.replace("public.", "")).fetchall()
     return stored
 
 
-STORED_REPLIES = ("select u.content, m.content, m.status from public.messages m"
-                  " join public.messages u on u.id = m.parent_id"
+# Every stored reply under the message it answers (both stores have these tables and columns).
+STORED_REPLIES = ("select u.content as prompt, m.content as reply, m.status"
+                  " from public.messages m join public.messages u on u.id = m.parent_id"
                   " where m.role = 'assistant' and u.role = 'user'")
 
 
@@ -774,10 +776,8 @@ def replicas_deployment(work: Path, name: str, relay: Server, count: int, sessio
     pids = {f"replica-{i}": pid for i, pid in enumerate(replicas.pids, start=1)}
 
     def stored(since: float) -> list[tuple[str, str, str]]:
-        return [(r["content"], r["reply"], r["status"]) for r in stack.sql(
-            STORED_REPLIES.replace("select u.content, m.content,",
-                                   "select u.content, m.content as reply,")
-            + " and m.created_at >= to_timestamp(%s)", since)]
+        rows = stack.sql(STORED_REPLIES + " and m.created_at >= to_timestamp(%s)", since)
+        return [(row["prompt"], row["reply"], row["status"]) for row in rows]
 
     return processes, Deployment(replicas.url, [(app, warm_email) for app in replicas.apps],
                                  pids, stored, emails, replicas)

@@ -13,7 +13,6 @@ it (`hash ... consistent`), so the page, its websocket and its reconnects reach 
 from __future__ import annotations
 
 import os
-import re
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -184,16 +183,7 @@ class Replicas:
     apps: list[str]
     pids: list[int]
     access_log: Path
-    stack: object  # tests.supabase_stack.stack.Stack
-    emails: list[str] = field(default_factory=list)
-
-    def stored_replies(self) -> list[tuple[str, str, str]]:
-        """(prompt, reply, status) of every stored reply, every user."""
-        rows = self.stack.sql(
-            "select u.content as prompt, m.content, m.status from public.messages m"
-            " join public.messages u on u.id = m.parent_id"
-            " where m.role = 'assistant' and u.role = 'user'")
-        return [(row["prompt"], row["content"], row["status"]) for row in rows]
+    emails: list[str] = field(default_factory=list)  # the accounts made, one per user asked
 
 
 def start_replicas(processes: Processes, work: Path, count: int, relay: Server, users: int,
@@ -206,7 +196,7 @@ def start_replicas(processes: Processes, work: Path, count: int, relay: Server, 
         "SWITCHBOARD_ALLOWED_HOSTS": "127.0.0.1",  # the model server is on loopback here
         "SWITCHBOARD_CONNECTIONS": operator_connection(relay),
     }
-    apps, pids = [], []
+    apps, pids, ports = [], [], []
     for index in range(1, count + 1):
         folder = work / f"replica-{index}"
         folder.mkdir()
@@ -216,9 +206,10 @@ def start_replicas(processes: Processes, work: Path, count: int, relay: Server, 
                         timeout=60)
         apps.append(f"http://127.0.0.1:{port}/")
         pids.append(processes.pid_of(f"replica-{index}"))
-    url = start_nginx(processes, work, [int(re.findall(r":(\d+)/", a)[0]) for a in apps])
+        ports.append(port)
+    url = start_nginx(processes, work, ports)
     emails = sign_up_users(stack, users)
-    return Replicas(url, apps, pids, work / "nginx-access.log", stack, emails)
+    return Replicas(url, apps, pids, work / "nginx-access.log", emails)
 
 
 def _fernet_key() -> str:

@@ -42,7 +42,6 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 from websockets.asyncio.client import ClientConnection, connect
 
 FINISHED = ForwardMsg.FINISHED_SUCCESSFULLY
-FRAGMENT_FINISHED = ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY
 # Blocks whose text is not the reply itself: a reasoning expander, the Copy popover.
 ASIDE_BLOCKS = frozenset({"expandable", "popover", "dialog"})
 
@@ -127,8 +126,6 @@ class ReplyWatcher:
 class Button:
     id: str
     label: str
-    type: str  # "primary", "secondary", "tertiary"
-    form_id: str
     is_form_submitter: bool
 
 
@@ -145,7 +142,6 @@ class Session:
         self.text_inputs: dict[str, str] = {}  # id -> label, the same
         self.finished = asyncio.Event()  # set when a full run ends successfully
         self.running = False  # a run (full or fragment) has started and not ended
-        self.runs_finished = 0  # runs (full or fragment) that ended successfully
 
     @classmethod
     async def open(cls, app_url: str, watcher: ReplyWatcher, cookie: str | None = None
@@ -175,8 +171,6 @@ class Session:
                 self.buttons, self.text_inputs = {}, {}
         elif kind == "script_finished":
             self.running = False
-            if msg.script_finished in (FINISHED, FRAGMENT_FINISHED):
-                self.runs_finished += 1
             if msg.script_finished == FINISHED:
                 self.finished.set()
         elif kind == "page_info_changed":
@@ -190,7 +184,7 @@ class Session:
             self.chat_input_id = element.chat_input.id
         elif kind == "button":
             b = element.button
-            self.buttons[b.id] = Button(b.id, b.label, b.type, b.form_id, b.is_form_submitter)
+            self.buttons[b.id] = Button(b.id, b.label, b.is_form_submitter)
         elif kind == "text_input":
             self.text_inputs[element.text_input.id] = element.text_input.label
 

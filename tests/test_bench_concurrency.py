@@ -191,12 +191,11 @@ def test_a_fragments_run_keeps_what_the_page_showed_elsewhere():
     assert watcher.reply_text() == ""
 
 
-def _button(key: str, label: str, kind: str = "tertiary", form: str = "") -> ForwardMsg:
+def _button(key: str, label: str) -> ForwardMsg:
     msg = ForwardMsg()
     msg.metadata.delta_path.extend([1, 0])
     button = msg.delta.new_element.button
-    button.id, button.label, button.type = f"$$ID-0123abcd-{key}", label, kind
-    button.form_id, button.is_form_submitter = form, bool(form)
+    button.id, button.label = f"$$ID-0123abcd-{key}", label
     return msg
 
 
@@ -216,7 +215,7 @@ def test_the_session_knows_the_widgets_the_address_and_whether_a_run_is_going():
     session._note(_finished())
     session._note(fragment)
     session._note(_finished(ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY))
-    assert session.runs_finished == 2 and session.finished.is_set() and not session.running
+    assert session.finished.is_set() and not session.running
     assert session.widget_id("chat:new")  # a fragment's run leaves the other widgets drawn
     session._note(_new_run())
     assert session.widget_id("chat:new") is None  # a full run draws them again, or not
