@@ -12,11 +12,15 @@ passed through as they are. `GET /_relay/streams` lists the relayed streams, old
 wall-clock times (time.time()) of the request, the first event sent and the last byte sent, the
 rate asked, and `late_max`: how far (seconds) the most late write ran behind its schedule.
 `POST /_relay/rate` with a JSON number sets the rate for the streams that start after it.
+`GET /_relay/replies` gives, per stream in the same order, the characters and SHA-256 of the text
+the upstream sent (every event's `delta.content`, the whole reply even when the client left
+early): worked out only when asked, so counting costs the pacing nothing.
 Standard library only; loopback only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import queue
@@ -29,32 +33,62 @@ from urllib.parse import urlsplit
 FORWARDED_HEADERS = ("Authorization", "Content-Type", "Accept")
 
 
+def event_text(event: bytes | str) -> str | None:
+    """The reply text one SSE event carries (`choices[0].delta.content`), else None."""
+    payload = (event.decode() if isinstance(event, bytes) else event).strip()
+    payload = payload.removeprefix("data:").strip()
+    if not payload or payload == "[DONE]":
+        return None
+    try:
+        choices = json.loads(payload).get("choices") or [{}]
+    except (ValueError, AttributeError):
+        return None
+    return (choices[0].get("delta") or {}).get("content")
+
+
+def reply_summary(events: list[bytes]) -> dict:
+    """Characters and SHA-256 of the text a stream's events carry."""
+    text = "".join(piece for event in events if (piece := event_text(event)))
+    return {"chars": len(text), "sha256": hashlib.sha256(text.encode()).hexdigest()}
+
+
 class _Records:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._items: list[dict] = []
+        self._replies: list[list[bytes]] = []  # each stream's upstream events, same order
 
-    def add(self, record: dict) -> None:
+    def add(self, record: dict, events: list[bytes] | None = None) -> None:
         with self._lock:
             self._items.append(record)
+            self._replies.append(events or [])
 
     def as_json(self) -> bytes:
         with self._lock:
             return json.dumps(self._items).encode()
 
+    def replies_json(self) -> bytes:
+        with self._lock:
+            replies = list(self._replies)
+        return json.dumps([reply_summary(events) for events in replies]).encode()
 
-def _read_events(response: http.client.HTTPResponse, events: queue.SimpleQueue) -> None:
-    """Split the upstream body into SSE events as fast as it arrives; None marks the end."""
+
+def _read_events(response: http.client.HTTPResponse, events: queue.SimpleQueue,
+                 kept: list[bytes]) -> None:
+    """Split the upstream body into SSE events as fast as it arrives; None marks the end.
+    Every event is also kept in `kept`, also those the client never got."""
     buffer = b""
     try:
         while data := response.read1(65536):
             buffer += data
             *complete, buffer = buffer.split(b"\n\n")
             for event in complete:
-                events.put(event + b"\n\n")
+                kept.append(event + b"\n\n")
+                events.put(kept[-1])
     except OSError:
         pass  # an upstream that drops the connection ends the stream here too
     if buffer.strip():
+        kept.append(buffer)
         events.put(buffer)
     events.put(None)
 
@@ -72,6 +106,8 @@ class PacedRelay(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/_relay/streams":
             self._send_plain(200, "application/json", self.records.as_json())
+        elif self.path == "/_relay/replies":
+            self._send_plain(200, "application/json", self.records.replies_json())
         else:
             self._forward()
 
@@ -111,8 +147,13 @@ class PacedRelay(BaseHTTPRequestHandler):
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             events: queue.SimpleQueue = queue.SimpleQueue()
-            threading.Thread(target=_read_events, args=(response, events), daemon=True).start()
-            self.records.add({"path": self.path, "started": started, **self._pace(events)})
+            kept: list[bytes] = []
+            reader = threading.Thread(target=_read_events, args=(response, events, kept),
+                                      daemon=True)
+            reader.start()
+            record = {"path": self.path, "started": started, **self._pace(events)}
+            reader.join(30)  # a client that left early: the rest of the reply is still read
+            self.records.add(record, kept)
         finally:
             upstream.close()
 

@@ -10,11 +10,18 @@ What a browser does, read from the installed streamlit package
 - it receives `ForwardMsg`s: `new_session` when a script run starts, `delta`s (`add_block` /
   `new_element` at a `metadata.delta_path`, a new element at a path replacing the old one) and
   `script_finished` when the run ends (FINISHED_EARLY_FOR_RERUN when the script called
-  `st.rerun()`, then a new run);
+  `st.rerun()`, then a new run). A fragment's run (`metadata.run.fragment_ids` set) redraws
+  only the fragment: what the page showed elsewhere stays. `page_info_changed` carries the
+  address's query string, which the browser sends back with every rerun;
 - a widget's value goes back in the next `rerun_script`'s widget states under the widget's id,
-  taken from the element that drew it. The server keeps every other widget's value between runs
-  (session_state's old state), so only the changed widget is sent. A chat input is a trigger:
-  its text is sent once, as `chat_input_value.data`.
+  taken from the element that drew it (a widget with a key has an id ending in `-<key>`). The
+  server keeps every other widget's value between runs (session_state's old state), so only
+  the changed widget is sent. A chat input is a trigger: its text is sent once, as
+  `chat_input_value.data`; a button is a trigger too (`trigger_value`). A form sends its
+  inputs' values with its submit button's trigger, in one rerun.
+
+Behind a load balancer with sticky sessions, the page's cookie goes with the websocket's
+handshake, as a browser sends it (`Session.open(..., cookie=...)`).
 
 Nothing needs acknowledging: the websocket library answers the server's pings, and the
 browser's optional `app_heartbeat` is not needed on loopback. The server drops a client whose
@@ -31,6 +38,7 @@ from dataclasses import dataclass, field
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.Markdown_pb2 import Markdown
+from streamlit.proto.WidgetStates_pb2 import WidgetState
 from websockets.asyncio.client import ClientConnection, connect
 
 FINISHED = ForwardMsg.FINISHED_SUCCESSFULLY
@@ -72,7 +80,7 @@ class ReplyWatcher:
 
     def feed(self, at: float, msg: ForwardMsg) -> None:
         kind = msg.WhichOneof("type")
-        if kind == "new_session":
+        if kind == "new_session" and not msg.metadata.run.fragment_ids:  # a full run
             self.blocks, self.texts, self.alerts, self.last_finish = {}, {}, [], None
         elif kind == "script_finished":
             self.last_finish = msg.script_finished
@@ -114,6 +122,13 @@ class ReplyWatcher:
         return "\n\n".join(text for _, text in sorted(self.texts.items()) if text)
 
 
+@dataclass(frozen=True)
+class Button:
+    id: str
+    label: str
+    is_form_submitter: bool
+
+
 class Session:
     """One Streamlit session: a websocket that is read all the time by `read`."""
 
@@ -121,14 +136,21 @@ class Session:
         self.ws = ws
         self.watcher = watcher
         self.page_script_hash = ""
+        self.query_string = ""  # the address's query, as the app last set it
         self.chat_input_id: str | None = None
-        self.finished = asyncio.Event()  # set when a run ends successfully
+        self.buttons: dict[str, Button] = {}  # drawn by the latest full run (and its fragments)
+        self.text_inputs: dict[str, str] = {}  # id -> label, the same
+        self.finished = asyncio.Event()  # set when a full run ends successfully
+        self.running = False  # a run (full or fragment) has started and not ended
 
     @classmethod
-    async def open(cls, app_url: str, watcher: ReplyWatcher) -> "Session":
+    async def open(cls, app_url: str, watcher: ReplyWatcher, cookie: str | None = None
+                   ) -> "Session":
         url = app_url.replace("http://", "ws://", 1).rstrip("/") + "/_stcore/stream"
+        headers = {"Cookie": cookie} if cookie else None
         ws = await connect(url, subprotocols=["streamlit"], max_size=None, max_queue=1024,
-                           proxy=None, open_timeout=30)  # proxy=None: loopback, never a proxy
+                           proxy=None, open_timeout=30,  # proxy=None: loopback, never a proxy
+                           additional_headers=headers)
         return cls(ws, watcher)
 
     async def read(self) -> None:
@@ -139,29 +161,69 @@ class Session:
             msg.ParseFromString(data)
             self._note(msg)
             self.watcher.feed(at, msg)
-            if msg.WhichOneof("type") == "script_finished" and msg.script_finished == FINISHED:
-                self.finished.set()
 
     def _note(self, msg: ForwardMsg) -> None:
         kind = msg.WhichOneof("type")
         if kind == "new_session":
             self.page_script_hash = msg.new_session.page_script_hash
+            self.running = True
+            if not msg.metadata.run.fragment_ids:  # a full run draws every widget again
+                self.buttons, self.text_inputs = {}, {}
+        elif kind == "script_finished":
+            self.running = False
+            if msg.script_finished == FINISHED:
+                self.finished.set()
+        elif kind == "page_info_changed":
+            self.query_string = msg.page_info_changed.query_string
         elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
-            if msg.delta.new_element.WhichOneof("type") == "chat_input":
-                self.chat_input_id = msg.delta.new_element.chat_input.id
+            self._note_widget(msg.delta.new_element)
+
+    def _note_widget(self, element) -> None:
+        kind = element.WhichOneof("type")
+        if kind == "chat_input":
+            self.chat_input_id = element.chat_input.id
+        elif kind == "button":
+            b = element.button
+            self.buttons[b.id] = Button(b.id, b.label, b.is_form_submitter)
+        elif kind == "text_input":
+            self.text_inputs[element.text_input.id] = element.text_input.label
+
+    def widget_id(self, key: str) -> str | None:
+        """The id of the button or text input drawn with `key`, if the page shows one."""
+        return next((wid for wid in [*self.buttons, *self.text_inputs]
+                     if wid.endswith(f"-{key}")), None)
 
     async def rerun(self, chat_text: str | None = None) -> None:
         """What the browser sends on a page load (no text) or on submitting the chat input."""
+        if chat_text is None:
+            await self._send([])
+            return
+        widget = WidgetState(id=self.chat_input_id)
+        widget.chat_input_value.data = chat_text
+        await self._send([widget])
+
+    async def click(self, button_id: str) -> None:
+        """A click on a button the page shows."""
+        await self._send([WidgetState(id=button_id, trigger_value=True)])
+
+    async def type_text(self, input_id: str, text: str) -> None:
+        """A text input changed (typed, then Enter or focus left it)."""
+        await self._send([WidgetState(id=input_id, string_value=text)])
+
+    async def submit_form(self, values: dict[str, str], submit_id: str) -> None:
+        """A form's text inputs and its submit button, in one rerun as the browser sends them."""
+        widgets = [WidgetState(id=wid, string_value=text) for wid, text in values.items()]
+        await self._send([*widgets, WidgetState(id=submit_id, trigger_value=True)])
+
+    async def _send(self, widgets: list) -> None:
         self.finished.clear()
         msg = BackMsg()
         state = msg.rerun_script
         state.page_script_hash = self.page_script_hash
+        state.query_string = self.query_string
         state.context_info.timezone = "UTC"
         state.context_info.locale = "en-US"
-        if chat_text is not None:
-            widget = state.widget_states.widgets.add()
-            widget.id = self.chat_input_id
-            widget.chat_input_value.data = chat_text
+        state.widget_states.widgets.extend(widgets)
         await self.ws.send(msg.SerializeToString())
 
     async def close(self) -> None:

@@ -104,6 +104,7 @@ class Processes:
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
         self._procs: list[subprocess.Popen] = []
+        self._names: dict[str, subprocess.Popen] = {}
 
     def start(self, name: str, argv: list[str], ready_url: str, headers: dict | None = None,
               env: dict | None = None, timeout: float = 30) -> None:
@@ -112,6 +113,7 @@ class Processes:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, env=env, cwd=self.log_dir)
         self._procs.append(proc)
+        self._names[name] = proc
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and proc.poll() is None:
             try:
@@ -127,6 +129,10 @@ class Processes:
     def stop_all(self) -> None:
         for proc in reversed(self._procs):
             stop(proc)
+
+    def pid_of(self, name: str) -> int:
+        """The process started as `name`."""
+        return self._names[name].pid
 
 
 @dataclass(frozen=True)
@@ -361,14 +367,14 @@ def compare_paced(relay: Server, paced: Paced, runs: int, data_dir: Path) -> Pat
 # ---------------------------------------------------------------- part 2: a real browser
 
 
-def save_profile(data_dir: Path, server: Server) -> None:
+def save_profile(data_dir: Path, server: Server, model: str = MODEL) -> None:
     """Point the app's compatible provider at `server`, as the settings page would."""
     settings = load_settings(secrets={}, environ={"SWITCHBOARD_DATA_DIR": str(data_dir)},
                              dotenv_path=None)
     store = EncryptedProfileStore(SQLiteProfileStore(settings.data_dir), keybox_for(settings))
     store.save(Profile(openai_compatible_base_url=server.base_url,
                        openai_compatible_api_key=server.api_key,
-                       openai_compatible_model_name=MODEL))
+                       openai_compatible_model_name=model))
 
 
 def start_app(processes: Processes, data_dir: Path) -> str:
@@ -379,16 +385,23 @@ def start_app(processes: Processes, data_dir: Path) -> str:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in SETTING_NAMES}
     env["SWITCHBOARD_DATA_DIR"] = str(data_dir)
-    no_secrets = processes.log_dir / "no-secrets.toml"
+    processes.start("streamlit", app_command(processes.log_dir, port),
+                    f"http://127.0.0.1:{port}/_stcore/health", env=env, timeout=60)
+    return f"http://127.0.0.1:{port}/"
+
+
+def app_command(folder: Path, port: int) -> list[str]:
+    """`streamlit run` of the app on 127.0.0.1:`port`, reading no secrets file (an empty one
+    in `folder`, its working folder)."""
+    no_secrets = folder / "no-secrets.toml"
     no_secrets.write_text("")
-    processes.start("streamlit", [
+    return [
         sys.executable, "-m", "streamlit", "run", str(REPO / "streamlit_app.py"),
         "--secrets.files", str(no_secrets),
         "--server.headless", "true", "--server.port", str(port),
         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",  # others' edits must not rerun the page mid-bench
-    ], f"http://127.0.0.1:{port}/_stcore/health", env=env, timeout=60)
-    return f"http://127.0.0.1:{port}/"
+    ]
 
 
 # ---------------------------------------------------------------- part 2: the replies streamed
@@ -699,7 +712,7 @@ class CaseRun:
         ]
 
 
-def _open_chat(page, app_url: str):
+def _open_chat(page, app_url: str, model: str = MODEL):
     """Load the chat page (a new Streamlit session); returns its chat input."""
     page.goto(app_url)
     box = page.locator('[data-testid="stChatInputTextArea"]')
@@ -707,7 +720,7 @@ def _open_chat(page, app_url: str):
         box.wait_for(timeout=30_000)
     except Exception as exc:
         raise BenchError(f"the chat page did not show a chat input: {exc}") from exc
-    label = f"{MODEL} · {OPENAI_COMPATIBLE.label}"
+    label = f"{model} · {OPENAI_COMPATIBLE.label}"
     selector = page.locator('[data-testid="stSelectbox"] input').first
     selector.wait_for(timeout=10_000)
     if label != (shown := selector.input_value()):

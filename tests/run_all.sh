@@ -10,7 +10,7 @@ export SWITCHBOARD_TEST_CACHE="${SWITCHBOARD_TEST_CACHE:-$REPO/.cache}"
 mkdir -p "$SWITCHBOARD_TEST_CACHE"
 log() { printf '\n== %s (%s)\n' "$*" "$(date +%H:%M:%S)"; }
 
-APT_PACKAGES=(postgresql chromium chromium-driver fonts-noto-color-emoji)
+APT_PACKAGES=(postgresql chromium chromium-driver fonts-noto-color-emoji nginx-light)
 missing_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing_apt+=("$pkg")

@@ -1,5 +1,7 @@
-"""bench/concurrency.py's pure parts: where each token arrives in the stream, the delays and
-chunks lost computed from it, and how bench/st_client.py reads a session's ForwardMsgs.
+"""bench/concurrency.py: where each token arrives in the stream, the delays and chunks lost
+computed from it, how bench/st_client.py reads a session's ForwardMsgs, how a stored reply is
+judged, nginx's sticky sessions (bench/replicas.py), and tiny real runs of --switch and
+--replicas.
 
 The ForwardMsgs are built with Streamlit's own protobuf classes, as the server builds them.
 """
@@ -7,14 +9,25 @@ The ForwardMsgs are built with Streamlit's own protobuf classes, as the server b
 from __future__ import annotations
 
 import json
+import threading
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
+import pytest
 from hypothesis import given, strategies as st
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from bench.concurrency import (
-    SessionRun, lost_chunks, make_prompt, map_tokens, percentile, session_tag, token_delays,
+    SessionRun, check_stored, lost_chunks, make_prompt, map_tokens, parse_args, percentile,
+    run_rounds, session_tag, target_sessions, token_delays,
 )
-from bench.st_client import ReplyWatcher
+from bench.replicas import COOKIE, find_nginx, nginx_site, replicas_of_cookies, start_nginx
+from bench.st_client import ReplyWatcher, Session
+from bench.stream import BenchError, Processes, servers_python
+from tests.fixtures.common import missing
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _split(text: str, sizes: list[int], quiet: list[bool]) -> list[str | None]:
@@ -156,3 +169,224 @@ def test_the_watcher_follows_only_the_assistants_own_text():
     assert watcher.last_finish == ForwardMsg.FINISHED_SUCCESSFULLY
     watcher.feed(21.0, _new_run())  # a new run: its reply is drawn afresh
     assert watcher.reply_text() == "" and watcher.alerts == []
+
+
+def _finished(status=ForwardMsg.FINISHED_SUCCESSFULLY) -> ForwardMsg:
+    msg = ForwardMsg()
+    msg.script_finished = status
+    return msg
+
+
+def test_a_fragments_run_keeps_what_the_page_showed_elsewhere():
+    watcher = ReplyWatcher()
+    for msg in [_new_run(), _block([0, 3], chat_message="assistant"),
+                _markdown([0, 3, 0], "t00001 t00002")]:
+        watcher.feed(0.0, msg)
+    fragment = _new_run()
+    fragment.metadata.run.fragment_ids.append("live-reply")
+    watcher.feed(1.0, fragment)
+    watcher.feed(1.1, _markdown([0, 3, 1], "t00003"))
+    assert watcher.reply_text() == "t00001 t00002\n\nt00003"
+    watcher.feed(2.0, _new_run())  # a full run draws the page afresh
+    assert watcher.reply_text() == ""
+
+
+def _button(key: str, label: str) -> ForwardMsg:
+    msg = ForwardMsg()
+    msg.metadata.delta_path.extend([1, 0])
+    button = msg.delta.new_element.button
+    button.id, button.label = f"$$ID-0123abcd-{key}", label
+    return msg
+
+
+def test_the_session_knows_the_widgets_the_address_and_whether_a_run_is_going():
+    session = Session(None, ReplyWatcher())
+    address = ForwardMsg()
+    address.page_info_changed.query_string = "chat=42"
+    for msg in [_new_run(), _button("chat:new", "New chat"),
+                _button("history:open:42", "s0001 t00001"), address]:
+        session._note(msg)
+    assert session.running and not session.finished.is_set()
+    assert session.widget_id("chat:new") == "$$ID-0123abcd-chat:new"
+    assert session.widget_id("history:open:4") is None  # a key is matched whole
+    assert session.query_string == "chat=42"
+    fragment = _new_run()
+    fragment.metadata.run.fragment_ids.append("f")
+    session._note(_finished())
+    session._note(fragment)
+    session._note(_finished(ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY))
+    assert session.finished.is_set() and not session.running
+    assert session.widget_id("chat:new")  # a fragment's run leaves the other widgets drawn
+    session._note(_new_run())
+    assert session.widget_id("chat:new") is None  # a full run draws them again, or not
+
+
+# ---------------------------------------------------------------- switching, and the store
+
+
+def test_tokens_sent_while_a_session_was_away_count_from_its_return():
+    # Tokens 1..4 in events 1..4 at 1 event/s from t=100: sent at 101, 102, 103, 104. The
+    # session left at 101.5 and asked for the chat again at 105; the page showed 2-4 at 106.
+    updates = [(101.2, 1), (106.0, 4)]
+    assert token_delays(updates, 100.0, 1, [1, 2, 3, 4], returned=105.0) == pytest.approx(
+        [0.2, 1.0, 1.0, 1.0])
+    assert token_delays(updates, 100.0, 1, [1, 2, 3, 4]) == pytest.approx([0.2, 4.0, 3.0, 2.0])
+
+
+def _record(chars: int, text: str = "") -> dict:
+    import hashlib
+
+    return {"reply": {"chars": chars, "sha256": hashlib.sha256(text.encode()).hexdigest()}}
+
+
+def test_a_reply_is_stored_whole_only_with_the_text_the_server_sent():
+    runs = [SessionRun(n, "") for n in (1, 2, 3, 4, 5)]
+    whole, cut = "[echo] t00001 t00002", "[echo] t00001"
+    records = {"s0001": _record(len(whole), whole), "s0002": _record(len(whole), whole),
+               "s0003": _record(len(whole), whole), "s0004": _record(len(whole), whole)}
+    stored = [
+        ("s0001 t00001 t00002", whole, "complete"),
+        ("s0002 t00001 t00002", cut, "stopped"),
+        ("s0003 t00001 t00002", whole.upper(), "complete"),  # as long, other text
+        ("Another chat of s0004", whole, "complete"),  # not the session's reply
+        ("s0005 t00001 t00002", whole, "complete"),  # the server sent s0005 nothing
+    ]
+    result = check_stored(runs, records, stored)
+    assert result.whole == 1
+    assert [p.split(":")[0] for p in result.problems] == ["s0002", "s0003", "s0004", "s0005"]
+    assert "13 of 20 characters stored (stopped)" in result.problems[0]
+
+
+def test_the_switch_and_replica_modes_and_their_targets():
+    args = parse_args(["--switch", "--replicas", "2", "--sessions", "4,100"])
+    assert args.switch and args.replicas == 2 and args.sessions == [4, 100]
+    assert target_sessions(args) == 100 and target_sessions(parse_args([])) == 50
+    with pytest.raises(SystemExit):
+        parse_args(["--check-browser", "--switch"])
+
+
+# ---------------------------------------------------------------- nginx's sticky sessions
+
+
+def test_the_readme_shows_the_nginx_site_the_bench_runs():
+    """The deployment section's configuration is the bench's, for two replicas behind TLS."""
+    site = nginx_site([8501, 8502], ["listen 443 ssl;",
+                                     "ssl_certificate     /etc/ssl/switchboard.pem;",
+                                     "ssl_certificate_key /etc/ssl/switchboard.key;"],
+                      cookie_flags="; Secure")
+    readme = (REPO / "README.md").read_text()
+    assert f"```nginx\n{site}```" in readme
+    assert "hash $switchboard_replica consistent;" in site
+
+
+def test_the_nginx_log_tells_which_replicas_each_browser_reached(tmp_path):
+    log = tmp_path / "access.log"
+    log.write_text("aaa 127.0.0.1:1 200 /\naaa 127.0.0.1:1 101 /_stcore/stream\n"
+                   "bbb 127.0.0.1:2 200 /\nbbb 127.0.0.1:1 101 /_stcore/stream\n"
+                   "ccc - 404 /nothing\n")
+    assert replicas_of_cookies(log) == {"aaa": {"127.0.0.1:1"},
+                                        "bbb": {"127.0.0.1:1", "127.0.0.1:2"}}
+
+
+class _SaysItsPort(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = str(self.server.server_address[1]).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def nginx_in_front(tmp_path):
+    """nginx with the bench's site in front of two small servers that answer their port."""
+    try:
+        find_nginx()
+    except BenchError as exc:
+        missing(str(exc))
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), _SaysItsPort) for _ in range(2)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    processes = Processes(tmp_path)
+    try:
+        url = start_nginx(processes, tmp_path, [s.server_address[1] for s in servers])
+        yield url, {str(s.server_address[1]): s for s in servers}
+    finally:
+        processes.stop_all()
+        for server in servers:
+            server.shutdown()  # again for one the test stopped: returns at once
+
+
+def _get(url: str, cookie: str | None = None) -> tuple[str, str | None]:
+    request = urllib.request.Request(url, headers={"Cookie": cookie} if cookie else {})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.read().decode(), response.headers.get("Set-Cookie")
+
+
+def test_nginx_keeps_each_browser_on_one_replica_and_spreads_browsers(nginx_in_front):
+    url, servers = nginx_in_front
+    browsers: dict[str, str] = {}  # cookie -> the replica (its port) that served it
+    for _ in range(30):  # 30 browsers: all on one replica by chance is 1 in 2**29
+        port, set_cookie = _get(url)
+        assert set_cookie.startswith(f"{COOKIE}=") and "HttpOnly" in set_cookie
+        cookie = set_cookie.split(";", 1)[0]
+        again = {_get(url + "_stcore/health", cookie) for _ in range(5)}
+        assert again == {(port, None)}  # the same replica, and no new cookie
+        browsers[cookie] = port
+    assert set(browsers.values()) == set(servers)
+    # A replica that stops: its browsers reach the other one, the others stay where they were.
+    gone = next(iter(servers))
+    servers[gone].shutdown()
+    servers[gone].server_close()
+    for cookie, port in browsers.items():
+        assert _get(url, cookie)[0] == (port if port != gone else (set(servers) - {gone}).pop())
+
+
+# ---------------------------------------------------------------- tiny runs of the new modes
+
+
+def _katan_or_missing() -> None:
+    try:
+        servers_python()
+    except BenchError as exc:
+        missing(str(exc))
+
+
+def test_a_tiny_switching_round(tmp_path):
+    """Two sessions, one switching: it leaves for its other chat and comes back; the other
+    loses nothing. Whether the switching one kept its reply (it does not while the reply runs
+    inside the page's script), the page and the store say the same, and the round says so."""
+    _katan_or_missing()
+    args = parse_args(["--switch", "--sessions", "2", "--chunks", "150", "--timeout", "90"])
+    [result] = run_rounds(args, tmp_path)
+    [switching] = result.switching
+    assert switching.number == 1 and switching.switch.made, switching.switch
+    assert switching.switch.away < switching.switch.returned
+    assert result.lost == result.lost_switching  # the session that stayed lost nothing
+    mine = [p for p in result.stored.problems if p.startswith("s0001")]
+    assert result.stored.whole == 2 - len(mine) and len(mine) == len(result.stored.problems)
+    assert (result.lost_switching == 0) == (not mine)  # the page and the store agree
+    assert result.passed is (result.lost == 0 and result.p95 <= 1.0
+                             and result.request_p95 <= 0.5 and not mine)
+    assert len(result.to_request) == 2 and all(0 < t < 30 for t in result.to_request)
+
+
+def test_a_tiny_round_on_two_replicas_behind_nginx(tmp_path, supabase_stack):
+    """Four sessions, each its own account, through nginx to two Supabase-mode replicas:
+    every reply whole on its page and in the store, every browser on one replica."""
+    _katan_or_missing()
+    try:
+        find_nginx()
+    except BenchError as exc:
+        missing(str(exc))
+    args = parse_args(["--replicas", "2", "--sessions", "4", "--chunks", "100",
+                       "--timeout", "90"])
+    [result] = run_rounds(args, tmp_path, stack=supabase_stack)
+    assert result.lost == 0 and result.complete == 4
+    assert result.stored.whole == 4, result.stored.problems
+    assert result.unsticky == 0 and sum(result.per_replica.values()) == 4
+    assert all(name.startswith("127.0.0.1:") for name in result.per_replica)
+    assert len(result.last_token) == 4  # every session saw its reply's last token

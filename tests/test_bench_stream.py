@@ -278,3 +278,31 @@ def test_relay_rate_is_set_for_the_next_streams_and_recorded(relay, katan_server
 def test_relay_refuses_a_rate_that_is_not_positive(relay, bad):
     assert _ask(relay, "POST", "/_relay/rate", bad)[0] == 400
     assert _ask(relay, "POST", "/_relay/rate", b"1500") == (200, b"1500.0")
+
+
+def test_relay_counts_the_whole_reply_also_when_the_client_leaves_early(relay, katan_server):
+    """`GET /_relay/replies`: per stream, the characters and SHA-256 of every event's text
+    the server sent, also the part a client that went away never got."""
+    import hashlib
+    import time
+
+    prompt = "counted " * 100
+    _ask(relay, "POST", "/_relay/rate", b"4000")
+    whole, _ = _streamed_text(relay, katan_server.api_key, prompt)
+    _ask(relay, "POST", "/_relay/rate", b"50")  # about 5 s: the client leaves after one event
+    body = json.dumps({"model": "katan-echo", "stream": True,
+                       "messages": [{"role": "user", "content": prompt}]}).encode()
+    conn = http.client.HTTPConnection("127.0.0.1", relay, timeout=30)
+    conn.request("POST", "/v1/chat/completions", body,
+                 {"Authorization": f"Bearer {katan_server.api_key}"})
+    conn.getresponse().read1(100)
+    conn.close()
+    for _ in range(100):
+        records = json.loads(_ask(relay, "GET", "/_relay/streams")[1])
+        if len(records) >= 2:
+            break
+        time.sleep(0.1)
+    assert not records[-1]["complete"] and records[-2]["complete"]
+    first, cut = json.loads(_ask(relay, "GET", "/_relay/replies")[1])[-2:]
+    assert first == {"chars": len(whole), "sha256": hashlib.sha256(whole.encode()).hexdigest()}
+    assert cut["chars"] == len(whole)  # the same reply, though the client got one event of it
