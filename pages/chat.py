@@ -187,12 +187,12 @@ def _take_request(conversation, prompt: str | None) -> bool:
     if prompt:
         if _too_long(prompt):
             return False
-        conversation.add_user(prompt)
+        conversation.add_user(prompt, store=False)
         return True
     if action == "send_unsent":
         text = st.session_state.pop(session.UNSENT, "")
         if text and not _too_long(text):
-            conversation.add_user(text)
+            conversation.add_user(text, store=False)
             return True
     if action == "regenerate":
         return conversation.prepare_regenerate()
@@ -202,7 +202,7 @@ def _take_request(conversation, prompt: str | None) -> bool:
         if text and index is not None and index < len(conversation.turns) \
                 and not _too_long(text):
             conversation.branch_from(index)  # the earlier version stays, one ◀ away
-            conversation.add_user(text)
+            conversation.add_user(text, store=False)
             return True
     return False
 

@@ -106,8 +106,8 @@ class Conversation:
         self._flush()
 
     def store_again(self) -> None:
-        """A rerun calls this while a failing store has anything left to take."""
-        if self.unsaved is not None or self._unstored:
+        """Write what is left to write: after a failing store, or changes held back."""
+        if self.unsaved is not None or self._unstored or self._chat_changed:
             self._flush()
 
     def _flush(self) -> None:
@@ -188,18 +188,21 @@ class Conversation:
         self._change_chat(model=model, connection_id=connection_id,
                           system_prompt=system_prompt, temperature=temperature)
 
-    def add_user(self, text: str) -> None:
+    def add_user(self, text: str, store: bool = True) -> None:
+        """`store=False`: written with the next change (or `store_again`), e.g. once the reply
+        to it was asked for, so the request does not wait for the store."""
         self.retrying = None
         turn = ShownMessage(self.chat.id, "user", text, parent_id=self._leaf_id())
         self.turns.append(turn)
         self._change_chat(current_id=turn.id)
-        self._keep_message(turn)
+        self._keep_message(turn, flush=store)
 
     # ---- a reply run by the server process (core.history.replies): this conversation shows it
 
-    def ask_reply(self) -> ShownMessage:
+    def ask_reply(self, store: bool = True) -> ShownMessage:
         """The reply about to be asked for: an empty "streaming" turn ending the branch. Its
-        worker stores it; a Retry's, only once it has text (the retried reply stays current)."""
+        worker stores it; a Retry's, only once it has text (the retried reply stays current).
+        `store=False`: the chat's change is written with the next one."""
         turn = ShownMessage(self.chat.id, "assistant", "", parent_id=self._leaf_id(),
                             status="streaming")
         self.turns.append(turn)
@@ -207,7 +210,8 @@ class Conversation:
         self._added.add(turn.id)
         if self.retrying is None:
             self._change_chat(current_id=turn.id)
-        self._flush()
+        if store:
+            self._flush()
         return turn
 
     def live_turn(self) -> ShownMessage | None:

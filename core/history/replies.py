@@ -200,6 +200,11 @@ class Replies:
         self._wake.set()  # stored at once: a reload finds it
         return job
 
+    def save_soon(self, job: Job) -> None:
+        """Its chat is stored now: the reply is added on the keeper's next round."""
+        job.urgent = True
+        self._wake.set()
+
     def find(self, message_id: str, user_id: str) -> Job | None:
         job = self._jobs.get(message_id)
         return job if job is not None and job.user_id == user_id else None

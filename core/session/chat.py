@@ -130,7 +130,7 @@ def send_reply(conversation: Conversation, target: Target, system_prompt: str,
     """Ask for a reply to the branch on screen; it runs to its end whatever the page does."""
     messages = wire_messages(conversation.turns, system_prompt)
     retried = conversation.retrying is not None and bool(conversation.retrying.content)
-    turn = conversation.ask_reply()
+    turn = conversation.ask_reply(store=False)
     quirk_stores = {}
     for origin, opened in (("profile", seed_store), ("user", connection_store)):
         try:
@@ -140,9 +140,11 @@ def send_reply(conversation: Conversation, target: Target, system_prompt: str,
     job = Job(Message(turn.chat_id, "assistant", "", parent_id=turn.parent_id, id=turn.id,
                       model_label=target.label, status="streaming"),
               _worker_store(), current_user().id, add_when_text=retried)
-    return REPLIES.start(job, Ask(settings(), target, messages, temperature,
-                                  on_quirk=lambda quirk: sources.learn(target, quirk,
-                                                                       quirk_stores)))
+    REPLIES.start(job, Ask(settings(), target, messages, temperature,
+                           on_quirk=lambda quirk: sources.learn(target, quirk, quirk_stores)))
+    conversation.store_again()  # the message once its reply's request left, then the reply
+    REPLIES.save_soon(job)  # (a reply is stored after its chat and message)
+    return job
 
 
 def live_reply(conversation: Conversation) -> Job | Tail | None:
