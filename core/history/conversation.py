@@ -106,9 +106,13 @@ class Conversation:
         self._flush()
 
     def store_again(self) -> None:
-        """Write what is left to write: after a failing store, or changes held back."""
-        if self.unsaved is not None or self._unstored or self._chat_changed:
+        """A rerun calls this while a failing store has anything left to take."""
+        if self.unsaved is not None or self._unstored:
             self._flush()
+
+    def store_held(self) -> None:
+        """Write the changes held back (`store=False`)."""
+        self._flush()
 
     def _flush(self) -> None:
         """A change made during a write (a stopped run's cleanup) is written by the same call."""
