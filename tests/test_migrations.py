@@ -1041,3 +1041,89 @@ def test_push_upgrades_a_database_holding_a_streaming_reply_which_then_settles(
     time.sleep(1.5)
     assert after.settle_abandoned(chat.id, 1.0) == [reply.id]
     assert after.messages(chat.id) == [asked, reply.with_changes(status="interrupted")]
+
+
+# ---- the SQLite file of the release before long messages (migrations 001 to 005) ---------------
+
+OLD_TIME = "2026-01-02T03:04:05.000000Z"
+
+
+@pytest.fixture
+def file_before_long_messages(tmp_path, monkeypatch):
+    """A data folder as the release before 006 left it: a chat with a user message, a reply
+    still 'streaming' (its page closed mid-reply) and a long answer, written as that release
+    wrote them."""
+    with monkeypatch.context() as earlier_release:
+        earlier_release.setattr(store_sqlite, "MIGRATIONS", store_sqlite.MIGRATIONS[:5])
+        store_sqlite.SQLiteChatStore(tmp_path)
+    path = tmp_path / DB_FILENAME
+    sqlite_rows(path, "insert into chats (id, user_id, title, created_at, updated_at)"
+                      " values ('c1', 'local', 'Before', ?, ?)", OLD_TIME, OLD_TIME)
+    for message_id, parent, role, content, status in [
+            ("m1", None, "user", "quetzal question", "complete"),
+            ("m2", "m1", "assistant", "half a rep", "streaming"),
+            ("m3", "m1", "assistant", "long " * 199_000 + "zebraword", "complete")]:
+        sqlite_rows(path, "insert into messages (id, chat_id, user_id, parent_id, role,"
+                          " content, status, reasoning, usage, created_at)"
+                          " values (?, 'c1', 'local', ?, ?, ?, ?, 'why', '{\"t\": 1}', ?)",
+                    message_id, parent, role, content, status, OLD_TIME)
+    return tmp_path
+
+
+def schema_names(path) -> set[tuple[str, str]]:
+    return set(sqlite_rows(path, "select type, name from sqlite_master"))
+
+
+def test_an_upgrade_to_long_messages_keeps_every_row_index_trigger_and_the_search(
+        file_before_long_messages):
+    path = file_before_long_messages / DB_FILENAME
+    rows_before = sqlite_rows(path, "select * from messages order by seq")
+    names_before, totals_before = schema_names(path), sqlite_rows(path, "select * from user_totals")
+
+    store = store_sqlite.SQLiteChatStore(file_before_long_messages)
+
+    assert [name for name, _ in sqlite_records(path)][-1] == \
+        "006_keep_long_messages_and_reply_leases"
+    assert sqlite_rows(path, "select * from messages order by seq") == [
+        (*row, None, 0) for row in rows_before]  # no heartbeat yet, no stop asked
+    assert schema_names(path) == names_before | {("view", "messages_searched")}
+    assert sqlite_rows(path, "select * from user_totals") == totals_before
+    sqlite_rows(path, "insert into messages_fts (messages_fts) values ('integrity-check')")
+    assert [f.snippet for f in store.search("quetzal")] == ["quetzal question"]
+    assert store.search("zebraword") == []  # beyond the first 100,000 characters
+    # What the release before left streaming is settled by its time of creation.
+    assert store.read_reply("m2", 5)[0].content == "a rep"
+    assert store.settle_abandoned("c1", 60) == ["m2"]
+    # The triggers kept work: a longer message than before is counted, moves its chat, goes
+    # with its chat; a message still cannot move.
+    longer = store.add_message(Message(chat_id="c1", parent_id="m1", role="assistant",
+                                       content="é" * 2_000_000))
+    assert store.get_chat("c1").updated_at == longer.created_at
+    [(messages, total_bytes)] = sqlite_rows(path, "select messages, bytes from user_totals")
+    assert (messages, total_bytes) == (4, totals_before[0][3] + 4_000_000)
+    with pytest.raises(sqlite3.IntegrityError, match="cannot be moved"):
+        sqlite_rows(path, "update messages set chat_id = 'c2'")
+    store.delete_chat("c1")
+    assert sqlite_rows(path, "select count(*) from messages") == [(0,)]
+    assert sqlite_rows(path, "select chats, messages, bytes from user_totals") == [(0, 0, 0)]
+    sqlite_rows(path, "insert into messages_fts (messages_fts) values ('integrity-check')")
+
+
+def test_an_upgrade_to_long_messages_interrupted_leaves_the_file_as_before(
+        file_before_long_messages, monkeypatch):
+    path = file_before_long_messages / DB_FILENAME
+    rows, names = sqlite_rows(path, "select * from messages"), schema_names(path)
+    *earlier, rebuild = store_sqlite.MIGRATIONS
+
+    def rebuilds_then_fails(db):
+        rebuild.apply(db)
+        raise RuntimeError("interrupted")  # e.g. the process killed before the commit
+
+    with monkeypatch.context() as interrupted:
+        interrupted.setattr(store_sqlite, "MIGRATIONS",
+                            [*earlier, dataclasses.replace(rebuild, apply=rebuilds_then_fails)])
+        with pytest.raises(OurBug):
+            store_sqlite.SQLiteChatStore(file_before_long_messages)
+
+    assert (sqlite_rows(path, "select * from messages"), schema_names(path)) == (rows, names)
+    assert store_sqlite.SQLiteChatStore(file_before_long_messages).search("quetzal")
