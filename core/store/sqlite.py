@@ -907,13 +907,15 @@ class SQLiteChatStore(_LocalFile):
 
     def append_reply(self, message_id: str, content_at: int, content: str,
                      reasoning_at: int, reasoning: str) -> ReplyState | None:
+        # Only the columns that grow are written: a heartbeat leaves a long text in place.
+        pieces = {column: storable_text(piece) for column, piece
+                  in (("content", content), ("reasoning", reasoning)) if piece}
+        growing = "".join(f"{column} = {column} || ?, " for column in pieces)
         with self._writing() as db:  # compared and appended under the write lock
-            db.execute(f"update messages set content = content || ?, reasoning = reasoning || ?,"
-                       f" heartbeat_at = {_NOW} where id = ? and user_id = ?"
-                       " and status = 'streaming' and length(content) = ?"
-                       " and length(reasoning) = ?",
-                       (storable_text(content), storable_text(reasoning), message_id,
-                        self.user_id, content_at, reasoning_at))
+            db.execute(f"update messages set {growing}heartbeat_at = {_NOW}"
+                       " where id = ? and user_id = ? and status = 'streaming'"
+                       " and length(content) = ? and length(reasoning) = ?",
+                       (*pieces.values(), message_id, self.user_id, content_at, reasoning_at))
             return self._reply_state(db, message_id, REPLY_LEASE_SECONDS)
 
     def read_reply(self, message_id: str, content_at: int = 0, reasoning_at: int = 0,
