@@ -18,6 +18,7 @@ import supabase
 
 from core.failures import UserFacingError
 from core.history.model import Chat, Message
+from core.store.errors import chat_failure
 from core.store.supabase import SupabaseChatStore
 from tests.test_rls import Account, Refused
 
@@ -586,3 +587,23 @@ def test_anonymous_requests_cannot_reach_the_pieces(supabase_stack, alice):
             assert refused.value.code == "42501"
     assert supabase_stack.sql("select * from public.message_pieces where upload_id = %s",
                               upload) == hers
+
+
+def test_a_piece_gone_missing_is_said_for_the_user_and_nothing_is_written(supabase_stack,
+                                                                          alice, alices_reply):
+    """Two pieces announced, one staged (a session of the same user removed the other, or a
+    day passed): the call writes nothing, and the app says so in plain words."""
+    upload = str(uuid.uuid4())
+    alices_piece(supabase_stack, alice, upload)
+    before = everything_of(supabase_stack, alice.id)
+    client = app_store(supabase_stack, alice).client
+
+    with pytest.raises(postgrest.APIError) as raised:
+        client.rpc("update_message_in_pieces", {
+            "message_id": alices_reply.id, "changes": {"content": ""}, "upload": upload,
+            "pieces": 2}).execute()
+
+    assert str(chat_failure(raised.value)) == (
+        "A long message is sent to the database in pieces, and a piece of this one did not "
+        "arrive. Try again. Nothing was saved.")
+    assert everything_of(supabase_stack, alice.id) == before
