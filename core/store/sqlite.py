@@ -815,11 +815,13 @@ def search_words(query: str) -> list[str]:
 _CHAT_SELECT = f"select {', '.join(CHAT_COLUMNS)} from chats"
 _MESSAGE_SELECT = f"select {', '.join(MESSAGE_COLUMNS)} from messages"
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"  # SQLite's clock, as the stores write times
+# Seconds since a reply's heartbeat, or its creation when written before heartbeats.
+_QUIET_SECONDS = ("(julianday('now') - julianday(coalesce(heartbeat_at, created_at)))"
+                  " * 86400.0")
 # A reply's state (core.history.model.ReplyState) as reply_state reads it.
 _REPLY_STATE = ("status, length(content) as content_length, "
                 "length(reasoning) as reasoning_length, stop_requested, "
-                "(julianday('now') - julianday(coalesce(heartbeat_at, created_at))) * 86400.0"
-                " as quiet_seconds")
+                f"{_QUIET_SECONDS} as quiet_seconds")
 
 
 class SQLiteChatStore(_LocalFile):
@@ -941,8 +943,7 @@ class SQLiteChatStore(_LocalFile):
         with self._writing() as db:  # one caller at a time: each id is settled once
             return [row["id"] for row in db.execute(
                 "update messages set status = 'interrupted' where chat_id = ? and user_id = ?"
-                " and status = 'streaming' and (julianday('now')"
-                " - julianday(coalesce(heartbeat_at, created_at))) * 86400.0 > ? returning id",
+                f" and status = 'streaming' and {_QUIET_SECONDS} > ? returning id",
                 (chat_id, self.user_id, max(float(lease_seconds), 0.0))).fetchall()]
 
     def delete_chat(self, chat_id: str) -> None:
