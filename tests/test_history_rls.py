@@ -7,19 +7,25 @@ supabase-py. Raw SQL (as the superuser) shows what is at rest.
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import httpx
 import postgrest
+import psycopg
 import pytest
 import supabase
 
 from core.failures import UserFacingError
 from core.history.model import Chat, Message
+from core.store.errors import chat_failure
 from core.store.supabase import SupabaseChatStore
 from tests.test_rls import Account, Refused
 
 BOB_WORD = "zanzibarian"  # in bob's title and messages only
+# The calls of 20261207111500_keep_long_messages_and_reply_leases.sql.
+REPLY_CALLS = ("append_reply", "read_reply", "settle_abandoned", "take_pieces",
+               "add_message_in_pieces", "update_message_in_pieces")
 
 
 class RawApi:
@@ -44,7 +50,10 @@ class RawApi:
         return self._send("DELETE", table, params=equal_to(filters))
 
     def search(self, query: str) -> list[dict]:
-        return self._send("POST", "rpc/search_chats", json={"query": query, "max": 50})
+        return self.rpc("search_chats", {"query": query, "max": 50})
+
+    def rpc(self, function: str, arguments: dict) -> list[dict]:
+        return self._send("POST", f"rpc/{function}", json=arguments)
 
     def _send(self, method: str, path: str, **request) -> list[dict]:
         response = httpx.request(method, f"{self.url}/{path}", headers=self.headers, **request)
@@ -75,7 +84,10 @@ class SupabasePyApi:
         return self._run(filtered(self.client.table(table).delete(), filters))
 
     def search(self, query: str) -> list[dict]:
-        return self._run(self.client.rpc("search_chats", {"query": query, "max": 50}))
+        return self.rpc("search_chats", {"query": query, "max": 50})
+
+    def rpc(self, function: str, arguments: dict) -> list[dict]:
+        return self._run(self.client.rpc(function, arguments))
 
     def _run(self, query) -> list[dict]:
         try:
@@ -290,6 +302,7 @@ def test_a_user_cannot_set_a_parent_from_another_chat(api_as, supabase_stack, al
     ("messages", "id", "new"),
     ("messages", "role", "user"),
     ("messages", "created_at", "2000-01-01T00:00:00+00:00"),
+    ("messages", "heartbeat_at", "2000-01-01T00:00:00+00:00"),  # the database's clock only
 ])
 def test_a_user_cannot_move_a_chat_or_message_or_rewrite_its_bookkeeping(
     api_as, supabase_stack, alice, bob, alices, bobs, table, column, value
@@ -310,11 +323,14 @@ def test_a_user_cannot_move_a_chat_or_message_or_rewrite_its_bookkeeping(
 
 
 @pytest.mark.parametrize("table, column", [("chats", "search_vector"),
-                                           ("messages", "search_vector")])
+                                           ("messages", "search_vector"),
+                                           ("messages", "heartbeat_at"),
+                                           ("messages", "stop_requested")])
 def test_a_user_cannot_choose_the_bookkeeping_columns_of_a_new_row(api_as, supabase_stack,
                                                                    alice, alices, table,
                                                                    column):
-    value = "2000-01-01T00:00:00+00:00" if column.endswith("_at") else "'planted'"
+    value = {"heartbeat_at": "2099-01-01T00:00:00+00:00", "stop_requested": True}.get(
+        column, "'planted'")
     row = ({"id": str(uuid.uuid4()), "title": "new"} if table == "chats" else
            {"id": str(uuid.uuid4()), "chat_id": alices[0].id, "role": "user", "content": "x"})
     before = everything_of(supabase_stack, alice.id)
@@ -390,7 +406,9 @@ def test_anonymous_requests_see_and_change_nothing(api_as, supabase_stack, bob, 
 
 
 @pytest.mark.parametrize("function", ["set_chat_updated_at", "keep_chat_owner",
-                                      "keep_message_place", "touch_chat_of_message"])
+                                      "keep_message_place", "touch_chat_of_message",
+                                      "move_heartbeat", "index_message_text",
+                                      "count_message_pieces"])
 @pytest.mark.parametrize("caller", ["alice", "anonymous"])
 def test_the_chat_trigger_functions_cannot_be_called_through_the_api(supabase_stack, alice,
                                                                      function, caller):
@@ -404,7 +422,188 @@ def test_the_chat_trigger_functions_cannot_be_called_through_the_api(supabase_st
         assert response.json()["code"] in ("42501", "PGRST202")
 
 
-def test_search_runs_as_its_caller_so_row_level_security_applies(supabase_stack):
+@pytest.mark.parametrize("function", ["search_chats", *REPLY_CALLS])
+def test_the_calls_run_as_their_caller_so_row_level_security_applies(supabase_stack, function):
     [row] = supabase_stack.sql(
-        "select prosecdef, proconfig from pg_proc where proname = 'search_chats'")
+        "select prosecdef, proconfig from pg_proc where proname = %s", function)
     assert row["prosecdef"] is False and row["proconfig"] == ["search_path=\"\""]
+
+
+# ---- a reply as it streams, and long messages in pieces (20261207111500) ---------------------
+
+def make_stale(stack, message_id: str) -> None:
+    """As if the reply's writer had gone an hour ago (triggers off for this one write: the
+    heartbeat is otherwise the database's own)."""
+    with psycopg.connect(stack.db_dsn, autocommit=True) as conn:
+        conn.execute("set session_replication_role = replica")
+        conn.execute("update public.messages set heartbeat_at = now() - interval '1 hour'"
+                     " where id = %s", (message_id,))
+
+
+@pytest.fixture
+def alices_reply(supabase_stack, alice) -> Message:
+    """Alice's streaming reply, its writer gone an hour ago."""
+    store = app_store(supabase_stack, alice)
+    chat = store.save_chat(Chat(title="Alice's reply"))
+    reply = store.add_message(Message(chat_id=chat.id, role="assistant", content="mine",
+                                      reasoning="hm", status="streaming"))
+    make_stale(supabase_stack, reply.id)
+    return reply
+
+
+def test_a_user_cannot_append_to_read_stop_or_settle_another_users_reply(
+        api_as, supabase_stack, alice, bob, alices_reply):
+    reply = alices_reply
+    before = everything_of(supabase_stack, alice.id)
+    as_bob = api_as(bob)
+
+    assert as_bob.rpc("append_reply", {"message_id": reply.id, "content_at": 4,
+                                       "content": " and bob's", "reasoning_at": 2,
+                                       "reasoning": ""}) == []
+    assert as_bob.rpc("read_reply", {"message_id": reply.id}) == []
+    assert as_bob.update("messages", {"stop_requested": True}, id=reply.id) == []
+    assert as_bob.rpc("settle_abandoned", {"chat_id": reply.chat_id, "lease_seconds": 0}) == []
+
+    assert everything_of(supabase_stack, alice.id) == before
+    # Alice herself: the same calls reach her reply.
+    as_alice = api_as(alice)
+    [read] = as_alice.rpc("read_reply", {"message_id": reply.id, "content_at": 2})
+    assert (read["content"], read["content_length"], read["quiet_seconds"] > 3000) == (
+        "ne", 4, True)
+    assert as_alice.update("messages", {"stop_requested": True}, id=reply.id)[0][
+        "stop_requested"] is True
+    assert as_alice.rpc("settle_abandoned", {"chat_id": reply.chat_id,
+                                             "lease_seconds": 15}) == [{"id": reply.id}]
+
+
+def test_a_stop_request_leaves_the_heartbeat_and_every_other_column_as_it_was(
+        api_as, supabase_stack, alice, alices_reply):
+    [before] = supabase_stack.sql("select * from public.messages where id = %s",
+                                  alices_reply.id)
+
+    api_as(alice).update("messages", {"stop_requested": True}, id=alices_reply.id)
+
+    [after] = supabase_stack.sql("select * from public.messages where id = %s",
+                                 alices_reply.id)
+    assert after == {**before, "stop_requested": True}
+
+
+def test_the_heartbeat_is_the_databases_whatever_a_writer_gives(supabase_stack, alice,
+                                                                 alices_reply):
+    """Even the superuser's own value is replaced, on insert and on each streaming write."""
+    future = "2099-01-01T00:00:00+00:00"
+    supabase_stack.sql("update public.messages set heartbeat_at = %s, content = 'x'"
+                       " where id = %s", future, alices_reply.id)
+    [row] = supabase_stack.sql("select heartbeat_at < now() + interval '1 minute' as now_ish,"
+                               " heartbeat_at > now() - interval '1 minute' as recent"
+                               " from public.messages where id = %s", alices_reply.id)
+    assert row == {"now_ish": True, "recent": True}
+
+
+@pytest.mark.parametrize("call, arguments", [
+    ("append_reply", {"message_id": "{reply}", "content_at": 4, "content": "x",
+                      "reasoning_at": 2, "reasoning": ""}),
+    ("read_reply", {"message_id": "{reply}"}),
+    ("settle_abandoned", {"chat_id": "{chat}", "lease_seconds": 0}),
+    ("take_pieces", {"upload": "{upload}", "pieces": 1}),
+    ("add_message_in_pieces", {"message": {"id": "{new}", "chat_id": "{chat}", "role": "user"},
+                               "upload": "{upload}", "pieces": 1}),
+    ("update_message_in_pieces", {"message_id": "{reply}", "changes": {"content": ""},
+                                  "upload": "{upload}", "pieces": 1}),
+])
+def test_anonymous_requests_cannot_call_the_reply_and_piece_functions(
+        supabase_stack, alice, alices_reply, call, arguments):
+    names = {"{reply}": alices_reply.id, "{chat}": alices_reply.chat_id,
+             "{upload}": str(uuid.uuid4()), "{new}": str(uuid.uuid4())}
+    arguments = json.loads(json.dumps(arguments), object_hook=lambda d: {
+        k: names.get(v, v) if isinstance(v, str) else v for k, v in d.items()})
+    before = everything_of(supabase_stack, alice.id)
+
+    for anonymous in (RawApi(supabase_stack, None), SupabasePyApi(supabase_stack, None)):
+        with pytest.raises(Refused) as refused:
+            anonymous.rpc(call, arguments)
+        assert refused.value.code == "42501"
+
+    assert everything_of(supabase_stack, alice.id) == before
+
+
+def alices_piece(supabase_stack, alice, upload: str) -> list[dict]:
+    RawApi(supabase_stack, alice).insert("message_pieces", {"upload_id": upload, "seq": 0,
+                                                            "content": "alice's text"})
+    return supabase_stack.sql("select * from public.message_pieces where upload_id = %s",
+                              upload)
+
+
+def test_a_user_can_neither_read_nor_take_another_users_pieces(api_as, supabase_stack, alice,
+                                                               bob, bobs):
+    upload = str(uuid.uuid4())
+    hers = alices_piece(supabase_stack, alice, upload)
+    as_bob = api_as(bob)
+    his_chat, _ = bobs
+    bobs_before = everything_of(supabase_stack, bob.id)
+
+    assert as_bob.select("message_pieces") == []
+    assert as_bob.select("message_pieces", upload_id=upload) == []
+    assert as_bob.delete("message_pieces", upload_id=upload) == []
+    for taking in (
+        lambda: as_bob.rpc("take_pieces", {"upload": upload, "pieces": 1}),
+        lambda: as_bob.rpc("add_message_in_pieces", {
+            "message": {"id": str(uuid.uuid4()), "chat_id": his_chat.id, "role": "user"},
+            "upload": upload, "pieces": 1}),
+    ):
+        with pytest.raises(Refused) as refused:
+            taking()
+        assert refused.value.code == "SB055"  # none of his pieces has that upload id
+
+    assert supabase_stack.sql("select * from public.message_pieces where upload_id = %s",
+                              upload) == hers
+    assert everything_of(supabase_stack, bob.id) == bobs_before
+
+
+def test_a_user_cannot_stage_a_piece_as_another_user(api_as, supabase_stack, alice, bob):
+    upload = str(uuid.uuid4())
+    hers = alices_piece(supabase_stack, alice, upload)
+
+    with pytest.raises(Refused) as refused:
+        api_as(bob).insert("message_pieces", {"user_id": alice.id, "upload_id": upload,
+                                              "seq": 1, "content": "planted"})
+    assert refused.value.code == "42501"
+    # His own piece under the same upload id is his alone: hers are untouched.
+    api_as(bob).insert("message_pieces", {"upload_id": upload, "seq": 0, "content": "his"})
+    assert supabase_stack.sql("select * from public.message_pieces where upload_id = %s"
+                              " and user_id = %s", upload, alice.id) == hers
+
+
+def test_anonymous_requests_cannot_reach_the_pieces(supabase_stack, alice):
+    upload = str(uuid.uuid4())
+    hers = alices_piece(supabase_stack, alice, upload)
+    for anonymous in (RawApi(supabase_stack, None), SupabasePyApi(supabase_stack, None)):
+        for attempt in (lambda: anonymous.select("message_pieces"),
+                        lambda: anonymous.insert("message_pieces", {
+                            "upload_id": upload, "seq": 1, "content": "x"}),
+                        lambda: anonymous.delete("message_pieces", upload_id=upload)):
+            with pytest.raises(Refused) as refused:
+                attempt()
+            assert refused.value.code == "42501"
+    assert supabase_stack.sql("select * from public.message_pieces where upload_id = %s",
+                              upload) == hers
+
+
+def test_a_piece_gone_missing_is_said_for_the_user_and_nothing_is_written(supabase_stack,
+                                                                          alice, alices_reply):
+    """Two pieces announced, one staged (a session of the same user removed the other, or a
+    day passed): the call writes nothing, and the app says so in plain words."""
+    upload = str(uuid.uuid4())
+    alices_piece(supabase_stack, alice, upload)
+    before = everything_of(supabase_stack, alice.id)
+    client = app_store(supabase_stack, alice).client
+
+    with pytest.raises(postgrest.APIError) as raised:
+        client.rpc("update_message_in_pieces", {
+            "message_id": alices_reply.id, "changes": {"content": ""}, "upload": upload,
+            "pieces": 2}).execute()
+
+    assert str(chat_failure(raised.value)) == (
+        "A long message is sent to the database in pieces, and a piece of this one did not "
+        "arrive. Try again. Nothing was saved.")
+    assert everything_of(supabase_stack, alice.id) == before

@@ -22,6 +22,7 @@ from cryptography.fernet import Fernet
 from core.auth import SupabaseAuth
 from core.config import Settings
 from core.failures import OurBug, UserFacingError
+from core.history.model import Chat, Message, ReplyState
 from core.providers.profile import Profile
 from core.providers.connections import NO_STREAM_OPTIONS, Connection, targets
 from core.providers.seed import seed_connections
@@ -33,7 +34,11 @@ from core.store.sqlite import (
     SQLiteConnectionStore,
     SQLiteProfileStore,
 )
-from core.store.supabase import SupabaseConnectionStore, SupabaseProfileStore
+from core.store.supabase import (
+    SupabaseChatStore,
+    SupabaseConnectionStore,
+    SupabaseProfileStore,
+)
 from tests.fixtures.common import REPO
 
 MIGRATIONS = sorted(path.name for path in (REPO / "supabase" / "migrations").glob("*.sql"))
@@ -50,6 +55,7 @@ COMPATIBLE_COLUMNS = {name for name in TEXT_COLUMNS if name.startswith("openai_c
 # The columns the second migration added, which its sign-up trigger names.
 SECOND_MIGRATION_COLUMNS = COMPATIBLE_COLUMNS - {"openai_compatible_quirks"}
 CONNECTIONS_MIGRATION = "20261126033000_create_connections.sql"
+LONG_MESSAGES_MIGRATION = "20261207111500_keep_long_messages_and_reply_leases.sql"
 
 
 def records_for(names: list[str]) -> list[tuple[str, str]]:
@@ -100,6 +106,7 @@ def test_migration_files_are_named_as_the_cli_expects():
         "20261207063000_grant_nothing_by_default.sql",
         "20261207063100_bound_each_user.sql",
         "20261207063200_save_profile_in_one_call.sql",
+        LONG_MESSAGES_MIGRATION,
     ]
     assert all(re.fullmatch(r"\d{14}_[a-z0-9_]+\.sql", name) for name in MIGRATIONS)
 
@@ -709,7 +716,9 @@ def test_an_upgrade_from_the_release_before_connections_keeps_the_settings(
         == before
     assert [name for name, _ in sqlite_records(path)][2:] == ["003_create_connections",
                                                              "004_create_chats",
-                                                             "005_bound_each_user"]
+                                                             "005_bound_each_user",
+                                                             "006_keep_long_messages_and_"
+                                                             "reply_leases"]
     connections = SQLiteConnectionStore(folder)
     assert connections.list() == []
     assert connections.add(Connection(name="Groq", base_url="http://h/v1")).name == "Groq"
@@ -778,21 +787,24 @@ def test_chats_and_messages_have_one_policy_per_operation_for_authenticated(supa
         (OWN_ROW, None), (None, OWN_CHAT), (OWN_ROW, None), (OWN_ROW, OWN_CHAT)]
 
 
-@pytest.mark.parametrize("table, data_columns, insert_only", [
+@pytest.mark.parametrize("table, data_columns, insert_only, update_only", [
     # An import gives its own times when it creates a row (20261126070000_keep_imported_times).
-    ("chats", CHAT_DATA_COLUMNS, {"id", "user_id", "created_at", "updated_at"}),
+    ("chats", CHAT_DATA_COLUMNS, {"id", "user_id", "created_at", "updated_at"}, set()),
+    # A reply is asked to stop once it exists; its heartbeat is the database's alone.
     ("messages", MESSAGE_DATA_COLUMNS, {"id", "user_id", "chat_id", "parent_id", "role",
-                                        "created_at"}),
+                                        "created_at"}, {"stop_requested"}),
+    ("message_pieces", {"content", "reasoning"}, {"upload_id", "seq"}, set()),
 ])
-def test_users_write_only_the_data_columns_of_chats_and_messages(supabase_stack, table,
-                                                                 data_columns, insert_only):
+def test_users_write_only_the_data_columns_of_chats_and_messages(
+        supabase_stack, table, data_columns, insert_only, update_only):
     [row] = supabase_stack.sql(
         "select bool_or(has_table_privilege('anon', 'public.' || %s, privilege)) as anon,"
         " bool_or(has_table_privilege('authenticated', 'public.' || %s, privilege)) as whole"
         " from unnest(array['insert', 'update', 'truncate', 'references', 'trigger'])"
         " as privilege", table, table)
     assert (row["anon"], row["whole"]) == (False, False)
-    assert table_column_privileges(supabase_stack, table, "update") == data_columns
+    updated = set() if table == "message_pieces" else data_columns  # pieces: never changed
+    assert table_column_privileges(supabase_stack, table, "update") == updated | update_only
     assert table_column_privileges(supabase_stack, table, "insert") == \
         data_columns | insert_only
 
@@ -854,8 +866,8 @@ def test_the_sqlite_chats_tables_enforce_their_rules_by_themselves(tmp_path):
     insert("chats", id="c1", user_id="a", created_at=now, updated_at=now)
     insert("chats", id="c2", user_id="a", created_at=now, updated_at=now)
     message(id="m1")
-    for values in [{"role": "system"}, {"status": "lost"}, {"content": "x" * 1_000_001},
-                   {"usage": "[1]"}]:
+    for values in [{"role": "system"}, {"status": "lost"}, {"content": "x" * 32_000_001},
+                   {"reasoning": "é" * 32_000_001}, {"usage": "[1]"}, {"stop_requested": 2}]:
         with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
             message(**values)
     for column, value in [("title", "t" * 201), ("temperature", 2.01),
@@ -875,3 +887,243 @@ def test_the_sqlite_chats_tables_enforce_their_rules_by_themselves(tmp_path):
     assert sqlite_rows(path, "select count(*) from messages") == [(0,)]
     for fts in ("messages_fts", "chats_fts"):  # the index holds exactly what the rows hold
         sqlite_rows(path, f"insert into {fts} ({fts}) values ('integrity-check')")
+
+
+# ---- long messages and a reply's lease (20261207111500_keep_long_messages_and_...) ----------
+
+LEASE_CALLS = ("append_reply(uuid, integer, text, integer, text, uuid, integer)",
+               "read_reply(uuid, integer, integer)",
+               "settle_abandoned(uuid, double precision)",
+               "take_pieces(uuid, integer)",
+               "add_message_in_pieces(jsonb, uuid, integer)",
+               "update_message_in_pieces(uuid, jsonb, uuid, integer)")
+LEASE_TRIGGER_FUNCTIONS = ("move_heartbeat()", "index_message_text()",
+                           "count_message_pieces()")
+
+
+def a_chat_row(database) -> tuple[uuid.UUID, uuid.UUID]:
+    user_id, chat_id = add_user(database), uuid.uuid4()
+    database.sql("insert into public.chats (id, user_id) values (%s, %s)", chat_id, user_id)
+    return user_id, chat_id
+
+
+def test_a_message_holds_32_000_000_characters_of_content_and_of_reasoning_and_no_more(
+        supabase_stack):
+    """Characters, not bytes (the text is made by the server: nothing that long is sent)."""
+    user_id, chat_id = a_chat_row(supabase_stack)
+
+    def insert(content: str, reasoning: str) -> None:
+        supabase_stack.sql("insert into public.messages (id, chat_id, user_id, role, content,"
+                           f" reasoning) values (%s, %s, %s, 'user', {content}, {reasoning})",
+                           uuid.uuid4(), chat_id, user_id)
+
+    insert("repeat('é', 32000000)", "repeat('x', 32000000)")
+    for content, reasoning, constraint in [
+            ("repeat('é', 32000001)", "''", "messages_content_length"),
+            ("''", "repeat('x', 32000001)", "messages_reasoning_length")]:
+        with pytest.raises(psycopg.errors.CheckViolation, match=constraint):
+            insert(content, reasoning)
+    [kept] = supabase_stack.sql(
+        "select char_length(content) as content, octet_length(content) as bytes,"
+        " char_length(reasoning) as reasoning, pg_column_compression(content) as compression"
+        " from public.messages where chat_id = %s", chat_id)
+    assert kept == {"content": 32_000_000, "bytes": 64_000_000, "reasoning": 32_000_000,
+                    "compression": "lz4"}  # the server here has lz4
+
+
+def test_the_search_vector_holds_the_first_100_000_characters_and_follows_them(supabase_stack):
+    user_id, chat_id = a_chat_row(supabase_stack)
+    message_id = uuid.uuid4()
+    supabase_stack.sql("insert into public.messages (id, chat_id, user_id, role, content)"
+                       " values (%s, %s, %s, 'user', 'alpha ' || repeat('x', 100000) || ' omega')",
+                       message_id, chat_id, user_id)
+
+    def vector() -> str:
+        [row] = supabase_stack.sql("select search_vector::text as v from public.messages"
+                                   " where id = %s", message_id)
+        return row["v"]
+
+    indexed = vector()
+    assert "'alpha'" in indexed and "omega" not in indexed
+    supabase_stack.sql("update public.messages set content = content || ' zulu' where id = %s",
+                       message_id)
+    assert vector() == indexed  # beyond the prefix: the same vector, not computed again
+    supabase_stack.sql("update public.messages set search_vector = 'planted' where id = %s",
+                       message_id)
+    assert vector() == indexed  # what a writer gives is replaced
+    supabase_stack.sql("update public.messages set content = 'beta ' || content where id = %s",
+                       message_id)
+    assert "'beta'" in vector() and "'alpha'" in vector()
+
+
+def test_the_heartbeat_moves_on_insert_and_on_each_write_while_streaming_only(supabase_stack):
+    user_id, chat_id = a_chat_row(supabase_stack)
+    message_id = uuid.uuid4()
+
+    def write(statement: str) -> dict:
+        supabase_stack.sql(f"update public.messages set {statement} where id = %s", message_id)
+        [row] = supabase_stack.sql("select heartbeat_at from public.messages where id = %s",
+                                   message_id)
+        return row["heartbeat_at"]
+
+    supabase_stack.sql("insert into public.messages (id, chat_id, user_id, role, status)"
+                       " values (%s, %s, %s, 'assistant', 'streaming')",
+                       message_id, chat_id, user_id)
+    beats = [write("status = status"), write("content = 'a'"), write("reasoning = 'b'")]
+    assert beats == sorted(set(beats))  # each write moved it
+    assert write("stop_requested = true") == beats[-1]
+    ended = write("status = 'complete'")
+    assert ended == beats[-1]
+    assert write("content = 'after'") == ended  # no longer streaming
+
+
+@pytest.mark.parametrize("function", LEASE_CALLS + LEASE_TRIGGER_FUNCTIONS)
+def test_the_calls_are_for_signed_in_users_and_the_trigger_functions_for_nobody(
+        supabase_stack, function):
+    [row] = supabase_stack.sql(
+        f"select proconfig, prosecdef from pg_proc where oid = 'public.{function}'::regprocedure")
+    assert row["proconfig"] == ['search_path=""']
+    # Only the bounds' counting runs as its owner (it writes user_totals): the rest as the
+    # caller, so row-level security and column privileges apply.
+    assert row["prosecdef"] is (function == "count_message_pieces()")
+    for role in ("anon", "authenticated", "public"):
+        [allowed] = supabase_stack.sql(
+            f"select has_function_privilege(%s, 'public.{function}', 'execute') as allowed",
+            role)
+        assert allowed["allowed"] is (role == "authenticated" and function in LEASE_CALLS)
+
+
+def test_message_pieces_have_one_policy_per_operation_and_none_for_update(supabase_stack):
+    policies = policies_of(supabase_stack, "message_pieces")
+    assert [(p["cmd"], p["roles"], p["qual"], p["with_check"]) for p in policies] == [
+        ("DELETE", ["authenticated"], OWN_ROW, None),
+        ("INSERT", ["authenticated"], None, OWN_ROW),
+        ("SELECT", ["authenticated"], OWN_ROW, None)]
+
+
+def test_push_upgrades_a_database_holding_a_streaming_reply_which_then_settles(
+        database_behind_api):
+    """A reply of a release before heartbeats, still 'streaming': after the upgrade it is read,
+    searched, and settled by its creation time."""
+    behind, database = database_behind_api, database_behind_api.database
+    earlier = MIGRATIONS.index(LONG_MESSAGES_MIGRATION)
+    database.push_migrations(only=earlier)
+    behind.start_api()
+    settings = Settings(supabase_url=behind.url, supabase_anon_key=behind.anon_key)
+    email = f"upgrade-{uuid.uuid4().hex[:12]}@example.com"
+    SupabaseAuth(settings).sign_up(email, PASSWORD)
+
+    def store() -> SupabaseChatStore:
+        auth = SupabaseAuth(settings)
+        return SupabaseChatStore(auth.client, auth.sign_in(email, PASSWORD).id)
+
+    before_store = store()
+    chat = before_store.save_chat(Chat(title="Before the upgrade"))
+    asked = before_store.add_message(Message(chat_id=chat.id, role="user",
+                                             content="quetzal question"))
+    reply = before_store.add_message(Message(chat_id=chat.id, parent_id=asked.id,
+                                             role="assistant", content="half a rep",
+                                             status="streaming"))
+    rows_before = database.sql("select * from public.messages order by created_at")
+
+    database.push_migrations()
+    behind.restart_api()
+
+    rows_after = database.sql("select * from public.messages order by created_at")
+    assert rows_after == [{**row, "heartbeat_at": None, "stop_requested": False}
+                          for row in rows_before]
+    after = store()
+    assert [f.chat.id for f in after.search("quetzal")] == [chat.id]
+    assert after.read_reply(reply.id, 5) == (
+        reply.with_changes(content="a rep"),
+        ReplyState(status="streaming", content_length=10, reasoning_length=0,
+                   stop_requested=False, alive=True))
+    time.sleep(1.5)
+    assert after.settle_abandoned(chat.id, 1.0) == [reply.id]
+    assert after.messages(chat.id) == [asked, reply.with_changes(status="interrupted")]
+
+
+# ---- the SQLite file of the release before long messages (migrations 001 to 005) ---------------
+
+OLD_TIME = "2026-01-02T03:04:05.000000Z"
+
+
+@pytest.fixture
+def file_before_long_messages(tmp_path, monkeypatch):
+    """A data folder as the release before 006 left it: a chat with a user message, a reply
+    still 'streaming' (its page closed mid-reply) and a long answer, written as that release
+    wrote them."""
+    with monkeypatch.context() as earlier_release:
+        earlier_release.setattr(store_sqlite, "MIGRATIONS", store_sqlite.MIGRATIONS[:5])
+        store_sqlite.SQLiteChatStore(tmp_path)
+    path = tmp_path / DB_FILENAME
+    sqlite_rows(path, "insert into chats (id, user_id, title, created_at, updated_at)"
+                      " values ('c1', 'local', 'Before', ?, ?)", OLD_TIME, OLD_TIME)
+    for message_id, parent, role, content, status in [
+            ("m1", None, "user", "quetzal question", "complete"),
+            ("m2", "m1", "assistant", "half a rep", "streaming"),
+            ("m3", "m1", "assistant", "long " * 199_000 + "zebraword", "complete")]:
+        sqlite_rows(path, "insert into messages (id, chat_id, user_id, parent_id, role,"
+                          " content, status, reasoning, usage, created_at)"
+                          " values (?, 'c1', 'local', ?, ?, ?, ?, 'why', '{\"t\": 1}', ?)",
+                    message_id, parent, role, content, status, OLD_TIME)
+    return tmp_path
+
+
+def schema_names(path) -> set[tuple[str, str]]:
+    return set(sqlite_rows(path, "select type, name from sqlite_master"))
+
+
+def test_an_upgrade_to_long_messages_keeps_every_row_index_trigger_and_the_search(
+        file_before_long_messages):
+    path = file_before_long_messages / DB_FILENAME
+    rows_before = sqlite_rows(path, "select * from messages order by seq")
+    names_before, totals_before = schema_names(path), sqlite_rows(path, "select * from user_totals")
+
+    store = store_sqlite.SQLiteChatStore(file_before_long_messages)
+
+    assert [name for name, _ in sqlite_records(path)][-1] == \
+        "006_keep_long_messages_and_reply_leases"
+    assert sqlite_rows(path, "select * from messages order by seq") == [
+        (*row, None, 0) for row in rows_before]  # no heartbeat yet, no stop asked
+    assert schema_names(path) == names_before | {("view", "messages_searched")}
+    assert sqlite_rows(path, "select * from user_totals") == totals_before
+    sqlite_rows(path, "insert into messages_fts (messages_fts) values ('integrity-check')")
+    assert [f.snippet for f in store.search("quetzal")] == ["quetzal question"]
+    assert store.search("zebraword") == []  # beyond the first 100,000 characters
+    # What the release before left streaming is settled by its time of creation.
+    assert store.read_reply("m2", 5)[0].content == "a rep"
+    assert store.settle_abandoned("c1", 60) == ["m2"]
+    # The triggers kept work: a longer message than before is counted, moves its chat, goes
+    # with its chat; a message still cannot move.
+    longer = store.add_message(Message(chat_id="c1", parent_id="m1", role="assistant",
+                                       content="é" * 2_000_000))
+    assert store.get_chat("c1").updated_at == longer.created_at
+    [(messages, total_bytes)] = sqlite_rows(path, "select messages, bytes from user_totals")
+    assert (messages, total_bytes) == (4, totals_before[0][3] + 4_000_000)
+    with pytest.raises(sqlite3.IntegrityError, match="cannot be moved"):
+        sqlite_rows(path, "update messages set chat_id = 'c2'")
+    store.delete_chat("c1")
+    assert sqlite_rows(path, "select count(*) from messages") == [(0,)]
+    assert sqlite_rows(path, "select chats, messages, bytes from user_totals") == [(0, 0, 0)]
+    sqlite_rows(path, "insert into messages_fts (messages_fts) values ('integrity-check')")
+
+
+def test_an_upgrade_to_long_messages_interrupted_leaves_the_file_as_before(
+        file_before_long_messages, monkeypatch):
+    path = file_before_long_messages / DB_FILENAME
+    rows, names = sqlite_rows(path, "select * from messages"), schema_names(path)
+    *earlier, rebuild = store_sqlite.MIGRATIONS
+
+    def rebuilds_then_fails(db):
+        rebuild.apply(db)
+        raise RuntimeError("interrupted")  # e.g. the process killed before the commit
+
+    with monkeypatch.context() as interrupted:
+        interrupted.setattr(store_sqlite, "MIGRATIONS",
+                            [*earlier, dataclasses.replace(rebuild, apply=rebuilds_then_fails)])
+        with pytest.raises(OurBug):
+            store_sqlite.SQLiteChatStore(file_before_long_messages)
+
+    assert (sqlite_rows(path, "select * from messages"), schema_names(path)) == (rows, names)
+    assert store_sqlite.SQLiteChatStore(file_before_long_messages).search("quetzal")

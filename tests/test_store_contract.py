@@ -1,7 +1,10 @@
-"""The ProfileStore contract: every backend must pass these same tests."""
+"""The store contracts every backend must pass, the same tests on each: the ProfileStore, and
+the ChatStore's calls for a reply as it streams and for long messages."""
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 
 import pytest
@@ -16,7 +19,11 @@ from core.failures import UserFacingError
 from core.store.keybox import EncryptedProfileStore, KeyBox, local_secret
 from core.providers.profile import MAX_KEY_LENGTH, Profile
 from core.store.sqlite import SQLiteProfileStore
+from core.history.model import Chat, Message, ReplyState
+from core.history.thread import Thread
+from core.history.transfer import every_chat, import_chats, to_json
 from core.store.supabase import SupabaseProfileStore
+from tests.test_history_store import sqlite_backend, supabase_backend
 from tests.test_properties import keys, tokens, valid_urls
 
 FULL = Profile(
@@ -213,3 +220,270 @@ def test_long_values_still_save_over_what_was_read_only(make_store):
     with pytest.raises(ProfileChanged):
         two.save(shown_two.with_changes(display_name="長" * 1000))
     assert make_store().load().display_name == "短" * 999
+
+
+# ---- the ChatStore contract for a reply as it streams (issue 18), and for long messages -----
+# Both real backends through the app's stores: an SQLite file, and the Supabase stack through
+# PostgREST (tests.test_history_store's backends: `store()` is a new session of one user).
+
+SHORT_LEASE = 2.0  # seconds: a reply not written for longer is taken for abandoned here
+QUIET = SHORT_LEASE + 0.5
+
+
+@pytest.fixture(params=["sqlite", "supabase"])
+def chats(request, tmp_path):
+    if request.param == "sqlite":
+        return sqlite_backend(tmp_path)
+    return supabase_backend(request.getfixturevalue("supabase_stack"))
+
+
+def a_streaming_reply(store, content: str = "", reasoning: str = "",
+                      chat: Chat | None = None) -> Message:
+    """A new streaming reply (to a new user message) in `chat`, or in a new chat."""
+    chat = chat or store.save_chat(Chat(title="Streaming"))
+    asked = store.add_message(Message(chat_id=chat.id, role="user", content="Tell me"))
+    return store.add_message(Message(chat_id=chat.id, parent_id=asked.id, role="assistant",
+                                     content=content, reasoning=reasoning, status="streaming"))
+
+
+def stored(store, message: Message) -> Message:
+    return next(m for m in store.messages(message.chat_id) if m.id == message.id)
+
+
+def test_an_append_at_the_stored_offsets_is_kept_and_read_back_in_another_session(chats):
+    writer = chats.store()
+    reply = a_streaming_reply(writer, content="Hel", reasoning="Hm")
+
+    after = writer.append_reply(reply.id, 3, "lo, wörld 🌍", 2, "m, so")
+
+    assert after == ReplyState(status="streaming", content_length=14, reasoning_length=7,
+                               stop_requested=False, alive=True)
+    kept = stored(chats.store(), reply)
+    assert (kept.content, kept.reasoning, kept.status) == ("Hello, wörld 🌍", "Hmm, so",
+                                                           "streaming")
+    assert writer.append_reply(reply.id, 14, "!", 7, "").content_length == 15
+
+
+@pytest.mark.parametrize("content_at, reasoning_at", [(2, 2), (4, 2), (3, 0), (3, 3), (0, 0)])
+def test_an_append_at_other_offsets_writes_nothing_and_says_what_is_stored(chats, content_at,
+                                                                          reasoning_at):
+    store = chats.store()
+    reply = a_streaming_reply(store, content="Hel", reasoning="Hm")
+
+    after = store.append_reply(reply.id, content_at, "lo", reasoning_at, "m")
+
+    assert (after.status, after.content_length, after.reasoning_length) == ("streaming", 3, 2)
+    assert stored(chats.store(), reply) == reply
+
+
+@pytest.mark.parametrize("status", ["complete", "stopped", "interrupted", "incomplete",
+                                    "failed"])
+def test_an_append_to_a_reply_that_is_not_streaming_writes_nothing(chats, status):
+    store = chats.store()
+    reply = store.update_message(a_streaming_reply(store, content="Done").id,
+                                 {"status": status})
+
+    after = store.append_reply(reply.id, 4, " and more", 0, "")
+
+    assert (after.status, after.content_length) == (status, 4)
+    assert stored(chats.store(), reply) == reply
+
+
+def test_an_empty_append_is_a_heartbeat_and_a_stop_request_is_not(chats):
+    store = chats.store()
+    reply = a_streaming_reply(store, content="Thinking")
+    time.sleep(QUIET)
+    assert store.read_reply(reply.id, lease_seconds=SHORT_LEASE)[1].alive is False
+
+    store.request_stop(reply.id)  # asking to stop is not the writer being there
+    assert store.read_reply(reply.id, lease_seconds=SHORT_LEASE)[1].alive is False
+    assert store.append_reply(reply.id, 8, "", 0, "").alive is True
+    assert store.read_reply(reply.id, lease_seconds=SHORT_LEASE)[1].alive is True
+
+    assert stored(store, reply).content == "Thinking"
+    time.sleep(QUIET)
+    store.update_message(reply.id, {"content": "Thinking hard"})  # any write while streaming
+    assert store.read_reply(reply.id, lease_seconds=SHORT_LEASE)[1].alive is True
+
+
+def test_a_reply_that_ended_keeps_the_heartbeat_it_had(chats):
+    store = chats.store()
+    reply = a_streaming_reply(store, content="Done")
+    time.sleep(QUIET)
+
+    store.update_message(reply.id, {"status": "complete", "usage": {"total_tokens": 3}})
+
+    assert store.read_reply(reply.id, lease_seconds=SHORT_LEASE)[1].alive is False
+
+
+@pytest.mark.parametrize("content_at, reasoning_at", [(0, 0), (3, 1), (7, 4), (8, 5), (50, 9)])
+def test_read_reply_gives_only_what_follows_the_offsets(chats, content_at, reasoning_at):
+    store = chats.store()
+    reply = a_streaming_reply(store)
+    content, reasoning = "né😀\x00 x\ud800y", "why\x00"  # stored: NUL and the lone half as U+FFFD
+    store.append_reply(reply.id, 0, content, 0, reasoning)
+    kept_content, kept_reasoning = "né😀\ufffd x\ufffdy", "why\ufffd"
+
+    message, state = chats.store().read_reply(reply.id, content_at, reasoning_at)
+
+    assert (message.content, message.reasoning) == (kept_content[content_at:],
+                                                    kept_reasoning[reasoning_at:])
+    assert message == stored(store, reply).with_changes(content=message.content,
+                                                        reasoning=message.reasoning)
+    assert state == ReplyState(status="streaming", content_length=8, reasoning_length=4,
+                               stop_requested=False, alive=True)
+
+
+def test_a_message_that_is_not_there_has_no_reply_to_read_append_stop_or_settle(chats):
+    store = chats.store()
+    for missing in (str(uuid.uuid4()), "not-an-id"):
+        assert store.read_reply(missing) is None
+        assert store.append_reply(missing, 0, "x", 0, "") is None
+        store.request_stop(missing)  # not an error
+        assert store.settle_abandoned(missing, 0) == []
+
+
+def test_a_stop_request_reaches_the_writer_in_another_session(chats):
+    writer, page = chats.store(), chats.store()
+    reply = a_streaming_reply(writer)
+    assert writer.append_reply(reply.id, 0, "One", 0, "").stop_requested is False
+
+    page.request_stop(reply.id)
+    page.request_stop(reply.id)  # twice: the same
+
+    assert writer.append_reply(reply.id, 3, " two", 0, "").stop_requested is True
+    assert page.read_reply(reply.id)[1].stop_requested is True
+    assert stored(page, reply).content == "One two"  # the writer decides when it stops
+
+
+def test_settle_marks_only_the_stale_streaming_replies_of_that_chat(chats):
+    store = chats.store()
+    chat = store.save_chat(Chat(title="Settled"))
+    stale = a_streaming_reply(store, content="cut off", chat=chat)
+    ended = store.update_message(a_streaming_reply(store, content="ended", chat=chat).id,
+                                 {"status": "complete"})
+    elsewhere = a_streaming_reply(store, content="another chat")
+    time.sleep(QUIET)
+    fresh = a_streaming_reply(store, content="still arriving", chat=chat)
+
+    assert store.settle_abandoned(chat.id, SHORT_LEASE) == [stale.id]
+
+    kept = {m.id: m for m in chats.store().messages(chat.id)}
+    assert kept[stale.id] == stale.with_changes(status="interrupted")  # its text kept
+    assert (kept[ended.id], kept[fresh.id]) == (ended, fresh)
+    assert stored(store, elsewhere).status == "streaming"
+    assert store.settle_abandoned(chat.id, SHORT_LEASE) == []
+    assert store.append_reply(stale.id, 7, " late", 0, "").content_length == 7  # not streaming
+
+
+def test_two_pages_settling_at_once_each_get_a_reply_at_most_once(chats):
+    store = chats.store()
+    chat = store.save_chat(Chat(title="Two replicas"))
+    stale = {a_streaming_reply(store, content=f"reply {n}", chat=chat).id for n in range(12)}
+    time.sleep(QUIET)
+    pages = [chats.store(), chats.store()]
+    start = threading.Barrier(len(pages))
+    settled: list[list[str]] = [[] for _ in pages]
+
+    def settle(number: int) -> None:
+        start.wait()
+        settled[number] = pages[number].settle_abandoned(chat.id, SHORT_LEASE)
+
+    threads = [threading.Thread(target=settle, args=(n,)) for n in range(len(pages))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    first, second = settled
+    assert not set(first) & set(second)
+    assert sorted(first + second) == sorted(stale)
+    assert {m.status for m in store.messages(chat.id) if m.id in stale} == {"interrupted"}
+
+
+def test_another_user_can_neither_append_to_read_stop_nor_settle_a_reply(chats):
+    owner = chats.store()
+    reply = a_streaming_reply(owner, content="mine")
+    time.sleep(QUIET)
+    other = chats.other_user()
+
+    assert other.append_reply(reply.id, 4, " and theirs", 0, "") is None
+    assert other.read_reply(reply.id) is None
+    other.request_stop(reply.id)
+    assert other.settle_abandoned(reply.chat_id, 0) == []
+
+    assert owner.read_reply(reply.id, lease_seconds=SHORT_LEASE) == (
+        reply, ReplyState(status="streaming", content_length=4, reasoning_length=0,
+                          stop_requested=False, alive=False))
+
+
+# ---- long messages ------------------------------------------------------------------------
+
+def long_text(characters: int, early: str, late: str) -> str:
+    """`characters` of text in several scripts (about 1.4 bytes each in UTF-8), with the word
+    `early` in its first 1,000 characters and `late` in its last 1,000."""
+    filler = "Lorem ipsum dolor sit amet, façade Straße привет 日本語 検索 😀 ∑ → "
+    body = (filler * (characters // len(filler) + 1))
+    text = f"{body[:500]} {early} {body[500:characters]}"[:characters - len(late) - 2]
+    return f"{text} {late} "
+
+
+def test_a_20_mb_reply_is_appended_listed_searched_and_updated_whole(chats):
+    store = chats.store()
+    reply = a_streaming_reply(store, content="Here it is:")
+    text = long_text(20_000_000, "quetzalearly", "quetzallate")
+    assert len(text.encode("utf-8")) > 28_000_000  # bytes: more than the characters
+
+    after = store.append_reply(reply.id, 11, text, 0, "long")
+    more = store.append_reply(reply.id, 11 + len(text), "And more.", 4, "")
+
+    assert (after.content_length, more.content_length) == (11 + len(text), 20 + len(text))
+    assert stored(chats.store(), reply).content == "Here it is:" + text + "And more."
+    tail, state = chats.store().read_reply(reply.id, 11 + len(text), 4)
+    assert (tail.content, state.content_length) == ("And more.", 20 + len(text))
+    # The search index holds a message's first 100,000 characters, in both backends.
+    assert [f.chat.id for f in store.search("quetzalearly")] == [reply.chat_id]
+    assert store.search("quetzallate") == []
+
+    updated = store.update_message(reply.id, {"content": text[::-1], "status": "complete"})
+    assert updated.content == text[::-1] and updated.status == "complete"
+    assert stored(chats.store(), reply) == updated
+
+
+def test_a_20_mb_message_and_its_reasoning_are_added_whole_and_added_once(chats):
+    store = chats.store()
+    chat = store.save_chat(Chat(title="Pasted file"))
+    message = Message(chat_id=chat.id, role="user", content=long_text(20_000_000, "a", "b"),
+                      reasoning=long_text(3_000_000, "c", "d"))
+
+    added = store.add_message(message)
+    again = chats.store().add_message(message)  # a retry, or another tab
+
+    assert added == again == message.with_changes(created_at=added.created_at)
+    assert chats.store().messages(chat.id) == [added]
+    assert chats.stored_messages() == 1
+
+
+def test_a_5_mb_reply_and_a_2_mb_message_are_exported_and_imported_whole(chats):
+    store = chats.store()
+    chat = store.save_chat(Chat(title="Big exchange"))
+    asked = store.add_message(Message(chat_id=chat.id, role="user",
+                                      content=long_text(2_000_000, "ask", "end")))
+    reply = store.add_message(Message(chat_id=chat.id, parent_id=asked.id, role="assistant",
+                                      content="", status="streaming"))
+    store.append_reply(reply.id, 0, long_text(5_000_000, "reply", "end"), 0, "hmm " * 1000)
+    store.update_message(reply.id, {"status": "complete"})
+    store.save_chat(chat.with_changes(current_id=reply.id))
+    exported = to_json(every_chat(chats.store()))
+
+    someone = chats.other_user()
+    report = import_chats(someone, exported, owner="someone")
+
+    assert (report.imported, report.already_there) == (1, 0)
+    [(imported_chat, imported)] = every_chat(someone)
+    originals = store.messages(chat.id)
+    assert [(m.role, m.content, m.reasoning, m.status) for m in imported] == [
+        (m.role, m.content, m.reasoning, m.status) for m in originals]
+    assert [len(m.content) for m in imported] == [2_000_000, 5_000_000]
+    assert [m.content for m in Thread(imported).branch(imported_chat.current_id)] == [
+        m.content for m in originals]

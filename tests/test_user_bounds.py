@@ -312,6 +312,73 @@ def test_the_totals_follow_every_write_exactly_and_each_user_has_their_own(
     assert totals_of(supabase_stack, bob.id) == recount(supabase_stack, bob.id)
 
 
+# ---- pieces of a long message, staged until written (20261207111500) ---------------------
+
+
+def staged(database, user_id) -> list[dict]:
+    return database.sql("select upload_id, seq from public.message_pieces where user_id = %s",
+                        user_id)
+
+
+def pieces(upload: str, *texts: tuple[str, str]) -> list[dict]:
+    return [{"upload_id": upload, "seq": seq, "content": content, "reasoning": reasoning}
+            for seq, (content, reasoning) in enumerate(texts)]
+
+
+def test_staged_pieces_count_in_the_bytes_until_the_message_takes_them(
+        api_as, supabase_stack, alice, alices_chat):
+    before = totals_of(supabase_stack, alice.id)
+    upload = str(uuid.uuid4())
+
+    api_as(alice).insert("message_pieces", pieces(upload, ("é" * 1000, ""), ("", "x" * 10)))
+    assert totals_of(supabase_stack, alice.id) == {**before,
+                                                   "bytes": before["bytes"] + 2010}
+    [message] = api_as(alice).rpc("add_message_in_pieces", {
+        "message": a_message(alice, alices_chat["id"], "!"), "upload": upload, "pieces": 2})
+
+    assert (message["content"], message["reasoning"]) == ("é" * 1000 + "!", "x" * 10)
+    assert staged(supabase_stack, alice.id) == []
+    assert totals_of(supabase_stack, alice.id) == recount(supabase_stack, alice.id) == {
+        **before, "messages": before["messages"] + 1, "bytes": before["bytes"] + 2011}
+
+
+def test_pieces_past_a_bound_are_refused_and_nothing_is_staged(api_as, supabase_stack, alice,
+                                                               alices_chat):
+    as_alice = api_as(alice)
+    too_many = pieces(str(uuid.uuid4()), *[("x", "")] * (NEW_ROWS_AT_ONCE + 1))
+    assert refused_code(lambda: as_alice.insert("message_pieces", too_many)) == RATE_BOUND
+    set_totals(supabase_stack, alice.id, bytes=MAX_BYTES_PER_USER - 3)
+    for texts in (("abcd", ""), ("", "abcd"), ("ab", "cd")):
+        assert refused_code(lambda: as_alice.insert(
+            "message_pieces", pieces(str(uuid.uuid4()), texts))) == BYTES_BOUND
+    assert staged(supabase_stack, alice.id) == []
+    as_alice.insert("message_pieces", pieces(str(uuid.uuid4()), ("abc", "")))  # just fits
+
+
+def test_long_messages_through_the_app_store_leave_no_piece_and_exact_totals(
+        supabase_stack, alice, bob):
+    store = app_store(supabase_stack, alice)
+    chat = store.save_chat(Chat(title="Long ones"))
+    text = "Straße 😀 " * 300_000  # 3,000,000 characters, 3,900,000 bytes: four pieces or more
+    message = store.add_message(Message(chat_id=chat.id, role="user", content=text))
+    store.update_message(message.id, {"content": text[::-1], "reasoning": text})
+    reply = store.add_message(Message(chat_id=chat.id, parent_id=message.id, role="assistant",
+                                      content="", status="streaming"))
+    store.append_reply(reply.id, 0, text, 0, "")
+    bobs_chat = app_store(supabase_stack, bob).save_chat(Chat(title="Bob's"))
+    for refused in (  # each after its pieces were sent: they are removed again
+            lambda: store.add_message(Message(chat_id=bobs_chat.id, role="user", content=text)),
+            lambda: store.update_message(str(uuid.uuid4()), {"content": text})):
+        with pytest.raises(UserFacingError):
+            refused()
+    assert store.append_reply(reply.id, 0, text, 0, "").content_length == len(text)  # stale
+
+    assert staged(supabase_stack, alice.id) == []
+    assert totals_of(supabase_stack, alice.id) == recount(supabase_stack, alice.id)
+    assert totals_of(supabase_stack, alice.id)["bytes"] == len("Long ones") + 3 * len(
+        text.encode())
+
+
 # ---- the same bounds, said the same way, through the app's stores (both backends) -------
 
 

@@ -21,14 +21,14 @@ from core.chat.events import Watchdog
 from core.config import Settings
 from core.failures import UserFacingError
 from core.history.conversation import ShownMessage
-from core.history.model import Message
+from core.history.model import REPLY_LEASE_SECONDS, Message
 from core.providers.kinds import Target
 from core.store.contracts import ChatStore
 from core.store.errors import StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
-LEASE_SECONDS = 15.0  # a streaming reply not written for this long has no worker left
+LEASE_SECONDS = REPLY_LEASE_SECONDS  # a streaming reply not written this long has no worker
 SAVE_SECONDS = 1.0  # what arrived is stored at least this often: what a killed process loses
 WORKERS = 64  # replies streamed at once by one process; more wait for a free worker
 WRITERS = 8  # store writes under way at once, for every reply of the process

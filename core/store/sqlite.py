@@ -815,11 +815,13 @@ def search_words(query: str) -> list[str]:
 _CHAT_SELECT = f"select {', '.join(CHAT_COLUMNS)} from chats"
 _MESSAGE_SELECT = f"select {', '.join(MESSAGE_COLUMNS)} from messages"
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"  # SQLite's clock, as the stores write times
+# Seconds since a reply's heartbeat, or its creation when written before heartbeats.
+_QUIET_SECONDS = ("(julianday('now') - julianday(coalesce(heartbeat_at, created_at)))"
+                  " * 86400.0")
 # A reply's state (core.history.model.ReplyState) as reply_state reads it.
 _REPLY_STATE = ("status, length(content) as content_length, "
                 "length(reasoning) as reasoning_length, stop_requested, "
-                "(julianday('now') - julianday(coalesce(heartbeat_at, created_at))) * 86400.0"
-                " as quiet_seconds")
+                f"{_QUIET_SECONDS} as quiet_seconds")
 
 
 class SQLiteChatStore(_LocalFile):
@@ -907,13 +909,15 @@ class SQLiteChatStore(_LocalFile):
 
     def append_reply(self, message_id: str, content_at: int, content: str,
                      reasoning_at: int, reasoning: str) -> ReplyState | None:
+        # Only the columns that grow are written: a heartbeat leaves a long text in place.
+        pieces = {column: storable_text(piece) for column, piece
+                  in (("content", content), ("reasoning", reasoning)) if piece}
+        growing = "".join(f"{column} = {column} || ?, " for column in pieces)
         with self._writing() as db:  # compared and appended under the write lock
-            db.execute(f"update messages set content = content || ?, reasoning = reasoning || ?,"
-                       f" heartbeat_at = {_NOW} where id = ? and user_id = ?"
-                       " and status = 'streaming' and length(content) = ?"
-                       " and length(reasoning) = ?",
-                       (storable_text(content), storable_text(reasoning), message_id,
-                        self.user_id, content_at, reasoning_at))
+            db.execute(f"update messages set {growing}heartbeat_at = {_NOW}"
+                       " where id = ? and user_id = ? and status = 'streaming'"
+                       " and length(content) = ? and length(reasoning) = ?",
+                       (*pieces.values(), message_id, self.user_id, content_at, reasoning_at))
             return self._reply_state(db, message_id, REPLY_LEASE_SECONDS)
 
     def read_reply(self, message_id: str, content_at: int = 0, reasoning_at: int = 0,
@@ -939,8 +943,7 @@ class SQLiteChatStore(_LocalFile):
         with self._writing() as db:  # one caller at a time: each id is settled once
             return [row["id"] for row in db.execute(
                 "update messages set status = 'interrupted' where chat_id = ? and user_id = ?"
-                " and status = 'streaming' and (julianday('now')"
-                " - julianday(coalesce(heartbeat_at, created_at))) * 86400.0 > ? returning id",
+                f" and status = 'streaming' and {_QUIET_SECONDS} > ? returning id",
                 (chat_id, self.user_id, max(float(lease_seconds), 0.0))).fetchall()]
 
     def delete_chat(self, chat_id: str) -> None:

@@ -339,7 +339,7 @@ class SupabaseChatStore(_SignedIn):
         texts = {"content": row["content"], "reasoning": row["reasoning"]}
         rest = {**row, "content": "", "reasoning": ""}
         return self._inserted(message.id, lambda: self._in_pieces(texts, lambda staged: [
-            {**stored, **texts} for stored in self.client.rpc(ADD_IN_PIECES, {
+            {**written, **texts} for written in self.client.rpc(ADD_IN_PIECES, {
                 "message": rest, **staged}).select(_fields_but(texts)).execute().data]))
 
     def _inserted(self, message_id: str, insert: Callable[[], list[dict]]) -> Message:
@@ -371,7 +371,7 @@ class SupabaseChatStore(_SignedIn):
             texts = {c: values[c] for c in ("content", "reasoning") if c in values}
             rest = {**values, **dict.fromkeys(texts, "")}
             rows = self._in_pieces(texts, lambda staged: [
-                {**stored, **texts} for stored in self._rows(self.client.rpc(
+                {**written, **texts} for written in self._rows(self.client.rpc(
                     UPDATE_IN_PIECES, {"message_id": message_id, "changes": rest, **staged})
                     .select(_fields_but(texts)))])
         if not rows:
