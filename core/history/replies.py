@@ -33,6 +33,7 @@ SAVE_SECONDS = 1.0  # what arrived is stored at least this often: what a killed 
 WORKERS = 64  # replies streamed at once by one process; more wait for a free worker
 WRITERS = 8  # store writes under way at once, for every reply of the process
 KEPT_SECONDS = 120.0  # an ended reply stays findable this long, for the pages that showed it
+SAVE_GAP_FACTOR = 4
 FINAL_TRIES = 60  # a final state the store cannot take now is tried again once a second
 
 
@@ -78,6 +79,7 @@ class Job:
         self.saved_at = time.monotonic()
         self.saving = False
         self.urgent = True  # saved on the keeper's next round, not a second later
+        self.gap = 0.0  # seconds between saves beyond SAVE_SECONDS, for a long reply
         self.final_tries = 0
         self.clock = clock
 
@@ -248,11 +250,12 @@ class Replies:
                         with self._lock:
                             self._jobs.pop(job.id, None)
                     continue
-                if job.urgent or now - job.saved_at >= self.save_every:
+                if job.urgent or now - job.saved_at >= max(self.save_every, job.gap):
                     job.saving, job.urgent = True, False
                     self._writers.submit(self._save, job)
 
     def _save(self, job: Job) -> None:
+        began = time.monotonic()
         try:
             save(job)
         except StoreUnavailable as exc:  # tried again on the next round
@@ -269,6 +272,10 @@ class Replies:
             job.problem = OUR_FAILURE
         finally:
             job.saved_at = time.monotonic()
+            # An append rewrites the whole stored text: a long reply is appended less often,
+            # so its writes take at most a quarter of a writer's time; never so seldom that
+            # its heartbeat could look stopped.
+            job.gap = min(LEASE_SECONDS / 3, SAVE_GAP_FACTOR * (job.saved_at - began))
             job.saving = False
 
 
