@@ -191,3 +191,41 @@ def test_the_pool_runs_as_many_at_once_as_it_has_threads_and_queues_the_rest():
     assert len(started) == 3  # bounded: the other two wait for a free thread
     release.set()
     _wait(lambda: len(started) == 5)
+
+
+def _five_megabytes() -> list[str]:
+    """A 5,000,000-character reply in 25,000 events of 200 characters (not all the same)."""
+    events = [sse_chunk({"role": "assistant", "content": ""})]
+    events += [sse_chunk({"content": f"{i:07d} " + "x" * 191 + "\n"}) for i in range(25_000)]
+    return events + [sse_chunk({}, finish_reason="stop"), "data: [DONE]\n\n"]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "supabase"])
+def test_a_five_megabyte_reply_to_a_two_megabyte_message_is_stored_exported_and_imported_whole(
+        kind, tmp_path, canned_server, request):
+    """Through the worker, in each store: the reply as the server sent it, character for
+    character, and the chat's JSON export imports back whole into a new account."""
+    from tests.test_history_store import sqlite_backend, supabase_backend
+    from core.history.transfer import import_chats, to_json
+    backend = (sqlite_backend(tmp_path) if kind == "sqlite"
+               else supabase_backend(request.getfixturevalue("supabase_stack")))
+    store = backend.store()
+    big = canned_server(200, _five_megabytes(), chunked=True)
+    chat = store.save_chat(Chat(title="big"))
+    message = "Q" * 2_000_000
+    question = store.add_message(Message(chat.id, "user", message))
+    replies = Replies(workers=2, writers=2, save_every=0.5)
+    job = replies.start(_job(store, chat, question), _ask(big))
+    _wait(lambda: job.stored, seconds=120)
+    sent = "".join(f"{i:07d} " + "x" * 191 + "\n" for i in range(25_000))
+    stored = {m.id: m for m in store.messages(chat.id)}
+    assert len(stored[job.id].content) == len(sent) == 5_000_000
+    assert stored[job.id].content == sent and stored[job.id].status == "complete"
+    assert stored[question.id].content == message
+
+    exported = to_json([(store.get_chat(chat.id), store.messages(chat.id))])
+    elsewhere = backend.other_user()
+    import_chats(elsewhere, exported)
+    (imported,) = elsewhere.list_chats()
+    texts = sorted(len(m.content) for m in elsewhere.messages(imported.id))
+    assert texts == [2_000_000, 5_000_000]
