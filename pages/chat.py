@@ -11,6 +11,7 @@ from core.chat.blocks import (
     UpdateCost,
     draw_blocks,
     highlighted_on_page,
+    warm_highlighter,
 )
 from core.chat.call import STREAMING, Reply, coalesce, start_reply, wire_messages
 from core.history.conversation import ShownMessage
@@ -365,3 +366,4 @@ if streaming:
 else:
     _unsent_message()
     _actions(conversation)
+    warm_highlighter(st)  # loaded now, not in the middle of a reply (a 0.3 to 1 s freeze)
