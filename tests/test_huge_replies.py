@@ -262,7 +262,8 @@ def test_past_the_live_limit_only_the_latest_characters_show_below_what_was_draw
     draw_blocks(watched(), splitter, page)
     *blocks, tail = page.elements
     head = "".join(b.shown for b in blocks)
-    assert text.startswith(head) and LIVE_WHOLE_MAX < len(head) <= LIVE_WHOLE_MAX + 997
+    # The blocks stop before the piece that takes the reply past the limit: it shows below.
+    assert text.startswith(head) and LIVE_WHOLE_MAX - 997 - 12 < len(head) <= LIVE_WHOLE_MAX
     box = tail.children
     assert box.key == "chat-live-tail"
     caption, latest = box.elements
@@ -271,7 +272,7 @@ def test_past_the_live_limit_only_the_latest_characters_show_below_what_was_draw
                             " characters while the reply arrives; all of it shows when it ends.")
     # The page stopped growing: never more than the head, the tail and its caption.
     assert max(count for count, _ in updates) <= len(blocks) + 3
-    assert max(size for _, size in updates) <= LIVE_WHOLE_MAX + 997 + LIVE_TAIL + 200
+    assert max(size for _, size in updates) <= LIVE_WHOLE_MAX + LIVE_TAIL + 200
     assert splitter.passed == len(text)
 
 
@@ -296,6 +297,16 @@ def test_a_fence_open_when_the_reply_grows_past_the_limit_stays_as_it_was_drawn(
     assert code.startswith(drawn) and LIVE_WHOLE_MAX - 8_000 < len(drawn) < LIVE_WHOLE_MAX
     _, latest = tail.children.elements
     assert latest.shown == text[-LIVE_TAIL:] and intro.shown == "Intro.\n\n"
+
+
+def test_a_reply_past_the_limit_at_its_first_piece_shows_only_its_latest_characters():
+    text = "word " * (LIVE_WHOLE_MAX // 4)  # one piece, as a server that does not stream sends
+    page = Page()
+    draw_blocks([text], BlockSplitter(), page)
+    (tail,) = page.elements
+    caption, latest = tail.children.elements
+    assert latest.shown == text[-LIVE_TAIL:]
+    assert caption.shown.startswith(f"Showing the last {LIVE_TAIL:,} of {len(text):,} characters")
 
 
 def test_an_update_in_the_tail_costs_the_tail():

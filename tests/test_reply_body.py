@@ -107,11 +107,12 @@ def test_a_code_block_too_big_to_highlight_is_drawn_plain_between_the_markdown()
 @pytest.mark.parametrize("picked", [1, 2, "last"])
 def test_a_huge_reply_is_drawn_a_page_at_a_time(picked):
     text = "".join(f"Paragraph {i}: " + "lorem ipsum dolor " * 30 + "\n\n" for i in range(800))
-    text += f"```python\n{CODE}```\n\nThe end."  # 530 KB, a code block cut across pages
+    text += f"```python\n{CODE * 3}```\n\nThe end."  # 670 KB, a code block cut across pages
     pages = markdown_pages(text)
+    assert any(p.text.startswith("```python\nvalue_") for p in pages[1:])
     at = _shown("assistant", text)
     (picker,) = at.pagination
-    assert picker.num_pages == len(pages) > 10
+    assert picker.num_pages == len(pages) > 5
     number = len(pages) if picked == "last" else picked
     if number != 1:
         picker.set_value(number).run()

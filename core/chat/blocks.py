@@ -388,8 +388,9 @@ class LiveTail:
 
     def show(self) -> None:
         latest = self.received.latest(LIVE_TAIL)
+        beginning = "the beginning and " if self.received.drawn else ""
         self.caption.caption(
-            f"Showing the beginning and the last {len(latest):,} of {self.received.total:,}"
+            f"Showing {beginning}the last {len(latest):,} of {self.received.total:,}"
             " characters while the reply arrives; all of it shows when it ends.")
         self.text.text(latest)
 
@@ -402,17 +403,18 @@ def _steps(pieces: Iterable[str], splitter: BlockSplitter) -> Iterator[tuple[str
 def _one_block(first: str, steps: Iterator[tuple[str, str]], ended: list,
                splitter: BlockSplitter, received: _Received) -> Iterator[str]:
     """The text of one block, for its write_stream; the step that ended it goes to `ended`.
-    It ends early, as it is, when the reply grows past what is drawn whole."""
+    It ends early, as it is, when the reply grows past what is drawn whole (the piece that
+    did it shows in the tail)."""
     received.drawn += len(first)
     yield first
     for kind, text in steps:
         if kind != TEXT:
             ended.append((kind, text))
             return
-        received.drawn += len(text)
-        yield text
         if shows_tail(splitter):
             return
+        received.drawn += len(text)
+        yield text
 
 
 WARM_KEY = "chat-highlighter-warm"  # the page hides this container (display: none)

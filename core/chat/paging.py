@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from core.chat.blocks import Span, block_spans
 
 # A message longer than this is shown in pages of at most about this size: the browser draws
-# a page in one task (100 KB of Markdown took it 150 to 300 ms here).
-PAGE_CHARS = 50_000
+# a page in one task (100 KB of Markdown took it 150 to 300 ms here, 5 MB seconds).
+PAGE_CHARS = 100_000
 
 _MARKER = re.compile(r"`{3,}|~{3,}")
 _MATH_LINE = re.compile(r"^[ \t]*\$\$[ \t]*$", re.MULTILINE)  # opens or closes a $$ block
