@@ -760,8 +760,8 @@ def run_case(browser, app_url: str, relay: Server, case: Case, scale: float,
         page.wait_for_function(IDLE_JS, timeout=30_000, polling=100)  # opened, as a reader sees it
         kept = give_prompt(box, prompt.text)
         box.press("Enter")
-        final, idle = _watch(page, prompt, timeout=3 * case.stream_seconds(len(prompt.text)) + 30)
-        seen = page.evaluate("() => window.__bench")
+        final, idle, seen = _watch(page, prompt,
+                                   timeout=3 * case.stream_seconds(len(prompt.text)) + 30)
     finally:
         page.close()
     streams = relayed_streams(relay)
@@ -788,8 +788,9 @@ def stored_reply_chars(data_dir: Path, known: set[str]) -> int | None:
     return len(replies[-1].content) if replies else None
 
 
-def _watch(page, prompt: Prompt, timeout: float) -> tuple[dict | None, float | None]:
-    """Wait for the last token, the footer, then a quiet page: (FINAL_JS, idle time).
+def _watch(page, prompt: Prompt, timeout: float) -> tuple[dict | None, float | None, dict]:
+    """Wait for the last token, the footer, then a quiet page: (FINAL_JS with what the reply
+    shows, idle time, what the page recorded until then (WATCH_JS)).
 
     The reply is judged once the page is idle (a big block may still be drawing when the
     footer shows). A page that never gets there is a result (frozen or broken), not an error.
@@ -799,17 +800,18 @@ def _watch(page, prompt: Prompt, timeout: float) -> tuple[dict | None, float | N
                                timeout=timeout * 1000, polling=100)
         page.wait_for_function(FINAL_JS, arg=MODEL, timeout=60_000, polling=200)
     except Exception:
-        return None, None
+        return None, None, page.evaluate("() => window.__bench")
     idle = None
     try:
         page.wait_for_function(IDLE_JS, timeout=60_000, polling=100)
         idle = page.evaluate("() => performance.now()")
     except Exception:
         pass  # judged as it is now; the long-task figure fails without an idle page
+    seen = page.evaluate("() => window.__bench")  # before the pages are turned
     final = page.evaluate(FINAL_JS, MODEL)
     shown, pages = _shown_reply(page)
     return {**final, "missing": missing_piece(prompt.expected, shown), "length": len(shown),
-            "pages": pages}, idle
+            "pages": pages}, idle, seen
 
 
 def _shown_reply(page) -> tuple[str, int]:

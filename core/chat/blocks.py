@@ -1,6 +1,8 @@
 """A streamed reply as Markdown blocks: a finished block is drawn once, only the one in progress
 is updated (re-rendering the whole reply on each update froze the browser). A block ends at a
-blank line before a new left-margin start, and around a fenced code block."""
+blank line before a new left-margin start, and around a fenced code block. A reply that grows
+past what is drawn whole shows only its latest characters below, and a code block too big to
+highlight stays plain, while it streams and once finished."""
 
 from __future__ import annotations
 
