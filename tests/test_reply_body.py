@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.chat.blocks import drawn_parts
-from core.chat.paging import PAGE_CHARS, markdown_pages, plain_pages
+from core.chat.paging import PAGE_CHARS, PLAIN_PAGE_CHARS, markdown_pages, plain_pages
 from tests.apptest import outside_popovers
 
 
@@ -147,6 +147,7 @@ def test_a_huge_user_message_is_shown_as_typed_a_page_at_a_time():
 
 def test_a_long_user_message_within_a_page_is_shown_whole_and_a_short_one_as_markdown():
     pasted = "x = 1  # **not bold**\n" * 1_500  # 33 KB
+    assert len(pasted) <= PLAIN_PAGE_CHARS
     at = _shown("user", pasted)
     assert _drawn(at) == [_sent("text", pasted)] and not at.pagination
     at = _shown("user", "Some **bold** text")

@@ -12,6 +12,9 @@ from core.chat.blocks import Span, block_spans
 # A message longer than this is shown in pages of at most about this size: the browser draws
 # a page in one task (100 KB of Markdown took it 150 to 300 ms here, 5 MB seconds).
 PAGE_CHARS = 100_000
+# The same for text shown as typed (a user's pasted file): the browser breaks its lines
+# itself, which costs more (100 KB: 240 ms, 200 KB: 1 s here).
+PLAIN_PAGE_CHARS = 50_000
 
 _MARKER = re.compile(r"`{3,}|~{3,}")
 _MATH_LINE = re.compile(r"^[ \t]*\$\$[ \t]*$", re.MULTILINE)  # opens or closes a $$ block
@@ -26,7 +29,7 @@ class Page:
     end: int
 
 
-def plain_pages(text: str, size: int = PAGE_CHARS) -> list[Page]:
+def plain_pages(text: str, size: int = PLAIN_PAGE_CHARS) -> list[Page]:
     """`text` (shown as typed) in pages of at most `size` characters, each ending at a line end
     when one is in its last quarter, else at a space, else anywhere."""
     pages, start = [], 0

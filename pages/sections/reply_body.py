@@ -8,7 +8,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from core.chat.blocks import HIGHLIGHT_WHEN_CLOSED_MAX, MARKDOWN, drawn_parts, drawn_plain
-from core.chat.paging import PAGE_CHARS, Page, markdown_pages, plain_pages
+from core.chat.paging import PAGE_CHARS, PLAIN_PAGE_CHARS, Page, markdown_pages, plain_pages
 
 
 def draw_reply_body(text: str, key: str) -> None:
@@ -46,7 +46,7 @@ def draw_user_text(text: str, key: str) -> None:
     if not drawn_plain("user", text):
         st.markdown(text)
         return
-    if len(text) <= PAGE_CHARS:
+    if len(text) <= PLAIN_PAGE_CHARS:
         st.text(text)
     else:
         st.text(_picked_page(text, key, plain_pages, "A long message").text)
