@@ -15,6 +15,15 @@ rate asked, and `late_max`: how far (seconds) the most late write ran behind its
 `GET /_relay/replies` gives, per stream in the same order, the characters and SHA-256 of the text
 the upstream sent (every event's `delta.content`, the whole reply even when the client left
 early): worked out only when asked, so counting costs the pacing nothing.
+
+`POST /_relay/chunking` with a JSON integer N > 0 re-chunks the chat streams that start after
+it (0 turns it off): the relay asks the upstream for the whole reply at once (`"stream":
+false`) and sends it itself as SSE chunks of N characters of content each, in the shape
+OpenAI streams a reply (a role chunk, the content chunks, a chunk with the finish reason, the
+usage chunk when the request asked for it, `[DONE]`), paced the same way. llm-katan's echo
+streams 4 characters a chunk: a 5 MB reply is 1.25 million events, 274 MB of SSE and about
+16 s of its CPU, which on a small machine measures llm-katan more than the client. A
+re-chunked stream's record also holds `chars`, the characters of content it sent.
 Standard library only; loopback only.
 """
 
@@ -98,6 +107,7 @@ class PacedRelay(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # one small write per event must leave at once
     upstream: tuple[str, int]
     interval: float
+    chunk_chars: int = 0  # > 0: re-chunk chat streams into events of this many characters
     records: _Records
 
     def log_message(self, format, *args) -> None:  # noqa: A002 - the base class's name
@@ -114,6 +124,8 @@ class PacedRelay(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         if self.path == "/_relay/rate":
             self._set_rate()
+        elif self.path == "/_relay/chunking":
+            self._set_chunking()
         else:
             self._forward()
 
@@ -128,11 +140,26 @@ class PacedRelay(BaseHTTPRequestHandler):
         type(self).interval = 1.0 / rate  # read once per stream, when it starts
         self._send_plain(200, "application/json", json.dumps(rate).encode())
 
+    def _set_chunking(self) -> None:
+        try:
+            chars = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+        except ValueError:
+            chars = -1
+        if not isinstance(chars, int) or isinstance(chars, bool) or chars < 0:
+            self._send_plain(400, "text/plain", b"a number of characters per event (0: off)")
+            return
+        type(self).chunk_chars = chars  # read once per stream, when it starts
+        self._send_plain(200, "application/json", json.dumps(chars).encode())
+
     def _forward(self) -> None:
         started = time.time()
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
         headers = {name: value for name in FORWARDED_HEADERS if (value := self.headers.get(name))}
+        request = _streamed_chat(self.path, body) if self.chunk_chars else None
+        if request is not None:
+            self._rechunk(started, request, headers, self.chunk_chars)
+            return
         upstream = http.client.HTTPConnection(*self.upstream, timeout=120)
         try:
             upstream.request(self.command, self.path, body=body, headers=headers)
@@ -156,6 +183,34 @@ class PacedRelay(BaseHTTPRequestHandler):
             self.records.add(record, kept)
         finally:
             upstream.close()
+
+    def _rechunk(self, started: float, request: dict, headers: dict, chars: int) -> None:
+        """Ask for the whole reply, then send it as a stream of `chars`-character chunks."""
+        upstream = http.client.HTTPConnection(*self.upstream, timeout=120)
+        try:
+            whole = json.dumps({**request, "stream": False}).encode()
+            upstream.request("POST", self.path, body=whole, headers=headers)
+            response = upstream.getresponse()
+            answer = response.read()
+        finally:
+            upstream.close()
+        if response.status != 200:
+            self._send_plain(response.status, response.getheader("Content-Type", ""), answer)
+            return
+        reply = json.loads(answer)
+        usage = (request.get("stream_options") or {}).get("include_usage")
+        events: queue.SimpleQueue = queue.SimpleQueue()
+        for event in _chunked(reply, chars, usage=bool(usage)):
+            events.put(event)
+        events.put(None)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        content = reply["choices"][0]["message"].get("content") or ""
+        self.records.add({"path": self.path, "started": started, "chars": len(content),
+                          "chunk_chars": chars, **self._pace(events)})
 
     def _pace(self, events: queue.SimpleQueue) -> dict:
         """Send event i at first + i * interval; when behind, send every event already due."""
@@ -203,6 +258,37 @@ class PacedRelay(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # many streams start at once: the default 5 delays some by 1 s
+def _streamed_chat(path: str, body: bytes | None) -> dict | None:
+    """The request's JSON when it asks for a streamed chat completion, else None."""
+    if not path.endswith("/chat/completions") or not body:
+        return None
+    try:
+        request = json.loads(body)
+    except ValueError:
+        return None
+    return request if isinstance(request, dict) and request.get("stream") is True else None
+
+
+def _chunked(reply: dict, chars: int, usage: bool) -> list[bytes]:
+    """A whole chat completion as the SSE events of a stream, `chars` characters a chunk."""
+    choice = reply["choices"][0]
+    content = choice["message"].get("content") or ""
+    head = {"id": reply.get("id", ""), "object": "chat.completion.chunk",
+            "created": reply.get("created", 0), "model": reply.get("model", "")}
+
+    def event(choices: list, **more) -> bytes:
+        return b"data: " + json.dumps({**head, "choices": choices, **more}).encode() + b"\n\n"
+
+    def delta(fields: dict, finish: str | None = None) -> bytes:
+        return event([{"index": 0, "delta": fields, "finish_reason": finish}])
+
+    events = [delta({"role": "assistant", "content": ""})]
+    events += [delta({"content": content[i:i + chars]}) for i in range(0, len(content), chars)]
+    events.append(delta({}, choice.get("finish_reason") or "stop"))
+    if usage and reply.get("usage"):
+        events.append(event([], usage=reply["usage"]))
+    events.append(b"data: [DONE]\n\n")
+    return events
 
 
 def serve(relay: type[PacedRelay], origin: str, port: int, rate: float) -> None:

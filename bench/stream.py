@@ -15,12 +15,15 @@
    longest task <= 200 ms; the reply complete. A fourth case, (d) 10,000 chunks of words
    under a 16 KB code block at 2,000 chunks/s, measures what the issue's three do not: a
    reply streaming under code already highlighted on the page (held to case a's targets).
+   A fifth, (e) a 5 MB reply at 3,000 chunks/s of 28 characters (about a minute), is held to
+   <= 1.0 s, the longest task <= 200 ms while it streams and <= 500 ms once the server has
+   ended, the reply complete on screen (page by page) and stored whole.
 
 The server is llm-katan's echo backend (it streams the prompt back 4 characters a chunk, at
 about 28,000 chunks/s: faster than any client, so part 1 measures the client). Part 2 puts
 bench/paced_relay.py in front of it, since neither test server can pace below 1 ms a chunk.
 
-    .venv/bin/python bench/stream.py [--case a|b|c|d] [--chunks N] [--runs N]
+    .venv/bin/python bench/stream.py [--case a|b|c|d|e] [--chunks N] [--runs N]
                                      [--streams N] [--pace R] [--paced-chunks N]
                                      [--skip-browser | --skip-paths] [--scale F]
 
@@ -59,7 +62,7 @@ from core.config import SETTING_NAMES, load_settings  # noqa: E402
 from core.store.keybox import EncryptedProfileStore, keybox_for  # noqa: E402
 from core.providers.profile import Profile  # noqa: E402
 from core.providers.kinds import OPENAI_COMPATIBLE, Target  # noqa: E402
-from core.store.sqlite import SQLiteProfileStore  # noqa: E402
+from core.store.sqlite import SQLiteChatStore, SQLiteProfileStore  # noqa: E402
 from tests.fixtures.common import free_port, stop  # noqa: E402  (the suite's own helpers)
 from tests.e2e.browser import IDLE, STALE  # noqa: E402  (what "the app is idle" means there)
 
@@ -172,12 +175,15 @@ def relayed_streams(relay: Server) -> list[dict]:
         return json.load(response)
 
 
-def set_relay_rate(relay: Server, rate: float) -> None:
-    """Pace the streams that start from now on at `rate` events per second."""
-    url = relay.base_url.removesuffix("/v1") + "/_relay/rate"
-    request = urllib.request.Request(url, data=json.dumps(rate).encode(), method="POST")
-    with urllib.request.urlopen(request, timeout=5):
-        pass
+def set_relay_rate(relay: Server, rate: float, chunk_chars: int = 0) -> None:
+    """Pace the streams that start from now on at `rate` events per second, re-chunked into
+    `chunk_chars` characters a chunk (0: the upstream's own chunks)."""
+    origin = relay.base_url.removesuffix("/v1")
+    for path, value in (("/_relay/rate", rate), ("/_relay/chunking", chunk_chars)):
+        request = urllib.request.Request(origin + path, data=json.dumps(value).encode(),
+                                         method="POST")
+        with urllib.request.urlopen(request, timeout=5):
+            pass
 
 
 # ---------------------------------------------------------------- part 1: app path vs raw SDK
@@ -543,6 +549,14 @@ class Case:
     rate: float  # chunks per second the relay sends
     target: float  # seconds: last token visible at most this long after the server's end
     prompt: Callable[[str, float], Prompt]  # (marker, scale) -> what to send
+    chunk_chars: int = 0  # > 0: the relay re-chunks the reply into chunks of this many characters
+    end_task_target: float | None = None  # ms: split the long-task window at the server's end,
+    # the longest task after it held to this (before it: LONG_TASK_TARGET_MS); None: one window
+    stored: bool = False  # also judge the reply as stored: as long as what the server sent
+
+    def stream_seconds(self, prompt_chars: int) -> float:
+        """About how long the relay takes to send the echo of a `prompt_chars` message."""
+        return prompt_chars / (self.chunk_chars or CHUNK_CHARS) / self.rate
 
 
 CASES = {
@@ -555,6 +569,9 @@ CASES = {
     "d": Case("d", "10,000 chunks of words under a 16 KB code block, at 2,000 chunks/s", 2_000,
               0.2, lambda marker, scale: after_code_prompt(round(16 * 1024 * scale),
                                                            round(10_000 * scale), marker)),
+    "e": Case("e", "a 5 MB reply at 3,000 chunks/s of 28 characters (about 60 s)", 3_000, 1.0,
+              lambda marker, scale: words_prompt(round(5_000_000 / CHUNK_CHARS * scale), marker),
+              chunk_chars=28, end_task_target=500, stored=True),
 }
 
 
@@ -563,12 +580,13 @@ ECHO_START = "[ech"  # the echo's first chunk ("[echo] model=..."): the reply's 
 # Installed in the page before the prompt is sent. Wall-clock times are Date.now() (ms), the
 # same clock as the relay's time.time(); the *Perf times are performance.now() (ms), the clock
 # of the long-task entries. Observing the whole body: the reply may be several elements while
-# it streams and one after the final rerun.
+# it streams and one after the final rerun. The user's message counts as drawn once its start
+# (`said`) shows: a long one is shown a page at a time, the marker on its last page.
 WATCH_JS = """
-([marker, start]) => {
+([marker, start, said]) => {
   const seen = window.__bench = {submitted: null, submittedPerf: null, messagePerf: null,
     firstVisible: null, firstPerf: null, markerInDom: null, lastVisible: null, lastPerf: null,
-    mutationPerf: 0, tasks: []};
+    mutationPerf: performance.now(), tasks: []};
   new PerformanceObserver((list) => {
     for (const task of list.getEntries()) seen.tasks.push([task.startTime, task.duration]);
   }).observe({type: "longtask", buffered: true});
@@ -591,7 +609,7 @@ WATCH_JS = """
     seen.mutationPerf = performance.now();
     if (seen.submitted === null || seen.markerInDom !== null) return;
     if (seen.messagePerf === null) {  // the user's own message, drawn by the sending rerun
-      if (shows("stChatMessageAvatarUser", marker)) seen.messagePerf = performance.now();
+      if (shows("stChatMessageAvatarUser", said)) seen.messagePerf = performance.now();
       return;
     }
     if (seen.firstVisible === null && shows("stChatMessageAvatarAssistant", start)) {
@@ -609,19 +627,38 @@ WATCH_JS = """
 }
 """
 
-# After the run: the last reply's footer, any error, and which expected piece is missing.
+# After the run: the last reply's footer (the caption naming the model) and any error; null
+# until the footer shows.
 FINAL_JS = """
-([expected, model]) => {
+(model) => {
   const replies = [...document.querySelectorAll('[data-testid="stChatMessage"]')].filter(
     (m) => m.querySelector('[data-testid="stChatMessageAvatarAssistant"]'));
   const last = replies[replies.length - 1];
-  const caption = last && last.querySelector('[data-testid="stCaptionContainer"]');
-  if (!caption || !caption.textContent.includes(model)) return null;
+  const footer = last && [...last.querySelectorAll('[data-testid="stCaptionContainer"]')].find(
+    (caption) => caption.textContent.includes(model));
+  if (!footer) return null;
   const alert = last.querySelector('[data-testid="stAlert"]');
-  const content = last.querySelector('[data-testid="stChatMessageContent"]').textContent;
-  return {footer: caption.textContent, error: alert ? alert.textContent : null,
-          missing: expected.findIndex((piece) => !content.includes(piece)),
-          length: content.length};
+  return {footer: footer.textContent, error: alert ? alert.textContent : null};
+}
+"""
+
+# The text the last reply shows (its Markdown, code and plain text, in order, not its
+# captions, buttons, page picker or Copy popover), and whether its page picker has a next page.
+SHOWN_JS = """
+() => {
+  const replies = [...document.querySelectorAll('[data-testid="stChatMessage"]')].filter(
+    (m) => m.querySelector('[data-testid="stChatMessageAvatarAssistant"]'));
+  const content = replies[replies.length - 1].querySelector(
+    '[data-testid="stChatMessageContent"]');
+  const kinds = '[data-testid="stMarkdownContainer"], [data-testid="stCode"],'
+    + ' [data-testid="stText"]';
+  const left = '[data-testid="stCaptionContainer"], button, [data-testid="stPopoverBody"],'
+    + ' [data-testid="stPagination"], [data-testid="stExpander"]';
+  const parts = [...content.querySelectorAll(kinds)].filter((part) =>
+    !part.closest(left) && !part.parentElement.closest(kinds));
+  const next = content.querySelector('[data-testid="stPaginationNext"]');
+  return {text: parts.map((part) => part.textContent).join("\\n"),
+          next: !!next && !next.disabled};
 }
 """
 
@@ -672,8 +709,11 @@ class CaseRun:
     input_kept: int  # characters the chat input held once the message was put in it
     record: dict | None  # the relay's record of the app's request; None: it never came
     seen: dict  # what the page recorded (WATCH_JS)
-    final: dict | None  # FINAL_JS once the footer showed; None: it never did
+    final: dict | None  # FINAL_JS once the footer showed, with what the reply showed (all
+    # its pages): `missing`, the first expected piece it lacks (-1: none), `length`, `pages`;
+    # None: the footer never showed
     idle_perf: float | None  # performance.now() when the page was found idle; None: never
+    stored_chars: int | None = None  # the stored reply's characters (None: nothing stored)
 
     def after_end(self, wall_ms: float | None) -> float | None:
         """Seconds from the server's last byte to a Date.now() time of the page (wall clocks)."""
@@ -693,23 +733,61 @@ class CaseRun:
         return LongTasks.between(self.seen["tasks"], self.seen["submittedPerf"], end)
 
     @property
+    def end_perf(self) -> float | None:
+        """The server's last byte on the page's performance.now() clock: the relay's wall time
+        moved by the page's one reading of both clocks, at Enter."""
+        if self.record is None:
+            return None
+        return self.seen["submittedPerf"] + self.record["ended"] * 1000 - self.seen["submitted"]
+
+    @property
+    def stored_whole(self) -> bool:
+        sent = (self.record or {}).get("chars")
+        return sent is not None and self.stored_chars == sent
+
+    @property
     def complete(self) -> bool:
         final = self.final
         return bool(final and final["missing"] < 0 and not final["error"])
 
     def verdicts(self) -> list[tuple[str, str, str, bool]]:
         """(figure, measured, target, passed) for the table."""
-        key, lag, tasks = self.case.key, self.last_after_end, self.tasks
+        key, lag = self.case.key, self.last_after_end
         shown = "never" if lag is None else f"{lag:+.3f} s"
-        return [
-            (f"2{key} last token visible after the server's end", shown,
-             f"<= {self.case.target} s", lag is not None and lag <= self.case.target),
-            (f"2{key} longest main-thread task", f"{tasks.longest:.0f} ms"
-             f" ({len(tasks.tasks)} over 50 ms)", f"<= {LONG_TASK_TARGET_MS} ms",
-             self.idle_perf is not None and tasks.longest <= LONG_TASK_TARGET_MS),
-            (f"2{key} reply complete", "yes" if self.complete else "no", "complete",
-             self.complete),
-        ]
+        rows = [(f"2{key} last token visible after the server's end", shown,
+                 f"<= {self.case.target} s", lag is not None and lag <= self.case.target)]
+        rows += self._task_rows()
+        rows.append((f"2{key} reply complete", "yes" if self.complete else "no", "complete",
+                     self.complete))
+        if self.case.stored:
+            sent = (self.record or {}).get("chars")
+            stored = "nothing" if self.stored_chars is None else f"{self.stored_chars:,}"
+            rows.append((f"2{key} reply stored whole", f"{stored} of"
+                         f" {'?' if sent is None else f'{sent:,}'} characters",
+                         "all", self.stored_whole))
+        return rows
+
+    def _task_rows(self) -> list[tuple[str, str, str, bool]]:
+        """The longest task from Enter to idle; or, for a case with an end target, the longest
+        while the server streams and the longest after its end (a task counts where it starts)."""
+        key, tasks, idle = self.case.key, self.tasks, self.idle_perf is not None
+        if self.case.end_task_target is None:
+            return [(f"2{key} longest main-thread task", _tasks_figure(tasks),
+                     f"<= {LONG_TASK_TARGET_MS} ms", idle and tasks.longest <= LONG_TASK_TARGET_MS)]
+        end = self.end_perf
+        if end is None:
+            return [(f"2{key} longest main-thread task", "the server never answered",
+                     f"<= {LONG_TASK_TARGET_MS} ms", False)]
+        streaming, ending = tasks.phase(float("-inf"), end), tasks.phase(end, float("inf"))
+        target = self.case.end_task_target
+        return [(f"2{key} longest main-thread task while streaming", _tasks_figure(streaming),
+                 f"<= {LONG_TASK_TARGET_MS} ms", idle and streaming.longest <= LONG_TASK_TARGET_MS),
+                (f"2{key} longest main-thread task after the server's end",
+                 _tasks_figure(ending), f"<= {target:.0f} ms", idle and ending.longest <= target)]
+
+
+def _tasks_figure(tasks: LongTasks) -> str:
+    return f"{tasks.longest:.0f} ms ({len(tasks.tasks)} over 50 ms)"
 
 
 def _open_chat(page, app_url: str, model: str = MODEL):
@@ -742,7 +820,7 @@ def warm_up(page, app_url: str, relay: Server) -> float:
             raise BenchError("the warm-up message never reached the server")
         time.sleep(0.05)
     try:
-        page.wait_for_function(FINAL_JS, arg=[[text], MODEL], timeout=30_000, polling=100)
+        page.wait_for_function(FINAL_JS, arg=MODEL, timeout=30_000, polling=100)
     except Exception as exc:
         raise BenchError(f"the warm-up reply never finished on the page: {exc}") from exc
     page.close()
@@ -762,57 +840,117 @@ SET_VALUE_JS = """
 
 def give_prompt(box, text: str) -> int:
     """Put `text` in the chat input in one go (not key by key); returns what the input kept."""
-    if "\n" in text:
+    if "\n" in text or len(text) > 100_000:  # `fill` of 5 MB on one line: minutes too
         box.evaluate(SET_VALUE_JS, text)
     else:
         box.fill(text)
-    return len(box.input_value())
+    return box.evaluate("(box) => box.value.length")
 
 
-def run_case(browser, app_url: str, relay: Server, case: Case, scale: float) -> CaseRun:
+SAID = 60  # the message's first characters: what shows that the sending rerun drew it
+
+
+def run_case(browser, app_url: str, relay: Server, case: Case, scale: float,
+             data_dir: Path) -> CaseRun:
     """One reply in a fresh session (a new page), watched from Enter to the page idle."""
     marker = "END" + secrets.token_hex(6).upper()
     prompt = case.prompt(marker, scale)
-    set_relay_rate(relay, case.rate)
+    set_relay_rate(relay, case.rate, case.chunk_chars)
     known = len(relayed_streams(relay))
+    chats = chat_ids(data_dir) if case.stored else set()
     page = browser.new_page()
     try:
         box = _open_chat(page, app_url)
-        page.evaluate(WATCH_JS, [marker, ECHO_START])
+        page.evaluate(WATCH_JS, [marker, ECHO_START, prompt.text[:SAID]])
+        page.wait_for_function(IDLE_JS, timeout=30_000, polling=100)  # opened, as a reader sees it
         kept = give_prompt(box, prompt.text)
         box.press("Enter")
-        stream_seconds = len(prompt.text) / CHUNK_CHARS / case.rate
-        final, idle = _watch(page, prompt, timeout=3 * stream_seconds + 30)
-        seen = page.evaluate("() => window.__bench")
+        final, idle, seen = _watch(page, prompt,
+                                   timeout=3 * case.stream_seconds(len(prompt.text)) + 30)
     finally:
         page.close()
     streams = relayed_streams(relay)
     record = streams[known] if len(streams) > known else None
     if seen["submitted"] is None:
         raise BenchError("pressing Enter in the chat input was not seen by the page")
-    return CaseRun(case, len(prompt.text), kept, record, seen, final, idle)
+    stored = stored_reply_chars(data_dir, chats) if case.stored else None
+    return CaseRun(case, len(prompt.text), kept, record, seen, final, idle, stored)
 
 
-def _watch(page, prompt: Prompt, timeout: float) -> tuple[dict | None, float | None]:
-    """Wait for the last token, the footer, then a quiet page: (FINAL_JS, idle time).
+def chat_ids(data_dir: Path) -> set[str]:
+    """The chats in the app's own store (the local default's SQLite file)."""
+    return {chat.id for chat in SQLiteChatStore(data_dir).list_chats(limit=10_000)}
+
+
+def stored_reply_chars(data_dir: Path, known: set[str]) -> int | None:
+    """The characters of the last reply of the chat the case made, as the app's store reads
+    it back; None when it stored no such chat or reply."""
+    store = SQLiteChatStore(data_dir)
+    new = [chat for chat in store.list_chats(limit=10_000) if chat.id not in known]
+    if not new:
+        return None
+    replies = [m for m in store.messages(new[0].id) if m.role == "assistant"]
+    return len(replies[-1].content) if replies else None
+
+
+def _watch(page, prompt: Prompt, timeout: float) -> tuple[dict | None, float | None, dict]:
+    """Wait for the last token, the footer, then a quiet page: (FINAL_JS with what the reply
+    shows, idle time, what the page recorded until then (WATCH_JS)).
 
     The reply is judged once the page is idle (a big block may still be drawing when the
     footer shows). A page that never gets there is a result (frozen or broken), not an error.
     """
-    expected = [list(prompt.expected), MODEL]
     try:
         page.wait_for_function("() => window.__bench.lastVisible !== null",
                                timeout=timeout * 1000, polling=100)
-        page.wait_for_function(FINAL_JS, arg=expected, timeout=60_000, polling=200)
+        page.wait_for_function(FINAL_JS, arg=MODEL, timeout=60_000, polling=200)
     except Exception:
-        return None, None
+        return None, None, page.evaluate("() => window.__bench")
     idle = None
     try:
         page.wait_for_function(IDLE_JS, timeout=60_000, polling=100)
         idle = page.evaluate("() => performance.now()")
     except Exception:
         pass  # judged as it is now; the long-task figure fails without an idle page
-    return page.evaluate(FINAL_JS, expected), idle
+    seen = page.evaluate("() => window.__bench")  # before the pages are turned
+    final = page.evaluate(FINAL_JS, MODEL)
+    shown, pages = _shown_reply(page)
+    return {**final, "missing": missing_piece(prompt.expected, shown), "length": len(shown),
+            "pages": pages}, idle, seen
+
+
+def _shown_reply(page) -> tuple[str, int]:
+    """What the reply shows, page after page when it is long (its page picker's next page
+    until the last): the text, and how many pages. After the measured window: its reruns
+    do not count."""
+    texts = []
+    while True:
+        shown = page.evaluate(SHOWN_JS)
+        texts.append(shown["text"])
+        if not shown["next"]:
+            return "\n".join(texts), len(texts)
+        reply = page.locator('[data-testid="stChatMessage"]').filter(
+            has=page.locator('[data-testid="stChatMessageAvatarAssistant"]')).last
+        reply.locator('[data-testid="stPaginationNext"]').click()
+        page.wait_for_function(NEXT_PAGE_JS, arg=[len(shown["text"]), shown["text"][:200]],
+                               timeout=60_000, polling=100)
+
+
+# The page picked is drawn: the app idle, and the reply showing other text than before.
+NEXT_PAGE_JS = f"""
+([length, start]) => {{
+  if (!document.querySelector('{IDLE}') || document.querySelector('{STALE}')) return false;
+  const shown = ({SHOWN_JS.strip()})();
+  return shown.text.length !== length || shown.text.slice(0, 200) !== start;
+}}
+"""
+
+
+def missing_piece(expected: tuple[str, ...], shown: str) -> int:
+    """The index of the first expected piece the shown text lacks (-1: none), whitespace
+    aside: a page break or a code block's last newline moves it, never a character."""
+    flat = "".join(shown.split())
+    return next((i for i, piece in enumerate(expected) if "".join(piece.split()) not in flat), -1)
 
 
 # ---------------------------------------------------------------- report
@@ -844,19 +982,33 @@ def print_case(run: CaseRun) -> None:
     else:
         print("    the page never went idle after the reply")
     enter = seen["submittedPerf"]
+    opening = LongTasks.between(seen["tasks"], float("-inf"), enter)
+    print(f"    main-thread tasks over 50 ms while the page opened, before Enter (not judged):"
+          f" {opening.describe(enter)}")
     print(f"    main-thread tasks over 50 ms, Enter to idle (times after Enter):"
           f" {tasks.describe(enter)}")
     for name, start, end in window_phases(seen, run.idle_perf):
         print(f"      {name}: {tasks.phase(start, end).describe(enter)}")
+    if run.case.end_task_target is not None and run.end_perf is not None:
+        for name, start, end in (("before the server's end", float("-inf"), run.end_perf),
+                                 ("after the server's end", run.end_perf, float("inf"))):
+            print(f"      {name}: {tasks.phase(start, end).describe(enter)}")
     print(f"    {_reply_note(run)}")
+    if run.case.stored:
+        stored = "nothing" if run.stored_chars is None else f"{run.stored_chars:,} characters"
+        sent = record.get("chars")
+        print(f"    stored (the app's SQLite store, read back): {stored}; the server sent"
+              f" {'?' if sent is None else f'{sent:,}'}")
 
 
 def _relay_line(record: dict) -> str:
     """How the paced server really sent the app's stream."""
     span = record["ended"] - (record["first_event"] or record["ended"])
     rate = f"{record['events'] / span:,.0f}/s" if span > 0 else "-"
+    chunks = (f"; {record['chars']:,} characters re-chunked into {record['chunk_chars']} a chunk"
+              if record.get("chunk_chars") else "")
     return (f"{record['events']:,} events in {span:.2f} s ({rate}, asked {record['rate']:,.0f}/s;"
-            f" worst write {record['late_max'] * 1e3:.1f} ms behind its schedule)")
+            f" worst write {record['late_max'] * 1e3:.1f} ms behind its schedule{chunks})")
 
 
 def window_phases(seen: dict, idle: float | None) -> list[tuple[str, float, float]]:
@@ -881,7 +1033,9 @@ def _reply_note(run: CaseRun) -> str:
         return f"reply incomplete: {final['error']} ({final['footer']})"
     if final["missing"] >= 0:
         return f"reply incomplete: expected text {final['missing'] + 1} missing ({final['footer']})"
-    return f"reply complete: {final['length']:,} characters on the page; footer: {final['footer']}"
+    pages = f" in {final['pages']} pages" if final.get("pages", 1) > 1 else ""
+    return (f"reply complete: {final['length']:,} characters on the page{pages};"
+            f" footer: {final['footer']}")
 
 
 def _table(header: tuple[str, ...], rows: list[tuple]) -> None:
@@ -1014,7 +1168,8 @@ def browser_cases(processes: Processes, katan: Server, work: Path, args
               f" {cold:.3f} s (warm-up session, not in the figures)", flush=True)
         for key in args.case:
             try:
-                runs.append(run_case(browser, app_url, relay, CASES[key], args.scale))
+                runs.append(run_case(browser, app_url, relay, CASES[key], args.scale,
+                                     work / "data-app"))
             except (BenchError, PlaywrightError) as exc:
                 failures.append(f"case {key} could not run: {_short(exc)}")
                 print(f"  {failures[-1]}", flush=True)

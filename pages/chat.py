@@ -9,8 +9,8 @@ from core.chat.blocks import (
     BlockSplitter,
     UpdateCost,
     draw_blocks,
-    drawn_plain,
     highlighted_on_page,
+    warm_highlighter,
 )
 from core.chat.call import Reply, coalesce
 from core.history.conversation import ShownMessage
@@ -27,6 +27,7 @@ from core.providers.connections import targets as connection_targets
 from core.providers.kinds import Target
 from core.providers.sources import every_connection
 from pages.sections import history
+from pages.sections.reply_body import draw_copy, draw_reply_body, draw_user_text
 
 session.run_in_frame()  # never drawn without the frame's gate
 
@@ -82,15 +83,6 @@ def _versions(conversation, turn: ShownMessage) -> None:
                   args=(version.next_id,), help="The next version")
 
 
-def _user_text(text: str) -> None:
-    """A message of the user's: Markdown, or as typed when it is long (a pasted file)."""
-    if drawn_plain("user", text):
-        st.text(text)
-        st.caption("A long message: shown as typed, without Markdown.")
-    else:
-        st.markdown(text)
-
-
 def _show_turn(index: int, turn: ShownMessage, conversation) -> None:
     with st.chat_message(turn.role):
         if turn.reasoning:
@@ -99,7 +91,7 @@ def _show_turn(index: int, turn: ShownMessage, conversation) -> None:
                 st.markdown(turn.reasoning)
         if turn.role == "user":
             with st.container(key=f"chat-user-{index}"):
-                _user_text(turn.content)
+                draw_user_text(turn.content, key=f"chat-text-{turn.id}")
             if turn.id in conversation.refused:
                 st.warning(f"This message is not stored in full: {conversation.refused[turn.id]}")
             elif turn.error:  # as stored in place of a message the store refused
@@ -111,12 +103,12 @@ def _show_turn(index: int, turn: ShownMessage, conversation) -> None:
                           help="Edit this message and send it again; this version stays.")
             return
         if turn.content:
-            st.markdown(turn.content)
+            draw_reply_body(turn.content, key=f"chat-text-{turn.id}")
         caption, copy = st.columns([5, 1], vertical_alignment="center")
         caption.caption(turn.footer)
         if turn.content:
-            with copy.popover("Copy", icon="📋", width="stretch"):
-                st.code(turn.content, language="markdown", wrap_lines=True)
+            with copy:
+                draw_copy(turn.content, key=f"chat-text-{turn.id}")
         _versions(conversation, turn)
         if turn.id in conversation.refused:
             st.warning(f"This reply is not stored in full: {conversation.refused[turn.id]}")
@@ -238,7 +230,7 @@ def _unsent_message() -> None:
         why = st.session_state.get(session.UNSENT_WHY) or "your session had ended"
         st.caption(f"Your message was not sent ({why}):")
         with st.container(key="chat-user-unsent"):
-            _user_text(text)
+            draw_user_text(text, key="chat-text-unsent")
         send, discard, _ = st.columns([1, 1, 2])
         send.button("Send", type="primary", key="chat:unsent_send", width="stretch",
                     on_click=_request, args=("send_unsent",))
@@ -396,3 +388,4 @@ if live is not None:
 else:
     _unsent_message()
     _actions(conversation)
+    warm_highlighter(st)  # loaded now, not in the middle of a reply (a 0.3 to 1 s freeze)

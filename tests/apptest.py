@@ -49,11 +49,25 @@ def configure_compatible(at: AppTest, base_url: str, key: str = "", model: str =
 
 def chat_messages(at: AppTest) -> list[tuple[str, str]]:
     """(role, text) for every chat message on the page, text being all its markdown (and the
-    plain text of a long message of the user's, drawn as typed)."""
+    plain text of a long message of the user's, drawn as typed, and a reply's code blocks too
+    big to highlight, drawn plain; not the Copy popover's code)."""
     return [
-        (m.name, "\n".join([md.value for md in m.markdown] + [t.value for t in m.text]))
+        (m.name, "\n".join([md.value for md in m.markdown] + [t.value for t in m.text]
+                           + [c.value for c in outside_popovers(m, "code")]))
         for m in at.chat_message
     ]
+
+
+def outside_popovers(block, kind: str) -> list:
+    """The elements of `kind` in `block`, in order, leaving out what popovers hold."""
+    found = []
+    for child in block.children.values():
+        if hasattr(child, "children"):  # a block: a container, a column, a popover
+            if child.type != "popover":
+                found += outside_popovers(child, kind)
+        elif child.type == kind:
+            found.append(child)
+    return found
 
 
 def shown_text(at: AppTest) -> str:

@@ -103,20 +103,23 @@ def test_long_tasks_are_those_of_the_window_each_in_one_phase(tasks, cuts):
 # ---------------------------------------------------------------- verdicts
 
 
-def _case_run(case_key="a", lag_ms=100, longest=120.0, idle=True, missing=-1, error=None):
+def _case_run(case_key="a", lag_ms=100, longest=120.0, idle=True, missing=-1, error=None,
+              after_end=60.0, stored=None, sent=None):
     ended = 1_800_000_000.0  # the relay's time.time() of its last byte
     seen = {"submitted": ended * 1000 - 10_000, "submittedPerf": 1_000.0, "messagePerf": 1_500.0,
             "firstVisible": ended * 1000 - 9_000, "firstPerf": 2_000.0,
             "markerInDom": None if lag_ms is None else ended * 1000 + lag_ms - 5,
             "lastVisible": None if lag_ms is None else ended * 1000 + lag_ms,
             "lastPerf": 11_000.0, "mutationPerf": 11_500.0,
-            "tasks": [[400.0, 100.0], [950.0, 80.0], [5_000.0, longest], [12_000.0, 60.0],
+            "tasks": [[400.0, 100.0], [950.0, 80.0], [5_000.0, longest], [12_000.0, after_end],
                       [14_000.0, 90.0]]}
     final = {"footer": "katan-echo", "error": error, "missing": missing, "length": 10}
     record = {"ended": ended, "first_event": ended - 10, "events": 20_031, "rate": 2000.0,
               "late_max": 0.002, "started": ended - 10.2}
+    if sent is not None:
+        record["chars"] = sent
     return bench.CaseRun(bench.CASES[case_key], 80_000, 80_000, record, seen, final,
-                         13_000.0 if idle else None)
+                         13_000.0 if idle else None, stored)
 
 
 def _passed(run) -> dict[str, bool]:
@@ -206,8 +209,8 @@ def test_replies_together_count_every_streams_text_and_first_token():
 
 
 def test_options_pick_cases_and_parts():
-    assert bench.parse_args([]).case == ["a", "b", "c", "d"]
-    assert bench.parse_args(["--case", "c", "--case", "a"]).case == ["a", "c"]
+    assert bench.parse_args([]).case == ["a", "b", "c", "d", "e"]
+    assert bench.parse_args(["--case", "e", "--case", "a"]).case == ["a", "e"]
     assert bench.parse_args(["--skip-paths", "--case", "b"]).skip_paths
     with pytest.raises(SystemExit):
         bench.parse_args(["--skip-paths", "--skip-browser"])
@@ -216,6 +219,51 @@ def test_options_pick_cases_and_parts():
     assert bench.parse_args([]).paced == bench.Paced(50, 50.0, 250)
     assert bench.parse_args(["--streams", "10", "--pace", "20"]).paced == bench.Paced(10, 20.0, 250)
     assert bench.parse_args(["--streams", "0"]).paced is None
+        bench.parse_args(["--case", "f"])
+
+
+# ---------------------------------------------------------------- case e: a 5 MB reply
+
+
+def test_the_5_mb_case_streams_about_a_minute_in_chunks_of_28_characters():
+    case = bench.CASES["e"]
+    prompt = case.prompt("END0123456789AB", 1.0)
+    assert len(prompt.text) == 5_000_000 and prompt.text.endswith(" END0123456789AB")
+    assert (case.rate, case.chunk_chars, case.target, case.end_task_target) == (3_000, 28, 1.0, 500)
+    assert 55 <= case.stream_seconds(len(prompt.text)) <= 65
+    assert bench.CASES["a"].stream_seconds(80_000) == 10.0  # the echo's own 4-character chunks
+
+
+@pytest.mark.parametrize("longest, after_end, passes", [
+    (200.0, 500.0, (True, True)), (200.5, 60.0, (False, True)), (120.0, 500.5, (True, False)),
+])
+def test_the_5_mb_case_splits_its_long_tasks_at_the_server_s_end(longest, after_end, passes):
+    """While streaming (Enter to the server's last byte, on the page's clock) <= 200 ms;
+    from there to idle <= 500 ms; a task counts in the part where it starts."""
+    run = _case_run("e", longest=longest, after_end=after_end, stored=10, sent=10)
+    assert run.end_perf == 11_000.0  # Enter at 1,000 ms, 10 s before the server's end
+    judged = _passed(run)
+    assert (judged["longest main-thread task while streaming"],
+            judged["longest main-thread task after the server's end"]) == passes
+    assert "longest main-thread task" not in judged
+
+
+@pytest.mark.parametrize("stored, sent, passes", [
+    (5_000_112, 5_000_112, True), (999_999, 5_000_112, False), (None, 5_000_112, False),
+    (10, None, False),
+])
+def test_stored_whole_means_as_many_characters_as_the_server_sent(stored, sent, passes):
+    run = _case_run("e", stored=stored, sent=sent)
+    assert _passed(run)["reply stored whole"] is passes
+    assert "reply stored whole" not in _passed(_case_run("a"))
+
+
+def test_a_reply_counts_as_shown_when_every_piece_is_there_whitespace_aside():
+    """A page break or a code block's dropped last newline moves whitespace, not characters."""
+    shown = "[echo] header\nUser: Here it is:\ndef f():\n    return 1\nlorem ipsum\ndolor END1"
+    assert bench.missing_piece(("def f():\n    return 1\n", "END1"), shown) == -1
+    assert bench.missing_piece(("lorem ipsum dolor", "END2"), shown) == 1
+    assert bench.missing_piece(("return 2",), shown) == 0
 
 
 # ---------------------------------------------------------------- the paced relay
@@ -306,3 +354,60 @@ def test_relay_counts_the_whole_reply_also_when_the_client_leaves_early(relay, k
     first, cut = json.loads(_ask(relay, "GET", "/_relay/replies")[1])[-2:]
     assert first == {"chars": len(whole), "sha256": hashlib.sha256(whole.encode()).hexdigest()}
     assert cut["chars"] == len(whole)  # the same reply, though the client got one event of it
+def test_relay_rechunks_a_reply_into_chunks_of_the_size_asked(relay, katan_server):
+    """The whole reply, asked of the upstream at once, comes as a stream of 28-character
+    chunks: the same text, a role chunk first, the finish reason and the usage last, paced."""
+    assert _ask(relay, "POST", "/_relay/chunking", b"28") == (200, b"28")
+    prompt = "rechunked " * 300
+    body = json.dumps({"model": "katan-echo", "stream": True,
+                       "stream_options": {"include_usage": True},
+                       "messages": [{"role": "user", "content": prompt}]}).encode()
+    status, raw = _ask(relay, "POST", "/v1/chat/completions", body,
+                       {"Authorization": f"Bearer {katan_server.api_key}",
+                        "Content-Type": "application/json"})
+    assert status == 200
+    events = [e.removeprefix("data: ") for e in raw.decode().split("\n\n") if e.strip()]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    pieces = [d["content"] for d in deltas if d.get("content")]
+    assert deltas[0]["role"] == "assistant" and all(len(p) == 28 for p in pieces[:-1])
+    text = "".join(pieces)
+    assert text.startswith("[echo] model=katan-echo") and text.endswith("User: " + prompt)
+    assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] > 0
+    _, raw = _ask(relay, "GET", "/_relay/streams")
+    record = json.loads(raw)[-1]
+    assert (record["chars"], record["chunk_chars"]) == (len(text), 28)
+    assert record["events"] == len(events) and record["complete"]
+    assert _ask(relay, "POST", "/_relay/chunking", b"0") == (200, b"0")  # off again: as relayed
+    relayed, _ = _streamed_text(relay, katan_server.api_key, prompt)
+    assert relayed.split("\n", 1)[1] == text.split("\n", 1)[1]
+    assert "chars" not in json.loads(_ask(relay, "GET", "/_relay/streams")[1])[-1]
+
+
+@pytest.mark.parametrize("bad", [b"-1", b"2.5", b"true", b"many", b""])
+def test_relay_refuses_a_chunking_that_is_not_a_whole_number(relay, bad):
+    assert _ask(relay, "POST", "/_relay/chunking", bad)[0] == 400
+
+
+# ---------------------------------------------------------------- the bench, small
+
+
+def test_the_bench_runs_the_5_mb_case_small_and_judges_it(tmp_path):
+    """bench/stream.py itself, case e at 1/100 of its size (a 50 KB reply, 0.6 s of stream):
+    the app, a real Chromium and the relay; every figure of the case is in the table, and
+    the reply is complete and stored whole (the store keeps 50 KB)."""
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "stream.py"), "--skip-paths", "--case", "e",
+         "--scale", "0.01"], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {line.split("  ")[0]: line for line in result.stdout.splitlines()
+            if line.startswith("2e ")}
+    assert set(rows) == {
+        "2e last token visible after the server's end", "2e longest main-thread task while streaming",
+        "2e longest main-thread task after the server's end", "2e reply complete",
+        "2e reply stored whole"}
+    assert rows["2e reply complete"].endswith("PASS")
+    assert rows["2e reply stored whole"].endswith("PASS")
+    assert "re-chunked into 28 a chunk" in result.stdout

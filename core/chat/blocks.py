@@ -1,11 +1,14 @@
 """A streamed reply as Markdown blocks: a finished block is drawn once, only the one in progress
 is updated (re-rendering the whole reply on each update froze the browser). A block ends at a
-blank line before a new left-margin start, and around a fenced code block."""
+blank line before a new left-margin start, and around a fenced code block. A reply that grows
+past what is drawn whole shows only its latest characters below, and a code block too big to
+highlight stays plain, while it streams and once finished."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from itertools import chain, count
 
 TEXT = "text"  # more Markdown for the block in progress
@@ -175,17 +178,20 @@ def drawn_plain(role: str, text: str) -> bool:
 
 def highlighted_on_page(turns: Iterable) -> int:
     """Characters of code the browser keeps highlighted for these turns (objects with
-    `role`, `content` and `reasoning`): their fences, except in a message drawn as typed."""
+    `role`, `content` and `reasoning`): their fences small enough to highlight, except in a
+    message drawn as typed."""
     return sum(
-        (0 if drawn_plain(turn.role, turn.content) else highlighted_size(turn.content))
-        + highlighted_size(turn.reasoning or "")
+        (0 if drawn_plain(turn.role, turn.content) else _highlighted_when_drawn(turn.content))
+        + _highlighted_when_drawn(turn.reasoning or "")
         for turn in turns
     )
 
 
-# A fence that closes mid-reply is highlighted at once unless it is bigger than this (200 KB
-# blocked the browser 1 to 2 s, on every later update); a bigger one waits for the reply's end.
-HIGHLIGHT_WHEN_CLOSED_MAX = 20_000
+# A code block is highlighted (when it closes mid-reply, and in the finished message) only up
+# to this size; a bigger one is drawn plain, without a language. Highlighting is one task of
+# the browser's main thread, during which the page is frozen: measured here 91 ms for 8 KB,
+# 165 ms for 16 KB, 1.5 to 2.5 s for 200 KB. This keeps one block's task near 150 ms.
+HIGHLIGHT_WHEN_CLOSED_MAX = 15_000
 
 
 def highlights_when_closed(fenced: str) -> bool:
@@ -203,14 +209,102 @@ def highlighted_size(markdown: str) -> int:
     return splitter.closed_code + sum(map(len, splitter._fence_text))
 
 
+@dataclass(frozen=True)
+class Span:
+    """Where one block of a finished message lies: text[start:end]. A fenced code block also
+    has its opening line, and `body_end`, where its closing line starts (`end` if left open)."""
+
+    start: int
+    end: int
+    opening: str = ""
+    body_end: int = 0
+
+    @property
+    def body_start(self) -> int:
+        return self.start + len(self.opening)
+
+    @property
+    def highlighted(self) -> bool:
+        """A code block drawn highlighted: one small enough."""
+        return bool(self.opening) and self.end - self.start <= HIGHLIGHT_WHEN_CLOSED_MAX
+
+
+def block_spans(text: str) -> list[Span]:
+    """The blocks of `text` as the splitter finds them while it streams, in order, covering it."""
+    spans: list[Span] = []
+    position = 0
+    text_start: int | None = None  # the text block in progress
+    fence: tuple[int, str] | None = None  # the open fence's start and opening line
+    splitter = BlockSplitter()
+    for kind, part in chain(splitter.feed(text), splitter.flush()):
+        if kind in (CUT, FENCE) and text_start is not None:
+            spans.append(Span(text_start, position))
+            text_start = None
+        if kind == TEXT and text_start is None:
+            text_start = position
+        if kind == FENCE:
+            fence = (position, part)
+        if kind == CLOSED:  # the whole fence; all but its closing line was passed already
+            start, opening = fence
+            spans.append(Span(start, start + len(part), opening, body_end=position))
+            position, fence = start + len(part), None
+        elif kind != CUT:
+            position += len(part)
+    if text_start is not None:
+        spans.append(Span(text_start, position))
+    if fence is not None:  # left open: code to the end
+        spans.append(Span(fence[0], position, fence[1], body_end=position))
+    return spans
+
+
+def _highlighted_when_drawn(markdown: str) -> int:
+    if "```" not in markdown and "~~~" not in markdown:
+        return 0
+    return sum(span.end - span.start for span in block_spans(markdown) if span.highlighted)
+
+
+MARKDOWN = "markdown"  # a part of a finished message drawn as Markdown
+PLAIN_CODE = "plain code"  # the body of a code block too big to highlight, drawn plain
+
+
+def drawn_parts(markdown: str) -> list[tuple[str, str]]:
+    """A finished message as it is drawn, in order: Markdown, except that each code block too
+    big to highlight is a PLAIN_CODE part of its own (its body, without the fence lines)."""
+    parts, start = [], 0
+    if "```" in markdown or "~~~" in markdown:
+        for span in block_spans(markdown):
+            if span.opening and not span.highlighted:
+                if span.start > start:
+                    parts.append((MARKDOWN, markdown[start:span.start]))
+                parts.append((PLAIN_CODE, markdown[span.body_start:span.body_end]))
+                start = span.end
+    if start < len(markdown):
+        parts.append((MARKDOWN, markdown[start:]))
+    return parts
+
+
 # Re-highlighting a character costs the browser about what re-rendering one costs; counted
 # twice, so that a page full of code spends at most about half its time on it.
 HIGHLIGHT_WEIGHT = 2
 
+# A streaming reply is drawn as it comes up to this many characters; past it the page keeps
+# what it drew and shows only the latest LIVE_TAIL characters below, plainly, replaced on each
+# update (a page that grew to 5 MB showed a reply's end 15 s late, frozen up to 5 s at a time;
+# a paragraph in progress is Markdown parsed again on each update: 100 KB of it took 100 to
+# 150 ms a time here).
+LIVE_WHOLE_MAX = 50_000
+LIVE_TAIL = 40_000
+
+
+def shows_tail(splitter: BlockSplitter) -> bool:
+    """The reply has grown past what is drawn whole while it streams."""
+    return splitter.passed > LIVE_WHOLE_MAX
+
 
 class UpdateCost:
-    """coalesce's `rendered`: what the last update costs the browser (block in progress plus
-    highlighted code); 0 when the splitter held the text back, so the next piece need not wait."""
+    """coalesce's `rendered`: what the last update costs the browser (block in progress, or the
+    tail shown, plus highlighted code); 0 when the splitter held the text back, so the next
+    piece need not wait."""
 
     def __init__(self, splitter: BlockSplitter, highlighted_above: int) -> None:
         self.splitter, self.above, self.seen = splitter, highlighted_above, 0
@@ -220,7 +314,8 @@ class UpdateCost:
         if splitter.passed == self.seen:
             return 0
         self.seen = splitter.passed
-        return splitter.tail_size + HIGHLIGHT_WEIGHT * (self.above + splitter.highlighted)
+        drawn = LIVE_TAIL if shows_tail(splitter) else splitter.tail_size
+        return drawn + HIGHLIGHT_WEIGHT * (self.above + splitter.highlighted)
 
 
 # ---- drawing: `body` is a Streamlit container, duck-typed so core stays free of Streamlit.
@@ -228,17 +323,20 @@ class UpdateCost:
 
 def draw_blocks(pieces: Iterable[str], splitter: BlockSplitter, body) -> None:
     """Stream `pieces` into `body`, each Markdown block through a write_stream of its own (once
-    finished, never sent again), each fenced code block as a GrowingCode."""
-    steps = _steps(pieces, splitter)
+    finished, never sent again), each fenced code block as a GrowingCode; past LIVE_WHOLE_MAX
+    characters, only the latest ones (a LiveTail)."""
+    received = _Received(pieces)
+    steps = _steps(received, splitter)
     step = next(steps, None)
     code, fences = None, count()
-    while step is not None:
+    while step is not None and not shows_tail(splitter):
         kind, text = step
         if kind == TEXT:
             ended: list[tuple[str, str]] = []
-            body.write_stream(_one_block(text, steps, ended))
+            body.write_stream(_one_block(text, steps, ended, splitter, received))
             step = ended[0] if ended else None
             continue
+        received.drawn += len(text) if kind != CLOSED else 0
         if kind == FENCE:
             if code is None:
                 warm_highlighter(body)
@@ -248,6 +346,55 @@ def draw_blocks(pieces: Iterable[str], splitter: BlockSplitter, body) -> None:
         elif kind == CLOSED:
             code.close(text)
         step = next(steps, None)
+    if shows_tail(splitter):
+        tail = LiveTail(body.empty(), received)
+        for piece in received:  # the rest of the reply: the splitter only keeps count
+            splitter.feed(piece)
+            tail.show()
+        splitter.flush()
+        tail.show()
+
+
+class _Received:
+    """The reply's pieces as they reach the splitter; keeps the text not yet drawn (the rest
+    is on the page) and, once the reply shows only its tail, how much came in all."""
+
+    def __init__(self, pieces: Iterable[str]) -> None:
+        self.pieces = iter(pieces)
+        self.kept: list[str] = []  # the text received, from `kept_from` on
+        self.kept_from = 0
+        self.total = 0  # characters received
+        self.drawn = 0  # characters drawn as blocks (the rest waits, or shows in the tail)
+
+    def __iter__(self) -> Iterator[str]:
+        for piece in self.pieces:
+            self.total += len(piece)
+            self.kept.append(piece)
+            yield piece
+
+    def latest(self, size: int) -> str:
+        """The last `size` characters received that are not drawn as blocks."""
+        text = "".join(self.kept)
+        text = text[max(self.drawn - self.kept_from, len(text) - size, 0):]
+        self.kept, self.kept_from = [text], self.total - len(text)
+        return text
+
+
+class LiveTail:
+    """A huge reply's latest characters, plain, under the blocks drawn before it grew past
+    LIVE_WHOLE_MAX: one placeholder, replaced on each update, so the page stops growing."""
+
+    def __init__(self, place, received: _Received) -> None:
+        box = place.container(key="chat-live-tail", gap=None)
+        self.caption, self.text, self.received = box.empty(), box.empty(), received
+
+    def show(self) -> None:
+        latest = self.received.latest(LIVE_TAIL)
+        beginning = "the beginning and " if self.received.drawn else ""
+        self.caption.caption(
+            f"Showing {beginning}the last {len(latest):,} of {self.received.total:,}"
+            " characters while the reply arrives; all of it shows when it ends.")
+        self.text.text(latest)
 
 
 def _steps(pieces: Iterable[str], splitter: BlockSplitter) -> Iterator[tuple[str, str]]:
@@ -255,13 +402,20 @@ def _steps(pieces: Iterable[str], splitter: BlockSplitter) -> Iterator[tuple[str
         yield from splitter.feed(piece) if piece is not None else splitter.flush()
 
 
-def _one_block(first: str, steps: Iterator[tuple[str, str]], ended: list) -> Iterator[str]:
-    """The text of one block, for its write_stream; the step that ended it goes to `ended`."""
+def _one_block(first: str, steps: Iterator[tuple[str, str]], ended: list,
+               splitter: BlockSplitter, received: _Received) -> Iterator[str]:
+    """The text of one block, for its write_stream; the step that ended it goes to `ended`.
+    It ends early, as it is, when the reply grows past what is drawn whole (the piece that
+    did it shows in the tail)."""
+    received.drawn += len(first)
     yield first
     for kind, text in steps:
         if kind != TEXT:
             ended.append((kind, text))
             return
+        if shows_tail(splitter):
+            return
+        received.drawn += len(text)
         yield text
 
 
