@@ -1055,7 +1055,6 @@ def _verdict(passed: bool) -> str:
 
 def path_rows(paths: PathComparison, runs: int) -> list[tuple]:
     app_total, raw_total = paths.median("app", "total"), paths.median("raw", "total")
-    app_first, raw_first = paths.median("app", "first_token"), paths.median("raw", "first_token")
     return [
         _cpu_row(paths, f"1 client CPU per chunk, median of {runs}", CPU_RATIO_TARGET),
         (f"1 total time, {paths.chunks:,} chunks, median of {runs}", f"{app_total:.3f} s",

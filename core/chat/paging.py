@@ -7,7 +7,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 
-from core.chat.blocks import Span, block_spans
+from core.chat.blocks import block_spans
 
 # A message longer than this is shown in pages of at most about this size: the browser draws
 # a page in one task (100 KB of Markdown took it 150 to 300 ms here, 5 MB seconds).
