@@ -1,5 +1,6 @@
 """Chat: pick a model, talk, watch the reply stream in."""
 
+import time
 
 import streamlit as st
 
@@ -41,6 +42,8 @@ _STYLE = f"""<style>
 .st-key-chat-stop {{ position: sticky; bottom: 1rem; z-index: 10; width: fit-content; }}
 {_WARM}, div:has(> {_WARM}) {{ display: none; }}
 </style>"""
+
+LAST_DRAW_SECONDS = 0.1
 
 # Under an error about a setting: where to fix it.
 _SETTINGS_LINKS = {
@@ -270,6 +273,9 @@ def _follow(live, conversation) -> None:
                          rendered=UpdateCost(blocks, highlighted_on_page(conversation.turns)))
         draw_blocks(shown, blocks, body)
     session.history_changed()
+    # Streamlit drops what a run drew but has not sent yet when the next run starts: the
+    # reply's last words would never show before the rerun that draws it as ended.
+    time.sleep(LAST_DRAW_SECONDS)
     st.rerun()
 
 
