@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 
 from core.chat.call import Reply
 from core.chat.errors import CONTEXT_TOO_LONG
-from core.failures import UserFacingError
+from core.failures import OurBug, UserFacingError
 from core.history.model import MAX_TITLE_LENGTH, STATUS_NOTES, Chat, Message
 from core.store.contracts import ChatStore
 from core.store.errors import StoreUnavailable
@@ -154,7 +154,7 @@ class Conversation:
         and stored as a note in its place, so the messages after it are stored all the same."""
         try:
             self._write_as(message)
-        except StoreUnavailable:
+        except (StoreUnavailable, OurBug):  # not a refusal of this message: said as it is
             raise
         except UserFacingError as exc:
             logger.warning("A message was refused by the store: %s", exc)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from core.chat.call import Reply, Thinking, close_source, start_reply
 from core.chat.events import Watchdog
 from core.config import Settings
-from core.failures import UserFacingError
+from core.failures import OurBug, UserFacingError
 from core.history.conversation import ShownMessage
 from core.history.model import REPLY_LEASE_SECONDS, Message
 from core.providers.kinds import Target
@@ -296,7 +296,7 @@ def save(job: Job) -> None:
         final = job.final if done else None
         try:  # a reply that ended before its first save is added as it ended
             store.add_message(final or job.message)
-        except StoreUnavailable:
+        except (StoreUnavailable, OurBug):  # tried again, or said beside the reply
             raise
         except UserFacingError:  # its chat is not stored yet: the page showing it stores both
             job.left_to_page = done

@@ -35,7 +35,6 @@ from core.session.stores import (
     connection_store,
     forget,
     history_changed,
-    learn_quirk,
     on_page,
     page_read,
     remembered,
@@ -47,7 +46,8 @@ __all__ = [
     "CHAT_OPTION_DEFAULTS", "KEPT", "UNSENT", "UNSENT_WHY", "answering", "auth", "chat_list",
     "chat_store", "connection_store", "conversation", "current_user", "discard_unsent_message",
     "forget", "forget_old_outage", "framing", "history_changed", "keep", "keep_unsent_message",
-    "keeping", "kept", "learn_quirk", "new_chat", "on_page", "open_chat", "page_read", "put",
+    "keeping", "kept", "new_chat", "on_page", "open_chat", "page_read", "put",
     "remembered", "reopen_addressed_chat", "restore", "run_in_frame", "seed_store", "settings",
-    "show_in_address", "sign_out", "live_reply", "send_reply", "stop_reply", "store", "take_auth_notice", "PageRead",
+    "show_in_address", "sign_out", "live_reply", "send_reply", "stop_reply", "store",
+    "take_auth_notice", "PageRead",
 ]

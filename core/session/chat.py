@@ -17,7 +17,7 @@ from core.providers import sources
 from core.providers.kinds import Target
 from core.session.drafts import put
 from core.session.people import auth, current_user, settings
-from core.session.stores import chat_store, connection_store, history_changed, seed_store
+from core.session.stores import chat_store, history_changed, quirk_stores
 from core.store.contracts import ChatStore
 from core.store.errors import ChatGone
 from core.store.sqlite import SQLiteChatStore
@@ -131,17 +131,12 @@ def send_reply(conversation: Conversation, target: Target, system_prompt: str,
     messages = wire_messages(conversation.turns, system_prompt)
     retried = conversation.retrying is not None and bool(conversation.retrying.content)
     turn = conversation.ask_reply(store=False)
-    quirk_stores = {}
-    for origin, opened in (("profile", seed_store), ("user", connection_store)):
-        try:
-            quirk_stores[origin] = opened()
-        except UserFacingError:  # learned for this process only; the store says why elsewhere
-            quirk_stores[origin] = None
+    kept_in = quirk_stores()  # opened here: the worker has no session
     job = Job(Message(turn.chat_id, "assistant", "", parent_id=turn.parent_id, id=turn.id,
                       model_label=target.label, status="streaming"),
               _worker_store(), current_user().id, add_when_text=retried)
     REPLIES.start(job, Ask(settings(), target, messages, temperature,
-                           on_quirk=lambda quirk: sources.learn(target, quirk, quirk_stores)))
+                           on_quirk=lambda quirk: sources.learn(target, quirk, kept_in)))
     conversation.store_held()  # the message once its reply's request left, then the reply
     REPLIES.save_soon(job)  # (a reply is stored after its chat and message)
     return job

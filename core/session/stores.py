@@ -13,8 +13,6 @@ from core.config import Settings
 from core.failures import UserFacingError
 from core.history.listing import RECENT_ENOUGH
 from core.history.model import Chat
-from core.providers import sources
-from core.providers.kinds import Target
 from core.session.people import auth, current_user, settings
 from core.store.answering import Answering, Guarded
 from core.store.contracts import ChatStore, ProfileStore
@@ -139,16 +137,16 @@ def seed_store() -> SeedConnectionStore:
     return SeedConnectionStore(store(), settings().server_keys)
 
 
-def learn_quirk(target: Target, quirk: str) -> None:
-    """The chat's on_quirk; never raises (see core.providers.sources.learn)."""
+def quirk_stores() -> dict:
+    """Where a learned quirk is kept, by the connection's origin (None: in this process only,
+    the store says why elsewhere); see core.providers.sources.learn."""
     stores = {}
     for origin, opened in (("profile", seed_store), ("user", connection_store)):
         try:
             stores[origin] = opened()
-        except UserFacingError:  # kept for this process only; the store says why elsewhere
+        except UserFacingError:
             stores[origin] = None
-    sources.learn(target, quirk, stores)
-    forget("profile", "connections")
+    return stores
 
 
 SHOWN = "shown:"  # what a page read last, and from which data file: (value, times made again)

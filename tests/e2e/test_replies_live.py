@@ -39,6 +39,13 @@ def _slow_app(app_factory, canned_server, data_dir, pace: float = 0.15):
     return app_factory(data_dir=data_dir)
 
 
+def _story_asked(page: Page, app, until: str) -> None:
+    """A new chat asking for the slow story, shown until the word `until` has arrived."""
+    open_app(page, app.url, "Chat")
+    send(page, "Tell me a long story")
+    expect(messages(page, "assistant").last).to_contain_text(until, timeout=20_000)
+
+
 def _stored_chat(data_dir, title: str) -> None:
     """A chat from earlier, as the app stores it."""
     store = SQLiteChatStore(data_dir)
@@ -53,9 +60,7 @@ def test_switching_to_another_chat_mid_reply_and_back_finds_it_complete(
     _stored_chat(isolated_data_dir, "An earlier question")
     app = _slow_app(app_factory, canned_server, isolated_data_dir, pace=0.2)  # ~8 s
     page = new_page()
-    open_app(page, app.url, "Chat")
-    send(page, "Tell me a long story")
-    expect(messages(page, "assistant").last).to_contain_text("word3", timeout=20_000)
+    _story_asked(page, app, "word3")
     _sidebar_chat(page, "An earlier question").click()  # away, mid-reply
     expect(messages(page, "user").first).to_contain_text("An earlier question")
     expect(messages(page, "assistant").last).to_contain_text("An earlier answer.")
@@ -73,9 +78,7 @@ def test_a_reload_during_a_new_chats_first_reply_shows_it_growing_then_complete(
         app_factory, new_page, canned_server, isolated_data_dir):
     app = _slow_app(app_factory, canned_server, isolated_data_dir, pace=0.2)  # ~8 s
     page = new_page()
-    open_app(page, app.url, "Chat")
-    send(page, "Tell me a long story")
-    expect(messages(page, "assistant").last).to_contain_text("word2", timeout=20_000)
+    _story_asked(page, app, "word2")
     address = page.url
     assert "?chat=" in address, address  # in the address before the reply ends
     page.reload()
@@ -95,9 +98,7 @@ def test_closing_the_tab_mid_reply_and_opening_the_address_finds_it_complete(
         app_factory, new_page, canned_server, isolated_data_dir):
     app = _slow_app(app_factory, canned_server, isolated_data_dir, pace=0.1)  # ~4 s
     page = new_page()
-    open_app(page, app.url, "Chat")
-    send(page, "Tell me a long story")
-    expect(messages(page, "assistant").last).to_contain_text("word2", timeout=20_000)
+    _story_asked(page, app, "word2")
     address = page.url
     page.close()  # mid-reply
     time.sleep(6)  # the reply goes on without any page
@@ -115,9 +116,7 @@ def test_stop_in_a_second_tab_ends_the_reply_started_in_the_first(
         app_factory, new_page, canned_server, isolated_data_dir):
     app = _slow_app(app_factory, canned_server, isolated_data_dir, pace=0.25)  # ~10 s
     first = new_page()
-    open_app(first, app.url, "Chat")
-    send(first, "Tell me a long story")
-    expect(messages(first, "assistant").last).to_contain_text("word2", timeout=20_000)
+    _story_asked(first, app, "word2")
     second = new_page()
     second.goto(first.url)
     expect(messages(second, "assistant").last).to_contain_text("word3", timeout=20_000)
@@ -138,9 +137,7 @@ def test_a_killed_app_process_leaves_the_reply_interrupted_with_what_was_stored(
         app_factory, new_page, canned_server, isolated_data_dir):
     app = _slow_app(app_factory, canned_server, isolated_data_dir, pace=0.25)  # ~10 s
     page = new_page()
-    open_app(page, app.url, "Chat")
-    send(page, "Tell me a long story")
-    expect(messages(page, "assistant").last).to_contain_text("word8", timeout=20_000)
+    _story_asked(page, app, "word8")
     address = page.url
     app.proc.kill()  # SIGKILL: no clean-up of any kind
     app.proc.wait(timeout=30)
