@@ -146,7 +146,7 @@ def test_a_huge_user_message_is_shown_as_typed_a_page_at_a_time():
 
 
 def test_a_long_user_message_within_a_page_is_shown_whole_and_a_short_one_as_markdown():
-    pasted = "x = 1  # **not bold**\n" * 1_500  # 33 KB
+    pasted = "x = 1  # **not bold**\n" * 1_200  # 26 KB
     assert len(pasted) <= PLAIN_PAGE_CHARS
     at = _shown("user", pasted)
     assert _drawn(at) == [_sent("text", pasted)] and not at.pagination

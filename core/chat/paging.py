@@ -13,8 +13,9 @@ from core.chat.blocks import block_spans
 # a page in one task (100 KB of Markdown took it 150 to 300 ms here, 5 MB seconds).
 PAGE_CHARS = 100_000
 # The same for text shown as typed (a user's pasted file): the browser breaks its lines
-# itself, which costs more (100 KB: 240 ms, 200 KB: 1 s here).
-PLAIN_PAGE_CHARS = 50_000
+# itself, which costs more (100 KB: 240 ms, 200 KB: 1 s here; 50 KB drawn as the reply starts
+# arriving took 250-380 ms, 30 KB at most 120 ms: bench/stream.py cases b and c).
+PLAIN_PAGE_CHARS = 30_000
 
 _MARKER = re.compile(r"`{3,}|~{3,}")
 _MATH_LINE = re.compile(r"^[ \t]*\$\$[ \t]*$", re.MULTILINE)  # opens or closes a $$ block
