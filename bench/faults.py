@@ -45,9 +45,10 @@ sys.path.insert(0, str(REPO))
 
 from core.config import load_settings  # noqa: E402
 from core.history.model import Chat, Message  # noqa: E402
-from core.history.replies import Ask, Job, Replies  # noqa: E402
+from core.history.replies import Ask, Replies  # noqa: E402
 from core.providers.kinds import Target  # noqa: E402
 from core.store.sqlite import DB_FILENAME  # noqa: E402
+from tests.replying import TimedJob  # noqa: E402
 
 TARGET_S = 3.0
 STREAM_TARGET_S = 0.5
@@ -178,18 +179,6 @@ def page_figures(rows: list, backend: str, at, fault, words: str) -> None:
         figure(rows, backend, "send", took, words in said(at))
 
 
-class _Timed(Job):
-    """A reply that notes when its worker received each piece of the answer."""
-
-    def __init__(self, *args, **options):
-        super().__init__(*args, **options)
-        self.received: list[float] = []
-
-    def arrived(self, piece) -> None:
-        self.received.append(time.monotonic())
-        super().arrived(piece)
-
-
 def _waited(done, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while not done():
@@ -205,7 +194,7 @@ def stream_figures(rows: list, backend: str, store, fault, paced_url: str) -> No
     stored once the store answers again."""
     chat = store.save_chat(Chat(title="bench"))
     question = store.add_message(Message(chat.id, "user", "hello"))
-    job = _Timed(Message(chat.id, "assistant", "", parent_id=question.id, status="streaming"),
+    job = TimedJob(Message(chat.id, "assistant", "", parent_id=question.id, status="streaming"),
                  store, store.user_id)
     ask = Ask(load_settings(environ={}, dotenv_path=None),
               Target("openai-compatible", "Bench", paced_url, KEY, MODEL),

@@ -343,6 +343,19 @@ def _offered_targets() -> list[Target] | None:
     return targets
 
 
+def _draw_conversation(conversation, live) -> None:
+    """The chat list, the chat's address (from its first message on) and every turn but the
+    reply still arriving (`_follow` draws that one)."""
+    history.draw(sidebar_head, sidebar_list)
+    if conversation.unsaved:
+        st.warning(f"This chat is not being saved: {conversation.unsaved} "
+                   "It stays on this page.")
+    session.show_in_address(conversation)
+    for index, turn in enumerate(conversation.turns):
+        if live is None or turn.id != live.id:
+            _show_turn(index, turn, conversation)
+
+
 st.title("Chat")
 st.html(_STYLE)
 history.reopen()  # a reload opens the chat it showed (its id is in the address)
@@ -353,14 +366,7 @@ if st.session_state.get("chat:input") or st.session_state.get("chat:action"):
 sidebar_head, sidebar_options, sidebar_list = (st.sidebar.container() for _ in range(3))
 targets = _offered_targets()
 if not targets:  # the conversation already on screen stays there
-    history.draw(sidebar_head, sidebar_list)
-    if conversation.unsaved:
-        st.warning(f"This chat is not being saved: {conversation.unsaved} "
-                   "It stays on this page.")
-    session.show_in_address(conversation)
-    for index, turn in enumerate(conversation.turns):
-        if turn is not conversation.live_turn():
-            _show_turn(index, turn, conversation)
+    _draw_conversation(conversation, live)
     if targets is not None and UNREADABLE:  # configured, but its key cannot be read now
         st.info("No model can be offered while the saved key cannot be read (see above). "
                 "Put back the secret it was saved with, or enter the key again in Settings.")
@@ -382,13 +388,7 @@ if live is None and _take_request(conversation, prompt):
     # Asked before anything is drawn: the request leaves now, not after this run.
     live = session.send_reply(conversation, target, system_prompt, temperature)
     session.history_changed()
-history.draw(sidebar_head, sidebar_list)
-if conversation.unsaved:
-    st.warning(f"This chat is not being saved: {conversation.unsaved} It stays on this page.")
-session.show_in_address(conversation)  # from the first message on
-for index, turn in enumerate(conversation.turns):
-    if live is None or turn.id != live.id:
-        _show_turn(index, turn, conversation)
+_draw_conversation(conversation, live)
 if live is not None:
     _follow(live, conversation)
 else:

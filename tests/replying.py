@@ -43,6 +43,18 @@ def ask(replies: Replies, conversation: Conversation, server, store=None, job=Jo
     return replies.start(asked, Ask(settings, target(server), messages))
 
 
+class TimedJob(Job):
+    """A reply that notes when its worker received each piece of the answer."""
+
+    def __init__(self, *args, **options):
+        super().__init__(*args, **options)
+        self.received: list[float] = []
+
+    def arrived(self, piece) -> None:
+        self.received.append(time.monotonic())
+        super().arrived(piece)
+
+
 def settled(job: Job) -> bool:
     """Ended, and its end stored, left to the page, or refused by the store."""
     return job.done and (job.stored or job.left_to_page or job.problem is not None)

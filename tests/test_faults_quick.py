@@ -11,13 +11,13 @@ from __future__ import annotations
 import time
 
 from core.history.conversation import Conversation
-from core.history.replies import Job, Replies
+from core.history.replies import Replies
 from core.store.sqlite import SQLiteChatStore
 from tests.apptest import compatible, open_app
 from tests.chatting import errors, send, use_server
 from tests.fixtures.faults import another_window_writing
 from tests.fixtures.llm_servers import FORTY_WORDS
-from tests.replying import ask, show_ended, wait
+from tests.replying import TimedJob, ask, show_ended, wait
 from tests.test_faults_pages_supabase import _save as _save_hosted
 from tests.test_faults_pages_supabase import _signed_up_and_chatting, assert_outage, hosted  # noqa: F401
 
@@ -53,18 +53,6 @@ def test_a_locked_file_is_said_once_and_quickly_on_save_and_in_a_new_tab(
         assert took < QUICK, took
 
 
-class _Timed(Job):
-    """A reply that notes when its worker received each piece of the answer."""
-
-    def __init__(self, *args, **options):
-        super().__init__(*args, **options)
-        self.received: list[float] = []
-
-    def arrived(self, piece) -> None:
-        self.received.append(time.monotonic())
-        super().arrived(piece)
-
-
 def test_a_streaming_reply_is_never_paused_by_a_locked_file_and_its_end_is_stored_after(
         tmp_path, canned_server):
     store = SQLiteChatStore(tmp_path)
@@ -74,7 +62,7 @@ def test_a_streaming_reply_is_never_paused_by_a_locked_file_and_its_end_is_store
     paced = canned_server(200, FORTY_WORDS, chunked=True, pace=pace)  # about 4 s
     replies = Replies(workers=1, writers=1, save_every=0.2)
     with another_window_writing(tmp_path, "exclusive"):
-        job = ask(replies, conversation, paced, job=_Timed)
+        job = ask(replies, conversation, paced, job=TimedJob)
         wait(lambda: job.done)
         assert not job.added  # every save waited for the lock and gave up
     gaps = [later - earlier for earlier, later in zip(job.received, job.received[1:])]

@@ -125,8 +125,8 @@ def test_a_follower_through_the_store_sees_the_reply_grow_and_end(replies, store
     chat, question = _chat(store)
     job = replies.start(_job(store, chat, question), _ask(slow))
     _wait(lambda: job.added)
-    message, state = store.read_reply(job.id)
-    tail = Tail(SQLiteChatStore(store.path.parent), message, state, every=0.1)
+    message, _ = store.read_reply(job.id)
+    tail = Tail(SQLiteChatStore(store.path.parent), message, every=0.1)
     pieces = list(tail.follow())
     text = "".join(p for p in pieces if isinstance(p, str))
     assert len([p for p in pieces if isinstance(p, str)]) > 1  # it grew, not all at the end

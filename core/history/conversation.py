@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from core.chat.call import Reply
 from core.chat.errors import CONTEXT_TOO_LONG
 from core.failures import OurBug, UserFacingError
-from core.history.model import MAX_TITLE_LENGTH, STATUS_NOTES, Chat, Message
+from core.history.model import MAX_ERROR_LENGTH, MAX_TITLE_LENGTH, STATUS_NOTES, Chat, Message
 from core.store.contracts import ChatStore
 from core.store.errors import StoreUnavailable
 from core.history.thread import Thread, parents_first, title_from
@@ -19,7 +19,6 @@ logger = logging.getLogger(__name__)
 WORKER_GONE = ("The app stopped before this reply ended (it was restarted or it crashed); "
                "what had arrived is kept. Retry asks again.")
 NOT_STORED = "Not stored in full:"  # a message the store refused, as stored in its place
-MAX_ERROR = 10_000
 
 
 def _changes(message: Message) -> dict:
@@ -160,7 +159,7 @@ class Conversation:
             logger.warning("A message was refused by the store: %s", exc)
             self.refused[message.id] = str(exc)
             self._write_as(message.with_changes(content="", reasoning="", usage=None,
-                                                error=f"{NOT_STORED} {exc}"[:MAX_ERROR]))
+                                                error=f"{NOT_STORED} {exc}"[:MAX_ERROR_LENGTH]))
 
     def _write_as(self, message: Message) -> None:
         if message.id in self._added:

@@ -81,7 +81,6 @@ class Job:
         self.urgent = True  # saved on the keeper's next round, not a second later
         self.gap = 0.0  # seconds between saves beyond SAVE_SECONDS, for a long reply
         self.final_tries = 0
-        self.clock = clock
 
     @property
     def id(self) -> str:
@@ -211,9 +210,6 @@ class Replies:
         job = self._jobs.get(message_id)
         return job if job is not None and job.user_id == user_id else None
 
-    def running(self) -> int:
-        return sum(1 for job in list(self._jobs.values()) if not job.done)
-
     def _run(self, job: Job, ask: Ask) -> None:
         stream = None
         try:
@@ -337,37 +333,30 @@ class Tail:
     """A reply another process runs, followed through the store: what was stored since the last
     read, every `every` seconds, until it ends or its worker is gone (then the page settles it)."""
 
-    def __init__(self, store: ChatStore, message: Message, state, every: float = SAVE_SECONDS):
+    def __init__(self, store: ChatStore, message: Message, every: float = SAVE_SECONDS):
         self.store = store
         self.id = message.id
-        self.reply = Reply()
-        self.reply.parts.append(message.content)
-        if message.reasoning:
-            self.reply.add_reasoning(message.reasoning)
+        self.first = message  # as read when the page found it streaming
+        self.reply = Reply()  # the reasoning so far, for the page's "Thinking…"
         self.every = every
-        self.state = state
 
     def follow(self) -> Iterator[str | Thinking]:
-        if self.reply.parts[0]:
-            yield self.reply.parts[0]
-        if self.reply.reasoning:
-            yield Thinking("")
-        chars = len(self.reply.parts[0])
-        while True:
+        chars, message, alive = 0, self.first, True
+        while True:  # what was read first, then what was stored since, until it ends
+            if message.content:
+                chars += len(message.content)
+                yield message.content
+            if message.reasoning:
+                self.reply.add_reasoning(message.reasoning)
+                yield Thinking("")
+            if message.status != "streaming" or not alive:
+                return
             time.sleep(self.every)
             found = self.store.read_reply(self.id, chars, len(self.reply.reasoning),
                                           lease_seconds=LEASE_SECONDS)
             if found is None:
                 return
-            message, self.state = found
-            if message.reasoning:
-                self.reply.add_reasoning(message.reasoning)
-                yield Thinking("")
-            if message.content:
-                chars += len(message.content)
-                yield message.content
-            if message.status != "streaming" or not self.state.alive:
-                return
+            message, alive = found[0], found[1].alive
 
     def stop(self) -> None:
         self.store.request_stop(self.id)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 
 import streamlit as st
 
@@ -16,12 +15,9 @@ from core.history.replies import LEASE_SECONDS, REPLIES, Ask, Job, Tail, shown_f
 from core.providers import sources
 from core.providers.kinds import Target
 from core.session.drafts import put
-from core.session.people import auth, current_user, settings
-from core.session.stores import chat_store, history_changed, quirk_stores
-from core.store.contracts import ChatStore
+from core.session.people import current_user, settings
+from core.session.stores import chat_store, chat_store_opener, history_changed, quirk_stores
 from core.store.errors import ChatGone
-from core.store.sqlite import SQLiteChatStore
-from core.store.supabase import SupabaseChatStore
 
 
 def _new_conversation() -> Conversation:
@@ -115,16 +111,6 @@ def new_chat() -> None:
 # ---- replies run by the server process (core.history.replies); pages only view them
 
 
-def _worker_store() -> Callable[[], ChatStore]:
-    """How the reply's worker opens its own store (its writes never wait behind this page's),
-    again at each save while it cannot be opened."""
-    config, user = settings(), current_user()
-    if config.mode == "local":
-        return lambda: SQLiteChatStore(config.data_dir)
-    client = auth().client
-    return lambda: SupabaseChatStore(client, user.id)
-
-
 def send_reply(conversation: Conversation, target: Target, system_prompt: str,
                temperature: float | None) -> Job:
     """Ask for a reply to the branch on screen; it runs to its end whatever the page does."""
@@ -134,7 +120,7 @@ def send_reply(conversation: Conversation, target: Target, system_prompt: str,
     kept_in = quirk_stores()  # opened here: the worker has no session
     job = Job(Message(turn.chat_id, "assistant", "", parent_id=turn.parent_id, id=turn.id,
                       model_label=target.label, status="streaming"),
-              _worker_store(), current_user().id, add_when_text=retried)
+              chat_store_opener(), current_user().id, add_when_text=retried)
     REPLIES.start(job, Ask(settings(), target, messages, temperature,
                            on_quirk=lambda quirk: sources.learn(target, quirk, kept_in)))
     conversation.store_held()  # the message once its reply's request left, then the reply
@@ -162,9 +148,9 @@ def live_reply(conversation: Conversation) -> Job | Tail | None:
     if found is None:  # deleted meanwhile, or a Retry that never got text
         conversation.forget_live(turn)
         return None
-    message, state = found
+    message = found[0]
     if message.status == "streaming":
-        return Tail(store, message, state)
+        return Tail(store, message)
     conversation.end_live(ShownMessage.of(message), stored=True)
     return None
 

@@ -55,6 +55,15 @@ def _secret_in_use(config: Settings) -> tuple[str, ...]:
     return (local_secret(config.data_dir),)
 
 
+def _opener(local, hosted, user_id: str) -> Callable:
+    """How to open the user's backend of a store (local or hosted, as configured)."""
+    config = settings()
+    if config.mode == "local":
+        return lambda: local(config.data_dir)
+    client = auth().client
+    return lambda: hosted(client, user_id)
+
+
 def _bound(name: str, local, hosted, encrypted):
     """Made anew when the user or secret changes. SessionEnded, not a RuntimeError, when
     nobody is signed in: a callback can run as the session ends, before the frame notices."""
@@ -68,10 +77,7 @@ def _bound(name: str, local, hosted, encrypted):
         found = answering()
         found.check()  # found busy or down in this run: said at once, not waited for again
         try:
-            if config.mode == "local":
-                backend = local(config.data_dir)
-            else:
-                backend = hosted(auth().client, user.id)
+            backend = _opener(local, hosted, user.id)()
         except StoreUnavailable as exc:
             found.note(exc)
             raise
@@ -89,6 +95,15 @@ def connection_store() -> EncryptedConnectionStore:
     """Plain Connections in and out."""
     return _bound("connection_store", SQLiteConnectionStore, SupabaseConnectionStore,
                   EncryptedConnectionStore)
+
+
+def chat_store_opener() -> Callable[[], ChatStore]:
+    """How a reply's worker opens its own chat store (its writes never wait behind the page's,
+    nor on this session's record of a store found busy), again at each save until it opens."""
+    user = current_user()
+    if user is None:
+        raise SessionEnded()
+    return _opener(SQLiteChatStore, SupabaseChatStore, user.id)
 
 
 def chat_store() -> ChatStore:
