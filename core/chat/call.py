@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import httpx2
 import openai
 
+from core.attachments.wire import content
 from core.chat.client import Limits, build_client, connection_for
 from core.config import Settings
 from core.chat.model_list import read_model_list
@@ -108,10 +109,11 @@ class Reply:
 
 
 def wire_messages(branch: Iterable[Message], system_prompt: str = "") -> list[dict]:
-    """The system prompt when set, then the branch; failed and empty replies left out."""
+    """The system prompt when set, then the branch with each message's attachments; failed
+    and empty replies left out."""
     system = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
-    return system + [{"role": m.role, "content": m.content} for m in branch
-                     if m.content and m.status != "failed"]
+    return system + [{"role": m.role, "content": content(m)} for m in branch
+                     if (m.content or m.attachments) and m.status != "failed"]
 
 
 def _open_response(client, stack: ExitStack, target: Target, messages, extra,

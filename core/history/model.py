@@ -34,6 +34,30 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+# Attachments (core.attachments reads them): what one message and one user may hold.
+ATTACHMENT_KINDS = ("image", "document")
+MAX_ATTACHMENTS = 10  # per message
+MAX_IMAGE_BYTES = 2_000_000  # an image as stored: downscaled and re-encoded
+MAX_DOCUMENT_CHARS = 8_000_000  # a document's text
+MAX_ATTACHMENT_NAME_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with a message: an image (downscaled, re-encoded; the original is not kept)
+    or a document read to text. It belongs to its message and goes with it."""
+
+    name: str  # the file's name as attached: shown on its chip, fences a document's text
+    kind: str  # "image" | "document"
+    mime: str  # of `data` for an image (image/jpeg, image/png); of the file for a document
+    data: bytes = field(default=b"", repr=False)  # an image's bytes
+    text: str = field(default="", repr=False)  # a document's text
+    size: int = 0  # bytes of the file as the user attached it
+    width: int = 0  # an image's, as sent
+    height: int = 0
+    id: str = field(default_factory=new_id)
+
+
 @dataclass(frozen=True)
 class Message:
     chat_id: str
@@ -47,6 +71,7 @@ class Message:
     reasoning: str = ""
     usage: Mapping[str, int] | None = None
     created_at: str = ""  # set by the store (ISO 8601, UTC), ordering siblings; an import gives it
+    attachments: tuple[Attachment, ...] = ()  # a user message's files, stored with it
 
     def with_changes(self, **changes) -> "Message":
         return replace(self, **changes)
@@ -73,6 +98,8 @@ class Chat:
     temperature: float | None = None  # None: the server's default
     current_id: str | None = None  # the leaf message of the branch on screen
     pinned: bool = False
+    max_tokens: int | None = None  # room kept for each reply (None: the server's default)
+    context_window: int | None = None  # typed by the user when the server does not say it
     created_at: str = ""  # set by the store; an import gives it
     updated_at: str = ""  # set by the store on every change to the chat or a newer message
 

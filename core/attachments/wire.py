@@ -1,0 +1,52 @@
+"""A message's attachments as the OpenAI chat API takes them: documents as text fenced with
+their file name, before the user's words; images as `image_url` parts with a `data:` URL."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterable
+
+from core.history.model import Attachment, Message
+
+_BACKTICKS = re.compile(r"`{3,}")
+
+
+def fenced(document: Attachment) -> str:
+    """The document's text in a Markdown fence whose info string is its file name; the fence is
+    longer than any run of backticks in the text, so the text cannot close it."""
+    longest = max((len(run) for run in _BACKTICKS.findall(document.text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    name = " ".join(document.name.split())  # one line
+    return f"{fence}{name}\n{document.text}\n{fence}"
+
+
+def data_url(image: Attachment) -> str:
+    return f"data:{image.mime};base64,{base64.b64encode(image.data).decode('ascii')}"
+
+
+def message_text(message: Message) -> str:
+    """The words sent: each document fenced, then what the user typed."""
+    documents = [fenced(a) for a in message.attachments if a.kind == "document"]
+    return "\n\n".join([*documents, message.content] if message.content else documents)
+
+
+def images(message: Message) -> list[Attachment]:
+    return [a for a in message.attachments if a.kind == "image"]
+
+
+def content(message: Message) -> str | list[dict]:
+    """A plain string unless the message carries images: many servers (llama.cpp's among them)
+    take only a string, so content parts are sent only when they must be."""
+    text = message_text(message)
+    pictures = images(message)
+    if not pictures:
+        return text
+    parts: list[dict] = [{"type": "text", "text": text}] if text else []
+    return parts + [{"type": "image_url", "image_url": {"url": data_url(a)}} for a in pictures]
+
+
+def carries_images(messages: Iterable[dict]) -> bool:
+    """Whether a request's messages hold an image part."""
+    return any(isinstance(m.get("content"), list)
+               and any(p.get("type") == "image_url" for p in m["content"]) for m in messages)
