@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import httpx2
 import openai
 
-from core.attachments.wire import content
+from core.attachments.wire import carries_images, content
 from core.chat.client import Limits, build_client, connection_for
 from core.config import Settings
 from core.chat.model_list import read_model_list
@@ -23,7 +23,10 @@ from core.chat.errors import (
     PROVIDER_FAILURES,
     MalformedReply,
     ServerReportedError,
+    IMAGE_REFUSALS,
     describe_empty_stream,
+    describe_images_refused,
+    images_refused,
     describe_error,
     describe_stall,
     describe_stream_end,
@@ -32,7 +35,7 @@ from core.chat.errors import (
     provider_message,
     setting_at_fault,
 )
-from core.providers.connections import MAX_COMPLETION_TOKENS, NO_STREAM_OPTIONS
+from core.providers.connections import MAX_COMPLETION_TOKENS, NO_STREAM_OPTIONS, no_images
 from core.providers.kinds import Target, target_secrets
 from core.chat.events import ChunkReader, StreamEnd, Thinking, Watchdog, read_events
 
@@ -138,6 +141,9 @@ def _open_response(client, stack: ExitStack, target: Target, messages, extra,
             elif "max_tokens" in limit and _wants_max_completion_tokens(exc):
                 limit = {"max_completion_tokens": max_tokens}
                 on_quirk(MAX_COMPLETION_TOKENS)
+            elif carries_images(messages) and (refusal := images_refused(exc, target.model)):
+                on_quirk(no_images(target.model))  # said before sending to it from now on
+                raise refusal from exc
             else:
                 raise
 
@@ -199,6 +205,8 @@ def stream_reply(
         raise
     except Exception as exc:  # every failure becomes a message, once, here
         _end_with_error(reply, target, limits, watchdog, exc, client)
+        if isinstance(exc, openai.APIStatusError) and exc.status_code in IMAGE_REFUSALS:
+            _blame_images(reply, client, target, messages, on_quirk)
         return
     finally:
         reply.end_reasoning()
@@ -207,7 +215,33 @@ def stream_reply(
         _end_with_error(reply, target, limits, watchdog, None, client)
         return
     _classify_end(reply, target, end, kind)
+    if reply.status == "failed" and not reply.finish_reason:  # no reply at all
+        _blame_images(reply, client, target, messages, on_quirk)
     _address_the_error(reply, target)
+
+
+IMAGES_PROBE_SECONDS = 20.0
+
+
+def _blame_images(reply: Reply, client, target: Target, messages: list[dict],
+                  on_quirk: Callable[[str], None]) -> None:
+    """A request with images that got no reply, or a refusal that does not say why: when the
+    same request without its images is answered (one token asked), the model takes no images.
+    Some servers (llama.cpp's without a vision projector) just send an empty stream."""
+    if reply.parts or reply.reasoning or not carries_images(messages):
+        return
+    plain = [{**m, "content": "\n\n".join(p.get("text", "") for p in m["content"]
+                                           if p.get("type") == "text")}
+             if isinstance(m.get("content"), list) else m for m in messages]
+    limit = ({"max_completion_tokens": 1} if MAX_COMPLETION_TOKENS in target.quirks
+             else {"max_tokens": 1})
+    try:
+        client.with_options(timeout=IMAGES_PROBE_SECONDS, max_retries=2).chat.completions.create(
+            model=target.model, messages=plain, stream=False, **limit)
+    except PROVIDER_FAILURES:  # it fails without the images too: not about them
+        return
+    on_quirk(no_images(target.model))
+    reply.error, reply.error_field = describe_images_refused(target.model), None
 
 
 def _address_the_error(reply: Reply, target: Target) -> None:
@@ -433,6 +467,7 @@ def start_reply(
     temperature: float | None = None,
     on_quirk: Callable[[str], None] = lambda quirk: None,
     watchdog: Watchdog | None = None,
+    max_tokens: int | None = None,
 ) -> Iterator[str | Thinking]:
     """Never raises."""
     try:
@@ -444,5 +479,5 @@ def start_reply(
         return iter(())
     return stream_reply(
         client, target, messages, reply, temperature=temperature, limits=limits,
-        on_quirk=on_quirk, watchdog=watchdog,
+        on_quirk=on_quirk, watchdog=watchdog, max_tokens=max_tokens,
     )

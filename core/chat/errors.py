@@ -177,6 +177,39 @@ def _is_too_long(exc: openai.APIStatusError, said: str | None) -> bool:
 CONTEXT_TOO_LONG = "The conversation is too long for the model's context"
 
 
+class ImagesRefused(UserFacingError):
+    """The model refused a message with an image: said once, then before sending (a quirk)."""
+
+
+# What servers say when a model cannot take an image, or content parts at all (llama.cpp
+# without a vision projector, vLLM and Ollama text models, LM Studio, OpenAI's older models).
+_NO_IMAGES = re.compile(
+    r"image|vision|multi-?modal|content (?:must|should) be a string|expected (?:a )?str"
+    r"|concatenate str|not \"?list\"?|array of content parts", re.I)
+IMAGE_REFUSALS = (400, 415, 422, 500, 501)
+_IMAGE_TOO_BIG = re.compile(r"too (?:large|big|many)|exceed", re.I)  # this image, not images
+
+
+def images_refused(exc: BaseException, model: str) -> ImagesRefused | None:
+    """The refusal of a request carrying images, when the server's words say it was them."""
+    if not isinstance(exc, openai.APIStatusError) or exc.status_code not in IMAGE_REFUSALS:
+        return None
+    said = _said_in(exc) or ""
+    if not _NO_IMAGES.search(said) or _IMAGE_TOO_BIG.search(said):
+        return None
+    return ImagesRefused(describe_images_refused(model, said))
+
+
+def describe_images_refused(model: str, said: str | None = None) -> str:
+    """`said`: the server's words; None when it sent no reply to the message with an image but
+    answers the same message without it."""
+    how = (f"the server answered \u201c{collapse(said)[:300]}\u201d" if said else
+           "the server sent no reply to your message with an image, and answers it without one")
+    return (f"{model} does not take images: {how}. Send your message without the image, or "
+            "pick a model that can see images. From now on the message box says so before "
+            "anything is sent to this model.")
+
+
 def _status_message(
     exc: openai.APIStatusError, base_url: str, model: str, models: list[str]
 ) -> tuple[str, str | None]:

@@ -46,6 +46,7 @@ class Ask:
     messages: list[dict]
     temperature: float | None = None
     on_quirk: Callable[[str], None] = lambda quirk: None
+    max_tokens: int | None = None  # the reply's room (None: the server's default)
 
 
 class Job:
@@ -216,7 +217,7 @@ class Replies:
             if not job.stopping.is_set():
                 stream = start_reply(ask.settings, ask.target, ask.messages, job.reply,
                                      temperature=ask.temperature, on_quirk=ask.on_quirk,
-                                     watchdog=job.watchdog)
+                                     watchdog=job.watchdog, max_tokens=ask.max_tokens)
                 for piece in stream:
                     job.arrived(piece)
                     if job.stopping.is_set():

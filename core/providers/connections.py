@@ -29,6 +29,22 @@ MAX_HEADER_VALUE_LENGTH = 1000
 NO_STREAM_OPTIONS = "no_stream_options"  # refuses stream_options.include_usage
 MAX_COMPLETION_TOKENS = "max_completion_tokens"  # refuses max_tokens, wants this instead
 QUIRKS = (NO_STREAM_OPTIONS, MAX_COMPLETION_TOKENS)
+# Per model: "no_images:<model>", the model refused a message with an image.
+NO_IMAGES = "no_images:"
+
+
+def no_images(model: str) -> str:
+    return NO_IMAGES + model
+
+
+def is_quirk(quirk: str) -> bool:
+    """A name of QUIRKS, or a per-model one whose model name could be a model's (one line, no
+    comma: the seed's column keeps quirks as a comma-separated list)."""
+    if quirk in QUIRKS:
+        return True
+    model = quirk.removeprefix(NO_IMAGES)
+    return (quirk.startswith(NO_IMAGES) and 0 < len(model) <= MAX_MODEL_NAME_LENGTH
+            and "," not in model and not has_control_characters(model))
 
 # Set by the client or the key: a custom one would break the request, smuggle a second one or
 # replace the key (lower case).
@@ -184,7 +200,7 @@ def connection_problems(connection: Connection) -> list[str]:
             problem := text_problem("The default model", connection.default_model,
                                     MAX_MODEL_NAME_LENGTH)):
         problems.append(problem)
-    unknown = set(connection.quirks) - set(QUIRKS)
+    unknown = {quirk for quirk in connection.quirks if not is_quirk(quirk)}
     if unknown:
         problems.append(f"Unknown quirks: {', '.join(sorted(unknown))}.")
     return problems

@@ -8,7 +8,7 @@ from collections.abc import Collection, Iterable, Mapping
 from core.failures import UserFacingError
 from core.providers.connections import (
     JOINERS,
-    QUIRKS,
+    is_quirk,
     Connection,
     header_fields,
     secret_fields,
@@ -80,7 +80,7 @@ def validate_profile(profile: Profile) -> None:
 
 def read_quirks(text: str) -> frozenset[str]:
     """Unknown names are ignored: a newer replica may have written them."""
-    return frozenset(q for q in (part.strip() for part in text.split(",")) if q in QUIRKS)
+    return frozenset(q for q in (part.strip() for part in text.split(",")) if is_quirk(q))
 
 
 def write_quirks(quirks: Iterable[str]) -> str:

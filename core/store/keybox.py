@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from core.config import Settings
 from core.failures import Misconfigured, UserFacingError
-from core.providers.connections import QUIRKS, Connection, connection_problems, secret_fields
+from core.providers.connections import Connection, is_quirk, connection_problems, secret_fields
 from core.providers.profile import FIELD_LABELS, PROFILE_FIELDS, Profile
 from core.providers.seed import KEY_FIELDS, validate_profile
 from core.store.contracts import ConnectionStore, ProfileStore
@@ -418,7 +418,7 @@ class EncryptedConnectionStore:
         self.inner.delete(connection_id)
 
     def learn(self, connection_id: str, quirk: str) -> None:
-        if quirk not in QUIRKS:
+        if not is_quirk(quirk):
             raise ValueError(f"unknown quirk: {quirk!r}")
         self.inner.learn(connection_id, quirk)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-from core.providers.connections import QUIRKS, Connection
+from core.providers.connections import Connection, is_quirk
 from core.providers.seed import column_changes, provider_of, seed_connection, seed_connections
 from core.store.errors import ProfileChanged
 from core.store.keybox import EncryptedProfileStore
@@ -43,7 +43,7 @@ class SeedConnectionStore:
     def learn(self, connection_id: str, quirk: str) -> None:
         """Add a quirk to the provider's column; the seed's OpenAI keeps none (what it learns
         is kept for this process only)."""
-        if quirk not in QUIRKS:
+        if not is_quirk(quirk):
             raise ValueError(f"unknown quirk: {quirk!r}")
         provider = provider_of(connection_id)
         if "quirks" not in provider.columns:
