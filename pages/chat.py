@@ -15,7 +15,12 @@ from core.chat.blocks import (
 )
 from core.chat.call import Reply, coalesce
 from core.history.conversation import ShownMessage
-from core.history.model import MAX_CONTENT_LENGTH
+from core.history.model import (
+    MAX_CONTENT_LENGTH,
+    MAX_CONTEXT_WINDOW,
+    MAX_REPLY_TOKENS,
+    MIN_CONTEXT_WINDOW as MIN_WINDOW,
+)
 from core.auth import SessionEnded
 from core.failures import UserFacingError
 from core.store.keybox import describe_unreadable_key
@@ -27,7 +32,10 @@ from core.providers.connections import (
 from core.providers.connections import targets as connection_targets
 from core.providers.kinds import Target
 from core.providers.sources import every_connection
+from core.attachments.reading import ACCEPTED_TYPES, MAX_UPLOAD_MB
 from pages.sections import history
+from pages.sections.attachments import draw_attachments, draw_tray
+from pages.sections.message_box import draw_meter, keep_draft
 from pages.sections.reply_body import draw_copy, draw_reply_body, draw_user_text
 
 session.run_in_frame()  # never drawn without the frame's gate
@@ -93,6 +101,7 @@ def _show_turn(index: int, turn: ShownMessage, conversation) -> None:
                              icon="💭", type="compact"):
                 st.markdown(turn.reasoning)
         if turn.role == "user":
+            draw_attachments(turn.attachments, key=f"chat-files-{turn.id}")
             with st.container(key=f"chat-user-{index}"):
                 draw_user_text(turn.content, key=f"chat-text-{turn.id}")
             if turn.id in conversation.refused:
@@ -141,8 +150,10 @@ def _kept(key: str) -> dict:
     return session.keeping(key)
 
 
-def _chat_options(area) -> tuple[str, float | None]:
-    """This chat's system prompt and temperature (None: the server's default)."""
+def _chat_options(area, stated_window: int | None) -> tuple[str, float | None, int | None,
+                                                          int | None]:
+    """This chat's system prompt, temperature (None: the server's default), reply room (None:
+    the server's default) and context window typed by the user (None: as the server says)."""
     with area:
         with st.expander("Chat options", expanded=False):
             system_prompt = st.text_area(
@@ -153,7 +164,19 @@ def _chat_options(area) -> tuple[str, float | None]:
             temperature = st.slider(
                 "Temperature", 0.0, 2.0, step=0.1, disabled=not custom, **_kept("chat:temperature")
             )
-    return system_prompt, (temperature if custom else None)
+            max_tokens = st.number_input(
+                "Reply room (max tokens)", min_value=1, max_value=MAX_REPLY_TOKENS, step=256,
+                placeholder="the server's default",
+                help="The most tokens a reply may take; kept free in the context window.",
+                **_kept("chat:max_tokens"))
+            said = (f"The server says {stated_window:,} tokens; type a number to use another."
+                    if stated_window else "The server does not say; type the model's context "
+                    "window to see how full the chat is before sending.")
+            window = st.number_input(
+                "Context window (tokens)", min_value=MIN_WINDOW, max_value=MAX_CONTEXT_WINDOW, step=1024,
+                placeholder=f"{stated_window:,} (said by the server)" if stated_window
+                else "unknown", help=said, **_kept("chat:context_window"))
+    return system_prompt, (temperature if custom else None), max_tokens, window
 
 
 def _request(action: str) -> None:
@@ -176,14 +199,29 @@ def _stop_editing() -> None:
     st.session_state.pop("chat:editing_index", None)
 
 
-def _take_request(conversation, prompt: str | None) -> bool:
+def _submitted(conversation, prompt, target: Target, system_prompt: str) -> bool:
+    """The message box's words and files, with the files waiting in the tray: sent when each
+    file reads and the message fits the model; else nothing is lost (the words go back into
+    the box, the files wait in the tray) and the page says why."""
+    read, refused = session.read_files(prompt.files)
+    draft = session.Draft(prompt.text, (*session.tray(), *read))
+    why = " ".join(refused) or session.draft_problem(draft, target)
+    if why is None:
+        budget = session.chat_budget(conversation, target, system_prompt, draft)
+        why = budget.advice() if budget.state == "over" else None
+    if why:
+        session.hold(draft, why)
+        st.rerun()  # the box is drawn again with the words put back
+    conversation.add_user(draft.text, store=False, attachments=draft.attachments)
+    session.sent()
+    return True
+
+
+def _take_request(conversation, prompt, target: Target, system_prompt: str) -> bool:
     """Apply what the user asked for; True when a reply must be asked for now."""
     action = st.session_state.pop("chat:action", None)
     if prompt:
-        if _too_long(prompt):
-            return False
-        conversation.add_user(prompt, store=False)
-        return True
+        return _submitted(conversation, prompt, target, system_prompt)
     if action == "send_unsent":
         text = st.session_state.pop(session.UNSENT, "")
         if text and not _too_long(text):
@@ -196,8 +234,9 @@ def _take_request(conversation, prompt: str | None) -> bool:
         index = st.session_state.pop("chat:editing_index", None)
         if text and index is not None and index < len(conversation.turns) \
                 and not _too_long(text):
+            files = conversation.turns[index].attachments  # an edit sends them again
             conversation.branch_from(index)  # the earlier version stays, one ◀ away
-            conversation.add_user(text, store=False)
+            conversation.add_user(text, store=False, attachments=files)
             return True
     return False
 
@@ -279,6 +318,20 @@ def _follow(live, conversation) -> None:
     st.rerun()
 
 
+def _message_box(conversation, target: Target, system_prompt: str) -> None:
+    """Just above the box: why the last message was not sent, the files waiting to be sent,
+    and how full the model's context is (the words being typed counted as they are typed)."""
+    with st.container(key="chat-box"):
+        if why := session.refusal():
+            st.error(f"Not sent: {why}", icon="✋")
+        draw_tray(session.tray(), session.drop_from_tray)
+        if session.takes_no_images(target):
+            st.caption(f"{target.model} does not take images: it refused one before.")
+        budget = session.chat_budget(conversation, target, system_prompt, None)
+        draw_meter(session.meter_numbers(budget))
+    keep_draft()
+
+
 def _too_long(text: str) -> bool:
     """Said before sending, and kept to edit: the store could not keep it whole."""
     if len(text) <= MAX_CONTENT_LENGTH:
@@ -351,6 +404,8 @@ def _draw_conversation(conversation, live) -> None:
         st.warning(f"This chat is not being saved: {conversation.unsaved} "
                    "It stays on this page.")
     session.show_in_address(conversation)
+    if line := conversation.usage_line():
+        st.caption(line)
     for index, turn in enumerate(conversation.turns):
         if live is None or turn.id != live.id:
             _show_turn(index, turn, conversation)
@@ -379,14 +434,20 @@ if not targets:  # the conversation already on screen stays there
     st.stop()
 
 target = _pick_target(targets)
-system_prompt, temperature = _chat_options(sidebar_options)
-conversation.keep_options(target.label, target.connection_id, system_prompt, temperature)
-# Pinned to the bottom; while a reply arrives, Stop it to send another.
-prompt = st.chat_input("Message", submit_mode="disable", key="chat:input",
-                       disabled=live is not None)
-if live is None and _take_request(conversation, prompt):
+system_prompt, temperature, max_tokens, window = _chat_options(
+    sidebar_options, session.stated_window(target))
+conversation.keep_options(target.label, target.connection_id, system_prompt, temperature,
+                          max_tokens, window)
+# Pinned to the bottom; while a reply arrives, Stop it to send another. Its file options never
+# change (a change empties it); a model that takes no images is said in its placeholder.
+session.put_back()
+prompt = st.chat_input(
+    f"Message ({target.model} does not take images)" if session.takes_no_images(target)
+    else "Message", submit_mode="disable", key="chat:input", accept_file="multiple",
+    file_type=ACCEPTED_TYPES, max_upload_size=MAX_UPLOAD_MB, disabled=live is not None)
+if live is None and _take_request(conversation, prompt, target, system_prompt):
     # Asked before anything is drawn: the request leaves now, not after this run.
-    live = session.send_reply(conversation, target, system_prompt, temperature)
+    live = session.send_reply(conversation, target, system_prompt, temperature, max_tokens)
     session.history_changed()
 _draw_conversation(conversation, live)
 if live is not None:
@@ -394,4 +455,5 @@ if live is not None:
 else:
     _unsent_message()
     _actions(conversation)
+    _message_box(conversation, target, system_prompt)
     warm_highlighter(st)  # loaded now, not in the middle of a reply (a 0.3 to 1 s freeze)

@@ -9,7 +9,14 @@ from dataclasses import dataclass, field, replace
 from core.chat.call import Reply
 from core.chat.errors import CONTEXT_TOO_LONG
 from core.failures import OurBug, UserFacingError
-from core.history.model import MAX_ERROR_LENGTH, MAX_TITLE_LENGTH, STATUS_NOTES, Chat, Message
+from core.history.model import (
+    MAX_ERROR_LENGTH,
+    MAX_TITLE_LENGTH,
+    STATUS_NOTES,
+    Attachment,
+    Chat,
+    Message,
+)
 from core.store.contracts import ChatStore
 from core.store.errors import StoreUnavailable
 from core.history.thread import Thread, parents_first, title_from
@@ -177,7 +184,8 @@ class Conversation:
         self.messages = [m for m in self.messages if m.id != message.id] + [message]
         self._unstored[message.id] = object()  # this change: a write of an older one keeps it
         if not self.chat.title and message.role == "user":
-            self._change_chat(title=title_from(message.content))
+            named = message.content or ", ".join(a.name for a in message.attachments)
+            self._change_chat(title=title_from(named))
         if flush:
             self._flush()
 
@@ -186,16 +194,20 @@ class Conversation:
         self._flush()
 
     def keep_options(self, model: str, connection_id: str, system_prompt: str,
-                     temperature: float | None) -> None:
+                     temperature: float | None, max_tokens: int | None = None,
+                     context_window: int | None = None) -> None:
         """Saved with the chat's next change."""
         self._change_chat(model=model, connection_id=connection_id,
-                          system_prompt=system_prompt, temperature=temperature)
+                          system_prompt=system_prompt, temperature=temperature,
+                          max_tokens=max_tokens, context_window=context_window)
 
-    def add_user(self, text: str, store: bool = True) -> None:
+    def add_user(self, text: str, store: bool = True,
+                 attachments: tuple[Attachment, ...] = ()) -> None:
         """`store=False`: written with the next change (or `store_again`), e.g. once the reply
         to it was asked for, so the request does not wait for the store."""
         self.retrying = None
-        turn = ShownMessage(self.chat.id, "user", text, parent_id=self._leaf_id())
+        turn = ShownMessage(self.chat.id, "user", text, parent_id=self._leaf_id(),
+                            attachments=tuple(attachments))
         self.turns.append(turn)
         self._change_chat(current_id=turn.id)
         self._keep_message(turn, flush=store)
@@ -250,6 +262,17 @@ class Conversation:
         """A live reply that is not to be found any more (its chat was deleted elsewhere)."""
         self.turns = [t for t in self.turns if t.id != message.id]
         self.messages = [m for m in self.messages if m.id != message.id]
+
+    def usage_line(self) -> str | None:
+        """The tokens this chat's replies used (every version), as their servers reported."""
+        used = [m.usage for m in self.messages if m.role == "assistant" and m.usage]
+        if not used:
+            return None
+        prompt = sum(u.get("prompt_tokens") or 0 for u in used)
+        completion = sum(u.get("completion_tokens") or 0 for u in used)
+        total = sum(u.get("total_tokens") or 0 for u in used) or prompt + completion
+        replies = f"{len(used)} repl{'y' if len(used) == 1 else 'ies'}"
+        return f"This chat used {total:,} tokens ({prompt:,} in, {completion:,} out) over {replies}."
 
     # ---- versions: a regenerated reply or an edited message is a sibling; all stay
 

@@ -58,6 +58,8 @@ def open_chat(chat_id: str) -> None:
     put("chat:system_prompt", chat.system_prompt)
     put("chat:custom_temperature", chat.temperature is not None)
     put("chat:temperature", chat.temperature if chat.temperature is not None else 0.7)
+    put("chat:max_tokens", chat.max_tokens)
+    put("chat:context_window", chat.context_window)
     if chat.model:
         put("chat:model", chat.model)
     st.session_state.pop("chat:editing", None)
@@ -68,6 +70,8 @@ CHAT_OPTION_DEFAULTS = {
     "chat:system_prompt": "",
     "chat:custom_temperature": False,
     "chat:temperature": 0.7,
+    "chat:max_tokens": None,  # the server's default
+    "chat:context_window": None,  # as the server says
 }
 
 
@@ -112,7 +116,7 @@ def new_chat() -> None:
 
 
 def send_reply(conversation: Conversation, target: Target, system_prompt: str,
-               temperature: float | None) -> Job:
+               temperature: float | None, max_tokens: int | None = None) -> Job:
     """Ask for a reply to the branch on screen; it runs to its end whatever the page does."""
     messages = wire_messages(conversation.turns, system_prompt)
     retried = conversation.retrying is not None and bool(conversation.retrying.content)
@@ -122,7 +126,8 @@ def send_reply(conversation: Conversation, target: Target, system_prompt: str,
                       model_label=target.label, status="streaming"),
               chat_store_opener(), current_user().id, add_when_text=retried)
     REPLIES.start(job, Ask(settings(), target, messages, temperature,
-                           on_quirk=lambda quirk: sources.learn(target, quirk, kept_in)))
+                           on_quirk=lambda quirk: sources.learn(target, quirk, kept_in),
+                           max_tokens=max_tokens))
     conversation.store_held()  # the message once its reply's request left, then the reply
     REPLIES.save_soon(job)  # (a reply is stored after its chat and message)
     return job

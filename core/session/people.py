@@ -132,7 +132,8 @@ UNSENT_WHY = "chat:unsent:why"  # why it was not sent, said with it
 def keep_unsent_message(why: str = "your session had ended") -> bool:
     """The chat page is not drawn now: keep its submitted message to offer back later (the
     input's state is dropped at the end of this run). True when there was one."""
-    text = st.session_state.get("chat:input")
+    value = st.session_state.get("chat:input")
+    text = getattr(value, "text", value)  # the box takes files too: its words are kept
     if text:
         st.session_state[UNSENT] = text
         st.session_state[UNSENT_WHY] = why
