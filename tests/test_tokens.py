@@ -7,7 +7,6 @@ import base64
 import io
 import time
 
-import httpx2
 import openai
 import pytest
 from hypothesis import given, settings, strategies as st
