@@ -16,6 +16,7 @@ LAYERS = (
     ("core.providers", "core.history.model", "core.history.thread"),  # the data: servers,
     # connections, the profile, chats and messages
     ("core.config",),  # the deployment's settings
+    ("core.attachments",),  # files sent with a message: read from an upload, put in a request
     ("core.chat",),  # talking to a server: client, guard, call, stream, blocks, discovery
     ("core.store",),  # where each user's data is kept, behind the stores' contracts
     ("core.history",),  # a conversation as it happens, the chat list, export and import

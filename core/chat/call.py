@@ -17,6 +17,7 @@ from core.chat.client import Limits, build_client, connection_for
 from core.config import Settings
 from core.chat.model_list import read_model_list
 from core.chat.netguard import GatheringStream
+from core.chat.windows import learn_from_refusal
 from core.history.model import Message
 from core.chat.errors import (
     NOT_STREAMED,
@@ -205,8 +206,10 @@ def stream_reply(
         raise
     except Exception as exc:  # every failure becomes a message, once, here
         _end_with_error(reply, target, limits, watchdog, exc, client)
-        if isinstance(exc, openai.APIStatusError) and exc.status_code in IMAGE_REFUSALS:
-            _blame_images(reply, client, target, messages, on_quirk)
+        if isinstance(exc, openai.APIStatusError):
+            learn_from_refusal(target, provider_message(exc.body) or exc.message)
+            if exc.status_code in IMAGE_REFUSALS:
+                _blame_images(reply, client, target, messages, on_quirk)
         return
     finally:
         reply.end_reasoning()

@@ -1,0 +1,90 @@
+"""The context budget of the chat on screen: the picked model's counter and window, and the
+counts kept for the browser session, so a long chat is counted once, then only what changed."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.attachments.wire import fenced
+from core.chat.budget import Budget
+from core.chat.call import wire_messages
+from core.chat.client import connection_for
+from core.chat.tokens import (
+    Counter,
+    TokenCache,
+    count_messages,
+    count_text,
+    counter_for,
+    image_size,
+    image_tokens,
+)
+from core.chat.windows import context_window
+from core.history.conversation import Conversation
+from core.history.model import Attachment
+from core.providers.kinds import Target
+from core.session.compose import Draft
+from core.session.people import settings
+
+CACHE = "chat:token_cache"  # this session's counts, by counter and text
+COUNTER = "chat:counter"  # (the target it counts for, its counter)
+
+
+def _cache() -> TokenCache:
+    if CACHE not in st.session_state:
+        st.session_state[CACHE] = TokenCache()
+    return st.session_state[CACHE]
+
+
+def _identity(target: Target) -> tuple[str, str, str]:
+    return target.connection_id, target.base_url, target.model
+
+
+def _counter(target: Target) -> Counter:
+    kept = st.session_state.get(COUNTER)
+    if kept is None or kept[0] != _identity(target):
+        limits, http_client = connection_for(settings())
+        kept = (_identity(target), counter_for(target, http_client, limits))
+        st.session_state[COUNTER] = kept
+    return kept[1]
+
+
+def stated_window(target: Target) -> int | None:
+    """As the server states it (asked once per process and model), or as a refusal named it."""
+    limits, http_client = connection_for(settings())
+    return context_window(target, http_client, limits)
+
+
+def attachment_tokens(counter: Counter, attachment: Attachment, cache: TokenCache) -> int:
+    if attachment.kind == "image":
+        size = image_size(attachment.data) or (attachment.width, attachment.height)
+        return image_tokens(*size)
+    return count_text(counter, fenced(attachment), cache)
+
+
+def _unique(names: list[str]) -> list[str]:
+    """Two files of the same name are told apart: "a.txt", "a.txt (2)"."""
+    seen: dict[str, int] = {}
+    named = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        named.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+    return named
+
+
+def chat_budget(conversation: Conversation, target: Target, system_prompt: str,
+                draft: Draft | None) -> Budget:
+    """The next request to `target`: the branch on screen, the draft and its files, and the
+    reply's room, against the chat's window (typed) or the server's (stated)."""
+    counter, cache = _counter(target), _cache()
+    wire = wire_messages(conversation.turns, system_prompt)
+    earlier = tuple(count_messages(counter, [m], cache) for m in wire if m["role"] != "system")
+    files = draft.attachments if draft else ()
+    attachments = dict(zip(_unique([a.name for a in files]),
+                           (attachment_tokens(counter, a, cache) for a in files)))
+    chat = conversation.chat
+    return Budget(
+        window=chat.context_window or stated_window(target),
+        conversation=count_messages(counter, wire, cache),
+        draft=count_text(counter, draft.text, cache) if draft and draft.text else 0,
+        attachments=attachments, max_tokens=chat.max_tokens, exact=counter.exact,
+        earlier=earlier)
