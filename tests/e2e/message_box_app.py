@@ -4,12 +4,17 @@ the meter and keeps the draft around a chat input that takes files, and another 
 Query parameters (read on the first page load): `window` (tokens, 0: unknown; default 100),
 `turns` (messages shown above the input; default 0). The meter counts 0.5 tokens a character,
 keeps 10 tokens for the reply, and counts each message received.
-    streamlit run tests/e2e/message_box_app.py   (from the repository, PYTHONPATH=.)
+    streamlit run tests/e2e/message_box_app.py
 """
+
+import sys
+from pathlib import Path
 
 import streamlit as st
 
-from pages.sections.message_box import MeterNumbers, draw_meter, keep_draft
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run by path: the repository's modules
+
+from pages.sections.message_box import MeterNumbers, draw_meter, keep_draft  # noqa: E402
 
 TOKENS_PER_CHARACTER = 0.5
 REPLY_ROOM = 10
