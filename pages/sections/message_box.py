@@ -17,11 +17,13 @@ _SCRIPTS = Path(__file__).with_name("message_box_js")
 METER_KEY = "message-box-meter"
 DRAFT_KEY = "message-box-draft"
 
-# The meter sits just above the chat input while the conversation scrolls under it; the draft's
-# element has nothing to show. Levels: ok, near (>= 80 % of the window), over, unknown.
+# The meter sits just above the chat input (the script measures the input's height) while the
+# conversation scrolls under it; sticky on its wrapper, which Streamlit sizes to the container.
+# The draft's element has nothing to show. Levels: ok, near (>= 80 % of the window), over,
+# unknown.
 _STYLE = f"""<style>
-.st-key-{METER_KEY} {{ position: sticky; bottom: 0; z-index: 9; padding: 0.25rem 0;
-  background: var(--sb-meter-background, transparent); }}
+div:has(> .st-key-{METER_KEY}) {{ position: sticky; bottom: var(--sb-meter-bottom, 0); z-index: 9; }}
+.st-key-{METER_KEY} {{ padding: 0.25rem 0; background: var(--sb-meter-background, transparent); }}
 .st-key-{DRAFT_KEY}, div:has(> .st-key-{DRAFT_KEY}) {{ display: none; }}
 .sb-meter {{ font-size: 0.8rem; opacity: 0.85; }}
 .sb-meter-bar {{ height: 3px; border-radius: 2px; background: rgba(128, 128, 128, 0.25);

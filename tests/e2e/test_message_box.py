@@ -13,7 +13,16 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.browser import REPO, assert_no_exception, chat_input, go_to, key, wait_idle
+from tests.e2e.browser import (
+    DESKTOP,
+    PHONE,
+    REPO,
+    assert_no_exception,
+    chat_input,
+    go_to,
+    key,
+    wait_idle,
+)
 
 HARNESS = REPO / "tests" / "e2e" / "message_box_app.py"
 CHIP = '[data-testid="stChatInput"] [data-testid="stFileChip"]'
@@ -25,11 +34,11 @@ FILES = [
 
 @pytest.fixture
 def harness(app_factory, new_page):
-    """open(query="") -> Page: the harness's chat page in a fresh browser context."""
+    """open(query="", device=DESKTOP) -> Page: the harness's chat page in a fresh context."""
     app = app_factory(script=HARNESS)
 
-    def open_chat(query: str = "") -> Page:
-        page = new_page()
+    def open_chat(query: str = "", device: dict = DESKTOP) -> Page:
+        page = new_page(device)
         page.goto(app.url + query)
         wait_idle(page)
         expect(page.locator("h1", has_text="Chat")).to_be_visible()
@@ -211,3 +220,29 @@ def test_a_window_not_known_is_said_with_where_to_set_it(harness):
     page.keyboard.type("abcd")
     expect(page.locator(".sb-meter-line")).to_have_text(
         "≈12 tokens · 10 kept for the reply · window unknown — set it in Chat options")
+
+
+# Where the meter is, against the chat input, and what the browser finds at its middle.
+_WHERE = """meter => {
+    const box = meter.getBoundingClientRect();
+    const input = document.querySelector('[data-testid="stChatInput"]').getBoundingClientRect();
+    const hit = document.elementFromPoint(box.left + 20, box.top + box.height / 2);
+    return {top: box.top, bottom: box.bottom, inputTop: input.top, height: innerHeight,
+            onTop: meter.contains(hit)};
+}"""
+
+
+@pytest.mark.parametrize("device", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_the_meter_stays_just_above_the_chat_input_over_a_long_chat(harness, device):
+    page = harness("?turns=30&window=100000", device)
+    meter = page.locator(key("message-box-meter"))
+    chat_input(page).click()
+    _attach(page, FILES)  # the input grows taller: the meter moves up with it
+    page.mouse.move(device["viewport"]["width"] // 2, 200)
+    for _ in range(3):  # a reader scrolls back up the conversation
+        page.mouse.wheel(0, -1500)
+        page.wait_for_timeout(300)
+    seen = meter.evaluate(_WHERE)
+    assert 0 <= seen["top"] and seen["bottom"] <= seen["inputTop"] + 1, seen
+    assert seen["inputTop"] - seen["bottom"] < 40, f"not just above the chat input: {seen}"
+    assert seen["onTop"], f"something covers the meter: {seen}"

@@ -58,11 +58,24 @@
     clearTimeout(timer);
     timer = setTimeout(refresh, PAUSE_MS);
   }, true);
-  // Opaque while it floats over the conversation: the app's own background.
+  // Where it floats: just above the chat input's bottom area (its height changes with the
+  // files attached and the screen), on the app's own background. A ResizeObserver runs only
+  // when that area's size changes.
+  const root = document.documentElement.style;
   const app = document.querySelector(".stApp");
-  if (app) {
-    document.documentElement.style.setProperty("--sb-meter-background", getComputedStyle(app).backgroundColor);
+  if (app) root.setProperty("--sb-meter-background", getComputedStyle(app).backgroundColor);
+  let bottom = null;
+  const sizes = new ResizeObserver(([entry]) => {
+    root.setProperty("--sb-meter-bottom", `${Math.ceil(entry.borderBoxSize[0].blockSize)}px`);
+  });
+  function followBottom() {
+    const area = document.querySelector('[data-testid="stBottom"]');
+    if (area === bottom) return;
+    if (bottom) sizes.unobserve(bottom);
+    bottom = area;
+    if (area) sizes.observe(area);
   }
-  window.sbMeter = { refresh };
-  refresh();
+
+  window.sbMeter = { refresh: () => { followBottom(); refresh(); } };
+  window.sbMeter.refresh();
 })();
