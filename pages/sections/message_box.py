@@ -96,5 +96,16 @@ def keep_draft() -> None:
     """Keep the chat input's typed text and attached files across page visits in this tab and
     put them back into the chat input when this page is drawn again. Call it on the chat page,
     next to `st.chat_input`, whose accept_file/file_type must stay the same between runs."""
+    _draft_script(forget=False)
+
+
+def forget_draft() -> None:
+    """Forget the draft kept in this tab (call it where a user signs out: the next one to sign
+    in here must not find it)."""
+    _draft_script(forget=True)
+
+
+def _draft_script(forget: bool) -> None:
     with st.container(key=DRAFT_KEY):
-        st.html(f"<script>{_script('draft.js')}</script>", unsafe_allow_javascript=True)
+        st.html(f'<script data-forget="{str(forget).lower()}">{_script("draft.js")}</script>',
+                unsafe_allow_javascript=True)

@@ -1,5 +1,6 @@
 """A small app for the message box's browser tests and bench/meter.py: a chat page that draws
-the meter and keeps the draft around a chat input that takes files, and another page.
+the meter and keeps the draft around a chat input that takes files, another page, and a
+"Signed out" page that forgets the draft.
 
 Query parameters (read on the first page load): `window` (tokens, 0: unknown; default 100),
 `turns` (messages shown above the input; default 0). The meter counts 0.5 tokens a character,
@@ -14,7 +15,12 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run by path: the repository's modules
 
-from pages.sections.message_box import MeterNumbers, draw_meter, keep_draft  # noqa: E402
+from pages.sections.message_box import (  # noqa: E402
+    MeterNumbers,
+    draw_meter,
+    forget_draft,
+    keep_draft,
+)
 
 TOKENS_PER_CHARACTER = 0.5
 REPLY_ROOM = 10
@@ -59,8 +65,14 @@ def other() -> None:
     st.write("Another page of the app.")
 
 
+def sign_out() -> None:
+    st.title("Signed out")
+    forget_draft()
+
+
 PAGES = [st.Page(chat, title="Chat", url_path="chat", default=True),
-         st.Page(other, title="Other", url_path="other")]
+         st.Page(other, title="Other", url_path="other"),
+         st.Page(sign_out, title="Signed out", url_path="sign_out")]
 page = st.navigation(PAGES, position="hidden")
 for link in PAGES:  # as the app does: its own links in the sidebar
     st.sidebar.page_link(link)

@@ -135,6 +135,22 @@ def test_typed_text_survives_a_reload_and_is_never_put_over_new_text(harness):
     expect(box).to_have_value("A new thought")
 
 
+
+def test_signing_out_forgets_the_draft(harness):
+    page = harness()
+    box = chat_input(page)
+    box.click()
+    page.keyboard.type("Not for the next user")
+    _attach(page, FILES[:1])
+    go_to(page, "Signed out")
+    go_to(page, "Chat")
+    page.wait_for_timeout(500)  # a restore would have happened by now
+    expect(box).to_have_value("")
+    expect(page.locator(CHIP)).to_have_count(0)
+    page.reload()
+    wait_idle(page)
+    expect(box).to_have_value("")
+
 def _meter(page: Page):
     return page.locator(".sb-meter")
 

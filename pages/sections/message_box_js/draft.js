@@ -2,6 +2,11 @@
 // Streamlit's page navigation draws a new, empty chat input. The text is also kept in
 // sessionStorage, for a reload. A draft that is sent is forgotten.
 (() => {
+  if (document.currentScript && document.currentScript.dataset.forget === "true") {
+    if (window.sbDraft) window.sbDraft.forget();
+    sessionStorage.removeItem("switchboard:draft");
+    return;
+  }
   if (window.sbDraft) {
     window.sbDraft.restore();
     return;
@@ -114,6 +119,6 @@
     setTimeout(() => watcher.disconnect(), WAIT_MS);
   }
 
-  window.sbDraft = { restore };
+  window.sbDraft = { restore, forget };
   restore();
 })();
