@@ -130,7 +130,8 @@ def measure(url: str, args: argparse.Namespace) -> dict:
                 page.keyboard.type(WORDS[index % len(WORDS)] + " ", delay=args.delay)
                 page.wait_for_timeout(args.pause)
                 last_key, lines, bare_at = page.evaluate(
-                    "[sbBench.keys.at(-1), sbBench.lines.slice(%d), sbBench.bare.at(-1)]" % before)
+                    "from => [sbBench.keys.at(-1), sbBench.lines.slice(from), sbBench.bare.at(-1)]",
+                    before)
                 after = [at for at, _ in lines if at >= last_key]
                 if not after:
                     unchanged += 1

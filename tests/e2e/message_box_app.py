@@ -25,7 +25,8 @@ from pages.sections.message_box import (  # noqa: E402
 TOKENS_PER_CHARACTER = 0.5
 REPLY_ROOM = 10
 FILE_TYPES = ["txt", "md"]
-WORDS = "the quick brown fox jumps over a lazy dog while the meter counts every word ".split()
+WORDS = ("the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "the",
+         "meter", "counts", "every", "word")
 
 
 def _setting(name: str, default: int) -> int:
