@@ -19,12 +19,10 @@ DRAFT_KEY = "message-box-draft"
 
 # The meter sits just above the chat input (the script measures the input's height) while the
 # conversation scrolls under it; sticky on its wrapper, which Streamlit sizes to the container.
-# The draft's element has nothing to show. Levels: ok, near (>= 80 % of the window), over,
-# unknown.
+# Levels: ok, near (>= 80 % of the window), over, unknown.
 _STYLE = f"""<style>
 div:has(> .st-key-{METER_KEY}) {{ position: sticky; bottom: var(--sb-meter-bottom, 0); z-index: 9; }}
 .st-key-{METER_KEY} {{ padding: 0.25rem 0; background: var(--sb-meter-background, transparent); }}
-.st-key-{DRAFT_KEY}, div:has(> .st-key-{DRAFT_KEY}) {{ display: none; }}
 .sb-meter {{ font-size: 0.8rem; opacity: 0.85; }}
 .sb-meter-bar {{ height: 3px; border-radius: 2px; background: rgba(128, 128, 128, 0.25);
   overflow: hidden; margin-bottom: 0.15rem; }}
@@ -105,7 +103,11 @@ def forget_draft() -> None:
     _draft_script(forget=True)
 
 
+# The draft's element has nothing to show, and takes no room.
+_DRAFT_STYLE = f"<style>.st-key-{DRAFT_KEY}, div:has(> .st-key-{DRAFT_KEY}) {{ display: none; }}</style>"
+
+
 def _draft_script(forget: bool) -> None:
     with st.container(key=DRAFT_KEY):
-        st.html(f'<script data-forget="{str(forget).lower()}">{_script("draft.js")}</script>',
-                unsafe_allow_javascript=True)
+        st.html(f'{_DRAFT_STYLE}<script data-forget="{str(forget).lower()}">'
+                f'{_script("draft.js")}</script>', unsafe_allow_javascript=True)

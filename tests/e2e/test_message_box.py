@@ -143,7 +143,9 @@ def test_signing_out_forgets_the_draft(harness):
     page.keyboard.type("Not for the next user")
     _attach(page, FILES[:1])
     go_to(page, "Signed out")
+    expect(page.locator(key("message-box-draft"))).to_be_hidden()  # takes no room
     go_to(page, "Chat")
+    expect(page.locator(key("message-box-draft"))).to_be_hidden()
     page.wait_for_timeout(500)  # a restore would have happened by now
     expect(box).to_have_value("")
     expect(page.locator(CHIP)).to_have_count(0)
