@@ -1,8 +1,8 @@
 """End-to-end fixtures: Debian's Chromium through Playwright, and `streamlit run` of the app.
 
 - `browser`: one headless Chromium for all of tests/e2e (the apt package, never `playwright install`).
-- `app_factory(env=None, data_dir=None) -> App`: the real app under `streamlit run`, on a free
-  loopback port, in its own data folder and HOME, with only the settings it is given
+- `app_factory(env=None, data_dir=None, script=None) -> App`: the real app (or another script
+  of the repository, e.g. a test harness) under `streamlit run`, on a free loopback port, in its own data folder and HOME, with only the settings it is given
   (SUPABASE_*, OPENAI_*, SWITCHBOARD_* and STREAMLIT_* from the shell are dropped). Stopped at
   the end of the test; its log is `App.log`. `App.restart()` stops it and starts it again on
   the same address, as a deploy does under an open tab.
@@ -127,11 +127,13 @@ def _wait_healthy(app: App, timeout: float = 60) -> None:
 
 @pytest.fixture
 def app_factory(tmp_path_factory, request):
-    """app_factory(env=None, data_dir=None) -> App: `streamlit run streamlit_app.py`, stopped
-    at the end of the test (the end of its log is printed if the test failed)."""
+    """app_factory(env=None, data_dir=None, script=None) -> App: `streamlit run streamlit_app.py`
+    (or `script`), stopped at the end of the test (the end of its log is printed if the test
+    failed)."""
     apps: list[App] = []
 
-    def start(env: dict[str, str] | None = None, data_dir: Path | None = None) -> App:
+    def start(env: dict[str, str] | None = None, data_dir: Path | None = None,
+              script: Path | None = None) -> App:
         home = tmp_path_factory.mktemp("app")
         data_dir = data_dir or home / "switchboard-data"
         port = free_port()
@@ -145,7 +147,7 @@ def app_factory(tmp_path_factory, request):
             **(env or {}),
         )
         argv = [
-            sys.executable, "-m", "streamlit", "run", str(REPO / "streamlit_app.py"),
+            sys.executable, "-m", "streamlit", "run", str(script or REPO / "streamlit_app.py"),
             "--server.headless", "true", "--server.port", str(port),
             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
             # Others may edit the code while the suite runs: no reload prompts mid-test.
