@@ -35,7 +35,7 @@ from core.providers.sources import every_connection
 from core.attachments.reading import ACCEPTED_TYPES, MAX_UPLOAD_MB
 from pages.sections import history
 from pages.sections.attachments import draw_attachments, draw_tray
-from pages.sections.message_box import draw_meter, keep_draft
+from pages.sections.message_box import MeterNumbers, draw_meter, keep_draft
 from pages.sections.reply_body import draw_copy, draw_reply_body, draw_user_text
 
 session.run_in_frame()  # never drawn without the frame's gate
@@ -321,15 +321,21 @@ def _follow(live, conversation) -> None:
 def _message_box(conversation, target: Target, system_prompt: str) -> None:
     """Just above the box: why the last message was not sent, the files waiting to be sent,
     and how full the model's context is (the words being typed counted as they are typed)."""
+    waiting = session.tray()
+    budget = session.chat_budget(conversation, target, system_prompt,
+                                 session.Draft("", tuple(waiting)))
     with st.container(key="chat-box"):
         if why := session.refusal():
             st.error(f"Not sent: {why}", icon="✋")
-        draw_tray(session.tray(), session.drop_from_tray)
+        elif warning := budget.warning():
+            st.warning(warning, icon="⚠️")
+        draw_tray(waiting, session.drop_from_tray)
         if session.takes_no_images(target):
             st.caption(f"{target.model} does not take images: it refused one before.")
-        budget = session.chat_budget(conversation, target, system_prompt, None)
-        draw_meter(session.meter_numbers(budget))
-    keep_draft()
+    draw_meter(MeterNumbers(
+        conversation=budget.conversation, window=budget.window, reply_room=budget.reply_room,
+        tokens_per_character=session.typing_rate(conversation, target), exact=budget.exact,
+        attachments_waiting=sum(budget.attachments.values())))
 
 
 def _too_long(text: str) -> bool:
@@ -445,6 +451,7 @@ prompt = st.chat_input(
     f"Message ({target.model} does not take images)" if session.takes_no_images(target)
     else "Message", submit_mode="disable", key="chat:input", accept_file="multiple",
     file_type=ACCEPTED_TYPES, max_upload_size=MAX_UPLOAD_MB, disabled=live is not None)
+keep_draft()  # what is typed and attached in the box survives a visit to another page
 if live is None and _take_request(conversation, prompt, target, system_prompt):
     # Asked before anything is drawn: the request leaves now, not after this run.
     live = session.send_reply(conversation, target, system_prompt, temperature, max_tokens)
@@ -455,5 +462,5 @@ if live is not None:
 else:
     _unsent_message()
     _actions(conversation)
-    _message_box(conversation, target, system_prompt)
     warm_highlighter(st)  # loaded now, not in the middle of a reply (a 0.3 to 1 s freeze)
+    _message_box(conversation, target, system_prompt)  # last: its meter sticks above the box

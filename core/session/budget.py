@@ -88,3 +88,16 @@ def chat_budget(conversation: Conversation, target: Target, system_prompt: str,
         draft=count_text(counter, draft.text, cache) if draft and draft.text else 0,
         attachments=attachments, max_tokens=chat.max_tokens, exact=counter.exact,
         earlier=earlier)
+
+
+TYPING_SAMPLE = 2_000  # characters of the user's recent words that set the typing rate
+TYPING_RATE = 0.3  # tokens per character of typed text before the user has written much
+
+
+def typing_rate(conversation: Conversation, target: Target) -> float:
+    """Tokens per character of what this user types, from their recent words in this chat
+    (scripts differ: Chinese takes about four times Latin's), for the meter's live estimate."""
+    words = "".join(t.content for t in conversation.turns if t.role == "user")[-TYPING_SAMPLE:]
+    if len(words) < 200:
+        return TYPING_RATE
+    return max(0.05, count_text(_counter(target), words, _cache()) / len(words))

@@ -250,7 +250,7 @@ def test_at_80_percent_the_meter_warns_and_the_message_still_goes(
     expect(messages(page, "assistant")).to_have_count(1, timeout=60_000)
     assert len(_posts(recorder)) == 1
     meter = page.locator(".sb-meter")
-    expect(meter).to_have_attribute("data-state", "warn")
+    expect(meter).to_have_attribute("data-level", "near")
     expect(meter).to_contain_text("nearly full")
     screenshot(page, "attachments-meter")
     assert_no_exception(page)
