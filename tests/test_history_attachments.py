@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from supabase.lib.client_options import SyncClientOptions
 from core.auth import SupabaseAuth
 from core.config import Settings
 from core.failures import UserFacingError
+from core.history.transfer import every_chat, import_chats, to_json
 from core.history.model import (
     MAX_ATTACHMENT_NAME_LENGTH,
     MAX_ATTACHMENTS,
@@ -274,3 +276,29 @@ def test_a_chats_attachments_are_read_with_one_request_for_the_whole_chat(watche
     assert [m.attachments[0].data for m in messages] == [bytes([n]) for n in range(6)]
     assert [request.url.path for request in sent] == ["/rest/v1/messages",
                                                       "/rest/v1/attachments"]
+
+
+# ---- export and import through both stores ------------------------------------------------
+
+
+def test_export_and_import_keep_attachments_and_options_exactly(backend: Backend):
+    store = backend.store()
+    chat = store.save_chat(Chat(title="Exported", max_tokens=512, context_window=8192))
+    files = (an_image("shot.png", bytes(range(256))), a_document("readme.md", "# Read\x01me"))
+    question = store.add_message(a_question(chat, *files))
+    store.add_message(Message(chat_id=chat.id, role="assistant", content="ok",
+                              parent_id=question.id))
+    exported = to_json(every_chat(store))
+
+    importer = backend.other_user()
+    report = import_chats(importer, exported, owner="someone else")
+    again = import_chats(importer, exported, owner="someone else")
+
+    assert (report.imported, again.imported) == (1, 0)
+    [(imported, messages)] = every_chat(importer)
+    assert (imported.max_tokens, imported.context_window) == (512, 8192)
+    assert [m.attachments for m in messages][1:] == [()]
+    kept = messages[0].attachments
+    assert [replace(a, id="") for a in kept] == [replace(a, id="") for a in files]
+    assert {a.id for a in kept}.isdisjoint(a.id for a in files)  # new ids, as the messages'
+    assert backend.stored_attachments() == 4
