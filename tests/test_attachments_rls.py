@@ -14,13 +14,7 @@ from core.failures import UserFacingError
 from core.history.model import Attachment, Message
 from core.store.contracts import UsageTotal
 from core.store.errors import MAX_ATTACHMENT_BYTES_PER_USER, MAX_ATTACHMENTS_PER_USER
-from tests.test_history_rls import (  # noqa: F401 (fixtures)
-    RawApi,
-    SupabasePyApi,
-    api_as,
-    app_store,
-    new_chat,
-)
+from tests.test_history_rls import api_as, app_store, new_chat  # noqa: F401 (api_as: a fixture)
 from tests.test_rls import Refused
 
 ROW_SECURITY, NO_PRIVILEGE, CHECK = "42501", "42501", "23514"

@@ -393,7 +393,8 @@ BROKEN = [  # (what is wrong, the file or a change to a valid one, what the mess
     ("too many attachments", _set_message(0, "attachments", [_file()] * (MAX_ATTACHMENTS + 1)),
      f"its attachments are {MAX_ATTACHMENTS + 1} files, more than the {MAX_ATTACHMENTS}"),
     ("unknown kind", _set_message(0, "attachments", [_file(kind="video")]),
-     "message 1: its attachments are refused: file 1 (“a.png”): its kind must be one of image,"),
+     "message 1: its attachments are refused: file 1 (“a.png”): its kind must be one of "
+     "image,"),
     ("data not base64", _set_message(0, "attachments", [_file(data="not base64!")]),
      "file 1 (“a.png”): its data is not base64 text"),
     ("image too big", _set_message(0, "attachments", [_file(data=base64.b64encode(
