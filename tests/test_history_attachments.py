@@ -302,3 +302,15 @@ def test_export_and_import_keep_attachments_and_options_exactly(backend: Backend
     assert [replace(a, id="") for a in kept] == [replace(a, id="") for a in files]
     assert {a.id for a in kept}.isdisjoint(a.id for a in files)  # new ids, as the messages'
     assert backend.stored_attachments() == 4
+
+
+def test_a_file_id_stored_with_another_message_is_refused_in_plain_words(backend: Backend):
+    store = backend.store()
+    chat = store.save_chat(Chat(title="Same file"))
+    image = an_image()
+    first = store.add_message(a_question(chat, image))
+
+    with pytest.raises(UserFacingError, match="stored with another message already"):
+        store.add_message(a_question(chat, image, parent_id=first.id))
+
+    assert [m.id for m in store.messages(chat.id)] == [first.id]

@@ -248,6 +248,11 @@ CHAT_LIMITS = {  # as CONNECTION_LIMITS
     "attachments_height": "The image's size could not be stored.",
     "attachments_message": "This message is gone, or not yours: its files were not stored.",
     "attachments_immutable": "A file sent with a message cannot be changed.",
+    # A file's id stored already (SQLite names the column, PostgreSQL the key).
+    "attachments.id": "A file of this message is stored with another message already. "
+                      "Attach it again.",
+    "attachments_pkey": "A file of this message is stored with another message already. "
+                        "Attach it again.",
     "user_totals_attachments": "Your chats hold the most files Switchboard keeps: "
                                f"{MAX_ATTACHMENTS_PER_USER:,} in all. Delete chats you no "
                                "longer need to attach more.",

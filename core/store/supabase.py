@@ -459,6 +459,8 @@ class SupabaseChatStore(_SignedIn):
             if not (isinstance(exc, APIError) and exc.code == UNIQUE_SQLSTATE):
                 raise chat_failure(exc) from exc
             rows = self._stored_message(message_id)
+            if not rows and "attachments_pkey" in exc.message:  # a file's id, not the message's
+                raise UserFacingError(chat_value_refused("attachments_pkey")) from exc
             if not rows:  # the id is another user's
                 raise UserFacingError(chat_value_refused(CHAT_GONE)) from exc
             return self._holding_attachments(rows[0])
