@@ -314,3 +314,12 @@ def test_a_file_id_stored_with_another_message_is_refused_in_plain_words(backend
         store.add_message(a_question(chat, image, parent_id=first.id))
 
     assert [m.id for m in store.messages(chat.id)] == [first.id]
+
+
+def test_a_chat_found_by_search_carries_its_reply_room_and_context_window(backend: Backend):
+    store = backend.store()
+    chat = store.save_chat(Chat(title="Quokka notes", max_tokens=300, context_window=32_768))
+
+    [found] = store.search("quokka")
+
+    assert found.chat == chat

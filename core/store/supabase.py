@@ -550,9 +550,7 @@ class SupabaseChatStore(_SignedIn):
             return []
         rows = self._rows(self.client.rpc("search_chats",
                                           {"query": " ".join(words), "max": limit}))
-        # search_chats gives no options newer than itself: a chat opened is read whole.
-        return [Found(chat_from_row({"max_tokens": None, "context_window": None, **row,
-                                     "user_id": self.user_id}), row["snippet"])
+        return [Found(chat_from_row({**row, "user_id": self.user_id}), row["snippet"])
                 for row in rows]
 
     def usage_totals(self) -> list[UsageTotal]:

@@ -1,7 +1,8 @@
 -- A message's attachments (the files sent with it: images downscaled, documents read to text),
 -- kept with the message and deleted with it; each user's count and bytes of them bounded; the
 -- replies' token usage summed per model; and two options of a chat: the room kept for each
--- reply (max_tokens) and the context window the user typed when the server does not say it.
+-- reply (max_tokens) and the context window the user typed when the server does not say it,
+-- which search now gives with each chat it finds.
 
 -- ---- a chat's reply room and context window ----------------------------------------------
 
@@ -13,6 +14,63 @@ alter table public.chats
 
 grant insert (max_tokens, context_window) on table public.chats to authenticated;
 grant update (max_tokens, context_window) on table public.chats to authenticated;
+
+-- Search gives each chat whole, these options too: search_chats as before
+-- (20261126050000_create_chats.sql), with the two columns. A function's result type cannot
+-- be changed in place, so it is made again, with the same privileges.
+drop function public.search_chats(text, integer);
+
+create function public.search_chats(query text, max integer default 20)
+returns table (
+  id uuid,
+  title text,
+  connection_id text,
+  model text,
+  system_prompt text,
+  temperature real,
+  current_id uuid,
+  pinned boolean,
+  max_tokens integer,
+  context_window integer,
+  created_at timestamptz,
+  updated_at timestamptz,
+  snippet text
+)
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  with wanted as (
+    select plainto_tsquery('simple', search_chats.query) as words
+  ),
+  matched as (
+    select m.chat_id from public.messages m, wanted where m.search_vector @@ wanted.words
+    union
+    select c.id from public.chats c, wanted where c.search_vector @@ wanted.words
+  ),
+  found as (
+    select c.* from public.chats c
+    where c.id in (select chat_id from matched)
+    order by c.updated_at desc, c.id desc
+    limit least(greatest(search_chats.max, 0), 100)
+  )
+  select f.id, f.title, f.connection_id, f.model, f.system_prompt, f.temperature,
+         f.current_id, f.pinned, f.max_tokens, f.context_window, f.created_at, f.updated_at,
+         coalesce(
+           (select ts_headline('simple', left(m.content, 10000), wanted.words,
+                               'StartSel="", StopSel="", MaxWords=20, MinWords=8')
+            from public.messages m
+            where m.chat_id = f.id and m.search_vector @@ wanted.words
+            order by m.created_at desc
+            limit 1),
+           f.title)
+  from found f, wanted
+  order by f.updated_at desc, f.id desc
+$$;
+
+revoke execute on function public.search_chats(text, integer) from public, anon, authenticated;
+grant execute on function public.search_chats(text, integer) to authenticated;
 
 -- ---- attachments -------------------------------------------------------------------------
 
