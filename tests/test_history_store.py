@@ -38,6 +38,7 @@ class Backend:
     store: Callable[[], object]
     other_user: Callable[[], object]
     stored_messages: Callable[[], int]
+    stored_attachments: Callable[[], int] = lambda: 0  # rows of every user
 
 
 def sqlite_backend(tmp_path) -> Backend:
@@ -48,9 +49,13 @@ def sqlite_backend(tmp_path) -> Backend:
         with closing(sqlite3.connect(folder / DB_FILENAME)) as db:
             return db.execute("select count(*) from messages").fetchone()[0]
 
+    def stored_attachments() -> int:
+        with closing(sqlite3.connect(folder / DB_FILENAME)) as db:
+            return db.execute("select count(*) from attachments").fetchone()[0]
+
     return Backend(store=lambda: SQLiteChatStore(folder),
                    other_user=lambda: SQLiteChatStore(folder, user_id="someone-else"),
-                   stored_messages=stored_messages)
+                   stored_messages=stored_messages, stored_attachments=stored_attachments)
 
 
 def supabase_backend(stack) -> Backend:
@@ -73,8 +78,12 @@ def supabase_backend(stack) -> Backend:
         return stack.sql("select count(*) as n from public.messages"
                          " where user_id = any(%s::uuid[])", users)[0]["n"]
 
+    def stored_attachments() -> int:
+        return stack.sql("select count(*) as n from public.attachments"
+                         " where user_id = any(%s::uuid[])", users)[0]["n"]
+
     return Backend(store=lambda: store_for(email), other_user=lambda: store_for(signed_up()),
-                   stored_messages=stored_messages)
+                   stored_messages=stored_messages, stored_attachments=stored_attachments)
 
 
 @pytest.fixture(params=["sqlite", "supabase"])

@@ -8,12 +8,13 @@ one runs against the real SQLite store.
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
 import uuid
 from collections import defaultdict
-from dataclasses import fields
+from dataclasses import astuple, fields
 from datetime import datetime, timezone
 
 import pytest
@@ -23,10 +24,13 @@ from hypothesis import strategies as st
 from core.store.errors import StoreUnavailable
 from core.failures import UserFacingError
 from core.history.model import (
+    MAX_ATTACHMENTS,
     MAX_CONTENT_LENGTH,
+    MAX_IMAGE_BYTES,
     MAX_TITLE_LENGTH,
     ROLES,
     STATUSES,
+    Attachment,
     Chat,
     Message,
 )
@@ -133,6 +137,17 @@ def contents(draw):
     return draw(short_texts)
 
 
+file_names = st.text(printable, min_size=1, max_size=30)
+attachments = st.one_of(
+    st.builds(Attachment, name=file_names, kind=st.just("image"),
+              mime=st.sampled_from(["image/png", "image/jpeg"]), data=st.binary(max_size=300),
+              size=st.integers(0, 10**9), width=st.integers(0, 4000),
+              height=st.integers(0, 4000), id=st.uuids(version=4).map(str)),
+    st.builds(Attachment, name=file_names, kind=st.just("document"),
+              mime=st.sampled_from(["text/plain", "application/pdf"]), text=short_texts,
+              size=st.integers(0, 10**9), id=st.uuids(version=4).map(str)),
+)
+
 timestamps = st.datetimes(min_value=datetime(2001, 1, 1), max_value=datetime(2099, 1, 1),
                           timezones=st.just(timezone.utc)).map(datetime.isoformat)
 
@@ -154,6 +169,7 @@ def chats_with_messages(draw, max_messages=7):
         error=draw(short_texts), reasoning=draw(short_texts),
         usage=draw(st.none() | st.dictionaries(st.text(printable, max_size=8),
                                                st.integers(0, 10**12), max_size=3)),
+        attachments=tuple(draw(st.lists(attachments, max_size=3, unique_by=lambda a: a.id))),
     ) for i in range(count)]
     chat = Chat(
         id=chat_id, title=draw(st.text(printable, max_size=MAX_TITLE_LENGTH)),
@@ -162,6 +178,8 @@ def chats_with_messages(draw, max_messages=7):
         temperature=draw(st.none() | st.floats(allow_nan=False, allow_infinity=False)),
         current_id=draw(st.none() | st.sampled_from(ids)) if ids else None,
         pinned=draw(st.booleans()), created_at=draw(timestamps), updated_at=draw(timestamps),
+        max_tokens=draw(st.none() | st.integers(1, 10**6)),
+        context_window=draw(st.none() | st.integers(1, 10**7)),
     )
     return chat, messages
 
@@ -190,7 +208,11 @@ def canonical(chat: Chat, messages: list[Message]) -> tuple:
 
 
 def _comparable(value):
-    return ("map", tuple(sorted(value.items()))) if isinstance(value, dict) else value
+    if isinstance(value, dict):
+        return ("map", tuple(sorted(value.items())))
+    if isinstance(value, tuple):  # attachments: every field but the id (new on import)
+        return tuple(astuple(a)[:-1] for a in value)
+    return value
 
 
 def same_chats(left, right) -> bool:
@@ -268,6 +290,13 @@ def _small_chat(title: str, count: int = 3) -> tuple[Chat, list[Message]]:
         messages.append(message)
         parent = message.id
     return chat.with_changes(current_id=parent), messages
+
+
+def _file(**changes) -> dict:
+    """An attachment's record as an export holds it."""
+    return {"name": "a.png", "kind": "image", "mime": "image/png", "data": "iVBORw0K",
+            "text": "", "size": 6, "width": 1, "height": 1, "id": str(uuid.uuid4()),
+            **changes}
 
 
 def _valid_document() -> dict:
@@ -355,6 +384,32 @@ BROKEN = [  # (what is wrong, the file or a change to a valid one, what the mess
     ("current elsewhere", lambda d: _second(d).__setitem__("current_id", str(uuid.uuid4())),
      "the message it shows is not in this chat"),
     ("ChatGPT without tree", "[{\"title\": \"x\"}]", "conversation 1 (“x”): it has no message"),
+    ("max_tokens zero", _set(["chats", 1, "max_tokens"], 0),
+     "chat 2 (“Second”): its max_tokens must be a whole number from 1 to"),
+    ("context window text", _set(["chats", 1, "context_window"], "big"),
+     "its context_window must be a whole number from 1 to"),
+    ("attachments not list", _set_message(0, "attachments", {}),
+     "message 1: its attachments are not a list"),
+    ("too many attachments", _set_message(0, "attachments", [_file()] * (MAX_ATTACHMENTS + 1)),
+     f"its attachments are {MAX_ATTACHMENTS + 1} files, more than the {MAX_ATTACHMENTS}"),
+    ("unknown kind", _set_message(0, "attachments", [_file(kind="video")]),
+     "message 1: its attachments are refused: file 1 (“a.png”): its kind must be one of "
+     "image,"),
+    ("data not base64", _set_message(0, "attachments", [_file(data="not base64!")]),
+     "file 1 (“a.png”): its data is not base64 text"),
+    ("image too big", _set_message(0, "attachments", [_file(data=base64.b64encode(
+        b"x" * (MAX_IMAGE_BYTES + 1)).decode())]), "its data is more than 2,000,000 bytes"),
+    ("document with data", _set_message(0, "attachments", [_file(kind="document")]),
+     "file 1 (“a.png”): only an image has data"),
+    ("empty file name", _set_message(0, "attachments", [_file(name="")]),
+     "file 1: its name is empty"),
+    ("negative width", _set_message(0, "attachments", [_file(width=-1)]),
+     "its width must be a whole number from 0 to"),
+    ("file without id", _set_message(0, "attachments", [{k: v for k, v in _file().items()
+                                                         if k != "id"}]),
+     "file 1 (“a.png”): the field “id” is missing"),
+    ("same file twice", _set_message(0, "attachments", [_file(id="x")] * 2),
+     "its attachments hold two files with the same id"),
 ]
 
 
@@ -519,6 +574,32 @@ def test_markdown_shows_roles_labels_reasoning_and_how_a_reply_ended():
     assert "## You\n" in markdown and "## Assistant · gpt\\-x · Work\n" in markdown
     assert "<details><summary>Reasoning</summary>\n\n````text\nthink ```\n````" in markdown
     assert "> *Failed: The server stopped\\.*" in markdown
+
+
+def test_markdown_lists_attachments_by_name_without_a_documents_text():
+    chat, (question, answer) = _small_chat("Files", count=2)
+    question = question.with_changes(attachments=(
+        Attachment(name="photo [1].jpg", kind="image", mime="image/jpeg", data=b"\xff"),
+        Attachment(name="notes.md", kind="document", mime="text/markdown",
+                   text="SECRET-DOCUMENT-TEXT"),
+        Attachment(name="plan.pdf", kind="document", mime="application/pdf", text="plan")))
+    markdown = to_markdown(chat.with_changes(current_id=answer.id), [question, answer])
+    assert "*Images attached: photo \\[1\\]\\.jpg*" in markdown
+    assert "*Documents attached: notes\\.md, plan\\.pdf*" in markdown
+    assert "SECRET-DOCUMENT-TEXT" not in markdown
+    assert markdown.count("attached:") == 2
+
+
+def test_an_export_without_the_newer_fields_still_imports():
+    """A file written before attachments and the reply options existed."""
+    document = _valid_document()
+    for chat in document["chats"]:
+        del chat["max_tokens"], chat["context_window"]
+        for message in chat["messages"]:
+            del message["attachments"]
+    store = MemoryChatStore()
+    assert import_chats(store, json.dumps(document)).imported == 2
+    assert all(m.attachments == () for _, ms in store.everything() for m in ms)
 
 
 def test_markdown_without_a_current_message_shows_the_newest_branch():

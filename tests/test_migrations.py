@@ -22,7 +22,7 @@ from cryptography.fernet import Fernet
 from core.auth import SupabaseAuth
 from core.config import Settings
 from core.failures import OurBug, UserFacingError
-from core.history.model import Chat, Message, ReplyState
+from core.history.model import Message, ReplyState
 from core.providers.profile import Profile
 from core.providers.connections import NO_STREAM_OPTIONS, Connection, targets
 from core.providers.seed import seed_connections
@@ -56,6 +56,7 @@ COMPATIBLE_COLUMNS = {name for name in TEXT_COLUMNS if name.startswith("openai_c
 SECOND_MIGRATION_COLUMNS = COMPATIBLE_COLUMNS - {"openai_compatible_quirks"}
 CONNECTIONS_MIGRATION = "20261126033000_create_connections.sql"
 LONG_MESSAGES_MIGRATION = "20261207111500_keep_long_messages_and_reply_leases.sql"
+ATTACHMENTS_MIGRATION = "20261207150000_keep_attachments_and_reply_room.sql"
 
 
 def records_for(names: list[str]) -> list[tuple[str, str]]:
@@ -107,6 +108,7 @@ def test_migration_files_are_named_as_the_cli_expects():
         "20261207063100_bound_each_user.sql",
         "20261207063200_save_profile_in_one_call.sql",
         LONG_MESSAGES_MIGRATION,
+        ATTACHMENTS_MIGRATION,
     ]
     assert all(re.fullmatch(r"\d{14}_[a-z0-9_]+\.sql", name) for name in MIGRATIONS)
 
@@ -718,7 +720,9 @@ def test_an_upgrade_from_the_release_before_connections_keeps_the_settings(
                                                              "004_create_chats",
                                                              "005_bound_each_user",
                                                              "006_keep_long_messages_and_"
-                                                             "reply_leases"]
+                                                             "reply_leases",
+                                                             "007_keep_attachments_and_"
+                                                             "reply_room"]
     connections = SQLiteConnectionStore(folder)
     assert connections.list() == []
     assert connections.add(Connection(name="Groq", base_url="http://h/v1")).name == "Groq"
@@ -758,7 +762,7 @@ def test_the_sqlite_connections_table_enforces_its_limits_by_itself(tmp_path):
 # ---- chats and messages (supabase/migrations/20261126050000_create_chats.sql) ---------------
 
 CHAT_DATA_COLUMNS = {"title", "connection_id", "model", "system_prompt", "temperature",
-                     "current_id", "pinned"}
+                     "current_id", "pinned", "max_tokens", "context_window"}
 MESSAGE_DATA_COLUMNS = {"content", "model_label", "status", "error", "reasoning", "usage"}
 CHAT_FUNCTIONS = ("set_chat_updated_at()", "keep_chat_owner()", "keep_message_place()",
                   "touch_chat_of_message()", "search_chats(text, integer)")
@@ -794,6 +798,9 @@ def test_chats_and_messages_have_one_policy_per_operation_for_authenticated(supa
     ("messages", MESSAGE_DATA_COLUMNS, {"id", "user_id", "chat_id", "parent_id", "role",
                                         "created_at"}, {"stop_requested"}),
     ("message_pieces", {"content", "reasoning"}, {"upload_id", "seq"}, set()),
+    # Attachments are never changed: written once, with their message.
+    ("attachments", {"kind", "name", "mime", "data", "text", "size", "width", "height"},
+     {"id", "user_id", "message_id", "chat_id", "position"}, set()),
 ])
 def test_users_write_only_the_data_columns_of_chats_and_messages(
         supabase_stack, table, data_columns, insert_only, update_only):
@@ -803,7 +810,8 @@ def test_users_write_only_the_data_columns_of_chats_and_messages(
         " from unnest(array['insert', 'update', 'truncate', 'references', 'trigger'])"
         " as privilege", table, table)
     assert (row["anon"], row["whole"]) == (False, False)
-    updated = set() if table == "message_pieces" else data_columns  # pieces: never changed
+    never_changed = table in ("message_pieces", "attachments")
+    updated = set() if never_changed else data_columns
     assert table_column_privileges(supabase_stack, table, "update") == updated | update_only
     assert table_column_privileges(supabase_stack, table, "insert") == \
         data_columns | insert_only
@@ -1011,19 +1019,21 @@ def test_push_upgrades_a_database_holding_a_streaming_reply_which_then_settles(
     behind.start_api()
     settings = Settings(supabase_url=behind.url, supabase_anon_key=behind.anon_key)
     email = f"upgrade-{uuid.uuid4().hex[:12]}@example.com"
-    SupabaseAuth(settings).sign_up(email, PASSWORD)
+    user_id = SupabaseAuth(settings).sign_up(email, PASSWORD).id
 
     def store() -> SupabaseChatStore:
         auth = SupabaseAuth(settings)
         return SupabaseChatStore(auth.client, auth.sign_in(email, PASSWORD).id)
 
-    before_store = store()
-    chat = before_store.save_chat(Chat(title="Before the upgrade"))
-    asked = before_store.add_message(Message(chat_id=chat.id, role="user",
-                                             content="quetzal question"))
-    reply = before_store.add_message(Message(chat_id=chat.id, parent_id=asked.id,
-                                             role="assistant", content="half a rep",
-                                             status="streaming"))
+    # Written as that release's store wrote them (this release's store writes newer columns).
+    chat_id, asked_id, reply_id = (str(uuid.uuid4()) for _ in range(3))
+    database.sql("insert into public.chats (id, user_id, title)"
+                 " values (%s, %s, 'Before the upgrade')", chat_id, user_id)
+    database.sql("insert into public.messages (id, chat_id, user_id, role, content)"
+                 " values (%s, %s, %s, 'user', 'quetzal question')", asked_id, chat_id, user_id)
+    database.sql("insert into public.messages (id, chat_id, user_id, parent_id, role, content,"
+                 " status) values (%s, %s, %s, %s, 'assistant', 'half a rep', 'streaming')",
+                 reply_id, chat_id, user_id, asked_id)
     rows_before = database.sql("select * from public.messages order by created_at")
 
     database.push_migrations()
@@ -1033,6 +1043,10 @@ def test_push_upgrades_a_database_holding_a_streaming_reply_which_then_settles(
     assert rows_after == [{**row, "heartbeat_at": None, "stop_requested": False}
                           for row in rows_before]
     after = store()
+    asked, reply = after.messages(chat_id)
+    assert [(m.id, m.content, m.status) for m in (asked, reply)] == [
+        (asked_id, "quetzal question", "complete"), (reply_id, "half a rep", "streaming")]
+    chat = after.get_chat(chat_id)
     assert [f.chat.id for f in after.search("quetzal")] == [chat.id]
     assert after.read_reply(reply.id, 5) == (
         reply.with_changes(content="a rep"),
@@ -1082,12 +1096,16 @@ def test_an_upgrade_to_long_messages_keeps_every_row_index_trigger_and_the_searc
 
     store = store_sqlite.SQLiteChatStore(file_before_long_messages)
 
-    assert [name for name, _ in sqlite_records(path)][-1] == \
-        "006_keep_long_messages_and_reply_leases"
+    assert "006_keep_long_messages_and_reply_leases" in [name for name, _
+                                                         in sqlite_records(path)]
     assert sqlite_rows(path, "select * from messages order by seq") == [
         (*row, None, 0) for row in rows_before]  # no heartbeat yet, no stop asked
-    assert schema_names(path) == names_before | {("view", "messages_searched")}
-    assert sqlite_rows(path, "select * from user_totals") == totals_before
+    names_after = schema_names(path)
+    assert names_before <= names_after
+    assert {(kind, name) for kind, name in names_after - names_before
+            if "attachments" not in name} == {("view", "messages_searched")}
+    assert [row[:len(totals_before[0])] for row in sqlite_rows(
+        path, "select * from user_totals")] == totals_before
     sqlite_rows(path, "insert into messages_fts (messages_fts) values ('integrity-check')")
     assert [f.snippet for f in store.search("quetzal")] == ["quetzal question"]
     assert store.search("zebraword") == []  # beyond the first 100,000 characters
@@ -1113,7 +1131,7 @@ def test_an_upgrade_to_long_messages_interrupted_leaves_the_file_as_before(
         file_before_long_messages, monkeypatch):
     path = file_before_long_messages / DB_FILENAME
     rows, names = sqlite_rows(path, "select * from messages"), schema_names(path)
-    *earlier, rebuild = store_sqlite.MIGRATIONS
+    *earlier, rebuild = store_sqlite.MIGRATIONS[:6]  # up to 006, which makes messages again
 
     def rebuilds_then_fails(db):
         rebuild.apply(db)
@@ -1127,3 +1145,111 @@ def test_an_upgrade_to_long_messages_interrupted_leaves_the_file_as_before(
 
     assert (sqlite_rows(path, "select * from messages"), schema_names(path)) == (rows, names)
     assert store_sqlite.SQLiteChatStore(file_before_long_messages).search("quetzal")
+
+
+# ---- attachments and a chat's reply room (20261207150000_keep_attachments_and_reply_room) ---
+
+ATTACHMENT_CALLS = ("add_message_with_attachments(jsonb, jsonb, uuid, integer)",
+                    "usage_totals()")
+ATTACHMENT_INNER_FUNCTIONS = ("attachment_bytes(text, text)",
+                              "add_to_attachment_totals(uuid, integer, bigint)",
+                              "count_attachments()")
+OWN_MESSAGE = ("((( SELECT auth.uid() AS uid) = user_id) AND (EXISTS ( SELECT 1\n"
+               "   FROM messages m\n  WHERE ((m.id = attachments.message_id) AND"
+               " (m.chat_id = attachments.chat_id) AND (m.user_id = ( SELECT auth.uid() AS uid))"
+               "))))")
+
+
+def test_attachments_have_one_policy_per_operation_and_none_for_update(supabase_stack):
+    policies = policies_of(supabase_stack, "attachments")
+    assert [(p["cmd"], p["roles"], p["qual"], p["with_check"]) for p in policies] == [
+        ("DELETE", ["authenticated"], OWN_ROW, None),
+        ("INSERT", ["authenticated"], None, OWN_MESSAGE),
+        ("SELECT", ["authenticated"], OWN_ROW, None)]
+    [table] = supabase_stack.sql(
+        "select relrowsecurity from pg_class where oid = 'public.attachments'::regclass")
+    assert table["relrowsecurity"] is True
+
+
+@pytest.mark.parametrize("function", ATTACHMENT_CALLS + ATTACHMENT_INNER_FUNCTIONS)
+def test_the_attachment_calls_are_for_signed_in_users_and_the_rest_for_nobody(
+        supabase_stack, function):
+    [row] = supabase_stack.sql(
+        f"select proconfig, prosecdef from pg_proc where oid = 'public.{function}'::regprocedure")
+    assert row["proconfig"] == ['search_path=""']
+    # Only the counting runs as its owner (it writes user_totals): the calls run as the caller.
+    assert row["prosecdef"] is (function == "count_attachments()")
+    for role in ("anon", "authenticated", "public"):
+        [allowed] = supabase_stack.sql(
+            f"select has_function_privilege(%s, 'public.{function}', 'execute') as allowed",
+            role)
+        assert allowed["allowed"] is (role == "authenticated" and function in ATTACHMENT_CALLS)
+
+
+def test_the_sqlite_attachments_table_enforces_its_rules_by_itself(tmp_path):
+    """Below the store (m007): the CHECKs, the message owned by the writer and in the chat
+    named, no update, a message's attachments going with it and with its chat."""
+    store_sqlite.SQLiteChatStore(tmp_path)
+    path = tmp_path / DB_FILENAME
+    now = "2026-12-07T15:00:00.000000Z"
+
+    def insert(table: str, **values) -> None:
+        sqlite_rows(path, f"insert into {table} ({', '.join(values)})"
+                          f" values ({', '.join('?' * len(values))})", *values.values())
+
+    def attachment(**values) -> None:
+        insert("attachments", **{"id": uuid.uuid4().hex, "message_id": "m1", "chat_id": "c1",
+                                 "user_id": "a", "position": 0, "kind": "document",
+                                 "name": "n.txt", "text": "t", **values})
+
+    insert("chats", id="c1", user_id="a", created_at=now, updated_at=now)
+    insert("chats", id="c2", user_id="a", created_at=now, updated_at=now)
+    insert("messages", id="m1", chat_id="c1", user_id="a", role="user", created_at=now)
+    attachment(position=0)
+    attachment(position=1, kind="image", text="", data=b"x" * 2_000_000)
+    for values in [{"position": 10}, {"kind": "video"}, {"name": ""}, {"name": "n" * 256},
+                   {"text": "t" * 8_000_001}, {"kind": "image", "text": "t"},
+                   {"kind": "image", "text": "", "data": b"x" * 2_000_001},
+                   {"data": b"x"}, {"kind": "image", "text": "", "data": "text, not bytes"},
+                   {"width": -1}, {"size": -1}, {"mime": "m" * 256}]:
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            attachment(**{"position": 2, **values})
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+        attachment(position=1)
+    for values in [{"user_id": "b"}, {"chat_id": "c2"}, {"message_id": "gone"}]:
+        with pytest.raises(sqlite3.IntegrityError, match="attachments_message"):
+            attachment(position=3, **values)
+    with pytest.raises(sqlite3.IntegrityError, match="attachments_immutable"):
+        sqlite_rows(path, "update attachments set text = 'changed'")
+    assert sqlite_rows(path, "select attachments, attachment_bytes from user_totals") == [
+        (2, 2_000_001)]
+    sqlite_rows(path, "delete from messages where id = 'm1'")
+    assert sqlite_rows(path, "select count(*) from attachments") == [(0,)]
+    insert("messages", id="m2", chat_id="c1", user_id="a", role="user", created_at=now)
+    attachment(message_id="m2")
+    sqlite_rows(path, "delete from chats where id = 'c1'")
+    assert sqlite_rows(path, "select count(*) from attachments") == [(0,)]
+    assert sqlite_rows(path, "select attachments, attachment_bytes from user_totals") == [(0, 0)]
+    for column, value in [("max_tokens", 0), ("context_window", 100_000_001)]:
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            insert("chats", id=uuid.uuid4().hex, user_id="a", created_at=now, updated_at=now,
+                   **{column: value})
+
+
+def test_an_sqlite_file_of_the_release_before_attachments_is_upgraded_keeping_its_chats(
+        tmp_path, monkeypatch):
+    with monkeypatch.context() as earlier_release:
+        earlier_release.setattr(store_sqlite, "MIGRATIONS", store_sqlite.MIGRATIONS[:6])
+        store_sqlite.SQLiteChatStore(tmp_path)
+    path = tmp_path / DB_FILENAME
+    sqlite_rows(path, "insert into chats (id, user_id, title, created_at, updated_at)"
+                      " values ('c1', 'local', 'Old', 'then', 'then')")
+
+    store = store_sqlite.SQLiteChatStore(tmp_path)
+
+    assert [m[0] for m in sqlite_rows(path, "select name from schema_migrations")][-1] == \
+        "007_keep_attachments_and_reply_room"
+    chat = store.get_chat("c1")
+    assert (chat.title, chat.max_tokens, chat.context_window) == ("Old", None, None)
+    saved = store.save_chat(chat.with_changes(max_tokens=256))
+    assert store.get_chat("c1").max_tokens == saved.max_tokens == 256

@@ -480,7 +480,8 @@ def test_the_json_of_a_chat():
         ' "exported_at": "2024-05-06T07:08:09+00:00",', ' "chats": [', "  {",
         '   "title": "é",', '   "id": "c1",', '   "connection_id": "",', '   "model": "",',
         '   "system_prompt": "",', '   "temperature": null,', '   "current_id": null,',
-        '   "pinned": false,', '   "created_at": "2024-01-01T00:00:00+00:00",',
+        '   "pinned": false,', '   "max_tokens": null,', '   "context_window": null,',
+        '   "created_at": "2024-01-01T00:00:00+00:00",',
         '   "updated_at": "2024-01-01T00:00:00+00:00",', '   "messages": []', "  }", " ]",
         "}"])
 

@@ -542,14 +542,17 @@ def test_push_upgrades_a_database_already_beyond_the_bounds(fresh_database):
 def test_an_sqlite_file_beyond_the_model_name_bound_is_upgraded_and_keeps_its_row(
         tmp_path, monkeypatch):
     folder = tmp_path / "store"
-    before = [m for m in store_sqlite.MIGRATIONS if m.name != "005_bound_each_user"]
+    # The steps up to 006 but the bounds (007 needs them); chats written as that release did.
+    before = [m for m in store_sqlite.MIGRATIONS[:6] if m.name != "005_bound_each_user"]
     with monkeypatch.context() as earlier_release:
         earlier_release.setattr(store_sqlite, "MIGRATIONS", before)
         legacy = SQLiteConnectionStore(folder).add(Connection(name="Legacy",
                                                               models=("m" * 5000,)))
-        chats = SQLiteChatStore(folder)
-        chat = chats.save_chat(Chat(title="kept"))
-        chats.add_message(Message(chat_id=chat.id, role="user", content="é" * 10))
+    with closing(sqlite3.connect(folder / DB_FILENAME)) as db, db:
+        db.execute("insert into chats (id, user_id, title, created_at, updated_at)"
+                   " values ('c1', 'local', 'kept', '2026-01-01', '2026-01-01')")
+        db.execute("insert into messages (id, chat_id, user_id, role, content, created_at)"
+                   " values ('m1', 'c1', 'local', 'user', ?, '2026-01-01')", ("é" * 10,))
 
     store = SQLiteConnectionStore(folder)  # today's release: the migration runs
 

@@ -4,20 +4,27 @@ second import is recognised and one cut off by an outage can finish."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import math
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from typing import NamedTuple
 
 from core.failures import UserFacingError
 from core.history.model import (
+    ATTACHMENT_KINDS,
+    MAX_ATTACHMENT_NAME_LENGTH,
+    MAX_ATTACHMENTS,
     MAX_CONTENT_LENGTH,
+    MAX_DOCUMENT_CHARS,
     MAX_ERROR_LENGTH,
+    MAX_IMAGE_BYTES,
     MAX_MODEL_LABEL_LENGTH,
     MAX_REASONING_LENGTH,
     MAX_SYSTEM_PROMPT_LENGTH,
@@ -25,9 +32,11 @@ from core.history.model import (
     ROLES,
     STATUS_NOTES,
     STATUSES,
+    Attachment,
     Chat,
     Message,
 )
+from core.store.errors import MAX_CONTEXT_WINDOW, MAX_REPLY_TOKENS
 from core.store.contracts import ChatStore
 from core.history.thread import Thread, parents_first, title_from
 
@@ -39,6 +48,8 @@ MAX_FILE_BYTES = 200 * 1024 * 1024  # what Streamlit's uploader accepts by defau
 MAX_MESSAGES_PER_CHAT = 100_000
 MAX_ID_LENGTH = 200
 MAX_LABEL_LENGTH = 1_000  # connection ids, model names and labels: short by nature
+MAX_FILE_SIZE = 10_000_000_000  # an attached file's size as the user attached it, in bytes
+MAX_IMAGE_SIDE = 100_000  # pixels
 # Fixed namespace of imported ids; never change it, or second imports stop being recognised.
 _IMPORTED_IDS = uuid.UUID("5b0e7a52-3c4d-4f8e-9a61-2d1f0c9e7b34")
 
@@ -91,6 +102,10 @@ def _message_markdown(message: Message) -> list[str]:
     if message.reasoning:
         lines += _details("Reasoning", message.reasoning)
     lines += [*_fenced(message.content, "markdown"), ""]
+    for kind, label in (("image", "Images"), ("document", "Documents")):
+        names = [_inline(a.name) for a in message.attachments if a.kind == kind]
+        if names:  # by name only: a document's text would drown the conversation
+            lines += [f"*{label} attached: {', '.join(names)}*", ""]
     note = STATUS_NOTES.get(message.status, "")
     if note or message.error:
         lines += [f"> *{': '.join(_inline(p) for p in (note, message.error) if p)}*", ""]
@@ -134,6 +149,13 @@ def _chat_record(chat: Chat, messages: Iterable[Message]) -> dict:
 def _message_record(message: Message) -> dict:
     record = {f.name: getattr(message, f.name) for f in fields(Message)}
     record["usage"] = None if message.usage is None else dict(message.usage)
+    record["attachments"] = [_attachment_record(a) for a in message.attachments]
+    return record
+
+
+def _attachment_record(attachment: Attachment) -> dict:
+    record = {f.name: getattr(attachment, f.name) for f in fields(Attachment)}
+    record["data"] = base64.b64encode(attachment.data).decode("ascii")  # JSON holds no bytes
     return record
 
 
@@ -198,6 +220,69 @@ def _timestamp(value: object) -> str:
     return text
 
 
+def _whole(low: int, high: int) -> Callable[[object], int]:
+    def check(value: object) -> int:
+        if type(value) is not int or not low <= value <= high:
+            raise _Refused(f"must be a whole number from {low:,} to {high:,}")
+        return value
+    return check
+
+
+def _optional_whole(low: int, high: int) -> Callable[[object], int | None]:
+    whole = _whole(low, high)
+    return lambda value: None if value is None else whole(value)
+
+
+def _image_data(value: object) -> bytes:
+    if not isinstance(value, str):
+        raise _Refused("must be base64 text")
+    if len(value) > (MAX_IMAGE_BYTES + 2) // 3 * 4:  # refused before decoding it
+        raise _Refused(f"is more than {MAX_IMAGE_BYTES:,} bytes")
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise _Refused("is not base64 text") from None
+    if len(data) > MAX_IMAGE_BYTES:
+        raise _Refused(f"is more than {MAX_IMAGE_BYTES:,} bytes")
+    return data
+
+
+def _name(value: object) -> str:
+    if not _text(MAX_ATTACHMENT_NAME_LENGTH)(value):
+        raise _Refused("is empty")
+    return value
+
+
+ATTACHMENT_FIELDS: dict[str, Callable[[object], object]] = {
+    "name": _name, "kind": _one_of(ATTACHMENT_KINDS), "mime": _text(255),
+    "data": _image_data, "text": _text(MAX_DOCUMENT_CHARS), "size": _whole(0, MAX_FILE_SIZE),
+    "width": _whole(0, MAX_IMAGE_SIDE), "height": _whole(0, MAX_IMAGE_SIDE), "id": _identifier,
+}
+
+
+def _attachments(value: object) -> tuple[Attachment, ...]:
+    if not isinstance(value, list):
+        raise _Refused("are not a list")
+    if len(value) > MAX_ATTACHMENTS:
+        raise _Refused(f"are {len(value)} files, more than the {MAX_ATTACHMENTS} a message "
+                       "can carry")
+    attachments = []
+    for number, record in enumerate(value, 1):
+        try:
+            attachment = Attachment(**_record_values(record, ATTACHMENT_FIELDS, set()))
+            if attachment.kind != "image" and attachment.data:
+                raise _Refused("only an image has data")
+            if attachment.kind != "document" and attachment.text:
+                raise _Refused("only a document has text")
+        except _Refused as why:
+            raise _Refused(f"are refused: {_where('file', number, record, 'name')}: {why}") \
+                from None
+        attachments.append(attachment)
+    if len({a.id for a in attachments}) < len(attachments):
+        raise _Refused("hold two files with the same id")
+    return tuple(attachments)
+
+
 def _usage(value: object) -> dict[str, int] | None:
     if value is None:
         return None
@@ -211,6 +296,8 @@ CHAT_FIELDS: dict[str, Callable[[object], object]] = {
     "title": _text(MAX_TITLE_LENGTH), "id": _identifier, "connection_id": _text(MAX_LABEL_LENGTH),
     "model": _text(MAX_LABEL_LENGTH), "system_prompt": _text(MAX_SYSTEM_PROMPT_LENGTH),
     "temperature": _temperature, "current_id": _optional_identifier, "pinned": _flag,
+    "max_tokens": _optional_whole(1, MAX_REPLY_TOKENS),
+    "context_window": _optional_whole(1, MAX_CONTEXT_WINDOW),
     "created_at": _timestamp, "updated_at": _timestamp,
 }
 MESSAGE_FIELDS: dict[str, Callable[[object], object]] = {
@@ -218,13 +305,16 @@ MESSAGE_FIELDS: dict[str, Callable[[object], object]] = {
     "parent_id": _optional_identifier, "id": _identifier,
     "model_label": _text(MAX_MODEL_LABEL_LENGTH), "status": _one_of(STATUSES),
     "error": _text(MAX_ERROR_LENGTH), "reasoning": _text(MAX_REASONING_LENGTH), "usage": _usage,
-    "created_at": _timestamp,
+    "created_at": _timestamp, "attachments": _attachments,
 }
+# Fields a file exported before they existed does not hold, and what they then are.
+OPTIONAL = {"max_tokens": None, "context_window": None, "attachments": []}
 
 
 def _record_values(record: object, checks: Mapping[str, Callable], extra: set[str]) -> dict:
     if not isinstance(record, dict):
         raise _Refused("it is not an object")
+    record = {**{name: value for name, value in OPTIONAL.items() if name in checks}, **record}
     missing = sorted((set(checks) | extra) - set(record))
     unknown = sorted(set(record) - set(checks) - extra)
     if missing:
@@ -339,8 +429,8 @@ def _read_ours(document: object) -> list[Pair]:
     return pairs
 
 
-def _where(kind: str, number: int, record: object) -> str:
-    title = record.get("title") if isinstance(record, dict) else None
+def _where(kind: str, number: int, record: object, named_by: str = "title") -> str:
+    title = record.get(named_by) if isinstance(record, dict) else None
     return f"{kind} {number}" + (f" (“{_short(title)}”)" if isinstance(title, str) and
                                  title.strip() else "")
 
@@ -486,7 +576,10 @@ def _remapped(chat: Chat, messages: list[Message], namespace: uuid.UUID) -> Pair
     chat_uuid = uuid.uuid5(namespace, chat.id)
     ids = {m.id: str(uuid.uuid5(chat_uuid, m.id)) for m in messages}
     new_messages = [m.with_changes(id=ids[m.id], chat_id=str(chat_uuid),
-                                   parent_id=ids.get(m.parent_id)) for m in messages]
+                                   parent_id=ids.get(m.parent_id),
+                                   attachments=tuple(
+                                       replace(a, id=str(uuid.uuid5(chat_uuid, f"file {a.id}")))
+                                       for a in m.attachments)) for m in messages]
     return chat.with_changes(id=str(chat_uuid), current_id=ids.get(chat.current_id)), \
         new_messages
 

@@ -8,11 +8,22 @@ value; nothing is half-written. The shared contract tests run every backend thro
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from core.history.model import REPLY_LEASE_SECONDS, Chat, Found, Message, ReplyState
 from core.providers.connections import Connection
 from core.providers.profile import Profile
+
+
+@dataclass(frozen=True)
+class UsageTotal:
+    """What the user's replies from one model (its label, as the footer showed it) used."""
+
+    model_label: str
+    replies: int  # the assistant's messages with that label, with or without usage
+    prompt_tokens: int  # summed over the replies whose usage says it
+    completion_tokens: int
 
 
 class ProfileStore(Protocol):
@@ -65,25 +76,31 @@ class ChatStore(Protocol):
         ...
 
     def messages(self, chat_id: str) -> list[Message]:
-        """Every message of the chat, every branch, oldest first ([] for another user's)."""
+        """Every message of the chat, every branch, oldest first ([] for another user's),
+        each with its attachments in their order."""
 
     def save_chat(self, chat: Chat) -> Chat:
         """Create the chat, or update its title, model, options, current_id, pinned; moves
         updated_at. Returns it as stored."""
 
     def add_message(self, message: Message) -> Message:
-        """Store a new message (its id is kept); moves its chat's updated_at. Adding an id
-        that is already there changes nothing and returns the stored one."""
+        """Store a new message (its id is kept) with its attachments, all or nothing: an
+        attachment refused (a bound) is a UserFacingError and leaves no message behind. Moves
+        its chat's updated_at. Adding an id that is already there changes nothing and returns
+        the stored one."""
 
     def update_message(self, message_id: str, changes: Mapping[str, object]) -> Message:
         """Change content, status, error, reasoning, usage or model_label of a message (a reply
-        as it streams, then as it ended)."""
+        as it streams, then as it ended); its attachments never change."""
 
     def delete_chat(self, chat_id: str) -> None:
         """Delete the chat and all its messages; one already gone is not an error."""
 
     def delete_all(self) -> int:
         """Delete every chat of the user (and their messages); return how many."""
+
+    def usage_totals(self) -> list[UsageTotal]:
+        """The user's replies and the tokens their usage says, per model label, by label."""
 
     def search(self, query: str, limit: int = 20) -> list[Found]:
         """Chats whose title or any message matches `query` (full text, every word must

@@ -10,7 +10,15 @@ import httpx
 from postgrest.exceptions import APIError
 
 from core.failures import UserFacingError, ours
-from core.history.model import MAX_CONTENT_LENGTH, MAX_SYSTEM_PROMPT_LENGTH, MAX_TITLE_LENGTH
+from core.history.model import (
+    MAX_ATTACHMENT_NAME_LENGTH,
+    MAX_ATTACHMENTS,
+    MAX_CONTENT_LENGTH,
+    MAX_DOCUMENT_CHARS,
+    MAX_IMAGE_BYTES,
+    MAX_SYSTEM_PROMPT_LENGTH,
+    MAX_TITLE_LENGTH,
+)
 from core.providers.connections import (
     MAX_CONNECTIONS,
     MAX_MODEL_NAME_LENGTH,
@@ -193,11 +201,18 @@ def connection_failure(exc: BaseException, name: str = "") -> UserFacingError:
 MAX_CHATS_PER_USER = 10_000
 MAX_MESSAGES_PER_USER = 200_000
 MAX_BYTES_PER_USER = 2_000_000_000  # of text in chats and messages, 2 GB
+MAX_ATTACHMENTS_PER_USER = 10_000
+MAX_ATTACHMENT_BYTES_PER_USER = 2_000_000_000  # images' bytes and documents' text, 2 GB
+# A chat's options, as both backends bound them: far beyond any model's.
+MAX_REPLY_TOKENS = 10_000_000
+MAX_CONTEXT_WINDOW = 100_000_000
 USER_TOTALS = {  # each bound's SQLSTATE (our own, class "SB") and its name (both backends)
     "SB051": "user_totals_chats",
     "SB052": "user_totals_messages",
     "SB053": "user_totals_bytes",
     "SB054": "user_totals_rate",
+    "SB056": "user_totals_attachments",
+    "SB057": "user_totals_attachment_bytes",
 }
 CHAT_LIMITS = {  # as CONNECTION_LIMITS
     "chats_title": f"A chat's title can be at most {MAX_TITLE_LENGTH} characters.",
@@ -216,6 +231,34 @@ CHAT_LIMITS = {  # as CONNECTION_LIMITS
     "messages_usage": "The token usage could not be stored.",
     "messages_parent_in_chat": "The message it follows is not in this chat.",
     "messages_chat": "This chat no longer exists (it may have been deleted in another tab).",
+    "chats_max_tokens": f"The room kept for a reply must be 1 to {MAX_REPLY_TOKENS:,} tokens.",
+    "chats_context_window": f"The context window must be 1 to {MAX_CONTEXT_WINDOW:,} tokens.",
+    "attachments_position": f"A message can carry at most {MAX_ATTACHMENTS} files.",
+    "attachments_kind": "Only images and documents can be attached.",
+    "attachments_name": "A file's name must be 1 to "
+                        f"{MAX_ATTACHMENT_NAME_LENGTH} characters; rename the file and attach "
+                        "it again.",
+    "attachments_mime": "The file's type could not be stored.",
+    "attachments_data": f"An image can be at most {MAX_IMAGE_BYTES // 1_000_000} MB once "
+                        "made smaller; this one is bigger.",
+    "attachments_text": f"A document's text can be at most {MAX_DOCUMENT_CHARS:,} characters; "
+                        "this one is longer. Attach a part of it.",
+    "attachments_size": "The file's size could not be stored.",
+    "attachments_width": "The image's size could not be stored.",
+    "attachments_height": "The image's size could not be stored.",
+    "attachments_message": "This message is gone, or not yours: its files were not stored.",
+    "attachments_immutable": "A file sent with a message cannot be changed.",
+    # A file's id stored already (SQLite names the column, PostgreSQL the key).
+    "attachments.id": "A file of this message is stored with another message already. "
+                      "Attach it again.",
+    "attachments_pkey": "A file of this message is stored with another message already. "
+                        "Attach it again.",
+    "user_totals_attachments": "Your chats hold the most files Switchboard keeps: "
+                               f"{MAX_ATTACHMENTS_PER_USER:,} in all. Delete chats you no "
+                               "longer need to attach more.",
+    "user_totals_attachment_bytes": "Your chats' files take the most room Switchboard keeps: "
+                                    f"{MAX_ATTACHMENT_BYTES_PER_USER // 1_000_000_000} GB in "
+                                    "all. Delete chats you no longer need to attach more.",
     "user_totals_chats": f"You have the most chats Switchboard keeps: {MAX_CHATS_PER_USER:,}. "
                          "Delete chats you no longer need to start new ones.",
     "user_totals_messages": "Your chats hold the most messages Switchboard keeps: "
@@ -246,8 +289,8 @@ def chat_failure(exc: BaseException) -> UserFacingError:
         return UserFacingError(chat_value_refused(USER_TOTALS[code]))
     if code == PIECES_MISSING_SQLSTATE:
         return UserFacingError(chat_value_refused("message_pieces_missing"))
-    if code in (CHECK_SQLSTATE, FOREIGN_KEY_SQLSTATE) and ("chats_" in detail
-                                                           or "messages_" in detail):
+    if code in (CHECK_SQLSTATE, FOREIGN_KEY_SQLSTATE) and any(
+            table in detail for table in ("chats_", "messages_", "attachments_")):
         return UserFacingError(chat_value_refused(detail))
     if code == UNIQUE_SQLSTATE or (code == ROW_SECURITY_SQLSTATE and "messages" in detail):
         return UserFacingError(chat_value_refused(CHAT_GONE))  # another user's id, or chat

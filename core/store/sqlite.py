@@ -18,12 +18,29 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from core.failures import UserFacingError, ours
-from core.history.model import REPLY_LEASE_SECONDS, Chat, Found, Message, ReplyState
+from core.history.model import (
+    ATTACHMENT_KINDS,
+    MAX_ATTACHMENT_NAME_LENGTH,
+    MAX_ATTACHMENTS,
+    MAX_DOCUMENT_CHARS,
+    MAX_IMAGE_BYTES,
+    REPLY_LEASE_SECONDS,
+    Attachment,
+    Chat,
+    Found,
+    Message,
+    ReplyState,
+)
 from core.providers.connections import Connection
 from core.providers.kinds import KINDS
 from core.providers.profile import FIELD_LABELS, PROFILE_FIELDS, Profile
+from core.store.contracts import UsageTotal
 from core.store.errors import (
     CHAT_GONE,
+    MAX_ATTACHMENT_BYTES_PER_USER,
+    MAX_ATTACHMENTS_PER_USER,
+    MAX_CONTEXT_WINDOW,
+    MAX_REPLY_TOKENS,
     ConnectionChanged,
     ProfileChanged,
     StoreUnavailable,
@@ -362,6 +379,96 @@ def m006_keep_long_messages_and_reply_leases(db: sqlite3.Connection) -> None:
     db.execute(f"create trigger messages_fts_update after update of content on messages"
                f" when {new} is not {old} begin {remove} {add} end")
     db.execute("insert into messages_fts (messages_fts) values ('rebuild')")
+
+
+# An attachment's bounds, the same in both backends (core.history.model's limits).
+ATTACHMENT_KIND_LIST = ", ".join(f"'{kind}'" for kind in ATTACHMENT_KINDS)
+MAX_IMAGE_SIDE = 100_000  # pixels: a stored image is downscaled far below this
+MAX_ATTACHMENT_MIME_LENGTH = 255
+MAX_ATTACHED_FILE_BYTES = 10_000_000_000  # the file as attached: a number we only show
+# The bytes an attachment takes, as the user's bound counts them.
+_ATTACHMENT_BYTES = "(length({row}.data) + length(cast({row}.text as blob)))"
+
+
+@migration
+def m007_keep_attachments_and_reply_room(db: sqlite3.Connection) -> None:
+    """A message's attachments (its files, kept with it and deleted with it), each user's
+    count and bytes of them bounded, and two options of a chat: the room kept for a reply
+    (max_tokens) and the context window the user typed."""
+    db.execute(f"alter table chats add column max_tokens integer constraint"
+               f" chats_max_tokens_range check (max_tokens between 1 and {MAX_REPLY_TOKENS})")
+    db.execute(f"alter table chats add column context_window integer constraint"
+               f" chats_context_window_range check"
+               f" (context_window between 1 and {MAX_CONTEXT_WINDOW})")
+    # The foreign key says what the row belongs to; the triggers below keep it whether or not
+    # a connection turned foreign keys on, as for messages.
+    db.execute(f"""
+        create table attachments (
+            seq integer primary key,
+            id text not null unique,
+            message_id text not null references messages (id) on delete cascade,
+            chat_id text not null,
+            user_id text not null,
+            position integer not null constraint attachments_position_range
+                check (position between 0 and {MAX_ATTACHMENTS - 1}),
+            kind text not null
+                constraint attachments_kind_known check (kind in ({ATTACHMENT_KIND_LIST})),
+            name text not null constraint attachments_name_length
+                check (length(name) between 1 and {MAX_ATTACHMENT_NAME_LENGTH}),
+            mime text not null default '' constraint attachments_mime_length
+                check (length(mime) <= {MAX_ATTACHMENT_MIME_LENGTH}),
+            data blob not null default x'' constraint attachments_data_size
+                check (typeof(data) = 'blob' and length(data) <= {MAX_IMAGE_BYTES}
+                       and (kind = 'image' or length(data) = 0)),
+            text text not null default '' constraint attachments_text_length
+                check (length(text) <= {MAX_DOCUMENT_CHARS}
+                       and (kind = 'document' or length(text) = 0)),
+            size integer not null default 0 constraint attachments_size_range
+                check (size between 0 and {MAX_ATTACHED_FILE_BYTES}),
+            width integer not null default 0 constraint attachments_width_range
+                check (width between 0 and {MAX_IMAGE_SIDE}),
+            height integer not null default 0 constraint attachments_height_range
+                check (height between 0 and {MAX_IMAGE_SIDE}),
+            created_at text not null default ({_NOW}),
+            constraint attachments_position_taken unique (message_id, position)
+        )
+        """)
+    db.execute("create index attachments_chat_idx on attachments (chat_id, message_id, position)")
+    for statement in (
+        """create trigger attachments_message_owner before insert on attachments
+           when not exists (select 1 from messages where id = new.message_id
+                            and chat_id = new.chat_id and user_id = new.user_id)
+           begin select raise(abort, 'attachments_message: the message is not the writer''s');
+           end""",
+        # Attachments are immutable: a message's files are what was sent with it.
+        """create trigger attachments_immutable before update on attachments
+           begin select raise(abort, 'attachments_immutable: an attachment is never changed');
+           end""",
+        """create trigger messages_delete_attachments after delete on messages begin
+           delete from attachments where message_id = old.id; end""",
+    ):
+        db.execute(statement)
+    db.execute("alter table user_totals add column attachments integer not null default 0")
+    db.execute("alter table user_totals add column attachment_bytes integer not null default 0")
+    new, old = _ATTACHMENT_BYTES.format(row="new"), _ATTACHMENT_BYTES.format(row="old")
+    db.execute(f"""create trigger attachments_count_added after insert on attachments begin
+            insert or ignore into user_totals (user_id) values (new.user_id);
+            update user_totals set attachments = attachments + 1,
+                attachment_bytes = attachment_bytes + {new} where user_id = new.user_id;
+            select raise(abort, 'user_totals_attachments: at most {MAX_ATTACHMENTS_PER_USER:,}
+                attachments per user')
+                from user_totals where user_id = new.user_id
+                and attachments > {MAX_ATTACHMENTS_PER_USER};
+            select raise(abort, 'user_totals_attachment_bytes: at most
+                {MAX_ATTACHMENT_BYTES_PER_USER:,} bytes of attachments per user')
+                from user_totals where user_id = new.user_id
+                and attachment_bytes > {MAX_ATTACHMENT_BYTES_PER_USER};
+            end""")
+    db.execute(f"""create trigger attachments_count_removed after delete on attachments begin
+            update user_totals set attachments = max(attachments - 1, 0),
+                attachment_bytes = max(attachment_bytes - {old}, 0)
+                where user_id = old.user_id;
+            end""")
 
 
 @contextmanager
@@ -730,12 +837,39 @@ class SQLiteConnectionStore(_LocalFile):
 
 # ---------------------------------------------------------------- chats and messages
 
-# Every Chat and Message field is a column, in both backends.
+# Every Chat and Message field is a column, in both backends, but a message's attachments:
+# rows of their own.
 CHAT_COLUMNS = tuple(f.name for f in fields(Chat))
 CHAT_WRITES = ("title", "connection_id", "model", "system_prompt", "temperature",
-               "current_id", "pinned")  # what save_chat writes
-MESSAGE_COLUMNS = tuple(f.name for f in fields(Message))
+               "current_id", "pinned", "max_tokens", "context_window")  # what save_chat writes
+MESSAGE_COLUMNS = tuple(f.name for f in fields(Message) if f.name != "attachments")
 MESSAGE_CHANGES = ("content", "model_label", "status", "error", "reasoning", "usage")
+ATTACHMENT_COLUMNS = ("id", "kind", "name", "mime", "data", "text", "size", "width", "height")
+
+
+def attachment_rows(message: Message) -> list[dict[str, object]]:
+    """The rows of a new message's attachments, in its order, without their owner."""
+    return [{**storable({column: getattr(attachment, column)
+                         for column in ATTACHMENT_COLUMNS if column != "data"}),
+             "data": bytes(attachment.data), "message_id": message.id,
+             "chat_id": message.chat_id, "position": position}
+            for position, attachment in enumerate(message.attachments)]
+
+
+def attachment_from_row(row: Mapping) -> Attachment:
+    """An attachment from a row of either backend, `data` given as bytes."""
+    return Attachment(**{column: row[column] for column in ATTACHMENT_COLUMNS})
+
+
+def with_attachments(messages: list[Message], rows: list[Mapping]) -> list[Message]:
+    """`messages` each holding its attachments among `rows` (a message_id, a position each)."""
+    held: dict[str, list[Mapping]] = {}
+    for row in rows:
+        held.setdefault(str(row["message_id"]), []).append(row)
+    return [message.with_changes(attachments=tuple(
+                attachment_from_row(row) for row in sorted(
+                    held[message.id], key=lambda row: row["position"])))
+            if message.id in held else message for message in messages]
 
 
 def chat_from_row(row: Mapping) -> Chat:
@@ -814,6 +948,8 @@ def search_words(query: str) -> list[str]:
 
 _CHAT_SELECT = f"select {', '.join(CHAT_COLUMNS)} from chats"
 _MESSAGE_SELECT = f"select {', '.join(MESSAGE_COLUMNS)} from messages"
+_ATTACHMENT_SELECT = (f"select message_id, position, {', '.join(ATTACHMENT_COLUMNS)}"
+                      " from attachments")
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"  # SQLite's clock, as the stores write times
 # Seconds since a reply's heartbeat, or its creation when written before heartbeats.
 _QUIET_SECONDS = ("(julianday('now') - julianday(coalesce(heartbeat_at, created_at)))"
@@ -822,6 +958,11 @@ _QUIET_SECONDS = ("(julianday('now') - julianday(coalesce(heartbeat_at, created_
 _REPLY_STATE = ("status, length(content) as content_length, "
                 "length(reasoning) as reasoning_length, stop_requested, "
                 f"{_QUIET_SECONDS} as quiet_seconds")
+
+
+# The sum of one whole number of the replies' usage (another kind of value counts 0).
+_TOKENS = ("coalesce(sum(case when json_type(usage, '$.{name}') = 'integer'"
+           " then json_extract(usage, '$.{name}') end), 0)")
 
 
 class SQLiteChatStore(_LocalFile):
@@ -840,7 +981,9 @@ class SQLiteChatStore(_LocalFile):
                          (message_id, self.user_id)).fetchone()
         if row is None:  # none, or another user's: never theirs to see or change
             raise UserFacingError(chat_value_refused(CHAT_GONE))
-        return message_from_row(_from_sqlite(row))
+        attachments = db.execute(f"{_ATTACHMENT_SELECT} where message_id = ? and user_id = ?",
+                                 (message_id, self.user_id)).fetchall()
+        return with_attachments([message_from_row(_from_sqlite(row))], attachments)[0]
 
     def list_chats(self, limit: int = 50, before: tuple[str, str] | None = None) -> list[Chat]:
         sql, params = f"{_CHAT_SELECT} where user_id = ?", [self.user_id]
@@ -859,7 +1002,10 @@ class SQLiteChatStore(_LocalFile):
         with self._opened("read") as db:
             rows = db.execute(f"{_MESSAGE_SELECT} where chat_id = ? and user_id = ? "
                               "order by created_at, seq", (chat_id, self.user_id))
-            return [message_from_row(_from_sqlite(row)) for row in rows]
+            messages = [message_from_row(_from_sqlite(row)) for row in rows]
+            attachments = db.execute(f"{_ATTACHMENT_SELECT} where chat_id = ? and user_id = ?",
+                                     (chat_id, self.user_id)).fetchall()
+            return with_attachments(messages, attachments)
 
     def save_chat(self, chat: Chat) -> Chat:
         values = _sqlite_values(chat_writes(chat))
@@ -888,6 +1034,8 @@ class SQLiteChatStore(_LocalFile):
                 values.update(user_id=self.user_id, created_at=given_time(
                     message.created_at) or _next_version(chat.updated_at if chat else None))
                 _insert(db, "messages", values, heartbeat_at=_NOW)
+                for row in attachment_rows(message):  # in the same transaction
+                    _insert(db, "attachments", {**row, "user_id": self.user_id})
             return self._message(db, message.id)
 
     def update_message(self, message_id: str, changes: Mapping[str, object]) -> Message:
@@ -953,6 +1101,16 @@ class SQLiteChatStore(_LocalFile):
     def delete_all(self) -> int:
         with self._writing() as db:
             return db.execute("delete from chats where user_id = ?", (self.user_id,)).rowcount
+
+    def usage_totals(self) -> list[UsageTotal]:
+        with self._opened("read") as db:
+            rows = db.execute(f"""
+                select model_label, count(*) as replies,
+                    {_TOKENS.format(name="prompt_tokens")} as prompt_tokens,
+                    {_TOKENS.format(name="completion_tokens")} as completion_tokens
+                from messages where user_id = ? and role = 'assistant'
+                group by model_label order by model_label""", (self.user_id,))
+            return [UsageTotal(**dict(row)) for row in rows]
 
     def search(self, query: str, limit: int = 20) -> list[Found]:
         words = search_words(query)

@@ -4,6 +4,7 @@ use a service key."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import uuid
@@ -15,6 +16,8 @@ from postgrest.types import CountMethod, ReturnMethod
 from core.failures import UserFacingError
 from core.history.model import (
     MAX_CONTENT_LENGTH,
+    MAX_DOCUMENT_CHARS,
+    MAX_IMAGE_BYTES,
     MAX_REASONING_LENGTH,
     REPLY_LEASE_SECONDS,
     Chat,
@@ -24,6 +27,7 @@ from core.history.model import (
 )
 from core.providers.connections import Connection
 from core.providers.profile import PROFILE_FIELDS, Profile
+from core.store.contracts import UsageTotal
 from core.store.errors import (
     CHAT_GONE,
     UNIQUE_SQLSTATE,
@@ -35,9 +39,11 @@ from core.store.errors import (
     connection_failure,
 )
 from core.store.sqlite import (
+    ATTACHMENT_COLUMNS,
     CHAT_COLUMNS,
     CONNECTION_COLUMNS,
     MESSAGE_COLUMNS,
+    attachment_rows,
     chat_from_row,
     chat_writes,
     connection_columns,
@@ -51,6 +57,7 @@ from core.store.sqlite import (
     search_words,
     storable_text,
     stored_columns,
+    with_attachments,
 )
 
 logger = logging.getLogger(__name__)
@@ -196,6 +203,28 @@ APPEND_REPLY, READ_REPLY, SETTLE_ABANDONED = "append_reply", "read_reply", "sett
 MAX_REQUEST_BYTES = 1_000_000
 PIECE_BYTES = MAX_REQUEST_BYTES - 200  # a piece's text, beside its upload id and number
 TEXT_LIMITS = {"content": MAX_CONTENT_LENGTH, "reasoning": MAX_REASONING_LENGTH}
+# The calls of supabase/migrations/20261207150000_keep_attachments_and_reply_room.sql.
+ATTACHMENTS, ADD_WITH_ATTACHMENTS, USAGE_TOTALS = (
+    "attachments", "add_message_with_attachments", "usage_totals")
+ATTACHMENT_FIELDS = ",".join(("message_id", "position", *ATTACHMENT_COLUMNS))
+# Attachments read per request: a chat's are read in one request unless it holds more (an
+# image's row is up to 2.7 MB of base64).
+ATTACHMENTS_PER_REQUEST = 100
+
+
+def attachment_as_sent(row: Mapping[str, object]) -> dict[str, object]:
+    """An attachment row (core.store.sqlite.attachment_rows) as the database keeps it: an
+    image's bytes as base64 text (see the migration for why not bytea)."""
+    return {**row, "data": base64.b64encode(row["data"]).decode("ascii")}
+
+
+def attachment_as_read(row: Mapping[str, object]) -> dict[str, object]:
+    return {**row, "data": base64.b64decode(row["data"] or "")}
+
+
+def _payload(row: Mapping[str, object]) -> tuple[str, str]:
+    """The column holding an attachment row's long text (base64 data or document text)."""
+    return ("data", row["data"]) if row["kind"] == "image" else ("text", row["text"])
 
 
 def request_bytes(body: object) -> int:
@@ -247,6 +276,29 @@ class SupabaseChatStore(_SignedIn):
     def _messages(self):
         return self.client.table(MESSAGES)
 
+    def _attachments_of(self, messages: list[Message], **which: str) -> list[Message]:
+        """`messages` holding their attachments, read by `which` (chat_id or message_id)."""
+        if not messages:
+            return messages
+        (column, value), = which.items()
+        rows: list[dict] = []
+        while True:  # page by page: one request for a chat of up to 100 attachments
+            page = self._rows(
+                self.client.table(ATTACHMENTS).select(ATTACHMENT_FIELDS).eq(column, value)
+                .eq("user_id", self.user_id).order("message_id").order("position")
+                .range(len(rows), len(rows) + ATTACHMENTS_PER_REQUEST - 1))
+            rows += page
+            if len(page) < ATTACHMENTS_PER_REQUEST:
+                return with_attachments(messages, [attachment_as_read(row) for row in rows])
+
+    def _holding_attachments(self, row: Mapping) -> Message:
+        """A stored message from its row, with its attachments when it is the user's (a
+        reply has none: no request for it)."""
+        message = message_from_row(row)
+        if message.role != "user":
+            return message
+        return self._attachments_of([message], message_id=message.id)[0]
+
     def list_chats(self, limit: int = 50, before: tuple[str, str] | None = None) -> list[Chat]:
         query = self._chats().select(CHAT_FIELDS).eq("user_id", self.user_id)
         if before is not None:
@@ -275,7 +327,7 @@ class SupabaseChatStore(_SignedIn):
             )
             found += [message_from_row(row) for row in rows]
             if len(rows) < MESSAGES_PER_REQUEST:
-                return found
+                return self._attachments_of(found, chat_id=chat_id)
 
     def save_chat(self, chat: Chat) -> Chat:
         """Update the chat if it is there, else create it (an upsert would also write the id
@@ -327,10 +379,13 @@ class SupabaseChatStore(_SignedIn):
 
     def add_message(self, message: Message) -> Message:
         """Insert the message; its id already stored (a retry, another tab) changes nothing.
-        A message longer than one request is staged in pieces and written by one call."""
+        A message longer than one request is staged in pieces and written by one call; so is
+        a message with attachments, with them."""
         row = {**message_writes(message), "user_id": self.user_id}
         if time := given_time(message.created_at):  # an import keeps its times
             row["created_at"] = time
+        if message.attachments:
+            return self._with_attachments(message, row)
         if request_bytes(row) <= MAX_REQUEST_BYTES:
             return self._inserted(message.id, lambda: self._messages().insert(row)
                                   .execute().data)
@@ -342,8 +397,60 @@ class SupabaseChatStore(_SignedIn):
             {**written, **texts} for written in self.client.rpc(ADD_IN_PIECES, {
                 "message": rest, **staged}).select(_fields_but(texts)).execute().data]))
 
-    def _inserted(self, message_id: str, insert: Callable[[], list[dict]]) -> Message:
-        """The message `insert` stored, or the one already stored under its id."""
+    def _with_attachments(self, message: Message, row: dict) -> Message:
+        """The message and its attachments by one call (all or nothing). Texts that would make
+        the request too big (the message's, each attachment's payload) are staged first."""
+        files = attachment_rows(message)
+        for file in files:  # refused before sending a byte of it
+            if len(file["data"]) > MAX_IMAGE_BYTES:
+                raise UserFacingError(chat_value_refused("attachments_data"))
+            if len(file["text"]) > MAX_DOCUMENT_CHARS:
+                raise UserFacingError(chat_value_refused("attachments_text"))
+        files = [attachment_as_sent(file) for file in files]
+        arguments = {"message": row, "files": files}
+        if request_bytes(arguments) <= MAX_REQUEST_BYTES:
+            return self._inserted(message.id, lambda: self.client.rpc(
+                ADD_WITH_ATTACHMENTS, arguments).select(MESSAGE_FIELDS).execute().data,
+                message)
+        if stored := self._stored_message(message.id):  # a retry need not send it again
+            return self._holding_attachments(stored[0])
+        texts = {"content": row["content"], "reasoning": row["reasoning"]}
+        uploads: list[str] = []
+
+        def staged_and_written() -> list[dict]:
+            staged = self._staged(texts, uploads)
+            sent = []
+            for file in files:
+                column, text = _payload(file)
+                sent.append({**file, column: "", **self._staged({"content": text}, uploads)})
+            return [{**written, **texts} for written in self.client.rpc(ADD_WITH_ATTACHMENTS, {
+                "message": {**row, "content": "", "reasoning": ""}, "files": sent, **staged})
+                .select(_fields_but(texts)).execute().data]
+
+        try:
+            return self._inserted(message.id, staged_and_written, message)
+        except BaseException:
+            for upload in uploads:
+                self._forget_pieces(upload)
+            raise
+
+    def _staged(self, texts: Mapping[str, str], uploads: list[str]) -> dict[str, object]:
+        """`texts` (column -> text) staged as pieces under a new upload, listed in `uploads`;
+        the arguments naming them."""
+        upload, seq = str(uuid.uuid4()), 0
+        uploads.append(upload)
+        for column, text in texts.items():
+            for piece in pieces_of(text, PIECE_BYTES):
+                self._rows(self.client.table(PIECES).insert(
+                    {"upload_id": upload, "seq": seq, column: piece},
+                    returning=ReturnMethod.minimal))
+                seq += 1
+        return {"upload": upload, "pieces": seq}
+
+    def _inserted(self, message_id: str, insert: Callable[[], list[dict]],
+                  message: Message | None = None) -> Message:
+        """The message `insert` stored (holding `message`'s attachments, as written), or the
+        one already stored under its id."""
         try:
             rows = insert()
         except UserFacingError:  # already said (a piece refused)
@@ -352,9 +459,15 @@ class SupabaseChatStore(_SignedIn):
             if not (isinstance(exc, APIError) and exc.code == UNIQUE_SQLSTATE):
                 raise chat_failure(exc) from exc
             rows = self._stored_message(message_id)
+            if not rows and "attachments_pkey" in exc.message:  # a file's id, not the message's
+                raise UserFacingError(chat_value_refused("attachments_pkey")) from exc
             if not rows:  # the id is another user's
                 raise UserFacingError(chat_value_refused(CHAT_GONE)) from exc
-        return message_from_row(rows[0])
+            return self._holding_attachments(rows[0])
+        stored = message_from_row(rows[0])
+        if message is None or not message.attachments:
+            return stored
+        return with_attachments([stored], attachment_rows(message))[0]
 
     def update_message(self, message_id: str, changes: Mapping[str, object]) -> Message:
         """See ChatStore; a content or reasoning longer than one request is staged in pieces
@@ -376,7 +489,7 @@ class SupabaseChatStore(_SignedIn):
                     .select(_fields_but(texts)))])
         if not rows:
             raise UserFacingError(chat_value_refused(CHAT_GONE))
-        return message_from_row(rows[0])
+        return self._holding_attachments(rows[0])
 
     def append_reply(self, message_id: str, content_at: int, content: str,
                      reasoning_at: int, reasoning: str) -> ReplyState | None:
@@ -439,3 +552,8 @@ class SupabaseChatStore(_SignedIn):
                                           {"query": " ".join(words), "max": limit}))
         return [Found(chat_from_row({**row, "user_id": self.user_id}), row["snippet"])
                 for row in rows]
+
+    def usage_totals(self) -> list[UsageTotal]:
+        """One call to usage_totals, which runs as the user: row-level security keeps it to
+        their own replies."""
+        return [UsageTotal(**row) for row in self._rows(self.client.rpc(USAGE_TOTALS, {}))]
