@@ -15,12 +15,8 @@ from core.chat.blocks import (
 )
 from core.chat.call import Reply, coalesce
 from core.history.conversation import ShownMessage
-from core.history.model import (
-    MAX_CONTENT_LENGTH,
-    MAX_CONTEXT_WINDOW,
-    MAX_REPLY_TOKENS,
-    MIN_CONTEXT_WINDOW as MIN_WINDOW,
-)
+from core.history.model import MAX_CONTENT_LENGTH
+from core.store.errors import MAX_CONTEXT_WINDOW, MAX_REPLY_TOKENS
 from core.auth import SessionEnded
 from core.failures import UserFacingError
 from core.store.keybox import describe_unreadable_key
@@ -52,6 +48,7 @@ _STYLE = f"""<style>
 </style>"""
 
 LAST_DRAW_SECONDS = 0.1
+MIN_WINDOW = 256  # tokens: no chat model has less
 
 # Under an error about a setting: where to fix it.
 _SETTINGS_LINKS = {

@@ -166,6 +166,7 @@ class Conversation:
             logger.warning("A message was refused by the store: %s", exc)
             self.refused[message.id] = str(exc)
             self._write_as(message.with_changes(content="", reasoning="", usage=None,
+                                                attachments=(),
                                                 error=f"{NOT_STORED} {exc}"[:MAX_ERROR_LENGTH]))
 
     def _write_as(self, message: Message) -> None:

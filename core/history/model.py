@@ -40,10 +40,6 @@ MAX_ATTACHMENTS = 10  # per message
 MAX_IMAGE_BYTES = 2_000_000  # an image as stored: downscaled and re-encoded
 MAX_DOCUMENT_CHARS = 8_000_000  # a document's text
 MAX_ATTACHMENT_NAME_LENGTH = 255
-# A chat's options for the context budget, in tokens.
-MAX_REPLY_TOKENS = 1_000_000
-MIN_CONTEXT_WINDOW = 256
-MAX_CONTEXT_WINDOW = 10_000_000
 
 
 @dataclass(frozen=True)
