@@ -6,7 +6,7 @@ from tests.chatting import assistant_captions, chat_messages, send, start_chat, 
 
 
 def _posts(recorder):
-    return [r.body for r in recorder.requests if r.method == "POST"]
+    return [r.body for r in recorder.chat_requests]
 
 
 def test_new_chat_starts_empty_and_keeps_the_model(katan_server):

@@ -18,7 +18,7 @@ def test_a_reply_streams_from_llama_cpp_and_the_server_saw_the_model_and_path(
     assert messages[0] == ("user", "Say hello in one short sentence.")
     assert messages[1][0] == "assistant" and messages[1][1].strip()
     assert errors(at) == []
-    (request,) = [r for r in recorder.requests if r.method == "POST"]
+    (request,) = recorder.chat_requests
     assert request.path == "/v1/chat/completions"
     assert request.body["model"] == "smollm2"
     assert request.body["stream"] is True
@@ -35,7 +35,7 @@ def test_an_empty_model_name_sends_the_default_shown_in_the_ui(katan_server, rec
     at = start_chat()
     assert at.selectbox(key="chat:model").value == "local-model · OpenAI-compatible"
     send(at, "hi")
-    (request,) = [r for r in recorder.requests if r.method == "POST"]
+    (request,) = recorder.chat_requests
     assert request.body["model"] == "local-model"
 
 

@@ -271,7 +271,7 @@ def test_fetch_and_test_use_the_typed_values_and_go_stale_when_they_change(katan
     at.multiselect(key=slot + "models").set_value([katan_server.model]).run()
     at.button(key=slot + "test").click().run()
     assert any(s.value.startswith("Connection works") for s in at.success)
-    (listing, *_), chats = recorder.requests, [r for r in recorder.requests if r.method == "POST"]
+    (listing, *_), chats = recorder.requests, recorder.chat_requests
     assert listing.path == "/v1/models" and listing.sent_bearer(proxy.api_key)
     assert listing.headers["x-title"] == HEADER_VALUE
     assert chats and chats[-1].body["model"] == katan_server.model

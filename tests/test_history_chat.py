@@ -17,7 +17,7 @@ from tests.test_supabase_app import sign_in, sign_up
 
 
 def _posts(recorder):
-    return [r.body for r in recorder.requests if r.method == "POST"]
+    return [r.body for r in recorder.chat_requests]
 
 
 def _versions(at) -> list[str]:

@@ -84,8 +84,7 @@ def _chat(app_factory, new_page, server, data_dir) -> Page:
 
 
 def _posts(recorder) -> list[dict]:
-    return [r.body for r in recorder.requests if r.method == "POST" and r.body
-            and "messages" in r.body]
+    return [r.body for r in recorder.chat_requests]
 
 
 def test_an_image_reaches_the_server_as_an_image_part_and_shows_on_the_message(

@@ -39,7 +39,7 @@ def recorded_chat(app_factory, new_page, katan_server, recording_proxy, isolated
 
 
 def _posts(recorder) -> list[dict]:
-    return [r.body for r in recorder.requests if r.method == "POST"]
+    return [r.body for r in recorder.chat_requests]
 
 
 def _say(page, text: str) -> None:

@@ -76,7 +76,7 @@ def test_chat_options_survive_a_visit_to_settings_and_new_chat_resets_them(
     expect(page.locator(key("chat:temperature"))).to_contain_text("0.40")
     send(page, "ahoy")
     wait_idle(page)
-    body = [r.body for r in recorder.requests if r.method == "POST"][-1]
+    body = [r.body for r in recorder.chat_requests][-1]
     assert body["messages"][0] == {"role": "system", "content": "You are a terse pirate."}
     assert body["temperature"] == pytest.approx(0.4)
 
