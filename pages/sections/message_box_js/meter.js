@@ -21,16 +21,16 @@
     const typed = Math.ceil(characters * Number(data.tokensPerCharacter));
     const total = Number(data.conversation) + Number(data.waiting) + Number(data.replyRoom) + typed;
     const about = data.exact === "true" && typed === 0 ? "" : "≈";
-    const room = `${count.format(Number(data.replyRoom))} kept for the reply`;
+    const room = Number(data.replyRoom) ? ` · ${count.format(Number(data.replyRoom))} kept for the reply` : "";
     if (!data.window) {
       return { total, level: "unknown",
-               line: `${about}${count.format(total)} tokens · ${room} · window unknown — set it in Chat options` };
+               line: `${about}${count.format(total)} tokens${room} · window unknown — set it in Chat options` };
     }
     const window_ = Number(data.window);
     const level = total > window_ ? "over" : total >= NEAR * window_ ? "near" : "ok";
     const percent = level === "over" ? Math.max(101, Math.round((100 * total) / window_))
                                      : Math.min(100, Math.round((100 * total) / window_));
-    let line = `${about}${count.format(total)} of ${count.format(window_)} tokens (${percent}%) · ${room}`;
+    let line = `${about}${count.format(total)} of ${count.format(window_)} tokens (${percent}%)${room}`;
     if (level === "near") line += " · nearly full";
     if (level === "over") line += " · over the window: Send will be refused";
     return { total, level, percent, line };
