@@ -1,8 +1,8 @@
 """Context meter benchmark: how soon the meter above the chat input counts what was just typed.
 
-In a headless Chromium, on a chat page showing a conversation (by default the message box's
-test app, tests/e2e/message_box_app.py, started here with --turns messages; or the page at
---url), the bench clicks into the chat input and types a word at a time (--delay ms between
+In a headless Chromium, on a chat page showing a conversation (by default the app itself,
+started here on a chat of --turns messages; with --harness the message box's test app,
+tests/e2e/message_box_app.py; or the page at --url), the bench clicks into the chat input and types a word at a time (--delay ms between
 key presses, as a quick typist), then pauses (--pause ms), --words times. For each pause it
 reads the delay from the last key press to the moment the meter's line is written again (a
 MutationObserver on it, times from the page's own clock). Target: p95 <= 100 ms.
@@ -14,7 +14,7 @@ baseline's is what the meter's own work costs on top of waiting for the pause.
 Also the longest main-thread task while typing (PerformanceObserver "longtask", which sees
 tasks over 50 ms) and the same while the page sits idle for a second after the last word.
 
-    .venv/bin/python bench/meter.py [--url URL] [--turns N] [--words N] [--delay MS]
+    .venv/bin/python bench/meter.py [--url URL | --harness] [--turns N] [--words N] [--delay MS]
                                     [--pause MS]
 
 Exit 0 once measured, even when a target is missed (that is a result); 2 when it could not run.
@@ -107,6 +107,69 @@ def start_harness(turns: int, folder: Path) -> tuple[subprocess.Popen, str]:
     raise BenchError("the test app did not answer in 60 s")
 
 
+def start_app(turns: int, folder: Path) -> tuple[subprocess.Popen, str]:
+    """The app itself (local default) in its own data folder, on a chat of `turns` messages
+    (questions and answers of a few hundred characters each), its model a server that is not
+    there (the page draws all the same; nothing is sent)."""
+    data = folder / "data"
+    data.mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SUPABASE_", "OPENAI_", "SWITCHBOARD_", "STREAMLIT_"))}
+    env.update(SWITCHBOARD_DATA_DIR=str(data), HOME=str(folder))
+    seed = subprocess.run(
+        [sys.executable, "-c", _SEED, str(turns)], cwd=REPO, env=env, capture_output=True,
+        text=True, timeout=120)
+    if seed.returncode:
+        raise BenchError(f"could not make the chat: {seed.stderr.strip()[-500:]}")
+    chat_id = seed.stdout.strip()
+    port = free_port()
+    argv = [sys.executable, "-m", "streamlit", "run", str(REPO / "streamlit_app.py"),
+            "--server.headless", "true", "--server.port", str(port),
+            "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+            "--server.fileWatcherType", "none"]
+    with open(folder / "streamlit.log", "ab") as log:
+        proc = subprocess.Popen(argv, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT)
+    return proc, _healthy(proc, f"http://127.0.0.1:{port}/", f"?chat={chat_id}")
+
+
+# Run in the app's environment: a compatible server saved as the settings page would, and a
+# chat of N messages in the local store. Prints the chat's id.
+_SEED = """
+import os, sys
+from pathlib import Path
+from core.config import load_settings
+from core.history.conversation import Conversation
+from core.history.model import Message
+from core.store.sqlite import SQLiteChatStore
+from tests.chatting import save_compatible
+save_compatible("http://127.0.0.1:9/v1", "unused", "bench-model")
+store = SQLiteChatStore(Path(load_settings(environ=os.environ, dotenv_path=None).data_dir))
+conversation = Conversation(store=store)
+for n in range(int(sys.argv[1]) // 2):
+    conversation.add_user(f"Question {n}: " + "how does the context window fill up? " * 6)
+    conversation.ask_reply()
+    conversation.end_live(conversation.turns[-1].with_changes(
+        content=f"Answer {n}: " + "each message takes tokens, and so does the reply. " * 8,
+        status="complete"), stored=False, added=False)
+print(conversation.chat.id)
+"""
+
+
+def _healthy(proc: subprocess.Popen, base: str, query: str) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"the app exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(base + "_stcore/health", timeout=2):
+                return base + query
+        except OSError:
+            time.sleep(0.2)
+    stop(proc)
+    raise BenchError("the app did not answer in 60 s")
+
+
 def measure(url: str, args: argparse.Namespace) -> dict:
     from playwright.sync_api import sync_playwright
 
@@ -182,9 +245,11 @@ def report(figures: dict, args: argparse.Namespace) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", help="a chat page with the meter (default: start the test app)")
+    parser.add_argument("--url", help="a chat page with the meter (default: start the app)")
+    parser.add_argument("--harness", action="store_true",
+                        help="start the message box's test app instead of the app")
     parser.add_argument("--turns", type=int, default=100,
-                        help="messages the started test app shows (default 100)")
+                        help="messages the started app shows (default 100)")
     parser.add_argument("--words", type=int, default=30, help="words typed, one pause each (default 30)")
     parser.add_argument("--delay", type=int, default=40, help="ms between key presses (default 40)")
     parser.add_argument("--pause", type=int, default=400, help="ms of each pause (default 400)")
@@ -208,8 +273,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if args.url:
                 url = args.url
-            else:
+            elif args.harness:
                 proc, url = start_harness(args.turns, Path(work))
+            else:
+                proc, url = start_app(args.turns, Path(work))
             report(measure(url, args), args)
         except BenchError as exc:
             print(f"bench could not run: {exc}", file=sys.stderr)

@@ -14,8 +14,8 @@ def draw() -> None:
         totals = session.chat_store().usage_totals()
     except SessionEnded:
         st.rerun()  # the frame says the session ended and shows sign-in
-    except UserFacingError as exc:
-        st.error(str(exc))
+    except UserFacingError as exc:  # quietly: the page says a store's trouble where it matters
+        st.caption(f"Your usage cannot be read now. {exc}")
         return
     if not totals:
         st.caption("No reply has reported its tokens yet. Servers that stream usage (most do "
