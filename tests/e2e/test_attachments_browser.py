@@ -9,17 +9,11 @@ an image; a recording proxy in front of a server shows each request's body.
 
 from __future__ import annotations
 
-import io
-
-import docx
-from fpdf import FPDF
-from PIL import Image
 from playwright.sync_api import Page, expect
 
 from tests.chatting import add_connection, save_compatible
 from tests.e2e.browser import (
     assert_no_exception,
-    button,
     chat_input,
     go_to,
     key,
@@ -27,52 +21,13 @@ from tests.e2e.browser import (
     open_app,
     open_sidebar,
     pick,
-    reply_text,
     screenshot,
     send,
     wait_idle,
 )
+from tests.e2e.files import CHIP, attach, docx_file, pdf, photo
 
-FILE_INPUT = '[data-testid="stChatInput"] input[type="file"]'
-CHIP = '[data-testid="stChatInput"] [data-testid="stFileChip"]'
 REFUSAL = '.st-key-chat-box [data-testid="stAlertContentError"]'
-
-
-def _photo(path) -> None:
-    """A 2,400 x 1,800 picture: downscaled and re-encoded before it is sent."""
-    picture = Image.new("RGB", (2400, 1800), "navy")
-    for x in range(0, 2400, 200):
-        picture.paste((200, 40 + x % 200, 90), (x, 0, x + 100, 1800))
-    picture.save(path, "PNG")
-
-
-def _pdf(path, first: str, last: str, pages: int = 3) -> None:
-    pdf = FPDF()
-    pdf.set_font("Helvetica", size=11)
-    for number in range(pages):
-        pdf.add_page()
-        words = first if number == 0 else last if number == pages - 1 else f"Page {number + 1}."
-        pdf.multi_cell(0, 5, f"{words} " + "The quarterly figures went up. " * 20)
-    path.write_bytes(bytes(pdf.output()))
-
-
-def _docx(path, first: str, last: str) -> None:
-    document = docx.Document()
-    document.add_paragraph(first)
-    table = document.add_table(rows=2, cols=2)
-    table.cell(0, 0).text, table.cell(0, 1).text = "Region", "Sales"
-    table.cell(1, 0).text, table.cell(1, 1).text = "North", "42"
-    document.add_paragraph(last)
-    out = io.BytesIO()
-    document.save(out)
-    path.write_bytes(out.getvalue())
-
-
-def _attach(page: Page, *paths) -> None:
-    """Pick files with the message box's own file input, as its paper-clip button does."""
-    before = page.locator(CHIP).count()
-    page.locator(FILE_INPUT).set_input_files([str(p) for p in paths])
-    expect(page.locator(CHIP)).to_have_count(before + len(paths))
 
 
 def _chat(app_factory, new_page, server, data_dir) -> Page:
@@ -92,8 +47,8 @@ def test_an_image_reaches_the_server_as_an_image_part_and_shows_on_the_message(
 ):
     proxy, recorder = recording_proxy(katan_server)
     page = _chat(app_factory, new_page, proxy, isolated_data_dir)
-    _photo(tmp_path / "photo.png")
-    _attach(page, tmp_path / "photo.png")
+    photo(tmp_path / "photo.png")
+    attach(page, tmp_path / "photo.png")
     send(page, "What is in this picture?")
     wait_idle(page)
     expect(messages(page, "assistant").last).to_contain_text("[image:image/jpeg]",
@@ -119,8 +74,8 @@ def test_a_model_that_takes_no_images_says_so_once_then_the_box_says_it_before_s
 ):
     proxy, recorder = recording_proxy(llama_server)
     page = _chat(app_factory, new_page, proxy, isolated_data_dir)
-    _photo(tmp_path / "photo.png")
-    _attach(page, tmp_path / "photo.png")
+    photo(tmp_path / "photo.png")
+    attach(page, tmp_path / "photo.png")
     send(page, "Describe this.")
     wait_idle(page)
     reply = messages(page, "assistant").last
@@ -129,7 +84,7 @@ def test_a_model_that_takes_no_images_says_so_once_then_the_box_says_it_before_s
                                                "not take images)")
     asked = len(_posts(recorder))
 
-    _attach(page, tmp_path / "photo.png")
+    attach(page, tmp_path / "photo.png")
     send(page, "And this one?")
     wait_idle(page)
     expect(page.locator(REFUSAL)).to_contain_text("does not take images")
@@ -152,9 +107,9 @@ def test_a_pdf_and_a_docx_are_read_and_sent_whole(
 ):
     proxy, recorder = recording_proxy(katan_server)
     page = _chat(app_factory, new_page, proxy, isolated_data_dir)
-    _pdf(tmp_path / "report.pdf", "PDF-FIRST-WORDS", "PDF-LAST-WORDS", pages=3)
-    _docx(tmp_path / "notes.docx", "DOCX-FIRST-WORDS", "DOCX-LAST-WORDS")
-    _attach(page, tmp_path / "report.pdf", tmp_path / "notes.docx")
+    pdf(tmp_path / "report.pdf", "PDF-FIRST-WORDS", "PDF-LAST-WORDS", pages=3)
+    docx_file(tmp_path / "notes.docx", "DOCX-FIRST-WORDS", "DOCX-LAST-WORDS")
+    attach(page, tmp_path / "report.pdf", tmp_path / "notes.docx")
     send(page, "Summarise both.")
     wait_idle(page)
     expect(messages(page, "assistant")).to_have_count(1, timeout=20_000)
@@ -177,10 +132,10 @@ def test_a_bad_file_is_refused_and_the_words_and_other_files_stay(
 ):
     proxy, recorder = recording_proxy(katan_server)
     page = _chat(app_factory, new_page, proxy, isolated_data_dir)
-    _photo(tmp_path / "photo.png")
-    _pdf(tmp_path / "whole.pdf", "x", "y")
+    photo(tmp_path / "photo.png")
+    pdf(tmp_path / "whole.pdf", "x", "y")
     (tmp_path / "broken.pdf").write_bytes((tmp_path / "whole.pdf").read_bytes()[:400])
-    _attach(page, tmp_path / "photo.png", tmp_path / "broken.pdf")
+    attach(page, tmp_path / "photo.png", tmp_path / "broken.pdf")
     send(page, "Read these please")
     wait_idle(page)
     expect(page.locator(REFUSAL)).to_contain_text("broken.pdf")
@@ -221,7 +176,7 @@ def test_over_the_window_send_is_refused_with_what_to_drop(
     _type_number(page, "chat:context_window", 2048)
     _type_number(page, "chat:max_tokens", 256)
     (tmp_path / "long.txt").write_text("The committee met again to discuss the budget. " * 400)
-    _attach(page, tmp_path / "long.txt")
+    attach(page, tmp_path / "long.txt")
     send(page, "Summarise the minutes.")
     wait_idle(page)
     refusal = page.locator(REFUSAL)
@@ -243,7 +198,7 @@ def test_at_80_percent_the_meter_warns_and_the_message_still_goes(
     _type_number(page, "chat:max_tokens", 64)
     # About 1,650 tokens in SmolLM2's vocabulary, a short reply and 64 kept for it: 80 to 90%.
     (tmp_path / "notes.txt").write_text("Budget line items and their owners. " * 225)
-    _attach(page, tmp_path / "notes.txt")
+    attach(page, tmp_path / "notes.txt")
     send(page, "Anything odd?")
     wait_idle(page)
     expect(messages(page, "assistant")).to_have_count(1, timeout=60_000)
@@ -261,12 +216,12 @@ def test_the_draft_and_its_files_survive_a_model_switch_and_a_page_visit(
     proxy, recorder = recording_proxy(katan_server)
     add_connection("Second", proxy)
     page = _chat(app_factory, new_page, proxy, isolated_data_dir)
-    _photo(tmp_path / "photo.png")
+    photo(tmp_path / "photo.png")
     (tmp_path / "plan.md").write_text("# Plan\n\nShip it on Friday.\n")
     box = chat_input(page)
     box.click()
     page.keyboard.type("Compare these two")
-    _attach(page, tmp_path / "photo.png", tmp_path / "plan.md")
+    attach(page, tmp_path / "photo.png", tmp_path / "plan.md")
     page.keyboard.press("Tab")
     open_sidebar(page)
     pick(page, page.locator(key("chat:model")), f"{proxy.model} · Second")

@@ -23,6 +23,7 @@ from tests.e2e.browser import (
     send,
     wait_idle,
 )
+from tests.e2e.files import attach, pdf, photo
 
 PASSWORD = "a long enough password"
 
@@ -133,3 +134,37 @@ def test_sign_up_settings_chat_sign_out_sign_in_and_a_second_user(
     content = other.content()
     assert katan_server.base_url not in content and email not in content
     assert katan_server.api_key not in supabase_app.log_text()
+
+
+def test_attachments_are_kept_in_supabase_and_come_back_with_a_reload(
+    supabase_app, new_page, katan_server, tmp_path
+):
+    """The other store: an image and a PDF sent in Supabase mode are stored with their message
+    (the attachments table under row-level security) and drawn again after a reload."""
+    page, email = new_page(), _email()
+    _sign_up(page, supabase_app, email)
+    go_to(page, "Settings")
+    for name, value in (("base_url", katan_server.base_url), ("key", katan_server.api_key),
+                        ("model", katan_server.model)):
+        _settings_field(page, name).fill(value)
+        _settings_field(page, name).press("Enter")
+        wait_idle(page)
+    button(page, "settings:openai-compatible:save").click()
+    wait_idle(page)
+    go_to(page, "Chat")
+    photo(tmp_path / "photo.png")
+    pdf(tmp_path / "report.pdf", "SUPA-FIRST", "SUPA-LAST")
+    attach(page, tmp_path / "photo.png", tmp_path / "report.pdf")
+    send(page, "kept in supabase?")
+    wait_idle(page)
+    expect(messages(page, "assistant").last).to_contain_text("[image:image/jpeg]")
+    expect(messages(page, "assistant").last).to_contain_text("SUPA-LAST")
+
+    page.reload()  # a new browser session: signed in again, the chat in the address opens
+    wait_idle(page)
+    _sign_in(page, email)
+    user = messages(page, "user").last
+    expect(user.locator('[data-testid="stImage"] img')).to_have_count(1)
+    user.get_by_role("button", name="report.pdf").click()
+    expect(page.locator('[data-testid="stPopoverBody"]')).to_contain_text("SUPA-FIRST")
+    assert_no_exception(page)
