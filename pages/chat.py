@@ -147,8 +147,8 @@ def _kept(key: str) -> dict:
     return session.keeping(key)
 
 
-def _chat_options(area, stated_window: int | None) -> tuple[str, float | None, int | None,
-                                                          int | None]:
+def _chat_options(area, stated_window: int | None, typed_window: int | None
+                  ) -> tuple[str, float | None, int | None, int | None]:
     """This chat's system prompt, temperature (None: the server's default), reply room (None:
     the server's default) and context window typed by the user (None: as the server says)."""
     with area:
@@ -169,10 +169,12 @@ def _chat_options(area, stated_window: int | None) -> tuple[str, float | None, i
             said = (f"The server says {stated_window:,} tokens; type a number to use another."
                     if stated_window else "The server does not say; type the model's context "
                     "window to see how full the chat is before sending.")
+            known = typed_window or stated_window
+            whose = "typed for this model" if typed_window else "said by the server"
             window = st.number_input(
-                "Context window (tokens)", min_value=MIN_WINDOW, max_value=MAX_CONTEXT_WINDOW, step=1024,
-                placeholder=f"{stated_window:,} (said by the server)" if stated_window
-                else "unknown", help=said, **_kept("chat:context_window"))
+                "Context window (tokens)", min_value=MIN_WINDOW, max_value=MAX_CONTEXT_WINDOW,
+                step=1024, help=said, placeholder=f"{known:,} ({whose})" if known else "unknown",
+                **_kept("chat:context_window"))
     return system_prompt, (temperature if custom else None), max_tokens, window
 
 
@@ -438,7 +440,8 @@ if not targets:  # the conversation already on screen stays there
 
 target = _pick_target(targets)
 system_prompt, temperature, max_tokens, window = _chat_options(
-    sidebar_options, session.stated_window(target))
+    sidebar_options, session.stated_window(target), session.typed_window(target))
+session.remember_typed_window(target, window)
 conversation.keep_options(target.label, target.connection_id, system_prompt, temperature,
                           max_tokens, window)
 # Pinned to the bottom; while a reply arrives, Stop it to send another. Its file options never

@@ -273,7 +273,8 @@ class Conversation:
         completion = sum(u.get("completion_tokens") or 0 for u in used)
         total = sum(u.get("total_tokens") or 0 for u in used) or prompt + completion
         replies = f"{len(used)} repl{'y' if len(used) == 1 else 'ies'}"
-        return f"This chat used {total:,} tokens ({prompt:,} in, {completion:,} out) over {replies}."
+        return (f"This chat used {total:,} tokens ({prompt:,} in, {completion:,} out) "
+                f"over {replies}.")
 
     # ---- versions: a regenerated reply or an edited message is a sibling; all stay
 

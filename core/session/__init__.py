@@ -13,7 +13,13 @@ from core.session.chat import (
     show_in_address,
     stop_reply,
 )
-from core.session.budget import chat_budget, stated_window, typing_rate
+from core.session.budget import (
+    chat_budget,
+    remember_typed_window,
+    stated_window,
+    typed_window,
+    typing_rate,
+)
 from core.session.compose import (
     Draft,
     drop_from_tray,
@@ -57,7 +63,8 @@ from core.session.stores import (
 
 __all__ = [
     "Draft", "chat_budget", "draft_problem", "drop_from_tray", "hold", "put_back", "read_files",
-    "refusal", "sent", "stated_window", "takes_no_images", "tray", "typing_rate",
+    "refusal", "remember_typed_window", "sent", "stated_window", "takes_no_images", "tray",
+    "typed_window", "typing_rate",
     "CHAT_OPTION_DEFAULTS", "KEPT", "UNSENT", "UNSENT_WHY", "answering", "auth", "chat_list",
     "chat_store", "connection_store", "conversation", "current_user", "discard_unsent_message",
     "forget", "forget_old_outage", "framing", "history_changed", "keep", "keep_unsent_message",

@@ -26,6 +26,7 @@ from core.session.compose import Draft
 from core.session.people import settings
 
 CACHE = "chat:token_cache"  # this session's counts, by counter and text
+TYPED = "chat:typed_windows"  # model label -> the window the user last typed for it
 COUNTER = "chat:counter"  # (the target it counts for, its counter)
 
 
@@ -46,6 +47,16 @@ def _counter(target: Target) -> Counter:
         kept = (_identity(target), counter_for(target, http_client, limits))
         st.session_state[COUNTER] = kept
     return kept[1]
+
+
+def remember_typed_window(target: Target, window: int | None) -> None:
+    """A window typed in a chat's options holds for the model in this session's other chats."""
+    if window:
+        st.session_state.setdefault(TYPED, {})[target.label] = window
+
+
+def typed_window(target: Target) -> int | None:
+    return st.session_state.get(TYPED, {}).get(target.label)
 
 
 def stated_window(target: Target) -> int | None:
@@ -83,7 +94,7 @@ def chat_budget(conversation: Conversation, target: Target, system_prompt: str,
                            (attachment_tokens(counter, a, cache) for a in files)))
     chat = conversation.chat
     return Budget(
-        window=chat.context_window or stated_window(target),
+        window=chat.context_window or typed_window(target) or stated_window(target),
         conversation=count_messages(counter, wire, cache),
         draft=count_text(counter, draft.text, cache) if draft and draft.text else 0,
         attachments=attachments, max_tokens=chat.max_tokens, exact=counter.exact,
