@@ -196,6 +196,7 @@ def _start_editing(index: int | None = None) -> None:
 def _stop_editing() -> None:
     st.session_state.pop("chat:editing", None)
     st.session_state.pop("chat:editing_index", None)
+    session.dismiss_refusal()
 
 
 def _submitted(conversation, prompt, target: Target, system_prompt: str) -> bool:
@@ -204,16 +205,22 @@ def _submitted(conversation, prompt, target: Target, system_prompt: str) -> bool
     the box, the files wait in the tray) and the page says why."""
     read, refused = session.read_files(prompt.files)
     draft = session.Draft(prompt.text, (*session.tray(), *read))
-    why = " ".join(refused) or session.draft_problem(draft, target)
-    if why is None:
-        budget = session.chat_budget(conversation, target, system_prompt, draft)
-        why = budget.advice() if budget.state == "over" else None
+    why = " ".join(refused) or _why_not(conversation, draft, target, system_prompt)
     if why:
         session.hold(draft, why)
         st.rerun()  # the box is drawn again with the words put back
     conversation.add_user(draft.text, store=False, attachments=draft.attachments)
     session.sent()
     return True
+
+
+def _why_not(conversation, draft, target: Target, system_prompt: str,
+             upto: int | None = None) -> str | None:
+    """Why the draft cannot go to `target` after the branch's first `upto` turns, if so."""
+    if why := session.draft_problem(draft, target):
+        return why
+    budget = session.chat_budget(conversation, target, system_prompt, draft, upto)
+    return budget.advice() if budget.state == "over" else None
 
 
 def _take_request(conversation, prompt, target: Target, system_prompt: str) -> bool:
@@ -229,14 +236,19 @@ def _take_request(conversation, prompt, target: Target, system_prompt: str) -> b
     if action == "regenerate":
         return conversation.prepare_regenerate()
     if action == "send_edit":
-        text = st.session_state.pop("chat:editing", "").strip()
-        index = st.session_state.pop("chat:editing_index", None)
-        if text and index is not None and index < len(conversation.turns) \
-                and not _too_long(text):
-            files = conversation.turns[index].attachments  # an edit sends them again
-            conversation.branch_from(index)  # the earlier version stays, one ◀ away
-            conversation.add_user(text, store=False, attachments=files)
-            return True
+        text = st.session_state.get("chat:editing", "").strip()
+        index = st.session_state.get("chat:editing_index")
+        if not text or index is None or index >= len(conversation.turns):
+            return False
+        draft = session.Draft(text, conversation.turns[index].attachments)  # sent again
+        if why := _why_not(conversation, draft, target, system_prompt, upto=index):
+            session.refuse(why)  # said above the box; the edit stays open to change
+            return False
+        _stop_editing()
+        session.sent()
+        conversation.branch_from(index)  # the earlier version stays, one ◀ away
+        conversation.add_user(text, store=False, attachments=draft.attachments)
+        return True
     return False
 
 
@@ -330,7 +342,10 @@ def _message_box(conversation, target: Target, system_prompt: str) -> None:
             st.warning(warning, icon="⚠️")
         draw_tray(waiting, session.drop_from_tray)
         if session.takes_no_images(target):
-            st.caption(f"{target.model} does not take images: it refused one before.")
+            earlier = any(a.kind == "image" for t in conversation.turns for a in t.attachments)
+            st.caption(f"{target.model} does not take images: it refused one before."
+                       + (" The images earlier in this chat are named to it in their place."
+                          if earlier else ""))
     draw_meter(MeterNumbers(
         conversation=budget.conversation, window=budget.window, reply_room=budget.reply_room,
         tokens_per_character=session.typing_rate(conversation, target), exact=budget.exact,

@@ -64,6 +64,20 @@ def test_documents_and_images_together():
     assert parts[1]["type"] == "image_url"
 
 
+def test_for_a_model_that_takes_no_images_each_is_named_in_its_place():
+    message = Message("c", "user", "And now?", attachments=(
+        image("cat.jpg"), document("d.txt", "doc"), image("dog.png")))
+    assert content(message, with_images=False) == (
+        "[An image, cat.jpg, was attached here; this model does not take images.]\n\n"
+        "[An image, dog.png, was attached here; this model does not take images.]\n\n"
+        "```d.txt\ndoc\n```\n\nAnd now?")
+    assert wire_messages([message], with_images=False)[0]["content"] == content(
+        message, with_images=False)
+    assert content(Message("c", "user", "", attachments=(image("x.jpg"),)),
+                   with_images=False) == ("[An image, x.jpg, was attached here; this model "
+                                          "does not take images.]")
+
+
 def test_carries_images_sees_only_image_parts():
     assert carries_images([{"role": "user", "content": content(
         Message("c", "user", "x", attachments=(image(),)))}])

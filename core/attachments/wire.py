@@ -35,11 +35,19 @@ def images(message: Message) -> list[Attachment]:
     return [a for a in message.attachments if a.kind == "image"]
 
 
-def content(message: Message) -> str | list[dict]:
+def left_out(image: Attachment) -> str:
+    """What a model that takes no images reads in place of an earlier message's image."""
+    return f"[An image, {image.name}, was attached here; this model does not take images.]"
+
+
+def content(message: Message, with_images: bool = True) -> str | list[dict]:
     """A plain string unless the message carries images: many servers (llama.cpp's among them)
-    take only a string, so content parts are sent only when they must be."""
+    take only a string, so content parts are sent only when they must be. Without images (a
+    model known to take none), each image is named in its place, never dropped unsaid."""
     text = message_text(message)
     pictures = images(message)
+    if pictures and not with_images:
+        return "\n\n".join([*(left_out(a) for a in pictures), *([text] if text else [])])
     if not pictures:
         return text
     parts: list[dict] = [{"type": "text", "text": text}] if text else []

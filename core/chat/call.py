@@ -112,11 +112,13 @@ class Reply:
         return f"{self.model} · {self.provider}" if self.model else ""
 
 
-def wire_messages(branch: Iterable[Message], system_prompt: str = "") -> list[dict]:
+def wire_messages(branch: Iterable[Message], system_prompt: str = "",
+                  with_images: bool = True) -> list[dict]:
     """The system prompt when set, then the branch with each message's attachments; failed
-    and empty replies left out."""
+    and empty replies left out. `with_images=False`: for a model that takes none, each image
+    is named in its place."""
     system = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
-    return system + [{"role": m.role, "content": content(m)} for m in branch
+    return system + [{"role": m.role, "content": content(m, with_images)} for m in branch
                      if (m.content or m.attachments) and m.status != "failed"]
 
 

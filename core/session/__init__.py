@@ -22,11 +22,13 @@ from core.session.budget import (
 )
 from core.session.compose import (
     Draft,
+    dismiss_refusal,
     drop_from_tray,
     hold,
     put_back,
     read_files,
     refusal,
+    refuse,
     sent,
     takes_no_images,
     tray,
@@ -62,8 +64,8 @@ from core.session.stores import (
 )
 
 __all__ = [
-    "Draft", "chat_budget", "draft_problem", "drop_from_tray", "hold", "put_back", "read_files",
-    "refusal", "remember_typed_window", "sent", "stated_window", "takes_no_images", "tray",
+    "Draft", "chat_budget", "dismiss_refusal", "draft_problem", "drop_from_tray", "hold", "put_back", "read_files",
+    "refusal", "refuse", "remember_typed_window", "sent", "stated_window", "takes_no_images", "tray",
     "typed_window", "typing_rate",
     "CHAT_OPTION_DEFAULTS", "KEPT", "UNSENT", "UNSENT_WHY", "answering", "auth", "chat_list",
     "chat_store", "connection_store", "conversation", "current_user", "discard_unsent_message",

@@ -22,7 +22,7 @@ from core.chat.windows import context_window
 from core.history.conversation import Conversation
 from core.history.model import Attachment
 from core.providers.kinds import Target
-from core.session.compose import Draft
+from core.session.compose import Draft, takes_no_images
 from core.session.people import settings
 
 CACHE = "chat:token_cache"  # this session's counts, by counter and text
@@ -83,11 +83,13 @@ def _unique(names: list[str]) -> list[str]:
 
 
 def chat_budget(conversation: Conversation, target: Target, system_prompt: str,
-                draft: Draft | None) -> Budget:
-    """The next request to `target`: the branch on screen, the draft and its files, and the
-    reply's room, against the chat's window (typed) or the server's (stated)."""
+                draft: Draft | None, upto: int | None = None) -> Budget:
+    """The next request to `target`: the branch on screen (its first `upto` turns, for an
+    edit), the draft and its files, and the reply's room, against the chat's window (typed) or
+    the server's (stated)."""
     counter, cache = _counter(target), _cache()
-    wire = wire_messages(conversation.turns, system_prompt)
+    wire = wire_messages(conversation.turns[:upto], system_prompt,
+                         with_images=not takes_no_images(target))
     earlier = tuple(count_messages(counter, [m], cache) for m in wire if m["role"] != "system")
     files = draft.attachments if draft else ()
     attachments = dict(zip(_unique([a.name for a in files]),

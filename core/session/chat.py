@@ -14,6 +14,7 @@ from core.history.model import Message
 from core.history.replies import LEASE_SECONDS, REPLIES, Ask, Job, Tail, shown_final
 from core.providers import sources
 from core.providers.kinds import Target
+from core.session.compose import takes_no_images
 from core.session.drafts import put
 from core.session.people import current_user, settings
 from core.session.stores import chat_store, chat_store_opener, history_changed, quirk_stores
@@ -118,7 +119,8 @@ def new_chat() -> None:
 def send_reply(conversation: Conversation, target: Target, system_prompt: str,
                temperature: float | None, max_tokens: int | None = None) -> Job:
     """Ask for a reply to the branch on screen; it runs to its end whatever the page does."""
-    messages = wire_messages(conversation.turns, system_prompt)
+    messages = wire_messages(conversation.turns, system_prompt,
+                             with_images=not takes_no_images(target))
     retried = conversation.retrying is not None and bool(conversation.retrying.content)
     turn = conversation.ask_reply(store=False)
     kept_in = quirk_stores()  # opened here: the worker has no session

@@ -59,6 +59,11 @@ def hold(draft: Draft, why: str) -> None:
     st.session_state[REFUSAL] = why
 
 
+def refuse(why: str) -> None:
+    """Not sent, nothing to put back (an edit stays open in its own box)."""
+    st.session_state[REFUSAL] = why
+
+
 def put_back() -> None:
     """Before the box is drawn: a held message's words go back into it."""
     if RESTORE in st.session_state:

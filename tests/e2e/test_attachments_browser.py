@@ -98,7 +98,11 @@ def test_a_model_that_takes_no_images_says_so_once_then_the_box_says_it_before_s
     chat_input(page).press("Enter")
     wait_idle(page)
     expect(messages(page, "assistant")).to_have_count(2, timeout=30_000)
-    assert _posts(recorder)[-1]["messages"][-1]["content"] == "And this one?"
+    sent = _posts(recorder)[-1]["messages"]
+    assert sent[-1]["content"] == "And this one?"
+    # The first message's image is named to it in its place, not sent and not dropped unsaid.
+    assert sent[0]["content"] == ("[An image, photo.png, was attached here; this model does "
+                                  "not take images.]\n\nDescribe this.")
     assert_no_exception(page)
 
 
