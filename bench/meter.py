@@ -93,18 +93,7 @@ def start_harness(turns: int, folder: Path) -> tuple[subprocess.Popen, str]:
     with open(folder / "streamlit.log", "ab") as log:
         proc = subprocess.Popen(argv, cwd=folder, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise BenchError(f"the test app exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(base + "_stcore/health", timeout=2):
-                return proc, f"{base}?turns={turns}&window=1000000"
-        except OSError:
-            time.sleep(0.2)
-    stop(proc)
-    raise BenchError("the test app did not answer in 60 s")
+    return proc, _healthy(proc, f"http://127.0.0.1:{port}/", f"?turns={turns}&window=1000000")
 
 
 def start_app(turns: int, folder: Path) -> tuple[subprocess.Popen, str]:

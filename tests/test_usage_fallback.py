@@ -20,7 +20,8 @@ class _RejectsStreamOptions(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):  # noqa: N802 (http.server's naming)
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).seen.append(body)
+        if self.path.rstrip("/").endswith("/chat/completions"):  # not its window, nor counts
+            type(self).seen.append(body)
         if "stream_options" in body:
             self._send(400, json.dumps({"error": {
                 "message": "Unrecognized request argument supplied: stream_options"}}).encode(),

@@ -5,18 +5,11 @@ from collections.abc import Callable, Sequence
 
 import streamlit as st
 
+from core.attachments.reading import human_size
 from core.history.model import Attachment
 
 PREVIEW_CHARS = 20_000  # a document's text shown in its chip; the whole is downloaded
 THUMBNAIL_PX = 160
-
-
-def _size(size: int) -> str:
-    if size < 1024:
-        return f"{size} B"
-    if size < 1024 * 1024:
-        return f"{size / 1024:.0f} KB"
-    return f"{size / 1024 / 1024:.1f} MB"
 
 
 def _label(attachment: Attachment) -> str:
@@ -40,7 +33,7 @@ def draw_attachments(attachments: Sequence[Attachment], key: str) -> None:
 
 def _document_chip(document: Attachment, key: str) -> None:
     with st.popover(document.name, icon="📄", width="content", key=f"{key}:open"):
-        st.caption(f"{_label(document)} · read from a {_size(document.size)} file, "
+        st.caption(f"{_label(document)} · read from a {human_size(document.size)} file, "
                    "sent whole to the model")
         st.download_button("Download the text", data=lambda: document.text,
                            file_name=f"{document.name}.txt", mime="text/plain",

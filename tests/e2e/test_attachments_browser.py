@@ -171,14 +171,23 @@ def _type_number(page: Page, name: str, value: int) -> None:
     wait_idle(page)
 
 
+def _llama_with_window(app_factory, new_page, llama_server, recording_proxy, data_dir,
+                       reply_room: int):
+    """A chat with SmolLM2 whose window (2,048 tokens, as served) is typed in Chat options,
+    as the server does not state it."""
+    proxy, recorder = recording_proxy(llama_server)
+    page = _chat(app_factory, new_page, proxy, data_dir)
+    _chat_options(page)
+    _type_number(page, "chat:context_window", 2048)
+    _type_number(page, "chat:max_tokens", reply_room)
+    return page, recorder
+
+
 def test_over_the_window_send_is_refused_with_what_to_drop(
     app_factory, new_page, llama_server, recording_proxy, isolated_data_dir, tmp_path
 ):
-    proxy, recorder = recording_proxy(llama_server)
-    page = _chat(app_factory, new_page, proxy, isolated_data_dir)
-    _chat_options(page)
-    _type_number(page, "chat:context_window", 2048)
-    _type_number(page, "chat:max_tokens", 256)
+    page, recorder = _llama_with_window(app_factory, new_page, llama_server, recording_proxy,
+                                        isolated_data_dir, reply_room=256)
     (tmp_path / "long.txt").write_text("The committee met again to discuss the budget. " * 400)
     attach(page, tmp_path / "long.txt")
     send(page, "Summarise the minutes.")
@@ -195,11 +204,8 @@ def test_over_the_window_send_is_refused_with_what_to_drop(
 def test_at_80_percent_the_meter_warns_and_the_message_still_goes(
     app_factory, new_page, llama_server, recording_proxy, isolated_data_dir, tmp_path
 ):
-    proxy, recorder = recording_proxy(llama_server)
-    page = _chat(app_factory, new_page, proxy, isolated_data_dir)
-    _chat_options(page)
-    _type_number(page, "chat:context_window", 2048)
-    _type_number(page, "chat:max_tokens", 64)
+    page, recorder = _llama_with_window(app_factory, new_page, llama_server, recording_proxy,
+                                        isolated_data_dir, reply_room=64)
     # About 1,650 tokens in SmolLM2's vocabulary, a short reply and 64 kept for it: 80 to 90%.
     (tmp_path / "notes.txt").write_text("Budget line items and their owners. " * 225)
     attach(page, tmp_path / "notes.txt")

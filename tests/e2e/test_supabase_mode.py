@@ -72,6 +72,18 @@ def _settings_field(page, name: str):
     return page.locator(compatible(name)).locator("input")
 
 
+def _save_compatible(page, server) -> None:
+    """Settings' OpenAI-compatible provider typed and saved, as a user does."""
+    go_to(page, "Settings")
+    for name, value in (("base_url", server.base_url), ("key", server.api_key),
+                        ("model", server.model)):
+        _settings_field(page, name).fill(value)
+        _settings_field(page, name).press("Enter")
+        wait_idle(page)
+    button(page, "settings:openai-compatible:save").click()
+    wait_idle(page)
+
+
 def test_sign_up_settings_chat_sign_out_sign_in_and_a_second_user(
     supabase_app, new_page, katan_server
 ):
@@ -86,14 +98,7 @@ def test_sign_up_settings_chat_sign_out_sign_in_and_a_second_user(
     _sign_up(page, supabase_app, email)
     expect(page.get_by_text("No provider is configured yet")).to_be_visible()
 
-    go_to(page, "Settings")
-    for name, value in (("base_url", katan_server.base_url), ("key", katan_server.api_key),
-                        ("model", katan_server.model)):
-        _settings_field(page, name).fill(value)
-        _settings_field(page, name).press("Enter")
-        wait_idle(page)
-    button(page, "settings:openai-compatible:save").click()
-    wait_idle(page)
+    _save_compatible(page, katan_server)
     expect(page.get_by_text("OpenAI-compatible settings saved.").last).to_be_visible()
     assert katan_server.api_key not in page.content()
 
@@ -143,14 +148,7 @@ def test_attachments_are_kept_in_supabase_and_come_back_with_a_reload(
     (the attachments table under row-level security) and drawn again after a reload."""
     page, email = new_page(), _email()
     _sign_up(page, supabase_app, email)
-    go_to(page, "Settings")
-    for name, value in (("base_url", katan_server.base_url), ("key", katan_server.api_key),
-                        ("model", katan_server.model)):
-        _settings_field(page, name).fill(value)
-        _settings_field(page, name).press("Enter")
-        wait_idle(page)
-    button(page, "settings:openai-compatible:save").click()
-    wait_idle(page)
+    _save_compatible(page, katan_server)
     go_to(page, "Chat")
     photo(tmp_path / "photo.png")
     pdf(tmp_path / "report.pdf", "SUPA-FIRST", "SUPA-LAST")
