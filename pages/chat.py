@@ -424,7 +424,7 @@ def _draw_conversation(conversation, live) -> None:
         st.warning(f"This chat is not being saved: {conversation.unsaved} "
                    "It stays on this page.")
     session.show_in_address(conversation)
-    if line := conversation.usage_line():
+    if line := conversation.usage_line(*session.reply_cost()):
         st.caption(line)
     for index, turn in enumerate(conversation.turns):
         if live is None or turn.id != live.id:

@@ -10,7 +10,13 @@ from hypothesis import given, strategies as st
 
 from core.chat.budget import Budget
 from core.chat.netguard import NetworkPolicy, guarded_http_client
-from core.chat.windows import context_window, learn_from_refusal, window_in_refusal
+from core.chat.windows import (
+    Prices,
+    context_window,
+    learn_from_refusal,
+    prices,
+    window_in_refusal,
+)
 from core.providers.kinds import Target
 
 
@@ -161,3 +167,44 @@ def test_advice_sentences():
     assert warn.warning() == ("This request takes 80% of the model's context window (1,600 tokens "
                               "of 2,000, with 100 tokens kept for the reply).")
     assert Budget(2000, conversation=10).warning() is None
+
+
+# ---------------------------------------------------------------- prices (OpenRouter states them)
+
+
+def test_prices_stated_in_the_model_list_come_with_the_window(canned_routes, http_client):
+    server = canned_routes({"/v1/models": (200, {"data": [
+        {"id": "m", "context_length": 128000,
+         "pricing": {"prompt": "0.0000025", "completion": "0.00001"}}]})})
+    priced = target(server, "openrouter-priced")
+    assert context_window(priced, http_client) == 128000
+    stated = prices(priced)
+    assert stated == Prices(0.0000025, 0.00001)
+    assert stated.cost({"prompt_tokens": 1000, "completion_tokens": 200}) == pytest.approx(0.0045)
+
+
+@pytest.mark.parametrize("pricing", [None, {"prompt": "free"}, {"prompt": "1.5", "completion": "0"},
+                                     {"prompt": "-0.1", "completion": "0"}, "0.001"])
+def test_prices_not_stated_or_not_sane_are_none(canned_routes, http_client, pricing):
+    server = canned_routes({"/v1/models": (200, {"data": [{"id": "m", "pricing": pricing}]})})
+    unpriced = target(server, f"unpriced-{pricing}")
+    context_window(unpriced, http_client)
+    assert prices(unpriced) is None
+
+
+def test_a_chats_usage_line_prices_only_the_replies_of_the_priced_model():
+    from core.history.conversation import Conversation
+    from core.history.model import Message
+
+    conversation = Conversation(messages=[
+        Message("c", "assistant", "a", model_label="m · OpenRouter",
+                usage={"prompt_tokens": 1000, "completion_tokens": 200, "total_tokens": 1200}),
+        Message("c", "assistant", "b", model_label="other · Local",
+                usage={"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15})])
+    stated = Prices(0.0000025, 0.00001)
+    assert conversation.usage_line() == ("This chat used 1,215 tokens (1,010 in, 205 out) over "
+                                         "2 replies.")
+    assert conversation.usage_line("m · OpenRouter", stated.cost) == (
+        "This chat used 1,215 tokens (1,010 in, 205 out) over 2 replies; about $0.0045 (the 1 "
+        "reply by m · OpenRouter) at the prices its server states.")
+    assert conversation.usage_line("nobody", stated.cost).endswith("over 2 replies.")

@@ -1,6 +1,6 @@
-"""A model's context window, where its server states it or a refusal names it. Asked once per
-process per (connection, base URL, model), at most WINDOW_TIMEOUT in all; never raises (None:
-unknown)."""
+"""A model's context window, where its server states it or a refusal names it, and its prices
+where the server's model list states them (OpenRouter's `pricing`). Asked once per process per
+(connection, base URL, model), at most WINDOW_TIMEOUT in all; never raises (None: unknown)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,21 @@ WINDOW_TIMEOUT = 3.0  # seconds for all the questions together
 
 _windows: dict[tuple[str, str, str], int | None] = {}
 _windows_lock = threading.Lock()
+
+
+@dataclasses.dataclass(frozen=True)
+class Prices:
+    """US dollars per token, as the server's model list states them."""
+
+    prompt: float
+    completion: float
+
+    def cost(self, usage) -> float:
+        return ((usage.get("prompt_tokens") or 0) * self.prompt
+                + (usage.get("completion_tokens") or 0) * self.completion)
+
+
+_prices: dict[tuple[str, str, str], Prices] = {}  # set with the window, from the same answer
 
 # llama-cpp-python streaming: "Requested tokens (3032) exceed context window of 2048";
 # OpenAI, vLLM and llama-cpp-python's chat endpoint: "maximum context length is 2048 tokens".
@@ -81,6 +96,27 @@ def from_model_list(body, model: str) -> int | None:
     if entry is None:
         return None
     return _positive(entry.get("max_model_len")) or _positive(entry.get("context_length"))
+
+
+def prices_in_model_list(body, model: str) -> Prices | None:
+    """OpenRouter's `pricing` (dollars per token, as strings) in `GET {base}/models`."""
+    entry = _model_entry(body.get("data") if isinstance(body, dict) else body, model)
+    pricing = entry.get("pricing") if entry else None
+    if not isinstance(pricing, dict):
+        return None
+    try:
+        prompt, completion = float(pricing["prompt"]), float(pricing["completion"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not (0 <= prompt < 1 and 0 <= completion < 1):  # per token: a dollar is no price
+        return None
+    return Prices(prompt, completion)
+
+
+def prices(target: Target) -> Prices | None:
+    """The model's prices, if its server stated them when its window was asked for."""
+    with _windows_lock:
+        return _prices.get(_key(target))
 
 
 def from_lm_studio(body, model: str) -> int | None:
@@ -151,7 +187,11 @@ def _ask_server(target: Target, http_client: httpx2.Client, limits: Limits) -> i
             return None
         body = {"model": target.model} if with_body else None
         try:
-            window = read(_ask(clients[where], method, path, body, left), target.model)
+            answer = _ask(clients[where], method, path, body, left)
+            if read is from_model_list and (stated := prices_in_model_list(answer, target.model)):
+                with _windows_lock:
+                    _prices[_key(target)] = stated
+            window = read(answer, target.model)
         except Exception:  # not this kind of server, or it failed: ask the next way
             continue
         if window is not None:

@@ -4,6 +4,7 @@ ChatStore as it happens; every earlier version is a sibling in the chat's tree."
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from core.chat.call import Reply
@@ -26,6 +27,10 @@ logger = logging.getLogger(__name__)
 WORKER_GONE = ("The app stopped before this reply ended (it was restarted or it crashed); "
                "what had arrived is kept. Retry asks again.")
 NOT_STORED = "Not stored in full:"  # a message the store refused, as stored in its place
+
+
+def _replies(count: int) -> str:
+    return f"{count} repl{'y' if count == 1 else 'ies'}"
 
 
 def _changes(message: Message) -> dict:
@@ -264,17 +269,25 @@ class Conversation:
         self.turns = [t for t in self.turns if t.id != message.id]
         self.messages = [m for m in self.messages if m.id != message.id]
 
-    def usage_line(self) -> str | None:
-        """The tokens this chat's replies used (every version), as their servers reported."""
-        used = [m.usage for m in self.messages if m.role == "assistant" and m.usage]
-        if not used:
+    def usage_line(self, label: str = "", cost: Callable[[Mapping], float] | None = None
+                   ) -> str | None:
+        """The tokens this chat's replies used (every version), as their servers reported; with
+        `cost`, what the replies of the model `label` cost at its stated prices."""
+        replies = [m for m in self.messages if m.role == "assistant" and m.usage]
+        if not replies:
             return None
+        used = [m.usage for m in replies]
         prompt = sum(u.get("prompt_tokens") or 0 for u in used)
         completion = sum(u.get("completion_tokens") or 0 for u in used)
         total = sum(u.get("total_tokens") or 0 for u in used) or prompt + completion
-        replies = f"{len(used)} repl{'y' if len(used) == 1 else 'ies'}"
-        return (f"This chat used {total:,} tokens ({prompt:,} in, {completion:,} out) "
-                f"over {replies}.")
+        line = (f"This chat used {total:,} tokens ({prompt:,} in, {completion:,} out) "
+                f"over {_replies(len(used))}")
+        priced = [m.usage for m in replies if m.model_label == label]
+        if cost is None or not priced:
+            return line + "."
+        dollars = sum(cost(u) for u in priced)
+        which = "" if len(priced) == len(used) else f" (the {_replies(len(priced))} by {label})"
+        return f"{line}; about ${dollars:,.4f}{which} at the prices its server states."
 
     # ---- versions: a regenerated reply or an edited message is a sibling; all stay
 

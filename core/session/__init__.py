@@ -16,6 +16,7 @@ from core.session.chat import (
 from core.session.budget import (
     chat_budget,
     remember_typed_window,
+    reply_cost,
     stated_window,
     typed_window,
     typing_rate,
@@ -65,7 +66,7 @@ from core.session.stores import (
 
 __all__ = [
     "Draft", "chat_budget", "dismiss_refusal", "draft_problem", "drop_from_tray", "hold", "put_back", "read_files",
-    "refusal", "refuse", "remember_typed_window", "sent", "stated_window", "takes_no_images", "tray",
+    "refusal", "refuse", "remember_typed_window", "reply_cost", "sent", "stated_window", "takes_no_images", "tray",
     "typed_window", "typing_rate",
     "CHAT_OPTION_DEFAULTS", "KEPT", "UNSENT", "UNSENT_WHY", "answering", "auth", "chat_list",
     "chat_store", "connection_store", "conversation", "current_user", "discard_unsent_message",

@@ -3,6 +3,8 @@ counts kept for the browser session, so a long chat is counted once, then only w
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 import streamlit as st
 
 from core.attachments.wire import fenced
@@ -18,7 +20,7 @@ from core.chat.tokens import (
     image_size,
     image_tokens,
 )
-from core.chat.windows import context_window
+from core.chat.windows import context_window, prices
 from core.history.conversation import Conversation
 from core.history.model import Attachment
 from core.providers.kinds import Target
@@ -27,6 +29,7 @@ from core.session.people import settings
 
 CACHE = "chat:token_cache"  # this session's counts, by counter and text
 TYPED = "chat:typed_windows"  # model label -> the window the user last typed for it
+PRICED = "chat:priced"  # the target whose window (and prices) was last asked for
 COUNTER = "chat:counter"  # (the target it counts for, its counter)
 
 
@@ -55,6 +58,14 @@ def remember_typed_window(target: Target, window: int | None) -> None:
         st.session_state.setdefault(TYPED, {})[target.label] = window
 
 
+def reply_cost() -> tuple[str, Callable[[Mapping], float] | None]:
+    """The picked model's label and what a reply's usage costs at its server's stated prices
+    (None: it states none)."""
+    target = st.session_state.get(PRICED)
+    stated = prices(target) if target is not None else None
+    return (target.label, stated.cost) if stated else ("", None)
+
+
 def typed_window(target: Target) -> int | None:
     return st.session_state.get(TYPED, {}).get(target.label)
 
@@ -62,6 +73,7 @@ def typed_window(target: Target) -> int | None:
 def stated_window(target: Target) -> int | None:
     """As the server states it (asked once per process and model), or as a refusal named it."""
     limits, http_client = connection_for(settings())
+    st.session_state[PRICED] = target  # its prices, if stated, came with the window
     return context_window(target, http_client, limits)
 
 
