@@ -208,3 +208,22 @@ def test_a_chats_usage_line_prices_only_the_replies_of_the_priced_model():
         "This chat used 1,215 tokens (1,010 in, 205 out) over 2 replies; about $0.0045 (the 1 "
         "reply by m · OpenRouter) at the prices its server states.")
     assert conversation.usage_line("nobody", stated.cost).endswith("over 2 replies.")
+
+
+def test_a_slow_server_is_not_waited_for_by_a_page_and_its_answer_comes_later(
+        canned_server, http_client):
+    """A page asks with a short wait: nothing now (and nothing while the question is out), the
+    answer on a later run."""
+    import time
+
+    slow = canned_server(200, ['{"data": [{"id": "m", ', '"max_model_len": 4096}]}'],
+                         chunked=True, pace=1.0, content_type="application/json")
+    asked = target(slow, "slow-server")
+    started = time.monotonic()
+    assert context_window(asked, http_client, wait=0.1) is None
+    assert context_window(asked, http_client, wait=0.1) is None  # still out
+    assert time.monotonic() - started < 0.8
+    deadline = time.monotonic() + 10
+    while (window := context_window(asked, http_client, wait=0.1)) is None:
+        assert time.monotonic() < deadline, "the answer never came"
+    assert window == 4096

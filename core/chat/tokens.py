@@ -22,6 +22,7 @@ import httpx2
 from PIL import Image
 
 from core.chat.client import Limits, build_client
+from core.chat.soon import answer_soon
 from core.providers.kinds import Target
 
 SERVER_TIMEOUT = 3.0  # seconds for each request to a server's tokenizer
@@ -61,6 +62,7 @@ class Counter:
     identity = ""
     exact = False
     overhead = OPENAI_OVERHEAD
+    final = True  # False: an estimate standing in until the server says whether it counts
 
     def count(self, text: str) -> int:
         raise NotImplementedError
@@ -178,21 +180,30 @@ _server_counts: dict[tuple[str, str], bool] = {}  # (connection id, base URL) ->
 _server_counts_lock = threading.Lock()
 
 
-def counts_tokens(target: Target, http_client: httpx2.Client, limits: Limits = Limits()) -> bool:
-    """Whether the target's server counts tokens for us; asked once per process."""
+def counts_tokens(target: Target, http_client: httpx2.Client, limits: Limits = Limits(),
+                  wait: float | None = None) -> bool | None:
+    """Whether the target's server counts tokens for us; asked once per process. `wait`:
+    seconds to wait for a server not asked yet (None: as long as it takes); past them None
+    (not known yet), and the answer for a later call."""
     key = (target.connection_id, target.base_url)
     with _server_counts_lock:
         known = _server_counts.get(key)
     if known is not None:
         return known
-    try:
-        counter = ServerCounter(target, http_client, limits)
-    except Exception:  # the connection rules refuse the target: nothing was sent
-        return False
-    answer = _server_count(counter.client, target.model, "probe") is not None
-    with _server_counts_lock:
-        _server_counts[key] = answer
-    return answer
+
+    def ask() -> bool:
+        try:
+            counter = ServerCounter(target, http_client, limits)
+        except Exception:  # the connection rules refuse the target: nothing was sent
+            return False
+        answer = _server_count(counter.client, target.model, "probe") is not None
+        with _server_counts_lock:
+            _server_counts[key] = answer
+        return answer
+
+    if wait is None:
+        return ask()
+    return answer_soon(("counts", *key), ask, wait)[1]
 
 
 # gpt-4o, gpt-4.1, gpt-4.5, gpt-5*, o1/o3/o4*, chatgpt-*, gpt-oss: o200k_base.
@@ -210,17 +221,22 @@ def openai_encoding(model: str) -> str | None:
     return None
 
 
-def counter_for(target: Target, http_client: httpx2.Client, limits: Limits = Limits()) -> Counter:
+def counter_for(target: Target, http_client: httpx2.Client, limits: Limits = Limits(),
+                wait: float | None = None) -> Counter:
     """OpenAI's vocabulary for OpenAI's models, the server's tokenizer where it offers one,
-    else an estimate. May ask the server once (at most SERVER_TIMEOUT)."""
+    else an estimate. May ask the server once (at most SERVER_TIMEOUT; `wait` as for
+    counts_tokens: an estimate until the server's answer is known, then `final` says so)."""
     encoding = openai_encoding(target.model)
     if encoding is None and target.provider_id == "openai":
         encoding = "o200k_base"
     if encoding is not None:
         return VocabularyCounter(encoding)
-    if counts_tokens(target, http_client, limits):
+    counts = counts_tokens(target, http_client, limits, wait)
+    if counts:
         return ServerCounter(target, http_client, limits)
-    return EstimateCounter()
+    counter = EstimateCounter()
+    counter.final = counts is not None
+    return counter
 
 
 # ---------------------------------------------------------------- the cache

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import httpx2
 
 from core.chat.client import Limits, build_client
+from core.chat.soon import answer_soon
 from core.chat.tokens import server_root
 from core.providers.kinds import Target
 
@@ -199,14 +200,22 @@ def _ask_server(target: Target, http_client: httpx2.Client, limits: Limits) -> i
     return None
 
 
-def context_window(target: Target, http_client: httpx2.Client, limits: Limits = Limits()) -> int | None:
+def context_window(target: Target, http_client: httpx2.Client, limits: Limits = Limits(),
+                   wait: float | None = None) -> int | None:
     """The target's model's context window as its server states it (or a refusal named it),
-    or None."""
+    or None. `wait`: seconds to wait for a server not asked yet (None: as long as it takes);
+    past them None now, and the answer for a later call."""
     key = _key(target)
     with _windows_lock:
         if key in _windows:
             return _windows[key]
-    window = _ask_server(target, http_client, limits)
-    with _windows_lock:
-        # A refusal learned meanwhile is what the server really enforces: it stays.
-        return _windows.setdefault(key, window)
+
+    def ask() -> int | None:
+        window = _ask_server(target, http_client, limits)
+        with _windows_lock:
+            # A refusal learned meanwhile is what the server really enforces: it stays.
+            return _windows.setdefault(key, window)
+
+    if wait is None:
+        return ask()
+    return answer_soon(("window", *key), ask, wait)[1]

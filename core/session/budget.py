@@ -43,11 +43,18 @@ def _identity(target: Target) -> tuple[str, str, str]:
     return target.connection_id, target.base_url, target.model
 
 
-def _counter(target: Target) -> Counter:
+# Seconds a page run waits for a server's answer about the model (its window, whether it counts
+# tokens) before it goes on without (asked again on the next run); a message being sent waits
+# longer, since its request goes to that server anyway.
+PAGE_WAIT = 0.3
+SEND_WAIT = 3.0
+
+
+def _counter(target: Target, wait: float = PAGE_WAIT) -> Counter:
     kept = st.session_state.get(COUNTER)
-    if kept is None or kept[0] != _identity(target):
+    if kept is None or kept[0] != _identity(target) or not kept[1].final:
         limits, http_client = connection_for(settings())
-        kept = (_identity(target), counter_for(target, http_client, limits))
+        kept = (_identity(target), counter_for(target, http_client, limits, wait))
         st.session_state[COUNTER] = kept
     return kept[1]
 
@@ -70,11 +77,12 @@ def typed_window(target: Target) -> int | None:
     return st.session_state.get(TYPED, {}).get(target.label)
 
 
-def stated_window(target: Target) -> int | None:
-    """As the server states it (asked once per process and model), or as a refusal named it."""
+def stated_window(target: Target, wait: float = PAGE_WAIT) -> int | None:
+    """As the server states it (asked once per process and model), or as a refusal named it;
+    None also while the server has not answered within `wait` seconds."""
     limits, http_client = connection_for(settings())
     st.session_state[PRICED] = target  # its prices, if stated, came with the window
-    return context_window(target, http_client, limits)
+    return context_window(target, http_client, limits, wait)
 
 
 def attachment_tokens(counter: Counter, attachment: Attachment, cache: TokenCache) -> int:
@@ -98,8 +106,9 @@ def chat_budget(conversation: Conversation, target: Target, system_prompt: str,
                 draft: Draft | None, upto: int | None = None) -> Budget:
     """The next request to `target`: the branch on screen (its first `upto` turns, for an
     edit), the draft and its files, and the reply's room, against the chat's window (typed) or
-    the server's (stated)."""
-    counter, cache = _counter(target), _cache()
+    the server's (stated). With a draft to send, the server's answers are waited for longer."""
+    wait = SEND_WAIT if draft is not None and (draft.text or draft.attachments) else PAGE_WAIT
+    counter, cache = _counter(target, wait), _cache()
     wire = wire_messages(conversation.turns[:upto], system_prompt,
                          with_images=not takes_no_images(target))
     earlier = tuple(count_messages(counter, [m], cache) for m in wire if m["role"] != "system")
@@ -108,7 +117,7 @@ def chat_budget(conversation: Conversation, target: Target, system_prompt: str,
                            (attachment_tokens(counter, a, cache) for a in files)))
     chat = conversation.chat
     return Budget(
-        window=chat.context_window or typed_window(target) or stated_window(target),
+        window=chat.context_window or typed_window(target) or stated_window(target, wait),
         conversation=count_messages(counter, wire, cache),
         draft=count_text(counter, draft.text, cache) if draft and draft.text else 0,
         attachments=attachments, max_tokens=chat.max_tokens, exact=counter.exact,
