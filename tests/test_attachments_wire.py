@@ -116,3 +116,9 @@ def test_the_words_are_sent_last_and_unchanged(words, texts):
     assert sent.endswith(words)
     for i, text in enumerate(texts):
         assert text in sent and f"d{i}.txt" in sent
+
+
+def test_the_fence_is_one_backtick_longer_than_the_longest_run_and_at_least_three():
+    assert fenced(document("a", "no ticks")).startswith("```a\n")
+    assert fenced(document("a", "``` and ``")).startswith("````a\n")
+    assert fenced(document("a", "`````")).startswith("``````a\n")

@@ -8,7 +8,7 @@ import openai
 import pytest
 from hypothesis import given, strategies as st
 
-from core.chat.budget import Budget
+from core.chat.budget import Budget, Plan
 from core.chat.netguard import NetworkPolicy, guarded_http_client
 from core.chat.windows import (
     Prices,
@@ -227,3 +227,55 @@ def test_a_slow_server_is_not_waited_for_by_a_page_and_its_answer_comes_later(
     while (window := context_window(asked, http_client, wait=0.1)) is None:
         assert time.monotonic() < deadline, "the answer never came"
     assert window == 4096
+
+
+# ---------------------------------------------------------------- the plan's edges and its words
+
+
+def test_the_plan_stops_exactly_when_the_request_fits():
+    """Over by exactly the largest file: only it goes; over by one token more: the next too."""
+    exact = Budget(window=100, conversation=20, attachments={"a.pdf": 40, "b.txt": 5},
+                   max_tokens=75, earlier=(10, 10))  # 140: over by 40
+    assert exact.plan() == Plan(attachments=(("a.pdf", 40),), fits=True)
+    one_more = Budget(window=100, conversation=21, attachments={"a.pdf": 40, "b.txt": 5},
+                      max_tokens=75, earlier=(10, 10))  # over by 41
+    assert one_more.plan() == Plan(attachments=(("a.pdf", 40), ("b.txt", 5)), fits=True)
+    messages = Budget(window=100, conversation=70, draft=10, max_tokens=40,
+                      earlier=(10, 10, 30))  # over by 20: the two oldest messages, exactly
+    assert messages.plan() == Plan(messages=2, message_tokens=20, fits=True)
+    short = Budget(window=100, conversation=70, draft=10, max_tokens=41, earlier=(10, 10))
+    assert short.plan() == Plan(messages=2, message_tokens=20, fits=False)
+    one_token_left = Budget(window=100, conversation=70, draft=10, max_tokens=41,
+                            earlier=(10, 10, 5))  # after two messages, still over by one
+    assert one_token_left.plan() == Plan(messages=3, message_tokens=25, fits=True)
+
+
+def test_the_advice_in_words():
+    two_files = Budget(window=1000, conversation=700, attachments={"a.pdf": 300, "b.txt": 100},
+                       max_tokens=100, earlier=(400,))  # over by 200... a.pdf alone is enough
+    assert two_files.advice() == (
+        "This request needs 1,200 tokens (with 100 tokens kept for the reply) but the model's "
+        "context window is 1,000. To fit, remove the attachment a.pdf (300 tokens). Nothing is "
+        "left out unless you do so.")
+    both = Budget(window=1000, conversation=950, attachments={"a.pdf": 250, "b.txt": 1},
+                  max_tokens=100, earlier=(60, 30), exact=False)  # over by 301
+    assert both.advice() == (
+        "This request needs ≈1,301 tokens (with ≈100 tokens kept for the reply) but the "
+        "model's context window is 1,000. To fit, remove the attachments a.pdf (≈250 tokens), "
+        "b.txt (≈1 token) and leave out the oldest message of this chat (≈60 tokens), e.g. by "
+        "starting a new chat. Nothing is left out unless you do so.")
+    one_message = Budget(window=100, conversation=90, draft=5, max_tokens=10, earlier=(5, 50))
+    assert one_message.advice().endswith(
+        "To fit, leave out the oldest message of this chat (5 tokens), e.g. by starting a new "
+        "chat. Nothing is left out unless you do so.")
+    files_and_messages = Budget(window=100, conversation=90, attachments={"x.md": 3},
+                                max_tokens=20, earlier=(5, 5, 50))  # over by 13
+    assert files_and_messages.advice().endswith(
+        "To fit, remove the attachment x.md (3 tokens) and leave out the oldest 2 messages of "
+        "this chat (10 tokens), e.g. by starting a new chat. Nothing is left out unless you do "
+        "so.")
+    alone = Budget(window=100, draft=150, max_tokens=10)
+    assert alone.advice() == (
+        "This request needs 160 tokens (with 10 tokens kept for the reply) but the model's "
+        "context window is 100. Your message alone does not fit: shorten it, lower the reply's "
+        "maximum length or use a model with a larger window.")
