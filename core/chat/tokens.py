@@ -364,12 +364,20 @@ def content_tokens(counter: Counter, content, cache: TokenCache | None = None) -
     return total
 
 
+def message_tokens(counter: Counter, message: dict, cache: TokenCache | None = None) -> int:
+    """One wire message: its content, its role and the chat template's share around it (what
+    leaving the message out of a request saves)."""
+    return (counter.overhead.per_message + count_text(counter, str(message.get("role", "")), cache)
+            + content_tokens(counter, message.get("content") or "", cache))
+
+
+def reply_opening(counter: Counter, cache: TokenCache | None = None) -> int:
+    """What the chat template puts before the reply, once per request."""
+    return counter.overhead.reply + count_text(counter, "assistant", cache)
+
+
 def count_messages(counter: Counter, messages: list[dict], cache: TokenCache | None = None) -> int:
     """The prompt's tokens for these wire messages, with the chat template's overhead and the
     reply's opening."""
-    overhead = counter.overhead
-    total = overhead.reply + count_text(counter, "assistant", cache)
-    for message in messages:
-        total += overhead.per_message + count_text(counter, str(message.get("role", "")), cache)
-        total += content_tokens(counter, message.get("content") or "", cache)
-    return total
+    return reply_opening(counter, cache) + sum(message_tokens(counter, m, cache)
+                                               for m in messages)

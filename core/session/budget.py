@@ -14,11 +14,11 @@ from core.chat.client import connection_for
 from core.chat.tokens import (
     Counter,
     TokenCache,
-    count_messages,
     count_text,
     counter_for,
-    image_size,
     image_tokens,
+    message_tokens,
+    reply_opening,
 )
 from core.chat.windows import context_window, prices
 from core.history.conversation import Conversation
@@ -86,9 +86,8 @@ def stated_window(target: Target, wait: float = PAGE_WAIT) -> int | None:
 
 
 def attachment_tokens(counter: Counter, attachment: Attachment, cache: TokenCache) -> int:
-    if attachment.kind == "image":
-        size = image_size(attachment.data) or (attachment.width, attachment.height)
-        return image_tokens(*size)
+    if attachment.kind == "image":  # its size as sent, kept with it when it was read
+        return image_tokens(attachment.width, attachment.height)
     return count_text(counter, fenced(attachment), cache)
 
 
@@ -111,17 +110,17 @@ def chat_budget(conversation: Conversation, target: Target, system_prompt: str,
     counter, cache = _counter(target, wait), _cache()
     wire = wire_messages(conversation.turns[:upto], system_prompt,
                          with_images=not takes_no_images(target))
-    earlier = tuple(count_messages(counter, [m], cache) for m in wire if m["role"] != "system")
+    each = [message_tokens(counter, m, cache) for m in wire]
     files = draft.attachments if draft else ()
     attachments = dict(zip(_unique([a.name for a in files]),
                            (attachment_tokens(counter, a, cache) for a in files)))
     chat = conversation.chat
     return Budget(
         window=chat.context_window or typed_window(target) or stated_window(target, wait),
-        conversation=count_messages(counter, wire, cache),
+        conversation=reply_opening(counter, cache) + sum(each),
         draft=count_text(counter, draft.text, cache) if draft and draft.text else 0,
         attachments=attachments, max_tokens=chat.max_tokens, exact=counter.exact,
-        earlier=earlier)
+        earlier=tuple(t for m, t in zip(wire, each) if m["role"] != "system"))
 
 
 TYPING_SAMPLE = 2_000  # characters of the user's recent words that set the typing rate
