@@ -416,15 +416,16 @@ def _offered_targets() -> list[Target] | None:
     return targets
 
 
-def _draw_conversation(conversation, live) -> None:
-    """The chat list, the chat's address (from its first message on) and every turn but the
-    reply still arriving (`_follow` draws that one)."""
+def _draw_conversation(conversation, live, target: Target | None = None) -> None:
+    """The chat list, the chat's address (from its first message on), its usage (priced for
+    the picked `target` where its server states prices) and every turn but the reply still
+    arriving (`_follow` draws that one)."""
     history.draw(sidebar_head, sidebar_list)
     if conversation.unsaved:
         st.warning(f"This chat is not being saved: {conversation.unsaved} "
                    "It stays on this page.")
     session.show_in_address(conversation)
-    if line := conversation.usage_line(*session.reply_cost()):
+    if line := conversation.usage_line(*session.reply_cost(target)):
         st.caption(line)
     for index, turn in enumerate(conversation.turns):
         if live is None or turn.id != live.id:
@@ -471,7 +472,7 @@ if live is None and _take_request(conversation, prompt, target, system_prompt):
     # Asked before anything is drawn: the request leaves now, not after this run.
     live = session.send_reply(conversation, target, system_prompt, temperature, max_tokens)
     session.history_changed()
-_draw_conversation(conversation, live)
+_draw_conversation(conversation, live, target)
 if live is not None:
     _follow(live, conversation)
 else:

@@ -29,7 +29,6 @@ from core.session.people import settings
 
 CACHE = "chat:token_cache"  # this session's counts, by counter and text
 TYPED = "chat:typed_windows"  # model label -> the window the user last typed for it
-PRICED = "chat:priced"  # the target whose window (and prices) was last asked for
 COUNTER = "chat:counter"  # (the target it counts for, its counter)
 
 
@@ -65,10 +64,9 @@ def remember_typed_window(target: Target, window: int | None) -> None:
         st.session_state.setdefault(TYPED, {})[target.label] = window
 
 
-def reply_cost() -> tuple[str, Callable[[Mapping], float] | None]:
-    """The picked model's label and what a reply's usage costs at its server's stated prices
-    (None: it states none)."""
-    target = st.session_state.get(PRICED)
+def reply_cost(target: Target | None) -> tuple[str, Callable[[Mapping], float] | None]:
+    """The picked model's label and what a reply's usage costs at the prices its server stated
+    with its window (None: it states none, or no model is picked)."""
     stated = prices(target) if target is not None else None
     return (target.label, stated.cost) if stated else ("", None)
 
@@ -81,7 +79,6 @@ def stated_window(target: Target, wait: float = PAGE_WAIT) -> int | None:
     """As the server states it (asked once per process and model), or as a refusal named it;
     None also while the server has not answered within `wait` seconds."""
     limits, http_client = connection_for(settings())
-    st.session_state[PRICED] = target  # its prices, if stated, came with the window
     return context_window(target, http_client, limits, wait)
 
 
