@@ -15,7 +15,6 @@ from core.chat.blocks import (
 )
 from core.chat.call import Reply, coalesce
 from core.history.conversation import ShownMessage
-from core.history.model import MAX_CONTENT_LENGTH
 from core.store.errors import MAX_CONTEXT_WINDOW, MAX_REPLY_TOKENS
 from core.auth import SessionEnded
 from core.failures import UserFacingError
@@ -205,8 +204,13 @@ def _submitted(conversation, prompt, target: Target, system_prompt: str) -> bool
     the box, the files wait in the tray) and the page says why."""
     read, refused = session.read_files(prompt.files)
     draft = session.Draft(prompt.text, (*session.tray(), *read))
-    why = " ".join(refused) or _why_not(conversation, draft, target, system_prompt)
-    if why:
+    return _send(conversation, draft, target, system_prompt, " ".join(refused))
+
+
+def _send(conversation, draft, target: Target, system_prompt: str, why: str = "") -> bool:
+    """The draft added to the chat when it can go (`why`, or the checks, say it cannot: then
+    its words go back into the box and its files wait in the tray)."""
+    if why := why or _why_not(conversation, draft, target, system_prompt):
         session.hold(draft, why)
         st.rerun()  # the box is drawn again with the words put back
     conversation.add_user(draft.text, store=False, attachments=draft.attachments)
@@ -228,11 +232,8 @@ def _take_request(conversation, prompt, target: Target, system_prompt: str) -> b
     action = st.session_state.pop("chat:action", None)
     if prompt:
         return _submitted(conversation, prompt, target, system_prompt)
-    if action == "send_unsent":
-        text = st.session_state.pop(session.UNSENT, "")
-        if text and not _too_long(text):
-            conversation.add_user(text, store=False)
-            return True
+    if action == "send_unsent" and (text := st.session_state.pop(session.UNSENT, "")):
+        return _send(conversation, session.Draft(text), target, system_prompt)
     if action == "regenerate":
         return conversation.prepare_regenerate()
     if action == "send_edit":
@@ -350,17 +351,6 @@ def _message_box(conversation, target: Target, system_prompt: str) -> None:
         conversation=budget.conversation, window=budget.window, reply_room=budget.reply_room,
         tokens_per_character=session.typing_rate(conversation, target), exact=budget.exact,
         attachments_waiting=sum(budget.attachments.values())))
-
-
-def _too_long(text: str) -> bool:
-    """Said before sending, and kept to edit: the store could not keep it whole."""
-    if len(text) <= MAX_CONTENT_LENGTH:
-        return False
-    st.session_state[session.UNSENT] = text
-    st.session_state[session.UNSENT_WHY] = (
-        f"it is {len(text):,} characters long; a message can be at most "
-        f"{MAX_CONTENT_LENGTH:,}")
-    return True
 
 
 TARGETS = "chat:targets"  # the models offered when the stores were last read here

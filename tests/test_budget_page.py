@@ -52,3 +52,26 @@ def test_an_edit_over_the_window_stays_open_and_is_not_sent(katan_server, record
     at.button(key="chat:edit_cancel").click().run()  # cancelled: the refusal goes with it
     assert _refusal(at) == ""
     assert [text for _, text in chat_messages(at)][0] == "a short question"
+
+
+def test_a_message_offered_back_is_checked_as_one_typed(katan_server, recording_proxy):
+    """A message kept when the session ended ("Your message was not sent": Send) goes through
+    the same checks as the box: one longer than a message can be is not sent, and says so."""
+    from core.history.model import MAX_CONTENT_LENGTH
+    from core.session import UNSENT
+
+    proxy, recorder = recording_proxy(katan_server)
+    use_server(proxy)
+    at = start_chat()
+    at.session_state[UNSENT] = "x" * (MAX_CONTENT_LENGTH + 1)
+    at.run()
+    at.button(key="chat:unsent_send").click().run()
+    assert chat_messages(at) == [] and recorder.chat_requests == []
+    assert _refusal(at) == (f"Not sent: Your message is {MAX_CONTENT_LENGTH + 1:,} characters "
+                            f"long; a message can be at most {MAX_CONTENT_LENGTH:,}. Shorten "
+                            "it, or attach it as a file.")
+
+    at.session_state[UNSENT] = "a short one"
+    at.run()
+    at.button(key="chat:unsent_send").click().run()
+    assert [role for role, _ in chat_messages(at)] == ["user", "assistant"]
