@@ -12,11 +12,15 @@ from core.history.model import Attachment, Message
 _BACKTICKS = re.compile(r"`{3,}")
 
 
+def fence_for(text: str) -> str:
+    """A Markdown code fence `text` cannot close: longer than any run of backticks in it."""
+    longest = max((len(run) for run in _BACKTICKS.findall(text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
 def fenced(document: Attachment) -> str:
-    """The document's text in a Markdown fence whose info string is its file name; the fence is
-    longer than any run of backticks in the text, so the text cannot close it."""
-    longest = max((len(run) for run in _BACKTICKS.findall(document.text)), default=0)
-    fence = "`" * max(3, longest + 1)
+    """The document's text in a Markdown fence whose info string is its file name."""
+    fence = fence_for(document.text)
     name = " ".join(document.name.split())  # one line
     return f"{fence}{name}\n{document.text}\n{fence}"
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from typing import NamedTuple
 
+from core.attachments.wire import fence_for
 from core.failures import UserFacingError
 from core.history.model import (
     ATTACHMENT_KINDS,
@@ -118,8 +119,7 @@ def _details(summary: str, text: str) -> list[str]:
 
 
 def _fenced(text: str, info: str) -> list[str]:
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
+    fence = fence_for(text)
     body = text[:-1] if text.endswith("\n") else text
     return [fence + info, body, fence] if text else [fence + info, fence]
 
