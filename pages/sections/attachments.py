@@ -5,17 +5,11 @@ from collections.abc import Callable, Sequence
 
 import streamlit as st
 
-from core.attachments.reading import human_size
+from core.attachments.reading import describe_kind
 from core.history.model import Attachment
 
 PREVIEW_CHARS = 20_000  # a document's text shown in its chip; the whole is downloaded
 THUMBNAIL_PX = 160
-
-
-def _label(attachment: Attachment) -> str:
-    if attachment.kind == "image":
-        return f"{attachment.name} · {attachment.width}×{attachment.height}"
-    return f"{attachment.name} · {len(attachment.text):,} characters"
 
 
 def draw_attachments(attachments: Sequence[Attachment], key: str) -> None:
@@ -33,8 +27,8 @@ def draw_attachments(attachments: Sequence[Attachment], key: str) -> None:
 
 def _document_chip(document: Attachment, key: str) -> None:
     with st.popover(document.name, icon="📄", width="content", key=f"{key}:open"):
-        st.caption(f"{_label(document)} · read from a {human_size(document.size)} file, "
-                   "sent whole to the model")
+        st.caption(f"{document.name} · {describe_kind(document)} · "
+                   f"{len(document.text):,} characters read, sent whole to the model")
         st.download_button("Download the text", data=lambda: document.text,
                            file_name=f"{document.name}.txt", mime="text/plain",
                            on_click="ignore", key=f"{key}:download",
@@ -56,4 +50,5 @@ def draw_tray(attachments: Sequence[Attachment], drop: Callable[[str], None]) ->
             icon = "🖼️" if attachment.kind == "image" else "📄"
             st.button(f"{attachment.name} ✕", icon=icon, key=f"chat:tray:{attachment.id}",
                       on_click=drop, args=(attachment.id,), type="secondary",
-                      help=f"{_label(attachment)}. Click to remove it from the message.")
+                      help=f"{attachment.name} · {describe_kind(attachment)}. Click to remove it "
+                      "from the message.")
