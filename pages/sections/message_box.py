@@ -7,6 +7,7 @@ Streamlit's page navigation keeps) and listens on the document, so a chat input 
 still heard and nothing runs while the user does nothing.
 """
 
+import functools
 import html
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,7 @@ class MeterNumbers:
             raise ValueError("tokens per character must be positive")
 
 
+@functools.cache  # the app's own files: read once per process, not on every run
 def _script(name: str) -> str:
     return (_SCRIPTS / name).read_text(encoding="utf-8")
 
