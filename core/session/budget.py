@@ -130,4 +130,5 @@ def typing_rate(conversation: Conversation, target: Target) -> float:
     words = "".join(t.content for t in conversation.turns if t.role == "user")[-TYPING_SAMPLE:]
     if len(words) < 200:
         return TYPING_RATE
-    return max(0.05, count_text(_counter(target), words, _cache()) / len(words))
+    # The counter the budget just made; a server still being asked is not waited for again.
+    return max(0.05, count_text(_counter(target, wait=0), words, _cache()) / len(words))
