@@ -107,6 +107,37 @@ class Chat:
         return replace(self, **changes)
 
 
+# Compare (R10): one message to several models at once; each column's reply is a version.
+MIN_COMPARED, MAX_COMPARED = 2, 4
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One user message sent to 2-4 models at once. Its replies are siblings (versions) of one
+    another, in column order; `labels` names the model asked in each column, as the selector
+    labels it. The first verdict is kept: `picked_id` the reply the user chose (in blind mode,
+    the one judged best), or `tie` (blind mode: judged equal). A later "continue with" another
+    reply moves only the chat's branch on screen."""
+
+    chat_id: str
+    message_id: str  # the user message every model was asked
+    reply_ids: tuple[str, ...]
+    labels: tuple[str, ...]
+    blind: bool = False  # model names hidden until the verdict
+    picked_id: str | None = None
+    tie: bool = False
+    id: str = field(default_factory=new_id)
+    created_at: str = ""  # set by the store; an import gives it
+    decided_at: str = ""  # set by the store when the verdict is first stored
+
+    @property
+    def decided(self) -> bool:
+        return self.picked_id is not None or self.tie
+
+    def with_changes(self, **changes) -> "Comparison":
+        return replace(self, **changes)
+
+
 @dataclass(frozen=True)
 class Found:
     chat: Chat

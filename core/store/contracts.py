@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from core.history.model import REPLY_LEASE_SECONDS, Chat, Found, Message, ReplyState
+from core.history.model import REPLY_LEASE_SECONDS, Chat, Comparison, Found, Message, ReplyState
 from core.providers.connections import Connection
 from core.providers.profile import Profile
 
@@ -101,6 +101,20 @@ class ChatStore(Protocol):
 
     def usage_totals(self) -> list[UsageTotal]:
         """The user's replies and the tokens their usage says, per model label, by label."""
+
+    # ---- comparisons (one message to 2-4 models): deleted with their chat
+
+    def save_comparison(self, comparison: Comparison) -> Comparison:
+        """Store a new comparison (its id is kept), or, for one already stored, its verdict:
+        `picked_id` and `tie` are written only while the stored one is undecided (the first
+        verdict is kept; decided_at is set then). Its chat must be the user's and stored;
+        its message and replies may be stored later. Returns it as stored."""
+
+    def comparisons(self, chat_id: str) -> list[Comparison]:
+        """The chat's comparisons, oldest first ([] for another user's chat)."""
+
+    def blind_verdicts(self) -> list[Comparison]:
+        """Every decided blind comparison of the user, oldest first: the tally's input."""
 
     def search(self, query: str, limit: int = 20) -> list[Found]:
         """Chats whose title or any message matches `query` (full text, every word must
