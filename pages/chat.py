@@ -30,6 +30,7 @@ from core.providers.sources import every_connection
 from core.attachments.reading import ACCEPTED_TYPES, MAX_UPLOAD_MB
 from pages.sections import history
 from pages.sections.attachments import draw_attachments, draw_tray
+from pages.sections.compare import draw_comparison, draw_compared_note, draw_picker
 from pages.sections.message_box import MeterNumbers, draw_meter, keep_draft
 from pages.sections.reply_body import draw_copy, draw_reply_body, draw_user_text
 
@@ -118,6 +119,7 @@ def _show_turn(index: int, turn: ShownMessage, conversation) -> None:
             with copy:
                 draw_copy(turn.content, key=f"chat-text-{turn.id}")
         _versions(conversation, turn)
+        draw_compared_note(conversation, turn)
         if turn.id in conversation.refused:
             st.warning(f"This reply is not stored in full: {conversation.refused[turn.id]}")
         if turn.error:
@@ -198,19 +200,19 @@ def _stop_editing() -> None:
     session.dismiss_refusal()
 
 
-def _submitted(conversation, prompt, target: Target, system_prompt: str) -> bool:
+def _submitted(conversation, prompt, targets: list[Target], system_prompt: str) -> bool:
     """The message box's words and files, with the files waiting in the tray: sent when each
-    file reads and the message fits the model; else nothing is lost (the words go back into
-    the box, the files wait in the tray) and the page says why."""
+    file reads and the message fits every model it goes to; else nothing is lost (the words go
+    back into the box, the files wait in the tray) and the page says why."""
     read, refused = session.read_files(prompt.files)
     draft = session.Draft(prompt.text, (*session.tray(), *read))
-    return _send(conversation, draft, target, system_prompt, " ".join(refused))
+    return _send(conversation, draft, targets, system_prompt, " ".join(refused))
 
 
-def _send(conversation, draft, target: Target, system_prompt: str, why: str = "") -> bool:
+def _send(conversation, draft, targets: list[Target], system_prompt: str, why: str = "") -> bool:
     """The draft added to the chat when it can go (`why`, or the checks, say it cannot: then
     its words go back into the box and its files wait in the tray)."""
-    if why := why or _why_not(conversation, draft, target, system_prompt):
+    if why := why or _why_not(conversation, draft, targets, system_prompt):
         session.hold(draft, why)
         st.rerun()  # the box is drawn again with the words put back
     conversation.add_user(draft.text, store=False, attachments=draft.attachments)
@@ -218,22 +220,30 @@ def _send(conversation, draft, target: Target, system_prompt: str, why: str = ""
     return True
 
 
-def _why_not(conversation, draft, target: Target, system_prompt: str,
+def _why_not(conversation, draft, targets: list[Target], system_prompt: str,
              upto: int | None = None) -> str | None:
-    """Why the draft cannot go to `target` after the branch's first `upto` turns, if so."""
-    if why := session.draft_problem(draft, target):
-        return why
-    budget = session.chat_budget(conversation, target, system_prompt, draft, upto)
-    return budget.advice() if budget.state == "over" else None
+    """Why the draft cannot go to each of `targets` after the branch's first `upto` turns (each
+    named when there are several), if so."""
+    said = []
+    for target in targets:
+        why = session.draft_problem(draft, target)
+        if why is None:
+            budget = session.chat_budget(conversation, target, system_prompt, draft, upto)
+            why = budget.advice() if budget.state == "over" else None
+        if why:
+            said.append(why if len(targets) == 1 else f"{target.label}: {why}")
+    return " ".join(said) or None
 
 
-def _take_request(conversation, prompt, target: Target, system_prompt: str) -> bool:
-    """Apply what the user asked for; True when a reply must be asked for now."""
+def _take_request(conversation, prompt, target: Target, compared: list[Target],
+                  system_prompt: str) -> bool:
+    """Apply what the user asked for; True when a reply (or, with `compared` models, one reply
+    of each) must be asked for now."""
     action = st.session_state.pop("chat:action", None)
     if prompt:
-        return _submitted(conversation, prompt, target, system_prompt)
+        return _submitted(conversation, prompt, compared or [target], system_prompt)
     if action == "send_unsent" and (text := st.session_state.pop(session.UNSENT, "")):
-        return _send(conversation, session.Draft(text), target, system_prompt)
+        return _send(conversation, session.Draft(text), compared or [target], system_prompt)
     if action == "regenerate":
         return conversation.prepare_regenerate()
     if action == "send_edit":
@@ -242,7 +252,7 @@ def _take_request(conversation, prompt, target: Target, system_prompt: str) -> b
         if not text or index is None or index >= len(conversation.turns):
             return False
         draft = session.Draft(text, conversation.turns[index].attachments)  # sent again
-        if why := _why_not(conversation, draft, target, system_prompt, upto=index):
+        if why := _why_not(conversation, draft, [target], system_prompt, upto=index):
             session.refuse(why)  # said above the box; the edit stays open to change
             return False
         _stop_editing()
@@ -263,7 +273,7 @@ def _actions(conversation) -> None:
                         on_click=_request, args=("send_edit",))
             cancel.button("Cancel", key="chat:edit_cancel", width="stretch", on_click=_stop_editing)
         return
-    if not conversation.turns:
+    if not conversation.turns or conversation.open_comparison() is not None:
         return
     label = "Retry" if conversation.needs_retry() else "Regenerate"
     left, right, _ = st.columns([1, 1, 2])
@@ -330,7 +340,7 @@ def _follow(live, conversation) -> None:
     st.rerun()
 
 
-def _message_box(conversation, target: Target, system_prompt: str) -> None:
+def _message_box(conversation, target: Target, system_prompt: str, labels: list[str]) -> None:
     """Just above the box: why the last message was not sent, the files waiting to be sent,
     and how full the model's context is (the words being typed counted as they are typed)."""
     waiting = session.tray()
@@ -342,6 +352,7 @@ def _message_box(conversation, target: Target, system_prompt: str) -> None:
         elif warning := budget.warning():
             st.warning(warning, icon="⚠️")
         draw_tray(waiting, session.drop_from_tray)
+        draw_picker(labels)
         if session.takes_no_images(target):
             earlier = any(a.kind == "image" for t in conversation.turns for a in t.attachments)
             st.caption(f"{target.model} does not take images: it refused one before."
@@ -351,6 +362,16 @@ def _message_box(conversation, target: Target, system_prompt: str) -> None:
         conversation=budget.conversation, window=budget.window, reply_room=budget.reply_room,
         tokens_per_character=session.typing_rate(conversation, target), exact=budget.exact,
         attachments_waiting=sum(budget.attachments.values())))
+
+
+def _placeholder(conversation, target: Target, compared: list[Target]) -> str:
+    if conversation.open_comparison() is not None:
+        return "Pick the reply to continue with (above)"
+    if compared:
+        return f"Message to {len(compared)} models"
+    if session.takes_no_images(target):
+        return f"Message ({target.model} does not take images)"
+    return "Message"
 
 
 TARGETS = "chat:targets"  # the models offered when the stores were last read here
@@ -420,6 +441,8 @@ def _draw_conversation(conversation, live, target: Target | None = None) -> None
     for index, turn in enumerate(conversation.turns):
         if live is None or turn.id != live.id:
             _show_turn(index, turn, conversation)
+    if (comparison := conversation.open_comparison()) is not None:
+        draw_comparison(conversation, comparison, highlighted_on_page(conversation.turns))
 
 
 st.title("Chat")
@@ -450,17 +473,24 @@ system_prompt, temperature, max_tokens, window = _chat_options(
 session.remember_typed_window(target, window)
 conversation.keep_options(target.label, target.connection_id, system_prompt, temperature,
                           max_tokens, window)
+if conversation.open_comparison() is not None:
+    st.set_page_config(layout="wide")  # its columns side by side
 # Pinned to the bottom; while a reply arrives, Stop it to send another. Its file options never
 # change (a change empties it); a model that takes no images is said in its placeholder.
 session.put_back()
+compared = session.compared_targets(targets)
 prompt = st.chat_input(
-    f"Message ({target.model} does not take images)" if session.takes_no_images(target)
-    else "Message", submit_mode="disable", key="chat:input", accept_file="multiple",
-    file_type=ACCEPTED_TYPES, max_upload_size=MAX_UPLOAD_MB, disabled=live is not None)
+    _placeholder(conversation, target, compared), submit_mode="disable", key="chat:input",
+    accept_file="multiple", file_type=ACCEPTED_TYPES, max_upload_size=MAX_UPLOAD_MB,
+    disabled=live is not None or conversation.open_comparison() is not None)
 keep_draft()  # what is typed and attached in the box survives a visit to another page
-if live is None and _take_request(conversation, prompt, target, system_prompt):
+if live is None and _take_request(conversation, prompt, target, compared, system_prompt):
     # Asked before anything is drawn: the request leaves now, not after this run.
-    live = session.send_reply(conversation, target, system_prompt, temperature, max_tokens)
+    if compared:
+        session.send_comparison(conversation, compared, system_prompt, temperature, max_tokens)
+        st.set_page_config(layout="wide")
+    else:
+        live = session.send_reply(conversation, target, system_prompt, temperature, max_tokens)
     session.history_changed()
 _draw_conversation(conversation, live, target)
 if live is not None:
@@ -469,4 +499,5 @@ else:
     _unsent_message()
     _actions(conversation)
     warm_highlighter(st)  # loaded now, not in the middle of a reply (a 0.3 to 1 s freeze)
-    _message_box(conversation, target, system_prompt)  # last: its meter sticks above the box
+    _message_box(conversation, target, system_prompt,  # last: its meter sticks above the box
+                 [t.label for t in targets])

@@ -450,3 +450,69 @@ class GrowingCode:
     def close(self, fenced: str) -> None:
         if highlights_when_closed(fenced):
             self.place.markdown(fenced)
+
+
+class LiveBlocks:
+    """draw_blocks for a reply handed over piece by piece, so that one page run can draw several
+    replies in turn (a comparison's columns): each Markdown block in a placeholder of its own,
+    updated while it grows and left once finished; code as GrowingCode; past `whole_max`
+    characters only the latest `tail` ones, plain, under what was drawn."""
+
+    def __init__(self, body, key: str, whole_max: int = LIVE_WHOLE_MAX,
+                 tail: int = LIVE_TAIL) -> None:
+        self.body, self.key, self.whole_max, self.tail = body, key, whole_max, tail
+        self.splitter = BlockSplitter()
+        self._block, self._text = None, []  # the block in progress and its Markdown so far
+        self._code: GrowingCode | None = None
+        self._fences = count()
+        self._latest: list[str] | None = None  # once only the tail shows: what came since
+        self._tail_place = None
+
+    def add(self, text: str) -> None:
+        if self._latest is None and self.splitter.passed + len(text) > self.whole_max:
+            self._latest = []  # from this piece on, the tail
+        if self._latest is not None:
+            self.splitter.feed(text)  # counts only
+            self._latest.append(text)
+            return
+        self._draw(self.splitter.feed(text))
+
+    def end(self) -> None:
+        if self._latest is None:
+            self._draw(self.splitter.flush())
+        else:
+            self.splitter.flush()
+        self.show_tail()
+
+    def _draw(self, steps: list[tuple[str, str]]) -> None:
+        for kind, text in steps:
+            if kind == TEXT:
+                if self._block is None:
+                    self._block, self._text = self.body.empty(), []
+                self._text.append(text)
+                self._block.markdown("".join(self._text))
+            elif kind == CUT:
+                self._block = None
+            elif kind == FENCE:
+                self._block = None
+                self._code = GrowingCode(self.body, f"{self.key}-code-{next(self._fences)}")
+            elif kind == CODE:
+                self._code.add(text)
+            elif kind == CLOSED:
+                self._code.close(text)
+                self._code = None
+
+    def show_tail(self) -> None:
+        """Draw the latest characters, once the reply shows only them (call after `add`s)."""
+        if self._latest is None:
+            return
+        if self._tail_place is None:
+            box = self.body.container(key=f"{self.key}-tail", gap=None)
+            self._tail_place = (box.empty(), box.empty())
+        text = "".join(self._latest)[-self.tail:]
+        self._latest = [text]
+        caption, place = self._tail_place
+        caption.caption(f"Showing the beginning and the last {len(text):,} of "
+                        f"{self.splitter.passed:,} characters while the reply arrives; all of "
+                        "it shows when it ends.")
+        place.text(text)

@@ -106,6 +106,20 @@ class Reply:
         end = self.reasoning_ended if self.reasoning_ended is not None else self.clock()
         return max(0.0, end - self.reasoning_started)
 
+    def measures(self) -> dict[str, int]:
+        """What the app measured, kept with the reply's usage when it ends: milliseconds from
+        the request to the first token (of the answer or its reasoning) and to now, and
+        whether the reply room cut it (the stored status alone does not say)."""
+        firsts = [self.first_token_seconds] if self.first_token_seconds is not None else []
+        if self.reasoning_started is not None:
+            firsts.append(self.reasoning_started - self.started)
+        timings = {"reply_ms": round(1000 * (self.clock() - self.started))}
+        if firsts:
+            timings["first_token_ms"] = round(1000 * min(firsts))
+        if self.finish_reason == "length":
+            timings["cut_at_length"] = 1
+        return timings
+
     @property
     def label(self) -> str:
         """As the model selector shows it (Target.label)."""

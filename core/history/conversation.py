@@ -16,6 +16,7 @@ from core.history.model import (
     STATUS_NOTES,
     Attachment,
     Chat,
+    Comparison,
     Message,
 )
 from core.store.contracts import ChatStore
@@ -27,6 +28,9 @@ logger = logging.getLogger(__name__)
 WORKER_GONE = ("The app stopped before this reply ended (it was restarted or it crashed); "
                "what had arrived is kept. Retry asks again.")
 NOT_STORED = "Not stored in full:"  # a message the store refused, as stored in its place
+
+
+TOKEN_COUNTS = frozenset({"prompt_tokens", "completion_tokens", "total_tokens"})  # said by servers
 
 
 def _replies(count: int) -> str:
@@ -62,7 +66,8 @@ class ShownMessage(Message):
         status = "stopped" if reply.status == "streaming" else reply.status  # ended under it
         return cls(message.chat_id, "assistant", reply.text, parent_id=message.parent_id,
                    id=message.id, model_label=reply.label, status=status,
-                   error=reply.error or "", reasoning=reply.reasoning, usage=reply.usage,
+                   error=reply.error or "", reasoning=reply.reasoning,
+                   usage={**(reply.usage or {}), **reply.measures()},
                    error_field=reply.error_field, thinking_seconds=reply.thinking_seconds,
                    notice=reply.notice)
 
@@ -98,6 +103,9 @@ class Conversation:
     _flushing: bool = field(default=False, repr=False, compare=False)
     _generation: int | None = field(default=0, repr=False)  # the store's file, last written to
     refused: dict = field(default_factory=dict)  # message id -> why the store refused it
+    comparisons: list[Comparison] = field(default_factory=list)  # oldest first
+    _unstored_comparisons: dict = field(default_factory=dict, repr=False)  # id -> Comparison
+    _ended: dict = field(default_factory=dict, repr=False)  # compared replies seen end here
 
     def __post_init__(self) -> None:
         self._generation = getattr(self.store, "generation", 0)
@@ -107,7 +115,8 @@ class Conversation:
         messages = store.messages(chat.id)
         branch = Thread(messages).branch(chat.current_id)
         return cls([ShownMessage.of(m) for m in branch], chat=chat, store=store, stored=True,
-                   messages=list(messages), _added={m.id for m in messages})
+                   messages=list(messages), _added={m.id for m in messages},
+                   comparisons=store.comparisons(chat.id))
 
     # ---- a failing store loses nothing: the page keeps every turn and says why, and what
     # was not stored is written with the next change.
@@ -134,17 +143,22 @@ class Conversation:
             self._generation, self.stored, self._added = generation, False, set()
             self._unstored = {m.id: object() for m in parents_first(self.messages)}
             self._unstored.update((m.id, object()) for m in self.messages)  # a loop: last
+            self._unstored_comparisons = {c.id: c for c in self.comparisons}
             self._chat_changed = True
         self._flushing = True
         try:
             latest, read = {}, None
-            while self._chat_changed or not self.stored or self._unstored:
+            while (self._chat_changed or not self.stored or self._unstored
+                   or self._unstored_comparisons):
                 if self._chat_changed or not self.stored:  # the chat row first
                     chat = self.chat
                     saved = self.store.save_chat(chat)
                     self.stored = True
                     if self.chat is chat:  # not changed again meanwhile
                         self.chat, self._chat_changed = saved, False
+                    continue
+                if not self._unstored:  # a comparison after its message: every view has both
+                    self._write_comparison(next(iter(self._unstored_comparisons.values())))
                     continue
                 if read is not self.messages:  # a change made meanwhile gives a new list
                     latest, read = {m.id: m for m in self.messages}, self.messages
@@ -173,6 +187,12 @@ class Conversation:
             self._write_as(message.with_changes(content="", reasoning="", usage=None,
                                                 attachments=(),
                                                 error=f"{NOT_STORED} {exc}"[:MAX_ERROR_LENGTH]))
+
+    def _write_comparison(self, comparison: Comparison) -> None:
+        saved = self.store.save_comparison(comparison)
+        if self._unstored_comparisons.get(comparison.id) is comparison:  # not changed meanwhile
+            del self._unstored_comparisons[comparison.id]
+            self.comparisons = [saved if c.id == saved.id else c for c in self.comparisons]
 
     def _write_as(self, message: Message) -> None:
         if message.id in self._added:
@@ -273,7 +293,8 @@ class Conversation:
                    ) -> str | None:
         """The tokens this chat's replies used (every version), as their servers reported; with
         `cost`, what the replies of the model `label` cost at its stated prices."""
-        replies = [m for m in self.messages if m.role == "assistant" and m.usage]
+        replies = [m for m in self.messages if m.role == "assistant" and m.usage
+                   and TOKEN_COUNTS.intersection(m.usage)]
         if not replies:
             return None
         used = [m.usage for m in replies]
@@ -288,6 +309,67 @@ class Conversation:
         dollars = sum(cost(u) for u in priced)
         which = "" if len(priced) == len(used) else f" (the {_replies(len(priced))} by {label})"
         return f"{line}; about ${dollars:,.4f}{which} at the prices its server states."
+
+    # ---- a comparison: the last message asked of 2-4 models at once, each reply a version
+
+    def ask_compared(self, labels: list[str], blind: bool) -> Comparison:
+        """One "streaming" reply per model label, siblings under the last message (the user's),
+        which stays the end of the branch on screen until one is picked. Their workers store
+        them; the comparison is written with the next change (after its message)."""
+        asked = self.turns[-1]
+        replies = [ShownMessage(self.chat.id, "assistant", "", parent_id=asked.id,
+                                model_label=label, status="streaming") for label in labels]
+        self.messages = [*self.messages, *replies]
+        self._added.update(r.id for r in replies)
+        comparison = Comparison(self.chat.id, asked.id, tuple(r.id for r in replies),
+                                tuple(labels), blind=blind)
+        self.comparisons = [*self.comparisons, comparison]
+        self._unstored_comparisons[comparison.id] = comparison
+        self._change_chat(current_id=asked.id)
+        return comparison
+
+    def open_comparison(self) -> Comparison | None:
+        """The comparison shown at the end of the branch: its message ends the branch."""
+        last = self.turns[-1] if self.turns else None
+        if last is None or last.role != "user":
+            return None
+        return next((c for c in reversed(self.comparisons) if c.message_id == last.id), None)
+
+    def comparison_of(self, message: Message) -> Comparison | None:
+        """The comparison a reply was one column of."""
+        return next((c for c in self.comparisons if message.id in c.reply_ids), None)
+
+    def message(self, message_id: str) -> ShownMessage | None:
+        found = next((m for m in reversed(self.messages) if m.id == message_id), None)
+        return None if found is None else self._shown(found)
+
+    def end_compared(self, final: ShownMessage, stored: bool, added: bool = True) -> None:
+        """A compared reply as it ended (see end_live)."""
+        self.messages = [m for m in self.messages if m.id != final.id] + [final]
+        self._ended[final.id] = final
+        if not added:
+            self._added.discard(final.id)
+        if not stored:
+            self._unstored[final.id] = object()
+        self._flush()
+
+    def decide(self, comparison: Comparison, picked_id: str | None, tie: bool = False) -> None:
+        """The user's first verdict is kept; a later pick only moves the branch on screen."""
+        if not comparison.decided and (picked_id in comparison.reply_ids or tie):
+            decided = comparison.with_changes(picked_id=None if tie else picked_id, tie=tie)
+            self.comparisons = [decided if c.id == comparison.id else c
+                                for c in self.comparisons]
+            self._unstored_comparisons[comparison.id] = decided
+        if picked_id is not None:
+            self.switch_to(picked_id)
+        else:
+            self._flush()
+
+    def reopen(self, comparison: Comparison) -> None:
+        """Show the comparison again: the branch ends at its message."""
+        self.turns = [self._shown(m) for m in self.thread().branch(comparison.message_id)]
+        self._change_chat(current_id=comparison.message_id)
+        self._flush()
 
     # ---- versions: a regenerated reply or an edited message is a sibling; all stay
 
@@ -307,7 +389,8 @@ class Conversation:
 
     def _shown(self, message: Message) -> ShownMessage:
         """A turn this session saw end keeps what only it knows."""
-        return next((t for t in self.turns if t.id == message.id), None) or ShownMessage.of(message)
+        return (next((t for t in self.turns if t.id == message.id), None)
+                or self._ended.get(message.id) or ShownMessage.of(message))
 
     def _leaf_id(self) -> str | None:
         return self.turns[-1].id if self.turns else None

@@ -69,6 +69,8 @@ class Message:
     status: str = "complete"
     error: str = ""
     reasoning: str = ""
+    # What the server said it used (prompt_tokens, completion_tokens, total_tokens), and the
+    # app's own measures: first_token_ms and reply_ms (from the request), cut_at_length (1).
     usage: Mapping[str, int] | None = None
     created_at: str = ""  # set by the store (ISO 8601, UTC), ordering siblings; an import gives it
     attachments: tuple[Attachment, ...] = ()  # a user message's files, stored with it

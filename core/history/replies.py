@@ -363,6 +363,57 @@ class Tail:
         self.store.request_stop(self.id)
 
 
+class Feed:
+    """A reply's text as it arrives, taken without waiting: for a page run that draws several
+    replies in turn. A Job is read directly; a Tail (another process's reply) is followed by a
+    thread of its own, which ends within a read of `close`."""
+
+    def __init__(self, live: Job | Tail) -> None:
+        self.live = live
+        self._taken = 0  # a Job's pieces already taken
+        self._arrived: list[str] = []  # a Tail's text not taken yet
+        self._ended = False
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        if isinstance(live, Tail):
+            threading.Thread(target=self._follow, name="reply-feed", daemon=True).start()
+
+    @property
+    def reply(self) -> Reply:
+        return self.live.reply
+
+    def take(self) -> tuple[str, bool]:
+        """What arrived since the last take, and whether the reply has ended."""
+        if isinstance(self.live, Job):
+            done = self.live.done  # first: no piece arrives after `done`
+            count = len(self.live.pieces)
+            text = "".join(self.live.pieces[self._taken:count])
+            self._taken = count
+            return text, done
+        with self._lock:
+            text, self._arrived = "".join(self._arrived), []
+            return text, self._ended
+
+    def close(self) -> None:
+        self._closed.set()
+
+    def _follow(self) -> None:
+        pieces = self.live.follow()
+        try:
+            for piece in pieces:
+                if self._closed.is_set():
+                    return
+                if isinstance(piece, str):
+                    with self._lock:
+                        self._arrived.append(piece)
+        except Exception:  # the page's next run reads the store again and says what it finds
+            logger.warning("Following a reply through the store failed", exc_info=True)
+        finally:
+            pieces.close()
+            with self._lock:
+                self._ended = True
+
+
 REPLIES = Replies()  # the process's running replies (work under way, not a cache of user data)
 
 

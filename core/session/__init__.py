@@ -13,6 +13,8 @@ from core.session.chat import (
     show_in_address,
     stop_reply,
 )
+from core.session.compare import picked as compared_targets
+from core.session.compare import send_comparison
 from core.session.budget import (
     chat_budget,
     remember_typed_window,
@@ -65,6 +67,7 @@ from core.session.stores import (
 )
 
 __all__ = [
+    "compared_targets", "send_comparison",
     "Draft", "chat_budget", "dismiss_refusal", "draft_problem", "drop_from_tray", "hold", "put_back", "read_files",
     "refusal", "refuse", "remember_typed_window", "reply_cost", "sent", "stated_window", "takes_no_images", "tray",
     "typed_window", "typing_rate",
