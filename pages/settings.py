@@ -28,6 +28,7 @@ from core.store.errors import ProfileChanged
 from core.store.keybox import describe_unreadable_key
 from pages.sections import chats as chats_section
 from pages.sections import usage as usage_section
+from pages.sections import tally as tally_section
 from pages.sections import checks
 from pages.sections import connections as connections_section
 
@@ -267,3 +268,4 @@ for provider, current in zip(REGISTRY, seeds):
 connections_section.draw()
 chats_section.draw()
 usage_section.draw()
+tally_section.draw()

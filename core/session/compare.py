@@ -16,25 +16,32 @@ from core.providers import sources
 from core.providers.kinds import Target
 from core.session.chat import conversation, stop_reply
 from core.session.compose import takes_no_images
-from core.session.drafts import put
+from core.session.drafts import kept, put
 from core.session.people import current_user, settings
 from core.session.stores import chat_store, chat_store_opener, history_changed, quirk_stores
 
-PICKED = "compare:models"  # the models the next message goes to (fewer than 2: one model)
 BLIND = "compare:blind"
+ROUND = "compare:round"  # the picker's widget is new for each comparison (see stop_comparing)
+
+
+def picker_key() -> str:
+    """The key of the picker of the models the next message goes to."""
+    return f"compare:models:{st.session_state.get(ROUND, 0)}"
 
 
 def picked(targets: list[Target]) -> list[Target]:
-    """The models picked for the next message, among those offered (at most MAX_COMPARED)."""
+    """The models picked for the next message, among those offered (at most MAX_COMPARED;
+    fewer than 2: the message goes to the one model selected)."""
     by_label = {t.label: t for t in targets}
-    chosen = [by_label[label] for label in st.session_state.get(PICKED) or ()
-              if label in by_label]
+    chosen = [by_label[label] for label in kept(picker_key()) or () if label in by_label]
     return chosen[:MAX_COMPARED]
 
 
 def stop_comparing() -> None:
-    """A callback, or called before the picker is drawn."""
-    put(PICKED, [])
+    """A callback, or called before the picker is drawn. The picker is made anew, empty: a
+    browser still holding the old one (not drawn while the replies streamed) sends its old
+    choice with the next click, which would otherwise compare again."""
+    st.session_state[ROUND] = st.session_state.get(ROUND, 0) + 1
 
 
 def send_comparison(conversation: Conversation, targets: list[Target], system_prompt: str,

@@ -13,7 +13,7 @@ from core.chat.figures import of_message, of_reply
 from core.history.conversation import ShownMessage
 from core.history.model import MAX_COMPARED, MIN_COMPARED, Comparison
 from core.history.replies import Feed
-from core.session.compare import BLIND, PICKED, Column, columns, pick, reopen, stop_all
+from core.session.compare import BLIND, Column, columns, pick, picker_key, reopen, stop_all
 from core.session.compare import stop_comparing
 from pages.sections.reply_body import draw_copy, draw_reply_body
 
@@ -24,13 +24,15 @@ LAST_DRAW_SECONDS = 0.1
 
 def draw_picker(labels: list[str]) -> None:
     """Beside the message box: the models the next message goes to, and blind mode."""
-    session.restore(PICKED, [])
+    picker = picker_key()
+    session.restore(picker, [])
     session.restore(BLIND, False)
-    chosen = [label for label in session.kept(PICKED) or () if label in labels]
+    chosen = [label for label in session.kept(picker) or () if label in labels]
     with st.popover(f"Compare · {len(chosen)}" if len(chosen) >= MIN_COMPARED else "Compare",
-                    icon="⚖️", help="Send your next message to 2 to 4 models at once."):
+                    icon="⚖️", key="compare:picker",
+                    help="Send your next message to 2 to 4 models at once."):
         st.multiselect("Models to compare", labels, max_selections=MAX_COMPARED,
-                       placeholder="Pick 2 to 4 models", **session.keeping(PICKED),
+                       placeholder="Pick 2 to 4 models", **session.keeping(picker),
                        help="Your next message goes to each of them; their replies stream side "
                        "by side, and you continue with the one you pick.")
         st.toggle("Blind", help="Hide the models' names until you pick the best reply; "
