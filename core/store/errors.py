@@ -13,11 +13,14 @@ from core.failures import UserFacingError, ours
 from core.history.model import (
     MAX_ATTACHMENT_NAME_LENGTH,
     MAX_ATTACHMENTS,
+    MAX_COMPARED,
     MAX_CONTENT_LENGTH,
     MAX_DOCUMENT_CHARS,
     MAX_IMAGE_BYTES,
+    MAX_MODEL_LABEL_LENGTH,
     MAX_SYSTEM_PROMPT_LENGTH,
     MAX_TITLE_LENGTH,
+    MIN_COMPARED,
 )
 from core.providers.connections import (
     MAX_CONNECTIONS,
@@ -203,6 +206,7 @@ MAX_MESSAGES_PER_USER = 200_000
 MAX_BYTES_PER_USER = 2_000_000_000  # of text in chats and messages, 2 GB
 MAX_ATTACHMENTS_PER_USER = 10_000
 MAX_ATTACHMENT_BYTES_PER_USER = 2_000_000_000  # images' bytes and documents' text, 2 GB
+MAX_COMPARISONS_PER_USER = 100_000
 # A chat's options, as both backends bound them: far beyond any model's.
 MAX_REPLY_TOKENS = 10_000_000
 MAX_CONTEXT_WINDOW = 100_000_000
@@ -213,6 +217,7 @@ USER_TOTALS = {  # each bound's SQLSTATE (our own, class "SB") and its name (bot
     "SB054": "user_totals_rate",
     "SB056": "user_totals_attachments",
     "SB057": "user_totals_attachment_bytes",
+    "SB058": "user_totals_comparisons",
 }
 CHAT_LIMITS = {  # as CONNECTION_LIMITS
     "chats_title": f"A chat's title can be at most {MAX_TITLE_LENGTH} characters.",
@@ -259,6 +264,25 @@ CHAT_LIMITS = {  # as CONNECTION_LIMITS
     "user_totals_attachment_bytes": "Your chats' files take the most room Switchboard keeps: "
                                     f"{MAX_ATTACHMENT_BYTES_PER_USER // 1_000_000_000} GB in "
                                     "all. Delete chats you no longer need to attach more.",
+    "comparisons_replies": f"A comparison holds {MIN_COMPARED} to {MAX_COMPARED} replies.",
+    "comparisons_labels_count": "A comparison needs one model label for each of its replies.",
+    "comparisons_labels_length": "A model's label is too long to store with the comparison: "
+                                 f"at most {MAX_MODEL_LABEL_LENGTH} characters.",
+    "comparisons_picked_among_replies": "The reply picked is not one of the replies compared. "
+                                        "Pick one of the columns shown.",
+    "comparisons_picked_or_tie": "A verdict is one reply picked, or a tie, not both.",
+    "comparisons_ids": "The comparison could not be stored: its message or replies are not "
+                       "named properly.",
+    "comparisons_verdict_kept": "This comparison was decided already; the first verdict is "
+                                "kept.",
+    "comparisons_keep_place": "Only a comparison's verdict can be changed.",
+    "comparisons_chat": "This chat no longer exists (it may have been deleted in another tab).",
+    # A comparison's id stored already (another user's).
+    "comparisons.id": "This chat no longer exists (it may have been deleted in another tab).",
+    "comparisons_pkey": "This chat no longer exists (it may have been deleted in another tab).",
+    "user_totals_comparisons": "Your chats hold the most comparisons Switchboard keeps: "
+                               f"{MAX_COMPARISONS_PER_USER:,} in all. Delete chats you no "
+                               "longer need to compare more.",
     "user_totals_chats": f"You have the most chats Switchboard keeps: {MAX_CHATS_PER_USER:,}. "
                          "Delete chats you no longer need to start new ones.",
     "user_totals_messages": "Your chats hold the most messages Switchboard keeps: "
@@ -290,8 +314,10 @@ def chat_failure(exc: BaseException) -> UserFacingError:
     if code == PIECES_MISSING_SQLSTATE:
         return UserFacingError(chat_value_refused("message_pieces_missing"))
     if code in (CHECK_SQLSTATE, FOREIGN_KEY_SQLSTATE) and any(
-            table in detail for table in ("chats_", "messages_", "attachments_")):
+            table in detail for table in ("chats_", "messages_", "attachments_",
+                                          "comparisons_")):
         return UserFacingError(chat_value_refused(detail))
-    if code == UNIQUE_SQLSTATE or (code == ROW_SECURITY_SQLSTATE and "messages" in detail):
+    if code == UNIQUE_SQLSTATE or (code == ROW_SECURITY_SQLSTATE and any(
+            table in detail for table in ("messages", "comparisons"))):
         return UserFacingError(chat_value_refused(CHAT_GONE))  # another user's id, or chat
     return backend_failure(exc)

@@ -23,10 +23,14 @@ from core.history.model import (
     MAX_ATTACHMENT_NAME_LENGTH,
     MAX_ATTACHMENTS,
     MAX_DOCUMENT_CHARS,
+    MAX_COMPARED,
     MAX_IMAGE_BYTES,
+    MAX_MODEL_LABEL_LENGTH,
+    MIN_COMPARED,
     REPLY_LEASE_SECONDS,
     Attachment,
     Chat,
+    Comparison,
     Found,
     Message,
     ReplyState,
@@ -39,6 +43,7 @@ from core.store.errors import (
     CHAT_GONE,
     MAX_ATTACHMENT_BYTES_PER_USER,
     MAX_ATTACHMENTS_PER_USER,
+    MAX_COMPARISONS_PER_USER,
     MAX_CONTEXT_WINDOW,
     MAX_REPLY_TOKENS,
     ConnectionChanged,
@@ -471,6 +476,90 @@ def m007_keep_attachments_and_reply_room(db: sqlite3.Connection) -> None:
             end""")
 
 
+# A uuid as the app writes it (core.history.model.new_id, lower case), as a GLOB pattern.
+_UUID_GLOB = "-".join("[0-9a-f]" * n for n in (8, 4, 4, 4, 12))
+
+
+@migration
+def m008_keep_comparisons(db: sqlite3.Connection) -> None:
+    """A chat's comparisons (one message to 2-4 models): which replies, in which column order,
+    each column's model label, blind or not, and the first verdict, kept once given. Each
+    user's count of them bounded. The reply and label lists are JSON text."""
+    db.execute(f"""
+        create table comparisons (
+            seq integer primary key,
+            id text not null unique,
+            chat_id text not null references chats (id) on delete cascade,
+            user_id text not null,
+            message_id text not null,
+            reply_ids text not null constraint comparisons_replies_count check (
+                json_valid(reply_ids) and json_type(reply_ids) = 'array'
+                and json_array_length(reply_ids) between {MIN_COMPARED} and {MAX_COMPARED}),
+            labels text not null constraint comparisons_labels_count check (
+                json_valid(labels) and json_type(labels) = 'array'
+                and json_array_length(labels) = json_array_length(reply_ids)),
+            blind integer not null default 0 check (blind in (0, 1)),
+            picked_id text constraint comparisons_picked_among_replies check (
+                picked_id is null or instr(reply_ids, '"' || picked_id || '"') > 0),
+            tie integer not null default 0 constraint comparisons_picked_or_tie
+                check (tie in (0, 1) and not (tie = 1 and picked_id is not null)),
+            created_at text not null,
+            decided_at text
+        )
+        """)
+    db.execute("create index comparisons_chat_idx on comparisons (chat_id, created_at)")
+    db.execute("create index comparisons_user_idx on comparisons (user_id, blind)")
+    # What a CHECK cannot say (each element of a list), and whose chat it is: triggers, as
+    # for messages, so they hold whether or not a connection turned foreign keys on.
+    well_formed = f"""
+        when new.id not glob '{_UUID_GLOB}' or new.message_id not glob '{_UUID_GLOB}'
+            or exists (select 1 from json_each(new.reply_ids)
+                       where type <> 'text' or value not glob '{_UUID_GLOB}')
+            or (select count(distinct value) from json_each(new.reply_ids))
+               <> json_array_length(new.reply_ids)
+        begin select raise(abort, 'comparisons_ids: a comparison names uuids, each reply once');
+        end"""
+    labels = f"""
+        when exists (select 1 from json_each(new.labels)
+                     where type <> 'text' or length(value) > {MAX_MODEL_LABEL_LENGTH})
+        begin select raise(abort, 'comparisons_labels_length: a label is at most
+            {MAX_MODEL_LABEL_LENGTH} characters'); end"""
+    for statement in (
+        f"create trigger comparisons_ids before insert on comparisons {well_formed}",
+        f"create trigger comparisons_labels before insert on comparisons {labels}",
+        """create trigger comparisons_chat_owner before insert on comparisons
+           when not exists (select 1 from chats where id = new.chat_id
+                            and user_id = new.user_id)
+           begin select raise(abort, 'comparisons_chat: the chat is not the writer''s'); end""",
+        """create trigger comparisons_keep_place before update of id, chat_id, user_id,
+               message_id, reply_ids, labels, blind, created_at on comparisons
+           begin select raise(abort, 'comparisons_keep_place: only a verdict is written');
+           end""",
+        """create trigger comparisons_verdict_kept before update of picked_id, tie, decided_at
+           on comparisons when (old.picked_id is not null or old.tie = 1)
+               and (new.picked_id is not old.picked_id or new.tie is not old.tie
+                    or new.decided_at is not old.decided_at)
+           begin select raise(abort, 'comparisons_verdict_kept: the first verdict is kept');
+           end""",
+        """create trigger chats_delete_comparisons after delete on chats begin
+           delete from comparisons where chat_id = old.id; end""",
+    ):
+        db.execute(statement)
+    db.execute("alter table user_totals add column comparisons integer not null default 0")
+    db.execute(f"""create trigger comparisons_count_added after insert on comparisons begin
+            insert or ignore into user_totals (user_id) values (new.user_id);
+            update user_totals set comparisons = comparisons + 1 where user_id = new.user_id;
+            select raise(abort, 'user_totals_comparisons: at most
+                {MAX_COMPARISONS_PER_USER:,} comparisons per user')
+                from user_totals where user_id = new.user_id
+                and comparisons > {MAX_COMPARISONS_PER_USER};
+            end""")
+    db.execute("""create trigger comparisons_count_removed after delete on comparisons begin
+            update user_totals set comparisons = max(comparisons - 1, 0)
+                where user_id = old.user_id;
+            end""")
+
+
 @contextmanager
 def _immediate(db: sqlite3.Connection) -> Iterator[None]:
     """One real transaction, DDL included, holding the write lock from its start, so sessions
@@ -761,8 +850,11 @@ def _sqlite_values(columns: Mapping[str, object]) -> dict[str, object]:
 
 def _from_sqlite(row: sqlite3.Row) -> dict[str, object]:
     """A row as PostgREST gives it: the JSON text of models, quirks and usage read."""
-    return {column: json.loads(value) if column in ("models", "quirks", "usage") and value
+    return {column: json.loads(value) if column in _JSON_COLUMNS and value
             else value for column, value in dict(row).items()}
+
+
+_JSON_COLUMNS = ("models", "quirks", "usage", "reply_ids", "labels")
 
 
 class SQLiteConnectionStore(_LocalFile):
@@ -939,6 +1031,59 @@ def message_changes(changes: Mapping[str, object]) -> dict[str, object]:
     return storable(changes)
 
 
+COMPARISON_COLUMNS = tuple(f.name for f in fields(Comparison))
+
+
+def comparison_refusal(comparison: Comparison) -> str | None:
+    """The constraint a comparison breaks on its own (both backends refuse it the same way,
+    before writing), or None."""
+    replies, labels = comparison.reply_ids, comparison.labels
+    if not MIN_COMPARED <= len(replies) <= MAX_COMPARED:
+        return "comparisons_replies"
+    if len(labels) != len(replies):
+        return "comparisons_labels_count"
+    if any(len(label) > MAX_MODEL_LABEL_LENGTH for label in labels):
+        return "comparisons_labels_length"
+    if comparison.picked_id is not None and comparison.picked_id not in replies:
+        return "comparisons_picked_among_replies"
+    if comparison.tie and comparison.picked_id is not None:
+        return "comparisons_picked_or_tie"
+    if len(set(replies)) < len(replies) or not all(
+            _is_app_uuid(value) for value in (comparison.id, comparison.message_id, *replies)):
+        return "comparisons_ids"
+    return None
+
+
+def _is_app_uuid(value: object) -> bool:
+    try:
+        return str(uuid.UUID(str(value))) == value
+    except ValueError:
+        return False
+
+
+def comparison_writes(comparison: Comparison) -> dict[str, object]:
+    """Every column of a new comparison row but its times and owner (lists as lists)."""
+    refused = comparison_refusal(comparison)
+    if refused:
+        raise UserFacingError(chat_value_refused(refused))
+    return {"id": comparison.id, "chat_id": comparison.chat_id,
+            "message_id": comparison.message_id, "reply_ids": list(comparison.reply_ids),
+            "labels": [storable_text(label) for label in comparison.labels],
+            "blind": comparison.blind, "picked_id": comparison.picked_id,
+            "tie": comparison.tie}
+
+
+def comparison_from_row(row: Mapping) -> Comparison:
+    """A stored comparison from a row of either backend, its lists given as lists."""
+    picked = row["picked_id"]
+    return Comparison(
+        id=str(row["id"]), chat_id=str(row["chat_id"]), message_id=str(row["message_id"]),
+        reply_ids=tuple(str(i) for i in row["reply_ids"]), labels=tuple(row["labels"]),
+        blind=bool(row["blind"]), picked_id=None if picked is None else str(picked),
+        tie=bool(row["tie"]), created_at=row["created_at"] or "",
+        decided_at=row["decided_at"] or "")
+
+
 def search_words(query: str) -> list[str]:
     """The words of a search as typed; a "word" of punctuation alone finds nothing in either
     backend's index, so it is left out rather than made to match nothing."""
@@ -950,6 +1095,7 @@ _CHAT_SELECT = f"select {', '.join(CHAT_COLUMNS)} from chats"
 _MESSAGE_SELECT = f"select {', '.join(MESSAGE_COLUMNS)} from messages"
 _ATTACHMENT_SELECT = (f"select message_id, position, {', '.join(ATTACHMENT_COLUMNS)}"
                       " from attachments")
+_COMPARISON_SELECT = f"select {', '.join(COMPARISON_COLUMNS)} from comparisons"
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"  # SQLite's clock, as the stores write times
 # Seconds since a reply's heartbeat, or its creation when written before heartbeats.
 _QUIET_SECONDS = ("(julianday('now') - julianday(coalesce(heartbeat_at, created_at)))"
@@ -1111,6 +1257,47 @@ class SQLiteChatStore(_LocalFile):
                 from messages where user_id = ? and role = 'assistant'
                 group by model_label order by model_label""", (self.user_id,))
             return [UsageTotal(**dict(row)) for row in rows]
+
+    def _comparison(self, db: sqlite3.Connection, comparison_id: str) -> Comparison:
+        row = db.execute(f"{_COMPARISON_SELECT} where id = ? and user_id = ?",
+                         (comparison_id, self.user_id)).fetchone()
+        if row is None:  # another user's id: never theirs to see or change
+            raise UserFacingError(chat_value_refused(CHAT_GONE))
+        return comparison_from_row(_from_sqlite(row))
+
+    def save_comparison(self, comparison: Comparison) -> Comparison:
+        values = _sqlite_values(comparison_writes(comparison))
+        with self._writing() as db:
+            stored = db.execute("select user_id, picked_id, tie from comparisons where id = ?",
+                                (comparison.id,)).fetchone()
+            now = _next_version(None)
+            if stored is None:
+                if self._chat(db, comparison.chat_id) is None:
+                    raise UserFacingError(chat_value_refused(CHAT_GONE))
+                decided = comparison.decided and (given_time(comparison.decided_at) or now)
+                values.update(user_id=self.user_id, decided_at=decided or None,
+                              created_at=given_time(comparison.created_at) or now)
+                _insert(db, "comparisons", values)
+            elif (stored["user_id"] == self.user_id and comparison.decided
+                  and stored["picked_id"] is None and not stored["tie"]):
+                db.execute("update comparisons set picked_id = ?, tie = ?, decided_at = ?"
+                           " where id = ? and user_id = ?",
+                           (values["picked_id"], values["tie"], now, comparison.id,
+                            self.user_id))
+            return self._comparison(db, comparison.id)
+
+    def comparisons(self, chat_id: str) -> list[Comparison]:
+        with self._opened("read") as db:
+            rows = db.execute(f"{_COMPARISON_SELECT} where chat_id = ? and user_id = ?"
+                              " order by created_at, seq", (chat_id, self.user_id))
+            return [comparison_from_row(_from_sqlite(row)) for row in rows]
+
+    def blind_verdicts(self) -> list[Comparison]:
+        with self._opened("read") as db:
+            rows = db.execute(f"{_COMPARISON_SELECT} where user_id = ? and blind = 1"
+                              " and (picked_id is not null or tie = 1)"
+                              " order by created_at, seq", (self.user_id,))
+            return [comparison_from_row(_from_sqlite(row)) for row in rows]
 
     def search(self, query: str, limit: int = 20) -> list[Found]:
         words = search_words(query)
