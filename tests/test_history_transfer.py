@@ -866,7 +866,7 @@ def test_markdown_of_a_tie_or_undecided_comparison_picks_nothing():
 
 
 def test_markdown_of_a_chat_without_comparisons_is_as_before():
-    chat, messages, comparison = _compared_chat()
+    chat, messages, _ = _compared_chat()
     assert to_markdown(chat, messages, []) == to_markdown(chat, messages)
     assert "Also compared" not in to_markdown(chat, messages)
 

@@ -656,7 +656,7 @@ def test_comparisons_go_with_their_chat_and_with_delete_all(chats):
     store = chats.store()
     kept_chat = store.save_chat(Chat(title="Kept"))
     first, replies = a_comparison(store, blind=True)
-    kept, kept_replies = a_comparison(store, blind=True, chat=kept_chat)
+    kept, _ = a_comparison(store, blind=True, chat=kept_chat)
     store.save_comparison(first.with_changes(picked_id=replies[0].id))
     store.save_comparison(kept.with_changes(tie=True))
 
@@ -675,7 +675,7 @@ def test_blind_verdicts_are_the_decided_blind_comparisons_oldest_first(chats):
     made = [a_comparison(store, blind=blind) for blind in (True, True, False, True, True)]
     for comparison, _ in made:
         store.save_comparison(comparison)
-    (first, first_replies), (undecided, _), (seen, seen_replies), \
+    (first, first_replies), _undecided, (seen, seen_replies), \
         (tied, _), (last, last_replies) = made
     store.save_comparison(last.with_changes(picked_id=last_replies[2].id))
     store.save_comparison(first.with_changes(picked_id=first_replies[0].id))

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import NamedTuple
 
 from core.attachments.wire import fence_for
@@ -66,7 +67,7 @@ class Reading(NamedTuple):
     chats: list[Pair]
     skipped: int = 0  # ChatGPT messages or parts left out
     source: str = FORMAT  # whose format: FORMAT or "chatgpt" (it salts the imported ids)
-    comparisons: Compared = {}  # by the chat's id in the file
+    comparisons: Compared = MappingProxyType({})  # by the chat's id in the file
 
 
 @dataclass(frozen=True)
