@@ -32,6 +32,7 @@ from core.history.model import (
     STATUSES,
     Attachment,
     Chat,
+    Comparison,
     Message,
 )
 from core.store.sqlite import SQLiteChatStore
@@ -40,6 +41,8 @@ from core.history.transfer import (
     MAX_FILE_BYTES,
     MAX_MESSAGES_PER_CHAT,
     MESSAGE_FIELDS,
+    every_chat,
+    every_comparison,
     import_chats,
     read_chats,
     to_json,
@@ -55,6 +58,7 @@ class MemoryChatStore:
     def __init__(self):
         self.chats: dict[str, Chat] = {}
         self.stored: dict[str, list[Message]] = defaultdict(list)
+        self.compared: dict[str, list[Comparison]] = defaultdict(list)
         self.ticks = 0
 
     def _now(self) -> str:
@@ -93,9 +97,20 @@ class MemoryChatStore:
     def update_message(self, message_id, changes):
         raise NotImplementedError
 
+    def save_comparison(self, comparison):  # new ones only: imports never decide
+        if comparison.chat_id not in self.chats:
+            raise UserFacingError("That comparison has nowhere to go.")
+        if all(c.id != comparison.id for c in self.compared[comparison.chat_id]):
+            self.compared[comparison.chat_id].append(comparison)
+        return comparison
+
+    def comparisons(self, chat_id):
+        return list(self.compared.get(chat_id, []))
+
     def delete_chat(self, chat_id):
         self.chats.pop(chat_id, None)
         self.stored.pop(chat_id, None)
+        self.compared.pop(chat_id, None)
 
     def delete_all(self):
         count = len(self.chats)
@@ -708,3 +723,168 @@ def _branched_chat():
                                       created_at="2024-01-01T00:00:05+00:00", reasoning="why",
                                       status="stopped", usage={"prompt_tokens": 3})
     return chat.with_changes(current_id=edited.id, temperature=None), [*messages, edited]
+
+
+# ---- comparisons: exported, checked, imported, and shown in Markdown ----
+
+
+def _compared_chat(title: str = "Compared", picked: int | None = 1, tie: bool = False,
+                   blind: bool = True):
+    """A question sent to three models, the branch on screen through the second reply."""
+    chat, [question] = _small_chat(title, count=1)
+    replies = [Message(chat_id=chat.id, role="assistant", content=f"reply {n}",
+                       parent_id=question.id, model_label=f"model-{n} · s",
+                       created_at=f"2024-01-01T00:00:1{n}+00:00") for n in range(3)]
+    comparison = Comparison(
+        chat_id=chat.id, message_id=question.id, reply_ids=tuple(r.id for r in replies),
+        labels=tuple(r.model_label for r in replies), blind=blind,
+        picked_id=None if picked is None else replies[picked].id, tie=tie,
+        created_at="2024-01-01T00:00:10+00:00",
+        decided_at="" if picked is None and not tie else "2024-01-01T00:01:00+00:00")
+    return chat.with_changes(current_id=replies[1].id), [question, *replies], comparison
+
+
+def test_comparisons_round_trip_through_json():
+    chat, messages, comparison = _compared_chat()
+    other = _small_chat("Plain")
+
+    reading = read_chats(to_json([(chat, messages), other],
+                                 comparisons={chat.id: [comparison]}))
+
+    assert reading.chats == [(chat, messages), other]
+    assert reading.comparisons == {chat.id: [comparison]}
+
+
+def test_an_import_remaps_a_comparisons_ids_with_its_messages_and_adds_nothing_twice():
+    chat, messages, comparison = _compared_chat()
+    text = to_json([(chat, messages)], comparisons={chat.id: [comparison]})
+    store = MemoryChatStore()
+
+    assert import_chats(store, text).imported == 1
+    [(stored_chat, stored_messages)] = store.everything()
+    [stored] = store.comparisons(stored_chat.id)
+    new_ids = {m.content: m.id for m in stored_messages}
+    old_ids = {m.content: m.id for m in messages}
+    assert stored.chat_id == stored_chat.id != chat.id
+    assert stored.message_id == new_ids["Compared 0"]
+    assert stored.reply_ids == tuple(new_ids[f"reply {n}"] for n in range(3))
+    assert stored.picked_id == new_ids["reply 1"]
+    assert stored.id != comparison.id and not set(stored.reply_ids) & set(old_ids.values())
+    assert (stored.labels, stored.blind, stored.tie, stored.created_at, stored.decided_at) == (
+        comparison.labels, True, False, comparison.created_at, comparison.decided_at)
+
+    assert import_chats(store, text).imported == 0
+    assert store.comparisons(stored_chat.id) == [stored]
+
+
+def test_an_import_cut_off_before_its_comparisons_is_finished_by_the_next():
+    chat, messages, comparison = _compared_chat()
+    store = MemoryChatStore()
+    import_chats(store, to_json([(chat, messages)]))  # as if cut off before the comparison
+    [(stored_chat, _)] = store.everything()
+
+    report = import_chats(store, to_json([(chat, messages)],
+                                         comparisons={chat.id: [comparison]}))
+
+    assert (report.imported, report.already_there) == (1, 0)
+    assert len(store.comparisons(stored_chat.id)) == 1
+
+
+def test_a_file_exported_before_comparisons_imports_with_none():
+    document = _valid_document()
+    for chat in document["chats"]:
+        del chat["comparisons"]
+    reading = read_chats(json.dumps(document))
+    assert reading.comparisons == {} and len(reading.chats) == 2
+
+
+def _document_with_comparison() -> dict:
+    chat, messages, comparison = _compared_chat()
+    return json.loads(to_json([_small_chat("First"), (chat, messages)],
+                              comparisons={chat.id: [comparison]}))
+
+
+def _set_comparison(name, value):
+    return lambda d: _second(d)["comparisons"][0].__setitem__(name, value)
+
+
+@pytest.mark.parametrize("change, words", [
+    (_set_comparison("reply_ids", ["x"]), "comparison 1: its reply_ids must list 2 to 4 ids"),
+    (_set_comparison("reply_ids", list("abcde")), "its reply_ids must list 2 to 4 ids"),
+    (lambda d: _second(d)["comparisons"][0]["reply_ids"].__setitem__(0, "elsewhere"),
+     "comparison 1: it names a message that is not in this chat"),
+    (_set_comparison("message_id", "elsewhere"), "names a message that is not in this chat"),
+    (_set_comparison("picked_id", "elsewhere"), "the reply picked is not one of its replies"),
+    (_set_comparison("tie", True), "it is both a tie and a pick"),
+    (_set_comparison("labels", ["a", "b"]), "it does not have one label for each reply"),
+    (lambda d: _second(d)["comparisons"][0]["labels"].__setitem__(0, "x" * 501),
+     "its labels is longer than 500 characters"),
+    (_set_comparison("chat_id", "another"), "its chat_id is not this chat's id"),
+    (_set_comparison("blind", "yes"), "its blind must be true or false"),
+    (_set_comparison("verdict", "mine"), "there is an unknown field “verdict”"),
+    (lambda d: _second(d)["comparisons"].append(_second(d)["comparisons"][0]),
+     "comparison 2 has the same id as comparison 1"),
+    (_set(["chats", 1, "comparisons"], {}), "its comparisons are not a list"),
+])
+def test_a_comparison_out_of_its_bounds_refuses_the_file(change, words):
+    document = _document_with_comparison()
+    change(document)
+    store = MemoryChatStore()
+
+    with pytest.raises(UserFacingError, match=re.escape(words)):
+        import_chats(store, json.dumps(document))
+    assert store.everything() == []
+
+
+def test_markdown_marks_the_reply_picked_and_adds_the_others_compared_after_it():
+    chat, messages, comparison = _compared_chat()
+
+    markdown = to_markdown(chat, messages, [comparison])
+
+    headings = re.findall(r"(?m)^#+ .*$", markdown)
+    assert headings == ["# Compared", "## You", "## Assistant · model\\-1 · s (picked)",
+                        "### Also compared · model\\-0 · s",
+                        "### Also compared · model\\-2 · s"]
+    assert [t for _, t in fenced_blocks(markdown)] == [
+        "Compared 0\n", "reply 1\n", "reply 0\n", "reply 2\n"]
+
+
+def test_markdown_names_the_picked_reply_among_the_others_when_the_branch_shows_another():
+    chat, messages, comparison = _compared_chat(picked=2)
+
+    headings = re.findall(r"(?m)^#+ .*$", to_markdown(chat, messages, [comparison]))
+
+    assert headings[2:] == ["## Assistant · model\\-1 · s", "### Also compared · model\\-0 · s",
+                            "### Also compared · model\\-2 · s (picked)"]
+
+
+def test_markdown_of_a_tie_or_undecided_comparison_picks_nothing():
+    for tie in (True, False):
+        chat, messages, comparison = _compared_chat(picked=None, tie=tie)
+        markdown = to_markdown(chat, messages, [comparison])
+        assert "(picked)" not in markdown and markdown.count("### Also compared") == 2
+
+
+def test_markdown_of_a_chat_without_comparisons_is_as_before():
+    chat, messages, _ = _compared_chat()
+    assert to_markdown(chat, messages, []) == to_markdown(chat, messages)
+    assert "Also compared" not in to_markdown(chat, messages)
+
+
+def test_comparisons_travel_through_the_sqlite_store_to_another_user(tmp_path):
+    chat, messages, comparison = _compared_chat()
+    mine, theirs = SQLiteChatStore(tmp_path), SQLiteChatStore(tmp_path, user_id="other")
+    import_chats(mine, to_json([(chat, messages)], comparisons={chat.id: [comparison]}),
+                 owner="local")
+    pairs = every_chat(mine)
+    exported = to_json(pairs, comparisons=every_comparison(mine, pairs))
+
+    assert import_chats(theirs, exported, owner="other").imported == 1
+    assert import_chats(theirs, exported, owner="other").imported == 0
+    [(their_chat, their_messages)] = every_chat(theirs)
+    [theirs_compared] = theirs.comparisons(their_chat.id)
+    by_id = {m.id: m.content for m in their_messages}
+    assert [by_id[r] for r in theirs_compared.reply_ids] == ["reply 0", "reply 1", "reply 2"]
+    assert by_id[theirs_compared.picked_id] == "reply 1"
+    assert theirs.blind_verdicts() == [theirs_compared]
+    assert mine.comparisons(their_chat.id) == []

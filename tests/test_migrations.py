@@ -22,8 +22,9 @@ from cryptography.fernet import Fernet
 from core.auth import SupabaseAuth
 from core.config import Settings
 from core.failures import OurBug, UserFacingError
-from core.history.model import Message, ReplyState
+from core.history.model import Chat, Comparison, Message, ReplyState
 from core.providers.profile import Profile
+from core.store.errors import MAX_COMPARISONS_PER_USER
 from core.providers.connections import NO_STREAM_OPTIONS, Connection, targets
 from core.providers.seed import seed_connections
 from core.store import sqlite as store_sqlite
@@ -57,6 +58,7 @@ SECOND_MIGRATION_COLUMNS = COMPATIBLE_COLUMNS - {"openai_compatible_quirks"}
 CONNECTIONS_MIGRATION = "20261126033000_create_connections.sql"
 LONG_MESSAGES_MIGRATION = "20261207111500_keep_long_messages_and_reply_leases.sql"
 ATTACHMENTS_MIGRATION = "20261207150000_keep_attachments_and_reply_room.sql"
+COMPARISONS_MIGRATION = "20261207180000_keep_comparisons.sql"
 
 
 def records_for(names: list[str]) -> list[tuple[str, str]]:
@@ -109,6 +111,7 @@ def test_migration_files_are_named_as_the_cli_expects():
         "20261207063200_save_profile_in_one_call.sql",
         LONG_MESSAGES_MIGRATION,
         ATTACHMENTS_MIGRATION,
+        COMPARISONS_MIGRATION,
     ]
     assert all(re.fullmatch(r"\d{14}_[a-z0-9_]+\.sql", name) for name in MIGRATIONS)
 
@@ -722,7 +725,8 @@ def test_an_upgrade_from_the_release_before_connections_keeps_the_settings(
                                                              "006_keep_long_messages_and_"
                                                              "reply_leases",
                                                              "007_keep_attachments_and_"
-                                                             "reply_room"]
+                                                             "reply_room",
+                                                             "008_keep_comparisons"]
     connections = SQLiteConnectionStore(folder)
     assert connections.list() == []
     assert connections.add(Connection(name="Groq", base_url="http://h/v1")).name == "Groq"
@@ -1103,7 +1107,8 @@ def test_an_upgrade_to_long_messages_keeps_every_row_index_trigger_and_the_searc
     names_after = schema_names(path)
     assert names_before <= names_after
     assert {(kind, name) for kind, name in names_after - names_before
-            if "attachments" not in name} == {("view", "messages_searched")}
+            if "attachments" not in name and "comparisons" not in name} == {
+        ("view", "messages_searched")}  # and what the later migrations add
     assert [row[:len(totals_before[0])] for row in sqlite_rows(
         path, "select * from user_totals")] == totals_before
     sqlite_rows(path, "insert into messages_fts (messages_fts) values ('integrity-check')")
@@ -1247,9 +1252,137 @@ def test_an_sqlite_file_of_the_release_before_attachments_is_upgraded_keeping_it
 
     store = store_sqlite.SQLiteChatStore(tmp_path)
 
-    assert [m[0] for m in sqlite_rows(path, "select name from schema_migrations")][-1] == \
-        "007_keep_attachments_and_reply_room"
+    assert [m[0] for m in sqlite_rows(path, "select name from schema_migrations")] == [
+        m.name for m in store_sqlite.MIGRATIONS]  # 007 and every later one
     chat = store.get_chat("c1")
     assert (chat.title, chat.max_tokens, chat.context_window) == ("Old", None, None)
     saved = store.save_chat(chat.with_changes(max_tokens=256))
     assert store.get_chat("c1").max_tokens == saved.max_tokens == 256
+
+
+# ---- comparisons (20261207180000_keep_comparisons, m008) ---------------------------------
+
+COMPARISON_CALLS = ("save_comparison(jsonb)",)
+COMPARISON_INNER_FUNCTIONS = ("keep_comparison()", "add_to_comparison_totals(uuid, integer)",
+                              "count_comparisons()")
+OWN_CHAT_OF_COMPARISON = OWN_CHAT.replace("messages.chat_id", "comparisons.chat_id")
+
+
+def test_comparisons_have_one_policy_per_operation_and_none_for_delete(supabase_stack):
+    policies = policies_of(supabase_stack, "comparisons")
+    assert [(p["cmd"], p["roles"], p["qual"], p["with_check"]) for p in policies] == [
+        ("INSERT", ["authenticated"], None, OWN_CHAT_OF_COMPARISON),
+        ("SELECT", ["authenticated"], OWN_ROW, None),
+        ("UPDATE", ["authenticated"], OWN_ROW, OWN_ROW)]
+    [table] = supabase_stack.sql(
+        "select relrowsecurity from pg_class where oid = 'public.comparisons'::regclass")
+    assert table["relrowsecurity"] is True
+    granted = supabase_stack.sql(
+        "select grantee, privilege_type from information_schema.role_table_grants"
+        " where table_schema = 'public' and table_name = 'comparisons'"
+        " and grantee in ('anon', 'authenticated') order by grantee, privilege_type")
+    assert granted == [{"grantee": "authenticated", "privilege_type": "SELECT"}]
+    columns = supabase_stack.sql(
+        "select privilege_type, column_name from information_schema.column_privileges"
+        " where table_schema = 'public' and table_name = 'comparisons'"
+        " and grantee = 'authenticated' and privilege_type = 'UPDATE' order by column_name")
+    assert [row["column_name"] for row in columns] == ["picked_id", "tie"]
+
+
+@pytest.mark.parametrize("function", COMPARISON_CALLS + COMPARISON_INNER_FUNCTIONS)
+def test_the_comparison_call_is_for_signed_in_users_and_the_rest_for_nobody(supabase_stack,
+                                                                          function):
+    [row] = supabase_stack.sql(
+        f"select proconfig, prosecdef from pg_proc where oid = 'public.{function}'::regprocedure")
+    assert row["proconfig"] == ['search_path=""']
+    assert row["prosecdef"] is (function == "count_comparisons()")
+    for role in ("anon", "authenticated", "public"):
+        [allowed] = supabase_stack.sql(
+            f"select has_function_privilege(%s, 'public.{function}', 'execute') as allowed",
+            role)
+        assert allowed["allowed"] is (role == "authenticated" and function in COMPARISON_CALLS)
+
+
+def test_the_sqlite_comparisons_table_enforces_its_rules_by_itself(tmp_path):
+    """Below the store (m008): the CHECKs and triggers, the chat owned by the writer, the first
+    verdict kept, the count of each user's, and a comparison going with its chat."""
+    store_sqlite.SQLiteChatStore(tmp_path)
+    path = tmp_path / DB_FILENAME
+    now = "2026-12-07T18:00:00.000000Z"
+    one, two, three = (str(uuid.uuid4()) for _ in range(3))
+
+    def insert(table: str, **values) -> None:
+        sqlite_rows(path, f"insert into {table} ({', '.join(values)})"
+                          f" values ({', '.join('?' * len(values))})", *values.values())
+
+    def comparison(**values) -> str:
+        row = {"id": str(uuid.uuid4()), "chat_id": "c1", "user_id": "a",
+               "message_id": str(uuid.uuid4()), "reply_ids": json.dumps([one, two]),
+               "labels": json.dumps(["x", "y"]), "created_at": now, **values}
+        insert("comparisons", **row)
+        return row["id"]
+
+    insert("chats", id="c1", user_id="a", created_at=now, updated_at=now)
+    kept = comparison()
+    comparison(reply_ids=json.dumps([one, two, three, str(uuid.uuid4())]),
+               labels=json.dumps(["a", "b", "c", "d" * 500]), picked_id=three)
+    for values, refusal in [
+            ({"reply_ids": json.dumps([one])}, "CHECK"),
+            ({"reply_ids": json.dumps([str(uuid.uuid4()) for _ in range(5)]),
+              "labels": json.dumps(list("abcde"))}, "CHECK"),
+            ({"labels": json.dumps(["x"])}, "CHECK"),
+            ({"picked_id": three}, "CHECK"),
+            ({"picked_id": one, "tie": 1}, "CHECK"),
+            ({"labels": json.dumps(["x", "y" * 501])}, "comparisons_labels_length"),
+            ({"reply_ids": json.dumps([one, one])}, "comparisons_ids"),
+            ({"reply_ids": json.dumps([one, "m2"])}, "comparisons_ids"),
+            ({"message_id": "m1"}, "comparisons_ids"),
+            ({"user_id": "b"}, "comparisons_chat"),
+            ({"chat_id": "gone"}, "comparisons_chat")]:
+        with pytest.raises(sqlite3.IntegrityError, match=refusal):
+            comparison(**values)
+    with pytest.raises(sqlite3.IntegrityError, match="comparisons_keep_place"):
+        sqlite_rows(path, "update comparisons set blind = 1 where id = ?", kept)
+    sqlite_rows(path, "update comparisons set picked_id = ?, decided_at = ? where id = ?",
+                two, now, kept)
+    for change in ("picked_id = null", f"picked_id = '{one}'", "tie = 1",
+                   "decided_at = 'later'"):
+        with pytest.raises(sqlite3.IntegrityError, match="comparisons_verdict_kept"):
+            sqlite_rows(path, f"update comparisons set {change} where id = ?", kept)
+    assert sqlite_rows(path, "select comparisons from user_totals") == [(2,)]
+    sqlite_rows(path, "delete from chats where id = 'c1'")
+    assert sqlite_rows(path, "select count(*) from comparisons") == [(0,)]
+    assert sqlite_rows(path, "select comparisons from user_totals") == [(0,)]
+
+
+def test_each_sqlite_users_comparisons_are_bounded(tmp_path):
+    store = store_sqlite.SQLiteChatStore(tmp_path)
+    path = tmp_path / DB_FILENAME
+    chat = store.save_chat(Chat(title="Compared"))
+    sqlite_rows(path, "update user_totals set comparisons = ?", MAX_COMPARISONS_PER_USER)
+    with pytest.raises(UserFacingError, match="Delete chats you no longer need to compare"):
+        store.save_comparison(Comparison(
+            chat_id=chat.id, message_id=str(uuid.uuid4()),
+            reply_ids=(str(uuid.uuid4()), str(uuid.uuid4())), labels=("x", "y")))
+    assert store.comparisons(chat.id) == []
+
+
+def test_an_sqlite_file_of_the_release_before_comparisons_is_upgraded_keeping_its_chats(
+        tmp_path, monkeypatch):
+    with monkeypatch.context() as earlier_release:
+        earlier_release.setattr(store_sqlite, "MIGRATIONS", store_sqlite.MIGRATIONS[:7])
+        earlier = store_sqlite.SQLiteChatStore(tmp_path)
+        chat = earlier.save_chat(Chat(title="Old"))
+        question = earlier.add_message(Message(chat_id=chat.id, role="user", content="q"))
+    path = tmp_path / DB_FILENAME
+
+    store = store_sqlite.SQLiteChatStore(tmp_path)
+
+    assert [m[0] for m in sqlite_rows(path, "select name from schema_migrations")][-1] == \
+        "008_keep_comparisons"
+    assert store.get_chat(chat.id).title == "Old" and store.comparisons(chat.id) == []
+    replies = (str(uuid.uuid4()), str(uuid.uuid4()))
+    saved = store.save_comparison(Comparison(chat_id=chat.id, message_id=question.id,
+                                             reply_ids=replies, labels=("x", "y"), tie=True,
+                                             blind=True))
+    assert store.blind_verdicts() == [saved]

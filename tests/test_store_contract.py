@@ -19,7 +19,15 @@ from core.failures import UserFacingError
 from core.store.keybox import EncryptedProfileStore, KeyBox, local_secret
 from core.providers.profile import MAX_KEY_LENGTH, Profile
 from core.store.sqlite import SQLiteProfileStore
-from core.history.model import Chat, Message, ReplyState
+from core.history.model import (
+    MAX_COMPARED,
+    MAX_MODEL_LABEL_LENGTH,
+    MIN_COMPARED,
+    Chat,
+    Comparison,
+    Message,
+    ReplyState,
+)
 from core.history.thread import Thread
 from core.history.transfer import every_chat, import_chats, to_json
 from core.store.supabase import SupabaseProfileStore
@@ -487,3 +495,206 @@ def test_a_5_mb_reply_and_a_2_mb_message_are_exported_and_imported_whole(chats):
     assert [len(m.content) for m in imported] == [2_000_000, 5_000_000]
     assert [m.content for m in Thread(imported).branch(imported_chat.current_id)] == [
         m.content for m in originals]
+
+
+# ---- comparisons: one message to 2-4 models, and the first verdict ----------------------------
+
+
+def a_comparison(store, columns: int = 3, blind: bool = False, chat: Chat | None = None,
+                 stored_replies: bool = True) -> tuple[Comparison, list[Message]]:
+    """A new comparison of `columns` replies (stored, or only named) to a new user message."""
+    chat = chat or store.save_chat(Chat(title="Compared"))
+    asked = store.add_message(Message(chat_id=chat.id, role="user", content="Which is best?"))
+    labels = [f"model-{column} · server" for column in range(columns)]
+    replies = [Message(chat_id=chat.id, parent_id=asked.id, role="assistant",
+                       content=f"answer from column {column} xylophone{column}",
+                       model_label=label) for column, label in enumerate(labels)]
+    if stored_replies:
+        replies = [store.add_message(reply) for reply in replies]
+    return Comparison(chat_id=chat.id, message_id=asked.id,
+                      reply_ids=tuple(reply.id for reply in replies), labels=tuple(labels),
+                      blind=blind), replies
+
+
+def without_times(comparison: Comparison) -> Comparison:
+    return comparison.with_changes(created_at="", decided_at="")
+
+
+@pytest.mark.parametrize("columns", [MIN_COMPARED, MAX_COMPARED])
+def test_a_comparison_is_saved_and_read_back_in_column_order(chats, columns):
+    store = chats.store()
+    comparison, replies = a_comparison(store, columns, blind=True)
+
+    saved = store.save_comparison(comparison)
+
+    assert without_times(saved) == comparison
+    assert saved.created_at and not saved.decided_at and not saved.decided
+    assert chats.store().comparisons(comparison.chat_id) == [saved]  # another session
+    assert list(saved.reply_ids) == [reply.id for reply in replies]
+    assert store.blind_verdicts() == []  # not decided yet
+
+
+def test_a_chats_comparisons_come_oldest_first_and_only_its_own(chats):
+    store = chats.store()
+    first, _ = a_comparison(store)
+    second, _ = a_comparison(store, chat=store.get_chat(first.chat_id))
+    elsewhere, _ = a_comparison(store)
+    for comparison in (first, second, elsewhere):
+        store.save_comparison(comparison)
+
+    assert [c.id for c in store.comparisons(first.chat_id)] == [first.id, second.id]
+    assert [c.id for c in store.comparisons(elsewhere.chat_id)] == [elsewhere.id]
+
+
+def test_saving_a_comparison_again_changes_nothing(chats):
+    store = chats.store()
+    comparison, _ = a_comparison(store)
+    saved = store.save_comparison(comparison)
+
+    assert store.save_comparison(comparison) == saved
+    assert store.comparisons(comparison.chat_id) == [saved]
+
+
+def test_the_first_verdict_is_kept_and_later_ones_change_nothing(chats):
+    store = chats.store()
+    comparison, replies = a_comparison(store, blind=True)
+    store.save_comparison(comparison)
+
+    decided = store.save_comparison(comparison.with_changes(picked_id=replies[1].id))
+    assert decided.picked_id == replies[1].id and decided.decided_at and not decided.tie
+
+    for later in (comparison.with_changes(picked_id=replies[2].id),
+                  comparison.with_changes(tie=True), comparison):
+        assert chats.store().save_comparison(later) == decided
+    assert store.comparisons(comparison.chat_id) == [decided]
+    assert store.blind_verdicts() == [decided]
+
+
+def test_a_tie_is_a_verdict_and_is_kept(chats):
+    store = chats.store()
+    comparison, replies = a_comparison(store, blind=True)
+    store.save_comparison(comparison)
+
+    tied = store.save_comparison(comparison.with_changes(tie=True))
+
+    assert tied.tie and tied.picked_id is None and tied.decided_at
+    assert store.save_comparison(comparison.with_changes(picked_id=replies[0].id)) == tied
+
+
+def test_a_comparison_saved_decided_is_decided_at_once(chats):
+    store = chats.store()
+    comparison, replies = a_comparison(store)
+
+    saved = store.save_comparison(comparison.with_changes(picked_id=replies[0].id))
+
+    assert saved.picked_id == replies[0].id and saved.decided_at
+
+
+def test_its_replies_may_be_stored_after_it(chats):
+    store = chats.store()
+    comparison, replies = a_comparison(store, stored_replies=False)
+
+    saved = store.save_comparison(comparison)
+    for reply in replies:
+        store.add_message(reply)
+
+    assert without_times(saved) == comparison
+    assert {m.id for m in store.messages(comparison.chat_id)} >= set(comparison.reply_ids)
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda c: {"picked_id": str(uuid.uuid4())}, "not one of the replies compared"),
+    (lambda c: {"reply_ids": c.reply_ids[:1], "labels": c.labels[:1]}, "2 to 4 replies"),
+    (lambda c: {"reply_ids": (*c.reply_ids, *(str(uuid.uuid4()) for _ in range(2))),
+                "labels": (*c.labels, "e", "f")}, "2 to 4 replies"),
+    (lambda c: {"labels": c.labels[:2]}, "one model label for each"),
+    (lambda c: {"labels": ("x" * (MAX_MODEL_LABEL_LENGTH + 1), *c.labels[1:])},
+     "label is too long"),
+    (lambda c: {"picked_id": c.reply_ids[0], "tie": True}, "not both"),
+    (lambda c: {"reply_ids": (c.reply_ids[0], c.reply_ids[0], c.reply_ids[1])},
+     "not named properly"),
+])
+def test_a_comparison_out_of_its_bounds_is_refused_and_nothing_is_saved(chats, change, words):
+    store = chats.store()
+    comparison, _ = a_comparison(store)
+
+    with pytest.raises(UserFacingError, match=words):
+        store.save_comparison(comparison.with_changes(**change(comparison)))
+
+    assert store.comparisons(comparison.chat_id) == []
+
+
+def test_a_verdict_naming_another_reply_is_refused_and_the_comparison_stays_undecided(chats):
+    store = chats.store()
+    comparison, _ = a_comparison(store)
+    saved = store.save_comparison(comparison)
+
+    with pytest.raises(UserFacingError, match="not one of the replies compared"):
+        store.save_comparison(comparison.with_changes(picked_id=str(uuid.uuid4())))
+
+    assert store.comparisons(comparison.chat_id) == [saved]
+
+
+def test_another_users_chat_and_comparison_are_refused_and_unseen(chats):
+    store, other = chats.store(), chats.other_user()
+    comparison, replies = a_comparison(store, blind=True)
+    saved = store.save_comparison(comparison)
+
+    with pytest.raises(UserFacingError, match="no longer exists"):  # into his chat
+        other.save_comparison(comparison.with_changes(id=str(uuid.uuid4())))
+    with pytest.raises(UserFacingError, match="no longer exists"):  # his comparison's id
+        other.save_comparison(comparison.with_changes(picked_id=replies[0].id))
+    with pytest.raises(UserFacingError, match="no longer exists"):  # a chat not stored
+        store.save_comparison(comparison.with_changes(id=str(uuid.uuid4()),
+                                                      chat_id=str(uuid.uuid4())))
+
+    assert other.comparisons(comparison.chat_id) == [] and other.blind_verdicts() == []
+    assert store.comparisons(comparison.chat_id) == [saved]
+
+
+def test_comparisons_go_with_their_chat_and_with_delete_all(chats):
+    store = chats.store()
+    kept_chat = store.save_chat(Chat(title="Kept"))
+    first, replies = a_comparison(store, blind=True)
+    kept, _ = a_comparison(store, blind=True, chat=kept_chat)
+    store.save_comparison(first.with_changes(picked_id=replies[0].id))
+    store.save_comparison(kept.with_changes(tie=True))
+
+    store.delete_chat(first.chat_id)
+
+    assert store.comparisons(first.chat_id) == []
+    assert [c.id for c in store.blind_verdicts()] == [kept.id]
+    assert store.delete_all() == 1
+    assert store.comparisons(kept.chat_id) == [] and store.blind_verdicts() == []
+    again = store.save_chat(Chat(title="Again", id=kept.chat_id))  # the id free again
+    assert store.comparisons(again.id) == []
+
+
+def test_blind_verdicts_are_the_decided_blind_comparisons_oldest_first(chats):
+    store = chats.store()
+    made = [a_comparison(store, blind=blind) for blind in (True, True, False, True, True)]
+    for comparison, _ in made:
+        store.save_comparison(comparison)
+    (first, first_replies), _undecided, (seen, seen_replies), \
+        (tied, _), (last, last_replies) = made
+    store.save_comparison(last.with_changes(picked_id=last_replies[2].id))
+    store.save_comparison(first.with_changes(picked_id=first_replies[0].id))
+    store.save_comparison(seen.with_changes(picked_id=seen_replies[1].id))
+    store.save_comparison(tied.with_changes(tie=True))
+
+    verdicts = chats.store().blind_verdicts()
+
+    assert [c.id for c in verdicts] == [first.id, tied.id, last.id]
+    assert [c.picked_id for c in verdicts] == [first_replies[0].id, None, last_replies[2].id]
+    assert all(c.blind and c.decided for c in verdicts)
+
+
+def test_a_compared_reply_is_found_by_search(chats):
+    store = chats.store()
+    comparison, _ = a_comparison(store)
+    store.save_comparison(comparison)
+
+    found = store.search("xylophone2")
+
+    assert [f.chat.id for f in found] == [comparison.chat_id]
+    assert "xylophone2" in found[0].snippet

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import NamedTuple
 
 from core.attachments.wire import fence_for
@@ -22,6 +23,7 @@ from core.history.model import (
     ATTACHMENT_KINDS,
     MAX_ATTACHMENT_NAME_LENGTH,
     MAX_ATTACHMENTS,
+    MAX_COMPARED,
     MAX_CONTENT_LENGTH,
     MAX_DOCUMENT_CHARS,
     MAX_ERROR_LENGTH,
@@ -30,11 +32,13 @@ from core.history.model import (
     MAX_REASONING_LENGTH,
     MAX_SYSTEM_PROMPT_LENGTH,
     MAX_TITLE_LENGTH,
+    MIN_COMPARED,
     ROLES,
     STATUS_NOTES,
     STATUSES,
     Attachment,
     Chat,
+    Comparison,
     Message,
 )
 from core.store.errors import MAX_CONTEXT_WINDOW, MAX_REPLY_TOKENS
@@ -55,12 +59,15 @@ MAX_IMAGE_SIDE = 100_000  # pixels
 _IMPORTED_IDS = uuid.UUID("5b0e7a52-3c4d-4f8e-9a61-2d1f0c9e7b34")
 
 Pair = tuple[Chat, list[Message]]
+# A chat's comparisons by its id (a chat with none need not be named).
+Compared = Mapping[str, Sequence[Comparison]]
 
 
 class Reading(NamedTuple):
     chats: list[Pair]
     skipped: int = 0  # ChatGPT messages or parts left out
     source: str = FORMAT  # whose format: FORMAT or "chatgpt" (it salts the imported ids)
+    comparisons: Compared = MappingProxyType({})  # by the chat's id in the file
 
 
 @dataclass(frozen=True)
@@ -85,21 +92,45 @@ class _Refused(Exception):
 # ---- Markdown: the branch on screen, for reading ----
 
 
-def to_markdown(chat: Chat, messages: Sequence[Message]) -> str:
-    """Each text sits in a fence longer than its backtick runs, so its code cannot break out."""
+def to_markdown(chat: Chat, messages: Sequence[Message],
+                comparisons: Sequence[Comparison] = ()) -> str:
+    """Each text sits in a fence longer than its backtick runs, so its code cannot break out.
+    A compared message's other replies follow the branch's reply to it, each under its
+    column's label; the branch's reply says when it was the one picked."""
     lines = [f"# {_inline(chat.title) or 'Untitled chat'}", ""]
     if chat.system_prompt:
         lines += _details("System prompt", chat.system_prompt)
-    for message in Thread(messages).branch(chat.current_id):
-        lines += _message_markdown(message)
+    branch = Thread(messages).branch(chat.current_id)
+    by_id = {message.id: message for message in messages}
+    of_message = {c.message_id: c for c in comparisons}
+    for index, message in enumerate(branch):
+        asked = of_message.get(message.parent_id) if message.role == "assistant" else None
+        picked = asked is not None and asked.picked_id == message.id
+        lines += _message_markdown(message, " (picked)" if picked else "")
+        unanswered = message.id in of_message and index + 1 == len(branch)
+        if asked is not None or unanswered:
+            lines += _also_compared(asked or of_message[message.id], message.id, by_id)
     return "\n".join(lines)
 
 
-def _message_markdown(message: Message) -> list[str]:
-    heading = "You" if message.role == "user" else "Assistant"
-    if message.model_label:
-        heading += f" · {_inline(message.model_label)}"
-    lines = [f"## {heading}", ""]
+def _also_compared(comparison: Comparison, shown: str, by_id: Mapping[str, Message]
+                   ) -> list[str]:
+    """The comparison's stored replies but `shown`, in column order, each under its label."""
+    lines = []
+    for reply_id, label in zip(comparison.reply_ids, comparison.labels):
+        if reply_id != shown and reply_id in by_id:
+            picked = " (picked)" if comparison.picked_id == reply_id else ""
+            lines += _message_markdown(by_id[reply_id], picked,
+                                       f"### Also compared · {_inline(label)}")
+    return lines
+
+
+def _message_markdown(message: Message, suffix: str = "", heading: str = "") -> list[str]:
+    if not heading:
+        heading = "## " + ("You" if message.role == "user" else "Assistant")
+        if message.model_label:
+            heading += f" · {_inline(message.model_label)}"
+    lines = [heading + suffix, ""]
     if message.reasoning:
         lines += _details("Reasoning", message.reasoning)
     lines += [*_fenced(message.content, "markdown"), ""]
@@ -132,17 +163,23 @@ def _inline(text: str) -> str:
 # ---- JSON: every chat and message, lossless ----
 
 
-def to_json(chats: Iterable[Pair], now: Callable[[], datetime] | None = None) -> str:
-    """Every field of every chat and message, all branches."""
+def to_json(chats: Iterable[Pair], now: Callable[[], datetime] | None = None,
+            comparisons: Compared | None = None) -> str:
+    """Every field of every chat and message, all branches, and each chat's comparisons."""
     exported_at = (now or (lambda: datetime.now(timezone.utc)))().isoformat()
+    compared = comparisons or {}
     document = {"format": FORMAT, "version": VERSION, "exported_at": exported_at,
-                "chats": [_chat_record(chat, messages) for chat, messages in chats]}
+                "chats": [_chat_record(chat, messages, compared.get(chat.id, ()))
+                          for chat, messages in chats]}
     return json.dumps(document, ensure_ascii=False, indent=1)
 
 
-def _chat_record(chat: Chat, messages: Iterable[Message]) -> dict:
+def _chat_record(chat: Chat, messages: Iterable[Message],
+                 comparisons: Iterable[Comparison] = ()) -> dict:
     record = {f.name: getattr(chat, f.name) for f in fields(Chat)}
     record["messages"] = [_message_record(m) for m in messages]
+    record["comparisons"] = [{f.name: getattr(c, f.name) for f in fields(Comparison)}
+                             for c in comparisons]  # its tuples written as lists
     return record
 
 
@@ -307,14 +344,37 @@ MESSAGE_FIELDS: dict[str, Callable[[object], object]] = {
     "error": _text(MAX_ERROR_LENGTH), "reasoning": _text(MAX_REASONING_LENGTH), "usage": _usage,
     "created_at": _timestamp, "attachments": _attachments,
 }
+
+
+def _ids(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not MIN_COMPARED <= len(value) <= MAX_COMPARED:
+        raise _Refused(f"must list {MIN_COMPARED} to {MAX_COMPARED} ids")
+    ids = tuple(_identifier(item) for item in value)
+    if len(set(ids)) < len(ids):
+        raise _Refused("name one reply twice")
+    return ids
+
+
+def _labels(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or len(value) > MAX_COMPARED:
+        raise _Refused(f"must list at most {MAX_COMPARED} labels")
+    return tuple(_text(MAX_MODEL_LABEL_LENGTH)(item) for item in value)
+
+
+COMPARISON_FIELDS: dict[str, Callable[[object], object]] = {
+    "chat_id": _identifier, "message_id": _identifier, "reply_ids": _ids, "labels": _labels,
+    "blind": _flag, "picked_id": _optional_identifier, "tie": _flag, "id": _identifier,
+    "created_at": _timestamp, "decided_at": _timestamp,
+}
 # Fields a file exported before they existed does not hold, and what they then are.
-OPTIONAL = {"max_tokens": None, "context_window": None, "attachments": []}
+OPTIONAL = {"max_tokens": None, "context_window": None, "attachments": [], "comparisons": []}
 
 
 def _record_values(record: object, checks: Mapping[str, Callable], extra: set[str]) -> dict:
     if not isinstance(record, dict):
         raise _Refused("it is not an object")
-    record = {**{name: value for name, value in OPTIONAL.items() if name in checks}, **record}
+    record = {**{name: value for name, value in OPTIONAL.items()
+                 if name in checks or name in extra}, **record}
     missing = sorted((set(checks) | extra) - set(record))
     unknown = sorted(set(record) - set(checks) - extra)
     if missing:
@@ -332,7 +392,48 @@ def _record_values(record: object, checks: Mapping[str, Callable], extra: set[st
 
 def _read_chat(record: object) -> Pair:
     """Checked whole; _Refused names the message at fault."""
-    chat = Chat(**_record_values(record, CHAT_FIELDS, {"messages"}))
+    chat, messages, _ = _read_chat_and_comparisons(record)
+    return chat, messages
+
+
+def _read_chat_and_comparisons(record: object) -> tuple[Chat, list[Message], list[Comparison]]:
+    chat, messages = _read_messages(record)
+    raw = record.get("comparisons", OPTIONAL["comparisons"])
+    if not isinstance(raw, list):
+        raise _Refused("its comparisons are not a list")
+    if len(raw) > MAX_MESSAGES_PER_CHAT:
+        raise _Refused(f"it has more than {MAX_MESSAGES_PER_CHAT:,} comparisons")
+    kept = {m.id for m in messages}
+    comparisons, numbers = [], {}
+    for number, item in enumerate(raw, 1):
+        try:
+            comparisons.append(_comparison(item, chat.id, kept))
+        except _Refused as why:
+            raise _Refused(f"comparison {number}: {why}") from None
+        if comparisons[-1].id in numbers:
+            raise _Refused(f"comparison {number} has the same id as comparison "
+                           f"{numbers[comparisons[-1].id]}")
+        numbers[comparisons[-1].id] = number
+    return chat, messages, comparisons
+
+
+def _comparison(record: object, chat_id: str, kept: set[str]) -> Comparison:
+    comparison = Comparison(**_record_values(record, COMPARISON_FIELDS, set()))
+    if comparison.chat_id != chat_id:
+        raise _Refused("its chat_id is not this chat's id")
+    if len(comparison.labels) != len(comparison.reply_ids):
+        raise _Refused("it does not have one label for each reply")
+    if not {comparison.message_id, *comparison.reply_ids} <= kept:
+        raise _Refused("it names a message that is not in this chat")
+    if comparison.picked_id is not None and comparison.picked_id not in comparison.reply_ids:
+        raise _Refused("the reply picked is not one of its replies")
+    if comparison.picked_id is not None and comparison.tie:
+        raise _Refused("it is both a tie and a pick")
+    return comparison
+
+
+def _read_messages(record: object) -> Pair:
+    chat = Chat(**_record_values(record, CHAT_FIELDS, {"messages", "comparisons"}))
     raw = record["messages"]
     if not isinstance(raw, list):
         raise _Refused("its messages are not a list")
@@ -401,12 +502,12 @@ def read_chats(text: str | bytes) -> Reading:
         document = _load(text)
         if isinstance(document, list):
             return _read_chatgpt(document)
-        return Reading(_read_ours(document))
+        return _read_ours(document)
     except _Refused as why:
         raise UserFacingError(f"Nothing was imported: {why}.") from None
 
 
-def _read_ours(document: object) -> list[Pair]:
+def _read_ours(document: object) -> Reading:
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise _Refused("the file is not a Switchboard chats export")
     version = document.get("version")
@@ -416,17 +517,19 @@ def _read_ours(document: object) -> list[Pair]:
     records = document.get("chats")
     if not isinstance(records, list):
         raise _Refused("the file has no list of chats")
-    pairs, seen = [], {}
+    pairs, seen, comparisons = [], {}, {}
     for number, record in enumerate(records, 1):
         try:
-            pairs.append(_read_chat(record))
+            chat, messages, compared = _read_chat_and_comparisons(record)
         except _Refused as why:
             raise _Refused(f"{_where('chat', number, record)}: {why}") from None
-        chat_id = pairs[-1][0].id
-        if chat_id in seen:
-            raise _Refused(f"chat {number} has the same id as chat {seen[chat_id]}")
-        seen[chat_id] = number
-    return pairs
+        if chat.id in seen:
+            raise _Refused(f"chat {number} has the same id as chat {seen[chat.id]}")
+        seen[chat.id] = number
+        pairs.append((chat, messages))
+        if compared:
+            comparisons[chat.id] = compared
+    return Reading(pairs, comparisons=comparisons)
 
 
 def _where(kind: str, number: int, record: object, named_by: str = "title") -> str:
@@ -560,9 +663,10 @@ def _write_all(store: ChatStore, reading: Reading, namespace: uuid.UUID) -> Impo
                 chat_ids[chat.id] = chat.id  # the very chat exported from this account
                 already_there += 1
                 continue
-            new_chat, new_messages = _remapped(chat, messages, namespace)
+            new_chat, new_messages, new_comparisons = _remapped(
+                chat, messages, namespace, reading.comparisons.get(chat.id, ()))
             chat_ids[chat.id] = new_chat.id
-            if _write_chat(store, new_chat, new_messages, created):
+            if _write_chat(store, new_chat, new_messages, created, new_comparisons):
                 imported += 1
             else:
                 already_there += 1
@@ -572,7 +676,9 @@ def _write_all(store: ChatStore, reading: Reading, namespace: uuid.UUID) -> Impo
     return ImportReport(imported, already_there, reading.skipped, chat_ids)
 
 
-def _remapped(chat: Chat, messages: list[Message], namespace: uuid.UUID) -> Pair:
+def _remapped(chat: Chat, messages: list[Message], namespace: uuid.UUID,
+              comparisons: Iterable[Comparison] = ()
+              ) -> tuple[Chat, list[Message], list[Comparison]]:
     chat_uuid = uuid.uuid5(namespace, chat.id)
     ids = {m.id: str(uuid.uuid5(chat_uuid, m.id)) for m in messages}
     new_messages = [m.with_changes(id=ids[m.id], chat_id=str(chat_uuid),
@@ -580,16 +686,23 @@ def _remapped(chat: Chat, messages: list[Message], namespace: uuid.UUID) -> Pair
                                    attachments=tuple(
                                        replace(a, id=str(uuid.uuid5(chat_uuid, f"file {a.id}")))
                                        for a in m.attachments)) for m in messages]
+    new_comparisons = [c.with_changes(
+        id=str(uuid.uuid5(chat_uuid, f"comparison {c.id}")), chat_id=str(chat_uuid),
+        message_id=ids[c.message_id], reply_ids=tuple(ids[r] for r in c.reply_ids),
+        picked_id=ids.get(c.picked_id)) for c in comparisons]
     return chat.with_changes(id=str(chat_uuid), current_id=ids.get(chat.current_id)), \
-        new_messages
+        new_messages, new_comparisons
 
 
 def _write_chat(store: ChatStore, chat: Chat, messages: list[Message],
-                created: list[str]) -> bool:
+                created: list[str], comparisons: Sequence[Comparison] = ()) -> bool:
     """False when the chat is already whole; finishes one an earlier import left half-done."""
     stored = store.get_chat(chat.id)
     have = {m.id for m in store.messages(chat.id)} if stored is not None else set()
-    if stored is not None and have >= {m.id for m in messages}:
+    compared = ({c.id for c in store.comparisons(chat.id)}
+                if stored is not None and comparisons else set())
+    if stored is not None and have >= {m.id for m in messages} \
+            and compared >= {c.id for c in comparisons}:
         return False
     if stored is None:  # with its own times: saving it again would move them to now
         store.save_chat(chat)
@@ -597,6 +710,9 @@ def _write_chat(store: ChatStore, chat: Chat, messages: list[Message],
     for message in parents_first(messages):
         if message.id not in have:
             store.add_message(message)
+    for comparison in comparisons:
+        if comparison.id not in compared:
+            store.save_comparison(comparison)
     if stored is not None:  # finishing one an earlier import left half-written
         store.save_chat(chat)
     return True
@@ -616,6 +732,11 @@ def _is_uuid(text: str) -> bool:
         return str(uuid.UUID(text)) == text.lower()
     except ValueError:
         return False
+
+
+def every_comparison(store: ChatStore, chats: Iterable[Pair]) -> dict[str, list[Comparison]]:
+    """The comparisons of `chats` (for "Export all", beside every_chat), by chat id."""
+    return {chat.id: found for chat, _ in chats if (found := store.comparisons(chat.id))}
 
 
 def every_chat(store: ChatStore, page: int = 200) -> list[Pair]:

@@ -21,6 +21,7 @@ from core.history.model import (
     MAX_REASONING_LENGTH,
     REPLY_LEASE_SECONDS,
     Chat,
+    Comparison,
     Found,
     Message,
     ReplyState,
@@ -41,11 +42,14 @@ from core.store.errors import (
 from core.store.sqlite import (
     ATTACHMENT_COLUMNS,
     CHAT_COLUMNS,
+    COMPARISON_COLUMNS,
     CONNECTION_COLUMNS,
     MESSAGE_COLUMNS,
     attachment_rows,
     chat_from_row,
     chat_writes,
+    comparison_from_row,
+    comparison_writes,
     connection_columns,
     connection_from_row,
     given_time,
@@ -210,6 +214,9 @@ ATTACHMENT_FIELDS = ",".join(("message_id", "position", *ATTACHMENT_COLUMNS))
 # Attachments read per request: a chat's are read in one request unless it holds more (an
 # image's row is up to 2.7 MB of base64).
 ATTACHMENTS_PER_REQUEST = 100
+# The table and call of supabase/migrations/20261207180000_keep_comparisons.sql.
+COMPARISONS, SAVE_COMPARISON = "comparisons", "save_comparison"
+COMPARISON_FIELDS = ",".join(COMPARISON_COLUMNS)
 
 
 def attachment_as_sent(row: Mapping[str, object]) -> dict[str, object]:
@@ -557,3 +564,40 @@ class SupabaseChatStore(_SignedIn):
         """One call to usage_totals, which runs as the user: row-level security keeps it to
         their own replies."""
         return [UsageTotal(**row) for row in self._rows(self.client.rpc(USAGE_TOTALS, {}))]
+
+    def save_comparison(self, comparison: Comparison) -> Comparison:
+        """One call (save_comparison in the database): inserts it, or writes its verdict while
+        the stored one has none; nothing back means the id is another user's."""
+        row = {**comparison_writes(comparison), "user_id": self.user_id}
+        if not _is_uuid(comparison.chat_id):
+            raise UserFacingError(chat_value_refused(CHAT_GONE))
+        for name in ("created_at", "decided_at"):  # an import keeps its times
+            if time := given_time(getattr(comparison, name)):
+                row[name] = time
+        rows = self._rows(self.client.rpc(SAVE_COMPARISON, {"comparison": row}))
+        if not rows:
+            raise UserFacingError(chat_value_refused(CHAT_GONE))
+        return comparison_from_row(rows[0])
+
+    def _comparison_rows(self, decided: bool = False, **equal: object) -> list[Comparison]:
+        """The user's comparisons whose columns hold `equal` (only the decided ones when
+        `decided`), oldest first."""
+        found: list[Comparison] = []
+        while True:  # page by page: a hosted project answers at most 1000 rows per request
+            query = self.client.table(COMPARISONS).select(COMPARISON_FIELDS) \
+                .eq("user_id", self.user_id)
+            for column, value in equal.items():
+                query = query.eq(column, value)
+            if decided:
+                query = query.or_("picked_id.not.is.null,tie.is.true")
+            rows = self._rows(query.order("created_at").order("id").range(
+                len(found), len(found) + MESSAGES_PER_REQUEST - 1))
+            found += [comparison_from_row(row) for row in rows]
+            if len(rows) < MESSAGES_PER_REQUEST:
+                return found
+
+    def comparisons(self, chat_id: str) -> list[Comparison]:
+        return self._comparison_rows(chat_id=chat_id) if _is_uuid(chat_id) else []
+
+    def blind_verdicts(self) -> list[Comparison]:
+        return self._comparison_rows(blind=True, decided=True)
