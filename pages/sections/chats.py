@@ -8,7 +8,7 @@ import streamlit as st
 from core import session
 from core.auth import SessionEnded
 from core.failures import UserFacingError
-from core.history.transfer import every_chat, import_chats, to_json
+from core.history.transfer import every_chat, every_comparison, import_chats, to_json
 
 EXPORT = "chats:export"  # the file "Prepare the export" made, offered for download
 DELETING = "chats:delete_all"
@@ -17,7 +17,9 @@ FLASH = "chats:flash"
 
 def _prepare_export() -> None:
     try:
-        st.session_state[EXPORT] = to_json(every_chat(session.chat_store()))
+        store = session.chat_store()
+        pairs = every_chat(store)
+        st.session_state[EXPORT] = to_json(pairs, comparisons=every_comparison(store, pairs))
     except SessionEnded:
         return
     except UserFacingError as exc:

@@ -85,11 +85,14 @@ def _chat_menu(chat) -> None:
         name = safe_file_name(shown_title(chat))
         # Made when clicked (a callable), not on every rerun of a long chat.
         st.download_button("Export as Markdown",
-                           lambda: to_markdown(conversation.chat, conversation.messages),
+                           lambda: to_markdown(conversation.chat, conversation.messages,
+                                               conversation.comparisons),
                            file_name=f"{name}.md", mime="text/markdown", icon="⬇️",
                            key=f"history:export_md:{chat.id}", on_click="ignore")
         st.download_button("Export as JSON",
-                           lambda: to_json([(conversation.chat, conversation.messages)]),
+                           lambda: to_json([(conversation.chat, conversation.messages)],
+                                           comparisons={conversation.chat.id:
+                                                        conversation.comparisons}),
                            file_name=f"{name}.json", mime="application/json", icon="⬇️",
                            key=f"history:export_json:{chat.id}", on_click="ignore")
         if st.session_state.get(DELETING) == chat.id:
