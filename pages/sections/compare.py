@@ -106,7 +106,7 @@ def draw_comparison(conversation, comparison: Comparison, highlighted_above: int
                 if column.live is None:
                     _ended_column(comparison, index, column, all_ended)
                     continue
-                live.append(_LiveColumn(column, index, highlighted_above))
+                live.append(_LiveColumn(comparison, column, index, highlighted_above))
     _verdicts(comparison, found, all_ended)
     if live:
         _stream(live)
@@ -134,7 +134,9 @@ def _verdicts(comparison: Comparison, found: list[Column], all_ended: bool) -> N
 class _LiveColumn:
     """A column whose reply is arriving: its blocks, thinking and figures, redrawn in turn."""
 
-    def __init__(self, column: Column, index: int, highlighted_above: int) -> None:
+    def __init__(self, comparison: Comparison, column: Column, index: int,
+                 highlighted_above: int) -> None:
+        self.comparison = comparison
         self.feed = Feed(column.live)
         self.message = column.message
         self.thinking = st.empty()
@@ -168,8 +170,13 @@ class _LiveColumn:
             self.ended = True
             if reply.error:  # said in this column only; the others go on
                 self.stop.error(reply.error)
-            else:
-                self.stop.empty()
+            elif self.comparison.blind or not self.feed.reply.text:
+                self.stop.empty()  # blind: judged once all have ended
+            else:  # no need to wait for the slowest to go on with this one
+                self.stop.button("Continue with this one", key=f"compare:pick:{self.message.id}",
+                                 on_click=pick, args=(self.comparison.id, self.message.id),
+                                 help="Your next message goes to this model, with this reply "
+                                 "only; the others still arriving go on as versions.")
         if done or now >= self.figures_at:
             self.figures_at = now + FIGURES_SECONDS
             ending = "streaming" if not done else ("stopped" if reply.status == "streaming"

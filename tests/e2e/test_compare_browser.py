@@ -286,3 +286,27 @@ def test_on_a_phone_the_columns_stand_one_under_the_other(
     _column(page, 0).scroll_into_view_if_needed()
     screenshot(page, "compare-phone")
     assert_no_exception(page)
+
+
+def test_a_reply_that_ended_can_be_picked_while_a_slower_one_still_arrives(
+    app_factory, new_page, canned_server, katan_server, isolated_data_dir
+):
+    add_connection("Slow", canned_server(200, FORTY_WORDS, chunked=True, pace=0.3))
+    add_connection("Echo", katan_server)
+    page = _open(app_factory, new_page, isolated_data_dir)
+    _compare(page, ["canned-model · Slow", f"{katan_server.model} · Echo"])
+    send(page, "The quick one wins.")
+    expect(_figures(page, 1)).to_contain_text("complete", timeout=20_000)
+    expect(_figures(page, 0)).to_contain_text("streaming")
+    _column(page, 1).get_by_role("button", name="Continue with this one").click()
+    wait_idle(page)
+    expect(_column(page, 0)).to_have_count(0)
+    expect(messages(page, "assistant").last).to_contain_text("The quick one wins.")
+    expect(chat_input(page)).to_be_enabled()
+    # The slow reply went on as a version: reopened, it has all its words.
+    page.wait_for_timeout(14_000)
+    messages(page, "assistant").last.get_by_role("button", name="Show the comparison").click()
+    wait_idle(page)
+    expect(_column(page, 0)).to_contain_text("word39", timeout=10_000)
+    expect(_column(page, 1)).to_contain_text("picked")
+    assert_no_exception(page)

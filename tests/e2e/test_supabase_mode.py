@@ -5,6 +5,7 @@ user who sees none of the first one's settings.
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -165,4 +166,63 @@ def test_attachments_are_kept_in_supabase_and_come_back_with_a_reload(
     expect(user.locator('[data-testid="stImage"] img')).to_have_count(1)
     user.get_by_role("button", name="report.pdf").click()
     expect(page.locator('[data-testid="stPopoverBody"]')).to_contain_text("SUPA-FIRST")
+    assert_no_exception(page)
+
+
+def test_a_blind_comparison_is_kept_in_supabase_with_its_verdict_and_tally(
+    app_factory, supabase_stack, new_page, katan_server, llama_server
+):
+    """The other store: two of the administrator's models compared blind; the pick, the
+    columns and the tally come back after a reload and signing in again (the comparisons table
+    under row-level security)."""
+    servers = {"echo": ("Echo", katan_server), "llama": ("Llama", llama_server)}
+    connections = "\n".join(
+        f'[connections.{key}]\nname = "{name}"\nbase_url = "{server.base_url}"\n'
+        f'api_key = "{server.api_key}"\nmodels = ["{server.model}"]\n'
+        for key, (name, server) in servers.items())
+    app = app_factory(env={
+        "SUPABASE_URL": supabase_stack.url,
+        "SUPABASE_ANON_KEY": supabase_stack.anon_key,
+        "SWITCHBOARD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "SWITCHBOARD_ALLOWED_HOSTS": "127.0.0.1",
+        "SWITCHBOARD_CONNECTIONS": connections,
+    })
+    echo, llama = f"{katan_server.model} · Echo", f"{llama_server.model} · Llama"
+    page, email = new_page(), _email()
+    _sign_up(page, app, email)
+    page.locator(".st-key-compare-picker button:visible").first.click()
+    box = page.locator('[data-testid="stMultiSelect"]')
+    for label in (echo, llama):
+        box.locator("input").click()
+        page.keyboard.type(label)
+        page.get_by_role("option", name=label).click()
+        wait_idle(page)
+    page.keyboard.press("Escape")
+    page.locator('[data-testid="stPopoverBody"]').get_by_text("Blind").click()
+    wait_idle(page)
+    page.locator(".st-key-compare-picker button:visible").first.click()
+    send(page, "compared in supabase?")
+    columns = [page.locator(f".st-key-compare-col-{i}") for i in (0, 1)]
+    for column in columns:
+        expect(column).to_contain_text("complete", timeout=60_000)
+    wait_idle(page)
+    echo_index = 0 if "[echo]" in columns[0].inner_text() else 1
+    columns[echo_index].get_by_role("button", name="This one is best").click()
+    wait_idle(page)
+
+    page.reload()  # a new browser session: signed in again, the chat in the address opens
+    wait_idle(page)
+    _sign_in(page, email)
+    reply = messages(page, "assistant").last
+    expect(reply).to_contain_text(echo)
+    reply.get_by_role("button", name="Show the comparison").click()
+    wait_idle(page)
+    expect(columns[echo_index]).to_contain_text("picked")
+    expect(columns[1 - echo_index]).to_contain_text(llama)
+    go_to(page, "Settings")
+    tally = page.locator('[data-testid="stDataFrame"]').last
+    expect(tally).to_contain_text(echo)
+    text = " ".join(tally.evaluate("t => t.textContent").split())
+    found = re.search(re.escape(echo) + r"\D*(\d+)\s*(\d+)\s*(\d+)\s*(\d+)", text)
+    assert found and found.groups() == ("1", "0", "0", "1"), text  # wins, losses, ties, compared
     assert_no_exception(page)
