@@ -67,8 +67,8 @@ from bench.replicas import (  # noqa: E402
 )
 from bench.st_client import ReplyWatcher, Session  # noqa: E402
 from bench.stream import (  # noqa: E402
-    CHROMIUM, CHROMIUM_ARGS, CHUNK_CHARS, MODEL, BenchError, Processes, Server, _open_chat,
-    save_profile, start_app, start_katan,
+    CHROMIUM, CHROMIUM_ARGS, CHUNK_CHARS, CLOCK_TICKS, MODEL, BenchError, Processes, Server,
+    _open_chat, process_cpu, save_connections, save_profile, start_app, start_katan,
 )
 from tests.fixtures.common import free_port  # noqa: E402
 
@@ -84,7 +84,6 @@ TOKEN_TAIL = 64  # characters at the end of an element's text that hold its high
 SESSION_TAG = re.compile(r"s\d{4}")
 TOKENS_PER_PARAGRAPH = 40  # the echo is Markdown in several blocks, as real replies are
 RELAY_LATE_NOTE = 0.1  # seconds behind its schedule that the relay's pacing is worth a note
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # ---------------------------------------------------------------- the reply and its schedule
@@ -251,12 +250,6 @@ def relay_records(relay: Server, since: float, replies: bool = False) -> dict[st
 
 
 # ---------------------------------------------------------------- CPU from /proc
-
-
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def machine_cpu() -> float:
