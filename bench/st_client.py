@@ -20,7 +20,10 @@ What a browser does, read from the installed streamlit package
   `chat_input_value.data`; a button is a trigger too (`trigger_value`). A form sends its
   inputs' values with its submit button's trigger, in one rerun. A multiselect sends the
   options picked as they are shown (`string_array_value`, each option's text; see
-  elements/widgets/multiselect.py's serializer);
+  elements/widgets/multiselect.py's serializer). The server does not keep a multiselect's
+  value for a page that reads it before drawing it (the chat page reads the models to compare
+  when the message is sent): as a browser does, the session sends it again with every rerun,
+  until the app sets another (`set_value` on the element it draws);
 - a container drawn with a key carries it at the end of its block's `id` (the browser makes it
   the CSS class `st-key-<key>`): the page's compared replies are the containers keyed
   `compare-col-<i>`, column i from 0.
@@ -179,6 +182,7 @@ class Session:
         self.buttons: dict[str, Button] = {}  # drawn by the latest full run (and its fragments)
         self.text_inputs: dict[str, str] = {}  # id -> label, the same
         self.multiselects: dict[str, tuple[str, ...]] = {}  # id -> options, the same
+        self.held: dict[str, list[str]] = {}  # multiselect id -> its value, sent every rerun
         self.finished = asyncio.Event()  # set when a full run ends successfully
         self.running = False  # a run (full or fragment) has started and not ended
 
@@ -227,7 +231,10 @@ class Session:
         elif kind == "text_input":
             self.text_inputs[element.text_input.id] = element.text_input.label
         elif kind == "multiselect":
-            self.multiselects[element.multiselect.id] = tuple(element.multiselect.options)
+            multiselect = element.multiselect
+            self.multiselects[multiselect.id] = tuple(multiselect.options)
+            if multiselect.set_value and multiselect.id in self.held:  # the app changed it
+                self.held[multiselect.id] = list(multiselect.raw_values)
 
     def widget_id(self, key: str) -> str | None:
         """The id of the button, text input or multiselect drawn with `key`, if the page
@@ -254,9 +261,8 @@ class Session:
 
     async def select(self, multiselect_id: str, options: list[str]) -> None:
         """A multiselect's options picked (as the page shows them), in this order."""
-        widget = WidgetState(id=multiselect_id)
-        widget.string_array_value.data.extend(options)
-        await self._send([widget])
+        self.held[multiselect_id] = list(options)
+        await self._send([])
 
     async def submit_form(self, values: dict[str, str], submit_id: str) -> None:
         """A form's text inputs and its submit button, in one rerun as the browser sends them."""
@@ -272,6 +278,11 @@ class Session:
         state.context_info.timezone = "UTC"
         state.context_info.locale = "en-US"
         state.widget_states.widgets.extend(widgets)
+        sent = {widget.id for widget in widgets}
+        for widget_id, options in self.held.items():
+            if widget_id not in sent:
+                held = state.widget_states.widgets.add(id=widget_id)
+                held.string_array_value.data.extend(options)
         await self.ws.send(msg.SerializeToString())
 
     async def close(self) -> None:
