@@ -1037,7 +1037,7 @@ COMPARE_WATCH_JS = """
   const none = () => Array(n).fill(null);
   const seen = window.__bench = {submitted: null, submittedPerf: null, messagePerf: null,
     firstVisible: none(), firstPerf: none(), markerInDom: none(), lastVisible: none(),
-    lastPerf: none(), mutationPerf: performance.now(), tasks: []};
+    lastPerf: none(), columnsVisible: null, mutationPerf: performance.now(), tasks: []};
   new PerformanceObserver((list) => {
     for (const task of list.getEntries()) seen.tasks.push([task.startTime, task.duration]);
   }).observe({type: "longtask", buffered: true});
@@ -1055,6 +1055,9 @@ COMPARE_WATCH_JS = """
     if (seen.messagePerf === null) {
       if (said_shown()) seen.messagePerf = performance.now();
       return;
+    }
+    if (seen.columnsVisible === null && document.querySelector('.st-key-compare-col-0')) {
+      seen.columnsVisible = Date.now();
     }
     for (let i = 0; i < n; i++) {
       if (seen.markerInDom[i] !== null) continue;
@@ -1288,6 +1291,13 @@ def print_compare(run: CompareRun) -> None:
               f" stored: {'nothing' if stored[0] is None else f'{stored[0]:,}'} characters"
               f" ({stored[1]}) of {record.get('chars', '?'):,}")
     enter = seen["submittedPerf"]
+    message = seen["messagePerf"]
+    columns = seen.get("columnsVisible")
+    columns = None if columns is None else columns - seen["submitted"]
+    print(f"    submit -> your message drawn"
+          f" {'never' if message is None else f'{(message - enter) / 1000:.3f} s'};"
+          f" -> the columns drawn"
+          f" {'never' if columns is None else f'{columns / 1000:.3f} s'}")
     print(f"    main-thread tasks over 50 ms, Enter to idle (times after Enter):"
           f" {run.tasks.describe(enter)}")
     print(f"    the app's CPU, Enter to idle: {run.app_cpu:.2f} s for {run.chunks():,} chunks;"
@@ -1318,8 +1328,8 @@ def _seconds_after(value: float | None) -> str:
 
 def print_case(run: CaseRun, title: str | None = None) -> None:
     seen, record, tasks = run.seen, run.record, run.tasks
-    print(f"  case {run.case.key}: {title or run.case.title}: a {run.prompt_chars:,}-character message"
-          f" ({run.input_kept:,} kept by the chat input)")
+    print(f"  case {run.case.key}: {title or run.case.title}: a {run.prompt_chars:,}-character"
+          f" message ({run.input_kept:,} kept by the chat input)")
     if record is None:
         print("    the app's request never reached the server")
         return
