@@ -359,6 +359,10 @@ class SessionRun:
     column_updates: list[list[tuple[float, int]]] = field(default_factory=list)  # per column
     column_final: list[list[int] | None] = field(default_factory=list)  # per column
 
+    def __post_init__(self) -> None:
+        self.column_updates = self.column_updates or [[] for _ in self.compared]
+        self.column_final = self.column_final or [None for _ in self.compared]
+
     @property
     def tag(self) -> str:
         return f"s{self.number:04d}"
@@ -384,8 +388,6 @@ class SessionRun:
     async def load(self, app_url: str) -> None:
         """Open the chat page in a new session (what a page load does), signed in if need be."""
         self.watcher = ReplyWatcher(on_text=self.on_text, on_column_text=self.on_column_text)
-        self.column_updates = [[] for _ in self.compared]
-        self.column_final = [None for _ in self.compared]
         if self.sticky:
             self.cookie = await asyncio.to_thread(page_cookie, app_url)
         self.session = await Session.open(app_url, self.watcher, self.cookie)

@@ -18,12 +18,19 @@
    A fifth, (e) a 5 MB reply at 3,000 chunks/s of 28 characters (about a minute), is held to
    <= 1.0 s, the longest task <= 200 ms while it streams and <= 500 ms once the server has
    ended, the reply complete on screen (page by page) and stored whole.
+   A sixth, (f), compares: one message to four models at once (picked by clicks in the chat
+   page's Compare popover), each a connection of its own to its own paced relay, each reply
+   10,000 chunks at 500 chunks/s; first the first of them alone, as a single reply, in the same
+   run. Targets: each column's last token <= 0.3 s after its own server's end, the longest task
+   <= 200 ms, each column's first token within 100 ms of the model alone, the app's CPU per
+   chunk with four at once <= 1.3 times that alone, all four complete on screen and stored
+   whole.
 
 The server is llm-katan's echo backend (it streams the prompt back 4 characters a chunk, at
 about 28,000 chunks/s: faster than any client, so part 1 measures the client). Part 2 puts
 bench/paced_relay.py in front of it, since neither test server can pace below 1 ms a chunk.
 
-    .venv/bin/python bench/stream.py [--case a|b|c|d|e] [--chunks N] [--runs N]
+    .venv/bin/python bench/stream.py [--case a|b|c|d|e|f] [--chunks N] [--runs N]
                                      [--streams N] [--pace R] [--paced-chunks N]
                                      [--skip-browser | --skip-paths] [--scale F]
 
