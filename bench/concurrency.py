@@ -66,6 +66,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench import paced_relay  # noqa: E402
+from core.history.replies import WORKERS  # noqa: E402  (replies one process streams at once)
 from bench.paced_relay import PacedRelay, _Records, event_text  # noqa: E402
 from bench.replicas import (  # noqa: E402
     PASSWORD, Replicas, find_nginx, page_cookie, replicas_of_cookies, start_replicas,
@@ -90,6 +91,7 @@ TOKEN = re.compile(r"t(\d{5})")  # no word boundary: a browser's text joins para
 TOKEN_TAIL = 64  # characters at the end of an element's text that hold its highest token
 SESSION_TAG = re.compile(r"s\d{4}")
 TOKENS_PER_PARAGRAPH = 40  # the echo is Markdown in several blocks, as real replies are
+QUEUED_REQUEST = 5.0  # seconds from a message to its request: the reply waited its turn
 RELAY_LATE_NOTE = 0.1  # seconds behind its schedule that the relay's pacing is worth a note
 
 
@@ -975,6 +977,12 @@ def print_round(result: RoundResult, reply: ReplyMap) -> None:
         print(f"  submit -> the app's request at the relay (not in the delays): median"
               f" {percentile(result.to_request, 50):.3f} s, p95 {result.request_p95:.3f} s,"
               f" max {max(result.to_request):.3f} s")
+        waited = sum(t > QUEUED_REQUEST for t in result.to_request)
+        if waited:
+            print(f"  {waited} of {len(result.to_request)} requests left more than"
+                  f" {QUEUED_REQUEST:g} s after their message: one process streams {WORKERS}"
+                  f" replies at once, the others wait for a free worker (their delays count"
+                  f" from their stream's start)")
         print(f"  relay: {len(result.relay_late)} streams of {reply.events} events, first events"
               f" spread over {spread:.2f} s; each on its own schedule, at most"
               f" {max(result.relay_late) * 1e3:.0f} ms behind it")
