@@ -12,6 +12,11 @@ driven by bench/st_client.py, which speaks Streamlit's own websocket protocol, n
 another chat of theirs in the sidebar's history) and come back to it a third later.
 --replicas N: N app processes in Supabase mode sharing one stand-in Supabase stack, behind
 Debian's nginx with sticky sessions (bench/replicas.py), one account per session.
+--per-session K (2-4): each session picks K models in the chat page's Compare popover (its
+multiselect, set over the protocol) and sends its message to all of them at once; each model
+is a connection of its own to its own relay, so each reply has its own server and schedule. The
+figures count each reply (chunks lost, delays, stored whole), read per column from the page's
+`compare-col-<i>` containers. Target: 25 sessions (100 replies) on one process.
 
 Per N: chunks lost (a session whose final text is not the whole reply, or which never settles,
 counts what is missing), p50/p95 delay from the relay sending a chunk to the session receiving
@@ -23,6 +28,7 @@ from the store against what the server sent, and CPU. Targets: 0 chunks lost, p9
     .venv/bin/python bench/concurrency.py [--sessions 10,25,50,100] [--chunks 2000] [--rate 50]
     .venv/bin/python bench/concurrency.py --switch --sessions 50
     .venv/bin/python bench/concurrency.py --replicas 2 --sessions 100
+    .venv/bin/python bench/concurrency.py --per-session 4            # 25 sessions x 4 replies
     .venv/bin/python bench/concurrency.py --check-browser   # the client against one Chromium
 
 Exit 0 once measured, even when a target is missed (that is a result); 2 when it could not run.
@@ -60,6 +66,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench import paced_relay  # noqa: E402
+from core.history.replies import WORKERS  # noqa: E402  (replies one process streams at once)
 from bench.paced_relay import PacedRelay, _Records, event_text  # noqa: E402
 from bench.replicas import (  # noqa: E402
     PASSWORD, Replicas, find_nginx, page_cookie, replicas_of_cookies, start_replicas,
@@ -67,13 +74,14 @@ from bench.replicas import (  # noqa: E402
 )
 from bench.st_client import ReplyWatcher, Session  # noqa: E402
 from bench.stream import (  # noqa: E402
-    CHROMIUM, CHROMIUM_ARGS, CHUNK_CHARS, MODEL, BenchError, Processes, Server, _open_chat,
-    save_profile, start_app, start_katan,
+    CHROMIUM, CHROMIUM_ARGS, CHUNK_CHARS, CLOCK_TICKS, MODEL, BenchError, Processes, Server,
+    _open_chat, process_cpu, save_connections, save_profile, start_app, start_katan,
 )
 from tests.fixtures.common import free_port  # noqa: E402
 
 TARGET_SESSIONS = 50  # on one process
 REPLICAS_TARGET_SESSIONS = 100  # on two replicas behind nginx
+COMPARED_TARGET_SESSIONS = 25  # on one process, each session's message to four models at once
 DELAY_TARGET = 1.0  # seconds, p95
 REQUEST_TARGET = 0.5  # seconds, p95: from a message sent to its request at the model server
 SETTLE = 10.0  # seconds after a stream's end that a page may take to show all of it
@@ -83,8 +91,8 @@ TOKEN = re.compile(r"t(\d{5})")  # no word boundary: a browser's text joins para
 TOKEN_TAIL = 64  # characters at the end of an element's text that hold its highest token
 SESSION_TAG = re.compile(r"s\d{4}")
 TOKENS_PER_PARAGRAPH = 40  # the echo is Markdown in several blocks, as real replies are
+QUEUED_REQUEST = 5.0  # seconds from a message to its request: the reply waited its turn
 RELAY_LATE_NOTE = 0.1  # seconds behind its schedule that the relay's pacing is worth a note
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # ---------------------------------------------------------------- the reply and its schedule
@@ -226,9 +234,10 @@ def serve_relay(origin: str, port: int, rate: float) -> None:
     paced_relay.serve(SessionRelay, origin, port, rate)
 
 
-def start_session_relay(processes: Processes, upstream: Server, rate: float) -> Server:
+def start_session_relay(processes: Processes, upstream: Server, rate: float,
+                        name: str = "relay-1") -> Server:
     port = free_port()
-    processes.start("session-relay", [
+    processes.start(name, [
         sys.executable, str(Path(__file__).resolve()), "--serve-relay",
         upstream.base_url.removesuffix("/v1"), str(port), str(rate),
     ], f"http://127.0.0.1:{port}/_relay/streams")
@@ -250,13 +259,21 @@ def relay_records(relay: Server, since: float, replies: bool = False) -> dict[st
     return {r["session"]: r for r in records if r.get("session") and r["started"] >= since}
 
 
+def column_tag(tag: str, column: int) -> str:
+    """The name of a session's reply in a compared column (from 0): `sNNNN/1`, `sNNNN/2`..."""
+    return f"{tag}/{column + 1}"
+
+
+def records_of(relays: list[Server], since: float, replies: bool = False) -> dict[str, dict]:
+    """relay_records of one relay; of several (one per compared column, in column order),
+    keyed by each session's reply per column (column_tag)."""
+    if len(relays) == 1:
+        return relay_records(relays[0], since, replies)
+    return {column_tag(tag, column): record for column, relay in enumerate(relays)
+            for tag, record in relay_records(relay, since, replies).items()}
+
+
 # ---------------------------------------------------------------- CPU from /proc
-
-
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def machine_cpu() -> float:
@@ -282,8 +299,9 @@ class CpuWindow:
         end = self._sample()
         self.used = {name: end[name] - self.start[name] for name in end}
         self.wall = self.used.pop("wall")
-        if "server" not in self.used:  # replicas: the server is all of them
-            self.used["server"] = sum(v for k, v in self.used.items() if k.startswith("replica-"))
+        for whole, part in (("server", "replica-"), ("relay", "relay-")):  # all of them
+            if whole not in self.used:
+                self.used[whole] = sum(v for k, v in self.used.items() if k.startswith(part))
 
     def _sample(self) -> dict[str, float]:
         sample = {name: process_cpu(pid) for name, pid in self.pids.items()}
@@ -339,23 +357,39 @@ class SessionRun:
     sticky: bool = False  # behind nginx: load the page for its replica cookie first
     cookie: str | None = None  # that cookie, sent with the websocket
     switch: Switch | None = None  # set for the sessions that switch chats mid-reply
+    compared: tuple[str, ...] = ()  # 2-4 models its message goes to at once (Compare)
+    column_updates: list[list[tuple[float, int]]] = field(default_factory=list)  # per column
+    column_final: list[list[int] | None] = field(default_factory=list)  # per column
+
+    def __post_init__(self) -> None:
+        self.column_updates = self.column_updates or [[] for _ in self.compared]
+        self.column_final = self.column_final or [None for _ in self.compared]
 
     @property
     def tag(self) -> str:
         return f"s{self.number:04d}"
 
     @property
+    def reply_tags(self) -> list[str]:
+        """Its replies' names in the relays' records: its tag, or one per compared column."""
+        if not self.compared:
+            return [self.tag]
+        return [column_tag(self.tag, column) for column in range(len(self.compared))]
+
+    @property
     def highest(self) -> int:
         return self.updates[-1][1] if self.updates else 0
 
     def on_text(self, at: float, text: str) -> None:
-        found = TOKEN.findall(text, max(0, len(text) - TOKEN_TAIL))
-        if found and (top := max(int(k) for k in found)) > self.highest:
-            self.updates.append((at, top))
+        rise(self.updates, at, text)
+
+    def on_column_text(self, at: float, column: int, text: str) -> None:
+        if column < len(self.column_updates):
+            rise(self.column_updates[column], at, text)
 
     async def load(self, app_url: str) -> None:
         """Open the chat page in a new session (what a page load does), signed in if need be."""
-        self.watcher = ReplyWatcher(on_text=self.on_text)
+        self.watcher = ReplyWatcher(on_text=self.on_text, on_column_text=self.on_column_text)
         if self.sticky:
             self.cookie = await asyncio.to_thread(page_cookie, app_url)
         self.session = await Session.open(app_url, self.watcher, self.cookie)
@@ -366,6 +400,19 @@ class SessionRun:
             await self.sign_in()
         if self.session.chat_input_id is None:
             raise BenchError("the chat page did not show a chat input")
+        if self.compared:
+            await self.pick_compared()
+
+    async def pick_compared(self) -> None:
+        """Pick the compared models in the Compare popover's multiselect."""
+        models = self.session.widget_id("compare:models")
+        if models is None:
+            raise BenchError("the chat page did not show the Compare popover's models")
+        missing = set(self.compared) - set(self.session.multiselects[models])
+        if missing:
+            raise BenchError(f"the Compare popover does not offer {sorted(missing)}")
+        await self.session.select(models, list(self.compared))
+        await asyncio.wait_for(self.session.finished.wait(), 60)
 
     async def sign_in(self) -> None:
         """The sign-in page's form: email, password, Sign in; the app then shows Chat."""
@@ -396,9 +443,14 @@ class SessionRun:
         """A full run has ended successfully and nothing runs now."""
         return self.session.finished.is_set() and not self.session.running
 
+    def texts(self) -> list[str]:
+        """What the page shows of its reply, or of each compared reply (in column order)."""
+        if not self.compared:
+            return [self.watcher.reply_text()]
+        return [self.watcher.column_text(column) for column in range(len(self.compared))]
+
     def shows_last(self, tokens: int) -> bool:
-        text = self.watcher.reply_text()
-        return f"t{tokens:05d}" in text[-TOKEN_TAIL:]
+        return all(f"t{tokens:05d}" in text[-TOKEN_TAIL:] for text in self.texts())
 
     async def settle(self, streams: dict[str, dict], tokens: int, deadline: float) -> None:
         """Until the reply is over on this page: its stream has ended at the server, the
@@ -407,11 +459,16 @@ class SessionRun:
         is read. A session still unsettled at `deadline`, or closed by the server, keeps
         final_tokens None."""
         while time.time() < deadline and not self.reader.done():
-            record = streams.get(self.tag)
+            records = [streams.get(tag) for tag in self.reply_tags]
             back = self.switch is None or self.switch.task is None or self.switch.task.done()
-            if record is not None and back and self.at_rest():
-                if self.shows_last(tokens) or time.time() > record["ended"] + SETTLE:
-                    self.final_tokens = [int(k) for k in TOKEN.findall(self.watcher.reply_text())]
+            if all(records) and back and self.at_rest():
+                ended = max(record["ended"] for record in records)
+                if self.shows_last(tokens) or time.time() > ended + SETTLE:
+                    finals = [[int(k) for k in TOKEN.findall(text)] for text in self.texts()]
+                    if self.compared:
+                        self.column_final = finals
+                    else:
+                        self.final_tokens = finals[0]
                     break
             await asyncio.sleep(0.1)
         self.alerts = list(self.watcher.alerts)
@@ -478,6 +535,46 @@ class SessionRun:
         self.reader.cancel()
 
 
+def rise(updates: list[tuple[float, int]], at: float, text: str) -> None:
+    """Note (at, highest token) when the text's end holds a token above the highest so far."""
+    found = TOKEN.findall(text, max(0, len(text) - TOKEN_TAIL))
+    if found and (top := max(int(k) for k in found)) > (updates[-1][1] if updates else 0):
+        updates.append((at, top))
+
+
+@dataclass
+class ColumnReply:
+    """One compared reply of a session, judged as a reply of its own (summarize,
+    check_stored): the updates and final text of its column."""
+
+    tag: str  # column_tag
+    updates: list[tuple[float, int]]
+    final_tokens: list[int] | None
+    submitted: float
+    reader: asyncio.Task
+    alerts: list[str]
+    switch: None = None
+
+    @property
+    def highest(self) -> int:
+        return self.updates[-1][1] if self.updates else 0
+
+
+def column_replies(runs: list[SessionRun]) -> list:
+    """Each session's replies, as summarize and check_stored judge them: the session itself,
+    or one ColumnReply per compared column."""
+    replies = []
+    for run in runs:
+        if not run.compared:
+            replies.append(run)
+            continue
+        replies += [ColumnReply(column_tag(run.tag, column), updates, final, run.submitted,
+                                run.reader, run.alerts)
+                    for column, (updates, final) in enumerate(zip(run.column_updates,
+                                                                   run.column_final))]
+    return replies
+
+
 async def open_sessions(app_url: str, runs: list[SessionRun], at_once: int = 10) -> None:
     """Load the chat page in every session, a few page loads at a time."""
     gate = asyncio.Semaphore(at_once)
@@ -518,17 +615,17 @@ async def warm_up(app_url: str, email: str | None = None) -> None:
         await run.close()
 
 
-async def follow_relay(relay: Server, since: float, streams: dict[str, dict],
+async def follow_relay(relays: list[Server], since: float, streams: dict[str, dict],
                        done: asyncio.Event) -> None:
-    """Keep `streams` up to date with the relay's ended streams until `done`."""
+    """Keep `streams` up to date with the relays' ended streams until `done`."""
     while not done.is_set():
-        streams.update(await asyncio.to_thread(relay_records, relay, since))
+        streams.update(await asyncio.to_thread(records_of, relays, since))
         with suppress(asyncio.TimeoutError):
             await asyncio.wait_for(done.wait(), 0.5)
 
 
-async def stream_together(runs: list[SessionRun], relay: Server, reply: ReplyMap, rate: float,
-                          timeout: float, since: float) -> None:
+async def stream_together(runs: list[SessionRun], relays: list[Server], reply: ReplyMap,
+                          rate: float, timeout: float, since: float) -> None:
     """Submit every session's message at once; the switching ones leave their chat a third
     of the way in and come back after another third of the stream's time. Waits until every
     reply has settled on its page. `since`: a wall time before the first submit."""
@@ -543,7 +640,7 @@ async def stream_together(runs: list[SessionRun], relay: Server, reply: ReplyMap
             run.switch.task = asyncio.create_task(run.switch_mid_reply(tokens, away, deadline))
     streams: dict[str, dict] = {}
     done = asyncio.Event()
-    follower = asyncio.create_task(follow_relay(relay, since, streams, done))
+    follower = asyncio.create_task(follow_relay(relays, since, streams, done))
     try:
         await asyncio.gather(*(run.settle(streams, tokens, deadline) for run in runs))
     finally:
@@ -568,6 +665,7 @@ class Deployment:
     stored: Callable[[float], list[tuple[str, str, str]]]  # (prompt, reply, status) since
     emails: list[str] = field(default_factory=list)  # Supabase mode: one account per session
     replicas: Replicas | None = None
+    compared: tuple[str, ...] = ()  # each session's message goes to these models at once
 
 
 @dataclass
@@ -578,13 +676,27 @@ class Stored:
     problems: list[str] = field(default_factory=list)
 
 
-def check_stored(runs: list[SessionRun], records: dict[str, dict],
-                 stored: list[tuple[str, str, str]]) -> Stored:
+def by_column(stored: list[tuple], compared: tuple[str, ...]) -> list[tuple]:
+    """Stored replies (prompt, reply, status, model label) of compared models, their prompt's
+    tag named for the reply's column as column_tag names it (the label says which model, so
+    which column); other replies as they are."""
+    named = []
+    for prompt, content, status, label in stored:
+        tag, rest = prompt[:5], prompt[5:]
+        if label in compared and SESSION_TAG.fullmatch(tag):
+            prompt = column_tag(tag, compared.index(label)) + rest
+        named.append((prompt, content, status, label))
+    return named
+
+
+def check_stored(runs: list, records: dict[str, dict],
+                 stored: list[tuple[str, str, str, str]]) -> Stored:
     """Each session's reply as stored (the assistant message under its prompt) against the
-    text the server sent for it (the relay's count of every event's text)."""
+    text the server sent for it (the relay's count of every event's text). A compared reply
+    is found by its column_tag (see by_column)."""
     by_tag: dict[str, tuple[str, str]] = {}
-    for prompt, content, status in stored:
-        tag = prompt[:5]
+    for prompt, content, status, *_ in stored:
+        tag = prompt.split(" ", 1)[0]
         if prompt.startswith(f"{tag} t00001") and len(content) >= len(by_tag.get(tag, ("",))[0]):
             by_tag[tag] = (content, status)
     result = Stored()
@@ -630,6 +742,7 @@ class RoundResult:
     lost_switching: int = 0  # chunks lost by those
     per_replica: dict[str, int] = field(default_factory=dict)  # replica -> sessions it served
     unsticky: int = 0  # browsers (cookies) whose requests reached more than one replica
+    per_session: int = 1  # replies each session asked for at once (Compare: 2-4)
 
     @property
     def p50(self) -> float:
@@ -648,9 +761,24 @@ class RoundResult:
         return sum(run.switch.made for run in self.switching)
 
     @property
+    def replies(self) -> int:
+        return self.sessions  # summarize counts each compared reply as a session of its own
+
+    @property
+    def judges_request(self) -> bool:
+        """Submit -> request is judged for one reply per session; with several, reported."""
+        return self.per_session == 1
+
+    def name(self) -> str:
+        if self.per_session == 1:
+            return f"{self.sessions} sessions"
+        return f"{self.sessions // self.per_session} sessions x {self.per_session} replies"
+
+    @property
     def passed(self) -> bool:
         return (self.lost == 0 and self.p95 <= DELAY_TARGET
-                and self.stored.whole == self.sessions and self.request_p95 <= REQUEST_TARGET
+                and self.stored.whole == self.replies
+                and (self.request_p95 <= REQUEST_TARGET or not self.judges_request)
                 and self.switched == len(self.switching) and self.unsticky == 0)
 
 
@@ -689,26 +817,30 @@ def summarize(runs: list[SessionRun], records: dict[str, dict], reply: ReplyMap,
     )
 
 
-async def stream_round(deployment: Deployment, n: int, args, relay: Server, reply: ReplyMap,
-                       pids: dict[str, int]) -> RoundResult:
+async def stream_round(deployment: Deployment, n: int, args, relays: list[Server],
+                       reply: ReplyMap, pids: dict[str, int]) -> RoundResult:
     for app_url, email in deployment.warm:
         await warm_up(app_url, email)
     emails = deployment.emails or [None] * n
     runs = [SessionRun(number, make_prompt(number, args.chunks), email=emails[number - 1],
-                       sticky=deployment.replicas is not None) for number in range(1, n + 1)]
+                       sticky=deployment.replicas is not None, compared=deployment.compared)
+            for number in range(1, n + 1)]
     try:
         await open_sessions(deployment.url, runs)
         if args.switch:
             await make_other_chats(runs[::2])  # sessions 1, 3, 5...: half of them switch
         since = time.time()
         with CpuWindow({**pids, **deployment.pids}) as cpu:
-            await stream_together(runs, relay, reply, args.rate, args.timeout, since)
+            await stream_together(runs, relays, reply, args.rate, args.timeout, since)
     finally:
         await asyncio.gather(*(run.close() for run in runs if run.session),
                              return_exceptions=True)
-    records = await asyncio.to_thread(relay_records, relay, since, True)
-    result = summarize(runs, records, reply, args.rate, cpu)
-    result.stored = check_stored(runs, records, deployment.stored(since))
+    records = await asyncio.to_thread(records_of, relays, since, True)
+    replies = column_replies(runs)
+    result = summarize(replies, records, reply, args.rate, cpu)
+    result.per_session = len(deployment.compared) or 1
+    result.stored = check_stored(replies, records,
+                                 by_column(deployment.stored(since), deployment.compared))
     if deployment.replicas is not None:
         await asyncio.sleep(1)  # nginx logs a websocket once it has closed
         result.per_replica, result.unsticky = sessions_per_replica(
@@ -738,28 +870,34 @@ def sqlite_replies(data_dir: Path) -> Callable[[float], list[tuple[str, str, str
 
 
 # Every stored reply under the message it answers (both stores have these tables and columns).
-STORED_REPLIES = ("select u.content as prompt, m.content as reply, m.status"
+STORED_REPLIES = ("select u.content as prompt, m.content as reply, m.status, m.model_label"
                   " from public.messages m join public.messages u on u.id = m.parent_id"
                   " where m.role = 'assistant' and u.role = 'user'")
 
 
-def start_fresh_app(work: Path, name: str, relay: Server) -> tuple[Processes, str, int]:
-    """A new `streamlit run` on its own data folder; returns its processes, URL and pid."""
+def start_fresh_app(work: Path, name: str, relay: Server, compared: list[Server] = ()
+                    ) -> tuple[Processes, str, int, tuple[str, ...]]:
+    """A new `streamlit run` on its own data folder; returns its processes, URL, pid and the
+    labels of the models on `compared` (a connection to each)."""
     (work / name).mkdir()
     processes = Processes(work / name)
     try:
         save_profile(work / name / "data", relay)
+        labels = tuple(save_connections(work / name / "data", list(compared)))
         app_url = start_app(processes, work / name / "data")
-        return processes, app_url, processes.pid_of("streamlit")
+        return processes, app_url, processes.pid_of("streamlit"), labels
     except BaseException:
         processes.stop_all()
         raise
 
 
-def local_deployment(work: Path, name: str, relay: Server) -> tuple[Processes, Deployment]:
-    processes, app_url, pid = start_fresh_app(work, name, relay)
+def local_deployment(work: Path, name: str, relays: list[Server]
+                     ) -> tuple[Processes, Deployment]:
+    """One app; with several relays, a connection to each, every message going to all."""
+    compared = relays if len(relays) > 1 else []
+    processes, app_url, pid, labels = start_fresh_app(work, name, relays[0], compared)
     return processes, Deployment(app_url, [(app_url, None)], {"server": pid},
-                                 sqlite_replies(work / name / "data"))
+                                 sqlite_replies(work / name / "data"), compared=labels)
 
 
 def replicas_deployment(work: Path, name: str, relay: Server, count: int, sessions: int,
@@ -783,15 +921,16 @@ def replicas_deployment(work: Path, name: str, relay: Server, count: int, sessio
                                  pids, stored, emails, replicas)
 
 
-def measure_round(n: int, args, relay: Server, reply: ReplyMap, work: Path,
+def measure_round(n: int, args, relays: list[Server], reply: ReplyMap, work: Path,
                   pids: dict[str, int], stack=None) -> RoundResult:
+    """One round on a fresh app; `relays`: one, or one per compared model (--per-session)."""
     if args.replicas:
-        processes, deployment = replicas_deployment(work, f"round-{n}", relay, args.replicas,
-                                                    n, stack)
+        processes, deployment = replicas_deployment(work, f"round-{n}", relays[0],
+                                                    args.replicas, n, stack)
     else:
-        processes, deployment = local_deployment(work, f"app-{n}", relay)
+        processes, deployment = local_deployment(work, f"app-{n}", relays)
     try:
-        return asyncio.run(stream_round(deployment, n, args, relay, reply, pids))
+        return asyncio.run(stream_round(deployment, n, args, relays, reply, pids))
     finally:
         processes.stop_all()
 
@@ -838,6 +977,12 @@ def print_round(result: RoundResult, reply: ReplyMap) -> None:
         print(f"  submit -> the app's request at the relay (not in the delays): median"
               f" {percentile(result.to_request, 50):.3f} s, p95 {result.request_p95:.3f} s,"
               f" max {max(result.to_request):.3f} s")
+        waited = sum(t > QUEUED_REQUEST for t in result.to_request)
+        if waited:
+            print(f"  {waited} of {len(result.to_request)} requests left more than"
+                  f" {QUEUED_REQUEST:g} s after their message: one process streams {WORKERS}"
+                  f" replies at once, the others wait for a free worker (their delays count"
+                  f" from their stream's start)")
         print(f"  relay: {len(result.relay_late)} streams of {reply.events} events, first events"
               f" spread over {spread:.2f} s; each on its own schedule, at most"
               f" {max(result.relay_late) * 1e3:.0f} ms behind it")
@@ -950,7 +1095,7 @@ async def check_browser(app_url: str, args, relay: Server, reply: ReplyMap) -> C
             raise BenchError(f"the browser part could not run: {out['error']}")
         since = time.time()
         go.set()
-        await stream_together([client], relay, reply, args.rate, args.timeout, since)
+        await stream_together([client], [relay], reply, args.rate, args.timeout, since)
         await asyncio.to_thread(thread.join, args.timeout + 60)
     finally:
         await client.close()
@@ -978,7 +1123,7 @@ def print_check(check: Check) -> None:
 
 
 def run_check(args, relay: Server, reply: ReplyMap, work: Path) -> Check:
-    processes, app_url, _ = start_fresh_app(work, "app-check", relay)
+    processes, app_url, _, _ = start_fresh_app(work, "app-check", relay)
     try:
         return asyncio.run(check_browser(app_url, args, relay, reply))
     finally:
@@ -1001,16 +1146,17 @@ def _verdict(passed: bool) -> str:
 def round_rows(results: list[RoundResult], target_sessions: int) -> list[tuple]:
     rows = []
     for r in results:
-        n = f"{r.sessions} sessions:"
+        n = f"{r.name()}:"
+        request = (f"p95 <= {REQUEST_TARGET:g} s", _verdict(r.request_p95 <= REQUEST_TARGET)
+                   ) if r.judges_request else ("(reported)", "-")
         rows += [
             (f"{n} chunks lost", f"{r.lost:,} of {r.chunks:,}", "0", _verdict(r.lost == 0)),
             (f"{n} delay p50 / p95", _delays(r.delays), f"p95 <= {DELAY_TARGET:g} s",
              _verdict(r.p95 <= DELAY_TARGET)),
             (f"{n} submit -> request, median / p95",
-             f"{percentile(r.to_request, 50):.2f} s / {r.request_p95:.2f} s",
-             f"p95 <= {REQUEST_TARGET:g} s", _verdict(r.request_p95 <= REQUEST_TARGET)),
-            (f"{n} replies stored whole", f"{r.stored.whole} of {r.sessions}", "all",
-             _verdict(r.stored.whole == r.sessions)),
+             f"{percentile(r.to_request, 50):.2f} s / {r.request_p95:.2f} s", *request),
+            (f"{n} replies stored whole", f"{r.stored.whole} of {r.replies}", "all",
+             _verdict(r.stored.whole == r.replies)),
         ]
         if r.switching:
             rows += [
@@ -1028,7 +1174,7 @@ def round_rows(results: list[RoundResult], target_sessions: int) -> list[tuple]:
              f" {r.cpu.used['server'] * 1e3 / r.chunks:.2f} ms/chunk", "(reported)", "-"),
             (f"{n} client CPU", f"{r.cpu.cores('client'):.2f} cores", "(reported)", "-"),
         ]
-    best = max((r.sessions for r in results if r.passed), default=0)
+    best = max((r.sessions // r.per_session for r in results if r.passed), default=0)
     rows.append(("largest N meeting every target", str(best) if best else "none",
                  f">= {target_sessions}", _verdict(best >= target_sessions)))
     return rows
@@ -1063,9 +1209,9 @@ def print_table(rows: list[tuple]) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sessions", default="10,25,50,100",
+    parser.add_argument("--sessions", default=None,
                         help="numbers of sessions streaming at once, one round each"
-                             " (default 10,25,50,100)")
+                             " (default 10,25,50,100; with --per-session over 1: 25)")
     parser.add_argument("--chunks", type=int, default=2_000,
                         help="reply length in chunks (default 2000)")
     parser.add_argument("--rate", type=float, default=50,
@@ -1080,12 +1226,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="N app processes in Supabase mode (one stack) behind nginx with"
                              " sticky sessions, one account per session (default: one process"
                              " in the local default, no nginx)")
+    parser.add_argument("--per-session", type=int, default=1, metavar="K",
+                        help="replies each session asks for at once: 2-4 picks that many models"
+                             " in the chat page's Compare popover, each on a connection to its"
+                             " own relay (default 1: one reply, no Compare)")
     parser.add_argument("--check-browser", action="store_true",
                         help="instead of the rounds: one Chromium page and one protocol"
                              " session streaming the same reply at the same time")
     parser.add_argument("--serve-relay", nargs=3, metavar=("ORIGIN", "PORT", "RATE"),
                         help=argparse.SUPPRESS)  # the relay process the bench starts
     args = parser.parse_args(argv)
+    if args.sessions is None:
+        args.sessions = "25" if args.per_session > 1 else "10,25,50,100"
     try:
         args.sessions = [int(n) for n in args.sessions.split(",")]
     except ValueError:
@@ -1094,6 +1246,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--sessions and --rate must be positive, --chunks at least 10")
     if args.check_browser and (args.switch or args.replicas):
         parser.error("--check-browser runs alone")
+    if not 1 <= args.per_session <= 4:
+        parser.error("--per-session takes 1 to 4 (Compare sends a message to 2-4 models)")
+    if args.per_session > 1 and (args.switch or args.replicas or args.check_browser):
+        parser.error("--per-session over 1 runs on one process, without --switch")
     if args.timeout is None:
         args.timeout = 4 * args.chunks / args.rate + 60
     return args
@@ -1113,10 +1269,15 @@ def describe_mode(args: argparse.Namespace) -> str:
              " sessions, one account per session" if args.replicas
              else "one process in the local default")
     switching = "; half the sessions switch chats mid-reply and come back" if args.switch else ""
-    return f"mode: {where}{switching}"
+    compared = (f"; each session sends its message to {args.per_session} models at once"
+                f" (Compare), each model on a connection to its own relay"
+                if args.per_session > 1 else "")
+    return f"mode: {where}{switching}{compared}"
 
 
 def target_sessions(args: argparse.Namespace) -> int:
+    if args.per_session > 1:
+        return COMPARED_TARGET_SESSIONS
     return REPLICAS_TARGET_SESSIONS if args.replicas else TARGET_SESSIONS
 
 
@@ -1126,7 +1287,9 @@ def run_rounds(args: argparse.Namespace, work: Path, stack=None) -> list[RoundRe
     processes, own_stack = Processes(work), None
     try:
         katan = start_katan(processes)
-        relay = start_session_relay(processes, katan, args.rate)
+        names = [f"relay-{i + 1}" for i in range(args.per_session)]  # one per compared model
+        relays = [start_session_relay(processes, katan, args.rate, name) for name in names]
+        relay = relays[0]
         reply = probe_reply(katan, make_prompt(1, args.chunks))
         print(f"llm-katan echo, read raw: {reply.events} SSE events, {reply.content_chunks} with"
               f" text, of {sorted(reply.piece_sizes)} characters; tokens t00001 to"
@@ -1134,7 +1297,7 @@ def run_rounds(args: argparse.Namespace, work: Path, stack=None) -> list[RoundRe
               f" {reply.events / args.rate:.1f} s per reply", flush=True)
         print(describe_app(), flush=True)
         print(describe_mode(args), flush=True)
-        pids = {"relay": processes.pid_of("session-relay"),
+        pids = {**{name: processes.pid_of(name) for name in names},
                 "llm-katan": processes.pid_of("llm-katan")}
         if args.check_browser:
             print("check: one Chromium page and one protocol session, same reply, same time",
@@ -1148,7 +1311,7 @@ def run_rounds(args: argparse.Namespace, work: Path, stack=None) -> list[RoundRe
         results = []
         for n in args.sessions:
             print(f"{n} sessions streaming at once:", flush=True)
-            results.append(measure_round(n, args, relay, reply, work, pids, stack))
+            results.append(measure_round(n, args, relays, reply, work, pids, stack))
             print_round(results[-1], reply)
         return results
     finally:

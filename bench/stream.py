@@ -18,12 +18,19 @@
    A fifth, (e) a 5 MB reply at 3,000 chunks/s of 28 characters (about a minute), is held to
    <= 1.0 s, the longest task <= 200 ms while it streams and <= 500 ms once the server has
    ended, the reply complete on screen (page by page) and stored whole.
+   A sixth, (f), compares: one message to four models at once (picked by clicks in the chat
+   page's Compare popover), each a connection of its own to its own paced relay, each reply
+   10,000 chunks at 500 chunks/s; first the first of them alone, as a single reply, in the same
+   run. Targets: each column's last token <= 0.3 s after its own server's end, the longest task
+   <= 200 ms, each column's first token within 100 ms of the model alone, the app's CPU per
+   chunk with four at once <= 1.3 times that alone, all four complete on screen and stored
+   whole.
 
 The server is llm-katan's echo backend (it streams the prompt back 4 characters a chunk, at
 about 28,000 chunks/s: faster than any client, so part 1 measures the client). Part 2 puts
 bench/paced_relay.py in front of it, since neither test server can pace below 1 ms a chunk.
 
-    .venv/bin/python bench/stream.py [--case a|b|c|d|e] [--chunks N] [--runs N]
+    .venv/bin/python bench/stream.py [--case a|b|c|d|e|f] [--chunks N] [--runs N]
                                      [--streams N] [--pace R] [--paced-chunks N]
                                      [--skip-browser | --skip-paths] [--scale F]
 
@@ -59,10 +66,15 @@ import openai  # noqa: E402
 
 from core.chat.call import Reply, coalesce, start_reply  # noqa: E402
 from core.config import SETTING_NAMES, load_settings  # noqa: E402
-from core.store.keybox import EncryptedProfileStore, keybox_for  # noqa: E402
+from core.store.keybox import (  # noqa: E402
+    EncryptedConnectionStore, EncryptedProfileStore, keybox_for,
+)
+from core.providers.connections import Connection  # noqa: E402
 from core.providers.profile import Profile  # noqa: E402
 from core.providers.kinds import OPENAI_COMPATIBLE, Target  # noqa: E402
-from core.store.sqlite import SQLiteChatStore, SQLiteProfileStore  # noqa: E402
+from core.store.sqlite import (  # noqa: E402
+    SQLiteChatStore, SQLiteConnectionStore, SQLiteProfileStore,
+)
 from tests.fixtures.common import free_port, stop  # noqa: E402  (the suite's own helpers)
 from tests.e2e.browser import IDLE, STALE  # noqa: E402  (what "the app is idle" means there)
 
@@ -79,6 +91,9 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 WORDS = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor ".split()
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class BenchError(Exception):
@@ -138,6 +153,12 @@ class Processes:
         return self._names[name].pid
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
 @dataclass(frozen=True)
 class Server:
     base_url: str  # ends in /v1
@@ -160,10 +181,11 @@ def start_katan(processes: Processes) -> Server:
     return Server(f"http://127.0.0.1:{port}/v1", key)
 
 
-def start_relay(processes: Processes, upstream: Server, rate: float) -> Server:
+def start_relay(processes: Processes, upstream: Server, rate: float,
+                name: str = "paced-relay") -> Server:
     port = free_port()
     origin = upstream.base_url.removesuffix("/v1")
-    processes.start("paced-relay", [
+    processes.start(name, [
         sys.executable, str(REPO / "bench" / "paced_relay.py"), origin, str(port), str(rate),
     ], f"http://127.0.0.1:{port}/_relay/streams")
     return Server(f"http://127.0.0.1:{port}/v1", upstream.api_key)
@@ -383,6 +405,24 @@ def save_profile(data_dir: Path, server: Server, model: str = MODEL) -> None:
                        openai_compatible_model_name=model))
 
 
+def relay_name(column: int) -> str:
+    """The connection to the column's own relay (column from 0), as the settings name it."""
+    return f"Relay {column + 1}"
+
+
+def save_connections(data_dir: Path, servers: list[Server]) -> list[str]:
+    """A connection of the user's own per server ("Relay 1", "Relay 2"...), offering MODEL, as
+    the settings page saves one; returns their models' labels as the model selector shows them."""
+    settings = load_settings(secrets={}, environ={"SWITCHBOARD_DATA_DIR": str(data_dir)},
+                             dotenv_path=None)
+    store = EncryptedConnectionStore(SQLiteConnectionStore(settings.data_dir),
+                                     keybox_for(settings))
+    added = [store.add(Connection(name=relay_name(i), base_url=server.base_url,
+                                  api_key=server.api_key, models=(MODEL,)))
+             for i, server in enumerate(servers)]
+    return [f"{MODEL} · {connection.name}" for connection in added]
+
+
 def start_app(processes: Processes, data_dir: Path) -> str:
     """`streamlit run` in the local default, on its own data folder; returns the page URL.
 
@@ -553,6 +593,8 @@ class Case:
     end_task_target: float | None = None  # ms: split the long-task window at the server's end,
     # the longest task after it held to this (before it: LONG_TASK_TARGET_MS); None: one window
     stored: bool = False  # also judge the reply as stored: as long as what the server sent
+    compared: int = 0  # > 0: one message to this many models at once (Compare), each model
+    # on a connection to its own relay; measured against one of them alone, first
 
     def stream_seconds(self, prompt_chars: int) -> float:
         """About how long the relay takes to send the echo of a `prompt_chars` message."""
@@ -572,7 +614,13 @@ CASES = {
     "e": Case("e", "a 5 MB reply at 3,000 chunks/s of 28 characters (about 60 s)", 3_000, 1.0,
               lambda marker, scale: words_prompt(round(5_000_000 / CHUNK_CHARS * scale), marker),
               chunk_chars=28, end_task_target=500, stored=True),
+    "f": Case("f", "four replies at once (Compare), each 10,000 chunks at 500 chunks/s from its"
+              " own server", 500, 0.3,
+              lambda marker, scale: words_prompt(round(10_000 * scale), marker),
+              chunk_chars=CHUNK_CHARS, stored=True, compared=4),  # re-chunked: `chars` known
 }
+FIRST_TOKEN_MARGIN = 0.1  # s: a compared reply's first token may show this much later than alone
+COMPARED_CPU_RATIO_TARGET = 1.3  # the app's CPU per chunk, four at once / one reply alone
 
 
 ECHO_START = "[ech"  # the echo's first chunk ("[echo] model=..."): the reply's first token
@@ -714,6 +762,7 @@ class CaseRun:
     # None: the footer never showed
     idle_perf: float | None  # performance.now() when the page was found idle; None: never
     stored_chars: int | None = None  # the stored reply's characters (None: nothing stored)
+    app_cpu: float | None = None  # the app process's CPU seconds from Enter to idle, if asked
 
     def after_end(self, wall_ms: float | None) -> float | None:
         """Seconds from the server's last byte to a Date.now() time of the page (wall clocks)."""
@@ -851,22 +900,29 @@ SAID = 60  # the message's first characters: what shows that the sending rerun d
 
 
 def run_case(browser, app_url: str, relay: Server, case: Case, scale: float,
-             data_dir: Path) -> CaseRun:
-    """One reply in a fresh session (a new page), watched from Enter to the page idle."""
+             data_dir: Path, pick: str | None = None, app_pid: int | None = None) -> CaseRun:
+    """One reply in a fresh session (a new page), watched from Enter to the page idle.
+    `pick`: the model to pick in the selector first (else the page's default); `app_pid`: the
+    app's process, whose CPU from Enter to idle is measured."""
     marker = "END" + secrets.token_hex(6).upper()
     prompt = case.prompt(marker, scale)
     set_relay_rate(relay, case.rate, case.chunk_chars)
     known = len(relayed_streams(relay))
     chats = chat_ids(data_dir) if case.stored else set()
     page = browser.new_page()
+    cpu = None
     try:
         box = _open_chat(page, app_url)
+        if pick is not None:
+            pick_model(page, pick)
         page.evaluate(WATCH_JS, [marker, ECHO_START, prompt.text[:SAID]])
         page.wait_for_function(IDLE_JS, timeout=30_000, polling=100)  # opened, as a reader sees it
         kept = give_prompt(box, prompt.text)
+        cpu = None if app_pid is None else process_cpu(app_pid)
         box.press("Enter")
         final, idle, seen = _watch(page, prompt,
                                    timeout=3 * case.stream_seconds(len(prompt.text)) + 30)
+        cpu = None if app_pid is None else process_cpu(app_pid) - cpu
     finally:
         page.close()
     streams = relayed_streams(relay)
@@ -874,7 +930,7 @@ def run_case(browser, app_url: str, relay: Server, case: Case, scale: float,
     if seen["submitted"] is None:
         raise BenchError("pressing Enter in the chat input was not seen by the page")
     stored = stored_reply_chars(data_dir, chats) if case.stored else None
-    return CaseRun(case, len(prompt.text), kept, record, seen, final, idle, stored)
+    return CaseRun(case, len(prompt.text), kept, record, seen, final, idle, stored, cpu)
 
 
 def chat_ids(data_dir: Path) -> set[str]:
@@ -946,6 +1002,323 @@ NEXT_PAGE_JS = f"""
 """
 
 
+# ---------------------------------------------------------------- part 2: compared replies
+
+
+def pick_model(page, label: str) -> None:
+    """Pick `label` in the chat page's model selector, by clicks, and wait for the page."""
+    selector = page.locator('[data-testid="stSelectbox"] input').first
+    selector.click()
+    page.get_by_role("option", name=label, exact=True).click()
+    page.wait_for_function(IDLE_JS_PLAIN, timeout=30_000, polling=100)
+    if (shown := selector.input_value()) != label:
+        raise BenchError(f"the model selector shows {shown!r} after picking {label!r}")
+
+
+def pick_compared(page, labels: list[str]) -> None:
+    """Open the Compare popover and pick each of `labels` in its multiselect, by clicks; then
+    check the message box says where the next message goes."""
+    page.locator('[data-testid="stPopover"] button').filter(has_text="Compare").first.click()
+    models = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Models to compare")
+    for label in labels:
+        models.locator("input").click()
+        page.get_by_role("option", name=label, exact=True).click()
+        page.wait_for_function(IDLE_JS_PLAIN, timeout=30_000, polling=100)
+    page.keyboard.press("Escape")
+    placeholder = f"Message to {len(labels)} models"
+    box = page.locator('[data-testid="stChatInputTextArea"]')
+    try:
+        page.wait_for_function("([box, text]) => box.placeholder === text",
+                               arg=[box.element_handle(), placeholder], timeout=10_000)
+    except Exception as exc:
+        raise BenchError(f"the message box never said {placeholder!r} after picking"
+                         f" {len(labels)} models: {_short(exc)}") from exc
+
+
+IDLE_JS_PLAIN = f"() => !!document.querySelector('{IDLE}') && !document.querySelector('{STALE}')"
+
+# WATCH_JS per compared column (`.st-key-compare-col-<i>`): each column's first token, and its
+# marker (last token) in the DOM and visible; the same Enter, message and long tasks.
+COMPARE_WATCH_JS = """
+([marker, start, said, n]) => {
+  const none = () => Array(n).fill(null);
+  const seen = window.__bench = {submitted: null, submittedPerf: null, messagePerf: null,
+    firstVisible: none(), firstPerf: none(), markerInDom: none(), lastVisible: none(),
+    lastPerf: none(), columnsVisible: null, mutationPerf: performance.now(), tasks: []};
+  new PerformanceObserver((list) => {
+    for (const task of list.getEntries()) seen.tasks.push([task.startTime, task.duration]);
+  }).observe({type: "longtask", buffered: true});
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || seen.submitted !== null) return;
+    seen.submitted = Date.now();
+    seen.submittedPerf = performance.now();
+  }, true);
+  const said_shown = () => [...document.querySelectorAll('[data-testid="stChatMessage"]')]
+    .some((m) => m.querySelector('[data-testid="stChatMessageAvatarUser"]')
+      && m.textContent.includes(said));
+  new MutationObserver(() => {
+    seen.mutationPerf = performance.now();
+    if (seen.submitted === null) return;
+    if (seen.messagePerf === null) {
+      if (said_shown()) seen.messagePerf = performance.now();
+      return;
+    }
+    if (seen.columnsVisible === null && document.querySelector('.st-key-compare-col-0')) {
+      seen.columnsVisible = Date.now();
+    }
+    for (let i = 0; i < n; i++) {
+      if (seen.markerInDom[i] !== null) continue;
+      const column = document.querySelector(`.st-key-compare-col-${i}`);
+      if (!column) continue;
+      const text = column.textContent;
+      if (seen.firstVisible[i] === null && text.includes(start)) {
+        seen.firstVisible[i] = Date.now();
+        seen.firstPerf[i] = performance.now();
+      }
+      if (seen.firstVisible[i] === null || !text.includes(marker)) continue;
+      seen.markerInDom[i] = Date.now();
+      requestAnimationFrame(() => setTimeout(() => {
+        seen.lastVisible[i] = Date.now();
+        seen.lastPerf[i] = performance.now();
+      }, 0));
+    }
+  }).observe(document.body, {childList: true, subtree: true, characterData: true});
+}
+"""
+
+# Once every column is drawn as stored (no live body left): per column, the text it shows (as
+# SHOWN_JS reads a reply), its error if any, and its figures' caption; null until then.
+COMPARE_FINAL_JS = """
+(n) => {
+  if (document.querySelector('[class*="st-key-compare-body-"]')) return null;
+  const kinds = '[data-testid="stMarkdownContainer"], [data-testid="stCode"],'
+    + ' [data-testid="stText"]';
+  const left = '[data-testid="stCaptionContainer"], button, [data-testid="stPopoverBody"],'
+    + ' [data-testid="stPagination"], [data-testid="stExpander"]';
+  const found = [];
+  for (let i = 0; i < n; i++) {
+    const column = document.querySelector(`.st-key-compare-col-${i}`);
+    if (!column) return null;
+    const parts = [...column.querySelectorAll(kinds)].filter((part) =>
+      !part.closest(left) && !part.parentElement.closest(kinds));
+    const captions = [...column.querySelectorAll('[data-testid="stCaptionContainer"]')];
+    const alert = column.querySelector('[data-testid="stAlert"]');
+    found.push({text: parts.map((part) => part.textContent).join("\\n"),
+                caption: captions.length ? captions[captions.length - 1].textContent : "",
+                error: alert ? alert.textContent : null});
+  }
+  return found;
+}
+"""
+
+
+@dataclass(frozen=True)
+class CompareRun:
+    """Case f: one reply alone, then the same message to every model at once."""
+
+    case: Case
+    alone: CaseRun  # the first model alone, as a single reply, just before
+    prompt_chars: int
+    records: list[dict | None]  # per column, its relay's record of the app's request
+    seen: dict  # COMPARE_WATCH_JS
+    columns: list[dict] | None  # COMPARE_FINAL_JS with `missing` per column; None: never drawn
+    idle_perf: float | None
+    stored: list[tuple[int | None, str]] | None  # per column: characters stored, status
+    app_cpu: float  # the app's CPU seconds, Enter to idle
+
+    @property
+    def tasks(self) -> LongTasks:
+        end = self.idle_perf if self.idle_perf is not None else float("inf")
+        return LongTasks.between(self.seen["tasks"], self.seen["submittedPerf"], end)
+
+    def last_after_end(self, i: int) -> float | None:
+        seen, record = self.seen["lastVisible"][i], self.records[i]
+        if seen is None or record is None:
+            return None
+        return round(seen / 1000 - record["ended"], 3)
+
+    def first_token(self, i: int) -> float | None:
+        """Seconds from Enter to column i's first token visible."""
+        first = self.seen["firstVisible"][i]
+        return None if first is None else (first - self.seen["submitted"]) / 1000
+
+    @property
+    def alone_first_token(self) -> float | None:
+        seen = self.alone.seen
+        if seen["firstVisible"] is None:
+            return None
+        return (seen["firstVisible"] - seen["submitted"]) / 1000
+
+    def chunks(self) -> int:
+        return sum((record or {}).get("events", 0) for record in self.records)
+
+    @property
+    def cpu_per_chunk(self) -> float | None:
+        """The app's CPU per chunk with every reply at once, in microseconds."""
+        return self.app_cpu / self.chunks() * 1e6 if self.chunks() else None
+
+    @property
+    def alone_cpu_per_chunk(self) -> float | None:
+        events = (self.alone.record or {}).get("events")
+        if not events or self.alone.app_cpu is None:
+            return None
+        return self.alone.app_cpu / events * 1e6
+
+    def complete(self, i: int) -> bool:
+        column = (self.columns or [None] * (i + 1))[i]
+        return bool(column and column["missing"] < 0 and not column["error"])
+
+    def stored_whole(self, i: int) -> bool:
+        sent = (self.records[i] or {}).get("chars")
+        return bool(self.stored) and sent is not None and self.stored[i][0] == sent
+
+    def verdicts(self) -> list[tuple[str, str, str, bool]]:
+        n, key, alone = len(self.records), self.case.key, self.alone_first_token
+        rows = []
+        for i in range(n):
+            lag = self.last_after_end(i)
+            rows.append((f"2{key} column {i + 1}: last token visible after its server's end",
+                         "never" if lag is None else f"{lag:+.3f} s", f"<= {self.case.target} s",
+                         lag is not None and lag <= self.case.target))
+        longest = self.tasks.longest
+        rows.append((f"2{key} longest main-thread task", _tasks_figure(self.tasks),
+                     f"<= {LONG_TASK_TARGET_MS} ms",
+                     self.idle_perf is not None and longest <= LONG_TASK_TARGET_MS))
+        for i in range(n):
+            first = self.first_token(i)
+            late = None if first is None or alone is None else first - alone
+            rows.append((f"2{key} column {i + 1}: first token, minus {relay_name(0)} alone"
+                         f" ({'?' if alone is None else f'{alone:.3f}'} s)",
+                         "never" if late is None else f"{first:.3f} s ({late * 1e3:+.0f} ms)",
+                         f"<= +{FIRST_TOKEN_MARGIN * 1e3:.0f} ms",
+                         late is not None and late <= FIRST_TOKEN_MARGIN))
+        four, one = self.cpu_per_chunk, self.alone_cpu_per_chunk
+        ratio = None if not four or not one else four / one
+        rows.append((f"2{key} app CPU per chunk, {n} at once / alone",
+                     "?" if ratio is None else f"{four:.0f} us / {one:.0f} us = {ratio:.2f}",
+                     f"ratio <= {COMPARED_CPU_RATIO_TARGET}",
+                     ratio is not None and ratio <= COMPARED_CPU_RATIO_TARGET))
+        shown = sum(self.complete(i) for i in range(n))
+        rows.append((f"2{key} replies complete on screen", f"{shown} of {n}", "all", shown == n))
+        whole = sum(self.stored_whole(i) for i in range(n))
+        rows.append((f"2{key} replies stored whole", f"{whole} of {n}", "all", whole == n))
+        return rows
+
+
+def run_compare_case(browser, app_url: str, relays: list[Server], case: Case, scale: float,
+                     data_dir: Path, app_pid: int) -> CompareRun:
+    """Case f: each model on its own connection and relay; the first alone, then all at once
+    in a fresh session, picked in the Compare popover, watched from Enter to the page idle."""
+    labels = save_connections(data_dir, relays)
+    for relay in relays:
+        set_relay_rate(relay, case.rate, case.chunk_chars)
+    alone = run_case(browser, app_url, relays[0], case, scale, data_dir, pick=labels[0],
+                     app_pid=app_pid)
+    print_case(alone, f"alone, {labels[0]} (the same model, a single reply)")
+    marker = "END" + secrets.token_hex(6).upper()
+    prompt = case.prompt(marker, scale)
+    known = [len(relayed_streams(relay)) for relay in relays]
+    chats = chat_ids(data_dir)
+    page = browser.new_page()
+    try:
+        box = _open_chat(page, app_url)
+        pick_compared(page, labels)
+        page.evaluate(COMPARE_WATCH_JS, [marker, ECHO_START, prompt.text[:SAID], len(labels)])
+        page.wait_for_function(IDLE_JS, timeout=30_000, polling=100)
+        give_prompt(box, prompt.text)
+        cpu = process_cpu(app_pid)
+        box.press("Enter")
+        columns, idle, seen = _watch_columns(
+            page, prompt, len(labels), timeout=3 * case.stream_seconds(len(prompt.text)) + 30)
+        cpu = process_cpu(app_pid) - cpu
+    finally:
+        page.close()
+    records = []
+    for relay, before in zip(relays, known):
+        streams = relayed_streams(relay)
+        records.append(streams[before] if len(streams) > before else None)
+    if seen["submitted"] is None:
+        raise BenchError("pressing Enter in the chat input was not seen by the page")
+    return CompareRun(case, alone, len(prompt.text), records, seen, columns, idle,
+                      stored_compared(data_dir, chats), cpu)
+
+
+def _watch_columns(page, prompt: Prompt, n: int, timeout: float
+                   ) -> tuple[list[dict] | None, float | None, dict]:
+    """_watch for the compared columns: every last token, every column drawn as stored, then a
+    quiet page."""
+    try:
+        page.wait_for_function("() => window.__bench.lastVisible.every((v) => v !== null)",
+                               timeout=timeout * 1000, polling=100)
+        page.wait_for_function(COMPARE_FINAL_JS, arg=n, timeout=60_000, polling=200)
+    except Exception:
+        return None, None, page.evaluate("() => window.__bench")
+    idle = None
+    try:
+        page.wait_for_function(IDLE_JS, timeout=60_000, polling=100)
+        idle = page.evaluate("() => performance.now()")
+    except Exception:
+        pass  # judged as it is now; the long-task figure fails without an idle page
+    seen = page.evaluate("() => window.__bench")
+    columns = page.evaluate(COMPARE_FINAL_JS, n) or []
+    return [{**column, "missing": missing_piece(prompt.expected, column["text"]),
+             "length": len(column["text"])} for column in columns], idle, seen
+
+
+def stored_compared(data_dir: Path, known: set[str]) -> list[tuple[int | None, str]] | None:
+    """The new chat's comparison as the app's store reads it back: per column (its replies in
+    column order), the reply's characters and status; None when no comparison was stored."""
+    store = SQLiteChatStore(data_dir)
+    new = [chat for chat in store.list_chats(limit=10_000) if chat.id not in known]
+    comparisons = store.comparisons(new[0].id) if new else []
+    if not comparisons:
+        return None
+    by_id = {message.id: message for message in store.messages(new[0].id)}
+    return [(len(by_id[reply].content), by_id[reply].status) if reply in by_id
+            else (None, "not stored") for reply in comparisons[-1].reply_ids]
+
+
+def print_compare(run: CompareRun) -> None:
+    seen, n = run.seen, len(run.records)
+    print(f"  case {run.case.key}: {run.case.title}: a {run.prompt_chars:,}-character message to"
+          f" {n} models")
+    for i, record in enumerate(run.records):
+        if record is None:
+            print(f"    column {i + 1}: the app's request never reached its server")
+            continue
+        first = run.first_token(i)
+        stored = run.stored[i] if run.stored else (None, "no comparison stored")
+        shown = (run.columns or [None] * n)[i] if run.columns else None
+        print(f"    column {i + 1} ({relay_name(i)}): relay {_relay_line(record)}")
+        print(f"      submit -> request at its server"
+              f" {record['started'] - seen['submitted'] / 1000:.3f} s; first token visible"
+              f" {'never' if first is None else f'{first:.3f} s'}; last token visible"
+              f" {_seconds_after(run.last_after_end(i))} after its server's end")
+        print(f"      shown: {'never drawn as stored' if shown is None else _column_note(shown)};"
+              f" stored: {'nothing' if stored[0] is None else f'{stored[0]:,}'} characters"
+              f" ({stored[1]}) of {record.get('chars', '?'):,}")
+    enter = seen["submittedPerf"]
+    message = seen["messagePerf"]
+    columns = seen.get("columnsVisible")
+    columns = None if columns is None else columns - seen["submitted"]
+    print(f"    submit -> your message drawn"
+          f" {'never' if message is None else f'{(message - enter) / 1000:.3f} s'};"
+          f" -> the columns drawn"
+          f" {'never' if columns is None else f'{columns / 1000:.3f} s'}")
+    print(f"    main-thread tasks over 50 ms, Enter to idle (times after Enter):"
+          f" {run.tasks.describe(enter)}")
+    print(f"    the app's CPU, Enter to idle: {run.app_cpu:.2f} s for {run.chunks():,} chunks;"
+          f" alone {run.alone.app_cpu or 0:.2f} s for"
+          f" {(run.alone.record or {}).get('events', 0):,}")
+
+
+def _column_note(column: dict) -> str:
+    if column["error"]:
+        return f"error {column['error'][:100]!r}"
+    state = "complete" if column["missing"] < 0 else f"piece {column['missing'] + 1} missing"
+    return f"{state}, {column['length']:,} characters; figures: {column['caption']}"
+
+
 def missing_piece(expected: tuple[str, ...], shown: str) -> int:
     """The index of the first expected piece the shown text lacks (-1: none), whitespace
     aside: a page break or a code block's last newline moves it, never a character."""
@@ -960,10 +1333,10 @@ def _seconds_after(value: float | None) -> str:
     return "never" if value is None else f"{value:+.3f} s"
 
 
-def print_case(run: CaseRun) -> None:
+def print_case(run: CaseRun, title: str | None = None) -> None:
     seen, record, tasks = run.seen, run.record, run.tasks
-    print(f"  case {run.case.key}: {run.case.title}: a {run.prompt_chars:,}-character message"
-          f" ({run.input_kept:,} kept by the chat input)")
+    print(f"  case {run.case.key}: {title or run.case.title}: a {run.prompt_chars:,}-character"
+          f" message ({run.input_kept:,} kept by the chat input)")
     if record is None:
         print("    the app's request never reached the server")
         return
@@ -1154,6 +1527,9 @@ def browser_cases(processes: Processes, katan: Server, work: Path, args
     from playwright.sync_api import Error as PlaywrightError, sync_playwright
 
     relay = start_relay(processes, katan, CASES[args.case[0]].rate)
+    compared = max(CASES[key].compared for key in args.case)
+    own_relays = [start_relay(processes, katan, CASES["f"].rate, f"paced-relay-{i + 1}")
+                  for i in range(compared)]  # one server per compared model
     save_profile(work / "data-app", relay)
     app_url = start_app(processes, work / "data-app")
     runs, failures = [], []
@@ -1166,14 +1542,19 @@ def browser_cases(processes: Processes, katan: Server, work: Path, args
         print(f"  first reply after the app started: submit -> request at the server:"
               f" {cold:.3f} s (warm-up session, not in the figures)", flush=True)
         for key in args.case:
+            case = CASES[key]
             try:
-                runs.append(run_case(browser, app_url, relay, CASES[key], args.scale,
-                                     work / "data-app"))
+                if case.compared:
+                    runs.append(run_compare_case(browser, app_url, own_relays, case, args.scale,
+                                                 work / "data-app", processes.pid_of("streamlit")))
+                else:
+                    runs.append(run_case(browser, app_url, relay, case, args.scale,
+                                         work / "data-app"))
             except (BenchError, PlaywrightError) as exc:
                 failures.append(f"case {key} could not run: {_short(exc)}")
                 print(f"  {failures[-1]}", flush=True)
                 continue
-            print_case(runs[-1])
+            (print_compare if case.compared else print_case)(runs[-1])
         browser.close()
     return runs, failures
 

@@ -8,6 +8,7 @@ The ForwardMsgs are built with Streamlit's own protobuf classes, as the server b
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import urllib.request
@@ -16,11 +17,13 @@ from pathlib import Path
 
 import pytest
 from hypothesis import given, strategies as st
+from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
+import bench.concurrency as concurrency
 from bench.concurrency import (
-    SessionRun, check_stored, lost_chunks, make_prompt, map_tokens, parse_args, percentile,
-    run_rounds, session_tag, target_sessions, token_delays,
+    SessionRun, by_column, check_stored, column_replies, lost_chunks, make_prompt, map_tokens,
+    parse_args, percentile, records_of, run_rounds, session_tag, target_sessions, token_delays,
 )
 from bench.replicas import COOKIE, find_nginx, nginx_site, replicas_of_cookies, start_nginx
 from bench.st_client import ReplyWatcher, Session
@@ -219,6 +222,145 @@ def test_the_session_knows_the_widgets_the_address_and_whether_a_run_is_going():
     assert session.widget_id("chat:new")  # a fragment's run leaves the other widgets drawn
     session._note(_new_run())
     assert session.widget_id("chat:new") is None  # a full run draws them again, or not
+
+
+def _keyed(path, key: str) -> ForwardMsg:
+    msg = _block(path, flex_container=True)
+    msg.delta.add_block.id = f"$$ID-0123abcd-{key}"
+    return msg
+
+
+def test_the_watcher_follows_each_compared_column_on_its_own():
+    seen = []
+    watcher = ReplyWatcher(on_column_text=lambda at, column, text: seen.append((column, text)))
+    for at, msg in enumerate([
+        _new_run(), _keyed([0, 5], "compare-col-0"), _keyed([0, 6], "compare-col-1"),
+        _markdown([0, 5, 0], "**m · Relay 1**"), _keyed([0, 5, 1], "compare-body-0"),
+        _markdown([0, 5, 1, 0], "t00001 t00002"), _markdown([0, 6, 0], "**m · Relay 2**"),
+        _markdown([0, 6, 1], "t00001"), _markdown([0, 5, 2], "first token 0.2 s", True),
+        _block([0, 6, 2], expandable=True), _markdown([0, 6, 2, 0], "t00099 (thoughts)"),
+        _block([0, 4], chat_message="assistant"), _markdown([0, 4, 0], "t00050 elsewhere"),
+    ]):
+        watcher.feed(float(at), msg)
+    assert watcher.column_text(0) == "**m · Relay 1**\n\nt00001 t00002"
+    assert watcher.column_text(1) == "**m · Relay 2**\n\nt00001"
+    assert (0, "t00001 t00002") in seen and all("t00099" not in text for _, text in seen)
+    assert watcher.reply_text() == "t00050 elsewhere"  # a reply of its own is followed as before
+    watcher.feed(20.0, _markdown([0, 5], "the column replaced by an element"))
+    assert "t00001 t00002" in watcher.column_text(0)  # what it drew stays until the next run
+    watcher.feed(21.0, _new_run())
+    assert watcher.column_text(0) == "" and watcher.column_text(1) == ""
+
+
+class _Socket:
+    """Keeps what a session sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[BackMsg] = []
+
+    async def send(self, data: bytes) -> None:
+        msg = BackMsg()
+        msg.ParseFromString(data)
+        self.sent.append(msg)
+
+
+def _multiselect(key: str, options: list[str], value: list[str] | None = None) -> ForwardMsg:
+    msg = ForwardMsg()
+    msg.metadata.delta_path.extend([1, 2, 0])
+    element = msg.delta.new_element.multiselect
+    element.id, element.label = f"$$ID-0123abcd-{key}", "Models to compare"
+    element.options.extend(options)
+    if value is not None:
+        element.raw_values.extend(value)
+        element.set_value = True
+    return msg
+
+
+def _widgets(msg: BackMsg) -> dict[str, object]:
+    found = {}
+    for widget in msg.rerun_script.widget_states.widgets:
+        kind = widget.WhichOneof("value")
+        found[widget.id] = (list(widget.string_array_value.data) if kind == "string_array_value"
+                            else getattr(widget, kind).data if kind == "chat_input_value"
+                            else getattr(widget, kind))
+    return found
+
+
+def test_a_picked_multiselect_goes_with_every_rerun_until_the_app_sets_another():
+    """As a browser sends it: the page reads the models to compare before drawing them."""
+    socket, session = _Socket(), Session(None, ReplyWatcher())
+    session.ws = socket
+    labels = ["m · Relay 1", "m · Relay 2"]
+    session._note(_new_run())
+    session._note(_multiselect("compare:models", ["m · A", *labels]))
+    models = session.widget_id("compare:models")
+    assert models == "$$ID-0123abcd-compare:models"
+    assert session.multiselects[models] == ("m · A", *labels)
+    session.chat_input_id = "chat"
+
+    async def talk() -> None:
+        await session.select(models, labels)
+        await session.rerun("s0001 t00001")
+        session._note(_multiselect("compare:models", ["m · A", *labels], value=[]))  # sent
+        await session.rerun("s0001 t00002")
+
+    asyncio.run(talk())
+    assert [_widgets(msg) for msg in socket.sent] == [
+        {models: labels}, {"chat": "s0001 t00001", models: labels},
+        {"chat": "s0001 t00002", models: []}]
+
+
+def test_each_compared_reply_is_judged_as_a_reply_of_its_own():
+    run = SessionRun(7, "s0007 t00001", compared=("m · Relay 1", "m · Relay 2"))
+    run.column_updates, run.column_final = [[(1.0, 1)], []], [[1, 2], None]
+    run.on_column_text(2.0, 1, "t00001 t00002")
+    run.on_column_text(3.0, 5, "t00009")  # a column it did not ask for
+    run.submitted = 0.5
+    replies = column_replies([SessionRun(1, "s0001"), run])
+    assert [r.tag for r in replies] == ["s0001", "s0007/1", "s0007/2"]
+    assert replies[2].updates == [(2.0, 2)] and replies[2].highest == 2
+    assert (replies[1].final_tokens, replies[2].final_tokens) == ([1, 2], None)
+    assert run.reply_tags == ["s0007/1", "s0007/2"]
+
+
+def test_a_compared_reply_is_stored_whole_only_in_its_own_column():
+    labels = ("m · Relay 1", "m · Relay 2")
+    whole = "[echo] t00001 t00002"
+    records = {tag: _record(len(whole), whole) for tag in ("s0001/1", "s0001/2", "s0002/1",
+                                                           "s0002/2")}
+    stored = by_column([
+        ("s0001 t00001 t00002", whole, "complete", "m · Relay 1"),
+        ("s0001 t00001 t00002", whole, "complete", "m · Relay 2"),
+        ("s0002 t00001 t00002", whole, "complete", "m · Relay 2"),
+        ("s0002 t00001 t00002", whole[:-1], "stopped", "m · Relay 1"),
+        ("Warm-up: the first reply", "hi", "complete", "m · OpenAI-compatible"),
+    ], labels)
+    assert stored[0][0] == "s0001/1 t00001 t00002" and stored[4][0] == "Warm-up: the first reply"
+    runs = [SessionRun(n, "", compared=labels) for n in (1, 2)]
+    result = check_stored(column_replies(runs), records, stored)
+    assert result.whole == 3
+    assert result.problems == ["s0002/1: 19 of 20 characters stored (stopped)"]
+
+
+def test_several_relays_name_each_stream_by_session_and_column(monkeypatch):
+    """One relay per compared column, in column order; with one, its records as they are."""
+    answers = {"r1": {"s0001": {"n": 1}}, "r2": {"s0001": {"n": 2}, "s0002": {"n": 3}}}
+    monkeypatch.setattr(concurrency, "relay_records",
+                        lambda relay, since, replies=False: answers[relay])
+    assert records_of(["r1"], 0.0) == {"s0001": {"n": 1}}
+    assert records_of(["r1", "r2"], 0.0) == {"s0001/1": {"n": 1}, "s0001/2": {"n": 2},
+                                             "s0002/2": {"n": 3}}
+
+
+def test_the_compared_mode_asks_for_25_sessions_on_one_process():
+    args = parse_args(["--per-session", "4"])
+    assert args.per_session == 4 and args.sessions == [25] and target_sessions(args) == 25
+    assert parse_args(["--per-session", "4", "--sessions", "2,5"]).sessions == [2, 5]
+    assert parse_args([]).per_session == 1
+    for wrong in (["--per-session", "5"], ["--per-session", "0"],
+                  ["--per-session", "4", "--switch"], ["--per-session", "2", "--replicas", "2"]):
+        with pytest.raises(SystemExit):
+            parse_args(wrong)
 
 
 # ---------------------------------------------------------------- switching, and the store

@@ -209,13 +209,13 @@ def test_replies_together_count_every_streams_text_and_first_token():
 
 
 def test_options_pick_cases_and_parts():
-    assert bench.parse_args([]).case == ["a", "b", "c", "d", "e"]
+    assert bench.parse_args([]).case == ["a", "b", "c", "d", "e", "f"]
     assert bench.parse_args(["--case", "e", "--case", "a"]).case == ["a", "e"]
     assert bench.parse_args(["--skip-paths", "--case", "b"]).skip_paths
     with pytest.raises(SystemExit):
         bench.parse_args(["--skip-paths", "--skip-browser"])
     with pytest.raises(SystemExit):
-        bench.parse_args(["--case", "f"])
+        bench.parse_args(["--case", "g"])
     assert bench.parse_args([]).paced == bench.Paced(50, 50.0, 250)
     assert bench.parse_args(["--streams", "10", "--pace", "20"]).paced == bench.Paced(10, 20.0, 250)
     assert bench.parse_args(["--streams", "0"]).paced is None
@@ -255,6 +255,110 @@ def test_stored_whole_means_as_many_characters_as_the_server_sent(stored, sent, 
     run = _case_run("e", stored=stored, sent=sent)
     assert _passed(run)["reply stored whole"] is passes
     assert "reply stored whole" not in _passed(_case_run("a"))
+
+
+# ---------------------------------------------------------------- case f: four replies at once
+
+
+def test_the_compare_case_is_four_servers_each_sending_10_000_chunks_at_500_a_second():
+    case = bench.CASES["f"]
+    prompt = case.prompt("END0123456789AB", 1.0)
+    assert (case.compared, case.rate, case.target, case.stored) == (4, 500, 0.3, True)
+    assert len(prompt.text) == 40_000 and prompt.text.endswith(" END0123456789AB")
+    assert case.stream_seconds(len(prompt.text)) == 20.0
+    assert not any(bench.CASES[key].compared for key in "abcde")
+
+
+def _compare_run(lags=(0.1, 0.1, 0.1, 0.1), firsts=(0.3, 0.3, 0.3, 0.3), alone_first=0.25,
+                 app_cpu=4.0, alone_cpu=1.0, missing=(-1, -1, -1, -1), errors=(None,) * 4,
+                 stored=(40_000,) * 4, longest=120.0, idle=True):
+    """Four columns, each stream 10,000 events ending 20 s after Enter; the alone reply's
+    10,000 events cost `alone_cpu` s of the app's CPU, the four's 40,000 `app_cpu` s."""
+    enter = 1_800_000_000.0  # Date.now() at Enter, in seconds
+    records = [{"ended": enter + 20, "events": 10_000, "chars": 40_000, "started": enter + 0.1,
+                "first_event": enter + 0.2, "rate": 500.0, "late_max": 0.01}] * 4
+    seen = {"submitted": enter * 1000, "submittedPerf": 1_000.0, "messagePerf": 1_200.0,
+            "firstVisible": [None if f is None else (enter + f) * 1000 for f in firsts],
+            "lastVisible": [None if lag is None else (enter + 20 + lag) * 1000 for lag in lags],
+            "tasks": [[500.0, 300.0], [5_000.0, longest], [30_000.0, 400.0]]}
+    alone_seen = {"submitted": enter * 1000 - 60_000,
+                  "firstVisible": enter * 1000 - 60_000 + alone_first * 1000}
+    alone = bench.CaseRun(bench.CASES["f"], 40_000, 40_000, {**records[0]}, alone_seen, None,
+                          None, 40_000, alone_cpu)
+    columns = [{"missing": m, "error": e, "text": "", "caption": "", "length": 40_000}
+               for m, e in zip(missing, errors)]
+    return bench.CompareRun(bench.CASES["f"], alone, 40_000, records, seen, columns,
+                            25_000.0 if idle else None,
+                            None if stored is None else [(c, "complete") for c in stored],
+                            app_cpu)
+
+
+def _compare_verdicts(run) -> list[tuple[str, str, bool]]:
+    return [(figure.split(" ", 1)[1], measured, passed)
+            for figure, measured, _, passed in run.verdicts()]
+
+
+def _judged(run, start: str) -> list[bool]:
+    return [passed for figure, _, passed in _compare_verdicts(run) if figure.startswith(start)]
+
+
+@pytest.mark.parametrize("lag, passes", [(0.3, True), (0.301, False), (-0.01, True),
+                                         (None, False)])
+def test_each_columns_last_token_is_judged_against_its_own_servers_end(lag, passes):
+    judged = _judged(_compare_run(lags=(0.1, 0.2, lag, 0.0)),
+                     "column 3: last token visible after its server's end")
+    assert judged == [passes]
+    assert all(_judged(_compare_run(lags=(0.1, 0.2, lag, 0.0)), "column 1: last token"))
+
+
+@pytest.mark.parametrize("first, passes", [(0.34, True), (0.351, False), (0.1, True),
+                                           (None, False)])
+def test_each_columns_first_token_may_be_100_ms_later_than_the_model_alone(first, passes):
+    run = _compare_run(firsts=(0.3, first, 0.3, 0.3), alone_first=0.25)
+    assert _judged(run, "column 2: first token") == [passes]
+    assert _judged(run, "column 1: first token") == [True]
+    if first is not None:
+        measured = [m for f, m, _ in _compare_verdicts(run) if f.startswith("column 2: first")]
+        assert measured == [f"{first:.3f} s ({(first - 0.25) * 1e3:+.0f} ms)"]
+
+
+@pytest.mark.parametrize("app_cpu, alone_cpu, passes", [
+    (4.0, 1.0, True), (5.0, 1.0, True), (5.3, 1.0, False), (1.0, 1.0, True), (8.0, 2.0, True),
+])
+def test_the_apps_cpu_per_chunk_with_four_at_once_is_judged_against_one_alone(
+        app_cpu, alone_cpu, passes):
+    """Per chunk: the four's 40,000 chunks against the alone reply's 10,000."""
+    run = _compare_run(app_cpu=app_cpu, alone_cpu=alone_cpu)
+    assert run.cpu_per_chunk == pytest.approx(app_cpu / 40_000 * 1e6)
+    assert _judged(run, "app CPU per chunk") == [passes]
+
+
+@pytest.mark.parametrize("longest, idle, passes", [(200.0, True, True), (200.5, True, False),
+                                                   (90.0, False, False)])
+def test_the_compare_cases_longest_task_runs_from_enter_to_idle(longest, idle, passes):
+    """The 300 ms task ended before Enter and the 400 ms one started after idle: not counted."""
+    assert _judged(_compare_run(longest=longest, idle=idle), "longest main-thread task") == [
+        passes]
+
+
+@pytest.mark.parametrize("missing, errors, shown", [
+    ((-1, -1, -1, -1), (None,) * 4, "4 of 4"), ((-1, 0, -1, -1), (None,) * 4, "3 of 4"),
+    ((-1, -1, -1, -1), (None, None, "The server stopped.", None), "3 of 4"),
+])
+def test_every_column_must_show_its_whole_reply(missing, errors, shown):
+    rows = [(m, p) for f, m, p in _compare_verdicts(_compare_run(missing=missing, errors=errors))
+            if f == "replies complete on screen"]
+    assert rows == [(shown, shown == "4 of 4")]
+
+
+@pytest.mark.parametrize("stored, whole", [
+    ((40_000,) * 4, "4 of 4"), ((40_000, 39_999, 40_000, 40_000), "3 of 4"),
+    ((40_000, None, 40_000, 40_000), "3 of 4"), (None, "0 of 4"),
+])
+def test_every_column_must_be_stored_whole(stored, whole):
+    rows = [(m, p) for f, m, p in _compare_verdicts(_compare_run(stored=stored))
+            if f == "replies stored whole"]
+    assert rows == [(whole, whole == "4 of 4")]
 
 
 def test_a_reply_counts_as_shown_when_every_piece_is_there_whitespace_aside():
