@@ -479,6 +479,7 @@ if conversation.open_comparison() is not None:
 # change (a change empties it); a model that takes no images is said in its placeholder.
 session.put_back()
 compared = session.compared_targets(targets)
+session.ask_ahead(compared)  # their windows and counters, asked while the message is typed
 prompt = st.chat_input(
     _placeholder(conversation, target, compared), submit_mode="disable", key="chat:input",
     accept_file="multiple", file_type=ACCEPTED_TYPES, max_upload_size=MAX_UPLOAD_MB,

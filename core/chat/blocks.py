@@ -306,15 +306,17 @@ class UpdateCost:
     tail shown, plus highlighted code); 0 when the splitter held the text back, so the next
     piece need not wait."""
 
-    def __init__(self, splitter: BlockSplitter, highlighted_above: int) -> None:
+    def __init__(self, splitter: BlockSplitter, highlighted_above: int,
+                 whole_max: int = LIVE_WHOLE_MAX, tail: int = LIVE_TAIL) -> None:
         self.splitter, self.above, self.seen = splitter, highlighted_above, 0
+        self.whole_max, self.tail = whole_max, tail
 
     def __call__(self) -> int:
         splitter = self.splitter
         if splitter.passed == self.seen:
             return 0
         self.seen = splitter.passed
-        drawn = LIVE_TAIL if shows_tail(splitter) else splitter.tail_size
+        drawn = self.tail if splitter.passed > self.whole_max else splitter.tail_size
         return drawn + HIGHLIGHT_WEIGHT * (self.above + splitter.highlighted)
 
 

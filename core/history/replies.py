@@ -30,7 +30,10 @@ logger = logging.getLogger(__name__)
 
 LEASE_SECONDS = REPLY_LEASE_SECONDS  # a streaming reply not written this long has no worker
 SAVE_SECONDS = 1.0  # what arrived is stored at least this often: what a killed process loses
-WORKERS = 64  # replies streamed at once by one process; more wait for a free worker
+# Replies streamed at once by one process; more wait for a free worker. 25 sessions comparing
+# four models each is 100 (bench/concurrency.py --per-session 4): 64 made 36 of them wait a whole
+# reply. Each worker mostly waits on its socket.
+WORKERS = 128
 WRITERS = 8  # store writes under way at once, for every reply of the process
 KEPT_SECONDS = 120.0  # an ended reply stays findable this long, for the pages that showed it
 SAVE_GAP_FACTOR = 4
@@ -191,7 +194,11 @@ class Replies:
         self._keeper: threading.Thread | None = None
         self._wake = threading.Event()
 
-    def start(self, job: Job, ask: Ask) -> Job:
+    def start(self, job: Job, ask: Ask, stored_later: bool = False) -> Job:
+        """`stored_later`: the caller stores the reply's chat and message first, then calls
+        save_soon (the store is not raced for while the page writes them)."""
+        if stored_later:
+            job.urgent, job.saved_at = False, time.monotonic()
         with self._lock:
             self._jobs[job.id] = job
             if self._keeper is None or not self._keeper.is_alive():
@@ -199,7 +206,8 @@ class Replies:
                                                 daemon=True)
                 self._keeper.start()
         self._workers.submit(self._run, job, ask)
-        self._wake.set()  # stored at once: a reload finds it
+        if not stored_later:
+            self._wake.set()  # stored at once: a reload finds it
         return job
 
     def save_soon(self, job: Job) -> None:
@@ -381,6 +389,11 @@ class Feed:
     @property
     def reply(self) -> Reply:
         return self.live.reply
+
+    @property
+    def ended(self) -> bool:
+        """The reply has ended (what is left to take is its last text)."""
+        return self.live.done if isinstance(self.live, Job) else self._ended
 
     def take(self) -> tuple[str, bool]:
         """What arrived since the last take, and whether the reply has ended."""

@@ -16,6 +16,7 @@ from core.session.chat import (
 from core.session.compare import picked as compared_targets
 from core.session.compare import send_comparison
 from core.session.budget import (
+    ask_ahead,
     chat_budget,
     remember_typed_window,
     reply_cost,
@@ -67,7 +68,7 @@ from core.session.stores import (
 )
 
 __all__ = [
-    "compared_targets", "send_comparison",
+    "ask_ahead", "compared_targets", "send_comparison",
     "Draft", "chat_budget", "dismiss_refusal", "draft_problem", "drop_from_tray", "hold", "put_back", "read_files",
     "refusal", "refuse", "remember_typed_window", "reply_cost", "sent", "stated_window", "takes_no_images", "tray",
     "typed_window", "typing_rate",

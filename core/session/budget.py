@@ -29,7 +29,7 @@ from core.session.people import settings
 
 CACHE = "chat:token_cache"  # this session's counts, by counter and text
 TYPED = "chat:typed_windows"  # model label -> the window the user last typed for it
-COUNTER = "chat:counter"  # (the target it counts for, its counter)
+COUNTER = "chat:counters"  # the target it counts for -> its counter
 
 
 def _cache() -> TokenCache:
@@ -50,12 +50,21 @@ SEND_WAIT = 3.0
 
 
 def _counter(target: Target, wait: float = PAGE_WAIT) -> Counter:
-    kept = st.session_state.get(COUNTER)
-    if kept is None or kept[0] != _identity(target) or not kept[1].final:
+    """Kept per model for the session (a comparison counts for several at once)."""
+    kept = st.session_state.setdefault(COUNTER, {})
+    counter = kept.get(_identity(target))
+    if counter is None or not counter.final:
         limits, http_client = connection_for(settings())
-        kept = (_identity(target), counter_for(target, http_client, limits, wait))
-        st.session_state[COUNTER] = kept
-    return kept[1]
+        counter = kept[_identity(target)] = counter_for(target, http_client, limits, wait)
+    return counter
+
+
+def ask_ahead(targets: list[Target]) -> None:
+    """Ask the servers of models about to be sent to (a comparison being picked) for their
+    window and whether they count tokens, without waiting: the answers are in when it is sent."""
+    for target in targets:
+        _counter(target, wait=0)
+        stated_window(target, wait=0)
 
 
 def remember_typed_window(target: Target, window: int | None) -> None:

@@ -129,7 +129,7 @@ def send_reply(conversation: Conversation, target: Target, system_prompt: str,
               chat_store_opener(), current_user().id, add_when_text=retried)
     REPLIES.start(job, Ask(settings(), target, messages, temperature,
                            on_quirk=lambda quirk: sources.learn(target, quirk, kept_in),
-                           max_tokens=max_tokens))
+                           max_tokens=max_tokens), stored_later=True)
     conversation.store_held()  # the message once its reply's request left, then the reply
     REPLIES.save_soon(job)  # (a reply is stored after its chat and message)
     return job

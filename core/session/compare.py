@@ -63,7 +63,8 @@ def send_comparison(conversation: Conversation, targets: list[Target], system_pr
                   opener, user_id)
         jobs.append(REPLIES.start(job, Ask(
             settings(), target, messages, temperature, max_tokens=max_tokens,
-            on_quirk=lambda quirk, target=target: sources.learn(target, quirk, kept_in))))
+            on_quirk=lambda quirk, target=target: sources.learn(target, quirk, kept_in)),
+            stored_later=True))
     conversation.store_held()  # the message and the comparison, then the replies
     for job in jobs:
         REPLIES.save_soon(job)

@@ -18,8 +18,10 @@ from core.session.compare import stop_comparing
 from pages.sections.reply_body import draw_copy, draw_reply_body
 
 LIVE_WHOLE_MAX = 20_000  # characters a column draws whole while it streams: then its tail
+LIVE_TAIL = 8_000  # the latest characters a column shows past that (four columns at once)
 FIGURES_SECONDS = 0.25  # how often a streaming column's figures are drawn again
 LAST_DRAW_SECONDS = 0.1
+FIRST_LOOK_SECONDS = 0.02
 
 
 def draw_picker(labels: list[str]) -> None:
@@ -146,8 +148,9 @@ class _LiveColumn:
         self.stop.button("Stop", icon="⏹️", key=f"compare:stop:{column.message.id}",
                          on_click=session.stop_reply, args=(column.message.id,),
                          help="Stop this reply here; keep what came.")
-        self.blocks = LiveBlocks(self.body, f"compare-{index}", whole_max=LIVE_WHOLE_MAX)
-        self.cost = UpdateCost(self.blocks.splitter, highlighted_above)
+        self.blocks = LiveBlocks(self.body, f"compare-{index}", whole_max=LIVE_WHOLE_MAX,
+                                 tail=LIVE_TAIL)
+        self.cost = UpdateCost(self.blocks.splitter, highlighted_above, LIVE_WHOLE_MAX, LIVE_TAIL)
         self.next_at = 0.0
         self.figures_at = 0.0
         self.reasoning = 0
@@ -182,7 +185,9 @@ class _LiveColumn:
             ending = "streaming" if not done else ("stopped" if reply.status == "streaming"
                                                    else reply.status)
             self.figures.caption(of_reply(reply, _ending(ending, reply)).line())
-        wait = COALESCE_SECONDS * 2 * STREAMING.crowding()
+        # Until its first words show, a column looks again soon: they show as fast as alone.
+        wait = FIRST_LOOK_SECONDS if not self.blocks.splitter.passed else (
+            COALESCE_SECONDS * 2 * STREAMING.crowding())
         self.next_at = now + max(wait, min(self.cost() / RENDER_CHARS_PER_SECOND,
                                            MAX_UPDATE_SECONDS))
 
@@ -198,8 +203,8 @@ def _stream(live: list[_LiveColumn]) -> None:
     try:
         while not all(column.ended for column in live):
             now = time.monotonic()
-            for column in live:
-                if not column.ended and now >= column.next_at:
+            for column in live:  # a reply that ended is drawn whole at once
+                if not column.ended and (now >= column.next_at or column.feed.ended):
                     column.update(now)
             waiting = [c.next_at for c in live if not c.ended]
             if waiting:
