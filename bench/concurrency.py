@@ -405,7 +405,7 @@ class SessionRun:
 
     async def pick_compared(self) -> None:
         """Pick the compared models in the Compare popover's multiselect."""
-        models = self.session.widget_id("compare:models")
+        models = self.session.widget_id("compare:models:0")  # a new session's first picker
         if models is None:
             raise BenchError("the chat page did not show the Compare popover's models")
         missing = set(self.compared) - set(self.session.multiselects[models])
