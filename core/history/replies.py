@@ -85,6 +85,7 @@ class Job:
         self.urgent = True  # saved on the keeper's next round, not a second later
         self.gap = 0.0  # seconds between saves beyond SAVE_SECONDS, for a long reply
         self.final_tries = 0
+        self.listeners: list[threading.Event] = []  # set on each change (a page drawing several)
 
     @property
     def id(self) -> str:
@@ -104,6 +105,8 @@ class Job:
         with self.changed:
             self.version += 1
             self.changed.notify_all()
+        for listener in self.listeners:
+            listener.set()
 
     def end(self) -> None:
         reply = self.reply
@@ -114,6 +117,8 @@ class Job:
             self.done, self.ended_at = True, time.monotonic()
             self.version += 1
             self.changed.notify_all()
+        for listener in self.listeners:
+            listener.set()
         self.urgent = True  # after `done`: the save it starts writes the end
 
     def stop(self) -> None:
@@ -376,8 +381,10 @@ class Feed:
     replies in turn. A Job is read directly; a Tail (another process's reply) is followed by a
     thread of its own, which ends within a read of `close`."""
 
-    def __init__(self, live: Job | Tail) -> None:
+    def __init__(self, live: Job | Tail, wake: threading.Event | None = None) -> None:
+        """`wake` is set whenever text arrives or the reply ends."""
         self.live = live
+        self._wake = wake or threading.Event()
         self._taken = 0  # a Job's pieces already taken
         self._arrived: list[str] = []  # a Tail's text not taken yet
         self._ended = False
@@ -385,6 +392,8 @@ class Feed:
         self._lock = threading.Lock()
         if isinstance(live, Tail):
             threading.Thread(target=self._follow, name="reply-feed", daemon=True).start()
+        else:
+            live.listeners.append(self._wake)
 
     @property
     def reply(self) -> Reply:
@@ -409,6 +418,8 @@ class Feed:
 
     def close(self) -> None:
         self._closed.set()
+        if isinstance(self.live, Job) and self._wake in self.live.listeners:
+            self.live.listeners.remove(self._wake)
 
     def _follow(self) -> None:
         pieces = self.live.follow()
@@ -419,12 +430,14 @@ class Feed:
                 if isinstance(piece, str):
                     with self._lock:
                         self._arrived.append(piece)
+                    self._wake.set()
         except Exception:  # the page's next run reads the store again and says what it finds
             logger.warning("Following a reply through the store failed", exc_info=True)
         finally:
             pieces.close()
             with self._lock:
                 self._ended = True
+            self._wake.set()
 
 
 REPLIES = Replies()  # the process's running replies (work under way, not a cache of user data)

@@ -1,6 +1,7 @@
 """Compare: one message to 2-4 models at once, their replies side by side (one under the other on
 a phone), each with its figures, Stop, and the pick of the one to continue with."""
 
+import threading
 import time
 from string import ascii_uppercase
 
@@ -21,7 +22,8 @@ LIVE_WHOLE_MAX = 20_000  # characters a column draws whole while it streams: the
 LIVE_TAIL = 8_000  # the latest characters a column shows past that (four columns at once)
 FIGURES_SECONDS = 0.25  # how often a streaming column's figures are drawn again
 LAST_DRAW_SECONDS = 0.1
-FIRST_LOOK_SECONDS = 0.02
+MAX_WAIT_SECONDS = 0.25  # a column whose reply is silent: its figures still move
+GATHER_SECONDS = 0.005
 
 
 def draw_picker(labels: list[str]) -> None:
@@ -100,7 +102,7 @@ def draw_comparison(conversation, comparison: Comparison, highlighted_above: int
     found = columns(conversation, comparison)
     all_ended = all(c.live is None for c in found)
     places = st.columns(len(found), gap="small", border=True)
-    live = []
+    live, wake = [], threading.Event()
     for index, (place, column) in enumerate(zip(places, found)):
         with place:
             with st.container(key=f"compare-col-{index}"):
@@ -108,10 +110,10 @@ def draw_comparison(conversation, comparison: Comparison, highlighted_above: int
                 if column.live is None:
                     _ended_column(comparison, index, column, all_ended)
                     continue
-                live.append(_LiveColumn(comparison, column, index, highlighted_above))
+                live.append(_LiveColumn(comparison, column, index, highlighted_above, wake))
     _verdicts(comparison, found, all_ended)
     if live:
-        _stream(live)
+        _stream(live, wake)
         session.history_changed()
         time.sleep(LAST_DRAW_SECONDS)  # the last words are sent before the rerun (see _follow)
         st.rerun()
@@ -137,9 +139,9 @@ class _LiveColumn:
     """A column whose reply is arriving: its blocks, thinking and figures, redrawn in turn."""
 
     def __init__(self, comparison: Comparison, column: Column, index: int,
-                 highlighted_above: int) -> None:
+                 highlighted_above: int, wake: threading.Event) -> None:
         self.comparison = comparison
-        self.feed = Feed(column.live)
+        self.feed = Feed(column.live, wake)
         self.message = column.message
         self.thinking = st.empty()
         self.body = st.container(key=f"compare-body-{index}")
@@ -155,6 +157,11 @@ class _LiveColumn:
         self.figures_at = 0.0
         self.reasoning = 0
         self.ended = False
+
+    @property
+    def waiting_for_words(self) -> bool:
+        """Nothing shown yet: its first words show as soon as they come, as fast as alone."""
+        return not self.blocks.splitter.passed
 
     def update(self, now: float) -> None:
         text, done = self.feed.take()
@@ -185,9 +192,7 @@ class _LiveColumn:
             ending = "streaming" if not done else ("stopped" if reply.status == "streaming"
                                                    else reply.status)
             self.figures.caption(of_reply(reply, _ending(ending, reply)).line())
-        # Until its first words show, a column looks again soon: they show as fast as alone.
-        wait = FIRST_LOOK_SECONDS if not self.blocks.splitter.passed else (
-            COALESCE_SECONDS * 2 * STREAMING.crowding())
+        wait = COALESCE_SECONDS * 2 * STREAMING.crowding()
         self.next_at = now + max(wait, min(self.cost() / RENDER_CHARS_PER_SECOND,
                                            MAX_UPDATE_SECONDS))
 
@@ -198,17 +203,23 @@ def _ending(status: str, reply) -> str:
     return {"failed": "error"}.get(status, status)
 
 
-def _stream(live: list[_LiveColumn]) -> None:
-    """Every column grows on its own schedule (a heavy one waits longer) until all have ended."""
+def _stream(live: list[_LiveColumn], wake: threading.Event) -> None:
+    """Every column grows on its own schedule (a heavy one waits longer) until all have ended;
+    between updates the page waits for any reply to change (`wake`) or a column to be due. A
+    column with nothing shown yet, or whose reply ended, is drawn as soon as it changes."""
     try:
         while not all(column.ended for column in live):
+            wake.clear()
             now = time.monotonic()
-            for column in live:  # a reply that ended is drawn whole at once
-                if not column.ended and (now >= column.next_at or column.feed.ended):
+            for column in live:
+                if not column.ended and (now >= column.next_at or column.waiting_for_words
+                                         or column.feed.ended):
                     column.update(now)
-            waiting = [c.next_at for c in live if not c.ended]
-            if waiting:
-                time.sleep(min(max(min(waiting) - time.monotonic(), 0.01), 0.05))
+            due = [c.next_at if not c.waiting_for_words else now + MAX_WAIT_SECONDS
+                   for c in live if not c.ended]
+            if due:
+                wake.wait(min(max(min(due) - time.monotonic(), 0.0), MAX_WAIT_SECONDS))
+                time.sleep(GATHER_SECONDS)  # pieces arriving together are drawn together
     finally:
         for column in live:
             column.feed.close()
