@@ -104,7 +104,7 @@ def start_app(turns: int, folder: Path) -> tuple[subprocess.Popen, str]:
     data.mkdir()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("SUPABASE_", "OPENAI_", "SWITCHBOARD_", "STREAMLIT_"))}
-    env.update(SWITCHBOARD_DATA_DIR=str(data), HOME=str(folder))
+    env.update(SWITCHBOARD_DATA_DIR=str(data), HOME=str(folder), SWITCHBOARD_CHAT_TITLES="off")
     seed = subprocess.run(
         [sys.executable, "-c", _SEED, str(turns)], cwd=REPO, env=env, capture_output=True,
         text=True, timeout=120)

@@ -195,6 +195,7 @@ def start_replicas(processes: Processes, work: Path, count: int, relay: Server, 
         "SWITCHBOARD_ENCRYPTION_KEYS": _fernet_key(),
         "SWITCHBOARD_ALLOWED_HOSTS": "127.0.0.1",  # the model server is on loopback here
         "SWITCHBOARD_CONNECTIONS": operator_connection(relay),
+        "SWITCHBOARD_CHAT_TITLES": "off",  # the relay sees only the replies measured
     }
     apps, pids, ports = [], [], []
     for index in range(1, count + 1):

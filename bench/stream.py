@@ -434,6 +434,7 @@ def start_app(processes: Processes, data_dir: Path) -> str:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in SETTING_NAMES}
     env["SWITCHBOARD_DATA_DIR"] = str(data_dir)
+    env["SWITCHBOARD_CHAT_TITLES"] = "off"  # the relays see only the replies measured
     processes.start("streamlit", app_command(processes.log_dir, port),
                     f"http://127.0.0.1:{port}/_stcore/health", env=env, timeout=60)
     return f"http://127.0.0.1:{port}/"

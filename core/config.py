@@ -30,6 +30,7 @@ SETTING_NAMES = (
     "SWITCHBOARD_FIRST_TOKEN_TIMEOUT",
     "SWITCHBOARD_IDLE_TIMEOUT",
     "SWITCHBOARD_CONNECTIONS",
+    "SWITCHBOARD_CHAT_TITLES",
     "OPENAI_API_KEY",
     "OPENAI_COMPATIBLE_API_KEY",
 )
@@ -49,10 +50,16 @@ class Settings:
     server_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
     # The administrator's connections, offered to every user (keys inside: never shown).
     operator_connections: tuple[Connection, ...] = field(default=(), repr=False)
+    # Models write new chats' titles (one short request each); off: chats keep their first words.
+    chat_titles: bool = True
 
     @property
     def mode(self) -> str:
         return "supabase" if self.supabase_url and self.supabase_anon_key else "local"
+
+
+SWITCHES = {"on": True, "true": True, "yes": True, "1": True,
+            "off": False, "false": False, "no": False, "0": False}
 
 
 def _split(raw: str) -> tuple[str, ...]:
@@ -86,6 +93,14 @@ def load_settings(
             raise Misconfigured(f"{name} must be more than 0 seconds, got {raw!r}")
         return value
 
+    def switch(name: str, default: bool) -> bool:
+        raw = get(name).lower()
+        if not raw:
+            return default
+        if raw not in SWITCHES:
+            raise Misconfigured(f"{name} must be on or off, got {raw!r}")
+        return SWITCHES[raw]
+
     url, anon_key = get("SUPABASE_URL"), get("SUPABASE_ANON_KEY")
     if bool(url) != bool(anon_key):  # half a project: never fall back to the local default
         given, lacking = ("SUPABASE_URL", "SUPABASE_ANON_KEY") if url else (
@@ -110,4 +125,5 @@ def load_settings(
             p.server_key_name: get(p.server_key_name) for p in REGISTRY if get(p.server_key_name)
         },
         operator_connections=operator_connections(table),
+        chat_titles=switch("SWITCHBOARD_CHAT_TITLES", Settings.chat_titles),
     )

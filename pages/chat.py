@@ -33,6 +33,7 @@ from pages.sections.attachments import draw_attachments, draw_tray
 from pages.sections.compare import draw_comparison, draw_compared_note, draw_picker
 from pages.sections.message_box import MeterNumbers, draw_meter, keep_draft
 from pages.sections.reply_body import draw_copy, draw_reply_body, draw_user_text
+from pages.sections.scripts import HIDDEN, close_sidebar_on_pick
 
 session.run_in_frame()  # never drawn without the frame's gate
 
@@ -45,9 +46,11 @@ _STYLE = f"""<style>
 [class*="st-key-chat-user-"] p {{ white-space: pre-wrap; }}
 .st-key-chat-stop {{ position: sticky; bottom: 1rem; z-index: 10; width: fit-content; }}
 {_WARM}, div:has(> {_WARM}) {{ display: none; }}
+.st-key-{HIDDEN} {{ display: none; }}
 </style>"""
 
 LAST_DRAW_SECONDS = 0.1
+TITLE_LOOK_SECONDS = 0.5  # how often a page looks whether its chat's new title is written
 MIN_WINDOW = 256  # tokens: no chat model has less
 
 # Under an error about a setting: where to fix it.
@@ -99,6 +102,9 @@ def _show_turn(index: int, turn: ShownMessage, conversation) -> None:
                 st.markdown(turn.reasoning)
         if turn.role == "user":
             draw_attachments(turn.attachments, key=f"chat-files-{turn.id}")
+            if st.session_state.get("chat:editing_index") == index:
+                _edit_box()  # in place of the message it edits; this version stays
+                return
             with st.container(key=f"chat-user-{index}"):
                 draw_user_text(turn.content, key=f"chat-text-{turn.id}")
             if turn.id in conversation.refused:
@@ -263,15 +269,19 @@ def _take_request(conversation, prompt, target: Target, compared: list[Target],
     return False
 
 
+def _edit_box() -> None:
+    """Editing a message, where it stands in the chat."""
+    with st.container(border=True, key="chat-edit-box"):
+        st.text_area("Edit your message", key="chat:editing")
+        send, cancel, _ = st.columns([1, 1, 2])
+        send.button("Send", type="primary", key="chat:edit_send", width="stretch",
+                    on_click=_request, args=("send_edit",))
+        cancel.button("Cancel", key="chat:edit_cancel", width="stretch", on_click=_stop_editing)
+
+
 def _actions(conversation) -> None:
-    """Under the conversation: regenerate or retry, edit the last message (or the edit box)."""
+    """Under the conversation: regenerate or retry, and edit the last message."""
     if "chat:editing" in st.session_state:
-        with st.container(border=True):
-            st.text_area("Edit your message", key="chat:editing")
-            send, cancel, _ = st.columns([1, 1, 2])
-            send.button("Send", type="primary", key="chat:edit_send", width="stretch",
-                        on_click=_request, args=("send_edit",))
-            cancel.button("Cancel", key="chat:edit_cancel", width="stretch", on_click=_stop_editing)
         return
     if not conversation.turns or conversation.open_comparison() is not None:
         return
@@ -374,6 +384,13 @@ def _placeholder(conversation, target: Target, compared: list[Target]) -> str:
     return "Message"
 
 
+@st.fragment(run_every=TITLE_LOOK_SECONDS)
+def _await_title(chat_id: str) -> None:
+    """While a model writes the chat's title: once it is written, the page shows it."""
+    if not session.title_pending(session.conversation()):
+        st.rerun(scope="app")
+
+
 TARGETS = "chat:targets"  # the models offered when the stores were last read here
 UNREADABLE: list[str] = []  # saved keys found unreadable in this run (said as warnings)
 
@@ -438,7 +455,13 @@ def _draw_conversation(conversation, live, target: Target | None = None) -> None
     session.show_in_address(conversation)
     if line := conversation.usage_line(*session.reply_cost(target)):
         st.caption(line)
-    for index, turn in enumerate(conversation.turns):
+    start = session.first_shown(conversation)
+    if start:
+        st.button(f"Show earlier messages ({start:,} more)", icon="⬆️", key="chat:earlier",
+                  type="tertiary", on_click=session.show_earlier, args=(conversation,),
+                  help="A long chat opens at its latest messages; the earlier ones are a click "
+                  "away.")
+    for index, turn in enumerate(conversation.turns[start:], start):
         if live is None or turn.id != live.id:
             _show_turn(index, turn, conversation)
     if (comparison := conversation.open_comparison()) is not None:
@@ -447,8 +470,10 @@ def _draw_conversation(conversation, live, target: Target | None = None) -> None
 
 st.title("Chat")
 st.html(_STYLE)
+close_sidebar_on_pick()
 history.reopen()  # a reload opens the chat it showed (its id is in the address)
 conversation = session.conversation()
+session.adopt_title(conversation)  # written by a model since its first reply, already stored
 live = session.live_reply(conversation)  # a reply that ended meanwhile is shown as it ended
 if st.session_state.get("chat:input") or st.session_state.get("chat:action"):
     session.forget("profile", "connections")  # about to send: the settings as they are now
@@ -500,5 +525,7 @@ else:
     _unsent_message()
     _actions(conversation)
     warm_highlighter(st)  # loaded now, not in the middle of a reply (a 0.3 to 1 s freeze)
+    if session.title_pending(conversation):
+        _await_title(conversation.chat.id)
     _message_box(conversation, target, system_prompt,  # last: its meter sticks above the box
                  [t.label for t in targets])

@@ -29,6 +29,7 @@ from core.store.keybox import describe_unreadable_key
 from pages.sections import chats as chats_section
 from pages.sections import usage as usage_section
 from pages.sections import tally as tally_section
+from pages.sections import titles as titles_section
 from pages.sections import checks
 from pages.sections import connections as connections_section
 
@@ -267,5 +268,6 @@ for provider, current in zip(REGISTRY, seeds):
 
 connections_section.draw()
 chats_section.draw()
+titles_section.draw()
 usage_section.draw()
 tally_section.draw()

@@ -33,5 +33,8 @@ def isolated_data_dir(tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     data_dir = tmp_path / "switchboard-data"
     monkeypatch.setenv("SWITCHBOARD_DATA_DIR", str(data_dir))
+    # No title requests: most tests read and count the chat requests a server gets, and a
+    # chat's title as its first words. Titles are tested with them on (test_titles*.py).
+    monkeypatch.setenv("SWITCHBOARD_CHAT_TITLES", "off")
     monkeypatch.chdir(tmp_path)  # no stray .env from the checkout is read
     return data_dir

@@ -5,6 +5,8 @@ whole reply and the page on screen to copy."""
 
 from __future__ import annotations
 
+import html
+import re
 import textwrap
 
 import pytest
@@ -88,10 +90,26 @@ def test_a_short_reply_is_one_markdown_element_and_copy_holds_it_whole():
     at = _shown("assistant", text)
     assert _drawn(at) == [("markdown", text)]
     assert not at.pagination
-    popover, code = _popover_code(at)
-    assert popover.proto.popover.label == "Copy"
-    assert (code.value, code.language) == (text, "markdown")
-    assert not popover.get("download_button")
+    assert _copied(at) == text
+    assert not [b for b in _blocks(at.main) if b.type == "popover"]  # one click, no popover
+
+
+def _copied(at: AppTest) -> str:
+    """What the one-click Copy puts on the clipboard: the text its script reads, unescaped."""
+    (element,) = at.get("html")
+    body = element.proto.body
+    assert '<button type="button" class="sb-copy"' in body
+    found = re.search(r'<textarea class="sb-copy-text" hidden readonly>(.*?)</textarea>', body,
+                      re.S)
+    return html.unescape(found.group(1))
+
+
+def test_copy_holds_a_reply_whose_text_is_html_as_text():
+    """Markup in a reply cannot close the copy's store of it and run as the page's."""
+    text = 'Try </textarea><script>alert(1)</script> & <b>this</b>'
+    at = _shown("assistant", text)
+    assert _copied(at) == text
+    assert "<script>alert(1)" not in at.get("html")[0].proto.body
 
 
 def test_a_code_block_too_big_to_highlight_is_drawn_plain_between_the_markdown():
@@ -100,8 +118,7 @@ def test_a_code_block_too_big_to_highlight_is_drawn_plain_between_the_markdown()
     assert _drawn(at) == [("markdown", "Here it is:"), ("code", SOME_CODE.removesuffix("\n")),
                           ("markdown", "That is all.")]
     assert outside_popovers(at.main, "code")[0].language == "plaintext"
-    _, code = _popover_code(at)
-    assert code.value == text and code.language == "plaintext"  # copied whole, not highlighted
+    assert _copied(at) == text  # copied whole
 
 
 @pytest.mark.parametrize("picked", [1, 2, "last"])

@@ -106,6 +106,7 @@ class Conversation:
     comparisons: list[Comparison] = field(default_factory=list)  # oldest first
     _unstored_comparisons: dict = field(default_factory=dict, repr=False)  # id -> Comparison
     _ended: dict = field(default_factory=dict, repr=False)  # compared replies seen end here
+    _viewed: dict = field(default_factory=dict, repr=False)  # message id -> leaf last shown
 
     def __post_init__(self) -> None:
         self._generation = getattr(self.store, "generation", 0)
@@ -381,8 +382,14 @@ class Conversation:
         return self._thread[1]
 
     def switch_to(self, message_id: str) -> None:
+        """Show another version: with the branch last viewed under it in this session, else
+        its newest."""
+        for turn in self.turns:  # where the reader was, under each message of this branch
+            self._viewed[turn.id] = self._leaf_id()
         thread = self.thread()
-        leaf = thread.newest_leaf(message_id)
+        leaf = self._viewed.get(message_id)
+        if leaf is None or message_id not in {m.id for m in thread.branch(leaf)}:
+            leaf = thread.newest_leaf(message_id)
         self.turns = [self._shown(m) for m in thread.branch(leaf)]
         self._change_chat(current_id=leaf)
         self._flush()

@@ -22,6 +22,7 @@ from core.config import Settings
 from core.failures import OurBug, UserFacingError
 from core.history.conversation import ShownMessage
 from core.history.model import REPLY_LEASE_SECONDS, Message
+from core.history.titles import TITLES, TitleAsk
 from core.providers.kinds import Target
 from core.store.contracts import ChatStore
 from core.store.errors import StoreUnavailable
@@ -50,6 +51,7 @@ class Ask:
     temperature: float | None = None
     on_quirk: Callable[[str], None] = lambda quirk: None
     max_tokens: int | None = None  # the reply's room (None: the server's default)
+    title: TitleAsk | None = None  # the chat's title is written once this reply has text
 
 
 class Job:
@@ -244,6 +246,9 @@ class Replies:
                 close_source(stream)
             job.end()
             self._wake.set()
+        if ask.title is not None and job.reply.status == "complete" and job.pieces:
+            TITLES.write(ask.settings, ask.title, lambda: job.store, job.message.chat_id,
+                         job.reply.text)
 
     # ---- the keeper: one thread for the whole process
 

@@ -22,6 +22,9 @@ class Profile:
     openai_compatible_model_name: str = ""
     # What that server turned out not to support, comma-separated.
     openai_compatible_quirks: str = ""
+    # Who writes a new chat's title: "" the chat's own model, NO_TITLES nobody (its first words
+    # stay), else the label of the model picked for titles ("model · connection").
+    title_model: str = ""
 
     def with_changes(self, **changes: str) -> "Profile":
         return replace(self, **changes)
@@ -45,7 +48,9 @@ FIELD_LABELS = {
     "openai_compatible_base_url": "OpenAI-compatible base URL",
     "openai_compatible_model_name": "OpenAI-compatible model name",
     "openai_compatible_quirks": "What the OpenAI-compatible server does not support",
+    "title_model": "The model that writes chat titles",
 }
+NO_TITLES = "none"
 
 
 def is_header_text(value: str) -> bool:

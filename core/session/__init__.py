@@ -4,7 +4,12 @@ signed in), stores, drafts (typed text across pages), chat (the chat on screen).
 
 from core.session.chat import (
     CHAT_OPTION_DEFAULTS,
+    adopt_title,
     conversation,
+    title_pending,
+    first_shown,
+    show_earlier,
+    show_from,
     new_chat,
     open_chat,
     live_reply,
@@ -68,7 +73,8 @@ from core.session.stores import (
 )
 
 __all__ = [
-    "ask_ahead", "compared_targets", "send_comparison",
+    "ask_ahead", "compared_targets", "send_comparison", "first_shown", "show_earlier",
+    "show_from", "adopt_title", "title_pending",
     "Draft", "chat_budget", "dismiss_refusal", "draft_problem", "drop_from_tray", "hold", "put_back", "read_files",
     "refusal", "refuse", "remember_typed_window", "reply_cost", "sent", "stated_window", "takes_no_images", "tray",
     "typed_window", "typing_rate",

@@ -12,12 +12,21 @@ from core.failures import UserFacingError
 from core.history.conversation import Conversation, ShownMessage
 from core.history.model import Message
 from core.history.replies import LEASE_SECONDS, REPLIES, Ask, Job, Tail, shown_final
+from core.history.titles import TITLES, TitleAsk, is_first_words
 from core.providers import sources
 from core.providers.kinds import Target
+from core.providers.profile import NO_TITLES
 from core.session.compose import takes_no_images
 from core.session.drafts import put
 from core.session.people import current_user, settings
-from core.session.stores import chat_store, chat_store_opener, history_changed, quirk_stores
+from core.session.stores import (
+    chat_store,
+    chat_store_opener,
+    history_changed,
+    quirk_stores,
+    remembered,
+    store,
+)
 from core.store.errors import ChatGone
 
 
@@ -113,6 +122,71 @@ def new_chat() -> None:
     st.session_state.pop("chat:editing", None)
 
 
+# ---- a long chat opens at its latest turns; the earlier ones are drawn on demand
+
+SHOWN_TURNS = 40  # drawn when a chat opens: 1,000 messages took 11 s to draw in a browser
+EARLIER = "chat:shown_from"  # (chat id, the first turn drawn), once the user asked for more
+
+
+def first_shown(conversation: Conversation) -> int:
+    """The index of the first turn drawn: the latest SHOWN_TURNS, or from where the user asked."""
+    latest = max(0, len(conversation.turns) - SHOWN_TURNS)
+    kept = st.session_state.get(EARLIER)
+    return latest if kept is None or kept[0] != conversation.chat.id else min(kept[1], latest)
+
+
+def show_earlier(conversation: Conversation) -> None:
+    """"Show earlier messages"' callback: five times as many more."""
+    start = max(0, first_shown(conversation) - 5 * SHOWN_TURNS)
+    st.session_state[EARLIER] = (conversation.chat.id, start)
+
+
+def show_from(conversation: Conversation, message_id: str) -> None:
+    """Draw the chat from a message on (a search hit in an early turn)."""
+    index = next((i for i, t in enumerate(conversation.turns) if t.id == message_id), None)
+    if index is not None:
+        st.session_state[EARLIER] = (conversation.chat.id, min(index, first_shown(conversation)))
+
+
+# ---- a new chat's title, written by a model after its first reply (core.history.titles)
+
+
+def title_ask(conversation: Conversation, target: Target) -> TitleAsk | None:
+    """Who titles the chat after the reply about to be asked for to `target`: None unless it is
+    the chat's first message and the chat still has the title made from it, or when the user
+    chose no titles in Settings or the administrator turned them off."""
+    asked = [t for t in conversation.turns if t.role == "user"]
+    if len(asked) != 1 or not settings().chat_titles:
+        return None
+    first = asked[0].content or ", ".join(a.name for a in asked[0].attachments)
+    if not is_first_words(conversation.chat, first):
+        return None
+    try:
+        choice = remembered("profile", store().load).title_model
+    except UserFacingError:  # a title can wait: the chat keeps its first words
+        return None
+    if choice == NO_TITLES:
+        return None
+    offered = {t.label: t for t in st.session_state.get("chat:targets") or ()}
+    return TitleAsk(offered.get(choice, target), first)
+
+
+def adopt_title(conversation: Conversation) -> None:
+    """A title written for the chat on screen since (already stored) becomes its title here,
+    unless the user renamed it meanwhile."""
+    title = TITLES.written(conversation.chat.id)
+    if title and title != conversation.chat.title and conversation.turns:
+        first = next((t for t in conversation.turns if t.role == "user"), None)
+        named = first and (first.content or ", ".join(a.name for a in first.attachments))
+        if named and is_first_words(conversation.chat, named):
+            conversation.chat = conversation.chat.with_changes(title=title)
+            history_changed()
+
+
+def title_pending(conversation: Conversation) -> bool:
+    return TITLES.pending(conversation.chat.id)
+
+
 # ---- replies run by the server process (core.history.replies); pages only view them
 
 
@@ -129,7 +203,8 @@ def send_reply(conversation: Conversation, target: Target, system_prompt: str,
               chat_store_opener(), current_user().id, add_when_text=retried)
     REPLIES.start(job, Ask(settings(), target, messages, temperature,
                            on_quirk=lambda quirk: sources.learn(target, quirk, kept_in),
-                           max_tokens=max_tokens), stored_later=True)
+                           max_tokens=max_tokens, title=title_ask(conversation, target)),
+                 stored_later=True)
     conversation.store_held()  # the message once its reply's request left, then the reply
     REPLIES.save_soon(job)  # (a reply is stored after its chat and message)
     return job

@@ -14,7 +14,7 @@ from core.history.model import MAX_COMPARED, Comparison, Message
 from core.history.replies import LEASE_SECONDS, REPLIES, Ask, Job, Tail, shown_final
 from core.providers import sources
 from core.providers.kinds import Target
-from core.session.chat import conversation, stop_reply
+from core.session.chat import conversation, stop_reply, title_ask
 from core.session.compose import takes_no_images
 from core.session.drafts import kept, put
 from core.session.people import current_user, settings
@@ -55,6 +55,7 @@ def send_comparison(conversation: Conversation, targets: list[Target], system_pr
     kept_in = quirk_stores()  # opened here: the workers have no session
     opener, user_id = chat_store_opener(), current_user().id
     jobs = []
+    titled = title_ask(conversation, targets[0])  # one title: the first column's model writes it
     for target, reply_id in zip(targets, comparison.reply_ids):
         messages = wire_messages(conversation.turns, system_prompt,
                                  with_images=not takes_no_images(target))
@@ -63,6 +64,7 @@ def send_comparison(conversation: Conversation, targets: list[Target], system_pr
                   opener, user_id)
         jobs.append(REPLIES.start(job, Ask(
             settings(), target, messages, temperature, max_tokens=max_tokens,
+            title=titled if target is targets[0] else None,
             on_quirk=lambda quirk, target=target: sources.learn(target, quirk, kept_in)),
             stored_later=True))
     conversation.store_held()  # the message and the comparison, then the replies

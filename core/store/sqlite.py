@@ -560,6 +560,13 @@ def m008_keep_comparisons(db: sqlite3.Connection) -> None:
             end""")
 
 
+@migration
+def m011_choose_who_titles_chats(db: sqlite3.Connection) -> None:
+    """Who writes a new chat's title: '' its own model, 'none' nobody, else a model's label."""
+    db.execute("alter table profiles add column title_model text not null default '' "
+               "check (length(title_model) <= 1000)")
+
+
 @contextmanager
 def _immediate(db: sqlite3.Connection) -> Iterator[None]:
     """One real transaction, DDL included, holding the write lock from its start, so sessions

@@ -1,14 +1,16 @@
 """A finished message's text on the chat page: whole when it is short enough, else a page at a
 time with a page picker, so that the browser never draws megabytes in one element. A reply's
-Copy holds the whole reply when it is short; a long one is downloaded whole or copied a page
-at a time."""
+Copy takes the whole reply in one click when it is short; a long one is downloaded whole or
+copied a page at a time."""
 
+import html
 from collections.abc import Callable
 
 import streamlit as st
 
-from core.chat.blocks import HIGHLIGHT_WHEN_CLOSED_MAX, MARKDOWN, drawn_parts, drawn_plain
+from core.chat.blocks import MARKDOWN, drawn_parts, drawn_plain
 from core.chat.paging import PAGE_CHARS, PLAIN_PAGE_CHARS, Page, markdown_pages, plain_pages
+from pages.sections.scripts import script
 
 
 def draw_reply_body(text: str, key: str) -> None:
@@ -22,13 +24,15 @@ def draw_reply_body(text: str, key: str) -> None:
 
 
 def draw_copy(text: str, key: str) -> None:
-    """The reply's Copy popover: the whole reply as a code block whose copy button takes it,
-    or, for a long reply, a download of the whole and the page on screen to copy."""
+    """The reply's Copy: one click puts its Markdown on the clipboard (a toast says so). A long
+    reply's Copy is a popover: a download of the whole, and the page on screen to copy."""
+    if len(text) <= PAGE_CHARS:
+        st.html(f'<button type="button" class="sb-copy" title="Copy this reply '
+                f'(Markdown) to the clipboard">📋 Copy</button><textarea class="sb-copy-text" '
+                f'hidden readonly>{html.escape(text)}</textarea>'
+                f'<script>{script("copy.js")}</script>', unsafe_allow_javascript=True)
+        return
     with st.popover("Copy", icon="📋", width="stretch"):
-        if len(text) <= PAGE_CHARS:
-            language = "markdown" if len(text) <= HIGHLIGHT_WHEN_CLOSED_MAX else None
-            st.code(text, language=language, wrap_lines=True)
-            return
         st.download_button("Download", data=lambda: text, file_name="reply.md",
                            mime="text/markdown", on_click="ignore", key=f"{key}:download",
                            icon=":material/download:", width="stretch",

@@ -144,6 +144,7 @@ def app_factory(tmp_path_factory, request):
             HOME=str(home),
             SWITCHBOARD_DATA_DIR=str(data_dir),
             PYTHONUNBUFFERED="1",
+            SWITCHBOARD_CHAT_TITLES="off",  # on in the tests of titles (env=)
             **(env or {}),
         )
         argv = [
