@@ -962,19 +962,10 @@ def _watch(page, prompt: Prompt, timeout: float) -> tuple[dict | None, float | N
     The reply is judged once the page is idle (a big block may still be drawing when the
     footer shows). A page that never gets there is a result (frozen or broken), not an error.
     """
-    try:
-        page.wait_for_function("() => window.__bench.lastVisible !== null",
-                               timeout=timeout * 1000, polling=100)
-        page.wait_for_function(FINAL_JS, arg=MODEL, timeout=60_000, polling=200)
-    except Exception:
-        return None, None, page.evaluate("() => window.__bench")
-    idle = None
-    try:
-        page.wait_for_function(IDLE_JS, timeout=60_000, polling=100)
-        idle = page.evaluate("() => performance.now()")
-    except Exception:
-        pass  # judged as it is now; the long-task figure fails without an idle page
-    seen = page.evaluate("() => window.__bench")  # before the pages are turned
+    ended, idle, seen = _ended_and_idle(page, "() => window.__bench.lastVisible !== null",
+                                        FINAL_JS, MODEL, timeout)
+    if not ended:
+        return None, None, seen
     final = page.evaluate(FINAL_JS, MODEL)
     shown, pages = _shown_reply(page)
     return {**final, "missing": missing_piece(prompt.expected, shown), "length": len(shown),
@@ -1188,7 +1179,7 @@ class CompareRun:
         return bool(self.stored) and sent is not None and self.stored[i][0] == sent
 
     def verdicts(self) -> list[tuple[str, str, str, bool]]:
-        n, key, alone = len(self.records), self.case.key, self.alone_first_token
+        n, key = len(self.records), self.case.key
         rows = []
         for i in range(n):
             lag = self.last_after_end(i)
@@ -1259,23 +1250,34 @@ def run_compare_case(browser, app_url: str, relays: list[Server], case: Case, sc
                       stored_compared(data_dir, chats), cpu)
 
 
-def _watch_columns(page, prompt: Prompt, n: int, timeout: float
-                   ) -> tuple[list[dict] | None, float | None, dict]:
-    """_watch for the compared columns: every last token, every column drawn as stored, then a
-    quiet page."""
+def _ended_and_idle(page, last_seen_js: str, final_js: str, final_arg, timeout: float
+                    ) -> tuple[bool, float | None, dict]:
+    """Wait for the last token (`last_seen_js`), the reply drawn as stored (`final_js`), then
+    an idle page: whether it ended, when it was idle (None: never), and what the page saw
+    (read before a long reply's pages are turned)."""
     try:
-        page.wait_for_function("() => window.__bench.lastVisible.every((v) => v !== null)",
-                               timeout=timeout * 1000, polling=100)
-        page.wait_for_function(COMPARE_FINAL_JS, arg=n, timeout=60_000, polling=200)
+        page.wait_for_function(last_seen_js, timeout=timeout * 1000, polling=100)
+        page.wait_for_function(final_js, arg=final_arg, timeout=60_000, polling=200)
     except Exception:
-        return None, None, page.evaluate("() => window.__bench")
+        return False, None, page.evaluate("() => window.__bench")
     idle = None
     try:
         page.wait_for_function(IDLE_JS, timeout=60_000, polling=100)
         idle = page.evaluate("() => performance.now()")
     except Exception:
         pass  # judged as it is now; the long-task figure fails without an idle page
-    seen = page.evaluate("() => window.__bench")
+    return True, idle, page.evaluate("() => window.__bench")
+
+
+def _watch_columns(page, prompt: Prompt, n: int, timeout: float
+                   ) -> tuple[list[dict] | None, float | None, dict]:
+    """_watch for the compared columns: every last token, every column drawn as stored, then a
+    quiet page."""
+    ended, idle, seen = _ended_and_idle(
+        page, "() => window.__bench.lastVisible.every((v) => v !== null)", COMPARE_FINAL_JS, n,
+        timeout)
+    if not ended:
+        return None, None, seen
     columns = page.evaluate(COMPARE_FINAL_JS, n) or []
     return [{**column, "missing": missing_piece(prompt.expected, column["text"]),
              "length": len(column["text"])} for column in columns], idle, seen

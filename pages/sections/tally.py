@@ -4,20 +4,16 @@ with the names hidden."""
 import streamlit as st
 
 from core import session
-from core.auth import SessionEnded
-from core.failures import UserFacingError
 from core.history.compare import tally
+from pages.sections.reading import read_or_say
 
 
 def draw() -> None:
     st.subheader("Blind comparisons")
-    try:
-        counts = tally(session.chat_store().blind_verdicts())
-    except SessionEnded:
-        st.rerun()  # the frame says the session ended and shows sign-in
-    except UserFacingError as exc:  # quietly: the page says a store's trouble where it matters
-        st.caption(f"Your tally cannot be read now. {exc}")
+    verdicts = read_or_say(lambda: session.chat_store().blind_verdicts(), "Your tally")
+    if verdicts is None:
         return
+    counts = tally(verdicts)
     if not counts:
         st.caption("No blind comparison yet. In a chat, pick 2 to 4 models under Compare, turn "
                    "on Blind, and pick the best reply before the names show.")

@@ -6,6 +6,7 @@ from core import session
 from core.auth import SessionEnded
 from core.failures import UserFacingError
 from core.providers.profile import NO_TITLES
+from pages.sections.reading import read_or_say
 
 OWN_MODEL = ""  # the chat's own model writes its title
 KEY = "titles:model"
@@ -39,13 +40,11 @@ def draw() -> None:
     if not session.settings().chat_titles:
         st.caption("The administrator turned chat titles off: a chat keeps its first words.")
         return
-    try:
-        chosen = session.remembered("profile", session.store().load).title_model
-    except SessionEnded:
-        st.rerun()
-    except UserFacingError as exc:
-        st.caption(f"Who writes chat titles cannot be read now. {exc}")
+    profile = read_or_say(lambda: session.remembered("profile", session.store().load),
+                          "Who writes chat titles")
+    if profile is None:
         return
+    chosen = profile.title_model
     offered = [t.label for t in st.session_state.get("chat:targets") or ()]
     choices = [OWN_MODEL, *offered, NO_TITLES]
     if chosen not in choices:  # a model no longer offered: said, and kept until changed

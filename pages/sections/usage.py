@@ -4,18 +4,13 @@ their servers reported them."""
 import streamlit as st
 
 from core import session
-from core.auth import SessionEnded
-from core.failures import UserFacingError
+from pages.sections.reading import read_or_say
 
 
 def draw() -> None:
     st.subheader("Usage")
-    try:
-        totals = session.chat_store().usage_totals()
-    except SessionEnded:
-        st.rerun()  # the frame says the session ended and shows sign-in
-    except UserFacingError as exc:  # quietly: the page says a store's trouble where it matters
-        st.caption(f"Your usage cannot be read now. {exc}")
+    totals = read_or_say(lambda: session.chat_store().usage_totals(), "Your usage")
+    if totals is None:
         return
     if not totals:
         st.caption("No reply has reported its tokens yet. Servers that stream usage (most do "
