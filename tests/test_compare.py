@@ -82,6 +82,27 @@ def test_a_failed_reply_ended_in_error_and_a_reply_of_old_has_no_timings():
     assert old.per_second is None and old.line() == "no token · 1 tokens · complete"
 
 
+def test_a_reply_arriving_says_its_figures_from_the_servers_count_when_it_gives_one():
+    clock = Clock()
+    reply = Reply(clock=clock)
+    clock.now += 0.5
+    reply.add_answer("x" * 400)
+    clock.now += 2.0
+    assert of_reply(reply).line() == "first token 0.50 s · ≈50 tok/s · ≈100 tokens · streaming"
+    reply.usage = {"completion_tokens": 80}
+    reply.finish_reason = "length"
+    assert of_reply(reply, "length") == Figures(0.5, 2.5, 80, False, "length")
+    assert of_reply(reply, "length").line() == "first token 0.50 s · 40 tok/s · 80 tokens · length"
+
+
+def test_reasoning_counts_in_the_estimate_and_long_waits_read_in_tenths():
+    message = Message("c", "assistant", "x" * 40, reasoning="y" * 40,
+                      usage={"first_token_ms": 10_000, "reply_ms": 14_000})
+    assert of_message(message).tokens == 20
+    assert of_message(message).line() == "first token 10.0 s · ≈5 tok/s · ≈20 tokens · complete"
+    assert Figures(9.996, 20.0, 10, False, "complete").line().startswith("first token 10.00 s")
+
+
 def test_no_rate_is_said_from_an_instant():
     assert Figures(1.0, 1.01, 50, False, "complete").per_second is None
     assert Figures(1.0, 2.0, 0, False, "complete").per_second is None

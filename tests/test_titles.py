@@ -16,10 +16,12 @@ from core.history.thread import title_from
 from core.history.titles import (
     INSTRUCTION,
     TITLE_CHARS,
+    TITLE_TOKENS,
     TitleAsk,
     Titles,
     ask_title,
     clean_title,
+    is_first_words,
     title_request,
 )
 from core.providers.kinds import Target
@@ -47,6 +49,11 @@ def test_a_models_answer_is_cleaned_to_a_title():
         "Paris packing list")
     assert clean_title("Paris trip\nHere is why: ...") == "Paris trip"
     assert clean_title("") is None and clean_title(" ... ") is None
+    assert clean_title('"""\nThe real title') == "The real title"  # a line of quotes only
+    assert clean_title('"Paris trip."') == "Paris trip"  # the period inside the quotes
+    assert clean_title("Project X") == "Project X"
+    seventy = "A title of seventy characters that a smaller limit would cut short ok"
+    assert clean_title(seventy) == seventy
     assert clean_title("<think>never closed") is None
     long = clean_title("word " * 40)
     assert long.endswith("…") and len(long) <= TITLE_CHARS + 1
@@ -65,8 +72,52 @@ def test_a_title_is_one_short_line_or_nothing(text):
 
 def test_the_request_holds_the_first_message_and_reply_cut_short():
     request = title_request("m" * 5_000, "r" * 5_000)
-    assert request[0] == {"role": "system", "content": INSTRUCTION}
-    assert request[1]["content"] == f"User: {'m' * 2_000}\n\nAssistant: {'r' * 2_000}"
+    assert request == [{"role": "system", "content": INSTRUCTION},
+                       {"role": "user",
+                        "content": f"User: {'m' * 2_000}\n\nAssistant: {'r' * 2_000}"}]
+
+
+def test_a_chat_with_no_title_yet_or_its_first_words_is_one_to_title():
+    assert is_first_words(Chat(title=""), FIRST)
+    assert is_first_words(Chat(title=title_from(FIRST)), FIRST)
+    assert not is_first_words(Chat(title="My trip"), FIRST)
+
+
+def test_the_title_is_asked_briefly_and_cool_and_a_reply_cut_short_still_titles(
+        canned_server, recording_proxy):
+    cut = canned_server(200, [sse_chunk({"content": "Paris packing"}),
+                              sse_chunk({}, finish_reason="length"), SSE_DONE], chunked=True)
+    server, recorder = recording_proxy(cut)
+    settings = load_settings(environ={}, dotenv_path=None)
+    assert ask_title(settings, target(server), FIRST, "Layers.") == "Paris packing"
+    (asked,) = recorder.chat_requests
+    assert asked.body["temperature"] == 0.2 and asked.body["max_tokens"] == TITLE_TOKENS
+    assert asked.body["messages"] == title_request(FIRST, "Layers.")
+
+
+def test_one_title_at_a_time_per_chat_and_a_store_failure_is_logged_not_shown(
+        canned_server, recording_proxy, tmp_path, caplog):
+    slow = canned_server(200, [sse_chunk({"content": "Slow title"}),
+                               sse_chunk({}, finish_reason="stop"), SSE_DONE],
+                         chunked=True, pace=0.3)
+    server, recorder = recording_proxy(slow)
+    titles, settings = Titles(), load_settings(environ={}, dotenv_path=None)
+
+    def broken():
+        raise RuntimeError("the store fell over")
+
+    ask = TitleAsk(target(server), FIRST)
+    titles.write(settings, ask, broken, "chat-1", "Layers.")
+    titles.write(settings, ask, broken, "chat-1", "Layers.")  # the same chat: not asked again
+    assert titles.pending("chat-1")
+    deadline = time.monotonic() + 20
+    while titles.pending("chat-1") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(recorder.chat_requests) == 1
+    assert titles.written("chat-1") is None
+    (logged,) = [r for r in caplog.records if r.name == "core.history.titles"]
+    assert logged.getMessage() == "A chat's title could not be written"
+    assert logged.exc_info and "the store fell over" in str(logged.exc_info[1])
 
 
 def _chat(store: SQLiteChatStore, title: str = title_from(FIRST)) -> Chat:
@@ -105,8 +156,11 @@ def test_a_failing_model_leaves_the_first_words_silently(canned_server, tmp_path
     server = canned_server(503, {"error": {"message": "overloaded"}})
     store, titles = SQLiteChatStore(tmp_path), Titles()
     chat = _chat(store)
-    assert _written(titles, server, store, chat) == title_from(FIRST)
+    with caplog.at_level("INFO", logger="core.history.titles"):
+        assert _written(titles, server, store, chat) == title_from(FIRST)
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    said = [r.getMessage() for r in caplog.records if r.name == "core.history.titles"]
+    assert said and said[0].startswith(f"No title from {target(server).label}: ")
 
 
 def test_a_real_small_model_writes_a_short_title(llama_server):

@@ -70,7 +70,7 @@ def of_reply(reply: Reply, ending: str = "streaming") -> Figures:
 def of_message(message: Message) -> Figures:
     """A reply as stored (its usage holds the measures taken as it ended)."""
     usage = message.usage or {}
-    ending = ENDINGS.get(message.status, message.status)
+    ending = ENDINGS[message.status]
     if usage.get("cut_at_length"):
         ending = "length"
     completion = usage.get("completion_tokens")

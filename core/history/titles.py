@@ -81,7 +81,7 @@ class Titles:
             if chat_id in self._pending:
                 return  # a comparison's other replies: one title is enough
             self._pending.add(chat_id)
-        threading.Thread(target=self._write, name="chat-title", daemon=True,
+        threading.Thread(target=self._write, daemon=True,
                          args=(settings, ask, store, chat_id, reply)).start()
 
     def pending(self, chat_id: str) -> bool:
