@@ -10,7 +10,7 @@ import os
 from playwright.sync_api import Page, expect
 
 from core.config import load_settings
-from core.history.conversation import Conversation
+from core.history.model import Chat, Message
 from core.history.thread import title_from
 from core.store.sqlite import SQLiteChatStore
 from tests.chatting import save_compatible
@@ -129,15 +129,16 @@ def test_a_long_chat_opens_at_its_latest_turns_and_shows_the_earlier_ones_on_dem
     save_compatible(katan_server.base_url, katan_server.api_key, katan_server.model)
     settings = load_settings(environ={**os.environ, "SWITCHBOARD_DATA_DIR": str(isolated_data_dir)},
                              dotenv_path=None)
-    conversation = Conversation(store=SQLiteChatStore(settings.data_dir))
+    store = SQLiteChatStore(settings.data_dir)
+    chat, parent = store.save_chat(Chat(title="A long chat")), None
     for n in range(500):
-        conversation.add_user(f"Question {n}", store=False)
-        conversation.ask_reply(store=False)
-        conversation.end_live(conversation.turns[-1].with_changes(
-            content=f"Answer {n}", status="complete"), stored=False)
+        asked = store.add_message(Message(chat.id, "user", f"Question {n}", parent_id=parent))
+        parent = store.add_message(Message(chat.id, "assistant", f"Answer {n}",
+                                           parent_id=asked.id)).id
+    store.save_chat(store.get_chat(chat.id).with_changes(current_id=parent))
     app = app_factory(data_dir=isolated_data_dir)
     page = new_page()
-    open_app(page, f"{app.url}?chat={conversation.chat.id}")
+    open_app(page, f"{app.url}?chat={chat.id}")
     expect(messages(page)).to_have_count(40)
     expect(messages(page).last).to_contain_text("Answer 499")
     expect(messages(page).first).to_contain_text("Question 480")
