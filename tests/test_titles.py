@@ -48,6 +48,9 @@ def test_a_models_answer_is_cleaned_to_a_title():
     assert clean_title("<think>They ask about packing.</think>\n\n## Paris packing list") == (
         "Paris packing list")
     assert clean_title("Paris trip\nHere is why: ...") == "Paris trip"
+    assert clean_title('Here\'s a title for the conversation:\n"Tips for Dark Flats"') == (
+        "Tips for Dark Flats")
+    assert clean_title("Here is my answer:") == "Here is my answer:"  # nothing after it
     assert clean_title("") is None and clean_title(" ... ") is None
     assert clean_title('"""\nThe real title') == "The real title"  # a line of quotes only
     assert clean_title('"Paris trip."') == "Paris trip"  # the period inside the quotes
@@ -72,9 +75,8 @@ def test_a_title_is_one_short_line_or_nothing(text):
 
 def test_the_request_holds_the_first_message_and_reply_cut_short():
     request = title_request("m" * 5_000, "r" * 5_000)
-    assert request == [{"role": "system", "content": INSTRUCTION},
-                       {"role": "user",
-                        "content": f"User: {'m' * 2_000}\n\nAssistant: {'r' * 2_000}"}]
+    assert request == [{"role": "user", "content": f"{INSTRUCTION}\n\nUser: {'m' * 2_000}"
+                                                   f"\n\nAssistant: {'r' * 2_000}\n\nTitle:"}]
 
 
 def test_a_chat_with_no_title_yet_or_its_first_words_is_one_to_title():

@@ -244,11 +244,12 @@ class Replies:
         finally:
             if stream is not None:
                 close_source(stream)
+            if (ask.title is not None and job.reply.status == "complete" and job.pieces
+                    and not job.stopping.is_set()):  # pending before the page sees the end
+                TITLES.write(ask.settings, ask.title, lambda: job.store, job.message.chat_id,
+                             job.reply.text)
             job.end()
             self._wake.set()
-        if ask.title is not None and job.reply.status == "complete" and job.pieces:
-            TITLES.write(ask.settings, ask.title, lambda: job.store, job.message.chat_id,
-                         job.reply.text)
 
     # ---- the keeper: one thread for the whole process
 

@@ -24,6 +24,7 @@ TITLE_WORDS = 6
 TITLE_CHARS = 80  # a title longer than this is cut at a word
 TITLE_TOKENS = 40  # the request's room: a short title, or a reasoning model's few words more
 KEPT_SECONDS = 600.0  # a written title stays findable this long, for the pages showing its chat
+RETRY_SECONDS = 1.0
 ASKED_CHARS = 2_000  # of the message and the reply: enough to say what a chat is about
 INSTRUCTION = (f"Write a title of at most {TITLE_WORDS} words for the conversation below, in "
                "its language. Answer with the title only: no quotes, no final period.")
@@ -34,17 +35,21 @@ _WRAPPING = "\"'`*_#“”‘’«»「」 \t"
 
 
 def title_request(message: str, reply: str) -> list[dict]:
-    """The request that asks for the title of a chat that began with `message` and `reply`."""
-    return [{"role": "system", "content": INSTRUCTION},
-            {"role": "user", "content": f"User: {message[:ASKED_CHARS]}\n\n"
-                                        f"Assistant: {reply[:ASKED_CHARS]}"}]
+    """The request that asks for the title of a chat that began with `message` and `reply`:
+    one message of the user's (small models follow it better than a system prompt)."""
+    return [{"role": "user", "content": f"{INSTRUCTION}\n\nUser: {message[:ASKED_CHARS]}\n\n"
+                                        f"Assistant: {reply[:ASKED_CHARS]}\n\nTitle:"}]
 
 
 def clean_title(text: str) -> str | None:
-    """The title in a model's answer: its first line without thinking, quotes, Markdown, a
-    "Title:" label or a final period, cut to TITLE_CHARS at a word; None when nothing is left."""
+    """The title in a model's answer: its first line (after a lead-in ending in a colon)
+    without thinking, quotes, Markdown, a "Title:" label or a final period, cut to TITLE_CHARS
+    at a word; None when nothing is left."""
     text = _THINKING.sub("", text)
-    line = next((line for line in text.splitlines() if line.strip(_WRAPPING)), "")
+    lines = [line for line in text.splitlines() if line.strip(_WRAPPING)]
+    if len(lines) > 1 and lines[0].rstrip().endswith(":"):  # "Here's a title:" and then it
+        lines = lines[1:]
+    line = lines[0] if lines else ""
     line = _LABEL.sub("", line).strip(_WRAPPING).rstrip(".。").strip(_WRAPPING)
     line = " ".join(line.split())
     if not line or not any(ch.isalnum() for ch in line):
@@ -116,20 +121,26 @@ class Titles:
                 self._pending.discard(chat_id)
 
 
-def ask_title(settings: Settings, target: Target, message: str, reply: str) -> str | None:
-    """The model's title for the chat, or None when it fails or says nothing usable."""
-    answer = Reply()
-    pieces = start_reply(settings, target, title_request(message, reply), answer,
-                         temperature=0.2, max_tokens=TITLE_TOKENS)
-    try:
-        for _ in pieces:
-            pass
-    finally:
-        close_source(pieces)
-    if answer.status not in ("complete", "incomplete"):
+def ask_title(settings: Settings, target: Target, message: str, reply: str,
+              pause: float = RETRY_SECONDS) -> str | None:
+    """The model's title for the chat, or None when it fails or says nothing usable. Asked a
+    second time after a failure: a one-slot server (llama-cpp-python) drops a request that a
+    newer one (the page asking it to count tokens) interrupts."""
+    for attempt in range(2):
+        answer = Reply()
+        pieces = start_reply(settings, target, title_request(message, reply), answer,
+                             temperature=0.2, max_tokens=TITLE_TOKENS)
+        try:
+            for _ in pieces:
+                pass
+        finally:
+            close_source(pieces)
+        if answer.status in ("complete", "incomplete"):
+            return clean_title(answer.text)
         logger.info("No title from %s: %s", target.label, answer.error or answer.status)
-        return None
-    return clean_title(answer.text)
+        if attempt == 0:
+            time.sleep(pause)
+    return None
 
 
 TITLES = Titles()  # titles under way in this process (work, not a cache of user data)

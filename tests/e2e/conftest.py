@@ -145,8 +145,8 @@ def app_factory(tmp_path_factory, request):
             SWITCHBOARD_DATA_DIR=str(data_dir),
             PYTHONUNBUFFERED="1",
             SWITCHBOARD_CHAT_TITLES="off",  # on in the tests of titles (env=)
-            **(env or {}),
         )
+        environment.update(env or {})
         argv = [
             sys.executable, "-m", "streamlit", "run", str(script or REPO / "streamlit_app.py"),
             "--server.headless", "true", "--server.port", str(port),
