@@ -863,7 +863,7 @@ def sessions_per_replica(replicas: Replicas, cookies: list[str | None]) -> tuple
 def sqlite_replies(data_dir: Path) -> Callable[[float], list[tuple[str, str, str]]]:
     """The local default's stored replies, read from its SQLite file (a new one each round,
     so every reply in it is the round's)."""
-    def stored(since: float) -> list[tuple[str, str, str]]:
+    def stored(since: float) -> list[tuple[str, str, str, str]]:
         with closing(sqlite3.connect(data_dir / "switchboard.db", timeout=30)) as db:
             return db.execute(STORED_REPLIES.replace("public.", "")).fetchall()
     return stored
@@ -913,9 +913,9 @@ def replicas_deployment(work: Path, name: str, relay: Server, count: int, sessio
     warm_email, *emails = replicas.emails
     pids = {f"replica-{i}": pid for i, pid in enumerate(replicas.pids, start=1)}
 
-    def stored(since: float) -> list[tuple[str, str, str]]:
+    def stored(since: float) -> list[tuple[str, str, str, str]]:
         rows = stack.sql(STORED_REPLIES + " and m.created_at >= to_timestamp(%s)", since)
-        return [(row["prompt"], row["reply"], row["status"]) for row in rows]
+        return [(row["prompt"], row["reply"], row["status"], row["model_label"]) for row in rows]
 
     return processes, Deployment(replicas.url, [(app, warm_email) for app in replicas.apps],
                                  pids, stored, emails, replicas)
