@@ -51,6 +51,7 @@ TEXT_COLUMNS = (
     "openai_compatible_base_url",
     "openai_compatible_model_name",
     "openai_compatible_quirks",
+    "title_model",
 )
 COMPATIBLE_COLUMNS = {name for name in TEXT_COLUMNS if name.startswith("openai_compatible_")}
 # The columns the second migration added, which its sign-up trigger names.
@@ -59,6 +60,7 @@ CONNECTIONS_MIGRATION = "20261126033000_create_connections.sql"
 LONG_MESSAGES_MIGRATION = "20261207111500_keep_long_messages_and_reply_leases.sql"
 ATTACHMENTS_MIGRATION = "20261207150000_keep_attachments_and_reply_room.sql"
 COMPARISONS_MIGRATION = "20261207180000_keep_comparisons.sql"
+TITLES_MIGRATION = "20261207192000_choose_who_titles_chats.sql"
 
 
 def records_for(names: list[str]) -> list[tuple[str, str]]:
@@ -112,6 +114,7 @@ def test_migration_files_are_named_as_the_cli_expects():
         LONG_MESSAGES_MIGRATION,
         ATTACHMENTS_MIGRATION,
         COMPARISONS_MIGRATION,
+        TITLES_MIGRATION,
     ]
     assert all(re.fullmatch(r"\d{14}_[a-z0-9_]+\.sql", name) for name in MIGRATIONS)
 
@@ -503,9 +506,9 @@ SAVED_BEFORE = Profile(  # what a user had saved with the earlier release
 
 def save_as_the_earlier_release(client, user_id: str, secret: str) -> None:
     """The earlier release's save: its own columns, the key encrypted as a Fernet token (it
-    knew no quirks)."""
+    knew no quirks, nor who writes titles)."""
     values = {name: value for name, value in SAVED_BEFORE.as_dict().items()
-              if name != "openai_compatible_quirks"}
+              if name not in ("openai_compatible_quirks", "title_model")}
     key = values["openai_compatible_api_key"]
     values["openai_compatible_api_key"] = Fernet(secret.encode()).encrypt(key.encode()).decode()
     client.table("profiles").update(values).eq("user_id", user_id).execute()
@@ -726,7 +729,8 @@ def test_an_upgrade_from_the_release_before_connections_keeps_the_settings(
                                                              "reply_leases",
                                                              "007_keep_attachments_and_"
                                                              "reply_room",
-                                                             "008_keep_comparisons"]
+                                                             "008_keep_comparisons",
+                                                             "011_choose_who_titles_chats"]
     connections = SQLiteConnectionStore(folder)
     assert connections.list() == []
     assert connections.add(Connection(name="Groq", base_url="http://h/v1")).name == "Groq"
@@ -1378,8 +1382,8 @@ def test_an_sqlite_file_of_the_release_before_comparisons_is_upgraded_keeping_it
 
     store = store_sqlite.SQLiteChatStore(tmp_path)
 
-    assert [m[0] for m in sqlite_rows(path, "select name from schema_migrations")][-1] == \
-        "008_keep_comparisons"
+    assert "008_keep_comparisons" in [m[0] for m in sqlite_rows(
+        path, "select name from schema_migrations")]
     assert store.get_chat(chat.id).title == "Old" and store.comparisons(chat.id) == []
     replies = (str(uuid.uuid4()), str(uuid.uuid4()))
     saved = store.save_comparison(Comparison(chat_id=chat.id, message_id=question.id,
