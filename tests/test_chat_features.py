@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tests.chatting import assistant_captions, chat_messages, send, start_chat, use_server
 
 
@@ -70,8 +72,10 @@ def test_markdown_and_code_render_and_each_reply_can_be_copied(katan_server):
     send(at, "```python\nprint('hi')\n```")
     (assistant,) = [m for m in at.chat_message if m.name == "assistant"]
     assert "```python" in assistant.markdown[0].value  # rendered by st.markdown as code
-    copy_text = [c.value for c in assistant.code]
-    assert copy_text and "print('hi')" in copy_text[0]
+    (copy,) = [h.proto.body for h in assistant.get("html")]  # the one-click Copy
+    held = re.search(r'<textarea class="sb-copy-text" hidden readonly>(.*?)</textarea>', copy,
+                     re.S).group(1)
+    assert "print(&#x27;hi&#x27;)" in held  # the reply's Markdown, escaped in the page
     assert assistant_captions(at)[0].startswith("katan-echo · OpenAI-compatible")
 
 
