@@ -112,6 +112,7 @@ def test_migration_files_are_named_as_the_cli_expects():
         LONG_MESSAGES_MIGRATION,
         ATTACHMENTS_MIGRATION,
         COMPARISONS_MIGRATION,
+        "20261207191000_keep_saved_prompts.sql",
     ]
     assert all(re.fullmatch(r"\d{14}_[a-z0-9_]+\.sql", name) for name in MIGRATIONS)
 
