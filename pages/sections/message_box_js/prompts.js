@@ -150,13 +150,17 @@
     const step = { ArrowDown: 1, ArrowUp: -1 }[event.key];
     const choose = (event.key === "Enter" && !event.shiftKey && !event.isComposing) || event.key === "Tab";
     if (!step && !choose && event.key !== "Escape") return;
+    if (!menu.shown.length) { // nothing to pick: the keys do what they always do
+      if (event.key !== "ArrowDown" && event.key !== "ArrowUp") closeMenu();
+      return;
+    }
     event.preventDefault();
     event.stopImmediatePropagation();
     if (event.key === "Escape") closeMenu();
-    else if (step && menu.shown.length) {
+    else if (step) {
       menu.active = (menu.active + step + menu.shown.length) % menu.shown.length;
       drawMenu(typedQuery(event.target.value) ?? "");
-    } else if (choose && menu.shown.length) pick(menu.shown[menu.active]);
+    } else pick(menu.shown[menu.active]);
   }
 
   function pick(prompt) {
