@@ -13,12 +13,13 @@ from typing import Callable
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from postgrest.exceptions import APIError
 
 from core.auth import SupabaseAuth
 from core.config import Settings
 from core.failures import UserFacingError
 from core.prompts.library import MAX_PROMPTS, SavedPrompt
-from core.prompts.stores import SQLitePromptStore, SupabasePromptStore
+from core.prompts.stores import SQLitePromptStore, SupabasePromptStore, prompt_failure
 from core.store.sqlite import DB_FILENAME
 
 PASSWORD = "correct horse battery"
@@ -172,3 +173,19 @@ def test_any_text_and_name_come_back_as_written(backend, text, name):
     stored = store.add(SavedPrompt(name=name, text=text))
     assert (stored.name, stored.text) == (name, text)
     assert backend.store().list() == [stored]
+
+
+@pytest.mark.parametrize("error, said", [
+    ({"code": "23505", "message": "duplicate key value violates unique constraint "
+      "\"prompts_user_name_key\""}, "already have a prompt named “Fix”"),
+    ({"code": "SB071", "message": "at most 500 saved prompts per user"},
+     "most saved prompts Switchboard keeps: 500"),
+    ({"code": "23514", "message": "new row for relation \"prompts\" violates check constraint "
+      "\"prompts_temperature_range\""}, "temperature must be between 0 and 2"),
+    ({"code": "23514", "message": "violates check constraint \"prompts_name_length\""},
+     "name must be 1 to 100 characters"),
+])
+def test_the_databases_refusals_are_said_in_plain_words(error, said):
+    failure = prompt_failure(APIError(error), "Fix")
+    assert isinstance(failure, UserFacingError) and said in str(failure)
+    assert "Nothing was saved" in str(failure) or "nothing was saved" in str(failure)
