@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -76,6 +77,9 @@ def from_json(data: bytes) -> list[SavedPrompt]:
     return prompts
 
 
+_NUMBERED = re.compile(r"(.*) \((\d+)\)")  # "name (2)": a name taken when it was imported
+
+
 @dataclass(frozen=True)
 class ImportPlan:
     added: list[SavedPrompt]  # to store, all at once
@@ -100,8 +104,14 @@ def plan_import(existing: Iterable[SavedPrompt], incoming: Iterable[SavedPrompt]
     (importing a file twice adds nothing); one whose name is taken by a different prompt is
     added as "name (2)", "name (3)", ... so nothing is lost. PromptRefused when the user's
     prompts would be more than MAX_PROMPTS."""
-    def same(a: SavedPrompt, b: SavedPrompt) -> bool:
-        return replace(a, id="", origin="user") == replace(b, id="", origin="user")
+    def same(new: SavedPrompt, had: SavedPrompt) -> bool:  # had: maybe numbered when imported
+        numbered = _NUMBERED.fullmatch(had.name)
+        stem = numbered.group(1) if numbered else had.name
+        name, stem = new.name.casefold(), stem.casefold()
+        named = name == had.name.casefold() or numbered is not None and (
+            name == stem or len(had.name) == MAX_PROMPT_NAME and name.startswith(stem))
+        return named and replace(new, name="", id="", origin="user") == replace(
+            had, name="", id="", origin="user")
 
     kept = list(existing)
     names = {p.name.casefold() for p in kept}
