@@ -11,6 +11,7 @@ from core.session import prompts
 
 FLASH = "prompts:flash"  # ("success" | "error", message), shown once
 EDITING = "prompts:editing"  # the id of the prompt in the form; "" for a new one
+IMPORTS = "prompts:imports"  # files imported in this session: the uploader's key
 FIELDS = ("name", "text", "model", "system_prompt", "temperature")
 
 
@@ -57,11 +58,17 @@ def _delete(prompt: SavedPrompt) -> None:
     _say("success", f"Deleted the prompt “{prompt.name}”.")
 
 
+def _uploader_key() -> str:
+    """Each file once: after an import the uploader starts empty (a new key)."""
+    return f"prompts:import_file:{st.session_state.get(IMPORTS, 0)}"
+
+
 def _import() -> None:
-    upload = st.session_state.get("prompts:import_file")
+    upload = st.session_state.get(_uploader_key())
     if upload is None:
         _say("error", "Choose a JSON file of prompts first, then press Import prompts.")
         return
+    st.session_state[IMPORTS] = st.session_state.get(IMPORTS, 0) + 1
     try:
         _say("success", prompts.import_prompts(upload.getvalue()))
     except SessionEnded:
@@ -104,7 +111,7 @@ def _transfer(own: list[SavedPrompt]) -> None:
                            file_name="switchboard-prompts.json", mime="application/json",
                            disabled=not own, key="prompts:export")
     with right:
-        st.file_uploader("Import prompts (JSON)", type=["json"], key="prompts:import_file")
+        st.file_uploader("Import prompts (JSON)", type=["json"], key=_uploader_key())
         st.button("Import prompts", on_click=_import, key="prompts:import")
 
 

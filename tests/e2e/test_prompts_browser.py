@@ -202,7 +202,7 @@ def test_prompts_export_and_import_back_and_a_bad_file_is_refused(app, new_page,
     wait_idle(page)
     assert any("Choose a JSON file of prompts first" in e for e in errors(page))
 
-    upload = page.locator(key("prompts:import_file")).locator('input[type="file"]')
+    upload = page.locator('[class*="st-key-prompts-import_file"] input[type="file"]')
     upload.set_input_files(str(exported))
     wait_idle(page)
     page.get_by_role("button", name="Import prompts").click()
