@@ -727,7 +727,8 @@ def test_an_upgrade_from_the_release_before_connections_keeps_the_settings(
                                                              "reply_leases",
                                                              "007_keep_attachments_and_"
                                                              "reply_room",
-                                                             "008_keep_comparisons"]
+                                                             "008_keep_comparisons",
+                                                             "010_keep_saved_prompts"]
     connections = SQLiteConnectionStore(folder)
     assert connections.list() == []
     assert connections.add(Connection(name="Groq", base_url="http://h/v1")).name == "Groq"
@@ -1108,7 +1109,8 @@ def test_an_upgrade_to_long_messages_keeps_every_row_index_trigger_and_the_searc
     names_after = schema_names(path)
     assert names_before <= names_after
     assert {(kind, name) for kind, name in names_after - names_before
-            if "attachments" not in name and "comparisons" not in name} == {
+            if "attachments" not in name and "comparisons" not in name
+            and "prompts" not in name} == {
         ("view", "messages_searched")}  # and what the later migrations add
     assert [row[:len(totals_before[0])] for row in sqlite_rows(
         path, "select * from user_totals")] == totals_before
@@ -1379,8 +1381,8 @@ def test_an_sqlite_file_of_the_release_before_comparisons_is_upgraded_keeping_it
 
     store = store_sqlite.SQLiteChatStore(tmp_path)
 
-    assert [m[0] for m in sqlite_rows(path, "select name from schema_migrations")][-1] == \
-        "008_keep_comparisons"
+    assert "008_keep_comparisons" in [m[0] for m in sqlite_rows(
+        path, "select name from schema_migrations")]
     assert store.get_chat(chat.id).title == "Old" and store.comparisons(chat.id) == []
     replies = (str(uuid.uuid4()), str(uuid.uuid4()))
     saved = store.save_comparison(Comparison(chat_id=chat.id, message_id=question.id,
