@@ -15,6 +15,10 @@ from core.providers.kinds import REGISTRY
 from core.providers.operator import ENV_NAME as CONNECTIONS_ENV
 from core.providers.operator import TABLE as CONNECTIONS_TABLE
 from core.providers.operator import operator_connections, parse_toml
+from core.prompts.library import ENV_NAME as PROMPTS_ENV
+from core.prompts.library import TABLE as PROMPTS_TABLE
+from core.prompts.library import SavedPrompt, operator_prompts
+from core.prompts.library import parse_toml as parse_prompts_toml
 
 DATA_DIR_ENV = "SWITCHBOARD_DATA_DIR"
 DEFAULT_DATA_DIR = Path.home() / ".switchboard"
@@ -31,6 +35,7 @@ SETTING_NAMES = (
     "SWITCHBOARD_IDLE_TIMEOUT",
     "SWITCHBOARD_CONNECTIONS",
     "SWITCHBOARD_CHAT_TITLES",
+    "SWITCHBOARD_PROMPTS",
     "OPENAI_API_KEY",
     "OPENAI_COMPATIBLE_API_KEY",
 )
@@ -52,6 +57,8 @@ class Settings:
     operator_connections: tuple[Connection, ...] = field(default=(), repr=False)
     # Models write new chats' titles (one short request each); off: chats keep their first words.
     chat_titles: bool = True
+    # The administrator's saved prompts, offered to every user, read-only.
+    operator_prompts: tuple[SavedPrompt, ...] = ()
 
     @property
     def mode(self) -> str:
@@ -111,6 +118,9 @@ def load_settings(
     table = secrets.get(CONNECTIONS_TABLE)
     if not isinstance(table, Mapping):  # not in secrets: the same TOML text in a variable
         table = parse_toml(get(CONNECTIONS_ENV))
+    prompts = secrets.get(PROMPTS_TABLE)
+    if not isinstance(prompts, Mapping):  # as the connections: the TOML text in a variable
+        prompts = parse_prompts_toml(get(PROMPTS_ENV))
     return Settings(
         supabase_url=url.rstrip("/"),
         supabase_anon_key=anon_key,
@@ -126,4 +136,5 @@ def load_settings(
         },
         operator_connections=operator_connections(table),
         chat_titles=switch("SWITCHBOARD_CHAT_TITLES", Settings.chat_titles),
+        operator_prompts=operator_prompts(prompts),
     )

@@ -32,6 +32,7 @@ from pages.sections import tally as tally_section
 from pages.sections import titles as titles_section
 from pages.sections import checks
 from pages.sections import connections as connections_section
+from pages.sections import prompts as prompts_section
 
 session.run_in_frame()  # never drawn without the frame's gate
 
@@ -267,6 +268,7 @@ for provider, current in zip(REGISTRY, seeds):
                 st.error(flash[2])
 
 connections_section.draw()
+prompts_section.draw()
 chats_section.draw()
 titles_section.draw()
 usage_section.draw()

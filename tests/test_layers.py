@@ -15,10 +15,12 @@ LAYERS = (
     ("core.redaction", "core.failures"),  # whose failure it is, and keys kept out of text
     ("core.providers", "core.history.model", "core.history.thread"),  # the data: servers,
     # connections, the profile, chats and messages
+    ("core.prompts",),  # saved prompts: their variables, rules, file, the administrator's
     ("core.config",),  # the deployment's settings
     ("core.attachments",),  # files sent with a message: read from an upload, put in a request
     ("core.chat",),  # talking to a server: client, guard, call, stream, blocks, discovery
     ("core.store",),  # where each user's data is kept, behind the stores' contracts
+    ("core.prompts.stores",),  # where a user's saved prompts are kept
     ("core.history",),  # a conversation as it happens, the chat list, export and import
     ("core.auth", "core.forms"),  # sign-in; what a settings form saves
     ("core.session",),  # the one module that touches Streamlit

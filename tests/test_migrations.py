@@ -114,6 +114,7 @@ def test_migration_files_are_named_as_the_cli_expects():
         LONG_MESSAGES_MIGRATION,
         ATTACHMENTS_MIGRATION,
         COMPARISONS_MIGRATION,
+        "20261207191000_keep_saved_prompts.sql",
         TITLES_MIGRATION,
     ]
     assert all(re.fullmatch(r"\d{14}_[a-z0-9_]+\.sql", name) for name in MIGRATIONS)
@@ -730,6 +731,7 @@ def test_an_upgrade_from_the_release_before_connections_keeps_the_settings(
                                                              "007_keep_attachments_and_"
                                                              "reply_room",
                                                              "008_keep_comparisons",
+                                                             "010_keep_saved_prompts",
                                                              "011_choose_who_titles_chats"]
     connections = SQLiteConnectionStore(folder)
     assert connections.list() == []
@@ -1111,7 +1113,8 @@ def test_an_upgrade_to_long_messages_keeps_every_row_index_trigger_and_the_searc
     names_after = schema_names(path)
     assert names_before <= names_after
     assert {(kind, name) for kind, name in names_after - names_before
-            if "attachments" not in name and "comparisons" not in name} == {
+            if "attachments" not in name and "comparisons" not in name
+            and "prompts" not in name} == {
         ("view", "messages_searched")}  # and what the later migrations add
     assert [row[:len(totals_before[0])] for row in sqlite_rows(
         path, "select * from user_totals")] == totals_before

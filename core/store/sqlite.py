@@ -561,6 +561,42 @@ def m008_keep_comparisons(db: sqlite3.Connection) -> None:
 
 
 @migration
+def m010_keep_saved_prompts(db: sqlite3.Connection) -> None:
+    """Each user's saved prompts: a name unique per user whatever its case, a text with
+    `{{variables}}`, and the model, system prompt and temperature it sets; at most 500."""
+    db.execute("""
+        create table prompts (
+            id text primary key,
+            user_id text not null,
+            name text not null
+                constraint prompts_name_length check (length(name) between 1 and 100),
+            text text not null
+                constraint prompts_text_length check (length(text) between 1 and 100000),
+            model text not null default ''
+                constraint prompts_model_length check (length(model) <= 500),
+            system_prompt text not null default ''
+                constraint prompts_system_prompt_length check (length(system_prompt) <= 100000),
+            temperature real
+                constraint prompts_temperature_range check (temperature between 0 and 2),
+            created_at text not null default (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+            updated_at text not null default (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+        )
+        """)
+    # SQLite's lower() folds ASCII only: the store also compares names in Python.
+    db.execute("create unique index prompts_user_name_key on prompts (user_id, lower(name))")
+    db.execute("""
+        create trigger prompts_limit before insert on prompts
+        when (select count(*) from prompts where user_id = new.user_id) >= 500
+        begin select raise(abort, 'prompts_limit: at most 500 saved prompts per user'); end
+        """)
+    db.execute("""
+        create trigger prompts_keep_owner before update of user_id on prompts
+        when new.user_id is not old.user_id
+        begin select raise(abort, 'a prompt cannot be moved to another user'); end
+        """)
+
+
+@migration
 def m011_choose_who_titles_chats(db: sqlite3.Connection) -> None:
     """Who writes a new chat's title: '' its own model, 'none' nobody, else a model's label."""
     db.execute("alter table profiles add column title_model text not null default '' "

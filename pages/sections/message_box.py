@@ -9,10 +9,13 @@ still heard and nothing runs while the user does nothing.
 
 import functools
 import html
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
+
+from core.session import prompts
 
 _SCRIPTS = Path(__file__).with_name("message_box_js")
 METER_KEY = "message-box-meter"
@@ -113,3 +116,30 @@ def _draft_script(forget: bool) -> None:
     with st.container(key=DRAFT_KEY):
         st.html(f'{_DRAFT_STYLE}<script data-forget="{str(forget).lower()}">'
                 f'{_script("draft.js")}</script>', unsafe_allow_javascript=True)
+
+
+PROMPTS_KEY = "message-box-prompts"
+_PROMPTS_STYLE = (f"<style>.st-key-{PROMPTS_KEY}, div:has(> .st-key-{PROMPTS_KEY}) "
+                  "{ display: none; }</style>")
+
+
+def _apply_prompt(model_labels: list[str]) -> None:
+    picked = str(st.session_state.get(f"{PROMPTS_KEY}:apply") or "")
+    prompts.apply_settings(picked.split("#")[0], model_labels)
+
+
+def offer_prompts(model_labels: list[str]) -> None:
+    """Saved prompts on `/` in the chat input (see message_box_js/prompts.js); a prompt's model,
+    when one of `model_labels`, and its options become the chat's. Call it on the chat page,
+    next to `st.chat_input`: a pick reruns the page, and its callback sets the chat's pickers
+    before they are drawn."""
+    offered, _ = prompts.offered_prompts()  # a store that fails is said on Settings
+    data = [{"id": p.id, "name": p.name, "text": p.text, "model": p.model, "origin": p.origin,
+             "applies": prompts.sets_something(p, model_labels)} for p in offered]
+    with st.container(key=PROMPTS_KEY):
+        st.text_input("Saved prompt picked", key=f"{PROMPTS_KEY}:apply", live="0ms",
+                      label_visibility="collapsed", on_change=_apply_prompt,
+                      args=(list(model_labels),))
+        st.html(f'{_PROMPTS_STYLE}<div class="sb-prompts" '
+                f'data-prompts="{html.escape(json.dumps(data, ensure_ascii=False))}"></div>'
+                f'<script>{_script("prompts.js")}</script>', unsafe_allow_javascript=True)
