@@ -31,7 +31,7 @@ from core.attachments.reading import ACCEPTED_TYPES, MAX_UPLOAD_MB
 from pages.sections import history
 from pages.sections.attachments import draw_attachments, draw_tray
 from pages.sections.compare import draw_comparison, draw_compared_note, draw_picker
-from pages.sections.message_box import MeterNumbers, draw_meter, keep_draft
+from pages.sections.message_box import MeterNumbers, draw_meter, keep_draft, offer_prompts
 from pages.sections.reply_body import draw_copy, draw_reply_body, draw_user_text
 from pages.sections.scripts import HIDDEN, close_sidebar_on_pick
 
@@ -510,6 +510,7 @@ prompt = st.chat_input(
     accept_file="multiple", file_type=ACCEPTED_TYPES, max_upload_size=MAX_UPLOAD_MB,
     disabled=live is not None or conversation.open_comparison() is not None)
 keep_draft()  # what is typed and attached in the box survives a visit to another page
+offer_prompts([t.label for t in targets])  # saved prompts on "/" in the box
 if live is None and _take_request(conversation, prompt, target, compared, system_prompt):
     # Asked before anything is drawn: the request leaves now, not after this run.
     if compared:

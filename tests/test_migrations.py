@@ -670,7 +670,9 @@ def test_two_sessions_starting_at_once_on_a_fresh_file_apply_each_migration_once
         def apply(db):
             step.apply(db)
             applied.append(step.name)
-            time.sleep(0.2)  # widens the window between a step and its record
+            # Widens the window between a step and its record; all the steps together stay
+            # within the second session's wait for the lock (real steps take milliseconds).
+            time.sleep(1.0 / len(store_sqlite.MIGRATIONS))
         return dataclasses.replace(step, apply=apply)
 
     monkeypatch.setattr(store_sqlite, "MIGRATIONS", [slowly(m) for m in store_sqlite.MIGRATIONS])
