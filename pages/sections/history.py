@@ -1,6 +1,7 @@
 """The chat page's sidebar: New chat, search as you type, and the user's chats: pinned first,
 then by day, or one folder's."""
 
+import html
 import json
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -55,7 +56,7 @@ _SCROLL_SCRIPT = """<script>
 _HIT_STYLE = """<style>
 .sb-hit { font-size: 0.85rem; line-height: 1.3; margin: 0 0 -0.5rem 0; overflow-wrap: anywhere; }
 .sb-hit-title { font-weight: 600; }
-.sb-hit-snippet { opacity: 0.8; }
+.sb-hit-snippet, .sb-hit-folder { opacity: 0.8; }
 .sb-hit mark { padding: 0 0.1em; border-radius: 2px; }
 </style>"""
 
@@ -241,10 +242,13 @@ def _draw_found(query: str) -> None:
     st.html(_HIT_STYLE)
     for n, hit in enumerate(hits):
         title = marked_html(with_marks(shown_title(hit.chat), query))
+        pin = '<span title="Pinned">📌 </span>' if hit.chat.pinned else ""
+        folder = (f'<div class="sb-hit-folder">📁 {html.escape(hit.chat.folder)}</div>'
+                  if hit.chat.folder else "")
         snippet = marked_html(hit.snippet) if hit.message_id else ""
-        with st.container(key=f"history-hit-{n}"):
-            st.html(f'<div class="sb-hit"><div class="sb-hit-title">{title}</div>'
-                    f'<div class="sb-hit-snippet">{snippet}</div></div>')
+        with st.container(key=f"history-found-{n}"):
+            st.html(f'<div class="sb-hit">{pin}<span class="sb-hit-title">{title}</span>'
+                    f'{folder}<div class="sb-hit-snippet">{snippet}</div></div>')
             st.button("Open at this message" if hit.message_id else "Open",
                       key=f"history:hit:{hit.chat.id}", type="tertiary",
                       icon=":material/arrow_forward:", on_click=_open_at,
