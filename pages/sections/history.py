@@ -35,17 +35,18 @@ FLASH = "history:flash"
 SHOWING = "history:showing"  # the list's filter: ALL, PINNED or a folder's name
 ALL = "All chats"
 # The message a search hit opened the chat at; the chat page draws each message with the
-# anchor id MESSAGE_ANCHOR.format(id), which the page then scrolls to.
+# element id MESSAGE_ANCHOR.format(id) (or in a container keyed so, whose class is
+# "st-key-" + that), which the page then scrolls to.
 SCROLL_TO = "history:scroll_to"
 MESSAGE_ANCHOR = "chat-msg-{}"
 HITS_PER_PAGE = 20
 
 _SCROLL_SCRIPT = """<script>
 (function () {
-  const wanted = %s;
+  const wanted = %s, keyed = %s;
   let tries = 0;
   const look = () => {
-    const place = document.getElementById(wanted);
+    const place = document.getElementById(wanted) || document.querySelector("." + keyed);
     if (place) { place.scrollIntoView({block: "center"}); return; }
     if (++tries < 50) setTimeout(look, 100);
   };
@@ -154,7 +155,10 @@ def _move_folder(name: str, to: str) -> None:
         st.session_state[FLASH] = str(exc)
         return
     st.session_state[SHOWING] = folder_name(to) or ALL
-    st.toast(f"{moved} chats moved." if to else f"Folder “{name}” deleted; its chats kept.")
+    for stale in [k for k in st.session_state if str(k).startswith("history:folder:")]:
+        del st.session_state[stale]  # a chat's folder box holding the old name
+    st.toast(f"{moved} chats moved." if to else
+             f"Folder “{plain_label(name)}” deleted; its chats kept.")
     session.history_changed()
 
 
@@ -204,7 +208,7 @@ def _chat_menu(chat) -> None:
                            file_name=f"{name}.json", mime="application/json", icon="⬇️",
                            key=f"history:export_json:{chat.id}", on_click="ignore")
         if st.session_state.get(DELETING) == chat.id:
-            st.warning(f"Delete “{shown_title(chat)}” and all its messages?")
+            st.warning(f"Delete “{plain_label(shown_title(chat))}” and all its messages?")
             left, right = st.columns(2)
             left.button("Delete for good", type="primary", key=f"history:delete_yes:{chat.id}",
                         on_click=_delete, args=(chat.id,))
@@ -259,7 +263,8 @@ def _draw_found(query: str) -> None:
 
 
 def _draw_folder_tools(name: str) -> None:
-    with st.popover(f"Folder “{name}”", icon=":material/folder:", width="stretch"):
+    with st.popover(f"Folder “{plain_label(name)}”", icon=":material/folder:",
+                    width="stretch"):
         st.text_input("New name", value=name, max_chars=MAX_FOLDER_LENGTH,
                       key="history:folder_rename")
         st.button("Rename folder", key="history:folder_rename_go", on_click=lambda: _move_folder(
@@ -315,7 +320,8 @@ def draw(head, listing) -> None:
                               label_visibility="collapsed", icon="🔎", live=True)
     with listing:
         if scroll_to := st.session_state.pop(SCROLL_TO, None):
-            st.html(_SCROLL_SCRIPT % json.dumps(MESSAGE_ANCHOR.format(scroll_to)),
+            anchor = MESSAGE_ANCHOR.format(scroll_to)
+            st.html(_SCROLL_SCRIPT % (json.dumps(anchor), json.dumps("st-key-" + anchor)),
                     unsafe_allow_javascript=True)
         try:
             if query.strip():
