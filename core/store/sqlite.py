@@ -19,17 +19,17 @@ from pathlib import Path
 
 from core.failures import UserFacingError, ours
 from core.history.model import (
-    MAX_FOLDER_LENGTH,
-    SNIPPET_MARKS,
     ATTACHMENT_KINDS,
     MAX_ATTACHMENT_NAME_LENGTH,
     MAX_ATTACHMENTS,
     MAX_DOCUMENT_CHARS,
     MAX_COMPARED,
+    MAX_FOLDER_LENGTH,
     MAX_IMAGE_BYTES,
     MAX_MODEL_LABEL_LENGTH,
     MIN_COMPARED,
     REPLY_LEASE_SECONDS,
+    SNIPPET_MARKS,
     Attachment,
     Chat,
     Comparison,
@@ -1351,7 +1351,6 @@ class SQLiteChatStore(_LocalFile):
                 {"match": match, "user": self.user_id, "limit": limit},
             )
             return [Found(chat_from_row(row), row["snippet"]) for row in rows]
-
 
     # ---- folders, and search as the user types
 

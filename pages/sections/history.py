@@ -242,7 +242,9 @@ def _draw_found(query: str) -> None:
     limit = shown[1] if shown[0] == query else HITS_PER_PAGE
     count = store.count_found(query)
     st.caption(found_count(count), help="Chats whose title or a message holds every word")
-    hits = store.search_page(query, limit=limit) if count else []
+    hits = []  # a hundred at most per call, as a hosted project answers
+    for at in range(0, min(limit, count), 100):
+        hits += store.search_page(query, limit=min(100, limit - at), offset=at)
     st.html(_HIT_STYLE)
     for n, hit in enumerate(hits):
         title = marked_html(with_marks(shown_title(hit.chat), query))
