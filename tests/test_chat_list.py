@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.history.listing import (
+    LABEL_MARKUP,
     PINNED,
     folder_name,
     found_count,
@@ -76,19 +77,27 @@ def test_with_marks_marks_typed_words_where_words_start_ignoring_case():
 
 @given(texts)
 def test_plain_label_escapes_every_markdown_character(title):
-    """Property: every ASCII punctuation character is escaped, and removing the escapes gives
-    the title with its runs of spaces made one."""
+    """Property: every character a label reads as Markdown comes after a backslash, and
+    removing the escapes gives the title with its runs of spaces made one."""
     label = plain_label(title)
-    unescaped = re.sub(r"\\(.)", r"\1", label)
-    assert unescaped == " ".join(title.split())
+    assert re.sub(r"\\(.)", r"\1", label) == " ".join(title.split())
     at = 0
-    while at < len(label):  # each punctuation character comes after its backslash
+    while at < len(label):  # each escape is a backslash and one ASCII punctuation character
         if label[at] == "\\":
             assert label[at + 1] in string.punctuation
             at += 2
         else:
-            assert label[at] not in string.punctuation
+            assert label[at] not in LABEL_MARKUP
             at += 1
+    assert not re.match(r"(#|>|[-+]|\d+[.)])", label)  # no block at the start
+
+
+def test_plain_label_leaves_plain_punctuation_readable():
+    assert plain_label("What's 2+2? Ask, then see.") == "What's 2+2? Ask, then see."
+    assert plain_label("**Bold** <b>x</b>") == "\\*\\*Bold\\*\\* \\<b\\>x\\</b\\>"
+    assert plain_label("# Plan") == "\\# Plan"
+    assert plain_label("12. Notes") == "12\\. Notes"
+    assert plain_label("- item") == "\\- item"
 
 
 def test_a_folder_name_is_trimmed():

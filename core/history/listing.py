@@ -122,13 +122,22 @@ def with_marks(text: str, query: str) -> str:
     return "".join(out) + (end if previous else "")
 
 
-# Markdown reads these when escaped with a backslash as the characters themselves.
-_MARKDOWN_PUNCTUATION = re.compile(r"""([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])""")
+# What a widget label reads as Markdown: inline formatting, links, images, LaTeX, icons and
+# colours anywhere; a heading, quote or list at the start (a label would show only its text).
+LABEL_MARKUP = set("\\*_~`[]$:<>|")
+_LEADING_BLOCK = re.compile(r"^(#|>|[-+]|\d+[.)])")
 
 
 def plain_label(text: str) -> str:
-    """`text` for a widget label that reads Markdown: shown as typed, never as formatting."""
-    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", " ".join(text.split()))
+    """`text` for a widget label that reads Markdown: shown as typed (runs of spaces made
+    one), never as formatting. Other characters are left as they are, so labels stay
+    readable where they are read raw."""
+    text = " ".join(text.split())
+    escaped = "".join("\\" + char if char in LABEL_MARKUP else char for char in text)
+    if (block := _LEADING_BLOCK.match(escaped)) is not None:
+        cut = block.end() - 1  # before the mark that makes it a block
+        escaped = escaped[:cut] + "\\" + escaped[cut:]
+    return escaped
 
 
 def folder_name(typed: object) -> str:
