@@ -135,3 +135,39 @@ def test_any_typed_text_is_searched_as_plain_words(chats, word):
     store = chats.store()
     count = store.count_found(word)
     assert count >= 0 and len(store.search_page(word, limit=100)) == min(count, 100)
+
+
+def test_a_file_from_before_folders_is_upgraded_keeping_its_chats_pins_and_search(
+        tmp_path, monkeypatch):
+    import sqlite3
+    from contextlib import closing
+
+    from core.store import sqlite as store_sqlite
+
+    with monkeypatch.context() as earlier_release:
+        earlier_release.setattr(store_sqlite, "MIGRATIONS", store_sqlite.MIGRATIONS[:8])
+        store_sqlite.SQLiteChatStore(tmp_path)
+    with closing(sqlite3.connect(tmp_path / store_sqlite.DB_FILENAME)) as db, db:
+        db.execute("insert into chats (id, user_id, title, pinned, created_at, updated_at)"
+                   " values ('c1', ?, 'Old pinned plans', 1, '2026-01-01T00:00:00.000000Z',"
+                   " '2026-01-01T00:00:00.000000Z')", (store_sqlite.LOCAL_USER_ID,))
+
+    store = store_sqlite.SQLiteChatStore(tmp_path)
+
+    [chat] = store.list_chats(pinned=True)
+    assert (chat.id, chat.folder, chat.pinned) == ("c1", "", True)
+    assert store.count_found("pla") == 1 and store.folders() == []
+    store.save_chat(chat.with_changes(folder="Kept"))
+    assert store.folders() == [("Kept", 1)]
+
+
+def test_a_chats_folder_and_pin_go_through_an_export_and_an_import(chats):
+    from core.history.transfer import every_chat, import_chats, to_json
+
+    store = chats.store()
+    store.save_chat(Chat(title="filed", folder="Work", pinned=True))
+    text = to_json(every_chat(store))
+    other = chats.other_user()
+    import_chats(other, text)
+    [chat] = other.list_chats()
+    assert (chat.title, chat.folder, chat.pinned) == ("filed", "Work", True)
