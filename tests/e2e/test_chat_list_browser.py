@@ -25,7 +25,6 @@ from tests.e2e.browser import (
     messages,
     open_app,
     open_sidebar,
-    pick,
     screenshot,
     wait_idle,
 )
@@ -78,6 +77,16 @@ def close_menu(page: Page) -> None:
     wait_idle(page)
 
 
+def show(page: Page, choice: str) -> None:
+    """Pick what the list shows, its box scrolled into view first (a phone's sidebar scrolls)."""
+    box = page.locator(key("history:showing"))
+    box.scroll_into_view_if_needed()
+    box.click()
+    page.keyboard.type(choice.removeprefix("📁 ").split(" (")[0])  # what a person types
+    page.get_by_role("option", name=choice).click()
+    wait_idle(page)
+
+
 def group_of(page: Page, title: str) -> str:
     """The caption of the group the chat's button is listed under."""
     return page.locator(SIDEBAR).evaluate(
@@ -108,12 +117,12 @@ def pin_file_and_filter(page: Page) -> None:
     page.keyboard.press("Enter")
     wait_idle(page)
     close_menu(page)
-    pick(page, page.locator(key("history:showing")), "📁 Travel (1)")
+    show(page, "📁 Travel (1)")
     expect(sidebar_button(page, "Island notes 3")).to_be_visible()
     expect(sidebar_button(page, "Island notes 4")).to_have_count(0)
 
     # Pinned only, then unpinned: gone from the pins.
-    pick(page, page.locator(key("history:showing")), "Pinned")
+    show(page, "Pinned")
     expect(sidebar_button(page, "Island notes 3")).to_be_visible()
     expect(sidebar_button(page, "Island notes 2")).to_have_count(0)
     open_menu(page)
@@ -122,7 +131,7 @@ def pin_file_and_filter(page: Page) -> None:
     expect(sidebar_button(page, "Island notes 3")).to_have_count(0)
 
     # The folder deleted: its chat stays, in no folder, and the list shows every chat.
-    pick(page, page.locator(key("history:showing")), "📁 Travel (1)")
+    show(page, "📁 Travel (1)")
     page.locator(SIDEBAR).get_by_text("Folder “Travel”").click()
     page.get_by_role("button", name="Delete folder (its chats stay, in no folder)").click()
     wait_idle(page)
@@ -160,7 +169,8 @@ def search_as_you_type(page: Page, ids: dict[str, str]) -> None:
     # A hit in an earlier version of a message: the chat opens on that version.
     box.fill("")
     page.keyboard.type("wombat bur", delay=60)
-    expect(page.locator(SIDEBAR).get_by_text("1 chat", exact=True)).to_be_visible(timeout=10_000)
+    expect(hits.first.locator(".sb-hit-title")).to_have_text("Branched", timeout=10_000)
+    expect(page.locator(SIDEBAR).get_by_text("1 chat", exact=True)).to_be_visible()
     wait_idle(page)
     page.locator(SIDEBAR).get_by_role("button", name="Open at this message").click()
     wait_idle(page)
