@@ -9,6 +9,9 @@ classes, measures --runs times each:
 - the first page of the chat list (`list_chats(50)`),          target <= 50 ms
 - opening the 1,000-message chat (`messages(chat_id)`),       target <= 300 ms
 - a search for a word present in a few chats (`search(word)`), target <= 200 ms
+- with --typing (the default): that word typed letter by letter in the sidebar's search box in
+  Chromium, against `streamlit run` on the same data: each keystroke to the hits drawn
+  (bench/search_typing.py), target <= 200 ms p95 from the box's commit
 
 Each figure is server-side time: for SQLite the store call itself (in-process); for Supabase
 PostgreSQL's own planning and execution time of the statements PostgREST ran for the store
@@ -17,7 +20,7 @@ as the same user, beside it. The client's wall time and a baseline measured in t
 trivial round trip) are printed too, so runs on different machines compare.
 
     .venv/bin/python bench/history.py [--backend sqlite|supabase|both] [--runs N]
-        [--chats N] [--messages N] [--other-chats N] [--other-messages N]
+        [--chats N] [--messages N] [--other-chats N] [--other-messages N] [--no-typing]
 
 Exit 0 once measured, even when a target is missed (that is a result); 2 when it could not run
 or a store answered wrongly. See bench/README.md.
@@ -366,7 +369,10 @@ def run_sqlite(args: argparse.Namespace, histories: dict[str, History],
     size = store.path.stat().st_size / 2**20
     print(f"  loaded in {elapsed[0] / 1e3:.1f} s (one transaction); file {size:.0f} MiB",
           flush=True)
-    return sqlite_figures(data_dir, histories["user"], args.runs)
+    figures = sqlite_figures(data_dir, histories["user"], args.runs)
+    if args.typing:
+        typed_in_browser(args, "SQLite", {"SWITCHBOARD_DATA_DIR": str(data_dir)})
+    return figures
 
 
 # ---------------------------------------------------------------- Supabase (PostgREST + PostgreSQL)
@@ -559,8 +565,12 @@ def signed_up(stack, name: str):
     from core.config import Settings
 
     auth = SupabaseAuth(Settings(supabase_url=stack.url, supabase_anon_key=stack.anon_key))
-    user = auth.sign_up(f"bench-{name}-{uuid.uuid4().hex[:8]}@example.com", PASSWORD)
+    EMAILS[name] = f"bench-{name}-{uuid.uuid4().hex[:8]}@example.com"
+    user = auth.sign_up(EMAILS[name], PASSWORD)
     return auth.client, user.id
+
+
+EMAILS: dict[str, str] = {}  # each account's, by name, to sign in in the browser
 
 
 def run_supabase(args: argparse.Namespace, histories: dict[str, History]) -> list[Figure]:
@@ -584,9 +594,48 @@ def run_supabase(args: argparse.Namespace, histories: dict[str, History]) -> lis
         finally:
             statements.close()
         figures.append(postgres_baseline(stack.db_dsn, args.runs))
+        if args.typing:
+            from cryptography.fernet import Fernet
+
+            typed_in_browser(args, "Supabase", {
+                "SUPABASE_URL": stack.url, "SUPABASE_ANON_KEY": stack.anon_key,
+                "SWITCHBOARD_ENCRYPTION_KEYS": Fernet.generate_key().decode()},
+                sign_in=lambda page: browser_sign_in(page, EMAILS["user"]))
         return figures
     finally:
         stop_stack(stack)
+
+
+# ---------------------------------------------------------------- search as you type
+
+
+def typed_in_browser(args: argparse.Namespace, backend: str, env: dict[str, str],
+                     sign_in: Callable | None = None) -> None:
+    """The app on this backend's data, the search word typed in Chromium; its figures are
+    reported with the others."""
+    from bench import search_typing
+
+    proc, url = search_typing.start_app(env)
+    try:
+        figures = search_typing.measure(url, SEARCH_WORD, args.runs,
+                                        f"{SEARCH_HITS} chats", sign_in)
+    except RuntimeError as exc:
+        raise BenchError(f"search as you type on {backend}: {exc}") from exc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    TYPING.append(lambda: search_typing.report(backend, SEARCH_WORD, figures))
+
+
+TYPING: list[Callable[[], None]] = []  # the browser figures' reports, printed last
+
+
+def browser_sign_in(page, email: str) -> None:
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.locator("h1", has_text="Chat").wait_for(timeout=60_000)
+    page.wait_for_selector('.st-key-history-search input', timeout=60_000)
 
 
 # ---------------------------------------------------------------- report and main
@@ -636,6 +685,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--other-messages", type=int, default=100_000,
                         help="another user's messages (default 100000)")
     parser.add_argument("--runs", type=int, default=7, help="timed runs per figure (median)")
+    parser.add_argument("--typing", action=argparse.BooleanOptionalAction, default=True,
+                        help="also type the search word in Chromium against `streamlit run` "
+                             "(keystroke to hits drawn); needs Chromium and playwright")
     args = parser.parse_args(argv)
     if min(args.runs, args.chats, args.other_chats) < 1:
         parser.error("--runs, --chats and --other-chats must be positive")
@@ -674,6 +726,8 @@ def run(args: argparse.Namespace, work: Path) -> None:
             = run_supabase(args, histories)
     for backend, figures in results.items():
         report(backend, figures, args.runs)
+    for typed in TYPING:
+        typed()
     print(f"\n(bench took {time.monotonic() - started:.0f} s; load average "
           f"{os.getloadavg()[0]:.1f} at the end)")
 

@@ -114,6 +114,7 @@ def test_migration_files_are_named_as_the_cli_expects():
         LONG_MESSAGES_MIGRATION,
         ATTACHMENTS_MIGRATION,
         COMPARISONS_MIGRATION,
+        "20261207190000_file_chats_and_search_as_typed.sql",
         "20261207191000_keep_saved_prompts.sql",
         TITLES_MIGRATION,
     ]
@@ -733,6 +734,7 @@ def test_an_upgrade_from_the_release_before_connections_keeps_the_settings(
                                                              "007_keep_attachments_and_"
                                                              "reply_room",
                                                              "008_keep_comparisons",
+                                                             "009_file_chats_in_folders",
                                                              "010_keep_saved_prompts",
                                                              "011_choose_who_titles_chats"]
     connections = SQLiteConnectionStore(folder)
@@ -775,6 +777,7 @@ def test_the_sqlite_connections_table_enforces_its_limits_by_itself(tmp_path):
 
 CHAT_DATA_COLUMNS = {"title", "connection_id", "model", "system_prompt", "temperature",
                      "current_id", "pinned", "max_tokens", "context_window"}
+CHAT_DATA_COLUMNS |= {"folder"}  # 20261207190000_file_chats_and_search_as_typed
 MESSAGE_DATA_COLUMNS = {"content", "model_label", "status", "error", "reasoning", "usage"}
 CHAT_FUNCTIONS = ("set_chat_updated_at()", "keep_chat_owner()", "keep_message_place()",
                   "touch_chat_of_message()", "search_chats(text, integer)")
@@ -1116,7 +1119,8 @@ def test_an_upgrade_to_long_messages_keeps_every_row_index_trigger_and_the_searc
     assert names_before <= names_after
     assert {(kind, name) for kind, name in names_after - names_before
             if "attachments" not in name and "comparisons" not in name
-            and "prompts" not in name} == {
+            and "prompts" not in name
+            and name not in ("chats_user_pinned_idx", "chats_user_folder_idx")} == {
         ("view", "messages_searched")}  # and what the later migrations add
     assert [row[:len(totals_before[0])] for row in sqlite_rows(
         path, "select * from user_totals")] == totals_before
@@ -1380,10 +1384,16 @@ def test_an_sqlite_file_of_the_release_before_comparisons_is_upgraded_keeping_it
         tmp_path, monkeypatch):
     with monkeypatch.context() as earlier_release:
         earlier_release.setattr(store_sqlite, "MIGRATIONS", store_sqlite.MIGRATIONS[:7])
-        earlier = store_sqlite.SQLiteChatStore(tmp_path)
-        chat = earlier.save_chat(Chat(title="Old"))
-        question = earlier.add_message(Message(chat_id=chat.id, role="user", content="q"))
+        store_sqlite.SQLiteChatStore(tmp_path)
     path = tmp_path / DB_FILENAME
+    # Its rows as that release wrote them (today's store writes columns it lacked).
+    chat, question = Chat(title="Old"), Message(chat_id="", role="user", content="q")
+    question = question.with_changes(chat_id=chat.id)
+    sqlite_rows(path, "insert into chats (id, user_id, title, created_at, updated_at)"
+                      " values (?, ?, 'Old', ?, ?)", chat.id, LOCAL_USER_ID, OLD_TIME, OLD_TIME)
+    sqlite_rows(path, "insert into messages (id, chat_id, user_id, role, content, created_at)"
+                      " values (?, ?, ?, 'user', 'q', ?)", question.id, chat.id, LOCAL_USER_ID,
+                OLD_TIME)
 
     store = store_sqlite.SQLiteChatStore(tmp_path)
 

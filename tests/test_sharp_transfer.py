@@ -482,7 +482,8 @@ def test_the_json_of_a_chat():
         '   "system_prompt": "",', '   "temperature": null,', '   "current_id": null,',
         '   "pinned": false,', '   "max_tokens": null,', '   "context_window": null,',
         '   "created_at": "2024-01-01T00:00:00+00:00",',
-        '   "updated_at": "2024-01-01T00:00:00+00:00",', '   "messages": [],',
+        '   "updated_at": "2024-01-01T00:00:00+00:00",', '   "folder": "",',
+        '   "messages": [],',
         '   "comparisons": []', "  }", " ]",
         "}"])
 

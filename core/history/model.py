@@ -15,6 +15,10 @@ MAX_REASONING_LENGTH = MAX_CONTENT_LENGTH
 MAX_ERROR_LENGTH = 10_000
 MAX_MODEL_LABEL_LENGTH = 500
 MAX_SYSTEM_PROMPT_LENGTH = 100_000
+MAX_FOLDER_LENGTH = 100  # a folder's name, in characters
+# Around each matched word of a search snippet, as the stores write it: private-use characters,
+# which no keyboard types, so text that looks like markup stays text.
+SNIPPET_MARKS = ("\ue000", "\ue001")
 # Seconds a streaming reply may go without a write before a reader takes its writer for gone.
 REPLY_LEASE_SECONDS = 15.0
 ROLES = ("user", "assistant")
@@ -104,6 +108,7 @@ class Chat:
     context_window: int | None = None  # typed by the user when the server does not say it
     created_at: str = ""  # set by the store; an import gives it
     updated_at: str = ""  # set by the store on every change to the chat or a newer message
+    folder: str = ""  # the one folder the user filed it in ("": none)
 
     def with_changes(self, **changes) -> "Chat":
         return replace(self, **changes)
@@ -143,6 +148,7 @@ class Comparison:
 @dataclass(frozen=True)
 class Found:
     chat: Chat
-    snippet: str
+    snippet: str  # search_page's: each matched word between SNIPPET_MARKS
+    message_id: str | None = None  # the matching message the snippet is from (None: the title)
 
 

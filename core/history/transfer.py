@@ -27,6 +27,7 @@ from core.history.model import (
     MAX_CONTENT_LENGTH,
     MAX_DOCUMENT_CHARS,
     MAX_ERROR_LENGTH,
+    MAX_FOLDER_LENGTH,
     MAX_IMAGE_BYTES,
     MAX_MODEL_LABEL_LENGTH,
     MAX_REASONING_LENGTH,
@@ -337,6 +338,7 @@ CHAT_FIELDS: dict[str, Callable[[object], object]] = {
     "context_window": _optional_whole(1, MAX_CONTEXT_WINDOW),
     "created_at": _timestamp, "updated_at": _timestamp,
 }
+CHAT_FIELDS["folder"] = _text(MAX_FOLDER_LENGTH)  # the folder the user filed it in
 MESSAGE_FIELDS: dict[str, Callable[[object], object]] = {
     "chat_id": _identifier, "role": _one_of(ROLES), "content": _text(MAX_CONTENT_LENGTH),
     "parent_id": _optional_identifier, "id": _identifier,
@@ -368,6 +370,7 @@ COMPARISON_FIELDS: dict[str, Callable[[object], object]] = {
 }
 # Fields a file exported before they existed does not hold, and what they then are.
 OPTIONAL = {"max_tokens": None, "context_window": None, "attachments": [], "comparisons": []}
+OPTIONAL["folder"] = ""
 
 
 def _record_values(record: object, checks: Mapping[str, Callable], extra: set[str]) -> dict:

@@ -68,9 +68,12 @@ class ConnectionStore(Protocol):
 class ChatStore(Protocol):
     """One user's chats and messages; a method writing both writes them in one transaction."""
 
-    def list_chats(self, limit: int = 50, before: tuple[str, str] | None = None) -> list[Chat]:
+    def list_chats(self, limit: int = 50, before: tuple[str, str] | None = None, *,
+                   pinned: bool | None = None, folder: str | None = None) -> list[Chat]:
         """Newest first (updated_at, then id), at most `limit`, those strictly before the
-        (updated_at, id) cursor when given: the next page after the last one shown."""
+        (updated_at, id) cursor when given: the next page after the last one shown. Only the
+        pinned (or unpinned) ones when `pinned` is given, only those filed in `folder` when
+        it is given ("": in none)."""
 
     def get_chat(self, chat_id: str) -> Chat | None:
         ...
@@ -120,6 +123,26 @@ class ChatStore(Protocol):
         """Chats whose title or any message matches `query` (full text, every word must
         match, in any order; punctuation in `query` is plain text), best or newest first.
         A message is searched in its first 100,000 characters."""
+
+    def search_page(self, query: str, limit: int = 20, offset: int = 0) -> list[Found]:
+        """As `search` for a query still being typed: its last word also matches as the start
+        of a word. Newest first, `limit` chats after the first `offset`; each snippet has its
+        matched words between SNIPPET_MARKS, and names the message it is from (None: the
+        title matched)."""
+
+    def count_found(self, query: str) -> int:
+        """How many chats `search_page` finds for `query`, all pages together."""
+
+    # ---- folders: a chat is in one folder or none (Chat.folder, written by save_chat);
+    # a folder exists while a chat is filed in it
+
+    def folders(self) -> list[tuple[str, int]]:
+        """The user's folders and how many chats each holds, by name."""
+
+    def move_folder(self, name: str, to: str) -> int:
+        """Refile every chat of folder `name` in folder `to` ("": in none), a rename or a
+        delete of the folder; return how many. Refused: a name longer than
+        MAX_FOLDER_LENGTH."""
 
     # ---- a reply as it streams: written by one worker, read by any page of any replica.
     # Offsets count characters (code points); a stored "streaming" reply carries a heartbeat

@@ -238,6 +238,7 @@ CHAT_LIMITS = {  # as CONNECTION_LIMITS
     "messages_chat": "This chat no longer exists (it may have been deleted in another tab).",
     "chats_max_tokens": f"The room kept for a reply must be 1 to {MAX_REPLY_TOKENS:,} tokens.",
     "chats_context_window": f"The context window must be 1 to {MAX_CONTEXT_WINDOW:,} tokens.",
+    "chats_folder": "A folder's name can be at most 100 characters.",
     "attachments_position": f"A message can carry at most {MAX_ATTACHMENTS} files.",
     "attachments_kind": "Only images and documents can be attached.",
     "attachments_name": "A file's name must be 1 to "

@@ -24,10 +24,12 @@ from core.history.model import (
     MAX_ATTACHMENTS,
     MAX_DOCUMENT_CHARS,
     MAX_COMPARED,
+    MAX_FOLDER_LENGTH,
     MAX_IMAGE_BYTES,
     MAX_MODEL_LABEL_LENGTH,
     MIN_COMPARED,
     REPLY_LEASE_SECONDS,
+    SNIPPET_MARKS,
     Attachment,
     Chat,
     Comparison,
@@ -561,6 +563,18 @@ def m008_keep_comparisons(db: sqlite3.Connection) -> None:
 
 
 @migration
+def m009_file_chats_in_folders(db: sqlite3.Connection) -> None:
+    """A chat's folder (a name the user typed, "" for none), and the indexes the list needs
+    to show pinned chats first and one folder's chats, newest first."""
+    db.execute(f"""alter table chats add column folder text not null default ''
+        constraint chats_folder_length check (length(folder) <= {MAX_FOLDER_LENGTH})""")
+    db.execute("create index chats_user_pinned_idx"
+               " on chats (user_id, pinned, updated_at desc, id desc)")
+    db.execute("create index chats_user_folder_idx"
+               " on chats (user_id, folder, updated_at desc, id desc)")
+
+
+@migration
 def m010_keep_saved_prompts(db: sqlite3.Connection) -> None:
     """Each user's saved prompts: a name unique per user whatever its case, a text with
     `{{variables}}`, and the model, system prompt and temperature it sets; at most 500."""
@@ -977,6 +991,7 @@ class SQLiteConnectionStore(_LocalFile):
 CHAT_COLUMNS = tuple(f.name for f in fields(Chat))
 CHAT_WRITES = ("title", "connection_id", "model", "system_prompt", "temperature",
                "current_id", "pinned", "max_tokens", "context_window")  # what save_chat writes
+CHAT_WRITES = (*CHAT_WRITES, "folder")  # filed by the user, as pinned
 MESSAGE_COLUMNS = tuple(f.name for f in fields(Message) if f.name != "attachments")
 MESSAGE_CHANGES = ("content", "model_label", "status", "error", "reasoning", "usage")
 ATTACHMENT_COLUMNS = ("id", "kind", "name", "mime", "data", "text", "size", "width", "height")
@@ -1174,8 +1189,15 @@ class SQLiteChatStore(_LocalFile):
                                  (message_id, self.user_id)).fetchall()
         return with_attachments([message_from_row(_from_sqlite(row))], attachments)[0]
 
-    def list_chats(self, limit: int = 50, before: tuple[str, str] | None = None) -> list[Chat]:
+    def list_chats(self, limit: int = 50, before: tuple[str, str] | None = None, *,
+                   pinned: bool | None = None, folder: str | None = None) -> list[Chat]:
         sql, params = f"{_CHAT_SELECT} where user_id = ?", [self.user_id]
+        if pinned is not None:
+            sql += " and pinned = ?"
+            params.append(int(pinned))
+        if folder is not None:
+            sql += " and folder = ?"
+            params.append(folder)
         if before is not None:
             sql += " and (updated_at, id) < (?, ?)"
             params += list(before)
@@ -1372,6 +1394,74 @@ class SQLiteChatStore(_LocalFile):
                 {"match": match, "user": self.user_id, "limit": limit},
             )
             return [Found(chat_from_row(row), row["snippet"]) for row in rows]
+
+    # ---- folders, and search as the user types
+
+    def folders(self) -> list[tuple[str, int]]:
+        with self._opened("read") as db:
+            rows = db.execute("select folder, count(*) from chats where user_id = ?"
+                              " and folder <> '' group by folder order by folder",
+                              (self.user_id,))
+            return [(row[0], row[1]) for row in rows]
+
+    def move_folder(self, name: str, to: str) -> int:
+        values = chat_writes(Chat(folder=to))
+        with self._writing() as db:
+            return db.execute("update chats set folder = ? where user_id = ? and folder = ?",
+                              (values["folder"], self.user_id, name)).rowcount
+
+    def count_found(self, query: str) -> int:
+        if not (match := typed_match(query)):
+            return 0
+        with self._opened("read") as db:
+            return db.execute(f"with {_MATCHED} select count(*) from matched",
+                              {"match": match, "user": self.user_id}).fetchone()[0]
+
+    def search_page(self, query: str, limit: int = 20, offset: int = 0) -> list[Found]:
+        if not (match := typed_match(query)) or limit <= 0:
+            return []
+        start, end = SNIPPET_MARKS
+        newest_hit = ("from messages m join messages_fts on messages_fts.rowid = m.seq"
+                      " where m.chat_id = page.id and messages_fts match :match"
+                      " order by m.created_at desc, m.seq desc limit 1")
+        with self._opened("read") as db:
+            rows = db.execute(
+                f"""
+                with {_MATCHED}, page as (
+                    select * from chats where user_id = :user
+                        and id in (select chat_id from matched)
+                    order by updated_at desc, id desc limit :limit offset :offset)
+                select {', '.join(CHAT_COLUMNS)},
+                    (select m.id {newest_hit}) as message_id,
+                    coalesce((select snippet(messages_fts, 0, :start, :end, '…', 20)
+                              {newest_hit}),
+                             (select highlight(chats_fts, 0, :start, :end) from chats_fts
+                              where chats_fts match :match and rowid = page.seq),
+                             title) as snippet
+                from page order by updated_at desc, id desc
+                """,
+                {"match": match, "user": self.user_id, "limit": limit,
+                 "offset": max(offset, 0), "start": start, "end": end},
+            )
+            return [Found(chat_from_row(row), row["snippet"], row["message_id"])
+                    for row in rows]
+
+
+def typed_match(query: str) -> str:
+    """An FTS5 query for a search as typed so far: every word quoted (punctuation is plain
+    text), all of them to match, the last one as the start of a word ("" finds nothing)."""
+    words = search_words(query)
+    quoted = ['"' + word.replace('"', '""') + '"' for word in words]
+    return " ".join(quoted) + "*" if quoted else ""
+
+
+# The user's chats matching :match, in their title or a message (each chat once).
+_MATCHED = """matched(chat_id) as (
+    select m.chat_id from messages_fts join messages m on m.seq = messages_fts.rowid
+    where messages_fts match :match and m.user_id = :user
+    union
+    select c.id from chats_fts join chats c on c.seq = chats_fts.rowid
+    where chats_fts match :match and c.user_id = :user)"""
 
 
 # SQLite's primary result codes (https://sqlite.org/rescode.html) for what can go wrong

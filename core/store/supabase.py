@@ -217,6 +217,8 @@ ATTACHMENTS_PER_REQUEST = 100
 # The table and call of supabase/migrations/20261207180000_keep_comparisons.sql.
 COMPARISONS, SAVE_COMPARISON = "comparisons", "save_comparison"
 COMPARISON_FIELDS = ",".join(COMPARISON_COLUMNS)
+# The calls of supabase/migrations/20261207190000_file_chats_and_search_as_typed.sql.
+CHAT_FOLDERS, COUNT_FOUND, SEARCH_PAGE = "chat_folders", "count_found", "search_chats_page"
 
 
 def attachment_as_sent(row: Mapping[str, object]) -> dict[str, object]:
@@ -306,8 +308,13 @@ class SupabaseChatStore(_SignedIn):
             return message
         return self._attachments_of([message], message_id=message.id)[0]
 
-    def list_chats(self, limit: int = 50, before: tuple[str, str] | None = None) -> list[Chat]:
+    def list_chats(self, limit: int = 50, before: tuple[str, str] | None = None, *,
+                   pinned: bool | None = None, folder: str | None = None) -> list[Chat]:
         query = self._chats().select(CHAT_FIELDS).eq("user_id", self.user_id)
+        if pinned is not None:
+            query = query.eq("pinned", pinned)
+        if folder is not None:
+            query = query.eq("folder", folder)
         if before is not None:
             updated_at, chat_id = (_quoted(str(v)) for v in before)
             query = query.or_(f"updated_at.lt.{updated_at},"
@@ -558,6 +565,35 @@ class SupabaseChatStore(_SignedIn):
         rows = self._rows(self.client.rpc("search_chats",
                                           {"query": " ".join(words), "max": limit}))
         return [Found(chat_from_row({**row, "user_id": self.user_id}), row["snippet"])
+                for row in rows]
+
+    # ---- folders, and search as the user types: the calls of
+    # supabase/migrations/20261207190000_file_chats_and_search_as_typed.sql, which run as the
+    # user (row-level security keeps them to their own chats)
+
+    def folders(self) -> list[tuple[str, int]]:
+        return [(row["folder"], row["chats"])
+                for row in self._rows(self.client.rpc(CHAT_FOLDERS, {}))]
+
+    def move_folder(self, name: str, to: str) -> int:
+        values = chat_writes(Chat(folder=to))
+        return self._execute(self._chats().update({"folder": values["folder"]},
+                                                  count=CountMethod.exact,
+                                                  returning=ReturnMethod.minimal)
+                             .eq("user_id", self.user_id).eq("folder", name)).count or 0
+
+    def count_found(self, query: str) -> int:
+        if not (words := search_words(query)):
+            return 0
+        return int(self._execute(self.client.rpc(COUNT_FOUND, {"words": words})).data or 0)
+
+    def search_page(self, query: str, limit: int = 20, offset: int = 0) -> list[Found]:
+        if not (words := search_words(query)) or limit <= 0:
+            return []
+        rows = self._rows(self.client.rpc(SEARCH_PAGE, {"words": words, "max": limit,
+                                                        "skip": max(offset, 0)}))
+        return [Found(chat_from_row({**row, "user_id": self.user_id}), row["snippet"],
+                      None if row["message_id"] is None else str(row["message_id"]))
                 for row in rows]
 
     def usage_totals(self) -> list[UsageTotal]:
