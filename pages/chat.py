@@ -29,6 +29,7 @@ from core.providers.kinds import Target
 from core.providers.sources import every_connection
 from core.attachments.reading import ACCEPTED_TYPES, MAX_UPLOAD_MB
 from pages.sections import history
+from pages.sections.history import MESSAGE_ANCHOR
 from pages.sections.attachments import draw_attachments, draw_tray
 from pages.sections.compare import draw_comparison, draw_compared_note, draw_picker
 from pages.sections.message_box import MeterNumbers, draw_meter, keep_draft, offer_prompts
@@ -95,44 +96,49 @@ def _versions(conversation, turn: ShownMessage) -> None:
 
 
 def _show_turn(index: int, turn: ShownMessage, conversation) -> None:
-    with st.chat_message(turn.role):
-        if turn.reasoning:
-            with st.expander(_thinking_label(turn.thinking_seconds, done=True), expanded=False,
-                             icon="💭", type="compact"):
-                st.markdown(turn.reasoning)
-        if turn.role == "user":
-            draw_attachments(turn.attachments, key=f"chat-files-{turn.id}")
-            if st.session_state.get("chat:editing_index") == index:
-                _edit_box()  # in place of the message it edits; this version stays
-                return
-            with st.container(key=f"chat-user-{index}"):
-                draw_user_text(turn.content, key=f"chat-text-{turn.id}")
-            if turn.id in conversation.refused:
-                st.warning(f"This message is not stored in full: {conversation.refused[turn.id]}")
-            elif turn.error:  # as stored in place of a message the store refused
-                st.warning(turn.error)
-            with st.container(horizontal=True, vertical_alignment="center"):
-                _versions(conversation, turn)
-                st.button("Edit", icon="✏️", key=f"chat:edit:{turn.id}", type="tertiary",
-                          on_click=_start_editing, args=(index,),
-                          help="Edit this message and send it again; this version stays.")
+    with st.container(key=MESSAGE_ANCHOR.format(turn.id)), st.chat_message(turn.role):
+        _draw_turn(index, turn, conversation)
+
+
+def _draw_turn(index: int, turn: ShownMessage, conversation) -> None:
+    """A message of the chat: the user's (its files, text, versions, Edit) or a reply."""
+    if turn.reasoning:
+        with st.expander(_thinking_label(turn.thinking_seconds, done=True), expanded=False,
+                         icon="💭", type="compact"):
+            st.markdown(turn.reasoning)
+    if turn.role == "user":
+        draw_attachments(turn.attachments, key=f"chat-files-{turn.id}")
+        if st.session_state.get("chat:editing_index") == index:
+            _edit_box()  # in place of the message it edits; this version stays
             return
-        if turn.content:
-            draw_reply_body(turn.content, key=f"chat-text-{turn.id}")
-        caption, copy = st.columns([5, 1], vertical_alignment="center")
-        caption.caption(turn.footer)
-        if turn.content:
-            with copy:
-                draw_copy(turn.content, key=f"chat-text-{turn.id}")
-        _versions(conversation, turn)
-        draw_compared_note(conversation, turn)
+        with st.container(key=f"chat-user-{index}"):
+            draw_user_text(turn.content, key=f"chat-text-{turn.id}")
         if turn.id in conversation.refused:
-            st.warning(f"This reply is not stored in full: {conversation.refused[turn.id]}")
-        if turn.error:
-            st.error(turn.error)
-            if turn.error_field in _SETTINGS_LINKS:
-                st.page_link("pages/settings.py", label=_SETTINGS_LINKS[turn.error_field],
-                             icon="⚙️")
+            st.warning(f"This message is not stored in full: {conversation.refused[turn.id]}")
+        elif turn.error:  # as stored in place of a message the store refused
+            st.warning(turn.error)
+        with st.container(horizontal=True, vertical_alignment="center"):
+            _versions(conversation, turn)
+            st.button("Edit", icon="✏️", key=f"chat:edit:{turn.id}", type="tertiary",
+                      on_click=_start_editing, args=(index,),
+                      help="Edit this message and send it again; this version stays.")
+        return
+    if turn.content:
+        draw_reply_body(turn.content, key=f"chat-text-{turn.id}")
+    caption, copy = st.columns([5, 1], vertical_alignment="center")
+    caption.caption(turn.footer)
+    if turn.content:
+        with copy:
+            draw_copy(turn.content, key=f"chat-text-{turn.id}")
+    _versions(conversation, turn)
+    draw_compared_note(conversation, turn)
+    if turn.id in conversation.refused:
+        st.warning(f"This reply is not stored in full: {conversation.refused[turn.id]}")
+    if turn.error:
+        st.error(turn.error)
+        if turn.error_field in _SETTINGS_LINKS:
+            st.page_link("pages/settings.py", label=_SETTINGS_LINKS[turn.error_field],
+                         icon="⚙️")
 
 
 def _pick_target(targets: list[Target]) -> Target:

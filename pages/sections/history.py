@@ -79,6 +79,7 @@ def _open_at(chat_id: str, message_id: str | None) -> None:
         return
     if conversation.message(message_id) is not None:
         conversation.switch_to(message_id)
+        session.show_from(conversation, message_id)  # drawn, however early in a long chat
         st.session_state[SCROLL_TO] = message_id
 
 
