@@ -620,7 +620,7 @@ def test_markdown_shows_roles_labels_reasoning_and_how_a_reply_ended():
     markdown = to_markdown(chat, [messages[0], reply])
     assert markdown.startswith("# Code \\`review\\`\n")
     assert "## You\n" in markdown and "## gpt\\-x · Work\n" in markdown
-    assert "<details><summary>Reasoning</summary>\n\nthink ```\n```\n\n</details>" in markdown
+    assert "<details><summary>Reasoning</summary>\n\nthink ```\n\n</details>" in markdown
     assert "> *Failed: The server stopped\\.*" in markdown
 
 

@@ -681,15 +681,14 @@ def _chatgpt_conversation(conversation: object) -> tuple[Pair, Tally]:
     for node_id, node in _chatgpt_tree(mapping):
         parent = node.get("parent")
         above, marks = shown_as.get(parent), waiting.get(parent, [])
-        message, why = _chatgpt_message(node, node_id, chat_id, above, marks, tally)
+        message, left_out, mark = _chatgpt_message(node, node_id, chat_id, above, marks, tally)
         if message is not None:
             messages.append(message)
             shown_as[node_id], waiting[node_id] = message.id, []
         else:
-            shown_as[node_id] = above
-            waiting[node_id] = marks + ([why] if why and why.startswith("[") else [])
-            if why and not why.startswith("["):
-                tally.count(tally.left_out, why)
+            shown_as[node_id], waiting[node_id] = above, marks + ([mark] if mark else [])
+            if left_out:
+                tally.count(tally.left_out, left_out)
     parents = {node.get("parent") for node in mapping.values()}
     for node_id, marks in waiting.items():  # tool steps that no later message came after
         if marks and node_id not in parents:
@@ -716,7 +715,8 @@ def _chatgpt_tree(mapping: dict) -> list[tuple[str, dict]]:
     below: dict[str | None, list[str]] = {}
     for node_id, node in mapping.items():
         parent = node.get("parent") if isinstance(node, dict) else None
-        if not isinstance(node, dict) or (parent is not None and parent not in mapping):
+        if not isinstance(node, dict) or not isinstance(parent, (str, type(None))) or \
+                (parent is not None and parent not in mapping):
             raise _Refused("its message tree is broken (a missing message or a loop)")
         below.setdefault(parent, []).append(node_id)
     ordered, stack = [], list(reversed(below.get(None, [])))
@@ -730,27 +730,28 @@ def _chatgpt_tree(mapping: dict) -> list[tuple[str, dict]]:
 
 
 def _chatgpt_message(node: dict, node_id: str, chat_id: str, parent_id: str | None,
-                     marks: list[str], tally: Tally) -> tuple[Message | None, str]:
-    """The message, or None and why not: HIDDEN or EMPTY, or a tool step's mark (to show in
-    the next message), or "" for a node that holds nothing (ChatGPT's root)."""
+                     marks: list[str], tally: Tally) -> tuple[Message | None, str, str]:
+    """The message (`marks` before its text), or None, why it was left out (HIDDEN, EMPTY;
+    "" for a node that holds nothing, as ChatGPT's root) and a tool step's mark (shown in the
+    next message)."""
     message = node.get("message")
     if not isinstance(message, dict):
-        return None, ""
+        return None, "", ""
     role = _dig(message, "author", "role")
     content_type = _dig(message, "content", "content_type")
     if role == "system" or content_type in _HIDDEN_TYPES or \
             _dig(message, "metadata", "is_visually_hidden_from_conversation") is True:
-        return None, HIDDEN
+        return None, HIDDEN, ""
     recipient = message.get("recipient")
     if role not in ROLES or recipient not in ("all", None) or \
             (content_type not in _TEXT_TYPES and role == "assistant"):
         tool = next((t for t in (recipient if recipient not in ("all", None) else None,
                                  _dig(message, "author", "name"), content_type)
                      if isinstance(t, str) and t), "a tool")
-        return None, f"[Tool step in ChatGPT ({_short(tool)}); not imported]"
+        return None, "", f"[Tool step in ChatGPT ({_short(tool)}); not imported]"
     pieces, files = _chatgpt_parts(message)
     if not pieces:
-        return None, EMPTY
+        return None, EMPTY, ""
     tally.count(tally.marked, FILE, files)
     tally.count(tally.marked, TOOL, len(marks))
     label = _dig(message, "metadata", "model_slug")
@@ -758,7 +759,7 @@ def _chatgpt_message(node: dict, node_id: str, chat_id: str, parent_id: str | No
         chat_id=chat_id, role=role, content="\n".join([*marks, *pieces]), parent_id=parent_id,
         id=node_id, model_label=label if isinstance(label, str) else "",
         created_at=_from_unix(message.get("create_time")),
-    ), ""
+    ), "", ""
 
 
 def _chatgpt_parts(message: dict) -> tuple[list[str], int]:
@@ -767,9 +768,10 @@ def _chatgpt_parts(message: dict) -> tuple[list[str], int]:
     parts = _dig(message, "content", "parts")
     text = _dig(message, "content", "text")
     parts = parts if isinstance(parts, list) else [text] if isinstance(text, str) else []
-    names = {a.get("id"): a.get("name") for a in _dig(message, "metadata", "attachments") or []
-             if isinstance(a, dict)} if isinstance(
-                 _dig(message, "metadata", "attachments"), list) else {}
+    attached = _dig(message, "metadata", "attachments")
+    names = {a["id"]: a["name"] for a in attached if isinstance(a, dict)
+             and isinstance(a.get("id"), str) and isinstance(a.get("name"), str)} \
+        if isinstance(attached, list) else {}
     pieces, files = [], 0
     for part in parts:
         if isinstance(part, str):
@@ -784,11 +786,12 @@ def _chatgpt_parts(message: dict) -> tuple[list[str], int]:
     return pieces, files
 
 
-def _placeholder(part: object, names: Mapping[object, object]) -> str:
+def _placeholder(part: object, names: Mapping[str, str]) -> str:
+    """An image or file part that the export does not hold, marked where it was."""
     kind = part.get("content_type") if isinstance(part, dict) else None
     pointer = part.get("asset_pointer") if isinstance(part, dict) else None
     file_id = pointer.split("://", 1)[-1] if isinstance(pointer, str) else ""
-    name = names.get(file_id) if isinstance(names.get(file_id), str) else file_id
+    name = names.get(file_id) or file_id
     what = "Image" if kind == "image_asset_pointer" else "File"
     if name:
         return f"[{what}: {_short(name, 120)} was attached in ChatGPT; not imported]"
@@ -935,6 +938,8 @@ def write_chats(store: ChatStore, checked: Checked, owner: str = "",
                     sum(len(whole[1]) for whole, _ in batch) >= BATCH_MESSAGES:
                 _write_batch(store, batch, created, done)
                 wrote(done.imported + done.already_there)
+        if stop():
+            raise Cancelled()
         _write_batch(store, batch, created, done)
         wrote(done.imported + done.already_there)
     except BaseException:
