@@ -45,7 +45,8 @@ def _prepare_export() -> None:
 def _import() -> None:
     upload = st.session_state.get(UPLOAD)
     try:
-        start_import(upload and upload.getvalue(), session.chat_store_opener(), _owner())
+        start_import(None if upload is None else upload.getvalue(), session.chat_store_opener(),
+                     _owner())
     except SessionEnded:
         return
     except UserFacingError as exc:
