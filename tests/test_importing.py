@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 import core.history.transfer as transfer
+from core.failures import UserFacingError
 from core.history.importing import (
     CANCELLED,
     DONE,
@@ -19,6 +20,8 @@ from core.history.importing import (
     forget_import,
     start_import,
 )
+from core.history.model import Chat, Message
+from core.store.sqlite import given_time
 from tests.chatgpt_exports import export
 from tests.test_history_store import sqlite_backend, supabase_backend
 
@@ -121,3 +124,44 @@ def test_a_refused_file_imports_nothing_and_says_why(tmp_path):
     assert progress.words.startswith("Nothing was imported: conversation 1 (")
     assert "current message is not in its message tree" in progress.words
     assert backend.store().list_chats() == []
+
+
+# ---- the stores' call for an import: add_whole_chats
+
+
+def _whole(title: str, count: int = 3, created: str = "2024-05-01T10:00:00+00:00"):
+    chat = Chat(title=title, id=str(uuid.uuid4()), created_at=created,
+                updated_at="2024-05-02T10:00:00+00:00")
+    messages, parent = [], None
+    for n in range(count):
+        message = Message(chat_id=chat.id, role=("user", "assistant")[n % 2],
+                          content=f"{title} {n}", parent_id=parent, id=str(uuid.uuid4()),
+                          created_at=f"2024-05-01T10:00:0{n}+00:00")
+        messages.append(message)
+        parent = message.id
+    return chat.with_changes(current_id=parent), messages, []
+
+
+def test_whole_chats_are_stored_with_their_times_and_a_stored_one_is_left_as_it_is(backend):
+    store = backend.store()
+    first, second = _whole("First"), _whole("Second")
+    assert store.add_whole_chats([first]) == [first[0].id]
+    changed = (first[0].with_changes(title="Changed"), first[1][:1], [])
+    assert store.add_whole_chats([changed, second]) == [second[0].id]
+    for chat, messages, _ in (first, second):
+        stored = store.get_chat(chat.id)
+        assert (stored.title, stored.current_id) == (chat.title, chat.current_id)
+        assert given_time(stored.created_at) == given_time(chat.created_at)
+        assert [(m.id, m.parent_id, m.content, given_time(m.created_at))
+                for m in store.messages(chat.id)] == [
+            (m.id, m.parent_id, m.content, given_time(m.created_at)) for m in messages]
+    assert backend.other_user().list_chats() == []  # the user's own, under their rules
+
+
+def test_whole_chats_are_all_or_nothing(backend):
+    store = backend.store()
+    good, bad = _whole("Good"), _whole("Bad")
+    orphan = bad[1][1].with_changes(parent_id=str(uuid.uuid4()))  # answers nothing stored
+    with pytest.raises(UserFacingError):
+        store.add_whole_chats([good, (bad[0], [bad[1][0], orphan], [])])
+    assert store.list_chats() == [] and backend.stored_messages() == 0
