@@ -595,7 +595,7 @@ def test_markdown_holds_exactly_the_branch_on_screen_in_order(pair):
     if chat.current_id is None and messages:
         chat = chat.with_changes(current_id=messages[-1].id)
     markdown = to_markdown(chat, messages)
-    at = markdown.index("\n\n") + 2
+    at = markdown.index("\n") + 2  # after the title and its blank line
     for message in _walk_up(messages, chat.current_id):
         assert markdown.startswith("## You\n\n" if message.role == "user" else "## ", at)
         at = markdown.index("\n\n", at) + 2

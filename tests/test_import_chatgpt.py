@@ -60,6 +60,15 @@ def _nearest_seen(i, kinds, parents):
     return None if i is None else f"n{i}"
 
 
+def _steps_above(i, kinds, parents):
+    """Tool steps between node i and the nearest node above it that a reader sees."""
+    steps, i = 0, parents[i]
+    while i is not None and kinds[i] not in SEEN:
+        steps += kinds[i] in ("tool call", "tool output")
+        i = parents[i]
+    return steps
+
+
 @settings(max_examples=300, deadline=None)
 @given(trees())
 def test_every_message_a_reader_sees_is_imported_once_under_the_one_it_answers(tree):
@@ -82,8 +91,10 @@ def test_every_message_a_reader_sees_is_imported_once_under_the_one_it_answers(t
     assert tally.left_out.get("hidden", 0) == sum(kind in HIDDEN for kind in kinds)
     assert tally.left_out.get("empty", 0) == kinds.count("empty")
     assert tally.marked.get("file", 0) == kinds.count("image")
-    tools = sum(kind in ("tool call", "tool output") for kind in kinds)
-    assert tally.marked.get("tool", 0) <= tools
+    steps = {i: _steps_above(i, kinds, parents) for i in seen}
+    for i in seen:  # each marked in every message that came after it
+        assert by_id[f"n{i}"].content.count("[Tool step in ChatGPT") == steps[i]
+    assert tally.marked.get("tool", 0) == sum(steps.values())
     siblings = {}
     for i in seen:
         siblings.setdefault(by_id[f"n{i}"].parent_id, []).append(i)
