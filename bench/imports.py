@@ -190,6 +190,9 @@ def report(backend: str, figures: dict, idle: int, size: int) -> None:
     speed = OLD_SECONDS / figures["seconds"]
     ratio = figures["peak"] / idle
     print(f"\n{backend}: {figures['state']}: {figures['words']}")
+    if figures["state"] != "done":
+        print(f"  the import did not finish (after {figures['seconds']:.1f} s): no figure")
+        return
     print(f"  time    {figures['seconds']:8.1f} s   {size / 1e6 / figures['seconds']:5.1f} MB/s"
           f"   {speed:5.1f}x faster than {OLD_SECONDS:.0f} s   (target >= {SPEED_TARGET:.0f}x:"
           f" {'met' if speed >= SPEED_TARGET else 'MISSED'})")
