@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 
+from core.history.importing import current_import
 from core.history.replies import REPLIES
 from core.store.sqlite import LOCAL_USER_ID
 
@@ -107,6 +108,15 @@ def test_a_rerun_that_changes_nothing_reads_nothing_from_the_store(katan_server,
     assert opened  # another page was visited: everything is read afresh
 
 
+def _import_ended(at) -> None:
+    """The local user's import runs in the background: when the page was drawn before it
+    ended, wait for it and draw the page again (as its progress bar does by itself)."""
+    job = current_import(LOCAL_USER_ID)
+    if job is not None:
+        assert not job.wait(60).running
+        at.run()
+
+
 def test_export_all_delete_all_and_import_back_from_settings(katan_server):
     use_server(katan_server)
     at = start_chat()
@@ -121,15 +131,19 @@ def test_export_all_delete_all_and_import_back_from_settings(katan_server):
     at.button(key="chats:delete").click().run()
     at.button(key="chats:delete_yes").click().run()
     assert "1 chats deleted." in [s.value for s in at.success]
+    assert "chats:download" not in [d.key for d in at.download_button]  # it held those chats
     at.switch_page("pages/chat.py").run()
     assert history_titles(at) == [] and chat_messages(at) == []
 
     at.switch_page("pages/settings.py").run()
     at.file_uploader(key="chats:import_file").set_value(("chats.json", exported.encode(), "application/json")).run()
     at.button(key="chats:import").click().run()
-    assert "1 imported, 0 already there." in [s.value for s in at.success]
+    _import_ended(at)
+    assert "Imported 1 chat." in [s.value for s in at.success]
     at.button(key="chats:import").click().run()  # the same file again: nothing new
-    assert "0 imported, 1 already there." in [s.value for s in at.success]
+    _import_ended(at)
+    assert "Nothing new was imported. 1 chat was already here (left as it was)." in [
+        s.value for s in at.success]
     at.switch_page("pages/chat.py").run()
     open_from_history(at, "keep this one")
     assert chat_messages(at) == before
@@ -142,6 +156,7 @@ def test_a_broken_import_says_why_and_imports_nothing(katan_server):
     at.switch_page("pages/settings.py").run()
     at.file_uploader(key="chats:import_file").set_value(("chats.json", b'{"format": "nope"}', "application/json")).run()
     at.button(key="chats:import").click().run()
+    _import_ended(at)
     assert at.error and at.error[0].value.startswith("Nothing was imported")
     at.switch_page("pages/chat.py").run()
     assert history_titles(at) == []

@@ -9,6 +9,7 @@ one runs against the real SQLite store.
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import json
 import re
@@ -111,6 +112,24 @@ class MemoryChatStore:
         self.chats.pop(chat_id, None)
         self.stored.pop(chat_id, None)
         self.compared.pop(chat_id, None)
+
+    def add_whole_chats(self, whole):
+        """As the real stores: the chats not stored yet, whole, all or nothing (an undo that
+        fails, in an outage, leaves what was written)."""
+        new = [item for item in whole if item[0].id not in self.chats]
+        try:
+            for chat, messages, comparisons in new:
+                self.save_chat(chat)
+                for message in messages:
+                    self.add_message(message)
+                for comparison in comparisons:
+                    self.save_comparison(comparison)
+        except Exception:
+            for chat, _, _ in new:
+                with contextlib.suppress(Exception):
+                    self.delete_chat(chat.id)
+            raise
+        return [chat.id for chat, _, _ in new]
 
     def delete_all(self):
         count = len(self.chats)
@@ -560,24 +579,38 @@ def _walk_up(messages, leaf_id):
     return branch[::-1]
 
 
+def _document_text(text: str) -> str:
+    """A message's text as the document holds it: plain line ends, no trailing blank lines."""
+    return "\n".join(re.split(r"\r\n|\r|\n", text.rstrip("\r\n")))
+
+
 @SLOW
 @given(chats_with_messages())
 def test_markdown_holds_exactly_the_branch_on_screen_in_order(pair):
-    """Property: the Markdown's message blocks are the branch from the root to current_id,
-    in order, each text whole (no backtick run in a message closes its fence early)."""
+    """Property: the Markdown is the title, then for each message of the branch from the root
+    to current_id, in order, its heading and its text as it is (not in a code block of ours;
+    a fence it leaves open is closed right after it), then its notes; nothing else."""
     chat, messages = pair
+    chat = chat.with_changes(system_prompt="")
     if chat.current_id is None and messages:
         chat = chat.with_changes(current_id=messages[-1].id)
     markdown = to_markdown(chat, messages)
-    branch = _walk_up(messages, chat.current_id)
-    blocks = fenced_blocks(markdown)
-    assert [text for info, text in blocks if info == "markdown"] == \
-        [_as_fenced(m.content) for m in branch]
-    assert [text for info, text in blocks if info == "text"] == \
-        [_as_fenced(t) for t in [chat.system_prompt] + [m.reasoning for m in branch] if t]
-    outside = re.sub(r"(?ms)^(`{3,}).*?^\1\s*$", "", markdown)
-    assert len(re.findall(r"(?m)^## ", outside)) == len(branch)
-    assert len(re.findall(r"(?m)^# ", outside)) == 1
+    at = markdown.index("\n") + 2  # after the title and its blank line
+    for message in _walk_up(messages, chat.current_id):
+        assert markdown.startswith("## You\n\n" if message.role == "user" else "## ", at)
+        at = markdown.index("\n\n", at) + 2
+        if message.reasoning:
+            at = markdown.index("</details>\n\n", at) + len("</details>\n\n")
+        if text := _document_text(message.content):
+            assert markdown.startswith(text + "\n", at)
+            at += len(text) + 1
+            if fence := re.match(r"(`{3,}|~{3,})\n", markdown[at:]):
+                at += fence.end()
+            at += 1  # the blank line after it
+        while markdown.startswith(("*Images", "*Documents", "> *"), at):
+            end = markdown.find("\n\n", at)
+            at = len(markdown) if end < 0 else end + 2
+    assert at >= len(markdown)
 
 
 def test_markdown_shows_roles_labels_reasoning_and_how_a_reply_ended():
@@ -586,8 +619,8 @@ def test_markdown_shows_roles_labels_reasoning_and_how_a_reply_ended():
                                      status="failed", error="The server stopped.")
     markdown = to_markdown(chat, [messages[0], reply])
     assert markdown.startswith("# Code \\`review\\`\n")
-    assert "## You\n" in markdown and "## Assistant · gpt\\-x · Work\n" in markdown
-    assert "<details><summary>Reasoning</summary>\n\n````text\nthink ```\n````" in markdown
+    assert "## You\n" in markdown and "## gpt\\-x · Work\n" in markdown
+    assert "<details><summary>Reasoning</summary>\n\nthink ```\n\n</details>" in markdown
     assert "> *Failed: The server stopped\\.*" in markdown
 
 
@@ -621,7 +654,8 @@ def test_markdown_without_a_current_message_shows_the_newest_branch():
     chat, (question, first) = _small_chat("Versions", count=2)
     second = first.with_changes(id=str(uuid.uuid4()), content="second answer")
     markdown = to_markdown(chat.with_changes(current_id=None), [question, first, second])
-    assert [t for _, t in fenced_blocks(markdown)] == ["Versions 0\n", "second answer\n"]
+    assert markdown.endswith("## You\n\nVersions 0\n\n## Assistant\n\nsecond answer\n")
+    assert first.content not in markdown
 
 
 # ---- ChatGPT's conversations.json ----
@@ -665,24 +699,36 @@ CHATGPT_EXPORT = [{
 }]
 
 
-def test_a_chatgpt_export_imports_the_branch_on_screen():
+def test_a_chatgpt_export_imports_every_branch_as_versions():
     text = json.dumps(CHATGPT_EXPORT)
     reading = read_chats(text)
-    assert reading.skipped == 5  # system node, hidden context, image, code call, tool output
+    assert reading.skipped == 2  # the hidden system node and the hidden context
     store = MemoryChatStore()
     report = import_chats(store, text)
-    assert (report.imported, report.already_there, report.skipped) == (1, 0, 5)
-    assert report.summary == ("1 imported, 0 already there. 5 system, tool or non-text parts "
-                              "were left out.")
+    assert (report.imported, report.already_there, report.skipped) == (1, 0, 2)
+    assert report.summary == (
+        "Imported 1 chat with 5 messages, of which 1 is another version (a regenerated reply "
+        "or an edited message, under ◀ ▶). 2 hidden system messages were skipped (ChatGPT's "
+        "own setup, not your words). 1 image or file is marked in the text where it was (the "
+        "export does not hold the files). 2 tool steps (code ChatGPT ran, searches) are "
+        "marked in the message after them.")
     [(chat, messages)] = store.everything()
     assert chat.title == "Cats and code"
     assert reading.chats[0][0].created_at == "2023-11-14T22:13:20+00:00"
     assert [(m.role, m.content, m.model_label) for m in _walk_up(messages, chat.current_id)] == [
         ("user", "Hello ```", ""), ("assistant", "Hi! 👋", "gpt-4o"),
-        ("user", "What is in this picture?", ""), ("assistant", "A cat.", "gpt-4o")]
-    assert len(messages) == 4  # the regenerated-away reply is not on screen: left out
+        ("user", "[Image: file-abc was attached in ChatGPT; not imported]\n"
+                 "What is in this picture?", ""),
+        ("assistant", "[Tool step in ChatGPT (python); not imported]\n"
+                      "[Tool step in ChatGPT (execution_output); not imported]\nA cat.",
+         "gpt-4o")]
+    question = _walk_up(messages, chat.current_id)[0]
+    assert sorted(m.content for m in messages if m.parent_id == question.id) == [
+        "First try (regenerated away)", "Hi! 👋"]  # the regenerated reply: a version
     again = import_chats(store, text)
     assert (again.imported, again.already_there) == (0, 1)
+    assert again.summary == "Nothing new was imported. 1 chat was already here (left as it was)."
+    assert len(store.everything()[0][1]) == 5
 
 
 def test_a_chatgpt_conversation_with_a_broken_tree_imports_nothing():
@@ -842,11 +888,11 @@ def test_markdown_marks_the_reply_picked_and_adds_the_others_compared_after_it()
     markdown = to_markdown(chat, messages, [comparison])
 
     headings = re.findall(r"(?m)^#+ .*$", markdown)
-    assert headings == ["# Compared", "## You", "## Assistant · model\\-1 · s (picked)",
+    assert headings == ["# Compared", "## You", "## model\\-1 · s (picked)",
                         "### Also compared · model\\-0 · s",
                         "### Also compared · model\\-2 · s"]
-    assert [t for _, t in fenced_blocks(markdown)] == [
-        "Compared 0\n", "reply 1\n", "reply 0\n", "reply 2\n"]
+    assert [t for t in markdown.split("\n\n") if not t.startswith("#")] == [
+        "Compared 0", "reply 1", "reply 0", "reply 2\n"]
 
 
 def test_markdown_names_the_picked_reply_among_the_others_when_the_branch_shows_another():
@@ -854,7 +900,7 @@ def test_markdown_names_the_picked_reply_among_the_others_when_the_branch_shows_
 
     headings = re.findall(r"(?m)^#+ .*$", to_markdown(chat, messages, [comparison]))
 
-    assert headings[2:] == ["## Assistant · model\\-1 · s", "### Also compared · model\\-0 · s",
+    assert headings[2:] == ["## model\\-1 · s", "### Also compared · model\\-0 · s",
                             "### Also compared · model\\-2 · s (picked)"]
 
 

@@ -4,6 +4,7 @@ Markdown and JSON written."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import uuid
@@ -61,6 +62,24 @@ class Store:
     def delete_chat(self, chat_id):
         self.chats.pop(chat_id, None)
         self.stored.pop(chat_id, None)
+
+    def add_whole_chats(self, whole):
+        """As the real stores: the chats not stored yet, whole, all or nothing (an undo that
+        fails, in an outage, leaves what was written)."""
+        new = [item for item in whole if item[0].id not in self.chats]
+        try:
+            for chat, messages, comparisons in new:
+                self.save_chat(chat)
+                for message in messages:
+                    self.add_message(message)
+                for comparison in comparisons:
+                    self.save_comparison(comparison)
+        except Exception:
+            for chat, _, _ in new:
+                with contextlib.suppress(Exception):
+                    self.delete_chat(chat.id)
+            raise
+        return [chat.id for chat, _, _ in new]
 
 
 def chat_with(title: str, count: int, chat_id: str | None = None) -> tuple[Chat, list[Message]]:
@@ -260,12 +279,15 @@ def test_a_chatgpt_conversation_is_read_with_its_titles_and_times():
     assert [(m.id, m.parent_id, m.role, m.content, m.model_label, m.created_at)
             for m in messages] == [
         ("a", None, "user", "Question about cats", "", "2023-11-14T22:13:21+00:00"),
-        ("b", "a", "assistant", "First part\nsecond part", "", "2023-11-14T22:13:22.500000+00:00"),
+        ("b", "a", "assistant",
+         "First part\n[File: a part of this message in ChatGPT; not imported]\nsecond part", "",
+         "2023-11-14T22:13:22.500000+00:00"),
         ("c", "b", "user", "x", "", ""),
         ("d", "c", "assistant", "y", "", ""),
         ("e", "d", "assistant", "z", "", ""),
     ]
-    assert reading.skipped == 1  # the image
+    assert reading.skipped == 0  # the part that is not text is marked where it was
+    assert reading.tally.marked == {"file": 1}
 
 
 def test_a_chatgpt_title_is_kept_up_to_the_longest_a_title_may_be():
@@ -361,24 +383,26 @@ class FailingStore(Store):
         raise OSError("down")
 
 
-def test_an_undo_that_fails_is_logged_with_its_cause(caplog):
-    pair = chat_with("Half", 2)
+def test_an_undo_that_fails_is_logged_with_its_cause(caplog, monkeypatch):
+    monkeypatch.setattr(transfer, "BATCH_CHATS", 1)  # the first chat is written on its own
+    whole, half = chat_with("Whole", 1), chat_with("Half", 2)
     store = FailingStore()
     with caplog.at_level(logging.WARNING, logger="core.history.transfer"):
         with pytest.raises(UserFacingError):
-            import_chats(store, to_json([pair]))
+            import_chats(store, to_json([whole, half]))
     [record] = caplog.records
-    [chat_id] = store.chats
-    assert record.getMessage() == f"could not undo a half-done import of chat {chat_id}"
+    [written] = [chat.id for chat in store.chats.values() if chat.title == "Whole"]
+    assert record.getMessage() == f"could not undo a half-done import of chat {written}"
     assert record.exc_info is not None and isinstance(record.exc_info[1], OSError)
 
 
-def test_the_skipped_parts_of_every_conversation_add_up():
+def test_the_marked_parts_of_every_conversation_add_up():
     image = node("a", "root", "user", ["look", {"image": 1}, {"image": 2}],
                  content_type="multimodal_text")
     text = json.dumps([conversation(image, id="1"), conversation(image, id="2")])
-    assert read_chats(text).skipped == 4
-    assert import_chats(Store(), text).skipped == 4
+    assert read_chats(text).tally.marked == {"file": 4}
+    report = import_chats(Store(), text)
+    assert (report.skipped, report.tally.marked) == (0, {"file": 4})
 
 
 # ---- order ----
@@ -424,12 +448,11 @@ def test_the_markdown_of_a_chat():
                 Message(chat_id="c1", role="assistant", content="Hello", id="m2",
                         parent_id="m1", status="failed")]
     assert to_markdown(chat, messages) == (
-        "# Untitled chat\n\n<details><summary>System prompt</summary>\n\n```text\nBe brief.\n"
-        "```\n\n</details>\n\n## You\n\n```markdown\nHi\n```\n\n## Assistant\n\n```markdown\n"
-        "Hello\n```\n\n> *Failed*\n")
+        "# Untitled chat\n\n<details><summary>System prompt</summary>\n\nBe brief.\n\n"
+        "</details>\n\n## You\n\nHi\n\n## Assistant\n\nHello\n\n> *Failed*\n")
 
 
-def test_the_markdown_shows_the_branch_on_screen_and_keeps_a_text_s_last_line():
+def test_the_markdown_shows_the_branch_on_screen_each_text_ending_on_its_last_line():
     chat = Chat(title="Two answers", id="c1", current_id="old")
     messages = [Message(chat_id="c1", role="user", content="Q\n", id="q"),
                 Message(chat_id="c1", role="assistant", content="old answer", id="old",
@@ -437,10 +460,19 @@ def test_the_markdown_shows_the_branch_on_screen_and_keeps_a_text_s_last_line():
                 Message(chat_id="c1", role="assistant", content="new answer\n\n", id="new",
                         parent_id="q", created_at="2024-01-01T00:00:02+00:00")]
     assert to_markdown(chat, messages) == (
-        "# Two answers\n\n## You\n\n```markdown\nQ\n```\n\n## Assistant\n\n```markdown\n"
-        "old answer\n```\n")
+        "# Two answers\n\n## You\n\nQ\n\n## Assistant\n\nold answer\n")
     assert to_markdown(chat.with_changes(current_id="new"), messages).endswith(
-        "```markdown\nnew answer\n\n```\n")
+        "## Assistant\n\nnew answer\n")
+
+
+def test_the_markdown_fences_only_what_was_code_and_closes_a_fence_left_open():
+    chat = Chat(title="Code", id="c1", current_id="a")
+    messages = [Message(chat_id="c1", role="user", content="Fix *this*:\n~~~~py\nx = 1", id="q"),
+                Message(chat_id="c1", role="assistant", content="Done:\n```py\nx = 2\n```",
+                        id="a", parent_id="q", model_label="gpt-4o · Work")]
+    assert to_markdown(chat, messages) == (
+        "# Code\n\n## You\n\nFix *this*:\n~~~~py\nx = 1\n~~~~\n\n"
+        "## gpt\\-4o · Work\n\nDone:\n```py\nx = 2\n```\n")
 
 
 def test_usage_counts_may_be_zero_but_not_negative():

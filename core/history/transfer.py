@@ -11,13 +11,14 @@ import logging
 import math
 import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import NamedTuple
 
-from core.attachments.wire import fence_for
+import ijson
+
 from core.failures import UserFacingError
 from core.history.model import (
     ATTACHMENT_KINDS,
@@ -43,7 +44,7 @@ from core.history.model import (
     Message,
 )
 from core.store.errors import MAX_CONTEXT_WINDOW, MAX_REPLY_TOKENS
-from core.store.contracts import ChatStore
+from core.store.contracts import ChatStore, WholeChat
 from core.history.thread import Thread, parents_first, title_from
 
 logger = logging.getLogger(__name__)
@@ -66,37 +67,83 @@ Compared = Mapping[str, Sequence[Comparison]]
 
 class Reading(NamedTuple):
     chats: list[Pair]
-    skipped: int = 0  # ChatGPT messages or parts left out
+    skipped: int = 0  # ChatGPT messages left out (see Tally.left_out)
     source: str = FORMAT  # whose format: FORMAT or "chatgpt" (it salts the imported ids)
     comparisons: Compared = MappingProxyType({})  # by the chat's id in the file
+    tally: Tally | None = None  # a ChatGPT file's: what was kept, marked and left out
 
 
 @dataclass(frozen=True)
 class ImportReport:
     imported: int
     already_there: int
-    skipped: int = 0  # ChatGPT messages or parts left out (system, tool, hidden, not text)
+    skipped: int = 0  # ChatGPT messages left out (hidden setup, empty, trailing tool steps)
     chat_ids: Mapping[str, str] = field(default_factory=dict)  # id in the file -> in the store
+    tally: Tally | None = None  # a ChatGPT file's: what was kept, marked and left out
 
     @property
     def summary(self) -> str:
-        text = f"{self.imported} imported, {self.already_there} already there."
-        if self.skipped:
-            text += f" {self.skipped} system, tool or non-text parts were left out."
-        return text
+        """What was imported and what was left out and why, in plain words."""
+        return " ".join(_summary_lines(self))
+
+
+def _count(number: int, one: str, many: str | None = None) -> str:
+    return f"{number:,} {one if number == 1 else many or one + 's'}"
+
+
+def _summary_lines(report: ImportReport) -> list[str]:
+    tally = report.tally
+    if not report.imported:
+        lines = ["Nothing new was imported."]
+    elif tally is None:
+        lines = [f"Imported {_count(report.imported, 'chat')}."]
+    else:
+        versions = _count(tally.versions, "is another version", "are other versions")
+        versions = (f", of which {versions} (a regenerated reply or an edited message, "
+                    "under ◀ ▶)") if tally.versions else ""
+        lines = [f"Imported {_count(report.imported, 'chat')} with "
+                 f"{_count(tally.messages, 'message')}{versions}."]
+    if report.already_there:
+        lines.append(_count(report.already_there, "chat was already here (left as it was).",
+                            "chats were already here (left as they were)."))
+    if tally is None:
+        return lines
+    said = {
+        HIDDEN: ("hidden system message was", "hidden system messages were",
+                 "skipped (ChatGPT's own setup, not your words)"),
+        EMPTY: ("empty message was", "empty messages were", "skipped (they held no text)"),
+        TOOL_LEFT: ("tool step was", "tool steps were",
+                    "left out (ChatGPT's work at the end of a branch, with no answer after it)"),
+    }
+    for why, (one, many, because) in said.items():
+        if tally.left_out.get(why):
+            lines.append(f"{_count(tally.left_out[why], one, many)} {because}.")
+    marked = {
+        FILE: ("image or file is marked in the text where it was",
+               "images or files are marked in the text where they were",
+               " (the export does not hold the files)"),
+        TOOL: ("tool step (code ChatGPT ran, a search) is marked in the message after it",
+               "tool steps (code ChatGPT ran, searches) are marked in the message after them",
+               ""),
+    }
+    for why, (one, many, why_so) in marked.items():
+        if tally.marked.get(why):
+            lines.append(f"{_count(tally.marked[why], one, many)}{why_so}.")
+    return lines
 
 
 class _Refused(Exception):
     """Why and where a file cannot be imported."""
 
 
-# ---- Markdown: the branch on screen, for reading ----
+# ---- Markdown: the branch on screen, as a document to read ----
 
 
 def to_markdown(chat: Chat, messages: Sequence[Message],
                 comparisons: Sequence[Comparison] = ()) -> str:
-    """Each text sits in a fence longer than its backtick runs, so its code cannot break out.
-    A compared message's other replies follow the branch's reply to it, each under its
+    """A heading per turn (You, or the model), each text as the Markdown it is: code is fenced
+    only where the text fenced it (a fence left open is closed, so it cannot swallow the next
+    turn). A compared message's other replies follow the branch's reply to it, each under its
     column's label; the branch's reply says when it was the one picked."""
     lines = [f"# {_inline(chat.title) or 'Untitled chat'}", ""]
     if chat.system_prompt:
@@ -128,13 +175,13 @@ def _also_compared(comparison: Comparison, shown: str, by_id: Mapping[str, Messa
 
 def _message_markdown(message: Message, suffix: str = "", heading: str = "") -> list[str]:
     if not heading:
-        heading = "## " + ("You" if message.role == "user" else "Assistant")
-        if message.model_label:
-            heading += f" · {_inline(message.model_label)}"
+        who = "You" if message.role == "user" else message.model_label or "Assistant"
+        heading = "## " + _inline(who)
     lines = [heading + suffix, ""]
     if message.reasoning:
         lines += _details("Reasoning", message.reasoning)
-    lines += [*_fenced(message.content, "markdown"), ""]
+    if text := as_document_text(message.content):
+        lines += [text, ""]
     for kind, label in (("image", "Images"), ("document", "Documents")):
         names = [_inline(a.name) for a in message.attachments if a.kind == kind]
         if names:  # by name only: a document's text would drown the conversation
@@ -146,14 +193,30 @@ def _message_markdown(message: Message, suffix: str = "", heading: str = "") -> 
 
 
 def _details(summary: str, text: str) -> list[str]:
-    return [f"<details><summary>{summary}</summary>", "", *_fenced(text, "text"), "",
+    return [f"<details><summary>{summary}</summary>", "", as_document_text(text), "",
             "</details>", ""]
 
 
-def _fenced(text: str, info: str) -> list[str]:
-    fence = fence_for(text)
-    body = text[:-1] if text.endswith("\n") else text
-    return [fence + info, body, fence] if text else [fence + info, fence]
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
+
+
+def as_document_text(text: str) -> str:
+    """`text` as a block of a Markdown document: line ends made plain, no trailing blank lines,
+    and a code fence it leaves open closed (by CommonMark's rule: a line of the same character,
+    at least as long, and nothing else)."""
+    lines = re.split(r"\r\n|\r|\n", text.rstrip("\r\n"))
+    opened = None
+    for line in lines:
+        fence = _FENCE.fullmatch(line)
+        if fence is None:
+            continue
+        run, rest = fence.groups()
+        if opened is None and not (run[0] == "`" and "`" in rest):
+            opened = run
+        elif opened is not None and run[0] == opened[0] and len(run) >= len(opened) \
+                and not rest.strip():
+            opened = None
+    return "\n".join(lines + ([opened] if opened else []))
 
 
 def _inline(text: str) -> str:
@@ -547,88 +610,195 @@ def _short(text: str, limit: int = 40) -> str:
 
 
 # ---- ChatGPT's conversations.json ----
-# A list of conversations: `mapping` of node id -> {parent, message}, `current_node`, Unix-second
-# times; a message has author.role, content {content_type, parts} (a "multimodal_text" part may
-# be an image object), recipient ("all" unless a tool) and metadata.model_slug.
+# A list of conversations: `mapping` of node id -> {parent, message}, `current_node` (the leaf of
+# the branch on screen), Unix-second times. Every node is kept that a reader of the chat could
+# see: a regenerated reply or an edited message is a sibling under the same parent, a version.
+# A message has author.role, content {content_type, parts} (a part may be an image or file
+# object), recipient ("all" unless it calls a tool) and metadata.model_slug.
+
+# Why a node or part was not imported as text, counted for the summary.
+HIDDEN = "hidden"  # ChatGPT's own setup (system prompt, custom instructions): never shown
+EMPTY = "empty"  # no text at all (a placeholder node of ChatGPT's)
+TOOL_LEFT = "tool left"  # tool steps at the end of a branch: no later message to mark them in
+# What was kept as a marked placeholder in a message's text.
+FILE = "file"  # an image or file part
+TOOL = "tool"  # a tool step (code run, a search, an image made), marked in the next message
+_HIDDEN_TYPES = ("user_editable_context", "model_editable_context")
+_TEXT_TYPES = ("text", "multimodal_text")
+
+
+@dataclass
+class Tally:
+    """What a ChatGPT import kept and left out, and why."""
+
+    messages: int = 0
+    versions: int = 0  # messages beside an earlier sibling: a regenerated reply, an edit
+    left_out: dict[str, int] = field(default_factory=dict)  # HIDDEN, EMPTY, TOOL_LEFT
+    marked: dict[str, int] = field(default_factory=dict)  # FILE, TOOL
+
+    def count(self, into: dict[str, int], why: str, times: int = 1) -> None:
+        if times:
+            into[why] = into.get(why, 0) + times
+
+    def add(self, other: "Tally") -> None:
+        self.messages += other.messages
+        self.versions += other.versions
+        for mine, theirs in ((self.left_out, other.left_out), (self.marked, other.marked)):
+            for why, times in theirs.items():
+                self.count(mine, why, times)
 
 
 def _read_chatgpt(document: list) -> Reading:
-    pairs, skipped = [], 0
+    pairs, tally = [], Tally()
     for number, conversation in enumerate(document, 1):
-        try:
-            pair, left_out = _chatgpt_conversation(conversation)
-            _read_chat(_chat_record(*pair))  # the same checks and limits as our own files
-        except _Refused as why:
-            raise _Refused(f"{_where('conversation', number, conversation)}: {why}") from None
+        pair, counted = chatgpt_chat(conversation, number)
         pairs.append(pair)
-        skipped += left_out
-    return Reading(pairs, skipped, "chatgpt")
+        tally.add(counted)
+    return Reading(pairs, sum(tally.left_out.values()), "chatgpt", tally=tally)
 
 
-def _chatgpt_conversation(conversation: object) -> tuple[Pair, int]:
+def chatgpt_chat(conversation: object, number: int) -> tuple[Pair, Tally]:
+    """One conversation as a chat, checked like our own files; _Refused names it."""
+    try:
+        pair, tally = _chatgpt_conversation(conversation)
+        _read_chat(_chat_record(*pair))  # the same checks and limits as our own files
+    except _Refused as why:
+        raise _Refused(f"{_where('conversation', number, conversation)}: {why}") from None
+    return pair, tally
+
+
+def _chatgpt_conversation(conversation: object) -> tuple[Pair, Tally]:
     if not isinstance(conversation, dict) or not isinstance(conversation.get("mapping"), dict):
         raise _Refused("it has no message tree")
     mapping = conversation["mapping"]
     _refuse_too_many(len(mapping))
     chat_id = str(conversation.get("conversation_id") or conversation.get("id") or
                   f"{conversation.get('title')}@{conversation.get('create_time')}")
-    messages, skipped = [], 0
-    for node_id, node in _chatgpt_branch(mapping, conversation.get("current_node")):
-        message, left_out = _chatgpt_message(node, node_id, chat_id,
-                                             messages[-1].id if messages else None)
+    current = conversation.get("current_node")
+    if not isinstance(current, str) or current not in mapping:
+        raise _Refused("its current message is not in its message tree")
+    tally = Tally()
+    messages: list[Message] = []
+    shown_as: dict[str, str | None] = {}  # node id -> the message it shows as (itself or above)
+    waiting: dict[str, list[str]] = {}  # node id -> tool steps not yet marked in a message
+    for node_id, node in _chatgpt_tree(mapping):
+        parent = node.get("parent")
+        above, marks = shown_as.get(parent), waiting.get(parent, [])
+        message, left_out, mark = _chatgpt_message(node, node_id, chat_id, above, marks, tally)
         if message is not None:
             messages.append(message)
-        skipped += left_out
+            shown_as[node_id], waiting[node_id] = message.id, []
+        else:
+            shown_as[node_id], waiting[node_id] = above, marks + ([mark] if mark else [])
+            if left_out:
+                tally.count(tally.left_out, left_out)
+    parents = {node.get("parent") for node in mapping.values()}
+    for node_id, marks in waiting.items():  # tool steps that no later message came after
+        if marks and node_id not in parents:
+            tally.count(tally.left_out, TOOL_LEFT, len(marks))
+    siblings: dict[str | None, int] = {}
+    for message in messages:
+        siblings[message.parent_id] = siblings.get(message.parent_id, 0) + 1
+    tally.messages = len(messages)
+    tally.versions = sum(count - 1 for count in siblings.values())
     title = conversation.get("title") if isinstance(conversation.get("title"), str) else ""
     first_user = next((m.content for m in messages if m.role == "user"), "")
     chat = Chat(
         title=_short(title, MAX_TITLE_LENGTH) or title_from(first_user), id=chat_id,
-        current_id=messages[-1].id if messages else None,
+        current_id=shown_as.get(current),
         created_at=_from_unix(conversation.get("create_time")),
         updated_at=_from_unix(conversation.get("update_time")),
     )
-    return (chat, messages), skipped
+    return (chat, messages), tally
 
 
-def _chatgpt_branch(mapping: dict, current: object) -> list[tuple[str, dict]]:
-    """Root to `current`, following parents up."""
-    if not isinstance(current, str) or current not in mapping:
-        raise _Refused("its current message is not in its message tree")
-    branch, seen = [], set()
-    while current is not None:
-        node = mapping.get(current)
-        if not isinstance(node, dict) or current in seen:
+def _chatgpt_tree(mapping: dict) -> list[tuple[str, dict]]:
+    """Every node, each after its parent (siblings in the file's order); a parent that is
+    missing or a loop is refused."""
+    below: dict[str | None, list[str]] = {}
+    for node_id, node in mapping.items():
+        parent = node.get("parent") if isinstance(node, dict) else None
+        if not isinstance(node, dict) or not isinstance(parent, (str, type(None))) or \
+                (parent is not None and parent not in mapping):
             raise _Refused("its message tree is broken (a missing message or a loop)")
-        seen.add(current)
-        branch.append((current, node))
-        current = node.get("parent")
-    return branch[::-1]
+        below.setdefault(parent, []).append(node_id)
+    ordered, stack = [], list(reversed(below.get(None, [])))
+    while stack:
+        node_id = stack.pop()
+        ordered.append((node_id, mapping[node_id]))
+        stack += reversed(below.get(node_id, []))
+    if len(ordered) < len(mapping):  # a node not under any root sits in a loop
+        raise _Refused("its message tree is broken (a missing message or a loop)")
+    return ordered
 
 
-def _chatgpt_message(node: dict, node_id: str, chat_id: str,
-                     parent_id: str | None) -> tuple[Message | None, int]:
-    """The message (None when skipped) and how many messages or parts were left out (none for
-    an empty placeholder node)."""
+def _chatgpt_message(node: dict, node_id: str, chat_id: str, parent_id: str | None,
+                     marks: list[str], tally: Tally) -> tuple[Message | None, str, str]:
+    """The message (`marks` before its text), or None, why it was left out (HIDDEN, EMPTY;
+    "" for a node that holds nothing, as ChatGPT's root) and a tool step's mark (shown in the
+    next message)."""
     message = node.get("message")
     if not isinstance(message, dict):
-        return None, 0
+        return None, "", ""
     role = _dig(message, "author", "role")
-    hidden = _dig(message, "metadata", "is_visually_hidden_from_conversation") is True
-    to_tool = message.get("recipient") not in ("all", None)
     content_type = _dig(message, "content", "content_type")
-    parts = _dig(message, "content", "parts")
-    parts = parts if isinstance(parts, list) else []
-    text = "\n".join(p for p in parts if isinstance(p, str))
-    if role not in ROLES or hidden or to_tool or content_type not in ("text", "multimodal_text") \
-            or not text:
-        return None, 1
+    if role == "system" or content_type in _HIDDEN_TYPES or \
+            _dig(message, "metadata", "is_visually_hidden_from_conversation") is True:
+        return None, HIDDEN, ""
+    recipient = message.get("recipient")
+    if role not in ROLES or recipient not in ("all", None) or \
+            (content_type not in _TEXT_TYPES and role == "assistant"):
+        tool = next((t for t in (recipient if recipient not in ("all", None) else None,
+                                 _dig(message, "author", "name"), content_type)
+                     if isinstance(t, str) and t), "a tool")
+        return None, "", f"[Tool step in ChatGPT ({_short(tool)}); not imported]"
+    pieces, files = _chatgpt_parts(message)
+    if not pieces:
+        return None, EMPTY, ""
+    tally.count(tally.marked, FILE, files)
+    tally.count(tally.marked, TOOL, len(marks))
     label = _dig(message, "metadata", "model_slug")
     return Message(
-        chat_id=chat_id, role=role, content=text, parent_id=parent_id,
-        id=node_id,
-        model_label=label if isinstance(label, str) else "",
+        chat_id=chat_id, role=role, content="\n".join([*marks, *pieces]), parent_id=parent_id,
+        id=node_id, model_label=label if isinstance(label, str) else "",
         created_at=_from_unix(message.get("create_time")),
-    ), sum(not isinstance(p, str) for p in parts)
+    ), "", ""
+
+
+def _chatgpt_parts(message: dict) -> tuple[list[str], int]:
+    """The message's text pieces, an image or file part as a marked placeholder (the export
+    holds no file), and how many such placeholders."""
+    parts = _dig(message, "content", "parts")
+    text = _dig(message, "content", "text")
+    parts = parts if isinstance(parts, list) else [text] if isinstance(text, str) else []
+    attached = _dig(message, "metadata", "attachments")
+    names = {a["id"]: a["name"] for a in attached if isinstance(a, dict)
+             and isinstance(a.get("id"), str) and isinstance(a.get("name"), str)} \
+        if isinstance(attached, list) else {}
+    pieces, files = [], 0
+    for part in parts:
+        if isinstance(part, str):
+            if part:
+                pieces.append(part)
+        elif isinstance(part, dict) and isinstance(part.get("text"), str):
+            if part["text"]:
+                pieces.append(part["text"])  # a transcript of what was said aloud
+        elif part is not None:
+            pieces.append(_placeholder(part, names))
+            files += 1
+    return pieces, files
+
+
+def _placeholder(part: object, names: Mapping[str, str]) -> str:
+    """An image or file part that the export does not hold, marked where it was."""
+    kind = part.get("content_type") if isinstance(part, dict) else None
+    pointer = part.get("asset_pointer") if isinstance(part, dict) else None
+    file_id = pointer.split("://", 1)[-1] if isinstance(pointer, str) else ""
+    name = names.get(file_id) or file_id
+    what = "Image" if kind == "image_asset_pointer" else "File"
+    if name:
+        return f"[{what}: {_short(name, 120)} was attached in ChatGPT; not imported]"
+    return f"[{what}: a part of this message in ChatGPT; not imported]"
 
 
 def _dig(value: object, *keys: str) -> object:
@@ -646,37 +816,170 @@ def _from_unix(seconds: object) -> str:
         return ""
 
 
-# ---- import ----
+# ---- import: the file checked whole first, then written a batch of chats at a time ----
+
+BATCH_MESSAGES = 2_000  # messages per store call: a Cancel waits for one batch at most
+BATCH_CHATS = 100
+One = tuple[Pair, Sequence[Comparison], "Tally | None"]  # a chat of the file, ready to write
+
+
+class Cancelled(Exception):
+    """The import was cancelled; the chats it had stored are removed again."""
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A file checked whole. `chats` reads it again, a chat at a time (a big ChatGPT file is
+    never held parsed whole)."""
+
+    total: int
+    source: str
+    chats: Callable[[], Iterator[One]]
+
+
+def _never() -> bool:
+    return False
+
+
+def check_file(data: str | bytes | memoryview, stop: Callable[[], bool] = _never,
+               counted: Callable[[int], None] = lambda n: None) -> Checked:
+    """Every chat checked (UserFacingError says what is wrong and where); `counted` hears how
+    many so far, `stop` cancels (Cancelled)."""
+    try:
+        if isinstance(data, str) or _first_byte(data) != b"[":  # parsed whole
+            document = _load(bytes(data) if isinstance(data, memoryview) else data)
+            if isinstance(document, list):
+                ones = [(pair, (), tally) for pair, tally in (
+                    chatgpt_chat(conversation, number)
+                    for number, conversation in enumerate(document, 1))]
+                counted(len(ones))
+                return Checked(len(ones), "chatgpt", lambda: iter(ones))
+            reading = _read_ours(document)
+            counted(len(reading.chats))
+            return Checked(len(reading.chats), reading.source, lambda: (
+                (pair, reading.comparisons.get(pair[0].id, ()), None) for pair in reading.chats))
+        total = 0
+        for number, conversation in enumerate(_conversations(data), 1):
+            chatgpt_chat(conversation, number)
+            total = number
+            counted(total)
+            if stop():
+                raise Cancelled()
+    except _Refused as why:
+        raise UserFacingError(f"Nothing was imported: {why}.") from None
+    return Checked(total, "chatgpt", lambda: _chatgpt_chats(data))
+
+
+def _chatgpt_chats(data: bytes | memoryview) -> Iterator[One]:
+    try:
+        for number, conversation in enumerate(_conversations(data), 1):
+            pair, tally = chatgpt_chat(conversation, number)
+            yield pair, (), tally
+    except _Refused as why:  # the file changed since it was checked: never here
+        raise UserFacingError(f"Nothing more was imported: {why}.") from None
+
+
+def _first_byte(data: bytes | memoryview) -> bytes:
+    view = memoryview(data)
+    start = 0
+    while start < len(view) and view[start:start + 1] in (b" ", b"\t", b"\r", b"\n"):
+        start += 1
+    return bytes(view[start:start + 1])
+
+
+class _Chunks:
+    """`data` read as a file, a chunk at a time (no copy of the whole)."""
+
+    def __init__(self, data: bytes | memoryview):
+        self.view, self.at = memoryview(data), 0
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self.view) if size < 0 else self.at + size
+        chunk = bytes(self.view[self.at:end])
+        self.at += len(chunk)
+        return chunk
+
+
+def _conversations(data: bytes | memoryview) -> Iterator[object]:
+    """ChatGPT's list of conversations, parsed one at a time."""
+    if len(data) > MAX_FILE_BYTES:
+        raise _Refused(f"the file is bigger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
+    try:
+        yield from ijson.items(_Chunks(data), "item", use_float=True)
+    except ijson.JSONError as error:
+        raise _Refused(f"the file is not JSON ({_short(str(error), 80)})") from None
 
 
 def import_chats(store: ChatStore, text: str | bytes, owner: str = "") -> ImportReport:
     """`owner` (the user's id) salts the ids: two users importing one file never share ids."""
-    reading = read_chats(text)
-    namespace = uuid.uuid5(_IMPORTED_IDS, f"{owner}\n{reading.source}")
-    return _write_all(store, reading, namespace)
+    return write_chats(store, check_file(text), owner)
 
 
-def _write_all(store: ChatStore, reading: Reading, namespace: uuid.UUID) -> ImportReport:
+def write_chats(store: ChatStore, checked: Checked, owner: str = "",
+                stop: Callable[[], bool] = _never,
+                wrote: Callable[[int], None] = lambda n: None) -> ImportReport:
+    """Write a checked file's chats; `wrote` hears how many chats are done so far. On `stop`
+    (Cancelled) or a failure, the chats this import stored are removed again."""
+    namespace = uuid.uuid5(_IMPORTED_IDS, f"{owner}\n{checked.source}")
     created: list[str] = []
-    imported = already_there = 0
-    chat_ids: dict[str, str] = {}
+    done = _Done(tally=Tally() if checked.source == "chatgpt" else None)
+    batch: list[tuple[WholeChat, Tally | None]] = []
     try:
-        for chat, messages in reading.chats:
-            if _is_uuid(chat.id) and store.get_chat(chat.id) is not None:
-                chat_ids[chat.id] = chat.id  # the very chat exported from this account
-                already_there += 1
+        for (chat, messages), comparisons, tally in checked.chats():
+            if stop():
+                raise Cancelled()
+            if checked.source == FORMAT and _is_uuid(chat.id) and \
+                    store.get_chat(chat.id) is not None:
+                done.chat_ids[chat.id] = chat.id  # the very chat exported from this account
+                done.already_there += 1
                 continue
-            new_chat, new_messages, new_comparisons = _remapped(
-                chat, messages, namespace, reading.comparisons.get(chat.id, ()))
-            chat_ids[chat.id] = new_chat.id
-            if _write_chat(store, new_chat, new_messages, created, new_comparisons):
-                imported += 1
-            else:
-                already_there += 1
-    except Exception:
+            new_chat, new_messages, new_comparisons = _remapped(chat, messages, namespace,
+                                                                comparisons)
+            done.chat_ids[chat.id] = new_chat.id
+            batch.append(((new_chat, parents_first(new_messages), new_comparisons), tally))
+            if len(batch) >= BATCH_CHATS or \
+                    sum(len(whole[1]) for whole, _ in batch) >= BATCH_MESSAGES:
+                _write_batch(store, batch, created, done)
+                wrote(done.imported + done.already_there)
+        if stop():
+            raise Cancelled()
+        _write_batch(store, batch, created, done)
+        wrote(done.imported + done.already_there)
+    except BaseException:
         _undo(store, created)
         raise
-    return ImportReport(imported, already_there, reading.skipped, chat_ids)
+    return done.report()
+
+
+@dataclass
+class _Done:
+    imported: int = 0
+    already_there: int = 0
+    chat_ids: dict[str, str] = field(default_factory=dict)
+    tally: Tally | None = None
+
+    def report(self) -> ImportReport:
+        skipped = sum(self.tally.left_out.values()) if self.tally else 0
+        return ImportReport(self.imported, self.already_there, skipped, self.chat_ids,
+                            self.tally)
+
+
+def _write_batch(store: ChatStore, batch: list[tuple[WholeChat, Tally | None]],
+                 created: list[str], done: _Done) -> None:
+    """New chats whole, in one call; one already stored is finished when an earlier import
+    left it half-written."""
+    if not batch:
+        return
+    added = set(store.add_whole_chats([whole for whole, _ in batch]))
+    created += [whole[0].id for whole, _ in batch if whole[0].id in added]
+    for (chat, messages, comparisons), tally in batch:
+        if chat.id in added or _write_chat(store, chat, messages, created, comparisons):
+            done.imported += 1
+            if done.tally is not None and tally is not None:
+                done.tally.add(tally)
+        else:
+            done.already_there += 1
+    batch.clear()
 
 
 def _remapped(chat: Chat, messages: list[Message], namespace: uuid.UUID,

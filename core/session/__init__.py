@@ -86,3 +86,4 @@ __all__ = [
     "show_in_address", "sign_out", "live_reply", "send_reply", "stop_reply", "store",
     "take_auth_notice", "PageRead",
 ]
+from core.session.stores import chat_store_opener  # an import in the background opens its own

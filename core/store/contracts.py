@@ -14,6 +14,11 @@ from typing import Protocol
 from core.history.model import REPLY_LEASE_SECONDS, Chat, Comparison, Found, Message, ReplyState
 from core.providers.connections import Connection
 from core.providers.profile import Profile
+from collections.abc import Sequence
+
+# A chat to import whole: the chat (its own times), its messages (each after its parent, with
+# their own times) and its comparisons.
+WholeChat = tuple[Chat, Sequence[Message], Sequence[Comparison]]
 
 
 @dataclass(frozen=True)
@@ -173,3 +178,11 @@ class ChatStore(Protocol):
         creation, for one written before heartbeats) is older than `lease_seconds` by the
         database's clock; return their ids. Of callers at once (two replicas), only one gets
         each id. Its error is left as it was: the caller says why."""
+
+    # ---- imports
+
+    def add_whole_chats(self, whole: Sequence[WholeChat]) -> list[str]:
+        """Store each chat whose id is not stored yet, whole, with its own times (a message
+        without one is stamped after its chat); return the ids stored. A chat already stored
+        is left as it is. Many chats at once, for an import's speed; all or nothing: after a
+        failure none of them is stored."""

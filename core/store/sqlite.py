@@ -41,6 +41,8 @@ from core.providers.connections import Connection
 from core.providers.kinds import KINDS
 from core.providers.profile import FIELD_LABELS, PROFILE_FIELDS, Profile
 from core.store.contracts import UsageTotal
+from collections.abc import Sequence
+from core.store.contracts import WholeChat
 from core.store.errors import (
     CHAT_GONE,
     MAX_ATTACHMENT_BYTES_PER_USER,
@@ -1445,6 +1447,36 @@ class SQLiteChatStore(_LocalFile):
             )
             return [Found(chat_from_row(row), row["snippet"], row["message_id"])
                     for row in rows]
+
+    def add_whole_chats(self, whole: Sequence[WholeChat]) -> list[str]:
+        """See ChatStore: every chat not yet stored, in one transaction."""
+        added = []
+        with self._writing() as db:
+            for chat, messages, comparisons in whole:
+                if db.execute("select 1 from chats where id = ?", (chat.id,)).fetchone():
+                    continue  # the user's (left as it is) or another's (never touched)
+                now = _next_version(None)
+                values = _sqlite_values(chat_writes(chat))
+                values.update(id=chat.id, user_id=self.user_id,
+                              created_at=given_time(chat.created_at) or now,
+                              updated_at=given_time(chat.updated_at) or now)
+                _insert(db, "chats", values)
+                last = values["updated_at"]
+                for message in messages:
+                    row = _sqlite_values(message_writes(message))
+                    last = given_time(message.created_at) or _next_version(last)
+                    row.update(user_id=self.user_id, created_at=last)
+                    _insert(db, "messages", row, heartbeat_at=_NOW)
+                    for file in attachment_rows(message):
+                        _insert(db, "attachments", {**file, "user_id": self.user_id})
+                for comparison in comparisons:
+                    row = _sqlite_values(comparison_writes(comparison))
+                    decided = comparison.decided and (given_time(comparison.decided_at) or now)
+                    row.update(user_id=self.user_id, decided_at=decided or None,
+                               created_at=given_time(comparison.created_at) or now)
+                    _insert(db, "comparisons", row)
+                added.append(chat.id)
+        return added
 
 
 def typed_match(query: str) -> str:

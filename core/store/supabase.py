@@ -9,6 +9,8 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
+from collections.abc import Sequence
+from datetime import datetime, timezone
 
 from postgrest.exceptions import APIError
 from postgrest.types import CountMethod, ReturnMethod
@@ -29,6 +31,7 @@ from core.history.model import (
 from core.providers.connections import Connection
 from core.providers.profile import PROFILE_FIELDS, Profile
 from core.store.contracts import UsageTotal
+from core.store.contracts import WholeChat
 from core.store.errors import (
     CHAT_GONE,
     UNIQUE_SQLSTATE,
@@ -637,3 +640,63 @@ class SupabaseChatStore(_SignedIn):
 
     def blind_verdicts(self) -> list[Comparison]:
         return self._comparison_rows(blind=True, decided=True)
+
+    def add_whole_chats(self, whole: Sequence[WholeChat]) -> list[str]:
+        """See ChatStore: the chats not stored yet by one request, then their messages in
+        requests of up to MESSAGES_PER_REQUEST rows and MAX_REQUEST_BYTES, parents first (a
+        message that needs a request of its own, long or with files, goes by add_message)."""
+        ids = [chat.id for chat, _, _ in whole]
+        if not all(_is_uuid(chat_id) for chat_id in ids):
+            raise UserFacingError(chat_value_refused(CHAT_GONE))
+        stored = {row["id"] for row in self._rows(
+            self._chats().select("id").in_("id", ids).eq("user_id", self.user_id))} \
+            if ids else set()
+        new = [item for item in whole if item[0].id not in stored]
+        if not new:
+            return []
+        now = given_time(datetime.now(timezone.utc).isoformat())
+        self._rows(self._chats().insert([
+            {**chat_writes(chat), "id": chat.id, "user_id": self.user_id,
+             "created_at": given_time(chat.created_at) or now,
+             "updated_at": given_time(chat.updated_at) or now}
+            for chat, _, _ in new], returning=ReturnMethod.minimal))
+        try:
+            batch: list[dict] = []
+            size = 0  # the batch's bytes as sent, near enough (a comma per row)
+            for chat, messages, _ in new:
+                for message in messages:
+                    row = {**message_writes(message), "user_id": self.user_id,
+                           "created_at": given_time(message.created_at) or now}
+                    row_bytes = request_bytes(row) + 1
+                    if message.attachments or row_bytes > MAX_REQUEST_BYTES // 2:
+                        self._insert_all(batch)
+                        size = 0
+                        self.add_message(message)
+                        continue
+                    if len(batch) == MESSAGES_PER_REQUEST or size + row_bytes > MAX_REQUEST_BYTES:
+                        self._insert_all(batch)
+                        size = 0
+                    batch.append(row)
+                    size += row_bytes
+            self._insert_all(batch)
+            for _, _, comparisons in new:
+                for comparison in comparisons:
+                    self.save_comparison(comparison)
+        except BaseException:  # all or nothing: the chats just created go again
+            self._forget_chats([chat.id for chat, _, _ in new])
+            raise
+        return [chat.id for chat, _, _ in new]
+
+    def _forget_chats(self, chat_ids: list[str]) -> None:
+        try:
+            self._chats().delete(returning=ReturnMethod.minimal).in_("id", chat_ids) \
+                .eq("user_id", self.user_id).execute()
+        except Exception:  # what it failed for is being raised already
+            logger.warning("Could not remove %d chats of a failed import", len(chat_ids),
+                           exc_info=True)
+
+    def _insert_all(self, rows: list[dict]) -> None:
+        """Insert `rows` (messages) by one request, and empty the list."""
+        if rows:
+            self._rows(self._messages().insert(list(rows), returning=ReturnMethod.minimal))
+            rows.clear()
