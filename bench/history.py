@@ -12,6 +12,11 @@ classes, measures --runs times each:
 - with --typing (the default): that word typed letter by letter in the sidebar's search box in
   Chromium, against `streamlit run` on the same data: each keystroke to the hits drawn
   (bench/search_typing.py), target <= 200 ms p95 from the box's commit
+- with --ready (the default): a 1,000-message chat opened in Chromium until ready
+  (bench/chat_ready.py), target <= 1 s
+- with --imports (the default): a 100 MB ChatGPT export imported through the app's own
+  background import, its time and memory peak (bench/imports.py), targets >= 5x faster than
+  311 s and <= 2x the app's idle memory
 
 Each figure is server-side time: for SQLite the store call itself (in-process); for Supabase
 PostgreSQL's own planning and execution time of the statements PostgREST ran for the store
@@ -21,6 +26,7 @@ trivial round trip) are printed too, so runs on different machines compare.
 
     .venv/bin/python bench/history.py [--backend sqlite|supabase|both] [--runs N]
         [--chats N] [--messages N] [--other-chats N] [--other-messages N] [--no-typing]
+        [--no-ready] [--no-imports]
 
 Exit 0 once measured, even when a target is missed (that is a result); 2 when it could not run
 or a store answered wrongly. See bench/README.md.
@@ -37,6 +43,7 @@ import random
 import signal
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -688,6 +695,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--typing", action=argparse.BooleanOptionalAction, default=True,
                         help="also type the search word in Chromium against `streamlit run` "
                              "(keystroke to hits drawn); needs Chromium and playwright")
+    parser.add_argument("--ready", action=argparse.BooleanOptionalAction, default=True,
+                        help="also open a 1,000-message chat in Chromium (bench/chat_ready.py)")
+    parser.add_argument("--imports", action=argparse.BooleanOptionalAction, default=True,
+                        help="also import a 100 MB ChatGPT export (bench/imports.py)")
     args = parser.parse_args(argv)
     if min(args.runs, args.chats, args.other_chats) < 1:
         parser.error("--runs, --chats and --other-chats must be positive")
@@ -728,6 +739,12 @@ def run(args: argparse.Namespace, work: Path) -> None:
         report(backend, figures, args.runs)
     for typed in TYPING:
         typed()
+    for wanted, script, options in ((args.ready, "chat_ready.py", []),
+                                    (args.imports, "imports.py", ["--backend", args.backend])):
+        if wanted:  # in a process of its own: its own app, browser and memory figures
+            print(f"\n{script}:", flush=True)
+            subprocess.run([sys.executable, str(Path(__file__).parent / script), *options],
+                           check=False)
     print(f"\n(bench took {time.monotonic() - started:.0f} s; load average "
           f"{os.getloadavg()[0]:.1f} at the end)")
 
