@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 import re
 import secrets as _random
+import tomllib
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 from core.redaction import collapse, redact
 
@@ -63,3 +64,14 @@ def toml_problem(exc: ValueError) -> str:
     what = said[:place.start()] if place else said
     what = " ".join(_QUOTED.sub("…", what).split()) or "not valid TOML"
     return collapse(f"{what} ({place.group(1)})" if place else what)
+
+
+def toml_tables(text: str, table: str, setting: str) -> Mapping[str, object]:
+    """The `[table.<id>]` entries of an administrator's TOML text given in `setting`; '' gives
+    none. Misconfigured when it is not TOML: never silently none of what was meant."""
+    if not text.strip():
+        return {}
+    try:
+        return tomllib.loads(text).get(table, {})
+    except tomllib.TOMLDecodeError as exc:
+        raise Misconfigured(f"{setting} is not valid TOML: {toml_problem(exc)}") from None

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 import math
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from core.failures import Misconfigured, UserFacingError, toml_problem
+from core.failures import UserFacingError, toml_tables
 from core.history.model import MAX_MODEL_LABEL_LENGTH, MAX_SYSTEM_PROMPT_LENGTH
 from core.prompts.variables import variables
 
@@ -104,12 +103,7 @@ _FIELDS = {"name", "text", "model", "system_prompt", "temperature"}
 
 def parse_toml(text: str) -> Mapping[str, object]:
     """Misconfigured when not TOML: never silently none of the administrator's prompts."""
-    if not text.strip():
-        return {}
-    try:
-        return tomllib.loads(text).get(TABLE, {})
-    except tomllib.TOMLDecodeError as exc:
-        raise Misconfigured(f"{ENV_NAME} is not valid TOML: {toml_problem(exc)}") from None
+    return toml_tables(text, TABLE, ENV_NAME)
 
 
 def operator_prompts(table: Mapping[str, object]) -> tuple[SavedPrompt, ...]:

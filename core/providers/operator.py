@@ -5,10 +5,9 @@ out and logged for the operator, never shown to users."""
 from __future__ import annotations
 
 import logging
-import tomllib
 from collections.abc import Mapping
 
-from core.failures import Misconfigured, toml_problem
+from core.failures import toml_tables
 from core.providers.connections import Connection, connection_problems
 from core.providers.kinds import KINDS
 from core.providers.urls import InvalidBaseURL, normalize_base_url
@@ -23,12 +22,7 @@ logger = logging.getLogger(__name__)
 
 def parse_toml(text: str) -> Mapping[str, object]:
     """Misconfigured when not TOML: never silently none of the administrator's connections."""
-    if not text.strip():
-        return {}
-    try:
-        return tomllib.loads(text).get(TABLE, {})
-    except tomllib.TOMLDecodeError as exc:
-        raise Misconfigured(f"{ENV_NAME} is not valid TOML: {toml_problem(exc)}") from None
+    return toml_tables(text, TABLE, ENV_NAME)
 
 
 def operator_connections(table: Mapping[str, object]) -> tuple[Connection, ...]:
