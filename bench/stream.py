@@ -854,7 +854,7 @@ def _open_chat(page, app_url: str, model: str = MODEL):
     except Exception as exc:
         raise BenchError(f"the chat page did not show a chat input: {exc}") from exc
     label = f"{model} · {OPENAI_COMPATIBLE.label}"
-    selector = page.locator('[data-testid="stSelectbox"] input').first
+    selector = page.locator('.st-key-chat-model input').first  # not the sidebar's Show
     selector.wait_for(timeout=10_000)
     if label != (shown := selector.input_value()):
         raise BenchError(f"the chat page's model selector shows {shown!r}, not {label!r}")
@@ -1004,7 +1004,7 @@ NEXT_PAGE_JS = f"""
 
 def pick_model(page, label: str) -> None:
     """Pick `label` in the chat page's model selector, by clicks, and wait for the page."""
-    selector = page.locator('[data-testid="stSelectbox"] input').first
+    selector = page.locator('.st-key-chat-model input').first  # not the sidebar's Show
     selector.click()
     page.get_by_role("option", name=label, exact=True).click()
     page.wait_for_function(IDLE_JS_PLAIN, timeout=30_000, polling=100)

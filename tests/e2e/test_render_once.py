@@ -22,6 +22,7 @@ from tests.e2e.browser import (
 )
 from tests.fixtures.paced_relay import start_paced_relay
 
+MARKDOWN = '[data-testid="stMarkdownContainer"]'  # a drawn reply, not the text Copy holds
 CODE = "".join(f"def step_{i}(value):\n    return value * {i}  # step {i}\n" for i in range(60))
 REPLY = (
     "Here it is.\n\n# A heading\n\nA paragraph with **bold words**, `inline code` and a "
@@ -120,7 +121,7 @@ def test_a_reply_streams_in_blocks_and_ends_drawn_whole_as_before(
     assert finished["blocks"] == 1 and finished["tokens"] > 100, finished
     for selector in ("h1", "strong", "table", ".katex-display", ".katex", "a[href]", "li"):
         expect(reply.locator(selector).first).to_be_attached()
-    expect(reply.get_by_text(marker)).to_be_visible()
+    expect(reply.locator(MARKDOWN).get_by_text(marker)).to_be_visible()  # not Copy's store
     drawn = _reply_markdown(page)
     assert_no_exception(page)
 
@@ -130,7 +131,7 @@ def test_a_reply_streams_in_blocks_and_ends_drawn_whole_as_before(
     wait_idle(page)
     page.locator('[data-testid="stSidebar"] button', has_text="Here it is").first.click()
     wait_idle(page)
-    expect(messages(page, "assistant").last.get_by_text(marker)).to_be_visible()
+    expect(messages(page, "assistant").last.locator(MARKDOWN).get_by_text(marker)).to_be_visible()
     assert _reply_markdown(page) == drawn
 
 
