@@ -328,7 +328,7 @@ def test_the_seeds_expanders_come_first_and_behave_as_before():
     _fill_and_save_lm_studio(at)
     titles = _titles(at)
     assert titles[:2] == ["OpenAI", "OpenAI-compatible"]
-    assert [h.value for h in at.header] == ["Connections", "Your chats"]
+    assert [h.value for h in at.header] == ["Connections", "Saved prompts", "Your chats"]
     configure_compatible(at, "http://localhost:1234/v1", "sk-seed-key-0000", "seed-model")
     assert any(s.value == "OpenAI-compatible settings saved." for s in at.success)
     restarted = open_app("settings")
