@@ -597,8 +597,9 @@ def test_markdown_holds_exactly_the_branch_on_screen_in_order(pair):
     markdown = to_markdown(chat, messages)
     at = markdown.index("\n") + 2  # after the title and its blank line
     for message in _walk_up(messages, chat.current_id):
-        assert markdown.startswith("## You\n\n" if message.role == "user" else "## ", at)
-        at = markdown.index("\n\n", at) + 2
+        assert markdown.startswith("## You\n" if message.role == "user" else "## ", at)
+        end = markdown.find("\n\n", at)  # none after the last heading of an empty message
+        at = len(markdown) if end < 0 else end + 2
         if message.reasoning:
             at = markdown.index("</details>\n\n", at) + len("</details>\n\n")
         if text := _document_text(message.content):

@@ -164,7 +164,8 @@ def messages(page: Page, role: str | None = None) -> Locator:
 def reply_text(message: Locator) -> str:
     """The text of a reply's Markdown, without its caption, buttons or popover."""
     markdown = message.locator('[data-testid="stChatMessageContent"] [data-testid="stMarkdownContainer"]')
-    return markdown.first.inner_text() if markdown.count() else ""
+    texts = [text for text in markdown.all_inner_texts() if text.strip()]
+    return texts[0] if texts else ""
 
 
 def errors(page: Page) -> list[str]:
