@@ -91,8 +91,8 @@ def test_a_reply_arriving_says_its_figures_from_the_servers_count_when_it_gives_
     assert of_reply(reply).line() == "first token 0.50 s · ≈50 tok/s · ≈100 tokens · streaming"
     reply.usage = {"completion_tokens": 80}
     reply.finish_reason = "length"
-    assert of_reply(reply, "length") == Figures(0.5, 2.5, 80, False, "length")
-    assert of_reply(reply, "length").line() == "first token 0.50 s · 40 tok/s · 80 tokens · length"
+    assert of_reply(reply, ended=True) == Figures(0.5, 2.5, 80, False, "length")
+    assert of_reply(reply, ended=True).line() == "first token 0.50 s · 40 tok/s · 80 tokens · length"
 
 
 def test_reasoning_counts_in_the_estimate_and_long_waits_read_in_tenths():

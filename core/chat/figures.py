@@ -56,11 +56,14 @@ def _estimate(text: str, reasoning: str) -> int:
     return round((len(text) + len(reasoning)) / CHARS_PER_TOKEN)
 
 
-def of_reply(reply: Reply, ending: str = "streaming") -> Figures:
-    """A reply as it arrives."""
+def of_reply(reply: Reply, ended: bool = False) -> Figures:
+    """A reply as it arrives, or as it ended (one still "streaming" then was stopped)."""
     measured = reply.measures()
     completion = (reply.usage or {}).get("completion_tokens")
     first = measured.get("first_token_ms")
+    status = reply.status if reply.status != "streaming" else "stopped"
+    ending = ("streaming" if not ended else "length" if measured.get("cut_at_length")
+              else ENDINGS[status])
     return Figures(None if first is None else first / 1000, measured["reply_ms"] / 1000,
                    completion if completion is not None else _estimate(reply.text,
                                                                        reply.reasoning),

@@ -189,18 +189,10 @@ class _LiveColumn:
                                  "only; the others still arriving go on as versions.")
         if done or now >= self.figures_at:
             self.figures_at = now + FIGURES_SECONDS
-            ending = "streaming" if not done else ("stopped" if reply.status == "streaming"
-                                                   else reply.status)
-            self.figures.caption(of_reply(reply, _ending(ending, reply)).line())
+            self.figures.caption(of_reply(reply, ended=done).line())
         wait = COALESCE_SECONDS * 2 * STREAMING.crowding()
         self.next_at = now + max(wait, min(self.cost() / RENDER_CHARS_PER_SECOND,
                                            MAX_UPDATE_SECONDS))
-
-
-def _ending(status: str, reply) -> str:
-    if reply.finish_reason == "length":
-        return "length"
-    return {"failed": "error"}.get(status, status)
 
 
 def _stream(live: list[_LiveColumn], wake: threading.Event) -> None:
