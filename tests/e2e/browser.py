@@ -161,11 +161,29 @@ def messages(page: Page, role: str | None = None) -> Locator:
     return found
 
 
-def reply_text(message: Locator) -> str:
+def upload(uploader: Locator, path) -> None:
+    """Choose a file in a `st.file_uploader` and wait until it has reached the server.
+
+    The name shows at once, beside a spinner while the bytes go up; the script sees the file
+    only after that (a click on a button before then runs without it)."""
+    uploader.locator('input[type="file"]').set_input_files(str(path))
+    expect(uploader).to_contain_text(Path(path).name)
+    expect(uploader.locator('[data-testid="stFileChipIconSpinner"]')).to_have_count(
+        0, timeout=120_000)
+    wait_idle(uploader.page)
+
+
+def reply_text(message: Locator, wait: float = 10) -> str:
     """The text of a reply's Markdown, without its caption, buttons or popover."""
     markdown = message.locator('[data-testid="stChatMessageContent"] [data-testid="stMarkdownContainer"]')
-    texts = [text for text in markdown.all_inner_texts() if text.strip()]
-    return texts[0] if texts else ""
+    # A rerun may redraw the message just as it is read (its blocks empty for a moment):
+    # read again until words show, for a few seconds, before calling it empty.
+    deadline = time.monotonic() + wait
+    while True:
+        texts = [text for text in markdown.all_inner_texts() if text.strip()]
+        if texts or time.monotonic() > deadline:
+            return texts[0] if texts else ""
+        time.sleep(0.1)
 
 
 def errors(page: Page) -> list[str]:

@@ -12,7 +12,8 @@ import re
 from playwright.sync_api import Page, expect
 
 from tests.chatgpt_exports import conversation, node
-from tests.e2e.browser import button, go_to, key, messages, open_app, screenshot, wait_idle
+from tests.e2e.browser import (button, go_to, key, messages, open_app, screenshot, upload,
+                                wait_idle)
 
 GENERATED = 5_000  # enough chats for the import to take a few seconds, to watch and cancel
 
@@ -39,10 +40,7 @@ def _export(path) -> None:
 
 
 def _choose(page: Page, path) -> None:
-    page.locator(key("chats:import_file")).locator('input[type="file"]').set_input_files(
-        str(path))
-    expect(page.locator(key("chats:import_file"))).to_contain_text(path.name)
-    wait_idle(page)
+    upload(page.locator(key("chats:import_file")), path)
 
 
 def _sidebar_chat(page: Page, title: str):

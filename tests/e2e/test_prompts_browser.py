@@ -25,6 +25,7 @@ from tests.e2e.browser import (
     open_app,
     pick,
     screenshot,
+    upload,
     wait_idle,
 )
 
@@ -202,9 +203,8 @@ def test_prompts_export_and_import_back_and_a_bad_file_is_refused(app, new_page,
     wait_idle(page)
     assert any("Choose a JSON file of prompts first" in e for e in errors(page))
 
-    upload = page.locator('[class*="st-key-prompts-import_file"] input[type="file"]')
-    upload.set_input_files(str(exported))
-    wait_idle(page)
+    uploader = page.locator('[class*="st-key-prompts-import_file"]')  # keyed by round
+    upload(uploader, exported)
     page.get_by_role("button", name="Import prompts").click()
     wait_idle(page)
     expect(page.locator('[data-testid="stAlertContentSuccess"]')).to_contain_text(
@@ -212,8 +212,7 @@ def test_prompts_export_and_import_back_and_a_bad_file_is_refused(app, new_page,
 
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([{"name": "fine", "text": "ok"}, {"name": "", "text": "x"}]))
-    upload.set_input_files(str(bad))
-    wait_idle(page)
+    upload(uploader, bad)
     page.get_by_role("button", name="Import prompts").click()
     wait_idle(page)
     said = " ".join(errors(page))
@@ -224,8 +223,7 @@ def test_prompts_export_and_import_back_and_a_bad_file_is_refused(app, new_page,
         pick(page, page.locator(key("prompts:editing")), name)
         page.get_by_role("button", name="Delete this prompt").click()
         wait_idle(page)
-    upload.set_input_files(str(exported))
-    wait_idle(page)
+    upload(uploader, exported)
     page.get_by_role("button", name="Import prompts").click()
     wait_idle(page)
     expect(page.locator('[data-testid="stAlertContentSuccess"]')).to_contain_text(
