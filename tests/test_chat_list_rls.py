@@ -122,3 +122,42 @@ def test_the_owner_and_times_stay_out_of_reach_with_the_new_column(api_as, supab
             as_alice.update("chats", values, id=alices.id)
         assert refused.value.code == NO_PRIVILEGE
     assert str(chat_row(supabase_stack, alices.id)["user_id"]) == alice.id
+
+
+SEARCH_CALLS = ("count_found(text[])", "search_chats_page(text[], integer, integer)")
+
+
+def test_the_search_calls_run_as_their_owner_and_keep_to_the_callers_chats(
+        api_as, supabase_stack, alice, bob, bobs, alices):
+    """count_found and search_chats_page run as their owner (under row-level security
+    PostgreSQL cannot use the full-text indexes: `@@` is not leakproof), so they keep to the
+    caller's chats themselves: a word start in both users' messages finds the caller's only,
+    and the words in only the other user's chats find nothing."""
+    for function in SEARCH_CALLS:
+        [row] = supabase_stack.sql("select prosecdef, proconfig from pg_proc"
+                                   " where oid = %s::regprocedure", f"public.{function}")
+        assert row["prosecdef"] is True and row["proconfig"] == ['search_path=""']
+    as_alice, as_bob = api_as(alice), api_as(bob)
+    for typed in (["q"], ["que"], ["question"], ["a", "qu"]):  # "question": in both chats
+        assert as_alice.rpc("count_found", {"words": typed}) == 1, typed
+        assert [hit["id"] for hit in as_alice.rpc(
+            "search_chats_page", {"words": typed, "max": 100, "skip": 0})] == [alices.id]
+    assert as_bob.rpc("count_found", {"words": ["question"]}) == 1
+    for typed in (["trip"], ["t"], [BOB_WORD], ["Bob"]):  # his title and message only
+        assert as_alice.rpc("count_found", {"words": typed}) == 0, typed
+        assert as_alice.rpc("search_chats_page",
+                            {"words": typed, "max": 100, "skip": 0}) == [], typed
+
+
+@pytest.mark.parametrize("caller", ["anonymous", "alice"])
+def test_the_search_calls_query_builder_is_nobodys_to_call(api_as, supabase_stack, alice,
+                                                           caller):
+    """typed_query serves the two calls above only."""
+    for role in ("anon", "authenticated", "public"):
+        [row] = supabase_stack.sql(
+            "select has_function_privilege(%s, 'public.typed_query(text[])', 'execute')"
+            " as allowed", role)
+        assert row["allowed"] is False, role
+    with pytest.raises(Refused) as refused:
+        api_as(alice if caller == "alice" else None).rpc("typed_query", {"words": ["q"]})
+    assert refused.value.code in (NO_PRIVILEGE, "PGRST202")  # refused, or not even listed

@@ -171,3 +171,71 @@ def test_a_chats_folder_and_pin_go_through_an_export_and_an_import(chats):
     import_chats(other, text)
     [chat] = other.list_chats()
     assert (chat.title, chat.folder, chat.pinned) == ("filed", "Work", True)
+
+
+# ---- SQLite asks which chats match one of two ways, by how many messages match ----------
+
+VOCABULARY = ("quay", "quest", "quiet", "kayak", "kale", "kalo", "mango", "map", "zebra")
+
+
+def _model_found(chats: dict[str, tuple[str, list[str]]], typed: list[str]) -> set[str]:
+    """The chats whose title or a message holds every typed word, the last as a word start."""
+    def holds(text: str) -> bool:
+        words = text.split()
+        return (all(w in words for w in typed[:-1])
+                and any(word.startswith(typed[-1]) for word in words))
+    return {chat_id for chat_id, (title, texts) in chats.items()
+            if holds(title) or any(holds(text) for text in texts)}
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_both_ways_of_asking_find_the_same_chats_counts_pages_and_newest_hits(
+        tmp_path_factory, monkeypatch, data):
+    """Property: whether SQLite goes from the matching messages to their chats (few match)
+    or chat by chat (many match), the count, every page and each hit's message (the newest
+    matching one) are the same, and they are what the words say; another user's chats,
+    holding the same words, are never among them."""
+    from core.store import sqlite as store_sqlite
+    from tests.test_history_store import sqlite_backend
+
+    backend = sqlite_backend(tmp_path_factory.mktemp("ways"))
+    store, other = backend.store(), backend.other_user()
+    text = st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=4).map(" ".join)
+    made: dict[str, tuple[str, list[str]]] = {}
+    newest: dict[str, dict[str, str]] = {}  # chat -> word start -> newest message holding it
+    for owner in (store, other):
+        for _ in range(data.draw(st.integers(1, 6), label="chats")):
+            title = data.draw(text, label="title")
+            chat = owner.save_chat(Chat(title=title))
+            texts, parent = [], None
+            for content in data.draw(st.lists(text, max_size=5), label="messages"):
+                parent = owner.add_message(Message(chat_id=chat.id, role="user",
+                                                   parent_id=parent, content=content)).id
+                texts.append(content)
+                if owner is store:
+                    for word in set(content.split()):
+                        for end in range(1, len(word) + 1):
+                            newest.setdefault(chat.id, {})[word[:end]] = parent
+            if owner is store:
+                made[chat.id] = (title, texts)
+    typed = data.draw(st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=2), label="words")
+    typed[-1] = typed[-1][:data.draw(st.integers(1, len(typed[-1])), label="start")]
+    query, expected = " ".join(typed), _model_found(made, typed)
+    answers = []
+    for few_hits in (10**9, 0):  # always few; always many
+        monkeypatch.setattr(store_sqlite, "FEW_HITS", few_hits)
+        pages = [store.search_page(query, limit=3, offset=at) for at in range(0, 15, 3)]
+        hits = [hit for page in pages for hit in page]
+        answers.append((store.count_found(query), [(h.chat.id, h.message_id) for h in hits]))
+        assert {h.chat.id for h in hits} == expected
+        assert store.count_found(query) == len(expected) == len(hits)
+        for hit in hits:
+            title, texts = made[hit.chat.id]
+            if hit.message_id is None:  # only the title holds the words
+                assert not _model_found({"c": ("", texts)}, typed) and _model_found(
+                    {"c": (title, [])}, typed)
+            elif len(typed) == 1:
+                assert hit.message_id == newest[hit.chat.id][typed[0]]
+    assert answers[0] == answers[1]

@@ -117,6 +117,7 @@ def test_migration_files_are_named_as_the_cli_expects():
         "20261207190000_file_chats_and_search_as_typed.sql",
         "20261207191000_keep_saved_prompts.sql",
         TITLES_MIGRATION,
+        "20261207200000_search_as_typed_by_index.sql",
     ]
     assert all(re.fullmatch(r"\d{14}_[a-z0-9_]+\.sql", name) for name in MIGRATIONS)
 
@@ -736,7 +737,8 @@ def test_an_upgrade_from_the_release_before_connections_keeps_the_settings(
                                                              "008_keep_comparisons",
                                                              "009_file_chats_in_folders",
                                                              "010_keep_saved_prompts",
-                                                             "011_choose_who_titles_chats"]
+                                                             "011_choose_who_titles_chats",
+                                                             "012_search_as_typed_by_prefix"]
     connections = SQLiteConnectionStore(folder)
     assert connections.list() == []
     assert connections.add(Connection(name="Groq", base_url="http://h/v1")).name == "Groq"

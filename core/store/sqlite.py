@@ -321,6 +321,7 @@ def m005_bound_each_user(db: sqlite3.Connection) -> None:
 
 
 SEARCHED_PREFIX = 100_000  # characters of a message the search index holds, in both backends
+SEARCH_PREFIXES = "1 2 3"  # the word starts FTS5 indexes as such (m012)
 
 
 @migration
@@ -617,6 +618,20 @@ def m011_choose_who_titles_chats(db: sqlite3.Connection) -> None:
     """Who writes a new chat's title: '' its own model, 'none' nobody, else a model's label."""
     db.execute("alter table profiles add column title_model text not null default '' "
                "check (length(title_model) <= 1000)")
+
+
+@migration
+def m012_search_as_typed_by_prefix(db: sqlite3.Connection) -> None:
+    """Both search indexes again, with prefix indexes of a word's first 1, 2 and 3 letters:
+    a search as typed ends with the start of a word ("q" is every word in q), which without
+    them merges the list of every such word, each time it is asked."""
+    for fts, column, content in (("chats_fts", "title", "chats"),
+                                 ("messages_fts", "content", "messages_searched")):
+        db.execute(f"drop table {fts}")  # the triggers that keep it name it: they stay
+        db.execute(f"create virtual table {fts} using fts5({column}, content='{content}',"
+                   " content_rowid='seq', tokenize='unicode61 remove_diacritics 0',"
+                   f" prefix='{SEARCH_PREFIXES}')")
+        db.execute(f"insert into {fts} ({fts}) values ('rebuild')")
 
 
 @contextmanager
@@ -1416,27 +1431,24 @@ class SQLiteChatStore(_LocalFile):
         if not (match := typed_match(query)):
             return 0
         with self._opened("read") as db:
-            return db.execute(f"with {_MATCHED} select count(*) from matched",
+            found = _FOUND_MANY if _many_hits(db, match) else _FOUND_FEW
+            return db.execute(f"select count(*) from chats c where {found}",
                               {"match": match, "user": self.user_id}).fetchone()[0]
 
     def search_page(self, query: str, limit: int = 20, offset: int = 0) -> list[Found]:
         if not (match := typed_match(query)) or limit <= 0:
             return []
         start, end = SNIPPET_MARKS
-        newest_hit = ("from messages m join messages_fts on messages_fts.rowid = m.seq"
-                      " where m.chat_id = page.id and messages_fts match :match"
-                      " order by m.created_at desc, m.seq desc limit 1")
         with self._opened("read") as db:
+            page = _PAGE_MANY if _many_hits(db, match) else _PAGE_FEW
             rows = db.execute(
                 f"""
-                with {_MATCHED}, page as (
-                    select * from chats where user_id = :user
-                        and id in (select chat_id from matched)
-                    order by updated_at desc, id desc limit :limit offset :offset)
+                with {page}
                 select {', '.join(CHAT_COLUMNS)},
-                    (select m.id {newest_hit}) as message_id,
+                    (select id from messages where seq = page.hit) as message_id,
                     coalesce((select snippet(messages_fts, 0, :start, :end, '…', 20)
-                              {newest_hit}),
+                              from messages_fts
+                              where messages_fts match :match and rowid = page.hit),
                              (select highlight(chats_fts, 0, :start, :end) from chats_fts
                               where chats_fts match :match and rowid = page.seq),
                              title) as snippet
@@ -1487,13 +1499,40 @@ def typed_match(query: str) -> str:
     return " ".join(quoted) + "*" if quoted else ""
 
 
-# The user's chats matching :match, in their title or a message (each chat once).
-_MATCHED = """matched(chat_id) as (
-    select m.chat_id from messages_fts join messages m on m.seq = messages_fts.rowid
-    where messages_fts match :match and m.user_id = :user
-    union
-    select c.id from chats_fts join chats c on c.seq = chats_fts.rowid
-    where chats_fts match :match and c.user_id = :user)"""
+# The user's chats (as `c`) that match :match in their title or a message, asked one of two
+# ways with the same answer:
+# - few messages match (a whole word): the chats of those messages;
+# - many match (the start of a word, "q"): chat by chat, newest first, each stopping at its
+#   first matching message; going through every match would take longer.
+# `_HITS`, the matching messages, is read once per statement wherever it is named.
+_HITS = "(select rowid from messages_fts where messages_fts match :match)"
+_IN_TITLE = "seq in (select rowid from chats_fts where chats_fts match :match)"
+_FOUND_FEW = f"""c.user_id = :user and (
+    c.id in (select m.chat_id from messages m where m.seq in {_HITS}) or c.{_IN_TITLE})"""
+_FOUND_MANY = f"""c.user_id = :user and (
+    exists (select 1 from messages m where m.chat_id = c.id and m.seq in {_HITS})
+    or c.{_IN_TITLE})"""
+FEW_HITS = 3_000  # messages (all users'): about where the two ways take as long
+# A page of them, newest first, as `page`, with `hit`: the seq of its newest matching message.
+_NEWEST_HIT = ("(select m.seq from messages m where m.chat_id = {chat}.id and m.seq in"
+               f" {_HITS} order by m.created_at desc, m.seq desc limit 1)")
+_PAGE_FEW = f"""found as (
+        select * from chats c where {_FOUND_FEW}
+        order by updated_at desc, id desc limit :limit offset :offset),
+    page as (select found.*, {_NEWEST_HIT.format(chat="found")} as hit from found)"""
+_PAGE_MANY = f"""newest as (
+        select c.*, {_NEWEST_HIT.format(chat="c")} as hit from chats c
+        where c.user_id = :user),
+    page as (
+        select * from newest where hit is not null or {_IN_TITLE}
+        order by updated_at desc, id desc limit :limit offset :offset)"""
+
+
+def _many_hits(db: sqlite3.Connection, match: str) -> bool:
+    """Whether `match` is in FEW_HITS messages or more (counting stops there)."""
+    return db.execute("select count(*) from (select 1 from messages_fts"
+                      " where messages_fts match ? limit ?)", (match, FEW_HITS)).fetchone()[0] \
+        >= FEW_HITS
 
 
 # SQLite's primary result codes (https://sqlite.org/rescode.html) for what can go wrong
