@@ -3,7 +3,9 @@ hits drawn. bench/history.py calls it (--typing) once a backend holds its genera
 
 The page records, with its own clock (performance.now): each key pressed in the search box,
 the first message the page sends the server after it (the box commits what is typed after a
-250 ms pause), and the moment the app's run ends after that (the hits are drawn). The word is
+250 ms pause), and the moment the hits are drawn after that: the app's run has ended and the
+frame after the server's last message for it is painted (the sidebar's list is a fragment, a
+run of its own that may end too fast for the page's running/not-running mark to change). The word is
 typed one letter at a time, a pause after each, so every letter is one search. Reported:
 
 - keystroke -> hits drawn, the pause included (what the user waits),
@@ -35,13 +37,28 @@ SEARCH_BOX = '.st-key-history-search input'
 IDLE = ('[data-testid="stApp"][data-test-script-state="notRunning"]'
         '[data-test-connection-state="CONNECTED"]')
 
-# Installed before the app's own scripts: the page's clock readings of keys, sends and ends.
+# Installed before the app's own scripts: the page's clock readings of keys, of what it sends
+# the server, of the ends of runs (the app's script-state attribute back to notRunning), and
+# of the first frame painted after each message from the server. A fragment's run can be over
+# between two frames, the attribute never seen to change: its last message's frame is its end.
 _RECORDER = """
-window.__sb = {keys: [], sends: [], ends: []};
+window.__sb = {keys: [], sends: [], ends: [], received: [], frames: []};
 const send = WebSocket.prototype.send;
 WebSocket.prototype.send = function (data) {
   window.__sb.sends.push(performance.now());
   return send.call(this, data);
+};
+const Native = window.WebSocket;
+window.WebSocket = class extends Native {
+  constructor(...args) {
+    super(...args);
+    this.addEventListener("message", () => {
+      window.__sb.received.push(performance.now());
+      // two frames: the app decodes the message, then draws it
+      requestAnimationFrame(() => requestAnimationFrame(
+        () => window.__sb.frames.push(performance.now())));
+    });
+  }
 };
 document.addEventListener("keydown", () => window.__sb.keys.push(performance.now()), true);
 new MutationObserver((changes) => {
@@ -53,12 +70,18 @@ new MutationObserver((changes) => {
                       attributeFilter: ["data-test-script-state"]});
 """
 
-# The last key's figures: [key -> end, send -> end], once its run ended; else null.
-_LAST_KEY = """() => {
-  const r = window.__sb, key = r.keys[r.keys.length - 1];
+# The last key's figures: [key -> drawn, send -> drawn] once its run is drawn: the latest of
+# its end and the frame after its last message, when no message has come for QUIET_MS.
+QUIET_MS = 300
+_LAST_KEY = """(quiet) => {
+  const r = window.__sb, key = r.keys[r.keys.length - 1], now = performance.now();
   const sent = r.sends.find((t) => t > key);
-  const ended = sent === undefined ? undefined : r.ends.find((t) => t > sent);
-  return ended === undefined ? null : [ended - key, ended - sent];
+  if (sent === undefined) return null;
+  const last = r.received[r.received.length - 1];
+  if (last === undefined || last < sent || now - last < quiet) return null;
+  const after = (list) => list.filter((t) => t > sent);
+  const drawn = Math.max(...after(r.ends), ...after(r.frames));
+  return [drawn - key, drawn - sent];
 }"""
 
 
@@ -91,7 +114,7 @@ def start_app(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
 
 
 def _wait_key(page) -> tuple[float, float]:
-    handle = page.wait_for_function(_LAST_KEY, timeout=60_000)
+    handle = page.wait_for_function(_LAST_KEY, arg=QUIET_MS, timeout=60_000)
     key_ms, commit_ms = handle.json_value()
     page.wait_for_selector(IDLE, state="attached", timeout=60_000)
     return key_ms, commit_ms

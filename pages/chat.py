@@ -454,7 +454,8 @@ def _draw_conversation(conversation, live, target: Target | None = None) -> None
     """The chat list, the chat's address (from its first message on), its usage (priced for
     the picked `target` where its server states prices) and every turn but the reply still
     arriving (`_follow` draws that one)."""
-    history.draw(sidebar_head, sidebar_list)
+    history.draw(sidebar_head, sidebar_list,  # alone: unless this run follows replies
+                 alone=live is None and conversation.open_comparison() is None)
     if conversation.unsaved:
         st.warning(f"This chat is not being saved: {conversation.unsaved} "
                    "It stays on this page.")

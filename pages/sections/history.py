@@ -40,6 +40,9 @@ ALL = "All chats"
 SCROLL_TO = "history:scroll_to"
 MESSAGE_ANCHOR = "chat-msg-{}"
 HITS_PER_PAGE = 20
+# Set by a click in the list that changes what the page shows (another chat, a rename...):
+# drawn alone, the list then asks for the whole page to be drawn again.
+WHOLE_PAGE = "history:whole_page"
 
 _SCROLL_SCRIPT = """<script>
 (function () {
@@ -60,6 +63,14 @@ _HIT_STYLE = """<style>
 .sb-hit-snippet, .sb-hit-folder { opacity: 0.8; }
 .sb-hit mark { padding: 0 0.1em; border-radius: 2px; }
 </style>"""
+
+
+def _whole_page(callback):
+    """`callback`, then the whole page is drawn again (not only the list)."""
+    def run(*args, **kwargs) -> None:
+        st.session_state[WHOLE_PAGE] = True
+        callback(*args, **kwargs)
+    return run
 
 
 def _open(chat_id: str) -> None:
@@ -186,15 +197,17 @@ def _chat_menu(chat) -> None:
                     width="stretch"):
         st.button("Unpin" if chat.pinned else "Pin to the top", key=f"history:pin:{chat.id}",
                   icon=":material/keep_off:" if chat.pinned else ":material/keep:",
-                  on_click=_changed, args=(chat.id,), kwargs={"pinned": not chat.pinned})
+                  on_click=_whole_page(_changed), args=(chat.id,),
+                  kwargs={"pinned": not chat.pinned})
         names = [name for name, _ in _folders()]
         st.selectbox("Folder", ["", *names], index=None, key=f"history:folder:{chat.id}",
                      format_func=lambda name: name or "No folder", accept_new_options=True,
                      placeholder=chat.folder or "No folder: pick one or type a new name",
-                     on_change=_file, args=(chat.id,))
+                     on_change=_whole_page(_file), args=(chat.id,))
         st.text_input("Title", value=shown_title(chat), max_chars=MAX_TITLE_LENGTH,
                       key=f"history:title:{chat.id}")
-        st.button("Rename", key=f"history:rename:{chat.id}", on_click=_rename, args=(chat.id,))
+        st.button("Rename", key=f"history:rename:{chat.id}", on_click=_whole_page(_rename),
+                  args=(chat.id,))
         name = safe_file_name(shown_title(chat))
         # Made when clicked (a callable), not on every rerun of a long chat.
         st.download_button("Export as Markdown",
@@ -212,7 +225,7 @@ def _chat_menu(chat) -> None:
             st.warning(f"Delete “{plain_label(shown_title(chat))}” and all its messages?")
             left, right = st.columns(2)
             left.button("Delete for good", type="primary", key=f"history:delete_yes:{chat.id}",
-                        on_click=_delete, args=(chat.id,))
+                        on_click=_whole_page(_delete), args=(chat.id,))
             right.button("Cancel", key=f"history:delete_no:{chat.id}",
                          on_click=lambda: st.session_state.pop(DELETING, None))
         else:
@@ -223,7 +236,7 @@ def _chat_menu(chat) -> None:
 def _chat_button(chat, open_id: str) -> None:
     is_open = chat.id == open_id
     st.button(plain_label(shown_title(chat)), key=f"history:open:{chat.id}", width="stretch",
-              type="secondary" if is_open else "tertiary", on_click=_open, args=(chat.id,),
+              type="secondary" if is_open else "tertiary", on_click=_whole_page(_open), args=(chat.id,),
               help="The chat on screen" if is_open else None)
 
 
@@ -258,7 +271,7 @@ def _draw_found(query: str) -> None:
                     f'{folder}<div class="sb-hit-snippet">{snippet}</div></div>')
             st.button("Open at this message" if hit.message_id else "Open",
                       key=f"history:hit:{hit.chat.id}", type="tertiary",
-                      icon=":material/arrow_forward:", on_click=_open_at,
+                      icon=":material/arrow_forward:", on_click=_whole_page(_open_at),
                       args=(hit.chat.id, hit.message_id))
     if len(hits) < count:
         st.button(f"Load more ({count - len(hits):,} left)", key="history:more_found",
@@ -270,10 +283,10 @@ def _draw_folder_tools(name: str) -> None:
                     width="stretch"):
         st.text_input("New name", value=name, max_chars=MAX_FOLDER_LENGTH,
                       key="history:folder_rename")
-        st.button("Rename folder", key="history:folder_rename_go", on_click=lambda: _move_folder(
-            name, st.session_state.get("history:folder_rename") or name))
+        st.button("Rename folder", key="history:folder_rename_go", on_click=_whole_page(lambda: _move_folder(
+            name, st.session_state.get("history:folder_rename") or name)))
         st.button("Delete folder (its chats stay, in no folder)", key="history:folder_delete",
-                  on_click=_move_folder, args=(name, ""))
+                  on_click=_whole_page(_move_folder), args=(name, ""))
 
 
 def _draw_list(conversation) -> None:
@@ -310,28 +323,46 @@ def _draw_list(conversation) -> None:
         st.button("Load more", key="history:more", on_click=_more, width="stretch")
 
 
-def draw(head, listing) -> None:
-    """New chat and the search box in `head`; the open chat's menu and the chats (or what
-    the search found) in `listing` (two sidebar containers, the chat options between)."""
-    conversation = session.conversation()
+def draw(head, listing, *, alone: bool) -> None:
+    """New chat in `head`; the search box and the chats (or what the search found), with the
+    open chat's menu, in `listing` (two sidebar containers, the chat options between).
+
+    `alone`: the list is drawn on its own as the user types, pages or picks a filter (a
+    fragment: the chat on screen is not drawn again). Not while a reply arrives: the page's
+    run follows it until it ends, and a fragment's run would wait for that, so each keystroke
+    draws the whole page again (leaving the reply to go on, as any click does)."""
     with head:
         st.button("New chat", icon="➕", key="chat:new", width="stretch", on_click=_new_chat)
         if flash := st.session_state.pop(FLASH, None):
             st.error(flash)
-        # Searched while the user types: the box sends what is typed after a 250 ms pause.
-        query = st.text_input("Search chats", key="history:search", placeholder="Search chats",
-                              label_visibility="collapsed", icon="🔎", live=True)
     with listing:
-        if scroll_to := st.session_state.pop(SCROLL_TO, None):
-            anchor = MESSAGE_ANCHOR.format(scroll_to)
-            st.html(_SCROLL_SCRIPT % (json.dumps(anchor), json.dumps("st-key-" + anchor)),
-                    unsafe_allow_javascript=True)
-        try:
-            if query.strip():
-                _draw_found(query.strip())
-            else:
-                _draw_list(conversation)
-        except SessionEnded:
-            return
-        except UserFacingError as exc:
-            st.error(str(exc))
+        if alone:
+            _listing_alone()
+        else:
+            _listing(alone=False)
+
+
+def _listing(alone: bool) -> None:
+    if st.session_state.pop(WHOLE_PAGE, False) and alone:
+        st.rerun()  # a click changed the chat on screen, or what it shows: the whole page
+    # Searched while the user types: the box sends what is typed after a 250 ms pause.
+    query = st.text_input("Search chats", key="history:search", placeholder="Search chats",
+                          label_visibility="collapsed", icon="🔎", live=True)
+    if scroll_to := st.session_state.pop(SCROLL_TO, None):
+        anchor = MESSAGE_ANCHOR.format(scroll_to)
+        st.html(_SCROLL_SCRIPT % (json.dumps(anchor), json.dumps("st-key-" + anchor)),
+                unsafe_allow_javascript=True)
+    try:
+        if query.strip():
+            _draw_found(query.strip())
+        else:
+            _draw_list(session.conversation())
+    except SessionEnded:
+        return
+    except UserFacingError as exc:
+        st.error(str(exc))
+
+
+@st.fragment
+def _listing_alone() -> None:
+    _listing(alone=True)
