@@ -150,3 +150,27 @@ def test_a_killed_app_process_leaves_the_reply_interrupted_with_what_was_stored(
     assert words[:2] == ["word0", "word1"] and 4 <= len(words) < 40, words
     expect(page.get_by_role("button", name="Retry")).to_be_visible()
     screenshot(page, "reply-interrupted")
+
+
+def test_searching_while_a_reply_arrives_finds_chats_and_the_reply_goes_on(
+        app_factory, new_page, canned_server, isolated_data_dir):
+    """While a reply arrives the sidebar's list is drawn with the page (not alone): each
+    keystroke's search shows its hits without waiting for the reply, which goes on, and the
+    hit opens its chat."""
+    _stored_chat(isolated_data_dir, "An earlier question about otters")
+    app = _slow_app(app_factory, canned_server, isolated_data_dir, pace=0.25)  # ~10 s
+    page = new_page()
+    _story_asked(page, app, "word2")
+    box = page.locator('.st-key-history-search input')
+    box.click()
+    box.press_sequentially("ott", delay=120)
+    hit = page.locator('[data-testid="stSidebar"] [class*="st-key-history-found-"]')
+    expect(hit.first).to_contain_text("otters", timeout=5_000)
+    expect(page.locator('[data-testid="stSidebar"]')).to_contain_text("1 chat")
+    reply = messages(page, "assistant").last
+    assert "word39" not in reply.inner_text()  # found while the reply still arrived
+    _complete(page)
+    assert reply_text(messages(page, "assistant").last).split()[-1] == "word39"
+    hit.first.get_by_role("button").click()
+    expect(messages(page, "user").first).to_contain_text("An earlier question about otters")
+    expect(messages(page, "assistant").last).to_contain_text("An earlier answer.")
