@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from core.config import load_settings
@@ -15,6 +16,7 @@ from core.history.thread import title_from
 from core.store.sqlite import SQLiteChatStore
 from tests.chatting import save_compatible
 from tests.e2e.browser import (
+    DESKTOP,
     PHONE,
     SIDEBAR_OPEN,
     assert_no_exception,
@@ -64,10 +66,12 @@ def test_the_model_titles_a_new_chat_after_its_first_reply(
     assert_no_exception(page)
 
 
+@pytest.mark.parametrize("device", ["desktop", "phone"])
 def test_edit_opens_where_the_message_is_and_a_version_keeps_the_reply_last_viewed(
-    app_factory, new_page, katan_server, isolated_data_dir
+    app_factory, new_page, katan_server, isolated_data_dir, device
 ):
-    page = _chat(app_factory, new_page, katan_server, isolated_data_dir)
+    page = _chat(app_factory, new_page, katan_server, isolated_data_dir,
+                 device=DESKTOP if device == "desktop" else PHONE)
     _say(page, "first question", 1)
     _say(page, "second question", 2)
     first = messages(page, "user").first
@@ -105,6 +109,13 @@ def test_edit_opens_where_the_message_is_and_a_version_keeps_the_reply_last_view
     wait_idle(page)
     expect(messages(page, "user")).to_have_count(2)
     expect(messages(page, "assistant").last).to_contain_text("1 / 2")  # as last viewed
+
+    # Copy in one tap as well as one click: the reply's Markdown, and a toast says so.
+    shown = messages(page, "assistant").last
+    shown.get_by_role("button", name="Copy").click()
+    expect(page.get_by_role("status").filter(has_text="Copied to the clipboard")).to_be_visible()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith("[echo] model=katan-echo") and copied.endswith("second question")
     assert_no_exception(page)
 
 

@@ -12,8 +12,8 @@ import re
 from playwright.sync_api import Page, expect
 
 from tests.chatgpt_exports import conversation, node
-from tests.e2e.browser import (button, go_to, key, messages, open_app, screenshot, upload,
-                                wait_idle)
+from tests.e2e.browser import (PHONE, button, go_to, key, messages, open_app, open_sidebar,
+                                screenshot, upload, wait_idle)
 
 GENERATED = 5_000  # enough chats for the import to take a few seconds, to watch and cancel
 
@@ -116,3 +116,31 @@ def test_after_delete_all_the_prepared_export_is_no_longer_offered(app_factory, 
     button(page, "chats:delete_yes").click()
     expect(page.get_by_text("1 chats deleted.")).to_be_visible()
     expect(download).to_have_count(0)
+
+
+def test_on_a_phone_an_export_imports_and_its_chat_opens_with_its_versions(
+        app_factory, new_page, tmp_path):
+    """The same at a phone's width, with a small export: chosen with a tap, its summary in
+    plain words, then the chat from the sidebar with its versions."""
+    export = tmp_path / "conversations.json"
+    rng = random.Random(7)
+    export.write_text(json.dumps([_branched(),
+                                  *(conversation(rng, n, turns=2, words=5) for n in range(3))]))
+    app = app_factory()
+    page = new_page(PHONE)
+    open_app(page, app.url, "Chat")
+    go_to(page, "Settings")
+    _choose(page, export)
+    button(page, "chats:import").click()
+    expect(page.get_by_text(re.compile(r"Imported 4 chats with [\d,]+ messages, of which [\d,]+ "
+                                       r"are other versions"))).to_be_visible(timeout=60_000)
+    go_to(page, "Chat")
+    open_sidebar(page)
+    _sidebar_chat(page, "Cats and versions").click()
+    wait_idle(page)
+    expect(messages(page, "assistant").last).to_contain_text("Cats sleep a lot (regenerated)")
+    versions = page.locator('[class*="st-key-chat-versions-"]').last
+    expect(versions).to_contain_text("2 / 2")
+    versions.locator("button:visible", has_text="◀").click()
+    wait_idle(page)
+    expect(messages(page, "assistant").last).to_contain_text("Cats purr (first try)")
