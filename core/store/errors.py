@@ -43,6 +43,11 @@ class StoreUnavailable(UserFacingError):
         self.kind = kind
 
 
+class WritesTooFast(UserFacingError):
+    """The user's write-rate bound refused a write (its statement wrote nothing): the same
+    write passes once the allowance has grown back (WRITE_BURST rows, WRITE_RATE a second)."""
+
+
 class ProfileChanged(UserFacingError):
     """A save refused because a field it changes was changed elsewhere since it was read."""
 
@@ -207,6 +212,10 @@ MAX_BYTES_PER_USER = 2_000_000_000  # of text in chats and messages, 2 GB
 MAX_ATTACHMENTS_PER_USER = 10_000
 MAX_ATTACHMENT_BYTES_PER_USER = 2_000_000_000  # images' bytes and documents' text, 2 GB
 MAX_COMPARISONS_PER_USER = 100_000
+# New chats and messages a user may write at once, then a second (the hosted store's
+# user_totals: 20261207063100_bound_each_user.sql; a local file has no such bound).
+WRITE_BURST = 2_000
+WRITE_RATE = 200
 # A chat's options, as both backends bound them: far beyond any model's.
 MAX_REPLY_TOKENS = 10_000_000
 MAX_CONTEXT_WINDOW = 100_000_000
@@ -298,6 +307,7 @@ CHAT_LIMITS = {  # as CONNECTION_LIMITS
                               "of this one did not arrive. Try again.",
 }
 CHAT_GONE = "messages_chat"
+RATE_SQLSTATE = "SB054"  # user_totals_rate
 PIECES_MISSING_SQLSTATE = "SB055"  # a long message's staged pieces were not all there
 
 
@@ -311,7 +321,8 @@ def chat_failure(exc: BaseException) -> UserFacingError:
     code = exc.code if isinstance(exc, APIError) else None  # the rest: backend_failure
     detail = _detail(exc)
     if code in USER_TOTALS:
-        return UserFacingError(chat_value_refused(USER_TOTALS[code]))
+        said = chat_value_refused(USER_TOTALS[code])
+        return WritesTooFast(said) if code == RATE_SQLSTATE else UserFacingError(said)
     if code == PIECES_MISSING_SQLSTATE:
         return UserFacingError(chat_value_refused("message_pieces_missing"))
     if code in (CHECK_SQLSTATE, FOREIGN_KEY_SQLSTATE) and any(

@@ -42,6 +42,7 @@ from core.store.errors import (
     chat_value_refused,
     connection_failure,
 )
+from core.store.pace import WritePace
 from core.store.sqlite import (
     ATTACHMENT_COLUMNS,
     CHAT_COLUMNS,
@@ -281,6 +282,10 @@ class SupabaseChatStore(_SignedIn):
     """The user's chats and messages. See ChatStore."""
 
     failure = staticmethod(chat_failure)
+
+    def __init__(self, client, user_id: str):
+        super().__init__(client, user_id)
+        self._pace = WritePace()  # an import's requests, under the user's write-rate bound
 
     def _chats(self):
         return self.client.table(CHATS)
@@ -655,11 +660,11 @@ class SupabaseChatStore(_SignedIn):
         if not new:
             return []
         now = given_time(datetime.now(timezone.utc).isoformat())
-        self._rows(self._chats().insert([
-            {**chat_writes(chat), "id": chat.id, "user_id": self.user_id,
-             "created_at": given_time(chat.created_at) or now,
-             "updated_at": given_time(chat.updated_at) or now}
-            for chat, _, _ in new], returning=ReturnMethod.minimal))
+        chats = [{**chat_writes(chat), "id": chat.id, "user_id": self.user_id,
+                  "created_at": given_time(chat.created_at) or now,
+                  "updated_at": given_time(chat.updated_at) or now} for chat, _, _ in new]
+        self._pace.write(len(chats), lambda: self._rows(
+            self._chats().insert(chats, returning=ReturnMethod.minimal)))
         try:
             batch: list[dict] = []
             size = 0  # the batch's bytes as sent, near enough (a comma per row)
@@ -696,7 +701,9 @@ class SupabaseChatStore(_SignedIn):
                            exc_info=True)
 
     def _insert_all(self, rows: list[dict]) -> None:
-        """Insert `rows` (messages) by one request, and empty the list."""
+        """Insert `rows` (messages) by one request, paced, and empty the list."""
         if rows:
-            self._rows(self._messages().insert(list(rows), returning=ReturnMethod.minimal))
+            sent = list(rows)
+            self._pace.write(len(sent), lambda: self._rows(
+                self._messages().insert(sent, returning=ReturnMethod.minimal)))
             rows.clear()
