@@ -165,3 +165,32 @@ def test_whole_chats_are_all_or_nothing(backend):
     with pytest.raises(UserFacingError):
         store.add_whole_chats([good, (bad[0], [bad[1][0], orphan], [])])
     assert store.list_chats() == [] and backend.stored_messages() == 0
+
+
+def test_while_writing_the_time_left_is_said_at_the_pace_so_far(tmp_path, monkeypatch):
+    """After a few seconds of writing, the progress says the time left at the pace so far
+    (a hosted store takes an import's rows at its own rate): 4 of 12 chats in 40 s, 80 s
+    left; before that, no guess."""
+    import core.history.importing as importing
+
+    monkeypatch.setattr(transfer, "BATCH_CHATS", 4)
+    clock = [1000.0]
+    monkeypatch.setattr(importing.time, "monotonic", lambda: clock[0])
+    backend = sqlite_backend(tmp_path)
+    paused = Paused(backend.store())
+    job = start_import(export(12, seed=5, turns=2, words=5), lambda: paused, _owner())
+    assert paused.written.wait(60)
+    assert job.progress().words == "Importing: 0 of 12 chats"  # no chat counted yet
+    job.done = 4  # as its thread counts them, after the batch
+    clock[0] += importing.ESTIMATE_AFTER - 0.5
+    assert job.progress().words == "Importing: 4 of 12 chats"  # too early to say
+    clock[0] += 40 - importing.ESTIMATE_AFTER + 0.5
+    assert job.progress().left_seconds == pytest.approx(80)
+    assert job.progress().words == "Importing: 4 of 12 chats, about 2 minutes left"
+    job.done = 11
+    assert job.progress().words == "Importing: 11 of 12 chats, less than a minute left"
+    clock[0] += 1000  # 11 chats in 1,040 s: the last one in about 95 s
+    assert job.progress().words == "Importing: 11 of 12 chats, about 2 minutes left"
+    paused.go_on.set()
+    assert job.wait(60).state == DONE
+    assert job.progress().left_seconds is None

@@ -9,7 +9,9 @@ One import at a time per user.
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -45,6 +47,7 @@ class Progress:
     total: int  # chats in the file (known once it is checked)
     report: ImportReport | None = None  # DONE
     problem: str = ""  # FAILED: what went wrong, said for the user
+    left_seconds: float | None = None  # WRITING: the time left at the pace so far, once known
 
     @property
     def running(self) -> bool:
@@ -61,12 +64,24 @@ class Progress:
         if self.state == CHECKING:
             return f"Checking the file: {self.done:,} chats read…"
         if self.state == WRITING:
-            return f"Importing: {self.done:,} of {self.total:,} chats"
+            return f"Importing: {self.done:,} of {self.total:,} chats{_left(self.left_seconds)}"
         if self.state == CANCELLED:
             return "The import was cancelled; nothing of it was kept."
         if self.state == FAILED:
             return self.problem
         return self.report.summary if self.report else ""
+
+
+def _left(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return ", less than a minute left"
+    minutes = math.ceil(seconds / 60)
+    return f", about {minutes} minute{'s' if minutes > 1 else ''} left"
+
+
+ESTIMATE_AFTER = 3.0  # seconds of writing before the time left is said
 
 
 class ImportJob:
@@ -82,11 +97,21 @@ class ImportJob:
         self.total = 0
         self.report: ImportReport | None = None
         self.problem = ""
+        self.writing_since: float | None = None  # time.monotonic() when writing began
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="chat-import", daemon=True)
 
     def progress(self) -> Progress:
-        return Progress(self.state, self.done, self.total, self.report, self.problem)
+        return Progress(self.state, self.done, self.total, self.report, self.problem,
+                        self._left_seconds())
+
+    def _left_seconds(self) -> float | None:
+        """At the pace so far (a hosted store takes an import's rows at its own rate)."""
+        since, done = self.writing_since, self.done
+        if self.state != WRITING or since is None or done <= 0:
+            return None
+        spent = time.monotonic() - since
+        return spent / done * max(self.total - done, 0) if spent >= ESTIMATE_AFTER else None
 
     def cancel(self) -> None:
         """From any thread: the import stops after the batch being written, and removes what
@@ -103,6 +128,7 @@ class ImportJob:
     def _run(self) -> None:
         try:
             checked = check_file(self.data, self.stopping.is_set, self._counted)
+            self.writing_since = time.monotonic()
             self.total, self.done, self.state = checked.total, 0, WRITING
             self.report = write_chats(self.open_store(), checked, self.owner,
                                       self.stopping.is_set, self._counted)
