@@ -16,6 +16,7 @@ from core.store.errors import WRITE_BURST, WRITE_RATE, WritesTooFast
 
 T = TypeVar("T")
 MAX_REFUSALS = 5  # in a row for one write: then the refusal is said to the user
+MARGIN = 0.01  # seconds waited beyond the exact room: the database's sum rounds too
 
 
 class WritePace:
@@ -40,7 +41,7 @@ class WritePace:
         while True:
             self._grown()
             if self.room < rows:  # wait for the missing room
-                self.sleep((rows - self.room) / self.rate)
+                self.sleep((rows - self.room) / self.rate + MARGIN)
                 self._grown()
             self.room -= rows
             try:
