@@ -6,9 +6,11 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone, tzinfo
 
-from core.history.model import SNIPPET_MARKS, Chat
+from core.history.model import SNIPPET_MARKS, Chat, Found
+from core.store.contracts import ChatStore
 
 
 def _day(timestamp: str, zone: tzinfo) -> date | None:
@@ -143,3 +145,21 @@ def plain_label(text: str) -> str:
 def folder_name(typed: object) -> str:
     """A folder's name as typed, spaces trimmed and runs of them made one ("": no folder)."""
     return " ".join(str(typed or "").split())
+
+
+def search_found(store: ChatStore, query: str, limit: int) -> tuple[int, list[Found]]:
+    """The true count of the chats `query` finds and its first `limit` hits, newest first.
+
+    The count is asked in a thread of its own while the pages are read (a hundred hits at
+    most per call, as a hosted project answers): as the user types, a search takes as long as
+    the longer of the two, not both. A failure of either is raised here."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="search-count") as pool:
+        counting = pool.submit(store.count_found, query)
+        hits: list[Found] = []
+        while len(hits) < limit:
+            wanted = min(100, limit - len(hits))
+            page = store.search_page(query, limit=wanted, offset=len(hits))
+            hits += page
+            if len(page) < wanted:
+                break
+        return counting.result(), hits

@@ -20,6 +20,7 @@ from core.history.listing import (
     marked_html,
     plain_label,
     safe_file_name,
+    search_found,
     shown_title,
     sidebar_groups,
     with_marks,
@@ -254,11 +255,8 @@ def _draw_found(query: str) -> None:
     store = session.chat_store()
     shown = st.session_state.get(FOUND_LIMIT, (query, HITS_PER_PAGE))
     limit = shown[1] if shown[0] == query else HITS_PER_PAGE
-    count = store.count_found(query)
+    count, hits = search_found(store, query, limit)
     st.caption(found_count(count), help="Chats whose title or a message holds every word")
-    hits = []  # a hundred at most per call, as a hosted project answers
-    for at in range(0, min(limit, count), 100):
-        hits += store.search_page(query, limit=min(100, limit - at), offset=at)
     st.html(_HIT_STYLE)
     for n, hit in enumerate(hits):
         title = marked_html(with_marks(shown_title(hit.chat), query))
