@@ -236,9 +236,11 @@ def _chat_menu(chat) -> None:
 
 def _chat_button(chat, open_id: str) -> None:
     is_open = chat.id == open_id
+    # The open chat's button is outlined; no tooltip, which would lie over the chat listed
+    # under it while the pointer moves there.
     st.button(plain_label(shown_title(chat)), key=f"history:open:{chat.id}", width="stretch",
-              type="secondary" if is_open else "tertiary", on_click=_whole_page(_open), args=(chat.id,),
-              help="The chat on screen" if is_open else None)
+              type="secondary" if is_open else "tertiary", on_click=_whole_page(_open),
+              args=(chat.id,))
 
 
 def _zone():
