@@ -38,8 +38,10 @@ def _column(page: Page, index: int):
 
 
 def _figures(page: Page, index: int):
+    """A column's line of figures; the newest drawn (while a run redraws the column, the line
+    it drew before may still be on the page for a moment)."""
     return _column(page, index).locator('[data-testid="stCaptionContainer"]').filter(
-        has_text="tokens")
+        has_text="tokens").last
 
 
 def _compare(page: Page, labels: list[str], blind: bool = False) -> None:
