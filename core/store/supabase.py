@@ -8,6 +8,7 @@ import base64
 import json
 import logging
 import uuid
+from functools import partial
 from collections.abc import Callable, Mapping
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -676,7 +677,8 @@ class SupabaseChatStore(_SignedIn):
                     if message.attachments or row_bytes > MAX_REQUEST_BYTES // 2:
                         self._insert_all(batch)
                         size = 0
-                        self.add_message(message)
+                        # paced like the batches (a retry of it changes nothing)
+                        self._pace.write(1, partial(self.add_message, message))
                         continue
                     if len(batch) == MESSAGES_PER_REQUEST or size + row_bytes > MAX_REQUEST_BYTES:
                         self._insert_all(batch)
